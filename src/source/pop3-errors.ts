@@ -1,0 +1,265 @@
+import { ExitCode, PopliftError } from '../errors.js';
+
+/**
+ * Stable `code` values of the PopliftErrors thrown by the POP3 source. The
+ * engine branches on them (e.g. a POP3_ERR on one RETR skips one message,
+ * a POP3_CONNECTION_LOST ends the mailbox run).
+ */
+export const Pop3ErrorCode = {
+  /** TCP connection, DNS or greeting failed (exit CONNECT). */
+  CONNECT: 'POP3_CONNECT',
+  /** TLS handshake or certificate verification failed (exit CONNECT). */
+  TLS: 'POP3_TLS',
+  /** USER or PASS answered -ERR (exit AUTH). */
+  AUTH: 'POP3_AUTH',
+  /** Login answered -ERR [IN-USE]: another session holds the maildrop. */
+  IN_USE: 'POP3_IN_USE',
+  /** Login answered -ERR [SYS/TEMP]: the server has a transient problem. */
+  UNAVAILABLE: 'POP3_UNAVAILABLE',
+  /** The server closed or reset the connection. */
+  CONNECTION_LOST: 'POP3_CONNECTION_LOST',
+  /** No byte arrived for the idle timeout while a reply was awaited. */
+  TIMEOUT: 'POP3_TIMEOUT',
+  /** The server answered one command with -ERR; the connection is still usable. */
+  ERR: 'POP3_ERR',
+  /** The server sent bytes that cannot be a POP3 reply. */
+  PROTOCOL: 'POP3_PROTOCOL',
+  /** poplift closed the connection itself (close() or after QUIT). */
+  CLOSED: 'POP3_CLOSED',
+} as const;
+
+export type Pop3ErrorCodeValue = (typeof Pop3ErrorCode)[keyof typeof Pop3ErrorCode];
+
+const SIDE = 'POP3' as const;
+
+const RERUN = 'run poplift again to continue';
+
+function seconds(ms: number): string {
+  const s = ms / 1000;
+  return Number.isInteger(s) ? `${s}s` : `${s.toFixed(1)}s`;
+}
+
+function errnoCode(err: unknown): string | undefined {
+  if (err !== null && typeof err === 'object' && 'code' in err) {
+    const code = (err as { code: unknown }).code;
+    if (typeof code === 'string') return code;
+  }
+  return undefined;
+}
+
+const CERT_PROBLEMS: Readonly<Record<string, string>> = {
+  DEPTH_ZERO_SELF_SIGNED_CERT: "the server's certificate is self-signed",
+  SELF_SIGNED_CERT_IN_CHAIN: "the server's certificate chain ends in a self-signed certificate that is not trusted",
+  CERT_HAS_EXPIRED: "the server's certificate has expired",
+  CERT_NOT_YET_VALID: "the server's certificate is not valid yet (check this machine's clock)",
+  ERR_TLS_CERT_ALTNAME_INVALID: "the server's certificate does not match the host name",
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "the server's certificate is signed by an unknown authority",
+  UNABLE_TO_GET_ISSUER_CERT: "the server's certificate is signed by an unknown authority",
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "the server's certificate is signed by an unknown authority",
+  CERT_REVOKED: "the server's certificate has been revoked",
+  CERT_UNTRUSTED: "the server's certificate is not trusted",
+  CERT_SIGNATURE_FAILURE: "the server's certificate signature is invalid",
+};
+
+/** True for errors raised by TLS (handshake, protocol or certificate checks). */
+export function isTlsError(err: unknown): boolean {
+  const code = errnoCode(err);
+  if (code === undefined) return false;
+  return code in CERT_PROBLEMS || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_');
+}
+
+export function tlsFailure(server: string, host: string, err: unknown): PopliftError {
+  const code = errnoCode(err) ?? 'unknown';
+  const problem = CERT_PROBLEMS[code];
+  let message: string;
+  if (problem !== undefined) {
+    const mismatch = code === 'ERR_TLS_CERT_ALTNAME_INVALID';
+    message =
+      `TLS to POP3 server ${server} failed: ${problem}${mismatch ? ` "${host}"` : ''} (${code}): ` +
+      (mismatch ? 'connect with a name the certificate lists, or ' : '') +
+      `pass the CA certificate that signed it with --pop3-ca-file <pem>, or skip verification with --pop3-insecure (not recommended).`;
+  } else {
+    message =
+      `TLS handshake with POP3 server ${server} failed (${code}): check that this port speaks implicit TLS ` +
+      `(POP3 over TLS is usually port 995, plain POP3 port 110).`;
+  }
+  return new PopliftError(message, { exitCode: ExitCode.CONNECT, side: SIDE, server, code: Pop3ErrorCode.TLS, cause: err });
+}
+
+export function tlsHandshakeTimeout(server: string, timeoutMs: number): PopliftError {
+  return new PopliftError(`TLS handshake with POP3 server ${server} did not finish within ${seconds(timeoutMs)}: check the server, or use pop3s:// (port 995).`, {
+    exitCode: ExitCode.CONNECT,
+    side: SIDE,
+    server,
+    code: Pop3ErrorCode.TLS,
+  });
+}
+
+/** STLS was wanted but is not offered or was refused, and plain-text login is not allowed. */
+export function tlsUnavailable(server: string, refusal: string | undefined): PopliftError {
+  const why = refusal === undefined ? 'does not offer STLS' : `refused STLS (${quoteServer(refusal)})`;
+  return new PopliftError(
+    `POP3 server ${server} ${why}, so the password would travel unencrypted: use pop3s:// (TLS, usually port 995), or accept plain text with --allow-plaintext.`,
+    { exitCode: ExitCode.CONNECT, side: SIDE, server, code: Pop3ErrorCode.TLS },
+  );
+}
+
+/** A failure before the server's greeting: nothing was transferred. */
+export function connectFailure(server: string, host: string, err: unknown): PopliftError {
+  const code = errnoCode(err);
+  let message: string;
+  switch (code) {
+    case 'ECONNREFUSED':
+      message = `POP3 server ${server} refused the connection (ECONNREFUSED): check the POP3 host and port, and that the server is running.`;
+      break;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_NONAME':
+    case 'EAI_NODATA':
+      message = `POP3 server host "${host}" could not be resolved (${code}): check the POP3 host name and this machine's DNS.`;
+      break;
+    case 'ETIMEDOUT':
+      message = `POP3 server ${server} did not accept the connection in time (ETIMEDOUT): check the POP3 host, port and firewalls.`;
+      break;
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      message = `POP3 server ${server} is unreachable (${code}): check the network and the POP3 host.`;
+      break;
+    case 'ECONNRESET':
+    case 'EPIPE':
+      message = `POP3 server ${server} dropped the connection before its greeting (${code}): check the port and the TLS setting, or try again later.`;
+      break;
+    default: {
+      const detail = code ?? (err instanceof Error ? err.message : String(err));
+      message = `Could not connect to POP3 server ${server} (${detail}): check the POP3 host and port.`;
+    }
+  }
+  return new PopliftError(message, { exitCode: ExitCode.CONNECT, side: SIDE, server, code: Pop3ErrorCode.CONNECT, cause: err });
+}
+
+export function connectTimeout(server: string, timeoutMs: number, transportUp: boolean, tls: boolean): PopliftError {
+  const message = transportUp
+    ? `POP3 server ${server} sent no greeting within ${seconds(timeoutMs)}: ` +
+      (tls
+        ? 'check that this is a POP3 port.'
+        : 'if this is a TLS port (usually 995), enable TLS; otherwise check that this is a POP3 port.')
+    : `POP3 server ${server} did not answer within ${seconds(timeoutMs)}: check the POP3 host, port and firewalls.`;
+  return new PopliftError(message, { exitCode: ExitCode.CONNECT, side: SIDE, server, code: Pop3ErrorCode.CONNECT });
+}
+
+export function closedBeforeGreeting(server: string, serverWords: string | undefined): PopliftError {
+  const said = serverWords === undefined ? '' : ` (it said: ${serverWords})`;
+  return new PopliftError(
+    `POP3 server ${server} closed the connection before its greeting${said}: check the port and the TLS setting, or try again later.`,
+    { exitCode: ExitCode.CONNECT, side: SIDE, server, code: Pop3ErrorCode.CONNECT },
+  );
+}
+
+/** The greeting was not a POP3 status line: some other service answers on this port. */
+export function notPop3(server: string, detail: string): PopliftError {
+  return new PopliftError(`${server} does not answer like a POP3 server (${detail}): check the POP3 port and the TLS setting.`, {
+    exitCode: ExitCode.CONNECT,
+    side: SIDE,
+    server,
+    code: Pop3ErrorCode.CONNECT,
+  });
+}
+
+export function greetingRefused(server: string, text: string): PopliftError {
+  return new PopliftError(`POP3 server ${server} refused the session: ${quoteServer(text)}; try again later.`, {
+    exitCode: ExitCode.CONNECT,
+    side: SIDE,
+    server,
+    code: Pop3ErrorCode.CONNECT,
+  });
+}
+
+/** -ERR to USER or PASS. RFC 2449 response codes separate "wrong password" from "busy". */
+export function loginRefused(server: string, user: string, text: string): PopliftError {
+  const said = quoteServer(text);
+  if (/^\[IN-USE\]/i.test(text)) {
+    return new PopliftError(
+      `POP3 mailbox of "${user}" on ${server} is in use by another session (${said}): close other mail clients for this account, then ${RERUN}.`,
+      { exitCode: ExitCode.PARTIAL, side: SIDE, server, code: Pop3ErrorCode.IN_USE },
+    );
+  }
+  if (/^\[SYS\/TEMP\]/i.test(text)) {
+    return new PopliftError(
+      `POP3 server ${server} has a temporary problem logging in "${user}" (${said}): try again later.`,
+      { exitCode: ExitCode.PARTIAL, side: SIDE, server, code: Pop3ErrorCode.UNAVAILABLE },
+    );
+  }
+  return new PopliftError(
+    `POP3 server ${server} refused the login of "${user}" (${said}): check the POP3 user name and password.`,
+    { exitCode: ExitCode.AUTH, side: SIDE, server, code: Pop3ErrorCode.AUTH },
+  );
+}
+
+export function connectionLost(
+  server: string,
+  during: string | undefined,
+  serverWords: string | undefined,
+  cause?: unknown,
+): PopliftError {
+  const code = errnoCode(cause);
+  const how = code === undefined ? 'closed the connection' : `reset the connection (${code})`;
+  const when = during === undefined ? ' while poplift was idle' : ` during ${during}`;
+  const said = serverWords === undefined ? '' : ` (it said: ${serverWords})`;
+  return new PopliftError(`POP3 server ${server} ${how}${when}${said}: ${RERUN}.`, {
+    exitCode: ExitCode.PARTIAL,
+    side: SIDE,
+    server,
+    code: Pop3ErrorCode.CONNECTION_LOST,
+    cause,
+  });
+}
+
+export function idleTimeout(server: string, during: string, timeoutMs: number): PopliftError {
+  return new PopliftError(
+    `POP3 server ${server} sent nothing for ${seconds(timeoutMs)} during ${during}, so poplift dropped the connection: ${RERUN}, or raise the timeout for a slow server.`,
+    { exitCode: ExitCode.PARTIAL, side: SIDE, server, code: Pop3ErrorCode.TIMEOUT },
+  );
+}
+
+export function protocolFailure(server: string, during: string | undefined, detail: string): PopliftError {
+  const when = during === undefined ? '' : ` during ${during}`;
+  return new PopliftError(`POP3 server ${server} broke the protocol${when} (${detail}), so poplift dropped the connection: ${RERUN}.`, {
+    exitCode: ExitCode.PARTIAL,
+    side: SIDE,
+    server,
+    code: Pop3ErrorCode.PROTOCOL,
+  });
+}
+
+export function commandRefused(server: string, command: string, text: string): PopliftError {
+  const verb = command.split(' ', 1)[0]!.toUpperCase();
+  const what =
+    verb === 'RETR'
+      ? 'the message stays on the server and is tried again on the next run'
+      : verb === 'DELE'
+        ? 'the message stays on the server'
+        : verb === 'QUIT'
+          ? 'deletions of this session may not have been committed; the next run finds any message still there'
+          : 'the mailbox run stopped';
+  return new PopliftError(`POP3 server ${server} refused ${command} (${quoteServer(text)}): ${what}.`, {
+    exitCode: ExitCode.PARTIAL,
+    side: SIDE,
+    server,
+    code: Pop3ErrorCode.ERR,
+  });
+}
+
+export function sessionClosed(server: string, command: string | undefined): PopliftError {
+  const what = command === undefined ? '' : ` (${command} was not completed)`;
+  return new PopliftError(`The POP3 connection to ${server} was already closed by poplift${what}.`, {
+    exitCode: ExitCode.PARTIAL,
+    side: SIDE,
+    server,
+    code: Pop3ErrorCode.CLOSED,
+  });
+}
+
+function quoteServer(text: string): string {
+  const clean = text.replace(/[\x00-\x1f\x7f]/g, ' ').trim();
+  return clean === '' ? 'no reason given' : `"${clean.length > 200 ? `${clean.slice(0, 200)}…` : clean}"`;
+}

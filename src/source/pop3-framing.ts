@@ -1,0 +1,286 @@
+/**
+ * Byte-level POP3 reply framing (RFC 1939 §3, RFC 2449 §6.6 pipelining).
+ *
+ * Pure and socket-free so that every chunk boundary can be tested directly:
+ * the caller registers what it expects for each command it sends, in send
+ * order, and feeds whatever chunks the transport delivers. node-pop3 0.11.0
+ * frames per chunk and decodes bodies to strings; this parser never does
+ * either, so a message comes out with exactly the bytes the server stored.
+ */
+
+const CR = 0x0d;
+const LF = 0x0a;
+const DOT = 0x2e;
+const PLUS = 0x2b;
+const MINUS = 0x2d;
+
+/**
+ * RFC 2449 caps a status line at 512 octets; the generous bound only stops a
+ * server that never sends CRLF from growing memory without limit.
+ */
+export const MAX_STATUS_LINE = 64 * 1024;
+
+const CR_BUFFER = Buffer.from([CR]);
+
+export interface Pop3Reply {
+  /** true for +OK, false for -ERR. */
+  readonly ok: boolean;
+  /** Status text after "+OK " / "-ERR ", without the line end. */
+  readonly text: string;
+  /**
+   * For a +OK reply to a multi-line command: the body after dot-unstuffing,
+   * CRLF line ends kept, without the terminating ".CRLF". Otherwise undefined.
+   */
+  readonly body: Buffer | undefined;
+  /**
+   * true when the line arrived while no command was pending, e.g. Dovecot's
+   * "-ERR Disconnected for inactivity." right before it closes.
+   */
+  readonly unsolicited: boolean;
+}
+
+/** The byte stream can no longer be matched to commands. */
+export class Pop3FramingError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'Pop3FramingError';
+  }
+}
+
+// Plain constants rather than an enum: the module stays erasable TypeScript,
+// runnable by Node's type stripping as well as by tsc.
+const State = {
+  /** Collecting a status line. */
+  Status: 0,
+  /** In a body, at the first byte of a line. */
+  LineStart: 1,
+  /** In a body, a line started with '.'; the dot is withheld. */
+  Dot: 2,
+  /** In a body, a line started with '.' CR; both are withheld. */
+  DotCr: 3,
+  /** In a body, inside a line. */
+  Mid: 4,
+  /** A framing error happened: nothing further can be attributed. */
+  Broken: 5,
+} as const;
+type State = (typeof State)[keyof typeof State];
+
+export class Pop3ReplyParser {
+  /** One entry per command sent and not yet answered: is the +OK reply multi-line? */
+  private readonly expected: boolean[] = [];
+  private expectedHead = 0;
+
+  private state: State = State.Status;
+  private statusParts: Buffer[] = [];
+  private statusLength = 0;
+  private statusUnsolicited = false;
+  private statusStarted = false;
+
+  private currentText = '';
+  private bodyParts: Buffer[] = [];
+  private bodyLength = 0;
+  /** The last body byte consumed in Mid state was CR (possibly in an earlier chunk). */
+  private lastWasCr = false;
+
+  /**
+   * Declares the reply shape of the next command to be sent. Call it before
+   * writing the command: a reply can never precede its registration.
+   */
+  expect(multiLine: boolean): void {
+    if (this.state === State.Broken) throw new Pop3FramingError('the POP3 reply stream is out of step');
+    this.expected.push(multiLine);
+  }
+
+  /** Commands registered whose reply is not complete yet. */
+  get pending(): number {
+    return this.expected.length - this.expectedHead;
+  }
+
+  /** Bytes of the body currently being collected (for progress and tests). */
+  get bufferedBodyBytes(): number {
+    return this.bodyLength;
+  }
+
+  /**
+   * Consumes one chunk and returns the replies it completed, in order.
+   * Throws Pop3FramingError on a line that is neither +OK nor -ERR: after
+   * that the stream cannot be re-synchronised and the connection must go.
+   */
+  push(chunk: Buffer): Pop3Reply[] {
+    if (this.state === State.Broken) throw new Pop3FramingError('the POP3 reply stream is out of step');
+    const out: Pop3Reply[] = [];
+    let i = 0;
+    const n = chunk.length;
+    while (i < n) {
+      if (this.state === State.Status) {
+        i = this.consumeStatus(chunk, i, out);
+      } else {
+        i = this.consumeBody(chunk, i, out);
+      }
+    }
+    return out;
+  }
+
+  private consumeStatus(chunk: Buffer, start: number, out: Pop3Reply[]): number {
+    if (!this.statusStarted) {
+      this.statusStarted = true;
+      // Decided at the line's first byte: a command registered while the rest
+      // of this line is still in transit must not adopt it.
+      this.statusUnsolicited = this.pending === 0;
+    }
+    const lf = chunk.indexOf(LF, start);
+    const end = lf === -1 ? chunk.length : lf + 1;
+    if (end > start) {
+      this.statusParts.push(chunk.subarray(start, end));
+      this.statusLength += end - start;
+    }
+    if (lf === -1) {
+      if (this.statusLength > MAX_STATUS_LINE) {
+        this.state = State.Broken;
+        throw new Pop3FramingError(`POP3 status line longer than ${MAX_STATUS_LINE} bytes`);
+      }
+      return end;
+    }
+    const line = this.statusParts.length === 1 ? this.statusParts[0]! : Buffer.concat(this.statusParts, this.statusLength);
+    this.statusParts = [];
+    this.statusLength = 0;
+    this.statusStarted = false;
+    this.finishStatus(line, out);
+    return end;
+  }
+
+  private finishStatus(rawLine: Buffer, out: Pop3Reply[]): void {
+    // RFC 1939 requires CRLF; a bare LF is accepted on status lines only,
+    // where it cannot change message content.
+    let lineEnd = rawLine.length - 1;
+    if (lineEnd > 0 && rawLine[lineEnd - 1] === CR) lineEnd--;
+    const line = rawLine.subarray(0, lineEnd);
+    const first = line[0];
+    let ok: boolean;
+    let indicatorLength: number;
+    if (first === PLUS) {
+      ok = true;
+      indicatorLength = 3;
+    } else if (first === MINUS) {
+      ok = false;
+      indicatorLength = 4;
+    } else {
+      this.state = State.Broken;
+      const shown = line.subarray(0, 80).toString('latin1').replace(/[^\x20-\x7e]/g, '?');
+      throw new Pop3FramingError(`unexpected POP3 server line "${shown}" (neither +OK nor -ERR)`);
+    }
+    let textStart = Math.min(indicatorLength, line.length);
+    if (line[textStart] === 0x20) textStart++;
+    const text = line.subarray(textStart).toString('utf8');
+
+    if (this.statusUnsolicited) {
+      out.push({ ok, text, body: undefined, unsolicited: true });
+      return;
+    }
+    const multiLine = this.expected[this.expectedHead]!;
+    if (ok && multiLine) {
+      this.currentText = text;
+      this.bodyParts = [];
+      this.bodyLength = 0;
+      this.lastWasCr = false;
+      this.state = State.LineStart;
+      return;
+    }
+    this.shiftExpected();
+    out.push({ ok, text, body: undefined, unsolicited: false });
+  }
+
+  private consumeBody(chunk: Buffer, start: number, out: Pop3Reply[]): number {
+    const n = chunk.length;
+    let i = start;
+    // Start of the run of bytes that will be kept verbatim from this chunk.
+    let keep = i;
+    while (i < n) {
+      switch (this.state) {
+        case State.LineStart: {
+          if (chunk[i] === DOT) {
+            this.addBody(chunk, keep, i);
+            i++;
+            keep = i;
+            this.state = State.Dot;
+          } else {
+            this.lastWasCr = false;
+            this.state = State.Mid;
+          }
+          break;
+        }
+        case State.Dot: {
+          if (chunk[i] === CR) {
+            i++;
+            keep = i;
+            this.state = State.DotCr;
+          } else {
+            // Dot-stuffed line: the withheld dot is dropped, the rest is content.
+            this.lastWasCr = false;
+            this.state = State.Mid;
+          }
+          break;
+        }
+        case State.DotCr: {
+          if (chunk[i] === LF) {
+            this.finishBody(out);
+            return i + 1;
+          }
+          // ".CR" followed by something else is a stuffed line: drop the dot, keep the CR.
+          this.addBody(CR_BUFFER, 0, 1);
+          this.lastWasCr = true;
+          this.state = State.Mid;
+          break;
+        }
+        case State.Mid: {
+          const lf = chunk.indexOf(LF, i);
+          if (lf === -1) {
+            this.lastWasCr = chunk[n - 1] === CR;
+            i = n;
+            break;
+          }
+          const crBefore = lf > i ? chunk[lf - 1] === CR : this.lastWasCr;
+          i = lf + 1;
+          if (crBefore) {
+            this.state = State.LineStart;
+          } else {
+            // A bare LF is content, not a line end.
+            this.lastWasCr = false;
+          }
+          break;
+        }
+        default:
+          throw new Pop3FramingError('POP3 body parser in an impossible state');
+      }
+    }
+    this.addBody(chunk, keep, n);
+    return n;
+  }
+
+  private addBody(chunk: Buffer, from: number, to: number): void {
+    if (to <= from) return;
+    // subarray, not copy: the one copy happens in finishBody's concat.
+    this.bodyParts.push(chunk.subarray(from, to));
+    this.bodyLength += to - from;
+  }
+
+  private finishBody(out: Pop3Reply[]): void {
+    const body = Buffer.concat(this.bodyParts, this.bodyLength);
+    this.bodyParts = [];
+    this.bodyLength = 0;
+    this.state = State.Status;
+    this.shiftExpected();
+    out.push({ ok: true, text: this.currentText, body, unsolicited: false });
+    this.currentText = '';
+  }
+
+  private shiftExpected(): void {
+    this.expectedHead++;
+    // Compact now and then so a long pipelined session does not keep an
+    // ever-growing array of answered entries.
+    if (this.expectedHead >= 1024 && this.expectedHead * 2 >= this.expected.length) {
+      this.expected.splice(0, this.expectedHead);
+      this.expectedHead = 0;
+    }
+  }
+}

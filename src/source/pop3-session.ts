@@ -1,0 +1,306 @@
+import type { ConnectionOptions } from 'node:tls';
+import { ExitCode, PopliftError } from '../errors.js';
+import { commandRefused, loginRefused, protocolFailure, tlsUnavailable } from './pop3-errors.js';
+import type { Pop3Reply } from './pop3-framing.js';
+import { Pop3Transport } from './pop3-transport.js';
+
+export interface Pop3ConnectOptions {
+  host: string;
+  port: number;
+  /**
+   * true or 'implicit': TLS from the first byte (POP3S, usually port 995).
+   * false: plain text. 'starttls': plain text upgraded with STLS (RFC 2595)
+   * when the server offers it.
+   */
+  tls: boolean | 'implicit' | 'starttls';
+  /**
+   * Whether USER/PASS may go out unencrypted (tls false, or 'starttls' with a
+   * server that lacks STLS). Default true; when false such a login is refused
+   * with a POP3_TLS error before the password is sent.
+   */
+  allowPlaintext?: boolean;
+  user: string;
+  password: string;
+  /** Idle timeout: no byte from the server for this long while a reply is awaited. */
+  timeoutMs: number;
+  tlsOptions?: ConnectionOptions;
+  /** Protocol trace, one line per call; the password is shown as PASS ****. */
+  debug?: (line: string) => void;
+}
+
+export interface RetrManyOptions {
+  /** Most RETRs in flight at once when the server offers PIPELINING. */
+  window?: number;
+  /** Called for a RETR answered -ERR (code POP3_ERR); without it retrMany rejects. */
+  onError?: (n: number, err: Error) => void;
+  /**
+   * Polled before each RETR is issued and each message is delivered; once it
+   * returns true retrMany resolves without delivering more (replies already
+   * in flight are read and dropped).
+   */
+  stopWhen?: () => boolean;
+}
+
+/**
+ * Enough RETRs in flight to hide a 50 ms round trip behind typical 5–50 kB
+ * messages; MAX_RETR_BYTES_IN_FLIGHT caps it for large ones.
+ */
+export const DEFAULT_RETR_WINDOW = 128;
+
+/**
+ * Bound on the LIST sizes of the RETRs in flight (one message is always
+ * allowed, whatever its size). Effective once list() has been called.
+ */
+export const MAX_RETR_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
+
+const LIST_LINE = /^(\d+)[ \t]+(\d+)/;
+const UIDL_LINE = /^(\d+)[ \t]+([\x21-\x7e]+)/;
+const STAT_TEXT = /^(\d+)[ \t]+(\d+)/;
+
+/**
+ * One logged-in POP3 session (RFC 1939 TRANSACTION state). Every method
+ * rejects with a PopliftError (side 'POP3'); after a connection-level
+ * failure every pending and later call rejects at once with that error.
+ */
+export class Pop3Session {
+  /** Upper-cased first words of the CAPA reply (after login when the server answers it). */
+  readonly capabilities: ReadonlySet<string>;
+  /** "host:port", as used in error messages. */
+  readonly server: string;
+
+  private readonly transport: Pop3Transport;
+  /** LIST sizes from the last list(), to bound the bytes retrMany keeps in flight. */
+  private sizes: ReadonlyMap<number, number> | undefined;
+
+  private constructor(transport: Pop3Transport, capabilities: ReadonlySet<string>) {
+    this.transport = transport;
+    this.server = transport.server;
+    this.capabilities = capabilities;
+  }
+
+  /** Connects, reads the greeting, asks CAPA, logs in with USER/PASS. */
+  static async connect(options: Pop3ConnectOptions): Promise<Pop3Session> {
+    validateOptions(options);
+    const implicitTls = options.tls === true || options.tls === 'implicit';
+    const transport = new Pop3Transport({
+      host: options.host,
+      port: options.port,
+      tls: implicitTls,
+      timeoutMs: options.timeoutMs,
+      ...(options.tlsOptions === undefined ? {} : { tlsOptions: options.tlsOptions }),
+      ...(options.debug === undefined ? {} : { debug: options.debug }),
+    });
+    try {
+      await transport.connect();
+      let beforeLogin = await readCapabilities(transport);
+      if (!implicitTls) {
+        const refusal = options.tls === 'starttls' && beforeLogin?.has('STLS') === true ? await transport.startTls() : 'none';
+        if (refusal === undefined) {
+          // RFC 2595 §4: what the server said before TLS cannot be trusted.
+          beforeLogin = await readCapabilities(transport);
+        } else if (options.allowPlaintext === false) {
+          throw tlsUnavailable(transport.server, refusal === 'none' ? undefined : refusal);
+        }
+      }
+      await login(transport, options.user, options.password);
+      // RFC 2449 §5: capabilities may change after login (PIPELINING in
+      // particular), so ask again unless the server has shown it lacks CAPA.
+      const afterLogin = beforeLogin === undefined ? undefined : await readCapabilities(transport);
+      const capabilities = afterLogin ?? beforeLogin ?? new Set<string>();
+      transport.pipelining = capabilities.has('PIPELINING');
+      return new Pop3Session(transport, capabilities);
+    } catch (err) {
+      transport.dropConnection();
+      throw err;
+    }
+  }
+
+  async stat(): Promise<{ count: number; size: number }> {
+    const reply = await this.command('STAT', false);
+    const match = STAT_TEXT.exec(reply.text);
+    if (match === null) throw this.malformed('STAT', `status "${reply.text}"`);
+    return { count: Number(match[1]), size: Number(match[2]) };
+  }
+
+  /** Message number → size in octets, as the server counts them (with CRLF). */
+  async list(): Promise<Map<number, number>> {
+    const reply = await this.command('LIST', true);
+    const sizes = new Map<number, number>();
+    for (const line of bodyLines(reply)) {
+      const match = LIST_LINE.exec(line);
+      if (match === null) throw this.malformed('LIST', `line "${line.slice(0, 80)}"`);
+      sizes.set(Number(match[1]), Number(match[2]));
+    }
+    this.sizes = new Map(sizes);
+    return sizes;
+  }
+
+  /** Message number → unique id; undefined when the server answers -ERR (no UIDL). */
+  async uidl(): Promise<Map<number, string> | undefined> {
+    const reply = await this.transport.send('UIDL', true);
+    if (!reply.ok) return undefined;
+    const uids = new Map<number, string>();
+    for (const line of bodyLines(reply)) {
+      const match = UIDL_LINE.exec(line);
+      if (match === null) throw this.malformed('UIDL', `line "${line.slice(0, 80)}"`);
+      uids.set(Number(match[1]), match[2]!);
+    }
+    return uids;
+  }
+
+  /** The message exactly as the server stores it, after dot-unstuffing. */
+  async retr(n: number): Promise<Buffer> {
+    checkMessageNumber(n);
+    const reply = await this.command(`RETR ${n}`, true);
+    return reply.body ?? Buffer.alloc(0);
+  }
+
+  /**
+   * RETRs `nums` and hands each message to onMessage in the order given.
+   * With PIPELINING up to `window` RETRs (and about MAX_RETR_BYTES_IN_FLIGHT
+   * by LIST size) are in flight; without it, one at a time. While a promise
+   * returned by onMessage is pending no RETR is issued and the socket is not
+   * read, except to answer other commands (e.g. a DELE awaited inside
+   * onMessage). A -ERR for one message goes to onError and the others go on.
+   */
+  async retrMany(
+    nums: readonly number[],
+    onMessage: (n: number, body: Buffer) => void | Promise<void>,
+    options: RetrManyOptions = {},
+  ): Promise<void> {
+    for (const n of nums) checkMessageNumber(n);
+    const window = this.capabilities.has('PIPELINING') ? Math.max(1, Math.floor(options.window ?? DEFAULT_RETR_WINDOW)) : 1;
+    const sizes = this.sizes;
+    const stopped = options.stopWhen ?? ((): boolean => false);
+    const inFlight: { n: number; size: number; reply: Promise<Pop3Reply> }[] = [];
+    let next = 0;
+    let bytesInFlight = 0;
+
+    const fill = (): void => {
+      while (next < nums.length && inFlight.length < window && !stopped()) {
+        const n = nums[next]!;
+        const size = sizes?.get(n) ?? 0;
+        if (inFlight.length > 0 && bytesInFlight + size > MAX_RETR_BYTES_IN_FLIGHT) return;
+        next++;
+        const reply = this.transport.send(`RETR ${n}`, true, { background: true });
+        // Awaited below in order; if we stop early, the replies still in flight
+        // are consumed by the transport and their rejections must not surface
+        // as unhandled.
+        reply.catch(() => undefined);
+        inFlight.push({ n, size, reply });
+        bytesInFlight += size;
+      }
+    };
+
+    fill();
+    while (inFlight.length > 0) {
+      const item = inFlight.shift()!;
+      const reply = await item.reply;
+      bytesInFlight -= item.size;
+      if (stopped()) return;
+      if (!reply.ok || reply.body === undefined) {
+        const err = commandRefused(this.server, `RETR ${item.n}`, reply.text);
+        if (options.onError === undefined) throw err;
+        options.onError(item.n, err);
+      } else {
+        const result = onMessage(item.n, reply.body);
+        if (isPromiseLike(result)) {
+          this.transport.pauseReading();
+          try {
+            await result;
+          } finally {
+            this.transport.resumeReading();
+          }
+        }
+      }
+      fill();
+    }
+  }
+
+  /** Marks message n deleted; the server removes it only when quit() succeeds. */
+  async dele(n: number): Promise<void> {
+    checkMessageNumber(n);
+    await this.command(`DELE ${n}`, false);
+  }
+
+  /** QUIT: commits the DELEs of this session, then closes the connection. */
+  async quit(): Promise<void> {
+    const reply = await this.transport.quit();
+    if (!reply.ok) throw commandRefused(this.server, 'QUIT', reply.text);
+  }
+
+  /** Drops the connection without QUIT, so no DELE of this session takes effect. */
+  close(): void {
+    this.transport.dropConnection();
+  }
+
+  private async command(line: string, multiLine: boolean): Promise<Pop3Reply> {
+    const reply = await this.transport.send(line, multiLine);
+    if (!reply.ok) throw commandRefused(this.server, line, reply.text);
+    return reply;
+  }
+
+  /** A reply we cannot interpret leaves the session state unknown: drop it. */
+  private malformed(command: string, detail: string): PopliftError {
+    const err = protocolFailure(this.server, command, `unreadable ${detail}`);
+    this.transport.dropConnection();
+    return err;
+  }
+}
+
+async function readCapabilities(transport: Pop3Transport): Promise<Set<string> | undefined> {
+  const reply = await transport.send('CAPA', true);
+  if (!reply.ok) return undefined;
+  const capabilities = new Set<string>();
+  for (const line of bodyLines(reply)) {
+    const word = line.trim().split(/[ \t]+/, 1)[0];
+    if (word !== undefined && word !== '') capabilities.add(word.toUpperCase());
+  }
+  return capabilities;
+}
+
+async function login(transport: Pop3Transport, user: string, password: string): Promise<void> {
+  const mask = (text: string): string => (password === '' ? text : text.split(password).join('****'));
+  const userReply = await transport.send(`USER ${user}`, false);
+  if (!userReply.ok) throw loginRefused(transport.server, user, mask(userReply.text));
+  const passReply = await transport.send(`PASS ${password}`, false, { label: 'PASS ****' });
+  if (!passReply.ok) throw loginRefused(transport.server, user, mask(passReply.text));
+}
+
+/** Lines of a LIST/UIDL/CAPA body; these are ASCII by RFC, latin1 keeps any stray byte visible. */
+function bodyLines(reply: Pop3Reply): string[] {
+  if (reply.body === undefined) return [];
+  return reply.body
+    .toString('latin1')
+    .split('\r\n')
+    .filter((line) => line.trim() !== '');
+}
+
+function checkMessageNumber(n: number): void {
+  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`POP3 message number must be a positive integer, got ${n}`);
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+function validateOptions(o: Pop3ConnectOptions): void {
+  const server = `${o.host}:${o.port}`;
+  const usage = (message: string): PopliftError =>
+    new PopliftError(message, { exitCode: ExitCode.USAGE, side: 'POP3', server, code: 'USAGE' });
+  if (o.host.trim() === '') throw usage('The POP3 host is empty: give the POP3 server name.');
+  if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535) {
+    throw usage(`The POP3 port ${o.port} is not a TCP port number (1-65535).`);
+  }
+  if (!(o.timeoutMs > 0) || !Number.isFinite(o.timeoutMs)) {
+    throw usage(`The POP3 timeout must be a positive number of milliseconds, got ${o.timeoutMs}.`);
+  }
+  if (o.user === '') throw usage('The POP3 user name is empty.');
+  // A CR or LF would end the command early and inject another one.
+  if (/[\r\n\0]/.test(o.user)) throw usage('The POP3 user name contains a line break or NUL character.');
+  if (/[\r\n\0]/.test(o.password)) throw usage('The POP3 password contains a line break or NUL character.');
+}

@@ -1,0 +1,426 @@
+import { isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket, type TlsOptions } from 'node:tls';
+import Pop3Command from 'node-pop3';
+import type { PopliftError } from '../errors.js';
+import {
+  closedBeforeGreeting,
+  connectFailure,
+  connectionLost,
+  connectTimeout,
+  greetingRefused,
+  idleTimeout,
+  isTlsError,
+  notPop3,
+  protocolFailure,
+  sessionClosed,
+  tlsFailure,
+  tlsHandshakeTimeout,
+} from './pop3-errors.js';
+import { Pop3FramingError, Pop3ReplyParser, type Pop3Reply } from './pop3-framing.js';
+
+export interface Pop3TransportOptions {
+  host: string;
+  port: number;
+  tls: boolean;
+  /** Idle timeout: no byte for this long while a reply is awaited fails the connection. */
+  timeoutMs: number;
+  tlsOptions?: ConnectionOptions;
+  debug?: (line: string) => void;
+}
+
+export interface SendOptions {
+  /** How the command appears in errors and the trace (e.g. "PASS ****"). */
+  label?: string;
+  /**
+   * Part of a bulk transfer whose consumer may pause reading; a command that
+   * is not background forces reading to go on until it is answered, so a
+   * consumer awaiting e.g. DELE while it holds a RETR reply cannot deadlock.
+   */
+  background?: boolean;
+}
+
+interface PendingCommand {
+  readonly line: string;
+  readonly label: string;
+  readonly multiLine: boolean;
+  readonly background: boolean;
+  resolve(reply: Pop3Reply): void;
+  reject(err: Error): void;
+}
+
+const LISTENED_EVENTS = ['data', 'error', 'close', 'end'] as const;
+
+// Node's EventEmitter signature: listeners take whatever the event carries.
+type Listener = (...args: any[]) => void;
+
+interface Handshake {
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+/**
+ * node-pop3 0.11.0 with its framing replaced (see NOTES.md "what it gets
+ * wrong"). We keep its socket setup: TCP, or implicit TLS over it with the
+ * caller's tlsOptions. Its per-chunk 'data' handler is swapped for a
+ * Pop3ReplyParser, and its single `_command` slot for a FIFO of pending
+ * commands, which is what makes pipelining possible.
+ *
+ * Only connect(), send(), startTls(), quit() and dropConnection() are meant to be used:
+ * node-pop3's own helpers (RETR(), LIST(), ...) call
+ * Pop3Connection.prototype.command through `super`, which would bypass this
+ * framing, so Pop3Session never calls them.
+ */
+export class Pop3Transport extends Pop3Command {
+  readonly server: string;
+  /**
+   * RFC 2449 PIPELINING: when false, a command is held back until the
+   * previous reply is complete.
+   */
+  pipelining = false;
+
+  private readonly idleTimeoutMs: number;
+  private readonly debugLine: ((line: string) => void) | undefined;
+  private readonly parser = new Pop3ReplyParser();
+  private readonly inFlight: PendingCommand[] = [];
+  private readonly unsent: PendingCommand[] = [];
+  /** Foreground commands sent or queued and not yet answered. */
+  private foregroundWaiting = 0;
+  private sock: Socket | TLSSocket | undefined;
+  private failure: PopliftError | undefined;
+  private greeted = false;
+  private transportUp = false;
+  private quitting = false;
+  private pauseRequests = 0;
+  private readingPaused = false;
+  private corked = false;
+  private idleTimer: NodeJS.Timeout | undefined;
+  /** Set while an STLS upgrade negotiates; socket errors then are TLS failures. */
+  private handshake: Handshake | undefined;
+  private readonly ourListeners: [string, Listener][] = [];
+  /** Last unsolicited server line, quoted when the server then hangs up. */
+  private lastServerWords: string | undefined;
+
+  constructor(options: Pop3TransportOptions) {
+    const tlsOptions: ConnectionOptions = {
+      // node-pop3 sends the host as SNI even when it is an IP address, which
+      // RFC 6066 forbids and Node warns about; verification still uses host.
+      servername: isIP(options.host) === 0 ? options.host : undefined,
+      ...options.tlsOptions,
+    };
+    super({
+      host: options.host,
+      port: options.port,
+      tls: options.tls,
+      // Credentials go through Pop3Session's own USER/PASS, never node-pop3's.
+      user: '',
+      password: '',
+      // node-pop3 spreads these into tls.connect(), whose options they are.
+      tlsOptions: tlsOptions as TlsOptions,
+    });
+    this.server = isIP(options.host) === 6 ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
+    this.idleTimeoutMs = options.timeoutMs;
+    this.debugLine = options.debug;
+  }
+
+  /** Opens the connection; resolves once the +OK greeting has arrived. */
+  override connect(): Promise<void> {
+    if (this.sock !== undefined) return Promise.reject(new Error('Pop3Transport.connect() called twice'));
+    const greeting = new Promise<Pop3Reply>((resolve, reject) => {
+      this.transmitted({ line: '', label: 'the greeting', multiLine: false, background: false, resolve, reject });
+    });
+    this.foregroundWaiting++;
+
+    // node-pop3 creates the socket and attaches its listeners synchronously,
+    // before socket.connect() can deliver any byte, so replacing them here
+    // loses nothing. Its promise then only settles if its executor threw
+    // (e.g. an invalid port), which we report as a connect failure.
+    const legacy = super.connect();
+    legacy.catch((err: unknown) => this.fail(connectFailure(this.server, this.host, err)));
+    const socket = this._socket;
+    if (socket === null) {
+      const err = connectFailure(this.server, this.host, new Error('node-pop3 created no socket'));
+      this.fail(err);
+      return Promise.reject(err);
+    }
+    for (const event of LISTENED_EVENTS) {
+      // node-pop3 adds exactly one listener per event, after Node's own TLS
+      // listeners: it is always the last one.
+      const listeners = socket.listeners(event);
+      const theirs = listeners[listeners.length - 1];
+      if (theirs !== undefined) socket.removeListener(event, theirs as Listener);
+    }
+    this.attach(socket);
+    socket.once(this.tls === true ? 'secureConnect' : 'connect', () => {
+      this.transportUp = true;
+      this.trace(`-- connected to ${this.server}${this.tls === true ? ` (${(socket as TLSSocket).getProtocol() ?? 'TLS'})` : ''}`);
+    });
+    this.updateIdleTimer();
+
+    return greeting.then((reply) => {
+      if (!reply.ok) {
+        const err = greetingRefused(this.server, reply.text);
+        this.fail(err);
+        throw err;
+      }
+      this.greeted = true;
+    });
+  }
+
+  /**
+   * Sends one command. The promise resolves with the reply whatever its
+   * status (-ERR included) and rejects only on connection-level failure.
+   */
+  send(line: string, multiLine: boolean, options: SendOptions = {}): Promise<Pop3Reply> {
+    const label = options.label ?? line;
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    const socket = this.sock;
+    if (socket === undefined) return Promise.reject(sessionClosed(this.server, label));
+    return new Promise<Pop3Reply>((resolve, reject) => {
+      const command: PendingCommand = {
+        line,
+        label,
+        multiLine,
+        background: options.background === true,
+        resolve,
+        reject,
+      };
+      if (!command.background) this.foregroundWaiting++;
+      if (this.unsent.length > 0 || (!this.pipelining && this.inFlight.length > 0)) {
+        this.unsent.push(command);
+        this.updateReading();
+      } else {
+        this.transmit(socket, command);
+      }
+    });
+  }
+
+  /**
+   * RFC 2595 STLS: resolves with the server's -ERR text if it refuses (the
+   * connection stays usable in plain text), undefined once TLS is up. The
+   * caller must have nothing else in flight and must re-issue CAPA after.
+   */
+  async startTls(): Promise<string | undefined> {
+    const reply = await this.send('STLS', false);
+    if (!reply.ok) return reply.text;
+    const plain = this.sock;
+    if (plain === undefined || this.failure !== undefined) throw this.failure ?? sessionClosed(this.server, 'STLS');
+    // Our listeners must leave the plain socket: from now on it carries
+    // ciphertext, which only the TLS layer may read.
+    for (const [event, listener] of this.ourListeners) plain.removeListener(event, listener);
+    this.ourListeners.length = 0;
+    const secure = tlsConnect({ host: this.host, ...(this.tlsOptions as ConnectionOptions), socket: plain });
+    this._socket = secure;
+    this.attach(secure);
+    const done = new Promise<void>((resolve, reject) => {
+      this.handshake = { resolve, reject };
+    });
+    this.updateIdleTimer();
+    secure.once('secureConnect', () => {
+      const handshake = this.handshake;
+      this.handshake = undefined;
+      this.updateIdleTimer();
+      this.trace(`-- TLS established with ${this.server} (${secure.getProtocol() ?? 'TLS'})`);
+      handshake?.resolve();
+    });
+    await done;
+    return undefined;
+  }
+
+  /** QUIT, then a graceful close; the reply is returned even if it is -ERR. */
+  async quit(): Promise<Pop3Reply> {
+    this.quitting = true;
+    const reply = await this.send('QUIT', false);
+    this.shutdown();
+    return reply;
+  }
+
+  /** Drops the connection without QUIT: pending commands reject with POP3_CLOSED. */
+  dropConnection(): void {
+    this.fail(sessionClosed(this.server, this.inFlight[0]?.label));
+  }
+
+  /** Stops reading from the socket (counted); background replies then wait in the kernel. */
+  pauseReading(): void {
+    this.pauseRequests++;
+    this.updateReading();
+  }
+
+  resumeReading(): void {
+    if (this.pauseRequests > 0) this.pauseRequests--;
+    this.updateReading();
+  }
+
+  /** The connection-level failure, once one happened. */
+  get failed(): PopliftError | undefined {
+    return this.failure;
+  }
+
+  private attach(socket: Socket | TLSSocket): void {
+    this.sock = socket;
+    const listeners: [string, Listener][] = [
+      ['data', (chunk: Buffer) => this.onData(chunk)],
+      ['error', (err: Error) => this.onSocketError(err)],
+      ['end', () => this.onServerClosed()],
+      ['close', () => this.onServerClosed()],
+    ];
+    for (const [event, listener] of listeners) {
+      socket.on(event, listener);
+      this.ourListeners.push([event, listener]);
+    }
+  }
+
+  private transmit(socket: Socket | TLSSocket, command: PendingCommand): void {
+    this.transmitted(command);
+    this.trace(`C: ${command.label}`);
+    if (!this.corked) {
+      // Commands issued in the same tick (a pipelined window) leave in one segment.
+      this.corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        socket.uncork();
+      });
+    }
+    socket.write(`${command.line}\r\n`, 'utf8');
+    this.updateReading();
+  }
+
+  private transmitted(command: PendingCommand): void {
+    this.parser.expect(command.multiLine);
+    this.inFlight.push(command);
+    this.updateIdleTimer();
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.failure !== undefined) return;
+    this.idleTimer?.refresh();
+    let replies: Pop3Reply[];
+    try {
+      replies = this.parser.push(chunk);
+    } catch (err) {
+      if (!(err instanceof Pop3FramingError)) throw err;
+      this.fail(this.greeted ? protocolFailure(this.server, this.inFlight[0]?.label, err.message) : notPop3(this.server, err.message));
+      return;
+    }
+    for (const reply of replies) {
+      if (reply.unsolicited) {
+        this.lastServerWords = reply.text;
+        this.trace(`S: (unsolicited) ${statusLine(reply)}`);
+        continue;
+      }
+      const command = this.inFlight.shift();
+      if (command === undefined) continue;
+      if (!command.background) this.foregroundWaiting--;
+      this.trace(`S: ${statusLine(reply)}`);
+      if (reply.body !== undefined) this.trace(`S: (${reply.body.length} octets)`);
+      command.resolve(reply);
+    }
+    if (replies.length > 0 && this.sock !== undefined) {
+      while (this.unsent.length > 0 && (this.pipelining || this.inFlight.length === 0)) {
+        this.transmit(this.sock, this.unsent.shift()!);
+      }
+      this.updateReading();
+    }
+  }
+
+  private onSocketError(err: Error): void {
+    if (this.failure !== undefined) return;
+    if (!this.greeted || this.handshake !== undefined) {
+      this.fail(isTlsError(err) ? tlsFailure(this.server, this.host, err) : connectFailure(this.server, this.host, err));
+      return;
+    }
+    this.fail(connectionLost(this.server, this.inFlight[0]?.label, this.lastServerWords, err));
+  }
+
+  private onServerClosed(): void {
+    if (this.failure !== undefined) return;
+    if (!this.greeted) {
+      this.fail(closedBeforeGreeting(this.server, this.lastServerWords));
+      return;
+    }
+    if (this.handshake !== undefined) {
+      this.fail(tlsFailure(this.server, this.host, Object.assign(new Error('closed during the TLS handshake'), { code: 'ECONNRESET' })));
+      return;
+    }
+    if (this.quitting && this.inFlight.length === 0 && this.unsent.length === 0) {
+      this.fail(sessionClosed(this.server, undefined));
+      return;
+    }
+    this.fail(connectionLost(this.server, this.inFlight[0]?.label, this.lastServerWords));
+  }
+
+  private onIdleTimeout(): void {
+    this.idleTimer = undefined;
+    if (this.failure !== undefined) return;
+    if (this.handshake !== undefined) {
+      this.fail(tlsHandshakeTimeout(this.server, this.idleTimeoutMs));
+      return;
+    }
+    this.fail(
+      this.greeted
+        ? idleTimeout(this.server, this.inFlight[0]?.label ?? 'a command', this.idleTimeoutMs)
+        : connectTimeout(this.server, this.idleTimeoutMs, this.transportUp, this.tls === true),
+    );
+  }
+
+  /** Connection-level failure: everything pending and everything later rejects with `err`. */
+  private fail(err: PopliftError): void {
+    if (this.failure !== undefined) return;
+    this.failure = err;
+    this.updateIdleTimer();
+    const victims = [...this.inFlight, ...this.unsent];
+    this.inFlight.length = 0;
+    this.unsent.length = 0;
+    this.foregroundWaiting = 0;
+    this.sock?.destroy();
+    if (err.code !== 'POP3_CLOSED') this.trace(`-- ${err.message}`);
+    for (const victim of victims) victim.reject(err);
+    const handshake = this.handshake;
+    this.handshake = undefined;
+    handshake?.reject(err);
+  }
+
+  private shutdown(): void {
+    if (this.failure !== undefined) return;
+    this.failure = sessionClosed(this.server, undefined);
+    this.updateIdleTimer();
+    const socket = this.sock;
+    if (socket === undefined) return;
+    socket.end();
+    // A server that never closes its side must not keep the process alive.
+    setTimeout(() => socket.destroy(), 2000).unref();
+  }
+
+  private updateReading(): void {
+    const socket = this.sock;
+    if (socket !== undefined && this.failure === undefined) {
+      const pause = this.pauseRequests > 0 && this.foregroundWaiting === 0;
+      if (pause !== this.readingPaused) {
+        this.readingPaused = pause;
+        if (pause) socket.pause();
+        else socket.resume();
+      }
+    }
+    this.updateIdleTimer();
+  }
+
+  private updateIdleTimer(): void {
+    const waiting =
+      this.failure === undefined && (this.handshake !== undefined || (this.inFlight.length > 0 && !this.readingPaused));
+    if (waiting && this.idleTimer === undefined) {
+      this.idleTimer = setTimeout(() => this.onIdleTimeout(), this.idleTimeoutMs);
+    } else if (!waiting && this.idleTimer !== undefined) {
+      clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
+    }
+  }
+
+  private trace(line: string): void {
+    this.debugLine?.(line);
+  }
+}
+
+function statusLine(reply: Pop3Reply): string {
+  const indicator = reply.ok ? '+OK' : '-ERR';
+  return reply.text === '' ? indicator : `${indicator} ${reply.text}`;
+}

@@ -1,0 +1,302 @@
+/**
+ * A tiny POP3 server for unit tests: a real TCP socket on 127.0.0.1 whose
+ * replies can be cut into chosen pieces, delayed, or replaced by a close, a
+ * reset or silence. Commands are read as they arrive (so pipelined commands
+ * pile up in `commands`) and answered one after another.
+ */
+import { once } from 'node:events';
+import { createServer, type Server, type Socket } from 'node:net';
+import { TLSSocket, createSecureContext, type SecureContextOptions } from 'node:tls';
+
+const CRLF = '\r\n';
+
+/**
+ * Every trap of RFC 1939 framing in one message: NUL as the very first byte
+ * (node-pop3 drops it), 8-bit bytes, lines that start with '.', a line that is
+ * a lone '.' and one that is '..', bare LF and bare CR (content, not line
+ * ends), ".CR" not followed by LF, and LF.LF which is no terminator.
+ */
+export const HOSTILE = Buffer.concat([
+  Buffer.from([0x00]),
+  Buffer.from('Subject: caf', 'latin1'),
+  Buffer.from([0xe9]),
+  Buffer.from('\r\n\r\n'),
+  Buffer.from('.leading dot\r\n'),
+  Buffer.from('..two leading dots\r\n'),
+  Buffer.from('.\r\n'),
+  Buffer.from('..\r\n'),
+  Buffer.from('bare LF\nsame line\r\n'),
+  Buffer.from('bare CR\rsame line\r\n'),
+  Buffer.from('.\rdot then bare CR\r\n'),
+  Buffer.from([0xff, 0xfe, 0x80, 0x0d, 0x0d, 0x0a]),
+  Buffer.from('\n.\nnot a terminator\r\n'),
+  Buffer.from([0x00, 0x0d, 0x0a]),
+  Buffer.from('last line\r\n'),
+]);
+
+/** RFC 1939 byte-stuffing: a line that starts with '.' gets one more. */
+export function dotStuff(raw: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let lineStart = 0;
+  for (;;) {
+    if (raw[lineStart] === 0x2e) parts.push(Buffer.from('.'));
+    let eol = -1;
+    for (let i = raw.indexOf(0x0a, lineStart); i !== -1; i = raw.indexOf(0x0a, i + 1)) {
+      if (i > 0 && raw[i - 1] === 0x0d) {
+        eol = i;
+        break;
+      }
+    }
+    if (eol === -1) {
+      parts.push(raw.subarray(lineStart));
+      break;
+    }
+    parts.push(raw.subarray(lineStart, eol + 1));
+    lineStart = eol + 1;
+    if (lineStart >= raw.length) break;
+  }
+  return Buffer.concat(parts);
+}
+
+/** The full wire form of a +OK multi-line reply carrying `raw`. */
+export function multiLineReply(status: string, raw: Buffer): Buffer {
+  const needsCrlf = raw.length > 0 && !raw.subarray(-2).equals(Buffer.from(CRLF));
+  return Buffer.concat([Buffer.from(`${status}${CRLF}`), dotStuff(raw), Buffer.from(needsCrlf ? '\r\n.\r\n' : '.\r\n')]);
+}
+
+export interface ScriptContext {
+  readonly socket: Socket;
+  /** Every command line received on this connection so far, pipelined ones included. */
+  readonly commands: string[];
+  /** Writes data, cut into the given pieces, each in its own write and tick. */
+  send(data: Buffer | string, pieces?: (data: Buffer) => Buffer[]): Promise<void>;
+  /** The reply the default script would give to `line`, not sent. */
+  defaultReply(line: string): Buffer;
+  /** Resolves once `count` commands have been received on this connection. */
+  waitForCommands(count: number): Promise<void>;
+}
+
+/** Returns true when it answered (or deliberately did not answer) the command. */
+export type CommandHook = (line: string, ctx: ScriptContext) => boolean | Promise<boolean>;
+
+export interface ScriptedPop3Options {
+  greeting?: string;
+  /** CAPA lines; null makes CAPA answer -ERR. */
+  capa?: string[] | null;
+  /** CAPA lines after login, when they differ. */
+  capaAfterLogin?: string[];
+  user?: string;
+  password?: string;
+  messages?: Buffer[];
+  /** false makes UIDL answer -ERR. */
+  uidl?: boolean;
+  /** Implicit TLS with this key and certificate. */
+  tls?: SecureContextOptions;
+  /** Offer STLS (add 'STLS' to capa yourself) with this key and certificate. */
+  stls?: SecureContextOptions;
+  /** How every default reply is cut into pieces. */
+  pieces?: (data: Buffer) => Buffer[];
+  hook?: CommandHook;
+}
+
+export interface ScriptedPop3 {
+  readonly host: '127.0.0.1';
+  readonly port: number;
+  /** Command lines from every connection, in arrival order. */
+  readonly log: string[];
+  /** Message numbers whose DELE was committed by QUIT. */
+  readonly committedDeletes: number[];
+  close(): Promise<void>;
+}
+
+export async function startScriptedPop3(options: ScriptedPop3Options = {}): Promise<ScriptedPop3> {
+  const log: string[] = [];
+  const committedDeletes: number[] = [];
+  const messages = options.messages ?? [];
+  const sockets = new Set<Socket>();
+
+  const server: Server = createServer((raw) => {
+    sockets.add(raw);
+    raw.on('close', () => sockets.delete(raw));
+    // Aborted sockets are what several tests are about; their errors are expected.
+    raw.on('error', () => undefined);
+    raw.setNoDelay(true);
+    let socket: Socket = raw;
+    if (options.tls !== undefined) {
+      socket = new TLSSocket(raw, { isServer: true, secureContext: createSecureContext(options.tls) });
+      socket.on('error', () => undefined);
+      sockets.add(socket);
+    }
+    serve(socket);
+  });
+
+  function serve(initial: Socket): void {
+    let socket = initial;
+    const commands: string[] = [];
+    const waiters: { count: number; resolve: () => void }[] = [];
+    let authenticated = false;
+    let pendingUser: string | undefined;
+    const deleted = new Set<number>();
+    let pending = Buffer.alloc(0);
+    let processing = Promise.resolve();
+
+    const ctx: ScriptContext = {
+      get socket() {
+        return socket;
+      },
+      commands,
+      async send(data, pieces) {
+        const bytes = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
+        const parts = pieces === undefined ? [bytes] : pieces(bytes);
+        for (const part of parts) {
+          if (socket.destroyed) return;
+          await new Promise<void>((resolve) => socket.write(part, () => resolve()));
+          if (parts.length > 1) await new Promise((resolve) => setImmediate(resolve));
+        }
+      },
+      defaultReply,
+      waitForCommands(count) {
+        if (commands.length >= count) return Promise.resolve();
+        return new Promise((resolve) => waiters.push({ count, resolve }));
+      },
+    };
+
+    function live(): number[] {
+      return messages.map((_, i) => i + 1).filter((n) => !deleted.has(n));
+    }
+
+    function defaultReply(line: string): Buffer {
+      const [verb = '', ...args] = line.split(' ');
+      const n = Number(args[0]);
+      const message = Number.isInteger(n) && n >= 1 && !deleted.has(n) ? messages[n - 1] : undefined;
+      switch (verb.toUpperCase()) {
+        case 'CAPA': {
+          const lines = authenticated && options.capaAfterLogin !== undefined ? options.capaAfterLogin : options.capa;
+          if (lines === null) return Buffer.from(`-ERR unknown command${CRLF}`);
+          return Buffer.from(`+OK Capability list follows${CRLF}${(lines ?? []).map((l) => l + CRLF).join('')}.${CRLF}`);
+        }
+        case 'USER':
+          pendingUser = args.join(' ');
+          return Buffer.from(`+OK${CRLF}`);
+        case 'PASS': {
+          const ok = pendingUser === (options.user ?? 'alice') && args.join(' ') === (options.password ?? 'secret');
+          if (!ok) return Buffer.from(`-ERR [AUTH] Authentication failed.${CRLF}`);
+          authenticated = true;
+          return Buffer.from(`+OK Logged in.${CRLF}`);
+        }
+        case 'STAT': {
+          const nums = live();
+          const size = nums.reduce((sum, k) => sum + messages[k - 1]!.length, 0);
+          return Buffer.from(`+OK ${nums.length} ${size}${CRLF}`);
+        }
+        case 'LIST':
+          return Buffer.from(`+OK${CRLF}${live().map((k) => `${k} ${messages[k - 1]!.length}${CRLF}`).join('')}.${CRLF}`);
+        case 'UIDL':
+          if (options.uidl === false) return Buffer.from(`-ERR UIDL not supported${CRLF}`);
+          return Buffer.from(`+OK${CRLF}${live().map((k) => `${k} uid-${k}${CRLF}`).join('')}.${CRLF}`);
+        case 'RETR':
+          if (message === undefined) return Buffer.from(`-ERR There's no message ${args[0]}.${CRLF}`);
+          return multiLineReply(`+OK ${message.length} octets`, message);
+        case 'DELE':
+          if (message === undefined) return Buffer.from(`-ERR There's no message ${args[0]}.${CRLF}`);
+          deleted.add(n);
+          return Buffer.from(`+OK Marked to be deleted.${CRLF}`);
+        case 'NOOP':
+          return Buffer.from(`+OK${CRLF}`);
+        case 'QUIT':
+          if (authenticated) committedDeletes.push(...[...deleted].sort((a, b) => a - b));
+          return Buffer.from(`+OK Logging out.${CRLF}`);
+        default:
+          return Buffer.from(`-ERR Unknown command: ${verb}${CRLF}`);
+      }
+    }
+
+    async function handle(line: string): Promise<void> {
+      if (options.hook !== undefined && (await options.hook(line, ctx))) return;
+      const verb = line.split(' ', 1)[0]!.toUpperCase();
+      if (verb === 'STLS' && options.stls !== undefined) {
+        await ctx.send(`+OK Begin TLS negotiation now.${CRLF}`);
+        socket.removeListener('data', onData);
+        const secure = new TLSSocket(socket, { isServer: true, secureContext: createSecureContext(options.stls) });
+        secure.on('error', () => undefined);
+        sockets.add(secure);
+        socket = secure;
+        socket.on('data', onData);
+        return;
+      }
+      await ctx.send(defaultReply(line), options.pieces);
+      if (verb === 'QUIT') socket.end();
+    }
+
+    function onData(chunk: Buffer): void {
+      pending = Buffer.concat([pending, chunk]);
+      for (let eol = pending.indexOf(CRLF); eol !== -1; eol = pending.indexOf(CRLF)) {
+        const line = pending.subarray(0, eol).toString('utf8');
+        pending = pending.subarray(eol + 2);
+        commands.push(line);
+        log.push(line);
+        for (const waiter of waiters.filter((w) => commands.length >= w.count)) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve();
+        }
+        processing = processing.then(() => handle(line)).catch(() => undefined);
+      }
+    }
+
+    socket.on('data', onData);
+    processing = processing.then(() => ctx.send(`${options.greeting ?? '+OK scripted POP3 ready.'}${CRLF}`));
+  }
+
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('scripted POP3 server has no TCP address');
+
+  return {
+    host: '127.0.0.1',
+    port: address.port,
+    log,
+    committedDeletes,
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A TCP port on 127.0.0.1 where nothing listens (bound, then released). */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no TCP address');
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return address.port;
+}
+
+/** Cuts data into pieces of 1 to `max` bytes, from a seeded generator. */
+export function randomPieces(seed: number, max: number): (data: Buffer) => Buffer[] {
+  return (data) => {
+    const random = mulberry32(seed);
+    const out: Buffer[] = [];
+    for (let i = 0; i < data.length; ) {
+      const size = 1 + Math.floor(random() * max);
+      out.push(data.subarray(i, i + size));
+      i += size;
+    }
+    return out;
+  };
+}
+
+/** A small, seeded PRNG so that a failing chunking can be replayed. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
