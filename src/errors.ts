@@ -55,3 +55,65 @@ export class PopliftError extends Error {
 export function usageError(message: string): PopliftError {
   return new PopliftError(message, { exitCode: ExitCode.USAGE, code: 'USAGE' });
 }
+
+const TLS_REASONS: Record<string, string> = {
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'the certificate is self-signed',
+  SELF_SIGNED_CERT_IN_CHAIN: 'the certificate chain ends in an untrusted self-signed CA',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'the certificate is not signed by a trusted CA',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'the certificate is not signed by a trusted CA',
+  UNABLE_TO_GET_ISSUER_CERT: 'the certificate is not signed by a trusted CA',
+  CERT_HAS_EXPIRED: 'the certificate has expired',
+  CERT_NOT_YET_VALID: 'the certificate is not valid yet',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'the certificate does not match the host name',
+  HOSTNAME_MISMATCH: 'the certificate does not match the host name',
+  CERT_REVOKED: 'the certificate has been revoked',
+  ERR_SSL_WRONG_VERSION_NUMBER: 'the port does not speak TLS (try the non-TLS scheme, or the right port)',
+  ERR_SSL_UNSUPPORTED_PROTOCOL: 'the server offers only TLS versions older than 1.2',
+  ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION: 'the server offers only TLS versions older than 1.2',
+};
+
+const NETWORK_REASONS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused (is the port right and the server running?)',
+  ENOTFOUND: 'host name not found (check the spelling and DNS)',
+  EAI_AGAIN: 'host name lookup failed for now (check DNS)',
+  ETIMEDOUT: 'connection timed out (check the host, port and firewall)',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ECONNRESET: 'the server reset the connection',
+  EPIPE: 'the server closed the connection',
+};
+
+function errorCode(err: unknown): string | undefined {
+  const e = err as { code?: unknown; reason?: unknown } | undefined;
+  return typeof e?.code === 'string' ? e.code : undefined;
+}
+
+/** True for Node's certificate-verification and TLS-handshake error codes. */
+export function isTlsError(err: unknown): boolean {
+  const code = errorCode(err);
+  return code !== undefined && (code in TLS_REASONS || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') || code.includes('CERT'));
+}
+
+/**
+ * Turns a socket-level failure while connecting into the one-line error the
+ * user sees (exit 4), naming the side, the server and what to try.
+ */
+export function connectError(side: Side, server: string, err: unknown): PopliftError {
+  const code = errorCode(err);
+  const lower = side === 'POP3' ? 'pop3' : 'imap';
+  if (isTlsError(err)) {
+    const reason = (code && TLS_REASONS[code]) ?? `TLS failed (${code}: ${(err as Error).message})`;
+    return new PopliftError(
+      `${side} server ${server}: TLS failed: ${reason}. Trust its CA with --${lower}-ca-file <pem>, or skip verification with --${lower}-insecure.`,
+      { exitCode: ExitCode.CONNECT, side, server, code: 'TLS', cause: err },
+    );
+  }
+  const reason = (code && NETWORK_REASONS[code]) ?? (err instanceof Error ? err.message : String(err));
+  return new PopliftError(`${side} server ${server}: cannot connect: ${reason}.`, {
+    exitCode: ExitCode.CONNECT,
+    side,
+    server,
+    code: 'CONNECT',
+    cause: err,
+  });
+}

@@ -1,0 +1,501 @@
+/**
+ * A second, minimal IMAP connection that only uploads.
+ *
+ * imapflow sends every literal over 4 KB as synchronizing and has no
+ * MULTIAPPEND, so each message would cost one or two round trips. Uploading is
+ * where a migration spends its time, so this channel writes APPEND itself:
+ * MULTIAPPEND (RFC 3502) batches when the server offers it, LITERAL+ (RFC 7888)
+ * so nothing waits for a continuation, several commands in flight, and
+ * literal8 (RFC 3516) for messages with NUL bytes.
+ */
+import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { ExitCode, PopliftError, connectError } from '../errors.js';
+import { imapAstring } from './mailbox-name.js';
+
+export interface ImapLogin {
+  host: string;
+  port: number;
+  tls: 'implicit' | 'starttls';
+  /** Log in over a connection that could not be upgraded to TLS. */
+  allowPlaintext: boolean;
+  user: string;
+  password?: string;
+  /** OAuth2 access token; used with AUTHENTICATE XOAUTH2/OAUTHBEARER instead of the password. */
+  accessToken?: string;
+  tlsOptions: ConnectionOptions;
+  /** No byte from the server for this long while a command is pending ends the connection. */
+  timeoutMs: number;
+  debug?: (line: string) => void;
+}
+
+export interface AppendItem {
+  content: Buffer;
+  flags: readonly string[];
+  date: Date | undefined;
+}
+
+export type AppendOutcome =
+  | { ok: true; uid: number | undefined; uidValidity: bigint | undefined }
+  | { ok: false; status: 'NO' | 'BAD'; code: string | undefined; text: string };
+
+interface TaggedReply {
+  status: 'OK' | 'NO' | 'BAD';
+  code: string | undefined;
+  codeArgs: string[];
+  text: string;
+}
+
+interface Pending {
+  tag: string;
+  resolve: (reply: TaggedReply) => void;
+  reject: (err: Error) => void;
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** RFC 3501 date-time, in UTC so the instant is exact whatever the local zone. */
+export function imapDateTime(date: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `"${p(date.getUTCDate())}-${MONTHS[date.getUTCMonth()]}-${date.getUTCFullYear()} ${p(date.getUTCHours())}:${p(date.getUTCMinutes())}:${p(date.getUTCSeconds())} +0000"`;
+}
+
+/** Expands an APPENDUID uid-set ("7", "7:9", "3,5:6") in order. */
+export function expandUidSet(set: string): number[] {
+  const uids: number[] = [];
+  for (const part of set.split(',')) {
+    const [a, b] = part.split(':').map(Number) as [number, number | undefined];
+    if (b === undefined) uids.push(a);
+    else for (let u = Math.min(a, b); u <= Math.max(a, b); u++) uids.push(u);
+  }
+  return uids;
+}
+
+function parseTagged(rest: string): TaggedReply {
+  const m = /^(OK|NO|BAD)\s?(?:\[([^\]]*)\])?\s*(.*)$/i.exec(rest);
+  if (!m) return { status: 'BAD', code: undefined, codeArgs: [], text: rest };
+  const codeParts = m[2] ? m[2].trim().split(/\s+/) : [];
+  return {
+    status: m[1]!.toUpperCase() as TaggedReply['status'],
+    code: codeParts[0]?.toUpperCase(),
+    codeArgs: codeParts.slice(1),
+    text: m[3] ?? '',
+  };
+}
+
+export class ImapAppendChannel {
+  readonly server: string;
+  capabilities = new Set<string>();
+  private socket!: Socket | TLSSocket;
+  private buffer: Buffer = Buffer.alloc(0);
+  /** Bytes of an untagged literal still to skip. */
+  private literalLeft = 0;
+  private tagSeq = 0;
+  private readonly pending = new Map<string, Pending>();
+  /** Who gets the next '+' continuation, in the order the requests were written. */
+  private readonly continuations: Array<() => void> = [];
+  private lineWaiter: ((line: string) => void) | undefined;
+  private failure: Error | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+
+  private constructor(private readonly login: ImapLogin) {
+    this.server = `${login.host}:${login.port}`;
+  }
+
+  static async open(login: ImapLogin): Promise<ImapAppendChannel> {
+    const channel = new ImapAppendChannel(login);
+    await channel.start();
+    return channel;
+  }
+
+  private trace(dir: 'C' | 'S', line: string): void {
+    this.login.debug?.(`IMAP ${dir}: ${line}`);
+  }
+
+  private async start(): Promise<void> {
+    const { host, port } = this.login;
+    // SNI carries host names only (RFC 6066); certificates are still checked against an IP literal.
+    const tlsOptions: ConnectionOptions = { minVersion: 'TLSv1.2', ...(isIP(host) ? {} : { servername: host }), ...this.login.tlsOptions };
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const s =
+        this.login.tls === 'implicit' ? tlsConnect({ host, port, ...tlsOptions }) : netConnect({ host, port });
+      s.once(this.login.tls === 'implicit' ? 'secureConnect' : 'connect', () => resolve(s));
+      s.once('error', (err) => reject(connectError('IMAP', this.server, err)));
+      s.setTimeout(this.login.timeoutMs, () => s.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })));
+    });
+    socket.setTimeout(0);
+    this.attach(socket);
+    this.greeting(await this.nextLine());
+    await this.refreshCapabilities();
+    if (this.login.tls === 'starttls') {
+      if (this.capabilities.has('STARTTLS')) {
+        await this.command('STARTTLS');
+        await this.upgrade(tlsOptions);
+        await this.refreshCapabilities();
+      } else if (!this.login.allowPlaintext) {
+        this.close();
+        throw new PopliftError(
+          `IMAP server ${this.server} does not offer STARTTLS; refusing to send the password in the clear. Use imaps://, or --allow-plaintext if the network is trusted.`,
+          { exitCode: ExitCode.CONNECT, side: 'IMAP', server: this.server, code: 'PLAINTEXT_REFUSED' },
+        );
+      }
+    }
+    await this.authenticate();
+  }
+
+  private greeting(line: string): void {
+    if (/^\* (OK|PREAUTH)/i.test(line)) return;
+    this.close();
+    throw new PopliftError(`IMAP server ${this.server} did not greet as an IMAP server: ${line.slice(0, 200)}`, {
+      exitCode: ExitCode.CONNECT,
+      side: 'IMAP',
+      server: this.server,
+      code: 'PROTOCOL',
+    });
+  }
+
+  private attach(socket: Socket | TLSSocket): void {
+    this.socket = socket;
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => this.fail(err));
+    socket.on('close', () => this.fail(new Error('connection closed by the server')));
+  }
+
+  private upgrade(tlsOptions: ConnectionOptions): Promise<void> {
+    const plain = this.socket;
+    plain.removeAllListeners('data');
+    plain.removeAllListeners('error');
+    plain.removeAllListeners('close');
+    return new Promise((resolve, reject) => {
+      const secure = tlsConnect({ socket: plain, ...tlsOptions });
+      secure.once('secureConnect', () => {
+        secure.removeAllListeners('error');
+        this.attach(secure);
+        resolve();
+      });
+      secure.once('error', (err) => reject(connectError('IMAP', this.server, err)));
+    });
+  }
+
+  private async refreshCapabilities(): Promise<void> {
+    const caps = new Set<string>();
+    await this.command('CAPABILITY', (line) => {
+      const m = /^\* CAPABILITY (.*)$/i.exec(line);
+      if (m) for (const c of m[1]!.trim().split(/\s+/)) caps.add(c.toUpperCase());
+    });
+    this.capabilities = caps;
+  }
+
+  private async authenticate(): Promise<void> {
+    const { user, password, accessToken } = this.login;
+    let reply: TaggedReply;
+    if (accessToken !== undefined) {
+      const mech = this.capabilities.has('AUTH=OAUTHBEARER') ? 'OAUTHBEARER' : 'XOAUTH2';
+      const payload =
+        mech === 'XOAUTH2'
+          ? `user=${user}\x01auth=Bearer ${accessToken}\x01\x01`
+          : `n,a=${user},\x01auth=Bearer ${accessToken}\x01\x01`;
+      reply = await this.saslCommand(mech, Buffer.from(payload).toString('base64'));
+    } else if (this.capabilities.has('AUTH=PLAIN')) {
+      reply = await this.saslCommand('PLAIN', Buffer.from(`\0${user}\0${password ?? ''}`).toString('base64'));
+    } else {
+      if (this.capabilities.has('LOGINDISABLED')) {
+        throw new PopliftError(`IMAP server ${this.server} refuses LOGIN on this connection; use imaps:// or a port with STARTTLS.`, {
+          exitCode: ExitCode.AUTH,
+          side: 'IMAP',
+          server: this.server,
+          code: 'AUTH',
+        });
+      }
+      reply = await this.rawCommand(`LOGIN ${imapAstring(user)} ${imapAstring(password ?? '')}`, `LOGIN ${imapAstring(user)} ****`);
+    }
+    if (reply.status !== 'OK') {
+      this.close();
+      const code = reply.code ? `[${reply.code}] ` : '';
+      throw new PopliftError(`IMAP server ${this.server} refused the login for ${user}: ${code}${reply.text}`, {
+        exitCode: ExitCode.AUTH,
+        side: 'IMAP',
+        server: this.server,
+        code: 'AUTH',
+      });
+    }
+    await this.refreshCapabilities();
+  }
+
+  /** AUTHENTICATE with SASL-IR when offered, else the initial response after '+'. */
+  private saslCommand(mech: string, initial: string): Promise<TaggedReply> {
+    if (this.capabilities.has('SASL-IR')) {
+      return this.rawCommand(`AUTHENTICATE ${mech} ${initial}`, `AUTHENTICATE ${mech} ****`);
+    }
+    const tag = this.nextTag();
+    const reply = this.expect(tag);
+    this.continuations.push(() => {
+      this.trace('C', '****');
+      this.socket.write(`${initial}\r\n`);
+      // A second '+' means the server rejected the token and sent a challenge: answer with an empty line to end it.
+      this.continuations.push(() => this.socket.write('\r\n'));
+    });
+    this.trace('C', `${tag} AUTHENTICATE ${mech}`);
+    this.socket.write(`${tag} AUTHENTICATE ${mech}\r\n`);
+    return reply.finally(() => {
+      this.continuations.length = 0;
+    });
+  }
+
+  private nextTag(): string {
+    return `U${++this.tagSeq}`;
+  }
+
+  private expect(tag: string, untagged?: (line: string) => void): Promise<TaggedReply> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.pending.set(tag, { tag, resolve, reject });
+      if (untagged) this.untaggedHandlers.push(untagged);
+      this.armIdle();
+    }).finally(() => {
+      if (untagged) this.untaggedHandlers = this.untaggedHandlers.filter((h) => h !== untagged);
+    }) as Promise<TaggedReply>;
+  }
+
+  private untaggedHandlers: Array<(line: string) => void> = [];
+
+  private async rawCommand(text: string, traced = text, untagged?: (line: string) => void): Promise<TaggedReply> {
+    const tag = this.nextTag();
+    const reply = this.expect(tag, untagged);
+    this.trace('C', `${tag} ${traced}`);
+    this.socket.write(`${tag} ${text}\r\n`);
+    return reply;
+  }
+
+  private async command(text: string, untagged?: (line: string) => void): Promise<TaggedReply> {
+    const reply = await this.rawCommand(text, text, untagged);
+    if (reply.status !== 'OK') {
+      throw new PopliftError(`IMAP server ${this.server} answered ${reply.status} to ${text.split(' ')[0]}: ${reply.text}`, {
+        exitCode: ExitCode.PARTIAL,
+        side: 'IMAP',
+        server: this.server,
+        code: 'IMAP_PROTOCOL',
+      });
+    }
+    return reply;
+  }
+
+  private nextLine(): Promise<string> {
+    return new Promise((resolve, reject) => {
+      if (this.failure) return reject(this.failure);
+      this.lineWaiter = resolve;
+      this.pending.set('*greeting', {
+        tag: '*greeting',
+        resolve: () => undefined,
+        reject,
+      });
+      this.armIdle();
+    });
+  }
+
+  private armIdle(): void {
+    clearTimeout(this.idleTimer);
+    if (this.pending.size === 0) return;
+    this.idleTimer = setTimeout(() => {
+      const err = new PopliftError(
+        `IMAP server ${this.server} sent nothing for ${Math.round(this.login.timeoutMs / 1000)} s; giving up on this connection.`,
+        { exitCode: ExitCode.PARTIAL, side: 'IMAP', server: this.server, code: 'IMAP_TIMEOUT' },
+      );
+      this.fail(err);
+      this.socket.destroy();
+    }, this.login.timeoutMs);
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    this.armIdle();
+    for (;;) {
+      if (this.literalLeft > 0) {
+        const skip = Math.min(this.literalLeft, this.buffer.length);
+        this.buffer = this.buffer.subarray(skip);
+        this.literalLeft -= skip;
+        if (this.literalLeft > 0) return;
+      }
+      const eol = this.buffer.indexOf('\r\n');
+      if (eol < 0) return;
+      const line = this.buffer.subarray(0, eol).toString('latin1');
+      this.buffer = this.buffer.subarray(eol + 2);
+      const literal = /\{(\d+)\}$/.exec(line);
+      if (literal) this.literalLeft = Number(literal[1]);
+      this.onLine(line);
+    }
+  }
+
+  private onLine(line: string): void {
+    this.trace('S', line.length > 300 ? `${line.slice(0, 300)}…` : line);
+    if (this.lineWaiter) {
+      const waiter = this.lineWaiter;
+      this.lineWaiter = undefined;
+      this.pending.delete('*greeting');
+      this.armIdle();
+      waiter(line);
+      return;
+    }
+    if (line.startsWith('+')) {
+      this.continuations.shift()?.();
+      return;
+    }
+    if (line.startsWith('*')) {
+      if (/^\* BYE/i.test(line)) this.byeText = line.slice(6);
+      for (const h of this.untaggedHandlers) h(line);
+      return;
+    }
+    const sp = line.indexOf(' ');
+    const tag = line.slice(0, sp);
+    const pending = this.pending.get(tag);
+    if (!pending) return;
+    this.pending.delete(tag);
+    this.armIdle();
+    pending.resolve(parseTagged(line.slice(sp + 1)));
+  }
+
+  private byeText: string | undefined;
+
+  private fail(cause: Error): void {
+    if (this.failure) return;
+    clearTimeout(this.idleTimer);
+    this.failure =
+      cause instanceof PopliftError
+        ? cause
+        : new PopliftError(
+            `IMAP server ${this.server} closed the upload connection${this.byeText ? ` (${this.byeText})` : ''}: ${cause.message}.`,
+            { exitCode: ExitCode.PARTIAL, side: 'IMAP', server: this.server, code: 'IMAP_CONNECTION_LOST', cause },
+          );
+    for (const p of this.pending.values()) p.reject(this.failure);
+    this.pending.clear();
+    this.continuations.length = 0;
+  }
+
+  private write(data: string | Buffer): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.socket.write(data)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onDrain = () => {
+        this.socket.off('close', onClose);
+        resolve();
+      };
+      const onClose = () => {
+        this.socket.off('drain', onDrain);
+        reject(this.failure ?? new Error('connection closed'));
+      };
+      this.socket.once('drain', onDrain);
+      this.socket.once('close', onClose);
+    });
+  }
+
+  /** Whether a literal of this size may be sent without waiting for '+'. */
+  private nonSyncOk(size: number): boolean {
+    return this.capabilities.has('LITERAL+') || (this.capabilities.has('LITERAL-') && size <= 4096);
+  }
+
+  private literalHeader(item: AppendItem): string {
+    const flags = `(${item.flags.join(' ')})`;
+    const date = item.date ? ` ${imapDateTime(item.date)}` : '';
+    // Only literal8 may carry NUL; servers that lack BINARY reject such messages, which is then reported.
+    const tilde = this.capabilities.has('BINARY') && item.content.includes(0) ? '~' : '';
+    const plus = this.nonSyncOk(item.content.length) ? '+' : '';
+    return `${flags}${date} ${tilde}{${item.content.length}${plus}}`;
+  }
+
+  /** Serialises the write phase of APPEND commands so their bytes never interleave. */
+  private writeChain: Promise<void> = Promise.resolve();
+
+  /** Queues one APPEND command carrying these messages; resolves with its tagged reply. */
+  private sendAppend(mailbox: string, items: readonly AppendItem[]): Promise<TaggedReply> {
+    const tag = this.nextTag();
+    const reply = this.expect(tag);
+    // A failed write surfaces through `writing`; keep `reply` from being an unhandled rejection meanwhile.
+    reply.catch(() => undefined);
+    const writing = this.writeChain.then(() => this.writeAppend(tag, reply, mailbox, items));
+    this.writeChain = writing.catch(() => undefined);
+    return writing.then(() => reply);
+  }
+
+  private async writeAppend(tag: string, reply: Promise<TaggedReply>, mailbox: string, items: readonly AppendItem[]): Promise<void> {
+    const octets = items.reduce((n, i) => n + i.content.length, 0);
+    this.trace('C', `${tag} APPEND ${mailbox} (${items.length} message${items.length === 1 ? '' : 's'}, ${octets} octets)`);
+    let prefix = `${tag} APPEND ${imapAstring(mailbox)} `;
+    for (const item of items) {
+      const head = this.literalHeader(item);
+      await this.write(`${prefix}${head}\r\n`);
+      if (!head.endsWith('+}')) {
+        // Synchronizing literal: wait for '+', or for the server to reject the command outright.
+        const go = new Promise<boolean>((resolve) => {
+          this.continuations.push(() => resolve(true));
+          reply.then(
+            () => resolve(false),
+            () => resolve(false),
+          );
+        });
+        if (!(await go)) return;
+      }
+      await this.write(item.content);
+      prefix = ' ';
+    }
+    await this.write('\r\n');
+  }
+
+  private outcome(reply: TaggedReply, count: number): AppendOutcome[] {
+    if (reply.status !== 'OK') {
+      return Array.from({ length: count }, () => ({ ok: false as const, status: reply.status as 'NO' | 'BAD', code: reply.code, text: reply.text }));
+    }
+    let uids: number[] = [];
+    let uidValidity: bigint | undefined;
+    if (reply.code === 'APPENDUID' && reply.codeArgs.length >= 2) {
+      uidValidity = BigInt(reply.codeArgs[0]!);
+      uids = expandUidSet(reply.codeArgs[1]!);
+    }
+    return Array.from({ length: count }, (_, i) => ({
+      ok: true as const,
+      uid: uids.length === count ? uids[i] : undefined,
+      uidValidity,
+    }));
+  }
+
+  get multiAppend(): boolean {
+    return this.capabilities.has('MULTIAPPEND');
+  }
+
+  /**
+   * Uploads the items into `mailbox` (the wire name, already encoded). With
+   * `multi`, one MULTIAPPEND; if the server refuses it, every message is
+   * retried alone so one bad message costs only itself. Otherwise one APPEND
+   * per message, all in flight at once when literals need no continuation.
+   */
+  async append(mailbox: string, items: readonly AppendItem[], multi: boolean): Promise<AppendOutcome[]> {
+    if (items.length === 0) return [];
+    if (multi && items.length > 1) {
+      const reply = await this.sendAppend(mailbox, items);
+      // Over quota fails every message alike; retrying them one by one would only repeat it.
+      if (reply.status === 'OK' || reply.code === 'OVERQUOTA') return this.outcome(reply, items.length);
+    }
+    const replies = items.map((item) => this.sendAppend(mailbox, [item]).then((r) => this.outcome(r, 1)[0]!));
+    return Promise.all(replies);
+  }
+
+  async logout(): Promise<void> {
+    if (this.failure) return;
+    try {
+      await this.rawCommand('LOGOUT');
+    } catch {
+      // The server may close before the tagged OK; that is a normal logout.
+    }
+    this.close();
+  }
+
+  close(): void {
+    clearTimeout(this.idleTimer);
+    this.failure ??= new PopliftError(`IMAP upload connection to ${this.server} is closed.`, {
+      exitCode: ExitCode.PARTIAL,
+      side: 'IMAP',
+      server: this.server,
+      code: 'IMAP_CLOSED',
+    });
+    this.socket?.destroy();
+  }
+}

@@ -1,0 +1,285 @@
+/**
+ * The IMAP target driver: everything poplift does on the destination.
+ * imapflow carries the control connection (folders, index, lookups); uploads
+ * go through ImapAppendChannel, which pipelines them (see its header).
+ */
+import { isIP } from 'node:net';
+import { ImapFlow, type ImapFlowOptions } from 'imapflow';
+import { ExitCode, PopliftError, connectError, isTlsError } from '../errors.js';
+import { identityKey, KEY_HEADER_FIELDS } from '../message/identity-key.js';
+import { parseHeaders } from '../message/headers.js';
+import { ImapAppendChannel, type AppendItem, type AppendOutcome, type ImapLogin } from './imap-append-channel.js';
+import { encodeModifiedUtf7 } from './mailbox-name.js';
+
+export type ImapConnectOptions = ImapLogin;
+
+/** What poplift needs to know about the destination folder. */
+export interface FolderInfo {
+  /** The folder's full name as the server knows it (levels joined with its delimiter). */
+  path: string;
+  /** The same name encoded for the wire (modified UTF-7). */
+  wireName: string;
+  exists: boolean;
+  messages: number;
+  uidValidity: bigint | undefined;
+  uidNext: number | undefined;
+  /** undefined when the server accepts any flag ('\*' in PERMANENTFLAGS, or none reported). */
+  permanentFlags: ReadonlySet<string> | undefined;
+  /** Whether new keywords may be created ('\*'). */
+  acceptsNewKeywords: boolean;
+  appendLimit: number | undefined;
+}
+
+export interface IndexedMessage {
+  uid: number;
+  size: number;
+}
+
+/** Dedup key -> the destination messages that carry it. */
+export type FolderIndex = Map<string, IndexedMessage[]>;
+
+const SYSTEM_FLAGS = new Set(['\\SEEN', '\\ANSWERED', '\\FLAGGED', '\\DRAFT', '\\DELETED']);
+
+function imapServer(o: { host: string; port: number }): string {
+  return `${o.host}:${o.port}`;
+}
+
+/** Maps anything imapflow throws while connecting to a one-line PopliftError. */
+function loginError(o: ImapConnectOptions, err: unknown): PopliftError {
+  if (err instanceof PopliftError) return err;
+  const server = imapServer(o);
+  const e = err as { authenticationFailed?: boolean; serverResponseCode?: string; responseText?: string; message?: string; code?: string };
+  if (e?.authenticationFailed) {
+    const code = e.serverResponseCode ? `[${e.serverResponseCode}] ` : '';
+    return new PopliftError(
+      `IMAP server ${server} refused the login for ${o.user}: ${code}${e.responseText ?? e.message ?? 'authentication failed'}. Check the IMAP user name and password.`,
+      { exitCode: ExitCode.AUTH, side: 'IMAP', server, code: 'AUTH', cause: err },
+    );
+  }
+  if (isTlsError(err) || (e?.code && /^E[A-Z]+$/.test(e.code) && e.code !== 'ETHROTTLE')) return connectError('IMAP', server, err);
+  return new PopliftError(`IMAP server ${server}: ${e?.message ?? String(err)}`, {
+    exitCode: ExitCode.CONNECT,
+    side: 'IMAP',
+    server,
+    code: 'CONNECT',
+    cause: err,
+  });
+}
+
+export class ImapTarget {
+  private channel: ImapAppendChannel | undefined;
+
+  private constructor(
+    private readonly options: ImapConnectOptions,
+    private readonly client: ImapFlow,
+    readonly server: string,
+  ) {}
+
+  static async connect(options: ImapConnectOptions): Promise<ImapTarget> {
+    const server = imapServer(options);
+    const flowOptions: ImapFlowOptions = {
+      host: options.host,
+      port: options.port,
+      secure: options.tls === 'implicit',
+      // Without permission to go plaintext, STARTTLS is required before the login is sent.
+      doSTARTTLS: options.tls === 'implicit' ? false : options.allowPlaintext ? undefined : true,
+      ...(isIP(options.host) ? {} : { servername: options.host }),
+      auth:
+        options.accessToken !== undefined
+          ? { user: options.user, accessToken: options.accessToken }
+          : { user: options.user, pass: options.password ?? '' },
+      tls: { minVersion: 'TLSv1.2', ...options.tlsOptions },
+      // imapflow logs pino JSON to stdout by default; poplift's stdout is for results only.
+      logger: options.debug ? debugLogger(options.debug) : false,
+      disableAutoIdle: true,
+      connectionTimeout: options.timeoutMs,
+      greetingTimeout: options.timeoutMs,
+      socketTimeout: Math.max(options.timeoutMs, 30_000),
+      clientInfo: { name: 'poplift' },
+    };
+    const client = new ImapFlow(flowOptions);
+    let lastError: unknown;
+    client.on('error', (err: unknown) => {
+      lastError = err;
+    });
+    try {
+      await client.connect();
+    } catch (err) {
+      const e = (err ?? lastError) as { message?: string };
+      if (options.tls === 'starttls' && !options.allowPlaintext && /STARTTLS/i.test(e?.message ?? '')) {
+        throw new PopliftError(
+          `IMAP server ${server} does not offer STARTTLS; refusing to send the password in the clear. Use imaps://, or --allow-plaintext if the network is trusted.`,
+          { exitCode: ExitCode.CONNECT, side: 'IMAP', server, code: 'PLAINTEXT_REFUSED', cause: err },
+        );
+      }
+      throw loginError(options, err ?? lastError);
+    }
+    const target = new ImapTarget(options, client, server);
+    return target;
+  }
+
+  private fail(what: string, err: unknown): PopliftError {
+    if (err instanceof PopliftError) return err;
+    const e = err as { responseText?: string; message?: string; code?: string };
+    const lost = e?.code === 'NoConnection' || e?.code === 'EConnectionClosed' || !this.client.usable;
+    return new PopliftError(`IMAP server ${this.server}: ${what} failed: ${e?.responseText ?? e?.message ?? String(err)}`, {
+      exitCode: ExitCode.PARTIAL,
+      side: 'IMAP',
+      server: this.server,
+      code: lost ? 'IMAP_CONNECTION_LOST' : 'IMAP_PROTOCOL',
+      cause: err,
+    });
+  }
+
+  /** The server's hierarchy delimiter for personal folders. */
+  private async delimiter(): Promise<string> {
+    const list = await this.client.list({ statusQuery: undefined }).catch(() => []);
+    const inbox = list.find((m) => m.path.toUpperCase() === 'INBOX');
+    return inbox?.delimiter ?? list[0]?.delimiter ?? '/';
+  }
+
+  /**
+   * Looks the folder up, creating it when missing and `create` is set.
+   * `levels` is the user's path split on '/'; imapflow joins it with the
+   * server's own delimiter.
+   */
+  async openFolder(levels: string[], create: boolean): Promise<FolderInfo> {
+    const isInbox = levels.length === 1 && levels[0]!.toUpperCase() === 'INBOX';
+    const delimiter = await this.delimiter();
+    const badLevel = levels.find((l) => l.includes(delimiter) && delimiter !== '');
+    if (badLevel !== undefined && !isInbox) {
+      throw new PopliftError(
+        `IMAP server ${this.server} uses '${delimiter}' to separate folder levels, so the folder name '${badLevel}' cannot be created as one level; choose another name.`,
+        { exitCode: ExitCode.USAGE, side: 'IMAP', server: this.server, code: 'USAGE' },
+      );
+    }
+    let path = isInbox ? 'INBOX' : levels.join(delimiter);
+    let status = await this.client.status(path, { messages: true, uidNext: true, uidValidity: true }).catch(() => false as const);
+    if (!status && create && !isInbox) {
+      try {
+        const created = await this.client.mailboxCreate(levels);
+        path = created.path;
+      } catch (err) {
+        const e = err as { responseText?: string; message?: string };
+        throw new PopliftError(
+          `IMAP server ${this.server} refused to create folder '${levels.join('/')}': ${e.responseText ?? e.message}. Check the folder name and the account's rights.`,
+          { exitCode: ExitCode.USAGE, side: 'IMAP', server: this.server, code: 'FOLDER', cause: err },
+        );
+      }
+      status = await this.client.status(path, { messages: true, uidNext: true, uidValidity: true }).catch(() => false as const);
+    }
+    if (!status) {
+      return {
+        path,
+        wireName: encodeModifiedUtf7(path),
+        exists: false,
+        messages: 0,
+        uidValidity: undefined,
+        uidNext: undefined,
+        permanentFlags: undefined,
+        acceptsNewKeywords: true,
+        appendLimit: undefined,
+      };
+    }
+    // PERMANENTFLAGS comes only with a read-write SELECT (EXAMINE reports none).
+    let permanentFlags: Set<string> | undefined;
+    let appendLimit: number | undefined;
+    try {
+      const mailbox = await this.client.mailboxOpen(path);
+      permanentFlags = mailbox.permanentFlags;
+      appendLimit = mailbox.appendlimit;
+      // Switching to EXAMINE deselects without expunging; CLOSE of a read-only mailbox expunges nothing.
+      await this.client.mailboxOpen(path, { readOnly: true });
+      await this.client.mailboxClose();
+    } catch (err) {
+      throw this.fail(`opening folder '${path}'`, err);
+    }
+    const star = permanentFlags?.has('\\*') ?? true;
+    const globalLimit = this.client.capabilities.get('APPENDLIMIT');
+    return {
+      path,
+      wireName: encodeModifiedUtf7(path),
+      exists: true,
+      messages: status.messages ?? 0,
+      uidValidity: status.uidValidity,
+      uidNext: status.uidNext,
+      permanentFlags: star || !permanentFlags || permanentFlags.size === 0 ? undefined : permanentFlags,
+      acceptsNewKeywords: star,
+      appendLimit: appendLimit ?? (typeof globalLimit === 'number' ? globalLimit : undefined),
+    };
+  }
+
+  /** Whether the folder keeps this flag (system flags are always kept unless PERMANENTFLAGS says otherwise). */
+  static acceptsFlag(folder: FolderInfo, flag: string): boolean {
+    if (!folder.permanentFlags) return true;
+    for (const f of folder.permanentFlags) if (f.toUpperCase() === flag.toUpperCase()) return true;
+    if (SYSTEM_FLAGS.has(flag.toUpperCase())) return false;
+    return folder.acceptsNewKeywords;
+  }
+
+  /**
+   * The dedup keys of every message in the folder, from one bulk FETCH of the
+   * few header fields the key needs plus RFC822.SIZE.
+   */
+  async index(folder: FolderInfo): Promise<FolderIndex> {
+    const index: FolderIndex = new Map();
+    if (!folder.exists) return index;
+    try {
+      const mailbox = await this.client.mailboxOpen(folder.path, { readOnly: true });
+      if (mailbox.exists > 0) {
+        for await (const msg of this.client.fetch('1:*', { uid: true, size: true, headers: [...KEY_HEADER_FIELDS] })) {
+          const key = identityKey(parseHeaders(msg.headers ?? Buffer.alloc(0)), msg.size ?? 0);
+          const list = index.get(key);
+          const entry = { uid: msg.uid, size: msg.size ?? 0 };
+          if (list) list.push(entry);
+          else index.set(key, [entry]);
+        }
+      }
+      await this.client.mailboxClose();
+    } catch (err) {
+      throw this.fail(`indexing folder '${folder.path}'`, err);
+    }
+    return index;
+  }
+
+  /** Full bytes of one message, for verification. */
+  async fetchBody(folder: FolderInfo, uid: number): Promise<Buffer | undefined> {
+    const lock = await this.client.getMailboxLock(folder.path, { readOnly: true });
+    try {
+      const msg = await this.client.fetchOne(String(uid), { uid: true, source: true }, { uid: true });
+      return msg ? msg.source : undefined;
+    } finally {
+      lock.release();
+    }
+  }
+
+  get multiAppend(): boolean {
+    return this.channel?.multiAppend ?? this.client.capabilities.has('MULTIAPPEND');
+  }
+
+  /**
+   * Uploads a batch into the folder. The outcome of each message is reported
+   * separately; a lost connection rejects (outcome unknown for the batch).
+   */
+  async append(folder: FolderInfo, items: readonly AppendItem[], multi: boolean): Promise<AppendOutcome[]> {
+    this.channel ??= await ImapAppendChannel.open(this.options);
+    return this.channel.append(folder.wireName, items, multi && this.channel.multiAppend);
+  }
+
+  async close(): Promise<void> {
+    const channel = this.channel;
+    this.channel = undefined;
+    await Promise.all([
+      channel?.logout(),
+      this.client.usable ? this.client.logout().catch(() => this.client.close()) : this.client.close(),
+    ]);
+  }
+}
+
+function debugLogger(debug: (line: string) => void) {
+  const emit = (o: unknown) => {
+    const entry = o as { msg?: string; src?: string };
+    if (entry && entry.msg) debug(`IMAP ${entry.src === 'c' ? 'C' : entry.src === 's' ? 'S' : '-'}: ${entry.msg}`);
+  };
+  return { debug: emit, info: emit, warn: emit, error: emit };
+}
