@@ -1,0 +1,36 @@
+import type { FolderIndex } from '../target/imap-target.js';
+import type { DuplicateReport } from './summary.js';
+
+/**
+ * The keys already on the destination plus those uploaded earlier in this
+ * run. A message is a duplicate when its key is known; the report says which
+ * copy was kept and whether its size differs (then the two may be different
+ * messages that share a Message-ID, which the user should look at).
+ */
+export class DedupIndex {
+  private readonly thisRun = new Map<string, { uidl: string; size: number }>();
+
+  constructor(private readonly destination: FolderIndex) {}
+
+  /**
+   * `altKeys` and `altSizes` describe the same message as a server that
+   * rewrites CR runs before LF would store it (see PreparedMessage).
+   */
+  check(key: string, size: number, uidl: string, altKeys: readonly string[] = [], altSizes: readonly number[] = []): DuplicateReport | undefined {
+    const kept = this.thisRun.get(key);
+    if (kept) {
+      return { uidl, key, keptIn: 'this-run', keptAs: kept.uidl, sizeDiffers: kept.size !== size };
+    }
+    const existing = [key, ...altKeys].map((k) => this.destination.get(k)).find((list) => list && list.length > 0);
+    if (existing) {
+      const same = existing.find((m) => m.size === size || altSizes.includes(m.size));
+      const copy = same ?? existing[0]!;
+      return { uidl, key, keptIn: 'destination', keptAs: `UID ${copy.uid}`, sizeDiffers: same === undefined };
+    }
+    return undefined;
+  }
+
+  remember(key: string, size: number, uidl: string): void {
+    this.thisRun.set(key, { uidl, size });
+  }
+}

@@ -1,0 +1,77 @@
+/** What one mailbox migration did, for the text summary, --json and the exit code. */
+
+export interface DuplicateReport {
+  /** POP3 UIDL of the skipped message (or its message number when the server has no UIDL). */
+  uidl: string;
+  key: string;
+  /** Where the copy that was kept lives. */
+  keptIn: 'destination' | 'this-run';
+  /** UIDL of the message kept in this run, or the destination UID. */
+  keptAs: string;
+  /** True when the copy kept has a different size: the two may not be the same message. */
+  sizeDiffers: boolean;
+}
+
+export interface FailureReport {
+  uidl: string;
+  /** Which side refused the message, in the server's words. */
+  side: 'POP3' | 'IMAP';
+  reason: string;
+}
+
+export interface PlannedAppend {
+  uidl: string;
+  key: string;
+  size: number;
+  flags: string[];
+  date: string | undefined;
+}
+
+export interface MigrationSummary {
+  pop3: string;
+  imap: string;
+  folder: string;
+  dryRun: boolean;
+  found: number;
+  appended: number;
+  duplicates: number;
+  failed: number;
+  /** Octets uploaded (or that would be, in a dry run). */
+  bytes: number;
+  seconds: number;
+  /** Messages whose internal date fell back to the server's time. */
+  serverDates: number;
+  duplicateList: DuplicateReport[];
+  failures: FailureReport[];
+  /** Dry run only: what would be uploaded. */
+  wouldAppend: PlannedAppend[];
+  /** Set when the mailbox was stopped early (over quota, --max-errors). */
+  stopped: string | undefined;
+  warnings: string[];
+}
+
+export function emptySummary(pop3: string, imap: string, folder: string, dryRun: boolean): MigrationSummary {
+  return {
+    pop3,
+    imap,
+    folder,
+    dryRun,
+    found: 0,
+    appended: 0,
+    duplicates: 0,
+    failed: 0,
+    bytes: 0,
+    seconds: 0,
+    serverDates: 0,
+    duplicateList: [],
+    failures: [],
+    wouldAppend: [],
+    stopped: undefined,
+    warnings: [],
+  };
+}
+
+/** 0 when every source message is on the destination, 1 otherwise. */
+export function summaryExitCode(summary: MigrationSummary): 0 | 1 {
+  return summary.failed > 0 || summary.stopped !== undefined ? 1 : 0;
+}

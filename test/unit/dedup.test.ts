@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { DedupIndex } from '../../src/engine/dedup-index.js';
+import { crFoldedSizes, prepareMessage } from '../../src/engine/prepare.js';
+import { keyOfMessage } from '../../src/message/identity-key.js';
+
+const opts = { extraFlags: [], keepDeletedFlag: false, dateMode: 'received' as const };
+
+describe('CR runs before LF', () => {
+  it('has no alternative sizes without such a run', () => {
+    expect(crFoldedSizes(Buffer.from('a\r\nb\rc\r\n'))).toEqual([]);
+  });
+  it('gives the folded and the one-dropped sizes', () => {
+    const m = Buffer.from('x\r\r\ny\r\r\r\nz\r\n');
+    // fold all: x\r\n y\r\n -> 3 fewer; drop one per run: 2 fewer
+    expect(crFoldedSizes(m).sort()).toEqual([m.length - 3, m.length - 2].sort());
+  });
+  it('gives a message without Message-ID the keys of its rewritten forms', () => {
+    const m = Buffer.from('From: a@example.org\r\nSubject: s\r\n\r\ncr\r\r\nend\r\n');
+    const p = prepareMessage(m, opts);
+    const stored = Buffer.from('From: a@example.org\r\nSubject: s\r\n\r\ncr\r\nend\r\n');
+    expect(p.key).toMatch(/^fb:/);
+    expect(p.altKeys).toContain(keyOfMessage(stored));
+  });
+  it('needs no alternative keys for a Message-ID', () => {
+    const p = prepareMessage(Buffer.from('Message-ID: <a@b>\r\n\r\ncr\r\r\n'), opts);
+    expect(p.key).toBe('mid:a@b');
+    expect(p.altKeys).toEqual([]);
+  });
+});
+
+describe('DedupIndex', () => {
+  const destination = new Map([['mid:a@b', [{ uid: 7, size: 100 }]]]);
+
+  it('finds a key on the destination and compares sizes', () => {
+    const index = new DedupIndex(destination);
+    expect(index.check('mid:a@b', 100, 'U1')).toEqual({ uidl: 'U1', key: 'mid:a@b', keptIn: 'destination', keptAs: 'UID 7', sizeDiffers: false });
+    expect(index.check('mid:a@b', 101, 'U2')?.sizeDiffers).toBe(true);
+    expect(index.check('mid:a@b', 101, 'U2', [], [100])?.sizeDiffers).toBe(false);
+  });
+
+  it('finds a key uploaded earlier in the same run', () => {
+    const index = new DedupIndex(new Map());
+    expect(index.check('mid:x@y', 10, 'U1')).toBeUndefined();
+    index.remember('mid:x@y', 10, 'U1');
+    expect(index.check('mid:x@y', 12, 'U2')).toEqual({ uidl: 'U2', key: 'mid:x@y', keptIn: 'this-run', keptAs: 'U1', sizeDiffers: true });
+  });
+
+  it('matches through an alternative key', () => {
+    const index = new DedupIndex(new Map([['fb:alt', [{ uid: 3, size: 50 }]]]));
+    expect(index.check('fb:main', 51, 'U1', ['fb:alt'], [50])).toMatchObject({ keptAs: 'UID 3', sizeDiffers: false });
+  });
+});
