@@ -149,6 +149,8 @@ ssl_key = <${key}
 ${dh}
 disable_plaintext_auth = ${options.plaintextAuth === false ? 'yes' : 'no'}
 auth_mechanisms = plain login
+# Tests of wrong passwords need no brute-force delay.
+auth_failure_delay = 0
 mail_location = maildir:~/Maildir
 default_internal_user = dovecot
 default_login_user = dovenull

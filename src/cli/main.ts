@@ -1,0 +1,265 @@
+/**
+ * The command line: parses options with commander, turns them into engine
+ * options, prints results, and maps every outcome to a documented exit code.
+ */
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
+import { Command, CommanderError, Option } from 'commander';
+import { ExitCode, PopliftError, usageError, type Side } from '../errors.js';
+import { migrateMailbox, type Endpoints, type MigrateOptions } from '../engine/migrate.js';
+import { summaryExitCode } from '../engine/summary.js';
+import { parseFlagList } from '../message/flags.js';
+import type { DateMode } from '../message/internal-date.js';
+import { Pop3Session } from '../source/pop3-session.js';
+import { ImapTarget } from '../target/imap-target.js';
+import { resolvePassword } from './secrets.js';
+import { describeServer, isLoopback, parseServerUrl, type ServerUrl } from './server-url.js';
+import { formatSummary } from './summary-output.js';
+
+export interface CliIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  env: NodeJS.ProcessEnv;
+}
+
+interface MigrateCliOptions {
+  folder: string;
+  pop3PasswordFile?: string;
+  imapPasswordFile?: string;
+  dedupe: 'message-id' | 'none';
+  flags?: string;
+  markSeen?: boolean;
+  keepDeletedFlag?: boolean;
+  internalDate: DateMode;
+  dryRun?: boolean;
+  json?: boolean;
+  debug?: boolean;
+  caFile?: string;
+  pop3CaFile?: string;
+  imapCaFile?: string;
+  insecure?: boolean;
+  pop3Insecure?: boolean;
+  imapInsecure?: boolean;
+  allowPlaintext?: boolean;
+  requireTls?: boolean;
+  timeout: string;
+  multiappend: boolean;
+  maxInflight: string;
+}
+
+function packageVersion(): string {
+  // dist/cli/main.js and src/cli/main.ts both sit two levels below package.json.
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+const EXIT_CODES_HELP = `
+Exit codes:
+  0  every source message is on the destination
+  1  finished, but some messages failed (or the mailbox was stopped early)
+  2  usage or configuration error
+  3  authentication failed
+  4  could not connect (network or TLS)
+  5  another poplift run holds this mailbox's lock`;
+
+const MIGRATE_HELP = `
+Passwords come from POPLIFT_POP3_PASSWORD and POPLIFT_IMAP_PASSWORD, or from
+--pop3-password-file / --imap-password-file (first line of the file).
+
+Example:
+  POPLIFT_POP3_PASSWORD=… POPLIFT_IMAP_PASSWORD=… \\
+    poplift migrate pop3s://alice@pop.old.example imaps://alice@imap.new.example --folder "Archive/Old ISP"
+${EXIT_CODES_HELP}`;
+
+function positiveNumber(text: string, name: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw usageError(`${name} must be a positive number, not '${text}'.`);
+  return n;
+}
+
+function tlsOptions(side: Side, o: MigrateCliOptions, warn: (m: string) => void): ConnectionOptions {
+  const lower = side === 'POP3' ? 'pop3' : 'imap';
+  const caFile = (side === 'POP3' ? o.pop3CaFile : o.imapCaFile) ?? o.caFile;
+  const insecure = (side === 'POP3' ? o.pop3Insecure : o.imapInsecure) ?? o.insecure;
+  const options: ConnectionOptions = {};
+  if (caFile !== undefined) {
+    try {
+      options.ca = readFileSync(caFile);
+    } catch (err) {
+      throw usageError(`Cannot read the ${side} CA file ${caFile} (--${lower}-ca-file): ${(err as NodeJS.ErrnoException).code ?? err}.`);
+    }
+  }
+  if (insecure) {
+    warn(`${side} certificate verification is off (--${lower}-insecure): anyone on the path can read the password and the mail.`);
+    options.rejectUnauthorized = false;
+  }
+  return options;
+}
+
+function allowPlaintext(server: ServerUrl, o: MigrateCliOptions): boolean {
+  if (o.requireTls) return false;
+  return Boolean(o.allowPlaintext) || isLoopback(server.host);
+}
+
+function label(url: ServerUrl): string {
+  const scheme = `${url.side.toLowerCase()}${url.tls === 'implicit' ? 's' : ''}`;
+  return `${scheme}://${encodeURIComponent(url.user)}@${describeServer(url)}`;
+}
+
+async function runMigrate(pop3Text: string, imapText: string, o: MigrateCliOptions, io: CliIo): Promise<number> {
+  const warn = (message: string) => io.stderr.write(`poplift: warning: ${message}\n`);
+  const debug = o.debug ? (line: string) => io.stderr.write(`${line}\n`) : undefined;
+  const pop3 = parseServerUrl(pop3Text, 'POP3');
+  const imap = parseServerUrl(imapText, 'IMAP');
+  const levels = o.folder.split('/').filter((l) => l !== '');
+  if (levels.length === 0) throw usageError(`--folder '${o.folder}' names no folder.`);
+  const extraFlags = o.flags ? parseFlagListOrUsage(o.flags) : [];
+  if (o.markSeen && !extraFlags.includes('\\Seen')) extraFlags.push('\\Seen');
+  const timeoutMs = positiveNumber(o.timeout, '--timeout') * 1000;
+  const maxInflight = positiveNumber(o.maxInflight, '--max-inflight') * 1024 * 1024;
+  const pop3Password = resolvePassword({ side: 'POP3', file: o.pop3PasswordFile, env: io.env, fromUrl: pop3.password, warn });
+  const imapPassword = resolvePassword({ side: 'IMAP', file: o.imapPasswordFile, env: io.env, fromUrl: imap.password, warn });
+  const pop3Tls = tlsOptions('POP3', o, warn);
+  const imapTls = tlsOptions('IMAP', o, warn);
+
+  const endpoints: Endpoints = {
+    pop3Label: label(pop3),
+    imapLabel: label(imap),
+    connectSource: () =>
+      Pop3Session.connect({
+        host: pop3.host,
+        port: pop3.port,
+        tls: pop3.tls,
+        allowPlaintext: allowPlaintext(pop3, o),
+        user: pop3.user,
+        password: pop3Password,
+        timeoutMs,
+        tlsOptions: pop3Tls,
+        debug,
+      }),
+    connectTarget: () =>
+      ImapTarget.connect({
+        host: imap.host,
+        port: imap.port,
+        tls: imap.tls,
+        allowPlaintext: allowPlaintext(imap, o),
+        user: imap.user,
+        password: imapPassword,
+        timeoutMs,
+        tlsOptions: imapTls,
+        debug,
+      }),
+  };
+  const options: MigrateOptions = {
+    folder: levels,
+    dedupe: o.dedupe === 'message-id',
+    dryRun: Boolean(o.dryRun),
+    multiAppend: o.multiappend,
+    batchMessages: 100,
+    batchBytes: 8 * 1024 * 1024,
+    maxInflightBytes: maxInflight,
+    extraFlags,
+    keepDeletedFlag: Boolean(o.keepDeletedFlag),
+    dateMode: o.internalDate,
+  };
+  const summary = await migrateMailbox(endpoints, options, { warn });
+  if (o.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
+  else io.stderr.write(formatSummary(summary));
+  return summaryExitCode(summary);
+}
+
+function parseFlagListOrUsage(text: string): string[] {
+  try {
+    return parseFlagList(text);
+  } catch (err) {
+    throw usageError(`--flags: ${(err as Error).message}`);
+  }
+}
+
+export function buildProgram(io: CliIo, result: { code: number; debug: boolean }): Command {
+  const program = new Command();
+  program
+    .name('poplift')
+    .description('Move mail out of POP3 mailboxes into IMAP folders, byte for byte, without duplicates.')
+    .version(packageVersion(), '-V, --version')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      outputError: (s, write) => write(`poplift: ${s.replace(/^error: /, '')}`),
+    })
+    .addHelpText('after', EXIT_CODES_HELP)
+    .showHelpAfterError('(run poplift --help for usage)');
+
+  program
+    .command('migrate')
+    .description('copy every message of a POP3 mailbox into an IMAP folder')
+    .argument('<pop3-url>', 'pop3://USER@HOST[:PORT] or pop3s://USER@HOST[:PORT] (USER percent-encoded)')
+    .argument('<imap-url>', 'imap://USER@HOST[:PORT] or imaps://USER@HOST[:PORT]')
+    .option('--folder <path>', "destination folder, '/' separates levels; created when missing", 'INBOX')
+    .option('--pop3-password-file <file>', 'read the POP3 password from the first line of <file>')
+    .option('--imap-password-file <file>', 'read the IMAP password from the first line of <file>')
+    .addOption(new Option('--dedupe <mode>', 'skip messages already in the folder, by Message-ID (or fallback key)').choices(['message-id', 'none']).default('message-id'))
+    .option('--flags <flags>', "add these flags to every message, e.g. '\\Seen $Imported'")
+    .option('--mark-seen', 'add \\Seen to every message')
+    .option('--keep-deleted-flag', 'map X-Status D / X-Mozilla-Status 0x0008 to \\Deleted (default: ignore)')
+    .addOption(
+      new Option('--internal-date <source>', 'internal date from the topmost Received header, the Date header, or the server clock')
+        .choices(['received', 'date', 'server'])
+        .default('received'),
+    )
+    .option('--dry-run', 'connect, list and index, then report what would be done; change nothing')
+    .option('--json', 'print the summary as one JSON object on stdout')
+    .option('--debug', 'print protocol traces (passwords masked) and stack traces')
+    .option('--ca-file <pem>', 'trust the CAs in <pem> on both sides')
+    .option('--pop3-ca-file <pem>', 'trust the CAs in <pem> for the POP3 server')
+    .option('--imap-ca-file <pem>', 'trust the CAs in <pem> for the IMAP server')
+    .option('--insecure', 'do not verify TLS certificates on either side (warns on every run)')
+    .option('--pop3-insecure', 'do not verify the POP3 server certificate')
+    .option('--imap-insecure', 'do not verify the IMAP server certificate')
+    .option('--allow-plaintext', 'log in without TLS when a server offers no STARTTLS/STLS (always allowed on loopback)')
+    .option('--require-tls', 'refuse unencrypted logins even on loopback')
+    .option('--timeout <seconds>', 'give up on a connection that sends nothing for this long', '60')
+    .option('--no-multiappend', 'upload one message per APPEND even when the server offers MULTIAPPEND')
+    .option('--max-inflight <MiB>', 'message data held in memory between reading and upload', '64')
+    .addHelpText('after', MIGRATE_HELP)
+    .action(async (pop3Url: string, imapUrl: string, o: MigrateCliOptions) => {
+      result.debug = Boolean(o.debug);
+      result.code = await runMigrate(pop3Url, imapUrl, o, io);
+    });
+  return program;
+}
+
+function describeUnexpected(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Runs poplift with these arguments (without node and script) and returns the exit code. */
+export async function run(args: string[], io: CliIo): Promise<number> {
+  const result = { code: ExitCode.OK as number, debug: args.includes('--debug') };
+  const program = buildProgram(io, result);
+  try {
+    await program.parseAsync(args, { from: 'user' });
+    return result.code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.OK;
+      // commander has already printed its message.
+      return ExitCode.USAGE;
+    }
+    if (err instanceof PopliftError) {
+      io.stderr.write(`poplift: ${err.message}\n`);
+      if (result.debug && err.stack) io.stderr.write(`${err.stack}\n${err.cause ? `cause: ${(err.cause as Error).stack ?? err.cause}\n` : ''}`);
+      return err.exitCode;
+    }
+    io.stderr.write(`poplift: unexpected error: ${describeUnexpected(err)}${result.debug ? '' : ' (run with --debug for details)'}\n`);
+    if (result.debug && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
+    return ExitCode.PARTIAL;
+  }
+}
+
+export async function main(): Promise<void> {
+  const code = await run(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env });
+  // Leave once stdout is flushed: a library timer or socket left behind must not keep a cron job hanging.
+  process.stdout.write('', () => process.exit(code));
+}

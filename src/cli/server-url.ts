@@ -1,0 +1,76 @@
+import { isIP } from 'node:net';
+import { usageError, type Side } from '../errors.js';
+
+export type TlsMode = 'implicit' | 'starttls';
+
+/** A server named on the command line, e.g. pop3s://alice@pop.example.org:995 */
+export interface ServerUrl {
+  side: Side;
+  /** 'implicit' for pop3s/imaps; 'starttls' for pop3/imap (upgraded when offered). */
+  tls: TlsMode;
+  host: string;
+  port: number;
+  user: string;
+  /** Only when the user put it in the URL; the CLI warns that argv is visible to others. */
+  password: string | undefined;
+}
+
+const SCHEMES: Record<string, { side: Side; tls: TlsMode; port: number }> = {
+  'pop3:': { side: 'POP3', tls: 'starttls', port: 110 },
+  'pop3s:': { side: 'POP3', tls: 'implicit', port: 995 },
+  'imap:': { side: 'IMAP', tls: 'starttls', port: 143 },
+  'imaps:': { side: 'IMAP', tls: 'implicit', port: 993 },
+};
+
+function decode(part: string, what: string, text: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw usageError(`The ${what} in '${text}' has a bad percent-escape: write '%' as %25.`);
+  }
+}
+
+/** Parses a server URL for the given side; every problem is a usage error naming the expected form. */
+export function parseServerUrl(text: string, side: Side): ServerUrl {
+  const lower = side.toLowerCase();
+  const form = `${lower}://USER@HOST[:PORT] or ${lower}s://USER@HOST[:PORT]`;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw usageError(`'${text}' is not a ${side} server URL: expected ${form}.`);
+  }
+  const scheme = SCHEMES[url.protocol];
+  if (!scheme || scheme.side !== side) {
+    throw usageError(`'${url.protocol.replace(/:$/, '')}' is not a ${side} scheme in '${redactUrl(text)}': expected ${form}.`);
+  }
+  if (!url.username) throw usageError(`No user name in '${redactUrl(text)}': expected ${form} (percent-encode '@' in the user as %40).`);
+  if (!url.hostname) throw usageError(`No host in '${redactUrl(text)}': expected ${form}.`);
+  if ((url.pathname && url.pathname !== '/') || url.search || url.hash) {
+    throw usageError(`'${redactUrl(text)}' has a path or query; give the IMAP folder with --folder instead.`);
+  }
+  const port = url.port ? Number(url.port) : scheme.port;
+  // URL keeps brackets around IPv6 literals; sockets want them bare.
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  return {
+    side,
+    tls: scheme.tls,
+    host,
+    port,
+    user: decode(url.username, 'user name', redactUrl(text)),
+    password: url.password ? decode(url.password, 'password', redactUrl(text)) : undefined,
+  };
+}
+
+/** The URL with any password replaced, safe to print. */
+export function redactUrl(text: string): string {
+  return text.replace(/^([a-z0-9]+:\/\/[^:@/]*):[^@/]*@/i, '$1:****@');
+}
+
+export function describeServer(server: Pick<ServerUrl, 'host' | 'port'>): string {
+  return isIP(server.host) === 6 ? `[${server.host}]:${server.port}` : `${server.host}:${server.port}`;
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}

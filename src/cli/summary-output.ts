@@ -1,0 +1,33 @@
+import type { MigrationSummary } from '../engine/summary.js';
+
+function megabytes(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+/** The human summary printed to stderr at the end of a migration. */
+export function formatSummary(s: MigrationSummary): string {
+  const lines: string[] = [];
+  const verb = s.dryRun ? 'would append' : 'appended';
+  lines.push(`${s.dryRun ? 'Dry run: ' : ''}${s.pop3} -> ${s.imap} folder "${s.folder}"`);
+  lines.push(
+    `  found ${s.found}, ${verb} ${s.dryRun ? s.wouldAppend.length : s.appended}, duplicates skipped ${s.duplicates}, failed ${s.failed}; ${megabytes(s.bytes)} in ${s.seconds.toFixed(1)} s`,
+  );
+  if (s.serverDates > 0) lines.push(`  ${s.serverDates} message(s) had no usable Received or Date header: the server's time is their date`);
+  if (s.dryRun && s.wouldAppend.length > 0) {
+    lines.push('  would append:');
+    for (const a of s.wouldAppend) lines.push(`    ${a.uidl}  ${a.size} octets  ${a.flags.join(' ') || '-'}  ${a.date ?? 'server time'}  ${a.key}`);
+  }
+  if (s.duplicateList.length > 0) {
+    lines.push('  duplicates skipped (UIDL, key, copy kept):');
+    for (const d of s.duplicateList) {
+      const kept = d.keptIn === 'destination' ? `on the destination as ${d.keptAs}` : `earlier in this run as UIDL ${d.keptAs}`;
+      lines.push(`    ${d.uidl}  ${d.key}  ${kept}${d.sizeDiffers ? '  SIZE DIFFERS' : ''}`);
+    }
+  }
+  if (s.failures.length > 0) {
+    lines.push('  failed (UIDL, side, server said):');
+    for (const f of s.failures) lines.push(`    ${f.uidl}  ${f.side}  ${f.reason}`);
+  }
+  if (s.stopped) lines.push(`  stopped early: ${s.stopped}`);
+  return lines.join('\n') + '\n';
+}
