@@ -1,0 +1,115 @@
+/**
+ * The journal of one source mailbox + destination folder pair: what happened
+ * to each UIDL. Append-only JSON lines, fsynced per batch, created 0600. A
+ * crash can leave a torn last line; it is ignored on load.
+ *
+ * The journal only saves work: the destination's Message-ID index still
+ * decides what is a duplicate when the journal is missing or stale.
+ */
+import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+
+export type JournalEntry =
+  | { t: 'pair'; pop3: string; imap: string; folder: string; at: string }
+  /** The folder as this run left it; unchanged UIDVALIDITY and UIDNEXT mean nobody else touched it. */
+  | { t: 'folder'; uidValidity: string; uidNext: number; at: string }
+  | { t: 'appended'; uidl: string; key: string; size: number; uid?: number; uidValidity?: string }
+  | { t: 'duplicate'; uidl: string; key: string; size: number; sizeDiffers: boolean }
+  | { t: 'failed'; uidl: string; reason: string }
+  /** Committed by QUIT: the message is gone from the source. */
+  | { t: 'deleted'; uidl: string };
+
+export interface KnownMessage {
+  outcome: 'appended' | 'duplicate';
+  key: string;
+  size: number;
+  uid: number | undefined;
+  uidValidity: string | undefined;
+  sizeDiffers: boolean;
+}
+
+export interface JournalState {
+  /** UIDLs whose copy is on the destination (appended or found there). */
+  done: Map<string, KnownMessage>;
+  deleted: Set<string>;
+  folder: { uidValidity: string; uidNext: number } | undefined;
+  /** Lines that could not be read (other than a torn last line). */
+  badLines: number;
+}
+
+export function loadJournal(path: string): JournalState {
+  const state: JournalState = { done: new Map(), deleted: new Set(), folder: undefined, badLines: 0 };
+  if (!existsSync(path)) return state;
+  const lines = readFileSync(path, 'utf8').split('\n');
+  lines.forEach((line, i) => {
+    if (line.trim() === '') return;
+    let e: JournalEntry;
+    try {
+      e = JSON.parse(line) as JournalEntry;
+    } catch {
+      // The last line may be torn by a crash mid-write; anything else is worth a warning.
+      if (i < lines.length - 1 && lines.slice(i + 1).some((l) => l.trim() !== '')) state.badLines++;
+      return;
+    }
+    switch (e.t) {
+      case 'folder':
+        state.folder = { uidValidity: e.uidValidity, uidNext: e.uidNext };
+        break;
+      case 'appended':
+        state.done.set(e.uidl, { outcome: 'appended', key: e.key, size: e.size, uid: e.uid, uidValidity: e.uidValidity, sizeDiffers: false });
+        break;
+      case 'duplicate':
+        state.done.set(e.uidl, { outcome: 'duplicate', key: e.key, size: e.size, uid: undefined, uidValidity: undefined, sizeDiffers: e.sizeDiffers });
+        break;
+      case 'failed':
+        // A failure is retried next run; it does not undo an earlier success.
+        break;
+      case 'deleted':
+        state.deleted.add(e.uidl);
+        state.done.delete(e.uidl);
+        break;
+      default:
+        break;
+    }
+  });
+  return state;
+}
+
+function endsWithNewline(fd: number): boolean {
+  const size = fstatSync(fd).size;
+  if (size === 0) return true;
+  const last = Buffer.alloc(1);
+  readSync(fd, last, 0, 1, size - 1);
+  return last[0] === 0x0a;
+}
+
+export class JournalWriter {
+  private fd: number | undefined;
+  private buffered: string[] = [];
+
+  constructor(private readonly path: string) {}
+
+  add(entry: JournalEntry): void {
+    this.buffered.push(JSON.stringify(entry));
+  }
+
+  /** Writes what was added since the last flush and fsyncs it. */
+  flush(): void {
+    if (this.buffered.length === 0) return;
+    let text = `${this.buffered.join('\n')}\n`;
+    if (this.fd === undefined) {
+      // 0600: the journal names messages and folders.
+      this.fd = openSync(this.path, 'a+', 0o600);
+      // A torn last line from a crash must not swallow the first new entry.
+      if (!endsWithNewline(this.fd)) text = `\n${text}`;
+    }
+    this.buffered = [];
+    writeSync(this.fd, text);
+    fsyncSync(this.fd);
+  }
+
+  close(): void {
+    this.flush();
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
