@@ -12,6 +12,10 @@ import { parseFlagList } from '../message/flags.js';
 import type { DateMode } from '../message/internal-date.js';
 import { Pop3Session } from '../source/pop3-session.js';
 import { ImapTarget } from '../target/imap-target.js';
+import { loadJournal, JournalWriter } from '../state/journal.js';
+import { MailboxLock } from '../state/lock.js';
+import { ensureStateDirectory, stateDirectory, stateName } from '../state/state-dir.js';
+import { join } from 'node:path';
 import { resolvePassword } from './secrets.js';
 import { describeServer, isLoopback, parseServerUrl, type ServerUrl } from './server-url.js';
 import { formatSummary } from './summary-output.js';
@@ -45,6 +49,11 @@ interface MigrateCliOptions {
   timeout: string;
   multiappend: boolean;
   maxInflight: string;
+  stateDir?: string;
+  retries: string;
+  maxErrors?: string;
+  delete?: boolean;
+  deleteEvery: string;
 }
 
 function packageVersion(): string {
@@ -55,12 +64,13 @@ function packageVersion(): string {
 
 const EXIT_CODES_HELP = `
 Exit codes:
-  0  every source message is on the destination
-  1  finished, but some messages failed (or the mailbox was stopped early)
-  2  usage or configuration error
-  3  authentication failed
-  4  could not connect (network or TLS)
-  5  another poplift run holds this mailbox's lock`;
+  0    every source message is on the destination
+  1    finished, but some messages failed (or the mailbox was stopped early)
+  2    usage or configuration error
+  3    authentication failed
+  4    could not connect (network or TLS)
+  5    another poplift run holds this mailbox's lock
+  130  stopped by SIGINT (143: SIGTERM) after saving its progress`;
 
 const MIGRATE_HELP = `
 Passwords come from POPLIFT_POP3_PASSWORD and POPLIFT_IMAP_PASSWORD, or from
@@ -75,6 +85,31 @@ function positiveNumber(text: string, name: string): number {
   const n = Number(text);
   if (!Number.isFinite(n) || n <= 0) throw usageError(`${name} must be a positive number, not '${text}'.`);
   return n;
+}
+
+function wholeNumber(text: string, name: string, min: number): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) throw usageError(`${name} must be a whole number of at least ${min}, not '${text}'.`);
+  return n;
+}
+
+/** SIGINT/SIGTERM ask the engine to stop taking messages; a second signal leaves at once. */
+function watchSignals(): { stop: () => boolean; signal: () => NodeJS.Signals | undefined; dispose: () => void } {
+  let received: NodeJS.Signals | undefined;
+  const handler = (sig: NodeJS.Signals) => {
+    if (received) process.exit(sig === 'SIGINT' ? 130 : 143);
+    received = sig;
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    stop: () => received !== undefined,
+    signal: () => received,
+    dispose: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
 }
 
 function tlsOptions(side: Side, o: MigrateCliOptions, warn: (m: string) => void): ConnectionOptions {
@@ -150,22 +185,60 @@ async function runMigrate(pop3Text: string, imapText: string, o: MigrateCliOptio
         debug,
       }),
   };
-  const options: MigrateOptions = {
-    folder: levels,
-    dedupe: o.dedupe === 'message-id',
-    dryRun: Boolean(o.dryRun),
-    multiAppend: o.multiappend,
-    batchMessages: 100,
-    batchBytes: 8 * 1024 * 1024,
-    maxInflightBytes: maxInflight,
-    extraFlags,
-    keepDeletedFlag: Boolean(o.keepDeletedFlag),
-    dateMode: o.internalDate,
-  };
-  const summary = await migrateMailbox(endpoints, options, { warn });
-  if (o.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
-  else io.stderr.write(formatSummary(summary));
-  return summaryExitCode(summary);
+  const retries = wholeNumber(o.retries, '--retries', 0);
+  const maxErrors = o.maxErrors === undefined ? undefined : wholeNumber(o.maxErrors, '--max-errors', 1);
+  const deleteEvery = wholeNumber(o.deleteEvery, '--delete-every', 1);
+
+  // State: one lock per source mailbox, one journal per mailbox + folder pair. A dry run writes nothing.
+  const stateDir = stateDirectory(o.stateDir, io.env);
+  const pop3Account = `${pop3.user}@${describeServer(pop3)}`;
+  const imapAccount = `${imap.user}@${describeServer(imap)}`;
+  const journalPath = join(stateDir, `${stateName(pop3Account, imapAccount, levels.join('/'))}.journal`);
+  let lock: MailboxLock | undefined;
+  let writer: JournalWriter | undefined;
+  if (!o.dryRun) {
+    ensureStateDirectory(stateDir);
+    lock = MailboxLock.acquire(join(stateDir, `${stateName(pop3Account)}.lock`), endpoints.pop3Label, warn);
+  }
+  const signals = watchSignals();
+  try {
+    const state = loadJournal(journalPath);
+    if (state.badLines > 0) warn(`The journal ${journalPath} has ${state.badLines} unreadable line(s); those messages are checked against the destination again.`);
+    if (!o.dryRun) {
+      writer = new JournalWriter(journalPath);
+      if (state.done.size === 0 && state.folder === undefined) {
+        writer.add({ t: 'pair', pop3: endpoints.pop3Label, imap: endpoints.imapLabel, folder: levels.join('/'), at: new Date().toISOString() });
+      }
+    }
+    const options: MigrateOptions = {
+      folder: levels,
+      dedupe: o.dedupe === 'message-id',
+      dryRun: Boolean(o.dryRun),
+      multiAppend: o.multiappend,
+      batchMessages: 100,
+      batchBytes: 8 * 1024 * 1024,
+      maxInflightBytes: maxInflight,
+      extraFlags,
+      keepDeletedFlag: Boolean(o.keepDeletedFlag),
+      dateMode: o.internalDate,
+      retries,
+      backoffMs: 1000,
+      maxErrors,
+      delete: Boolean(o.delete),
+      deleteEvery,
+      journal: { state, writer },
+    };
+    const summary = await migrateMailbox(endpoints, options, { warn, stopRequested: signals.stop });
+    if (o.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
+    else io.stderr.write(formatSummary(summary));
+    const sig = signals.signal();
+    if (sig) return sig === 'SIGINT' ? 130 : 143;
+    return summaryExitCode(summary);
+  } finally {
+    signals.dispose();
+    writer?.close();
+    lock?.release();
+  }
 }
 
 function parseFlagListOrUsage(text: string): string[] {
@@ -222,6 +295,11 @@ export function buildProgram(io: CliIo, result: { code: number; debug: boolean }
     .option('--timeout <seconds>', 'give up on a connection that sends nothing for this long', '60')
     .option('--no-multiappend', 'upload one message per APPEND even when the server offers MULTIAPPEND')
     .option('--max-inflight <MiB>', 'message data held in memory between reading and upload', '64')
+    .option('--state-dir <dir>', 'where journals and locks live (default $XDG_STATE_HOME/poplift or ~/.local/state/poplift)')
+    .option('--retries <n>', 'reconnect attempts after a dropped, reset or stalled connection', '5')
+    .option('--max-errors <n>', 'stop the mailbox after this many failed messages')
+    .option('--delete', 'delete from POP3 each message whose copy is confirmed on the destination')
+    .option('--delete-every <n>', 'commit deletions (QUIT and reconnect) every <n> messages', '500')
     .addHelpText('after', MIGRATE_HELP)
     .action(async (pop3Url: string, imapUrl: string, o: MigrateCliOptions) => {
       result.debug = Boolean(o.debug);

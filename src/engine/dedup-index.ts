@@ -19,13 +19,13 @@ export class DedupIndex {
   check(key: string, size: number, uidl: string, altKeys: readonly string[] = [], altSizes: readonly number[] = []): DuplicateReport | undefined {
     const kept = this.thisRun.get(key);
     if (kept) {
-      return { uidl, key, keptIn: 'this-run', keptAs: kept.uidl, sizeDiffers: kept.size !== size };
+      return { uidl, key, keptIn: 'this-run', keptAs: kept.uidl, keptUid: undefined, sizeDiffers: kept.size !== size };
     }
     const existing = [key, ...altKeys].map((k) => this.destination.get(k)).find((list) => list && list.length > 0);
     if (existing) {
       const same = existing.find((m) => m.size === size || altSizes.includes(m.size));
       const copy = same ?? existing[0]!;
-      return { uidl, key, keptIn: 'destination', keptAs: `UID ${copy.uid}`, sizeDiffers: same === undefined };
+      return { uidl, key, keptIn: 'destination', keptAs: `UID ${copy.uid}`, keptUid: copy.uid, sizeDiffers: same === undefined };
     }
     return undefined;
   }

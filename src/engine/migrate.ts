@@ -1,28 +1,29 @@
 /**
  * The migration engine: plans and moves one POP3 mailbox into one IMAP
- * folder. It reads with pipelined RETRs, decides per message (duplicate,
- * upload, or fail), and uploads in batches while reading goes on, with the
- * bytes held in memory bounded by `maxInflightBytes`.
+ * folder. It decides from the POP3 listing and the journal what is new,
+ * moves it in passes (see transfer.ts), reconnects a side that drops with
+ * backoff and goes on where it was, and deletes from the source only what is
+ * confirmed on the destination.
  */
+import { PopliftError } from '../errors.js';
 import type { Pop3Session } from '../source/pop3-session.js';
-import { ImapTarget, type FolderIndex, type FolderInfo } from '../target/imap-target.js';
-import type { AppendItem, AppendOutcome } from '../target/imap-append-channel.js';
+import type { FolderIndex, FolderInfo, ImapTarget } from '../target/imap-target.js';
+import type { JournalState, JournalWriter, KnownMessage } from '../state/journal.js';
 import { DedupIndex } from './dedup-index.js';
-import { prepareMessage, type PrepareOptions } from './prepare.js';
 import { emptySummary, type MigrationSummary } from './summary.js';
+import { transfer, type Settled, type TransferContext, type TransferOptions } from './transfer.js';
 
-export interface MigrateOptions extends PrepareOptions {
+export interface MigrateOptions extends TransferOptions {
   /** Destination folder, split into levels on '/'. */
   folder: string[];
-  dedupe: boolean;
-  dryRun: boolean;
-  multiAppend: boolean;
-  /** A batch is uploaded when it holds this many messages… */
-  batchMessages: number;
-  /** …or this many octets. */
-  batchBytes: number;
-  /** Octets read but not yet confirmed uploaded; reading pauses above this. */
-  maxInflightBytes: number;
+  /** Reconnect attempts after a dropped, reset or stalled connection. */
+  retries: number;
+  /** First backoff delay; doubles per attempt, with jitter. */
+  backoffMs: number;
+  delete: boolean;
+  /** DELEs committed per POP3 session (QUIT, then reconnect). */
+  deleteEvery: number;
+  journal: { state: JournalState; writer: JournalWriter | undefined } | undefined;
 }
 
 export interface ProgressEvent {
@@ -36,6 +37,8 @@ export interface MigrateHooks {
   warn(message: string): void;
   onListed?(event: ProgressEvent): void;
   onProgress?(event: ProgressEvent): void;
+  /** Polled between messages: true once the user asked poplift to stop (SIGINT/SIGTERM). */
+  stopRequested?(): boolean;
 }
 
 export interface Endpoints {
@@ -46,19 +49,45 @@ export interface Endpoints {
   connectTarget(): Promise<ImapTarget>;
 }
 
-interface Pending {
-  number: number;
-  uidl: string;
-  item: AppendItem;
+const RETRYABLE = new Set([
+  'POP3_CONNECTION_LOST',
+  'POP3_TIMEOUT',
+  'POP3_CONNECT',
+  'POP3_CLOSED',
+  'IMAP_CONNECTION_LOST',
+  'IMAP_TIMEOUT',
+  'IMAP_CLOSED',
+  'CONNECT',
+]);
+
+function retryable(err: unknown): err is PopliftError {
+  return err instanceof PopliftError && err.code !== undefined && RETRYABLE.has(err.code);
 }
 
-async function connectBoth(endpoints: Endpoints): Promise<[Pop3Session, ImapTarget]> {
-  const [source, target] = await Promise.allSettled([endpoints.connectSource(), endpoints.connectTarget()]);
-  if (source.status === 'fulfilled' && target.status === 'fulfilled') return [source.value, target.value];
-  if (source.status === 'fulfilled') source.value.close();
-  if (target.status === 'fulfilled') await target.value.close().catch(() => undefined);
-  // The POP3 side is reported first: it is named first on the command line.
-  throw source.status === 'rejected' ? source.reason : (target as PromiseRejectedResult).reason;
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+interface Listing {
+  order: string[];
+  messages: Map<string, { n: number; size: number }>;
+  hasUidl: boolean;
+}
+
+async function listSource(source: Pop3Session): Promise<Listing> {
+  const sizes = await source.list();
+  const uidls = await source.uidl();
+  const numbers = [...sizes.keys()].sort((a, b) => a - b);
+  const messages = new Map<string, { n: number; size: number }>();
+  const order: string[] = [];
+  for (const n of numbers) {
+    const uidl = uidls?.get(n) ?? String(n);
+    // Two messages with one UIDL would break the journal; keep the first, the other goes by number.
+    const id = messages.has(uidl) ? `#${n}` : uidl;
+    messages.set(id, { n, size: sizes.get(n)! });
+    order.push(id);
+  }
+  return { order, messages, hasUidl: uidls !== undefined };
 }
 
 export async function migrateMailbox(endpoints: Endpoints, options: MigrateOptions, hooks: MigrateHooks): Promise<MigrationSummary> {
@@ -71,149 +100,220 @@ export async function migrateMailbox(endpoints: Endpoints, options: MigrateOptio
     summary.warnings.push(message);
     hooks.warn(message);
   };
+  const journal = options.journal;
+  const writer = journal?.writer;
+  const settled = new Map<string, Settled>();
+  /** Uploads cut off before the server answered: found on the destination later, they count as appended. */
+  const unknown = new Set<string>();
 
-  const [source, target] = await connectBoth(endpoints);
-  try {
-    const [listing, { folder, index }] = await Promise.all([
-      (async () => ({ sizes: await source.list(), uidls: await source.uidl() }))(),
-      (async () => {
-        const folder = await target.openFolder(options.folder, !options.dryRun);
-        const index: FolderIndex = options.dedupe ? await target.index(folder) : new Map();
-        return { folder, index };
-      })(),
-    ]);
-    if (!listing.uidls) {
-      warnOnce(
-        'no-uidl',
-        `POP3 server ${source.server} does not support UIDL: messages are tracked by number, so later runs rely on Message-ID deduplication alone.`,
-      );
+  let source: Pop3Session | undefined;
+  let target: ImapTarget | undefined;
+  let listing: Listing | undefined;
+  let folder: FolderInfo | undefined;
+  let index: FolderIndex | undefined;
+
+  const closeSource = () => {
+    source?.close();
+    source = undefined;
+    listing = undefined;
+  };
+  const closeTarget = async () => {
+    const t = target;
+    target = undefined;
+    index = undefined;
+    await t?.close().catch(() => undefined);
+  };
+  const openSource = async () => {
+    source ??= await endpoints.connectSource();
+    listing ??= await listSource(source);
+    return { source, listing };
+  };
+  const openTarget = async () => {
+    target ??= await endpoints.connectTarget();
+    if (!folder || !folder.exists) folder = await target.openFolder(options.folder, !options.dryRun);
+    return { target, folder };
+  };
+  const ensureIndex = async () => {
+    const { target: t, folder: f } = await openTarget();
+    if (!options.dedupe && !options.delete) return new Map() as FolderIndex;
+    index ??= await t.index(f);
+    return index;
+  };
+
+  /** Runs `step` until it succeeds, reconnecting the side that failed with backoff. */
+  const withRetries = async <T>(what: string, step: () => Promise<T>): Promise<T> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await step();
+      } catch (err) {
+        if (!retryable(err) || attempt >= options.retries || hooks.stopRequested?.()) throw err;
+        if (err.side === 'POP3') closeSource();
+        else await closeTarget();
+        const delay = options.backoffMs * 2 ** attempt * (0.5 + Math.random());
+        hooks.warn(`${err.message} Reconnecting in ${(delay / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${options.retries}) to ${what}.`);
+        summary.reconnects++;
+        await sleep(delay);
+      }
     }
-    if (!folder.exists) warnOnce('no-folder', `IMAP folder '${summary.folder}' does not exist yet; it would be created.`);
-    const numbers = [...listing.sizes.keys()].sort((a, b) => a - b);
-    const uidlOf = (n: number) => listing.uidls?.get(n) ?? String(n);
-    const totalBytes = [...listing.sizes.values()].reduce((a, b) => a + b, 0);
-    summary.found = numbers.length;
-    const progress: ProgressEvent = { found: numbers.length, totalBytes, done: 0, doneBytes: 0 };
+  };
+
+  try {
+    // Both logins first, in parallel: a wrong password on either side should fail before any work.
+    const [s, t] = await Promise.allSettled([openSource(), openTarget()]);
+    if (s.status === 'rejected' || t.status === 'rejected') {
+      throw s.status === 'rejected' ? s.reason : (t as PromiseRejectedResult).reason;
+    }
+    const first = s.value.listing;
+    if (!first.hasUidl) {
+      warnOnce('no-uidl', `POP3 server ${s.value.source.server} does not support UIDL: messages are tracked by number, so later runs rely on Message-ID deduplication alone.`);
+    }
+    if (!t.value.folder.exists) warnOnce('no-folder', `IMAP folder '${summary.folder}' does not exist yet; it would be created.`);
+
+    // What the journal knows holds only while the folder is the one it was written for.
+    let known = new Map<string, KnownMessage>();
+    if (journal && first.hasUidl) {
+      const f = t.value.folder;
+      const recorded = journal.state.folder?.uidValidity;
+      if (recorded !== undefined && f.uidValidity !== undefined && recorded !== String(f.uidValidity)) {
+        hooks.warn(`IMAP folder '${summary.folder}' was recreated (UIDVALIDITY changed); checking every message against it again.`);
+      } else {
+        known = journal.state.done;
+      }
+    }
+    const fresh = first.order.filter((u) => !known.has(u));
+    summary.found = first.order.length;
+    summary.knownFromJournal = first.order.length - fresh.length;
+    const totalBytes = fresh.reduce((n, u) => n + first.messages.get(u)!.size, 0);
+    const progress: ProgressEvent = { found: fresh.length, totalBytes, done: 0, doneBytes: 0 };
     hooks.onListed?.({ ...progress });
-    const advance = (bytes: number) => {
-      progress.done++;
-      progress.doneBytes += bytes;
-      hooks.onProgress?.({ ...progress });
+
+    const onSettled = (uidl: string, r: Settled) => {
+      if (!writer) return;
+      if (r.outcome === 'appended') {
+        writer.add({ t: 'appended', uidl, key: r.key, size: r.size, uid: r.uid, uidValidity: r.uidValidity?.toString() });
+      } else if (r.outcome === 'duplicate') {
+        writer.add({ t: 'duplicate', uidl, key: r.key, size: r.size, sizeDiffers: r.sizeDiffers });
+      } else {
+        const failure = summary.failures.find((f) => f.uidl === uidl);
+        writer.add({ t: 'failed', uidl, reason: failure?.reason ?? 'failed' });
+      }
     };
 
-    const dedup = new DedupIndex(index);
-    let batch: Pending[] = [];
-    let batchBytes = 0;
-    const uploads: Array<{ bytes: number; done: Promise<void> }> = [];
-    let inflightBytes = 0;
-    let fatal: unknown;
+    if (fresh.length > 0) {
+      await withRetries('continue the transfer', async () => {
+        for (;;) {
+          const remaining = fresh.filter((u) => !settled.has(u));
+          if (remaining.length === 0 || summary.stopped !== undefined || hooks.stopRequested?.()) return;
+          const { source: src, listing: list } = await openSource();
+          const destination = await ensureIndex();
+          const { target: tgt } = await openTarget();
+          if (!options.dryRun && folder && !folder.flagsKnown) folder = await tgt.loadFlags(folder);
+          const dedup = new DedupIndex(destination);
+          for (const [uidl, r] of settled) if (r.outcome === 'appended') dedup.remember(r.key, r.size, uidl);
+          const ctx: TransferContext = {
+            source: src,
+            target: tgt,
+            folder: folder!,
+            dedup,
+            messages: list.messages,
+            summary,
+            settled,
+            unknown,
+            onSettled,
+            onBatch: () => writer?.flush(),
+            warnOnce,
+            shouldStop: () => hooks.stopRequested?.() ?? false,
+            advance: (bytes) => {
+              progress.done++;
+              progress.doneBytes += bytes;
+              hooks.onProgress?.({ ...progress });
+            },
+          };
+          try {
+            await transfer(remaining, ctx, options);
+          } finally {
+            writer?.flush();
+          }
+          // Messages that vanished from the source between passes (deleted by another client) are not retried.
+          const gone = remaining.filter((u) => !settled.has(u) && !list.messages.has(u));
+          if (gone.length > 0 || hooks.stopRequested?.()) return;
+        }
+      });
+    }
 
-    const settle = (pending: Pending[], outcomes: AppendOutcome[]) => {
-      pending.forEach((p, i) => {
-        const outcome = outcomes[i]!;
-        if (outcome.ok) {
-          summary.appended++;
-          summary.bytes += p.item.content.length;
-        } else {
-          summary.failed++;
-          const code = outcome.code ? `[${outcome.code}] ` : '';
-          summary.failures.push({ uidl: p.uidl, side: 'IMAP', reason: `${outcome.status} ${code}${outcome.text}`.trim() });
-          if (outcome.code === 'OVERQUOTA' && summary.stopped === undefined) {
-            summary.stopped = `IMAP server ${target.server} says the account is over quota (${outcome.text}); free space or raise the quota, then run poplift again.`;
+    if (hooks.stopRequested?.() && summary.stopped === undefined) summary.stopped = 'interrupted; run poplift again to continue.';
+
+    if (options.delete && summary.stopped === undefined) {
+      await withRetries('delete confirmed messages', () => deletePhase());
+    }
+
+    if (!options.dryRun && writer && target && folder?.exists) {
+      const status = await target.status(folder).catch(() => undefined);
+      if (status) writer.add({ t: 'folder', uidValidity: status.uidValidity.toString(), uidNext: status.uidNext, at: new Date().toISOString() });
+    }
+    writer?.flush();
+    if (source) await source.quit().catch(() => undefined);
+    source = undefined;
+    summary.seconds = (performance.now() - started) / 1000;
+    return summary;
+  } finally {
+    closeSource();
+    await closeTarget();
+  }
+
+  /**
+   * Removes from the source only messages whose copy is confirmed: an
+   * APPENDUID from this run, or a destination message with the same key and
+   * size. DELE is committed by QUIT every `deleteEvery` messages, so a run
+   * that dies keeps what it had committed and a crash before QUIT deletes
+   * nothing.
+   */
+  async function deletePhase(): Promise<void> {
+    const { listing: list } = await openSource();
+    const confirmed: string[] = [];
+    const toCheck: Array<{ uidl: string; key: string; size: number }> = [];
+    for (const uidl of list.order) {
+      const r = settled.get(uidl);
+      if (r?.outcome === 'appended') {
+        if (r.uid !== undefined) confirmed.push(uidl);
+        else toCheck.push({ uidl, key: r.key, size: r.size });
+      } else if (r?.outcome === 'duplicate') {
+        if (r.sizeDiffers) continue;
+        if (r.keptIn === 'destination') confirmed.push(uidl);
+        else {
+          const kept = settled.get(r.keptAs);
+          if (kept?.outcome === 'appended' && kept.size === r.size) {
+            if (kept.uid !== undefined) confirmed.push(uidl);
+            else toCheck.push({ uidl, key: r.key, size: r.size });
           }
         }
-        advance(p.item.content.length);
-      });
-    };
-
-    const flush = () => {
-      if (batch.length === 0) return;
-      const pending = batch;
-      const bytes = batchBytes;
-      batch = [];
-      batchBytes = 0;
-      const done = target
-        .append(folder, pending.map((p) => p.item), options.multiAppend)
-        .then((outcomes) => settle(pending, outcomes))
-        .catch((err: unknown) => {
-          fatal ??= err;
-        })
-        .finally(() => {
-          inflightBytes -= bytes;
-        });
-      uploads.push({ bytes, done });
-    };
-
-    /** Waits for the oldest uploads until the bytes held fit the limit again. */
-    const drain = async (limit: number) => {
-      while (inflightBytes > limit && uploads.length > 0) await uploads.shift()!.done;
-    };
-
-    const onMessage = async (n: number, content: Buffer): Promise<void> => {
-      if (fatal !== undefined || summary.stopped !== undefined) return;
-      const uidl = uidlOf(n);
-      const prepared = prepareMessage(content, options);
-      for (const bad of prepared.invalidKeywords) {
-        warnOnce(`kw:${bad}`, `Keyword '${bad}' (from message ${uidl} and perhaps others) is not a valid IMAP keyword and was dropped.`);
+      } else if (r === undefined) {
+        const k = journal?.state.done.get(uidl);
+        if (k && !k.sizeDiffers) toCheck.push({ uidl, key: k.key, size: k.size });
       }
-      if (options.dedupe) {
-        const dup = dedup.check(prepared.key, content.length, uidl, prepared.altKeys, prepared.altSizes);
-        if (dup) {
-          summary.duplicates++;
-          summary.duplicateList.push(dup);
-          advance(content.length);
-          return;
-        }
-      }
-      dedup.remember(prepared.key, content.length, uidl);
-      const flags = prepared.flags.filter((flag) => {
-        if (ImapTarget.acceptsFlag(folder, flag)) return true;
-        warnOnce(`flag:${flag.toUpperCase()}`, `IMAP folder '${summary.folder}' does not keep the flag ${flag}; it was dropped.`);
-        return false;
-      });
-      if (prepared.dateSource === 'server') summary.serverDates++;
-      if (options.dryRun) {
-        summary.wouldAppend.push({ uidl, key: prepared.key, size: content.length, flags, date: prepared.date?.toISOString() });
-        summary.bytes += content.length;
-        advance(content.length);
-        return;
-      }
-      if (folder.appendLimit !== undefined && content.length > folder.appendLimit) {
-        summary.failed++;
-        summary.failures.push({
-          uidl,
-          side: 'IMAP',
-          reason: `${content.length} octets is over the server's APPENDLIMIT of ${folder.appendLimit} octets`,
-        });
-        advance(content.length);
-        return;
-      }
-      batch.push({ number: n, uidl, item: { content, flags, date: prepared.date } });
-      batchBytes += content.length;
-      inflightBytes += content.length;
-      if (batch.length >= options.batchMessages || batchBytes >= options.batchBytes) flush();
-      await drain(options.maxInflightBytes);
-    };
-
-    await source.retrMany(numbers, onMessage, {
-      onError: (n, err) => {
-        summary.failed++;
-        summary.failures.push({ uidl: uidlOf(n), side: 'POP3', reason: err.message });
-        advance(listing.sizes.get(n) ?? 0);
-      },
-      stopWhen: () => fatal !== undefined || summary.stopped !== undefined,
-    });
-    flush();
-    await drain(0);
-    await Promise.all(uploads.map((u) => u.done));
-    if (fatal !== undefined) throw fatal;
-    summary.seconds = (performance.now() - started) / 1000;
-    await source.quit().catch(() => source.close());
-    return summary;
-  } catch (err) {
-    source.close();
-    throw err;
-  } finally {
-    await target.close().catch(() => undefined);
+    }
+    if (toCheck.length > 0) {
+      // Confirm against the folder as it is now, after this run's uploads.
+      index = undefined;
+      const now = await ensureIndex();
+      for (const c of toCheck) if (now.get(c.key)?.some((m) => m.size === c.size)) confirmed.push(c.uidl);
+    }
+    const pending = confirmed.filter((u) => !summary.wouldDelete.includes(u));
+    if (options.dryRun) {
+      summary.wouldDelete.push(...pending);
+      return;
+    }
+    while (pending.length > 0) {
+      const { source: src, listing: current } = await openSource();
+      const chunk = pending.slice(0, options.deleteEvery).filter((u) => current.messages.has(u));
+      for (const uidl of chunk) await src.dele(current.messages.get(uidl)!.n);
+      await src.quit();
+      source = undefined;
+      listing = undefined;
+      for (const uidl of chunk) writer?.add({ t: 'deleted', uidl });
+      writer?.flush();
+      summary.deleted += chunk.length;
+      pending.splice(0, options.deleteEvery);
+    }
   }
 }

@@ -6,8 +6,10 @@ export interface DuplicateReport {
   key: string;
   /** Where the copy that was kept lives. */
   keptIn: 'destination' | 'this-run';
-  /** UIDL of the message kept in this run, or the destination UID. */
+  /** UIDL of the message kept in this run, or "UID n" on the destination. */
   keptAs: string;
+  /** The destination UID of the copy kept, when it is on the destination. */
+  keptUid: number | undefined;
   /** True when the copy kept has a different size: the two may not be the same message. */
   sizeDiffers: boolean;
 }
@@ -45,7 +47,15 @@ export interface MigrationSummary {
   failures: FailureReport[];
   /** Dry run only: what would be uploaded. */
   wouldAppend: PlannedAppend[];
-  /** Set when the mailbox was stopped early (over quota, --max-errors). */
+  /** Messages removed from the POP3 mailbox (committed by QUIT) after their copy was confirmed. */
+  deleted: number;
+  /** Dry run with --delete: what would be removed. */
+  wouldDelete: string[];
+  /** Messages whose earlier outcome the journal recorded, so this run did not read them. */
+  knownFromJournal: number;
+  /** Connections re-established after a drop, reset or stall. */
+  reconnects: number;
+  /** Set when the mailbox was stopped early (over quota, --max-errors, a signal). */
   stopped: string | undefined;
   warnings: string[];
 }
@@ -66,6 +76,10 @@ export function emptySummary(pop3: string, imap: string, folder: string, dryRun:
     duplicateList: [],
     failures: [],
     wouldAppend: [],
+    deleted: 0,
+    wouldDelete: [],
+    knownFromJournal: 0,
+    reconnects: 0,
     stopped: undefined,
     warnings: [],
   };

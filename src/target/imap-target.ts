@@ -28,6 +28,8 @@ export interface FolderInfo {
   /** Whether new keywords may be created ('\*'). */
   acceptsNewKeywords: boolean;
   appendLimit: number | undefined;
+  /** Whether permanentFlags and appendLimit were read (a SELECT, done only before uploading). */
+  flagsKnown: boolean;
 }
 
 export interface IndexedMessage {
@@ -52,7 +54,7 @@ function loginError(o: ImapConnectOptions, err: unknown): PopliftError {
   if (e?.authenticationFailed) {
     const code = e.serverResponseCode ? `[${e.serverResponseCode}] ` : '';
     return new PopliftError(
-      `IMAP server ${server} refused the login for ${o.user}: ${code}${e.responseText ?? e.message ?? 'authentication failed'}. Check the IMAP user name and password.`,
+      `IMAP server ${server} refused the login for ${o.user}: ${code}${(e.responseText ?? e.message ?? 'authentication failed').replace(/\.$/, '')}. Check the IMAP user name and password.`,
       { exitCode: ExitCode.AUTH, side: 'IMAP', server, code: 'AUTH', cause: err },
     );
   }
@@ -179,23 +181,9 @@ export class ImapTarget {
         permanentFlags: undefined,
         acceptsNewKeywords: true,
         appendLimit: undefined,
+        flagsKnown: false,
       };
     }
-    // PERMANENTFLAGS comes only with a read-write SELECT (EXAMINE reports none).
-    let permanentFlags: Set<string> | undefined;
-    let appendLimit: number | undefined;
-    try {
-      const mailbox = await this.client.mailboxOpen(path);
-      permanentFlags = mailbox.permanentFlags;
-      appendLimit = mailbox.appendlimit;
-      // Switching to EXAMINE deselects without expunging; CLOSE of a read-only mailbox expunges nothing.
-      await this.client.mailboxOpen(path, { readOnly: true });
-      await this.client.mailboxClose();
-    } catch (err) {
-      throw this.fail(`opening folder '${path}'`, err);
-    }
-    const star = permanentFlags?.has('\\*') ?? true;
-    const globalLimit = this.client.capabilities.get('APPENDLIMIT');
     return {
       path,
       wireName: encodeModifiedUtf7(path),
@@ -203,10 +191,49 @@ export class ImapTarget {
       messages: status.messages ?? 0,
       uidValidity: status.uidValidity,
       uidNext: status.uidNext,
+      permanentFlags: undefined,
+      acceptsNewKeywords: true,
+      appendLimit: undefined,
+      flagsKnown: false,
+    };
+  }
+
+  /**
+   * Learns which flags the folder keeps and its APPENDLIMIT; needed only
+   * before uploading, so a run with nothing new skips the SELECT.
+   */
+  async loadFlags(folder: FolderInfo): Promise<FolderInfo> {
+    if (!folder.exists) return folder;
+    // PERMANENTFLAGS comes only with a read-write SELECT (EXAMINE reports none).
+    let permanentFlags: Set<string> | undefined;
+    let appendLimit: number | undefined;
+    try {
+      const mailbox = await this.client.mailboxOpen(folder.path);
+      permanentFlags = mailbox.permanentFlags;
+      appendLimit = mailbox.appendlimit;
+      // Switching to EXAMINE deselects without expunging; CLOSE of a read-only mailbox expunges nothing.
+      await this.client.mailboxOpen(folder.path, { readOnly: true });
+      await this.client.mailboxClose();
+    } catch (err) {
+      throw this.fail(`opening folder '${folder.path}'`, err);
+    }
+    const star = permanentFlags?.has('\\*') ?? true;
+    const globalLimit = this.client.capabilities.get('APPENDLIMIT');
+    return {
+      ...folder,
       permanentFlags: star || !permanentFlags || permanentFlags.size === 0 ? undefined : permanentFlags,
       acceptsNewKeywords: star,
       appendLimit: appendLimit ?? (typeof globalLimit === 'number' ? globalLimit : undefined),
+      flagsKnown: true,
     };
+  }
+
+  /** UIDVALIDITY and UIDNEXT now, for the journal's record of how this run left the folder. */
+  async status(folder: FolderInfo): Promise<{ uidValidity: bigint; uidNext: number } | undefined> {
+    const status = await this.client.status(folder.path, { uidNext: true, uidValidity: true }).catch(() => false as const);
+    return status && status.uidValidity !== undefined && status.uidNext !== undefined
+      ? { uidValidity: status.uidValidity, uidNext: status.uidNext }
+      : undefined;
   }
 
   /** Whether the folder keeps this flag (system flags are always kept unless PERMANENTFLAGS says otherwise). */

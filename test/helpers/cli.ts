@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { run } from '../../src/cli/main.js';
 
@@ -14,10 +17,17 @@ function collect(): { stream: PassThrough; text: () => string } {
   return { stream, text: () => Buffer.concat(chunks).toString('utf8') };
 }
 
+/** One state directory per test file (each file runs in its own worker), never the user's own. */
+export const testStateHome = mkdtempSync(join(tmpdir(), 'poplift-state-'));
+
 /** Runs the CLI in this process with its own stdout/stderr and environment. */
 export async function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   const out = collect();
   const err = collect();
-  const code = await run(args, { stdout: out.stream, stderr: err.stream, env: { PATH: process.env.PATH ?? '', ...env } });
+  const code = await run(args, {
+    stdout: out.stream,
+    stderr: err.stream,
+    env: { PATH: process.env.PATH ?? '', HOME: testStateHome, XDG_STATE_HOME: testStateHome, ...env },
+  });
   return { code, stdout: out.text(), stderr: err.text() };
 }

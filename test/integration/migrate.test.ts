@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { makeCorpus, type CorpusMessage } from '../helpers/corpus.js';
-import { runCli } from '../helpers/cli.js';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { runCli, testStateHome } from '../helpers/cli.js';
 import { startDovecot, type Dovecot, type DovecotUser } from '../helpers/dovecot.js';
 import { asServed, readImapFolder, readPop3, sha256, type ImapMessage, type Pop3Message } from '../helpers/mailboxes.js';
 import { describeIntegration } from '../helpers/suite.js';
@@ -134,13 +136,21 @@ describeIntegration('migrate: a hostile 1,000-message mailbox into a nested fold
     expect(exact).toMatchObject({ keptIn: 'this-run', sizeDiffers: false });
   });
 
-  it('appends nothing on a second run', async () => {
+  it('reads nothing on a second run: the journal knows every message', async () => {
     const again = await runCli(args(), env());
     expect(again.code).toBe(0);
     const second = JSON.parse(again.stdout) as MigrationSummary;
-    expect(second.appended).toBe(0);
-    expect(second.duplicates).toBe(corpus.length);
-    expect(second.duplicateList.every((d) => d.keptIn === 'destination')).toBe(true);
+    expect(second).toMatchObject({ found: corpus.length, knownFromJournal: corpus.length, appended: 0, duplicates: 0, bytes: 0 });
+    expect(await readImapFolder(dovecot, bob, ['Archive', 'Old ISP'])).toHaveLength(corpus.length - 2);
+  });
+
+  it('appends nothing when the journal is gone: the destination index decides', async () => {
+    rmSync(join(testStateHome, 'poplift'), { recursive: true, force: true });
+    const again = await runCli(args(), env());
+    expect(again.code).toBe(0);
+    const third = JSON.parse(again.stdout) as MigrationSummary;
+    expect(third).toMatchObject({ appended: 0, duplicates: corpus.length, knownFromJournal: 0 });
+    expect(third.duplicateList.every((d) => d.keptIn === 'destination')).toBe(true);
     expect(await readImapFolder(dovecot, bob, ['Archive', 'Old ISP'])).toHaveLength(corpus.length - 2);
   });
 });

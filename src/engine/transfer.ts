@@ -1,0 +1,226 @@
+/**
+ * One pass of reading and uploading over live connections: pipelined RETR
+ * feeds per-message decisions, and batches upload while reading goes on,
+ * with the bytes held bounded. A pass ends when every message given to it is
+ * settled, or when a connection fails; in-flight uploads are always awaited
+ * first, so every message is either settled or known to be unsettled.
+ */
+import type { Pop3Session } from '../source/pop3-session.js';
+import type { AppendItem, AppendOutcome } from '../target/imap-append-channel.js';
+import { ImapTarget, type FolderInfo } from '../target/imap-target.js';
+import type { DedupIndex } from './dedup-index.js';
+import { prepareMessage, type PrepareOptions } from './prepare.js';
+import type { MigrationSummary } from './summary.js';
+
+export interface TransferOptions extends PrepareOptions {
+  dedupe: boolean;
+  dryRun: boolean;
+  multiAppend: boolean;
+  batchMessages: number;
+  batchBytes: number;
+  maxInflightBytes: number;
+  maxErrors: number | undefined;
+}
+
+/** What became of one message in this run. */
+export type Settled =
+  | { outcome: 'appended'; key: string; size: number; uid: number | undefined; uidValidity: bigint | undefined }
+  | { outcome: 'duplicate'; key: string; size: number; sizeDiffers: boolean; keptIn: 'destination' | 'this-run'; keptAs: string }
+  | { outcome: 'failed' };
+
+export interface TransferContext {
+  source: Pop3Session;
+  target: ImapTarget;
+  folder: FolderInfo;
+  dedup: DedupIndex;
+  /** Message number and LIST size of each UIDL on the current POP3 connection. */
+  messages: Map<string, { n: number; size: number }>;
+  summary: MigrationSummary;
+  settled: Map<string, Settled>;
+  /** UIDLs whose upload was cut off before the server answered. */
+  unknown: Set<string>;
+  onSettled(uidl: string, s: Settled): void;
+  /** Called after each upload batch settles (the journal is flushed there). */
+  onBatch(): void;
+  warnOnce(key: string, message: string): void;
+  shouldStop(): boolean;
+  advance(bytes: number): void;
+}
+
+interface Pending {
+  uidl: string;
+  key: string;
+  item: AppendItem;
+}
+
+const THROTTLE_RETRIES = 5;
+
+/** Microsoft 365 says "Request is throttled. Suggested Backoff Time: 1234 milliseconds". */
+function throttleDelay(outcome: AppendOutcome): number | undefined {
+  if (outcome.ok || !/throttl/i.test(outcome.text)) return undefined;
+  const hint = /(\d+)\s*milliseconds/i.exec(outcome.text);
+  return hint ? Math.min(Number(hint[1]), 120_000) : 5_000;
+}
+
+export async function transfer(uidls: readonly string[], ctx: TransferContext, options: TransferOptions): Promise<void> {
+  const { summary, target, folder } = ctx;
+  let batch: Pending[] = [];
+  let batchBytes = 0;
+  const uploads: Array<Promise<void>> = [];
+  let inflightBytes = 0;
+  let fatal: unknown;
+
+  const fail = (uidl: string, side: 'POP3' | 'IMAP', reason: string, bytes: number) => {
+    summary.failed++;
+    summary.failures.push({ uidl, side, reason });
+    ctx.settled.set(uidl, { outcome: 'failed' });
+    ctx.onSettled(uidl, { outcome: 'failed' });
+    ctx.advance(bytes);
+    if (options.maxErrors !== undefined && summary.failed >= options.maxErrors && summary.stopped === undefined) {
+      summary.stopped = `${summary.failed} messages failed, the --max-errors limit; the rest were not tried.`;
+    }
+  };
+
+  const appended = (uidl: string, key: string, size: number, uid: number | undefined, uidValidity: bigint | undefined) => {
+    const s: Settled = { outcome: 'appended', key, size, uid, uidValidity };
+    summary.appended++;
+    summary.bytes += size;
+    ctx.settled.set(uidl, s);
+    ctx.onSettled(uidl, s);
+    ctx.advance(size);
+  };
+
+  const settle = (pending: Pending[], outcomes: AppendOutcome[]) => {
+    pending.forEach((p, i) => {
+      const outcome = outcomes[i]!;
+      if (outcome.ok) {
+        appended(p.uidl, p.key, p.item.content.length, outcome.uid, outcome.uidValidity);
+      } else {
+        const code = outcome.code ? `[${outcome.code}] ` : '';
+        fail(p.uidl, 'IMAP', `${outcome.status} ${code}${outcome.text}`.trim(), p.item.content.length);
+        if (outcome.code === 'OVERQUOTA' && summary.stopped === undefined) {
+          summary.stopped = `IMAP server ${target.server} says the account is over quota (${outcome.text}); free space or raise the quota, then run poplift again.`;
+        }
+      }
+    });
+  };
+
+  const upload = async (pending: Pending[]): Promise<void> => {
+    let todo = pending;
+    for (let attempt = 0; ; attempt++) {
+      const outcomes = await target.append(folder, todo.map((p) => p.item), options.multiAppend);
+      const throttled = outcomes.map(throttleDelay);
+      const wait = Math.max(0, ...throttled.filter((d): d is number => d !== undefined));
+      if (wait === 0 || attempt >= THROTTLE_RETRIES) {
+        settle(todo, outcomes);
+        return;
+      }
+      settle(
+        todo.filter((_, i) => throttled[i] === undefined),
+        outcomes.filter((_, i) => throttled[i] === undefined),
+      );
+      todo = todo.filter((_, i) => throttled[i] !== undefined);
+      ctx.warnOnce('throttle', `IMAP server ${target.server} is throttling uploads; waiting as it asks.`);
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  };
+
+  const flush = () => {
+    if (batch.length === 0) return;
+    const pending = batch;
+    const bytes = batchBytes;
+    batch = [];
+    batchBytes = 0;
+    uploads.push(
+      upload(pending)
+        .then(() => ctx.onBatch())
+        .catch((err: unknown) => {
+          // The outcome of this batch is unknown: its messages stay unsettled and are looked up after a reconnect.
+          for (const p of pending) if (!ctx.settled.has(p.uidl)) ctx.unknown.add(p.uidl);
+          fatal ??= err;
+        })
+        .finally(() => {
+          inflightBytes -= bytes;
+        }),
+    );
+  };
+
+  /** Waits for the oldest uploads until the bytes held fit the limit again. */
+  const drain = async (limit: number) => {
+    while (inflightBytes > limit && uploads.length > 0) await uploads.shift();
+  };
+
+  const stopping = () => fatal !== undefined || summary.stopped !== undefined || ctx.shouldStop();
+
+  const onMessage = async (n: number, content: Buffer): Promise<void> => {
+    if (stopping()) return;
+    const uidl = byNumber.get(n)!;
+    const prepared = prepareMessage(content, options);
+    for (const bad of prepared.invalidKeywords) {
+      ctx.warnOnce(`kw:${bad}`, `Keyword '${bad}' (from message ${uidl} and perhaps others) is not a valid IMAP keyword and was dropped.`);
+    }
+    if (options.dedupe) {
+      const dup = ctx.dedup.check(prepared.key, content.length, uidl, prepared.altKeys, prepared.altSizes);
+      if (dup && ctx.unknown.has(uidl) && dup.keptIn === 'destination' && !dup.sizeDiffers) {
+        // Our own upload from before the connection dropped: it did land.
+        appended(uidl, prepared.key, content.length, dup.keptUid, folder.uidValidity);
+        return;
+      }
+      if (dup) {
+        summary.duplicates++;
+        summary.duplicateList.push(dup);
+        const s: Settled = { outcome: 'duplicate', key: prepared.key, size: content.length, sizeDiffers: dup.sizeDiffers, keptIn: dup.keptIn, keptAs: dup.keptAs };
+        ctx.settled.set(uidl, s);
+        ctx.onSettled(uidl, s);
+        ctx.advance(content.length);
+        return;
+      }
+    }
+    ctx.dedup.remember(prepared.key, content.length, uidl);
+    const flags = prepared.flags.filter((flag) => {
+      if (ImapTarget.acceptsFlag(folder, flag)) return true;
+      ctx.warnOnce(`flag:${flag.toUpperCase()}`, `IMAP folder '${summary.folder}' does not keep the flag ${flag}; it was dropped.`);
+      return false;
+    });
+    if (prepared.dateSource === 'server') summary.serverDates++;
+    if (options.dryRun) {
+      summary.wouldAppend.push({ uidl, key: prepared.key, size: content.length, flags, date: prepared.date?.toISOString() });
+      summary.bytes += content.length;
+      ctx.advance(content.length);
+      return;
+    }
+    if (folder.appendLimit !== undefined && content.length > folder.appendLimit) {
+      fail(uidl, 'IMAP', `${content.length} octets is over the server's APPENDLIMIT of ${folder.appendLimit} octets`, content.length);
+      return;
+    }
+    batch.push({ uidl, key: prepared.key, item: { content, flags, date: prepared.date } });
+    batchBytes += content.length;
+    inflightBytes += content.length;
+    if (batch.length >= options.batchMessages || batchBytes >= options.batchBytes) flush();
+    await drain(options.maxInflightBytes);
+  };
+
+  const byNumber = new Map<number, string>();
+  const numbers: number[] = [];
+  for (const uidl of uidls) {
+    const m = ctx.messages.get(uidl);
+    if (!m) continue;
+    byNumber.set(m.n, uidl);
+    numbers.push(m.n);
+  }
+  let readError: unknown;
+  try {
+    await ctx.source.retrMany(numbers, onMessage, {
+      onError: (n, err) => fail(byNumber.get(n)!, 'POP3', err.message, ctx.messages.get(byNumber.get(n)!)?.size ?? 0),
+      stopWhen: stopping,
+    });
+  } catch (err) {
+    readError = err;
+  }
+  // Messages already read are uploaded even when the POP3 side failed or a stop was asked for;
+  // after over quota or a lost IMAP connection they would only fail.
+  if (fatal === undefined && summary.stopped === undefined) flush();
+  await Promise.all(uploads);
+  if (fatal !== undefined) throw fatal;
+  if (readError !== undefined) throw readError;
+}
