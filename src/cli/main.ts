@@ -54,6 +54,7 @@ interface MigrateCliOptions {
   maxErrors?: string;
   delete?: boolean;
   deleteEvery: string;
+  batchMessages: string;
 }
 
 function packageVersion(): string {
@@ -170,7 +171,7 @@ async function runMigrate(pop3Text: string, imapText: string, o: MigrateCliOptio
         password: pop3Password,
         timeoutMs,
         tlsOptions: pop3Tls,
-        debug,
+        debug: debug && ((line: string) => debug(`POP3 ${line}`)),
       }),
     connectTarget: () =>
       ImapTarget.connect({
@@ -215,7 +216,7 @@ async function runMigrate(pop3Text: string, imapText: string, o: MigrateCliOptio
       dedupe: o.dedupe === 'message-id',
       dryRun: Boolean(o.dryRun),
       multiAppend: o.multiappend,
-      batchMessages: 100,
+      batchMessages: wholeNumber(o.batchMessages, '--batch-messages', 1),
       batchBytes: 8 * 1024 * 1024,
       maxInflightBytes: maxInflight,
       extraFlags,
@@ -295,6 +296,7 @@ export function buildProgram(io: CliIo, result: { code: number; debug: boolean }
     .option('--timeout <seconds>', 'give up on a connection that sends nothing for this long', '60')
     .option('--no-multiappend', 'upload one message per APPEND even when the server offers MULTIAPPEND')
     .option('--max-inflight <MiB>', 'message data held in memory between reading and upload', '64')
+    .option('--batch-messages <n>', 'messages per MULTIAPPEND command (at most 8 MB each)', '100')
     .option('--state-dir <dir>', 'where journals and locks live (default $XDG_STATE_HOME/poplift or ~/.local/state/poplift)')
     .option('--retries <n>', 'reconnect attempts after a dropped, reset or stalled connection', '5')
     .option('--max-errors <n>', 'stop the mailbox after this many failed messages')

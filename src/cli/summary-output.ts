@@ -12,6 +12,10 @@ export function formatSummary(s: MigrationSummary): string {
   lines.push(
     `  found ${s.found}, ${verb} ${s.dryRun ? s.wouldAppend.length : s.appended}, duplicates skipped ${s.duplicates}, failed ${s.failed}; ${megabytes(s.bytes)} in ${s.seconds.toFixed(1)} s`,
   );
+  if (s.knownFromJournal > 0) lines.push(`  ${s.knownFromJournal} message(s) already done in earlier runs (journal)`);
+  if (s.deleted > 0) lines.push(`  deleted from POP3 after confirming their copy: ${s.deleted}`);
+  if (s.wouldDelete.length > 0) lines.push(`  would delete from POP3 (copy confirmed): ${s.wouldDelete.join(' ')}`);
+  if (s.reconnects > 0) lines.push(`  reconnected ${s.reconnects} time(s) after a dropped or stalled connection`);
   if (s.serverDates > 0) lines.push(`  ${s.serverDates} message(s) had no usable Received or Date header: the server's time is their date`);
   if (s.dryRun && s.wouldAppend.length > 0) {
     lines.push('  would append:');

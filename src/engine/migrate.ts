@@ -192,7 +192,15 @@ export async function migrateMailbox(endpoints: Endpoints, options: MigrateOptio
       if (r.outcome === 'appended') {
         writer.add({ t: 'appended', uidl, key: r.key, size: r.size, uid: r.uid, uidValidity: r.uidValidity?.toString() });
       } else if (r.outcome === 'duplicate') {
-        writer.add({ t: 'duplicate', uidl, key: r.key, size: r.size, sizeDiffers: r.sizeDiffers });
+        writer.add({
+          t: 'duplicate',
+          uidl,
+          key: r.key,
+          size: r.size,
+          sizeDiffers: r.sizeDiffers,
+          uid: r.keptUid,
+          uidValidity: r.keptUid === undefined ? undefined : folder?.uidValidity?.toString(),
+        });
       } else {
         const failure = summary.failures.find((f) => f.uidl === uidl);
         writer.add({ t: 'failed', uidl, reason: failure?.reason ?? 'failed' });
@@ -271,7 +279,8 @@ export async function migrateMailbox(endpoints: Endpoints, options: MigrateOptio
   async function deletePhase(): Promise<void> {
     const { listing: list } = await openSource();
     const confirmed: string[] = [];
-    const toCheck: Array<{ uidl: string; key: string; size: number }> = [];
+    /** Confirmed by our own APPENDUID (still in the folder) or by the same key and size there. */
+    const toCheck: Array<{ uidl: string; key: string; size: number; uid?: number; uidValidity?: string }> = [];
     for (const uidl of list.order) {
       const r = settled.get(uidl);
       if (r?.outcome === 'appended') {
@@ -289,14 +298,20 @@ export async function migrateMailbox(endpoints: Endpoints, options: MigrateOptio
         }
       } else if (r === undefined) {
         const k = journal?.state.done.get(uidl);
-        if (k && !k.sizeDiffers) toCheck.push({ uidl, key: k.key, size: k.size });
+        if (k && !k.sizeDiffers) toCheck.push({ uidl, key: k.key, size: k.size, uid: k.uid, uidValidity: k.uidValidity });
       }
     }
     if (toCheck.length > 0) {
       // Confirm against the folder as it is now, after this run's uploads.
       index = undefined;
       const now = await ensureIndex();
-      for (const c of toCheck) if (now.get(c.key)?.some((m) => m.size === c.size)) confirmed.push(c.uidl);
+      const uids = new Set([...now.values()].flat().map((m) => m.uid));
+      const validity = folder?.uidValidity?.toString();
+      for (const c of toCheck) {
+        // A server may store a message slightly rewritten (CR runs), so our own UID is the better proof.
+        const ownCopy = c.uid !== undefined && c.uidValidity !== undefined && c.uidValidity === validity && uids.has(c.uid);
+        if (ownCopy || now.get(c.key)?.some((m) => m.size === c.size)) confirmed.push(c.uidl);
+      }
     }
     const pending = confirmed.filter((u) => !summary.wouldDelete.includes(u));
     if (options.dryRun) {

@@ -25,7 +25,7 @@ export interface TransferOptions extends PrepareOptions {
 /** What became of one message in this run. */
 export type Settled =
   | { outcome: 'appended'; key: string; size: number; uid: number | undefined; uidValidity: bigint | undefined }
-  | { outcome: 'duplicate'; key: string; size: number; sizeDiffers: boolean; keptIn: 'destination' | 'this-run'; keptAs: string }
+  | { outcome: 'duplicate'; key: string; size: number; sizeDiffers: boolean; keptIn: 'destination' | 'this-run'; keptAs: string; keptUid: number | undefined }
   | { outcome: 'failed' };
 
 export interface TransferContext {
@@ -169,7 +169,15 @@ export async function transfer(uidls: readonly string[], ctx: TransferContext, o
       if (dup) {
         summary.duplicates++;
         summary.duplicateList.push(dup);
-        const s: Settled = { outcome: 'duplicate', key: prepared.key, size: content.length, sizeDiffers: dup.sizeDiffers, keptIn: dup.keptIn, keptAs: dup.keptAs };
+        const s: Settled = {
+          outcome: 'duplicate',
+          key: prepared.key,
+          size: content.length,
+          sizeDiffers: dup.sizeDiffers,
+          keptIn: dup.keptIn,
+          keptAs: dup.keptAs,
+          keptUid: dup.keptUid,
+        };
         ctx.settled.set(uidl, s);
         ctx.onSettled(uidl, s);
         ctx.advance(content.length);

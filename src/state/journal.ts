@@ -13,7 +13,8 @@ export type JournalEntry =
   /** The folder as this run left it; unchanged UIDVALIDITY and UIDNEXT mean nobody else touched it. */
   | { t: 'folder'; uidValidity: string; uidNext: number; at: string }
   | { t: 'appended'; uidl: string; key: string; size: number; uid?: number; uidValidity?: string }
-  | { t: 'duplicate'; uidl: string; key: string; size: number; sizeDiffers: boolean }
+  /** `uid` is the destination copy found (when the folder had it), for a later verified delete. */
+  | { t: 'duplicate'; uidl: string; key: string; size: number; sizeDiffers: boolean; uid?: number; uidValidity?: string }
   | { t: 'failed'; uidl: string; reason: string }
   /** Committed by QUIT: the message is gone from the source. */
   | { t: 'deleted'; uidl: string };
@@ -58,7 +59,7 @@ export function loadJournal(path: string): JournalState {
         state.done.set(e.uidl, { outcome: 'appended', key: e.key, size: e.size, uid: e.uid, uidValidity: e.uidValidity, sizeDiffers: false });
         break;
       case 'duplicate':
-        state.done.set(e.uidl, { outcome: 'duplicate', key: e.key, size: e.size, uid: undefined, uidValidity: undefined, sizeDiffers: e.sizeDiffers });
+        state.done.set(e.uidl, { outcome: 'duplicate', key: e.key, size: e.size, uid: e.uid, uidValidity: e.uidValidity, sizeDiffers: e.sizeDiffers });
         break;
       case 'failed':
         // A failure is retried next run; it does not undo an earlier success.

@@ -14,6 +14,8 @@ import { join } from 'node:path';
 export const DOVECOT_INSTALL_HINT = 'apt-get install dovecot-imapd dovecot-pop3d';
 /** Every harness directory carries this prefix so a global teardown can find strays. */
 export const HARNESS_PREFIX = 'poplift-dovecot-';
+/** Set by the vitest global setup; names the test run a harness Dovecot belongs to. */
+export const HARNESS_RUN_ENV = 'POPLIFT_HARNESS_RUN';
 
 export interface DovecotOptions {
   /** Allow plaintext logins on non-TLS connections (default true). */
@@ -124,7 +126,7 @@ process.once('exit', () => {
 export async function startDovecot(options: DovecotOptions = {}): Promise<Dovecot> {
   const binary = dovecotBinary();
   if (!binary) throw new Error(`Dovecot is not installed: ${DOVECOT_INSTALL_HINT}`);
-  const dir = mkdtempSync(join(tmpdir(), HARNESS_PREFIX));
+  const dir = mkdtempSync(join(tmpdir(), `${HARNESS_PREFIX}${process.env[HARNESS_RUN_ENV] ?? 'solo'}-`));
   // Dovecot's unprivileged processes must traverse the tree to reach homes and the passwd-file.
   chmodSync(dir, 0o755);
   const mailIds = userIds('dovecot');
@@ -189,6 +191,13 @@ service pop3-login {
 }
 service anvil {
   chroot =
+}
+# Crash tests kill clients mid-session; their connections may linger for a moment.
+protocol imap {
+  mail_max_userip_connections = 200
+}
+protocol pop3 {
+  mail_max_userip_connections = 200
 }
 ${options.extraConfig ?? ''}
 `;

@@ -5,7 +5,10 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { HARNESS_PREFIX } from './dovecot.js';
+import { HARNESS_PREFIX, HARNESS_RUN_ENV } from './dovecot.js';
+
+// Only this test run's Dovecots: another run (a benchmark, a second checkout) may be using its own.
+const runId = String(process.pid);
 
 function strayMasters(): number[] {
   const pids: number[] = [];
@@ -13,7 +16,7 @@ function strayMasters(): number[] {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmdline.includes('dovecot') && cmdline.includes(HARNESS_PREFIX)) pids.push(Number(entry));
+      if (cmdline.includes('dovecot') && cmdline.includes(`${HARNESS_PREFIX}${runId}-`)) pids.push(Number(entry));
     } catch {
       // The process ended while we looked.
     }
@@ -22,7 +25,8 @@ function strayMasters(): number[] {
 }
 
 export function setup(): void {
-  // Nothing to prepare; teardown is the point.
+  // Workers inherit the environment, so their harnesses tag their Dovecots with this run's id.
+  process.env[HARNESS_RUN_ENV] = runId;
 }
 
 export function teardown(): void {
