@@ -10,8 +10,20 @@ export const Pop3ErrorCode = {
   CONNECT: 'POP3_CONNECT',
   /** TLS handshake or certificate verification failed (exit CONNECT). */
   TLS: 'POP3_TLS',
-  /** USER or PASS answered -ERR (exit AUTH). */
+  /** The login (USER/PASS, APOP or AUTH with a password) answered -ERR (exit AUTH). */
   AUTH: 'POP3_AUTH',
+  /**
+   * AUTH OAUTHBEARER/XOAUTH2 refused the access token (exit AUTH): a caller
+   * holding a refresh token may get a new access token and retry once.
+   * Every code starting with POP3_AUTH is a refused login.
+   */
+  AUTH_TOKEN: 'POP3_AUTH_TOKEN',
+  /**
+   * The login method asked for cannot work with this server: APOP without a
+   * <timestamp> in the greeting, or a SASL mechanism it does not list
+   * (exit USAGE: no credentials were sent, the configuration must change).
+   */
+  AUTH_UNSUPPORTED: 'POP3_AUTH_UNSUPPORTED',
   /** Login answered -ERR [IN-USE]: another session holds the maildrop. */
   IN_USE: 'POP3_IN_USE',
   /** Login answered -ERR [SYS/TEMP]: the server has a transient problem. */
@@ -95,11 +107,14 @@ export function tlsHandshakeTimeout(server: string, timeoutMs: number): PopliftE
   });
 }
 
-/** STLS was wanted but is not offered or was refused, and plain-text login is not allowed. */
-export function tlsUnavailable(server: string, refusal: string | undefined): PopliftError {
+/**
+ * STLS was wanted but is not offered or was refused, and plain-text login is
+ * not allowed. `secret` names what would travel unencrypted.
+ */
+export function tlsUnavailable(server: string, refusal: string | undefined, secret = 'the password'): PopliftError {
   const why = refusal === undefined ? 'does not offer STLS' : `refused STLS (${quoteServer(refusal)})`;
   return new PopliftError(
-    `POP3 server ${server} ${why}, so the password would travel unencrypted: use pop3s:// (TLS, usually port 995), or accept plain text with --allow-plaintext.`,
+    `POP3 server ${server} ${why}, so ${secret} would travel unencrypted: use pop3s:// (TLS, usually port 995), or accept plain text with --allow-plaintext.`,
     { exitCode: ExitCode.CONNECT, side: SIDE, server, code: Pop3ErrorCode.TLS },
   );
 }
@@ -174,8 +189,22 @@ export function greetingRefused(server: string, text: string): PopliftError {
   });
 }
 
-/** -ERR to USER or PASS. RFC 2449 response codes separate "wrong password" from "busy". */
-export function loginRefused(server: string, user: string, text: string): PopliftError {
+/** How the refused login was attempted, for the message and the code. */
+export interface LoginAttempt {
+  /** The command as the user may read it: "AUTH PLAIN", "APOP", "AUTH XOAUTH2". */
+  method: string;
+  /** An OAuth2 access token was sent and refused: code POP3_AUTH_TOKEN. */
+  token?: boolean;
+  /** The "status" of the JSON error challenge of OAUTHBEARER/XOAUTH2, if any. */
+  oauthStatus?: string;
+}
+
+/**
+ * -ERR to USER, PASS, APOP or AUTH (`attempt` undefined: USER/PASS). RFC 2449
+ * and RFC 3206 response codes separate "wrong password" from "busy". `text`
+ * must already be free of secrets.
+ */
+export function loginRefused(server: string, user: string, text: string, attempt?: LoginAttempt): PopliftError {
   const said = quoteServer(text);
   if (/^\[IN-USE\]/i.test(text)) {
     return new PopliftError(
@@ -189,10 +218,33 @@ export function loginRefused(server: string, user: string, text: string): Poplif
       { exitCode: ExitCode.PARTIAL, side: SIDE, server, code: Pop3ErrorCode.UNAVAILABLE },
     );
   }
+  if (attempt?.token === true) {
+    const status = attempt.oauthStatus === undefined ? '' : `, status ${quoteServer(attempt.oauthStatus)}`;
+    return new PopliftError(
+      `POP3 server ${server} refused the OAuth2 access token of "${user}" (${attempt.method}${status}: ${said}): ` +
+        'get a fresh access token, and check that it was issued for this account with mail (POP) access.',
+      { exitCode: ExitCode.AUTH, side: SIDE, server, code: Pop3ErrorCode.AUTH_TOKEN },
+    );
+  }
+  const how = attempt === undefined ? '' : ` with ${attempt.method}`;
   return new PopliftError(
-    `POP3 server ${server} refused the login of "${user}" (${said}): check the POP3 user name and password.`,
+    `POP3 server ${server} refused the login of "${user}"${how} (${said}): check the POP3 user name and password.`,
     { exitCode: ExitCode.AUTH, side: SIDE, server, code: Pop3ErrorCode.AUTH },
   );
+}
+
+/**
+ * The login method asked for is not available on this server. Exit USAGE,
+ * not AUTH: nothing was sent, so no credential was refused, and the fix is
+ * a different configuration, not a different password.
+ */
+export function loginUnsupported(server: string, what: string, fix: string): PopliftError {
+  return new PopliftError(`POP3 server ${server} ${what}: ${fix}.`, {
+    exitCode: ExitCode.USAGE,
+    side: SIDE,
+    server,
+    code: Pop3ErrorCode.AUTH_UNSUPPORTED,
+  });
 }
 
 export function connectionLost(
@@ -259,7 +311,7 @@ export function sessionClosed(server: string, command: string | undefined): Popl
   });
 }
 
-function quoteServer(text: string): string {
+export function quoteServer(text: string): string {
   const clean = text.replace(/[\x00-\x1f\x7f]/g, ' ').trim();
   return clean === '' ? 'no reason given' : `"${clean.length > 200 ? `${clean.slice(0, 200)}…` : clean}"`;
 }

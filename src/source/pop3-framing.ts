@@ -37,6 +37,21 @@ export interface Pop3Reply {
    * "-ERR Disconnected for inactivity." right before it closes.
    */
   readonly unsolicited: boolean;
+  /**
+   * Present (true) only for an RFC 5034 server challenge "+ <base64>" to a
+   * command registered with `continuation`; `text` is then the base64 text
+   * (possibly empty) and `ok` is true. The command is not finished: the
+   * client's answer line is registered and sent as a command of its own.
+   */
+  readonly continuation?: true;
+}
+
+/** What the reply to one registered command can look like. */
+export interface Expectation {
+  /** A +OK reply is followed by a dot-terminated body (RETR, LIST, ...). */
+  multiLine: boolean;
+  /** A "+ " / "+" line is a SASL challenge (AUTH and the answers to its challenges). */
+  continuation?: boolean;
 }
 
 /** The byte stream can no longer be matched to commands. */
@@ -49,6 +64,15 @@ export class Pop3FramingError extends Error {
 
 // Plain constants rather than an enum: the module stays erasable TypeScript,
 // runnable by Node's type stripping as well as by tsc.
+/** Compact per-command expectations (one array slot per pipelined command). */
+const Shape = {
+  Single: 0,
+  Multi: 1,
+  /** Single-line, or a SASL continuation line. */
+  Sasl: 2,
+} as const;
+type Shape = (typeof Shape)[keyof typeof Shape];
+
 const State = {
   /** Collecting a status line. */
   Status: 0,
@@ -66,8 +90,8 @@ const State = {
 type State = (typeof State)[keyof typeof State];
 
 export class Pop3ReplyParser {
-  /** One entry per command sent and not yet answered: is the +OK reply multi-line? */
-  private readonly expected: boolean[] = [];
+  /** One entry per command sent and not yet answered: the shape of its reply. */
+  private readonly expected: Shape[] = [];
   private expectedHead = 0;
 
   private state: State = State.Status;
@@ -85,10 +109,13 @@ export class Pop3ReplyParser {
   /**
    * Declares the reply shape of the next command to be sent. Call it before
    * writing the command: a reply can never precede its registration.
+   * `true`/`false` is short for `{ multiLine }`.
    */
-  expect(multiLine: boolean): void {
+  expect(shape: boolean | Expectation): void {
     if (this.state === State.Broken) throw new Pop3FramingError('the POP3 reply stream is out of step');
-    this.expected.push(multiLine);
+    const { multiLine, continuation } = typeof shape === 'boolean' ? { multiLine: shape, continuation: false } : shape;
+    if (multiLine && continuation === true) throw new RangeError('a POP3 reply cannot be both multi-line and a SASL challenge');
+    this.expected.push(multiLine ? Shape.Multi : continuation === true ? Shape.Sasl : Shape.Single);
   }
 
   /** Commands registered whose reply is not complete yet. */
@@ -169,16 +196,24 @@ export class Pop3ReplyParser {
       const shown = line.subarray(0, 80).toString('latin1').replace(/[^\x20-\x7e]/g, '?');
       throw new Pop3FramingError(`unexpected POP3 server line "${shown}" (neither +OK nor -ERR)`);
     }
+    const shape = this.statusUnsolicited ? undefined : this.expected[this.expectedHead]!;
+    // RFC 5034: a challenge is "+" then a space and base64 (possibly empty);
+    // "+OK" is never one. Only AUTH exchanges expect challenges.
+    if (shape === Shape.Sasl && ok && (line.length === 1 || line[1] === 0x20)) {
+      this.shiftExpected();
+      const challenge = line.subarray(Math.min(2, line.length)).toString('latin1').trim();
+      out.push({ ok: true, text: challenge, body: undefined, unsolicited: false, continuation: true });
+      return;
+    }
     let textStart = Math.min(indicatorLength, line.length);
     if (line[textStart] === 0x20) textStart++;
     const text = line.subarray(textStart).toString('utf8');
 
-    if (this.statusUnsolicited) {
+    if (shape === undefined) {
       out.push({ ok, text, body: undefined, unsolicited: true });
       return;
     }
-    const multiLine = this.expected[this.expectedHead]!;
-    if (ok && multiLine) {
+    if (ok && shape === Shape.Multi) {
       this.currentText = text;
       this.bodyParts = [];
       this.bodyLength = 0;

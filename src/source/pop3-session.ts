@@ -1,8 +1,20 @@
 import type { ConnectionOptions } from 'node:tls';
 import { ExitCode, PopliftError } from '../errors.js';
-import { commandRefused, loginRefused, protocolFailure, tlsUnavailable } from './pop3-errors.js';
+import {
+  POP3_AUTH_METHODS,
+  SecretMask,
+  authenticate,
+  credentialSecrets,
+  secretName,
+  type Pop3AuthMethod,
+  type Pop3Capabilities,
+  type Pop3Credentials,
+} from './pop3-auth.js';
+import { commandRefused, protocolFailure, tlsUnavailable } from './pop3-errors.js';
 import type { Pop3Reply } from './pop3-framing.js';
 import { Pop3Transport } from './pop3-transport.js';
+
+export type { Pop3AuthMethod } from './pop3-auth.js';
 
 export interface Pop3ConnectOptions {
   host: string;
@@ -14,17 +26,38 @@ export interface Pop3ConnectOptions {
    */
   tls: boolean | 'implicit' | 'starttls';
   /**
-   * Whether USER/PASS may go out unencrypted (tls false, or 'starttls' with a
-   * server that lacks STLS). Default true; when false such a login is refused
-   * with a POP3_TLS error before the password is sent.
+   * Whether a login may go out unencrypted (tls false, or 'starttls' with a
+   * server that lacks STLS), whatever the method (APOP included: the mail
+   * still travels in clear). Default true; when false such a login is
+   * refused with a POP3_TLS error before any credential is sent.
    */
   allowPlaintext?: boolean;
   user: string;
-  password: string;
+  /** Required unless accessToken is given. */
+  password?: string;
+  /**
+   * How to log in with the password (default 'auto'): 'auto' uses AUTH PLAIN
+   * (RFC 5034/4616) when CAPA lists SASL PLAIN and USER/PASS otherwise;
+   * 'plain' and 'user' force one of them; 'apop' uses APOP, which needs a
+   * <timestamp> in the greeting (else POP3_AUTH_UNSUPPORTED, exit USAGE).
+   * A refused login is never retried with another method.
+   */
+  auth?: Pop3AuthMethod;
+  /**
+   * OAuth2 access token: logs in with AUTH OAUTHBEARER (RFC 7628) or, when
+   * only that is listed, AUTH XOAUTH2, instead of the password. A refused
+   * token fails with code POP3_AUTH_TOKEN, so the caller can refresh it
+   * once. Only with auth 'auto' (or unset).
+   */
+  accessToken?: string;
   /** Idle timeout: no byte from the server for this long while a reply is awaited. */
   timeoutMs: number;
   tlsOptions?: ConnectionOptions;
-  /** Protocol trace, one line per call; the password is shown as PASS ****. */
+  /**
+   * Protocol trace, one line per call. Secrets never appear: commands that
+   * carry one are shown as PASS ****, AUTH PLAIN ****, APOP user ****,
+   * AUTH XOAUTH2 ****, and any secret the server echoes is replaced by ****.
+   */
   debug?: (line: string) => void;
 }
 
@@ -78,9 +111,21 @@ export class Pop3Session {
     this.capabilities = capabilities;
   }
 
-  /** Connects, reads the greeting, asks CAPA, logs in with USER/PASS. */
+  /**
+   * Connects, reads the greeting, asks CAPA (again after STLS), logs in
+   * (see Pop3ConnectOptions.auth and accessToken).
+   */
   static async connect(options: Pop3ConnectOptions): Promise<Pop3Session> {
     validateOptions(options);
+    const credentials: Pop3Credentials = {
+      user: options.user,
+      password: options.password,
+      accessToken: options.accessToken,
+      auth: options.auth ?? 'auto',
+    };
+    const mask = new SecretMask();
+    mask.add(...credentialSecrets(credentials));
+    const debug = options.debug;
     const implicitTls = options.tls === true || options.tls === 'implicit';
     const transport = new Pop3Transport({
       host: options.host,
@@ -88,25 +133,26 @@ export class Pop3Session {
       tls: implicitTls,
       timeoutMs: options.timeoutMs,
       ...(options.tlsOptions === undefined ? {} : { tlsOptions: options.tlsOptions }),
-      ...(options.debug === undefined ? {} : { debug: options.debug }),
+      // The server may echo what it was sent; the trace shows no secret either way.
+      ...(debug === undefined ? {} : { debug: (line: string) => debug(mask.apply(line)) }),
     });
     try {
       await transport.connect();
       let beforeLogin = await readCapabilities(transport);
       if (!implicitTls) {
-        const refusal = options.tls === 'starttls' && beforeLogin?.has('STLS') === true ? await transport.startTls() : 'none';
+        const refusal = options.tls === 'starttls' && beforeLogin?.names.has('STLS') === true ? await transport.startTls() : 'none';
         if (refusal === undefined) {
           // RFC 2595 §4: what the server said before TLS cannot be trusted.
           beforeLogin = await readCapabilities(transport);
         } else if (options.allowPlaintext === false) {
-          throw tlsUnavailable(transport.server, refusal === 'none' ? undefined : refusal);
+          throw tlsUnavailable(transport.server, refusal === 'none' ? undefined : refusal, secretName(credentials));
         }
       }
-      await login(transport, options.user, options.password);
+      await authenticate(transport, credentials, beforeLogin, mask);
       // RFC 2449 §5: capabilities may change after login (PIPELINING in
       // particular), so ask again unless the server has shown it lacks CAPA.
       const afterLogin = beforeLogin === undefined ? undefined : await readCapabilities(transport);
-      const capabilities = afterLogin ?? beforeLogin ?? new Set<string>();
+      const capabilities = afterLogin?.names ?? beforeLogin?.names ?? new Set<string>();
       transport.pipelining = capabilities.has('PIPELINING');
       return new Pop3Session(transport, capabilities);
     } catch (err) {
@@ -248,23 +294,19 @@ export class Pop3Session {
   }
 }
 
-async function readCapabilities(transport: Pop3Transport): Promise<Set<string> | undefined> {
+async function readCapabilities(transport: Pop3Transport): Promise<Pop3Capabilities | undefined> {
   const reply = await transport.send('CAPA', true);
   if (!reply.ok) return undefined;
-  const capabilities = new Set<string>();
+  const names = new Set<string>();
+  const sasl = new Set<string>();
   for (const line of bodyLines(reply)) {
-    const word = line.trim().split(/[ \t]+/, 1)[0];
-    if (word !== undefined && word !== '') capabilities.add(word.toUpperCase());
+    const [word, ...args] = line.trim().split(/[ \t]+/);
+    if (word === undefined || word === '') continue;
+    const name = word.toUpperCase();
+    names.add(name);
+    if (name === 'SASL') for (const mechanism of args) sasl.add(mechanism.toUpperCase());
   }
-  return capabilities;
-}
-
-async function login(transport: Pop3Transport, user: string, password: string): Promise<void> {
-  const mask = (text: string): string => (password === '' ? text : text.split(password).join('****'));
-  const userReply = await transport.send(`USER ${user}`, false);
-  if (!userReply.ok) throw loginRefused(transport.server, user, mask(userReply.text));
-  const passReply = await transport.send(`PASS ${password}`, false, { label: 'PASS ****' });
-  if (!passReply.ok) throw loginRefused(transport.server, user, mask(passReply.text));
+  return { names, sasl };
 }
 
 /** Lines of a LIST/UIDL/CAPA body; these are ASCII by RFC, latin1 keeps any stray byte visible. */
@@ -300,7 +342,27 @@ function validateOptions(o: Pop3ConnectOptions): void {
     throw usage(`The POP3 timeout must be a positive number of milliseconds, got ${o.timeoutMs}.`);
   }
   if (o.user === '') throw usage('The POP3 user name is empty.');
-  // A CR or LF would end the command early and inject another one.
+  // A CR or LF would end the command early and inject another one; a NUL
+  // (AUTH PLAIN) or ^A (XOAUTH2, OAUTHBEARER) would split the SASL message.
   if (/[\r\n\0]/.test(o.user)) throw usage('The POP3 user name contains a line break or NUL character.');
-  if (/[\r\n\0]/.test(o.password)) throw usage('The POP3 password contains a line break or NUL character.');
+  const auth: unknown = o.auth ?? 'auto';
+  if (!(POP3_AUTH_METHODS as readonly unknown[]).includes(auth)) {
+    throw usage(`The POP3 login method "${String(auth)}" is not one of ${POP3_AUTH_METHODS.join(', ')}.`);
+  }
+  if (o.accessToken !== undefined) {
+    if (auth !== 'auto') {
+      throw usage(`An OAuth2 access token logs in with SASL OAUTHBEARER or XOAUTH2; it cannot be combined with the POP3 login method "${String(auth)}".`);
+    }
+    if (o.accessToken === '') throw usage('The POP3 OAuth2 access token is empty.');
+    // RFC 6750 b64token characters are printable ASCII; never echo the token itself.
+    if (!/^[\x21-\x7e]+$/.test(o.accessToken)) {
+      throw usage('The POP3 OAuth2 access token contains spaces or characters an access token cannot contain.');
+    }
+    if (o.user.includes('\x01')) throw usage('The POP3 user name contains a ^A (0x01) character.');
+  } else if (o.password === undefined) {
+    throw usage('No POP3 password (or OAuth2 access token) was given.');
+  }
+  if (o.password !== undefined && /[\r\n\0]/.test(o.password)) {
+    throw usage('The POP3 password contains a line break or NUL character.');
+  }
 }

@@ -37,12 +37,18 @@ export interface SendOptions {
    * consumer awaiting e.g. DELE while it holds a RETR reply cannot deadlock.
    */
   background?: boolean;
+  /**
+   * The reply may be an RFC 5034 challenge ("+ <base64>"), resolved with
+   * `continuation: true`: for AUTH and for the answers to its challenges.
+   */
+  continuation?: boolean;
 }
 
 interface PendingCommand {
   readonly line: string;
   readonly label: string;
   readonly multiLine: boolean;
+  readonly continuation: boolean;
   readonly background: boolean;
   resolve(reply: Pop3Reply): void;
   reject(err: Error): void;
@@ -99,6 +105,7 @@ export class Pop3Transport extends Pop3Command {
   private readonly ourListeners: [string, Listener][] = [];
   /** Last unsolicited server line, quoted when the server then hangs up. */
   private lastServerWords: string | undefined;
+  private greetingText: string | undefined;
 
   constructor(options: Pop3TransportOptions) {
     const tlsOptions: ConnectionOptions = {
@@ -111,7 +118,7 @@ export class Pop3Transport extends Pop3Command {
       host: options.host,
       port: options.port,
       tls: options.tls,
-      // Credentials go through Pop3Session's own USER/PASS, never node-pop3's.
+      // Credentials go through Pop3Session's own login (USER/PASS, APOP, AUTH), never node-pop3's.
       user: '',
       password: '',
       // node-pop3 spreads these into tls.connect(), whose options they are.
@@ -126,7 +133,15 @@ export class Pop3Transport extends Pop3Command {
   override connect(): Promise<void> {
     if (this.sock !== undefined) return Promise.reject(new Error('Pop3Transport.connect() called twice'));
     const greeting = new Promise<Pop3Reply>((resolve, reject) => {
-      this.transmitted({ line: '', label: 'the greeting', multiLine: false, background: false, resolve, reject });
+      this.transmitted({
+        line: '',
+        label: 'the greeting',
+        multiLine: false,
+        continuation: false,
+        background: false,
+        resolve,
+        reject,
+      });
     });
     this.foregroundWaiting++;
 
@@ -163,7 +178,13 @@ export class Pop3Transport extends Pop3Command {
         throw err;
       }
       this.greeted = true;
+      this.greetingText = reply.text;
     });
+  }
+
+  /** Text of the +OK greeting (after "+OK "), once connect() has resolved; APOP needs its <timestamp>. */
+  get greeting(): string | undefined {
+    return this.greetingText;
   }
 
   /**
@@ -180,6 +201,7 @@ export class Pop3Transport extends Pop3Command {
         line,
         label,
         multiLine,
+        continuation: options.continuation === true,
         background: options.background === true,
         resolve,
         reject,
@@ -286,7 +308,7 @@ export class Pop3Transport extends Pop3Command {
   }
 
   private transmitted(command: PendingCommand): void {
-    this.parser.expect(command.multiLine);
+    this.parser.expect({ multiLine: command.multiLine, continuation: command.continuation });
     this.inFlight.push(command);
     this.updateIdleTimer();
   }
@@ -421,6 +443,7 @@ export class Pop3Transport extends Pop3Command {
 }
 
 function statusLine(reply: Pop3Reply): string {
+  if (reply.continuation === true) return reply.text === '' ? '+' : `+ ${reply.text}`;
   const indicator = reply.ok ? '+OK' : '-ERR';
   return reply.text === '' ? indicator : `${indicator} ${reply.text}`;
 }

@@ -4,6 +4,7 @@
  * reset or silence. Commands are read as they arrive (so pipelined commands
  * pile up in `commands`) and answered one after another.
  */
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { TLSSocket, createSecureContext, type SecureContextOptions } from 'node:tls';
@@ -87,6 +88,14 @@ export interface ScriptedPop3Options {
   capaAfterLogin?: string[];
   user?: string;
   password?: string;
+  /**
+   * The OAuth2 access token AUTH XOAUTH2 / OAUTHBEARER accept (default
+   * 'ya29.valid-token'). Any other token gets the JSON error challenge
+   * `oauthError`, then -ERR once the client has answered it.
+   */
+  accessToken?: string;
+  /** The JSON error challenge for a refused token (default: Gmail's 401). */
+  oauthError?: object;
   messages?: Buffer[];
   /** false makes UIDL answer -ERR. */
   uidl?: boolean;
@@ -98,6 +107,18 @@ export interface ScriptedPop3Options {
   pieces?: (data: Buffer) => Buffer[];
   hook?: CommandHook;
 }
+
+/** The base64 payloads the scripted server understands, for tests to compare against. */
+export const sasl = {
+  plain: (user: string, password: string): string => Buffer.from(`\0${user}\0${password}`, 'utf8').toString('base64'),
+  xoauth2: (user: string, token: string): string =>
+    Buffer.from(`user=${user}\x01auth=Bearer ${token}\x01\x01`, 'utf8').toString('base64'),
+  oauthBearer: (user: string, token: string): string =>
+    Buffer.from(`n,a=${user.replace(/=/g, '=3D').replace(/,/g, '=2C')},\x01auth=Bearer ${token}\x01\x01`, 'utf8').toString('base64'),
+  apop: (timestamp: string, password: string): string => createHash('md5').update(timestamp + password, 'utf8').digest('hex'),
+};
+
+const GMAIL_OAUTH_ERROR = { status: '401', schemes: 'Bearer', scope: 'https://mail.google.com/' };
 
 export interface ScriptedPop3 {
   readonly host: '127.0.0.1';
@@ -136,6 +157,8 @@ export async function startScriptedPop3(options: ScriptedPop3Options = {}): Prom
     const waiters: { count: number; resolve: () => void }[] = [];
     let authenticated = false;
     let pendingUser: string | undefined;
+    /** An AUTH exchange waiting for the client's next line. */
+    let saslState: { mechanism: string; awaiting: 'initial' | 'error-ack' } | undefined;
     const deleted = new Set<number>();
     let pending = Buffer.alloc(0);
     let processing = Promise.resolve();
@@ -165,7 +188,42 @@ export async function startScriptedPop3(options: ScriptedPop3Options = {}): Prom
       return messages.map((_, i) => i + 1).filter((n) => !deleted.has(n));
     }
 
+    const userName = options.user ?? 'alice';
+    const password = options.password ?? 'secret';
+    const accessToken = options.accessToken ?? 'ya29.valid-token';
+
+    function loggedIn(): Buffer {
+      authenticated = true;
+      return Buffer.from(`+OK Logged in.${CRLF}`);
+    }
+
+    /** Checks one client-first SASL message (base64, "" for an empty one). */
+    function saslCheck(mechanism: string, response: string): Buffer {
+      const decoded = Buffer.from(response, 'base64').toString('utf8');
+      if (mechanism === 'PLAIN') {
+        const [, authcid, passwd] = decoded.split('\0');
+        if (authcid === userName && passwd === password) return loggedIn();
+        return Buffer.from(`-ERR [AUTH] Authentication failed.${CRLF}`);
+      }
+      const match =
+        mechanism === 'XOAUTH2'
+          ? /^user=([^\x01]*)\x01auth=Bearer ([^\x01]*)\x01\x01$/.exec(decoded)
+          : /^n,a=([^,]*),\x01auth=Bearer ([^\x01]*)\x01\x01$/.exec(decoded);
+      const user = mechanism === 'XOAUTH2' ? match?.[1] : match?.[1]?.replace(/=2C/g, ',').replace(/=3D/g, '=');
+      if (match !== null && user === userName && match[2] === accessToken) return loggedIn();
+      saslState = { mechanism, awaiting: 'error-ack' };
+      const error = Buffer.from(JSON.stringify(options.oauthError ?? GMAIL_OAUTH_ERROR)).toString('base64');
+      return Buffer.from(`+ ${error}${CRLF}`);
+    }
+
     function defaultReply(line: string): Buffer {
+      if (saslState !== undefined) {
+        const state = saslState;
+        saslState = undefined;
+        if (line === '*') return Buffer.from(`-ERR [AUTH] Authentication cancelled.${CRLF}`);
+        if (state.awaiting === 'error-ack') return Buffer.from(`-ERR [AUTH] Invalid credentials.${CRLF}`);
+        return saslCheck(state.mechanism, line);
+      }
       const [verb = '', ...args] = line.split(' ');
       const n = Number(args[0]);
       const message = Number.isInteger(n) && n >= 1 && !deleted.has(n) ? messages[n - 1] : undefined;
@@ -179,10 +237,30 @@ export async function startScriptedPop3(options: ScriptedPop3Options = {}): Prom
           pendingUser = args.join(' ');
           return Buffer.from(`+OK${CRLF}`);
         case 'PASS': {
-          const ok = pendingUser === (options.user ?? 'alice') && args.join(' ') === (options.password ?? 'secret');
+          const ok = pendingUser === userName && args.join(' ') === password;
           if (!ok) return Buffer.from(`-ERR [AUTH] Authentication failed.${CRLF}`);
-          authenticated = true;
-          return Buffer.from(`+OK Logged in.${CRLF}`);
+          return loggedIn();
+        }
+        case 'APOP': {
+          const timestamp = /<[^<>]*>/.exec(options.greeting ?? '')?.[0];
+          if (timestamp === undefined) return Buffer.from(`-ERR APOP not available.${CRLF}`);
+          if (args[0] !== userName || args[1] !== sasl.apop(timestamp, password)) {
+            return Buffer.from(`-ERR [AUTH] Authentication failed.${CRLF}`);
+          }
+          return loggedIn();
+        }
+        case 'AUTH': {
+          const mechanism = (args[0] ?? '').toUpperCase();
+          if (!['PLAIN', 'XOAUTH2', 'OAUTHBEARER'].includes(mechanism)) {
+            return Buffer.from(`-ERR Unsupported authentication mechanism.${CRLF}`);
+          }
+          const initial = args[1];
+          if (initial === undefined) {
+            saslState = { mechanism, awaiting: 'initial' };
+            return Buffer.from(`+ ${CRLF}`);
+          }
+          // RFC 5034: "=" is a zero-length initial response.
+          return saslCheck(mechanism, initial === '=' ? '' : initial);
         }
         case 'STAT': {
           const nums = live();

@@ -214,6 +214,44 @@ describe('Pop3ReplyParser', () => {
     expect(reply!.text).toBe('Grüße');
   });
 
+  describe('SASL challenges (RFC 5034)', () => {
+    const wire = Buffer.from('+ \r\n+ eyJzdGF0dXMiOiI0MDEifQ==\r\n+\r\n+OK Logged in.\r\n-ERR [AUTH] no\r\n');
+
+    function exchange(chunks: Buffer[]): Pop3Reply[] {
+      const parser = new Pop3ReplyParser();
+      const out: Pop3Reply[] = [];
+      // Each answer is registered only after the challenge before it, as Pop3Transport does.
+      for (let i = 0; i < 5; i++) parser.expect({ multiLine: false, continuation: true });
+      for (const chunk of chunks) out.push(...parser.push(chunk));
+      expect(parser.pending).toBe(0);
+      return out;
+    }
+
+    it('tells "+ <base64>" and "+" challenges from +OK and -ERR, at every split position', () => {
+      for (let cut = 0; cut <= wire.length; cut++) {
+        const replies = exchange([wire.subarray(0, cut), wire.subarray(cut)]);
+        expect(replies).toEqual([
+          { ok: true, text: '', body: undefined, unsolicited: false, continuation: true },
+          { ok: true, text: 'eyJzdGF0dXMiOiI0MDEifQ==', body: undefined, unsolicited: false, continuation: true },
+          { ok: true, text: '', body: undefined, unsolicited: false, continuation: true },
+          { ok: true, text: 'Logged in.', body: undefined, unsolicited: false },
+          { ok: false, text: '[AUTH] no', body: undefined, unsolicited: false },
+        ]);
+        expect(replies[3]!.continuation).toBeUndefined();
+      }
+    });
+
+    it('reads "+ " as a challenge only for commands registered with continuation', () => {
+      const parser = new Pop3ReplyParser();
+      parser.expect(false);
+      parser.expect({ multiLine: false, continuation: true });
+      const [plain, challenge] = parser.push(Buffer.from('+OK\r\n+ \r\n'));
+      expect(plain!.continuation).toBeUndefined();
+      expect(challenge!.continuation).toBe(true);
+      expect(() => parser.expect({ multiLine: true, continuation: true })).toThrow(RangeError);
+    });
+  });
+
   it('throws on a line that is neither +OK nor -ERR, and keeps throwing', () => {
     const parser = new Pop3ReplyParser();
     parser.expect(false);
