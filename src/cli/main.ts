@@ -192,8 +192,9 @@ async function runMigrate(pop3Text: string, imapText: string, o: MigrateCliOptio
 
   // State: one lock per source mailbox, one journal per mailbox + folder pair. A dry run writes nothing.
   const stateDir = stateDirectory(o.stateDir, io.env);
-  const pop3Account = `${pop3.user}@${describeServer(pop3)}`;
-  const imapAccount = `${imap.user}@${describeServer(imap)}`;
+  // By host, not port: pop3:// and pop3s:// on one host reach the same maildrop.
+  const pop3Account = `${pop3.user}@${pop3.host.toLowerCase()}`;
+  const imapAccount = `${imap.user}@${imap.host.toLowerCase()}`;
   const journalPath = join(stateDir, `${stateName(pop3Account, imapAccount, levels.join('/'))}.journal`);
   let lock: MailboxLock | undefined;
   let writer: JournalWriter | undefined;

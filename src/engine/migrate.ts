@@ -201,7 +201,7 @@ export async function migrateMailbox(endpoints: Endpoints, options: MigrateOptio
           uid: r.keptUid,
           uidValidity: r.keptUid === undefined ? undefined : folder?.uidValidity?.toString(),
         });
-      } else {
+      } else if (r.outcome === 'failed') {
         const failure = summary.failures.find((f) => f.uidl === uidl);
         writer.add({ t: 'failed', uidl, reason: failure?.reason ?? 'failed' });
       }

@@ -26,7 +26,9 @@ export interface TransferOptions extends PrepareOptions {
 export type Settled =
   | { outcome: 'appended'; key: string; size: number; uid: number | undefined; uidValidity: bigint | undefined }
   | { outcome: 'duplicate'; key: string; size: number; sizeDiffers: boolean; keptIn: 'destination' | 'this-run'; keptAs: string; keptUid: number | undefined }
-  | { outcome: 'failed' };
+  | { outcome: 'failed' }
+  /** Dry run: would be uploaded. */
+  | { outcome: 'planned' };
 
 export interface TransferContext {
   source: Pop3Session;
@@ -194,6 +196,7 @@ export async function transfer(uidls: readonly string[], ctx: TransferContext, o
     if (options.dryRun) {
       summary.wouldAppend.push({ uidl, key: prepared.key, size: content.length, flags, date: prepared.date?.toISOString() });
       summary.bytes += content.length;
+      ctx.settled.set(uidl, { outcome: 'planned' });
       ctx.advance(content.length);
       return;
     }
