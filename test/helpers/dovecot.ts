@@ -6,7 +6,7 @@
  * user's Maildir.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync, mkdirSync, chownSync, chmodSync, readFileSync, appendFileSync, rmSync, renameSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync, mkdirSync, chownSync, chmodSync, readFileSync, rmSync, renameSync, readdirSync, statSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,12 @@ export interface DovecotOptions {
   plaintextAuth?: boolean;
   /** IMAP hierarchy separator of the private namespace (default Dovecot's maildir '.'). */
   separator?: string;
+  /**
+   * Set false for a server without TLS: no STARTTLS/STLS and no implicit-TLS
+   * listeners (ports.imaps and ports.pop3s are 0). A fault-injecting proxy
+   * can then match on the plaintext protocol.
+   */
+  tls?: boolean;
   /** Extra configuration lines appended verbatim. */
   extraConfig?: string;
 }
@@ -130,10 +136,15 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
   // Dovecot's unprivileged processes must traverse the tree to reach homes and the passwd-file.
   chmodSync(dir, 0o755);
   const mailIds = userIds('dovecot');
-  const [imap, imaps, pop3, pop3s] = (await distinctFreePorts(4)) as [number, number, number, number];
+  const tls = options.tls !== false;
+  const [imap, tlsImap, pop3, tlsPop3] = (await distinctFreePorts(4)) as [number, number, number, number];
+  const imaps = tls ? tlsImap : 0;
+  const pop3s = tls ? tlsPop3 : 0;
   const { cert, key } = makeCertificate(dir);
-  const usersFile = join(dir, 'users');
-  writeFileSync(usersFile, '', { mode: 0o644 });
+  // One passwd-file per user: Dovecot re-reads a changed passwd-file at most once a second,
+  // so a user added right after a login would not be found in a shared file.
+  const usersDir = join(dir, 'users');
+  mkdirSync(usersDir, { mode: 0o755 });
   const logPath = join(dir, 'dovecot.log');
   const dh = existsSync('/usr/share/dovecot/dh.pem') ? 'ssl_dh = </usr/share/dovecot/dh.pem' : '';
   const instance = `${HARNESS_PREFIX}${process.pid}-${++sequence}`;
@@ -145,10 +156,7 @@ instance_name = ${instance}
 listen = 127.0.0.1
 protocols = imap pop3
 log_path = ${logPath}
-ssl = yes
-ssl_cert = <${cert}
-ssl_key = <${key}
-${dh}
+${tls ? `ssl = yes\nssl_cert = <${cert}\nssl_key = <${key}\n${dh}` : 'ssl = no'}
 disable_plaintext_auth = ${options.plaintextAuth === false ? 'yes' : 'no'}
 auth_mechanisms = plain login
 # Tests of wrong passwords need no brute-force delay.
@@ -163,31 +171,25 @@ mail_gid = ${mailIds.gid}
 ${separator}
 passdb {
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u ${usersFile}
+  args = scheme=PLAIN username_format=%u ${usersDir}/%u
 }
 userdb {
   driver = passwd-file
-  args = username_format=%u ${usersFile}
+  args = username_format=%u ${usersDir}/%u
 }
 service imap-login {
   chroot =
   inet_listener imap {
     port = ${imap}
   }
-  inet_listener imaps {
-    port = ${imaps}
-    ssl = yes
-  }
+  ${tls ? `inet_listener imaps {\n    port = ${imaps}\n    ssl = yes\n  }` : ''}
 }
 service pop3-login {
   chroot =
   inet_listener pop3 {
     port = ${pop3}
   }
-  inet_listener pop3s {
-    port = ${pop3s}
-    ssl = yes
-  }
+  ${tls ? `inet_listener pop3s {\n    port = ${pop3s}\n    ssl = yes\n  }` : ''}
 }
 service anvil {
   chroot =
@@ -215,7 +217,7 @@ ${options.extraConfig ?? ''}
   const deadline = Date.now() + 15_000;
   try {
     await Promise.race([
-      Promise.all([imap, imaps, pop3, pop3s].map((p) => waitForPort(p, deadline))),
+      Promise.all([imap, imaps, pop3, pop3s].filter((p) => p !== 0).map((p) => waitForPort(p, deadline))),
       new Promise((_, reject) =>
         child.once('exit', (code) => {
           const log = existsSync(logPath) ? readFileSync(logPath, 'utf8') : '';
@@ -242,7 +244,7 @@ ${options.extraConfig ?? ''}
       for (const p of [join(dir, 'home'), home, maildir, join(maildir, 'cur'), join(maildir, 'new'), join(maildir, 'tmp')]) {
         chownSync(p, mailIds.uid, mailIds.gid);
       }
-      appendFileSync(usersFile, `${name}:{PLAIN}${password}:${mailIds.uid}:${mailIds.gid}::${home}::\n`);
+      writeFileSync(join(usersDir, name), `${name}:{PLAIN}${password}:${mailIds.uid}:${mailIds.gid}::${home}::\n`, { mode: 0o644 });
       return { name, password, home, maildir };
     },
     deliver(user, raw) {
