@@ -26,13 +26,16 @@ export function sha256(b: Buffer): string {
 }
 
 export async function imapClient(dovecot: Dovecot, user: DovecotUser): Promise<ImapFlow> {
+  // A harness without TLS (ports.imaps 0) is read over plain IMAP.
+  const tls = dovecot.ports.imaps !== 0;
   const client = new ImapFlow({
     host: dovecot.host,
-    port: dovecot.ports.imaps,
-    secure: true,
+    port: tls ? dovecot.ports.imaps : dovecot.ports.imap,
+    secure: tls,
+    doSTARTTLS: false,
     auth: { user: user.name, pass: user.password },
     logger: false,
-    tls: { ca: readFileSync(dovecot.certPath) },
+    tls: tls ? { ca: readFileSync(dovecot.certPath) } : {},
     disableAutoIdle: true,
   });
   client.on('error', () => undefined);

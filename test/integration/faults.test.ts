@@ -1,0 +1,117 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import type { MigrationSummary } from '../../src/engine/summary.js';
+import { keyOfMessage } from '../../src/message/identity-key.js';
+import { runCli } from '../helpers/cli.js';
+import { makeCorpus } from '../helpers/corpus.js';
+import { startDovecot, type Dovecot, type DovecotUser } from '../helpers/dovecot.js';
+import { FaultProxy, type FaultRule } from '../helpers/fault-proxy.js';
+import { readImapFolder, readPop3, sha256, type Pop3Message } from '../helpers/mailboxes.js';
+import { describeIntegration } from '../helpers/suite.js';
+
+function foldCr(b: Buffer): Buffer {
+  return Buffer.from(b.toString('latin1').replace(/\r+\n/g, '\r\n'), 'latin1');
+}
+
+/**
+ * Network faults in the middle of a run, injected by a proxy in front of a
+ * Dovecot without TLS (so the proxy can see where it is in the protocol).
+ * Each run must reconnect, go on, and end with every message once.
+ */
+describeIntegration('network faults: the run reconnects and finishes with nothing lost or doubled', () => {
+  let dovecot: Dovecot;
+  let alice: DovecotUser;
+  let source: Pop3Message[];
+  let proxies: FaultProxy[] = [];
+  let users = 0;
+
+  beforeAll(async () => {
+    dovecot = await startDovecot({ tls: false });
+    alice = dovecot.addUser('alice');
+    for (const m of makeCorpus(150, { bigAttachmentBytes: 300_000, seed: 5 })) dovecot.deliver(alice, m.raw);
+    source = await readPop3(dovecot, alice);
+  });
+  afterEach(async () => {
+    await Promise.all(proxies.map((p) => p.stop()));
+    proxies = [];
+  });
+  afterAll(async () => {
+    await dovecot?.stop();
+  });
+
+  async function migrateThrough(side: 'pop3' | 'imap', rule: FaultRule): Promise<{ summary: MigrationSummary; proxy: FaultProxy; user: DovecotUser }> {
+    const user = dovecot.addUser(`dest${++users}`);
+    const proxy = await FaultProxy.start({ targetPort: side === 'pop3' ? dovecot.ports.pop3 : dovecot.ports.imap });
+    proxies.push(proxy);
+    proxy.addRule(rule);
+    const pop3Port = side === 'pop3' ? proxy.port : dovecot.ports.pop3;
+    const imapPort = side === 'imap' ? proxy.port : dovecot.ports.imap;
+    const r = await runCli(
+      [
+        'migrate',
+        `pop3://alice@127.0.0.1:${pop3Port}`,
+        `imap://${user.name}@127.0.0.1:${imapPort}`,
+        '--folder',
+        'Faults',
+        '--state-dir',
+        mkdtempSync(join(tmpdir(), 'poplift-faults-')),
+        '--timeout',
+        '3',
+        '--batch-messages',
+        '20',
+        '--json',
+      ],
+      { POPLIFT_POP3_PASSWORD: alice.password, POPLIFT_IMAP_PASSWORD: user.password },
+    );
+    expect(r.code, `${r.stderr}\n${(await import('node:fs')).readFileSync(dovecot.logPath, 'utf8').split('\n').slice(-12).join('\n')}`).toBe(0);
+    return { summary: JSON.parse(r.stdout) as MigrationSummary, proxy, user };
+  }
+
+  async function expectEveryMessageOnce(user: DovecotUser): Promise<void> {
+    const landed = await readImapFolder(dovecot, user, 'Faults');
+    const keys = landed.map((m) => keyOfMessage(m.binary));
+    expect(new Set(keys).size).toBe(keys.length);
+    expect(landed).toHaveLength(source.length - 2);
+    const shas = new Set([...landed.map((m) => sha256(foldCr(m.source))), ...landed.map((m) => sha256(m.binary))]);
+    const missing = source.filter((m) => !shas.has(sha256(foldCr(m.source))) && !shas.has(sha256(m.source)));
+    // Only the duplicate that shares a Message-ID with another message of a different size stays behind
+    // (the exact duplicate's bytes are its twin's).
+    expect(missing.map((m) => /^Subject: (.*)$/m.exec(m.source.toString('latin1'))?.[1])).toEqual([expect.stringMatching(/^message \d+$/)]);
+    expect(missing[0]!.source.toString('latin1')).toContain('Message-ID: <shared@example.org>');
+  }
+
+  it('POP3 connection reset in the middle of a RETR', async () => {
+    const { summary, proxy, user } = await migrateThrough('pop3', { direction: 'down', after: 'Subject: message 60\r\n', offset: 10, action: 'reset' });
+    expect(proxy.fired).toBe(1);
+    expect(summary.reconnects).toBeGreaterThanOrEqual(1);
+    expect(summary.appended).toBe(source.length - 2);
+    await expectEveryMessageOnce(user);
+  });
+
+  it('POP3 server stalls in the middle of a RETR (idle timeout)', async () => {
+    const { summary, proxy, user } = await migrateThrough('pop3', { direction: 'down', after: 'Subject: message 90\r\n', action: 'stall' });
+    expect(proxy.fired).toBe(1);
+    expect(summary.reconnects).toBeGreaterThanOrEqual(1);
+    await expectEveryMessageOnce(user);
+  });
+
+  it('IMAP connection closed in the middle of an APPEND literal', async () => {
+    const { summary, proxy, user } = await migrateThrough('imap', { direction: 'up', after: 'Subject: message 70\r\n', offset: 5, action: 'close' });
+    expect(proxy.fired).toBe(1);
+    expect(summary.reconnects).toBeGreaterThanOrEqual(1);
+    expect(summary.appended).toBe(source.length - 2);
+    await expectEveryMessageOnce(user);
+  });
+
+  it('IMAP connection lost after the literal, before the tagged reply (outcome unknown)', async () => {
+    const { summary, proxy, user } = await migrateThrough('imap', { direction: 'down', after: 'OK [APPENDUID', action: 'drop-and-close' });
+    expect(proxy.fired).toBe(1);
+    expect(summary.reconnects).toBeGreaterThanOrEqual(1);
+    // The batch whose reply was lost had landed: it is found by its keys, not sent again.
+    expect(summary.appended).toBe(source.length - 2);
+    expect(summary.duplicates).toBe(2);
+    await expectEveryMessageOnce(user);
+  });
+});
