@@ -16,7 +16,7 @@ import { loadJournal, JournalWriter } from '../state/journal.js';
 import { MailboxLock } from '../state/lock.js';
 import { ensureStateDirectory, stateDirectory, stateName } from '../state/state-dir.js';
 import { join } from 'node:path';
-import { resolvePassword } from './secrets.js';
+import { resolveCredentials, terminalPrompt, type Credentials } from './secrets.js';
 import { describeServer, isLoopback, parseServerUrl, type ServerUrl } from './server-url.js';
 import { formatSummary } from './summary-output.js';
 
@@ -24,12 +24,21 @@ export interface CliIo {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   env: NodeJS.ProcessEnv;
+  /** Given only when it is a terminal: then a missing password is asked for. */
+  stdin?: NodeJS.ReadStream;
 }
 
 interface MigrateCliOptions {
   folder: string;
   pop3PasswordFile?: string;
   imapPasswordFile?: string;
+  pop3PasswordCommand?: string;
+  imapPasswordCommand?: string;
+  pop3TokenFile?: string;
+  imapTokenFile?: string;
+  pop3TokenCommand?: string;
+  imapTokenCommand?: string;
+  pop3Auth: 'auto' | 'plain' | 'user' | 'apop';
   dedupe: 'message-id' | 'none';
   flags?: string;
   markSeen?: boolean;
@@ -74,8 +83,11 @@ Exit codes:
   130  stopped by SIGINT (143: SIGTERM) after saving its progress`;
 
 const MIGRATE_HELP = `
-Passwords come from POPLIFT_POP3_PASSWORD and POPLIFT_IMAP_PASSWORD, or from
---pop3-password-file / --imap-password-file (first line of the file).
+Passwords come from POPLIFT_POP3_PASSWORD and POPLIFT_IMAP_PASSWORD, from
+--pop3-password-file / --imap-password-file (first line of the file), from
+--*-password-command, or a prompt when stdin is a terminal. OAuth2 access
+tokens come from --*-token-file or --*-token-command (run again when the
+server refuses the token).
 
 Example:
   POPLIFT_POP3_PASSWORD=… POPLIFT_IMAP_PASSWORD=… \\
@@ -132,6 +144,21 @@ function tlsOptions(side: Side, o: MigrateCliOptions, warn: (m: string) => void)
   return options;
 }
 
+/**
+ * Logs in with the password or the current token; a token the server refuses
+ * is fetched again once from --*-token-command (long cron runs outlive tokens).
+ */
+async function withTokenRefresh<T>(creds: Credentials, connect: (secret: { password?: string; accessToken?: string }) => Promise<T>): Promise<T> {
+  const secret = () => (creds.token ? { accessToken: creds.token.current() } : { password: creds.password });
+  try {
+    return await connect(secret());
+  } catch (err) {
+    if (!creds.token?.refresh || !(err instanceof PopliftError) || err.exitCode !== ExitCode.AUTH) throw err;
+    await creds.token.refresh();
+    return connect(secret());
+  }
+}
+
 function allowPlaintext(server: ServerUrl, o: MigrateCliOptions): boolean {
   if (o.requireTls) return false;
   return Boolean(o.allowPlaintext) || isLoopback(server.host);
@@ -153,8 +180,29 @@ async function runMigrate(pop3Text: string, imapText: string, o: MigrateCliOptio
   if (o.markSeen && !extraFlags.includes('\\Seen')) extraFlags.push('\\Seen');
   const timeoutMs = positiveNumber(o.timeout, '--timeout') * 1000;
   const maxInflight = positiveNumber(o.maxInflight, '--max-inflight') * 1024 * 1024;
-  const pop3Password = resolvePassword({ side: 'POP3', file: o.pop3PasswordFile, env: io.env, fromUrl: pop3.password, warn });
-  const imapPassword = resolvePassword({ side: 'IMAP', file: o.imapPasswordFile, env: io.env, fromUrl: imap.password, warn });
+  const prompt = io.stdin?.isTTY ? terminalPrompt(io.stdin, io.stderr) : undefined;
+  const pop3Creds = await resolveCredentials({
+    side: 'POP3',
+    passwordFile: o.pop3PasswordFile,
+    passwordCommand: o.pop3PasswordCommand,
+    tokenFile: o.pop3TokenFile,
+    tokenCommand: o.pop3TokenCommand,
+    env: io.env,
+    fromUrl: pop3.password,
+    warn,
+    prompt,
+  });
+  const imapCreds = await resolveCredentials({
+    side: 'IMAP',
+    passwordFile: o.imapPasswordFile,
+    passwordCommand: o.imapPasswordCommand,
+    tokenFile: o.imapTokenFile,
+    tokenCommand: o.imapTokenCommand,
+    env: io.env,
+    fromUrl: imap.password,
+    warn,
+    prompt,
+  });
   const pop3Tls = tlsOptions('POP3', o, warn);
   const imapTls = tlsOptions('IMAP', o, warn);
 
@@ -162,29 +210,30 @@ async function runMigrate(pop3Text: string, imapText: string, o: MigrateCliOptio
     pop3Label: label(pop3),
     imapLabel: label(imap),
     connectSource: () =>
-      Pop3Session.connect({
+      withTokenRefresh(pop3Creds, (secret) => Pop3Session.connect({
         host: pop3.host,
         port: pop3.port,
         tls: pop3.tls,
         allowPlaintext: allowPlaintext(pop3, o),
         user: pop3.user,
-        password: pop3Password,
+        ...secret,
+        auth: secret.accessToken === undefined ? o.pop3Auth : 'auto',
         timeoutMs,
         tlsOptions: pop3Tls,
         debug: debug && ((line: string) => debug(`POP3 ${line}`)),
-      }),
+      })),
     connectTarget: () =>
-      ImapTarget.connect({
+      withTokenRefresh(imapCreds, (secret) => ImapTarget.connect({
         host: imap.host,
         port: imap.port,
         tls: imap.tls,
         allowPlaintext: allowPlaintext(imap, o),
         user: imap.user,
-        password: imapPassword,
+        ...secret,
         timeoutMs,
         tlsOptions: imapTls,
         debug,
-      }),
+      })),
   };
   const retries = wholeNumber(o.retries, '--retries', 0);
   const maxErrors = o.maxErrors === undefined ? undefined : wholeNumber(o.maxErrors, '--max-errors', 1);
@@ -274,6 +323,17 @@ export function buildProgram(io: CliIo, result: { code: number; debug: boolean }
     .option('--folder <path>', "destination folder, '/' separates levels; created when missing", 'INBOX')
     .option('--pop3-password-file <file>', 'read the POP3 password from the first line of <file>')
     .option('--imap-password-file <file>', 'read the IMAP password from the first line of <file>')
+    .option('--pop3-password-command <cmd>', 'run <cmd> (through sh); the first line it prints is the POP3 password')
+    .option('--imap-password-command <cmd>', 'run <cmd> (through sh); the first line it prints is the IMAP password')
+    .option('--pop3-token-file <file>', 'log in to POP3 with the OAuth2 access token in <file> (XOAUTH2/OAUTHBEARER)')
+    .option('--imap-token-file <file>', 'log in to IMAP with the OAuth2 access token in <file> (XOAUTH2/OAUTHBEARER)')
+    .option('--pop3-token-command <cmd>', 'run <cmd> for a POP3 OAuth2 access token; run again when the server refuses it')
+    .option('--imap-token-command <cmd>', 'run <cmd> for an IMAP OAuth2 access token; run again when the server refuses it')
+    .addOption(
+      new Option('--pop3-auth <method>', 'POP3 login: SASL PLAIN when offered else USER/PASS (auto), or force one')
+        .choices(['auto', 'plain', 'user', 'apop'])
+        .default('auto'),
+    )
     .addOption(new Option('--dedupe <mode>', 'skip messages already in the folder, by Message-ID (or fallback key)').choices(['message-id', 'none']).default('message-id'))
     .option('--flags <flags>', "add these flags to every message, e.g. '\\Seen $Imported'")
     .option('--mark-seen', 'add \\Seen to every message')
@@ -340,7 +400,12 @@ export async function run(args: string[], io: CliIo): Promise<number> {
 }
 
 export async function main(): Promise<void> {
-  const code = await run(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env });
+  const code = await run(process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    stdin: process.stdin.isTTY ? process.stdin : undefined,
+  });
   // Leave once stdout is flushed: a library timer or socket left behind must not keep a cron job hanging.
   process.stdout.write('', () => process.exit(code));
 }

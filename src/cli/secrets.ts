@@ -1,49 +1,140 @@
 /**
- * Where passwords come from. Never from argv unless the user put one in the
- * URL; never echoed, logged or stored.
+ * Where passwords and OAuth2 tokens come from. Never from argv unless the
+ * user put a password in the URL; never echoed, logged or stored.
  */
+import { execFile } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { usageError, type Side } from '../errors.js';
 
-export interface PasswordSources {
+export interface SecretOptions {
+  passwordFile?: string;
+  passwordCommand?: string;
+  tokenFile?: string;
+  tokenCommand?: string;
+}
+
+export interface CredentialSources extends SecretOptions {
   side: Side;
-  /** --pop3-password-file / --imap-password-file */
-  file: string | undefined;
   env: NodeJS.ProcessEnv;
   /** A password written into the server URL. */
   fromUrl: string | undefined;
   warn: (message: string) => void;
+  /** Asks on the terminal with echo off; undefined when stdin is not a terminal. */
+  prompt: ((question: string) => Promise<string>) | undefined;
 }
+
+/** An OAuth2 access token that can be fetched again when the server calls it expired. */
+export interface TokenSource {
+  current(): string;
+  /** A fresh token from --*-token-command; undefined when the token came from a file. */
+  refresh: (() => Promise<string>) | undefined;
+}
+
+export type Credentials = { password: string; token?: undefined } | { token: TokenSource; password?: undefined };
 
 function envName(side: Side): string {
   return `POPLIFT_${side}_PASSWORD`;
+}
+
+function firstLine(text: string): string {
+  return text.split(/\r?\n/, 1)[0] ?? '';
 }
 
 /** First line of the file, without its line end. */
 export function readSecretFile(path: string, what: string, warn: (m: string) => void): string {
   let text: string;
   try {
-    const mode = statSync(path).mode;
-    if ((mode & 0o077) !== 0) {
-      warn(`${what} file ${path} can be read by other users of this machine; chmod 600 it.`);
-    }
+    if ((statSync(path).mode & 0o077) !== 0) warn(`The ${what} file ${path} can be read by other users of this machine; chmod 600 it.`);
     text = readFileSync(path, 'utf8');
   } catch (err) {
     throw usageError(`Cannot read the ${what} file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`);
   }
-  const line = text.split(/\r?\n/, 1)[0] ?? '';
+  const line = firstLine(text);
   if (line === '') throw usageError(`The ${what} file ${path} is empty.`);
   return line;
 }
 
-export function resolvePassword(s: PasswordSources): string {
+/** Runs a user's command through the shell; its first line of output is the secret. */
+export function runSecretCommand(command: string, what: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('/bin/sh', ['-c', command], { timeout: 60_000, maxBuffer: 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) {
+        const why = (err as { killed?: boolean }).killed ? 'timed out after 60 s' : `failed (${(err as { code?: unknown }).code ?? err.message})`;
+        // The command's own words may help, but never its output, which could hold the secret.
+        const said = firstLine(String(stderr)).slice(0, 200);
+        reject(usageError(`The ${what} command ${why}${said ? `: ${said}` : ''}.`));
+        return;
+      }
+      const line = firstLine(String(stdout)).trim();
+      if (line === '') reject(usageError(`The ${what} command printed nothing.`));
+      else resolve(line);
+    });
+  });
+}
+
+export async function resolveCredentials(s: CredentialSources): Promise<Credentials> {
   const lower = s.side.toLowerCase();
-  if (s.file !== undefined) return readSecretFile(s.file, `${s.side} password`, s.warn);
+  const given = [s.passwordFile, s.passwordCommand, s.tokenFile, s.tokenCommand].filter((x) => x !== undefined);
+  if (given.length > 1) {
+    throw usageError(`Give only one of --${lower}-password-file, --${lower}-password-command, --${lower}-token-file and --${lower}-token-command.`);
+  }
+  if (s.tokenFile !== undefined) {
+    const token = readSecretFile(s.tokenFile, `${s.side} token`, s.warn);
+    return { token: { current: () => token, refresh: undefined } };
+  }
+  if (s.tokenCommand !== undefined) {
+    const command = s.tokenCommand;
+    let token = await runSecretCommand(command, `${s.side} token`);
+    return {
+      token: {
+        current: () => token,
+        refresh: async () => {
+          token = await runSecretCommand(command, `${s.side} token`);
+          return token;
+        },
+      },
+    };
+  }
+  if (s.passwordFile !== undefined) return { password: readSecretFile(s.passwordFile, `${s.side} password`, s.warn) };
+  if (s.passwordCommand !== undefined) return { password: await runSecretCommand(s.passwordCommand, `${s.side} password`) };
   const fromEnv = s.env[envName(s.side)];
-  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  if (fromEnv !== undefined && fromEnv !== '') return { password: fromEnv };
   if (s.fromUrl !== undefined) {
     s.warn(`The ${s.side} password is in the URL, where other users of this machine can see it; use ${envName(s.side)} or --${lower}-password-file instead.`);
-    return s.fromUrl;
+    return { password: s.fromUrl };
   }
-  throw usageError(`No ${s.side} password: set ${envName(s.side)} or give --${lower}-password-file <file>.`);
+  if (s.prompt) {
+    const password = await s.prompt(`${s.side} password: `);
+    if (password !== '') return { password };
+  }
+  throw usageError(`No ${s.side} password: set ${envName(s.side)}, or give --${lower}-password-file <file> or --${lower}-password-command <cmd>.`);
+}
+
+/** A prompt on the controlling terminal that does not echo what is typed. */
+export function terminalPrompt(stdin: NodeJS.ReadStream, stderr: NodeJS.WritableStream): (question: string) => Promise<string> {
+  return (question) =>
+    new Promise((resolve) => {
+      stderr.write(question);
+      stdin.setRawMode(true);
+      stdin.resume();
+      let typed = '';
+      const onData = (chunk: Buffer) => {
+        for (const ch of chunk.toString('utf8')) {
+          if (ch === '\r' || ch === '\n' || ch === '\u0004') {
+            stdin.setRawMode(false);
+            stdin.pause();
+            stdin.off('data', onData);
+            stderr.write('\n');
+            resolve(typed);
+            return;
+          }
+          if (ch === '\u0003') {
+            stdin.setRawMode(false);
+            process.exit(130);
+          }
+          typed = ch === '\u007f' || ch === '\b' ? typed.slice(0, -1) : typed + ch;
+        }
+      };
+      stdin.on('data', onData);
+    });
 }
