@@ -1,0 +1,332 @@
+/**
+ * `npm run bench`: how close poplift comes to what the servers and the link
+ * allow. One run generates a mailbox, measures the floor with minimal
+ * clients (pipelined POP3 read + MULTIAPPEND upload), runs poplift end to
+ * end, runs it again with nothing new, and repeats the migration over a link
+ * with 50 ms round trips. Timings are reported beside their targets and
+ * never asserted: a loaded machine must not turn the benchmark red.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { dovecotBinary, startDovecot, type DovecotUser } from '../helpers/dovecot.js';
+import { FaultProxy } from '../helpers/fault-proxy.js';
+import { FLOOR_BATCH, imapFloor } from './imap-floor.js';
+import { makeMailbox } from './mailbox.js';
+import { measureChild, nodeStartup, runningChildren, type ChildMeasurement } from './measure.js';
+import { pop3Floor } from './pop3-floor.js';
+import { formatTable, type Row } from './report.js';
+
+const USAGE = `npm run bench -- [options]
+  --messages <n>           messages in the mailbox (default 10000)
+  --big-message-mb <n>     also include one message of this many MiB (default 0: none)
+  --latency-messages <n>   messages for the 50 ms RTT runs (default 2000)
+  --latency-ms <n>         one-way delay of the slow link (default 25)
+  --skip-latency           leave out the slow-link runs
+  --seed <n>               PRNG seed of the mailbox (default 1)`;
+
+const TARGETS = {
+  loopbackRatio: 1.5,
+  latencyRatio: 1.5,
+  peakRssMb: 150,
+  rerunBeyondStartupSeconds: 1,
+};
+
+const FOLDER = 'Migrated';
+
+interface Options {
+  messages: number;
+  bigMessageMb: number;
+  latencyMessages: number;
+  latencyMs: number;
+  skipLatency: boolean;
+  seed: number;
+}
+
+function options(): Options {
+  const { values } = parseArgs({
+    options: {
+      messages: { type: 'string', default: '10000' },
+      'big-message-mb': { type: 'string', default: '0' },
+      'latency-messages': { type: 'string', default: '2000' },
+      'latency-ms': { type: 'string', default: '25' },
+      'skip-latency': { type: 'boolean', default: false },
+      seed: { type: 'string', default: '1' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const count = (name: string, text: string, min: number): number => {
+    const n = Number(text);
+    if (!Number.isFinite(n) || n < min) {
+      process.stderr.write(`bench: --${name} must be a number >= ${min}, not '${text}'\n${USAGE}\n`);
+      process.exit(2);
+    }
+    return n;
+  };
+  return {
+    messages: Math.floor(count('messages', values.messages, 1)),
+    bigMessageMb: count('big-message-mb', values['big-message-mb'], 0),
+    latencyMessages: Math.floor(count('latency-messages', values['latency-messages'], 1)),
+    latencyMs: count('latency-ms', values['latency-ms'], 0),
+    skipLatency: values['skip-latency'],
+    seed: Math.floor(count('seed', values.seed, 0)),
+  };
+}
+
+/** The checkout this file belongs to, whether it runs compiled from .bench/ or from source. */
+function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'poplift') return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error('cannot find the poplift checkout above the benchmark');
+    dir = up;
+  }
+}
+
+const t0 = performance.now();
+function progress(text: string): void {
+  process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${text}\n`);
+}
+
+interface PopliftSummary {
+  found: number;
+  appended: number;
+  duplicates: number;
+  failed: number;
+  seconds: number;
+  /** Messages a journal of an earlier run already accounts for (newer poplift). */
+  knownFromJournal?: number;
+}
+
+interface PopliftRun {
+  measurement: ChildMeasurement;
+  summary: PopliftSummary | undefined;
+  error: string | undefined;
+  command: string;
+}
+
+/** Everything to undo, newest first; also run on SIGINT/SIGTERM. */
+const cleanups: Array<() => Promise<void>> = [];
+let cleaning: Promise<void> | undefined;
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const child of runningChildren) child.kill('SIGTERM');
+    for (const undo of cleanups.splice(0).reverse()) await undo().catch(() => undefined);
+  })();
+  return cleaning;
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    progress(`${signal}: stopping Dovecot and the proxies`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+async function main(): Promise<number> {
+  const o = options();
+  const root = projectRoot();
+  const bin = join(root, 'bin', 'poplift.js');
+  if (!existsSync(join(root, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm run bench does)');
+  const dovecotVersion = execFileSync(dovecotBinary() ?? 'dovecot', ['--version'], { encoding: 'utf8' }).trim();
+
+  progress(`generating ${o.messages} messages (seed ${o.seed})`);
+  const mailbox = makeMailbox({ messages: o.messages, seed: o.seed, bigMessageMb: o.bigMessageMb });
+  const latencyMessages = mailbox.messages.slice(0, o.latencyMessages);
+  const latencyBytes = latencyMessages.reduce((n, m) => n + m.length, 0);
+
+  // poplift keeps journals and locks under $XDG_STATE_HOME: give it a private one so runs start clean and leave nothing behind.
+  const stateHome = mkdtempSync(join(tmpdir(), 'poplift-bench-state-'));
+  cleanups.push(async () => rmSync(stateHome, { recursive: true, force: true }));
+
+  progress('starting Dovecot');
+  const dovecot = await startDovecot();
+  cleanups.push(() => dovecot.stop());
+  const ca = readFileSync(dovecot.certPath);
+  const host = dovecot.host;
+  // All users up front: Dovecot's passwd-file is re-read at most once a second, so a user added right after a login may be unknown.
+  const source = dovecot.addUser('source');
+  const floorUser = dovecot.addUser('floor');
+  const dest = dovecot.addUser('dest');
+  const slowSource = dovecot.addUser('source-slow');
+  const slowDest = dovecot.addUser('dest-slow');
+
+  progress(`writing ${mailbox.messages.length} messages (${(mailbox.bytes / 1e6).toFixed(1)} MB) into the source Maildir`);
+  for (const m of mailbox.messages) dovecot.deliver(source, m);
+  // The first POP3 session indexes the Maildir; neither the floor nor poplift should pay for that.
+  progress('warm-up read (builds Dovecot index, fills the page cache)');
+  await pop3Floor({ host, port: dovecot.ports.pop3s, ca, user: source.name, password: source.password });
+
+  const rows: Row[] = [];
+  const loop = 'loopback';
+  const n = mailbox.messages.length;
+
+  progress('floor (a): pipelined POP3 read');
+  const floorA = await pop3Floor({ host, port: dovecot.ports.pop3s, ca, user: source.name, password: source.password });
+  rows.push({ section: loop, name: 'floor a: POP3, all RETRs pipelined', messages: n, bytes: mailbox.bytes, seconds: floorA.seconds });
+
+  progress(`floor (b): MULTIAPPEND, ${FLOOR_BATCH} messages per command`);
+  const floorB = await imapFloor({ host, port: dovecot.ports.imaps, ca, user: floorUser.name, password: floorUser.password, mailbox: 'FloorLoopback', messages: mailbox.messages });
+  rows.push({ section: loop, name: `floor b: IMAP MULTIAPPEND x${FLOOR_BATCH}, LITERAL+`, messages: n, bytes: mailbox.bytes, seconds: floorB.seconds });
+  const floorLoop = floorA.seconds + floorB.seconds;
+  rows.push({ section: loop, name: 'floor = a + b', messages: n, bytes: mailbox.bytes, seconds: floorLoop });
+
+  const popliftRun = async (target: DovecotUser, pop3Port: number, imapPort: number, src: DovecotUser): Promise<PopliftRun> => {
+    const args = [bin, 'migrate', `pop3s://${src.name}@${host}:${pop3Port}`, `imaps://${target.name}@${host}:${imapPort}`, '--folder', FOLDER, '--json', '--ca-file', dovecot.certPath];
+    const env = { PATH: process.env.PATH ?? '', XDG_STATE_HOME: stateHome, POPLIFT_POP3_PASSWORD: src.password, POPLIFT_IMAP_PASSWORD: target.password };
+    const command = `POPLIFT_POP3_PASSWORD=… POPLIFT_IMAP_PASSWORD=… node ${args.map((a) => (a === bin ? 'bin/poplift.js' : a)).join(' ')}`;
+    const measurement = await measureChild(process.execPath, args, env, root);
+    let summary: PopliftSummary | undefined;
+    try {
+      const last = measurement.stdout.trim().split('\n').pop() ?? '';
+      summary = JSON.parse(last) as PopliftSummary;
+    } catch {
+      summary = undefined;
+    }
+    const error =
+      measurement.code !== 0 || summary === undefined
+        ? `exit ${measurement.code ?? measurement.signal}; stderr: ${measurement.stderr.trim().slice(-600) || '(empty)'}`
+        : undefined;
+    return { measurement, summary, error, command };
+  };
+  /** Checks the summary: `fresh` when every message should have been uploaded, else none of them. */
+  const check = (run: PopliftRun, count: number, fresh: boolean): string | undefined => {
+    if (run.error) return run.error;
+    const s = run.summary!;
+    const known = s.duplicates + (s.knownFromJournal ?? 0);
+    const ok = s.found === count && s.failed === 0 && (fresh ? s.appended === count : s.appended === 0 && known === count);
+    if (ok) return undefined;
+    return `expected ${fresh ? `all ${count} appended` : `all ${count} skipped`}; summary says found ${s.found}, appended ${s.appended}, duplicates ${s.duplicates}, known from journal ${s.knownFromJournal ?? '-'}, failed ${s.failed}`;
+  };
+  const popliftRow = (section: string, name: string, run: PopliftRun, messages: number, bytes: number): Row => ({
+    section,
+    name,
+    messages,
+    bytes,
+    seconds: run.measurement.seconds,
+    peakRssBytes: run.measurement.peakRssBytes,
+  });
+
+  progress('poplift migrate (loopback)');
+  const first = await popliftRun(dest, dovecot.ports.pop3s, dovecot.ports.imaps, source);
+  const firstError = check(first, n, true);
+  const ratioLoop = first.measurement.seconds / floorLoop;
+  const rssOk = first.measurement.peakRssBytes === undefined ? undefined : first.measurement.peakRssBytes <= TARGETS.peakRssMb * 1e6;
+  rows.push({
+    ...popliftRow(loop, 'poplift migrate', first, n, mailbox.bytes),
+    versus: `${ratioLoop.toFixed(2)} × floor`,
+    target: `≤ ${TARGETS.loopbackRatio} × floor, RSS ≤ ${TARGETS.peakRssMb} MB`,
+    met: firstError === undefined && ratioLoop <= TARGETS.loopbackRatio && rssOk !== false,
+    missed: [...(ratioLoop > TARGETS.loopbackRatio ? ['time'] : []), ...(rssOk === false ? ['RSS'] : [])],
+    error: firstError,
+  });
+
+  progress('poplift re-run, nothing new');
+  const again = await popliftRun(dest, dovecot.ports.pop3s, dovecot.ports.imaps, source);
+  const againError = check(again, n, false);
+  progress('node -e 0 start-up (median of 5)');
+  const startup = await nodeStartup(root);
+  const beyond = again.measurement.seconds - startup.seconds;
+  rows.push({
+    ...popliftRow(loop, 'poplift re-run (nothing new)', again, n, mailbox.bytes),
+    versus: `${beyond.toFixed(2)} s beyond start-up`,
+    target: `< ${TARGETS.rerunBeyondStartupSeconds} s beyond start-up`,
+    met: againError === undefined && beyond < TARGETS.rerunBeyondStartupSeconds,
+    error: againError,
+  });
+  rows.push({ section: loop, name: 'node -e 0 (start-up)', messages: 0, bytes: 0, seconds: startup.seconds, peakRssBytes: startup.peakRssBytes });
+
+  let latency: Record<string, unknown> | undefined;
+  if (!o.skipLatency) {
+    const rtt = 2 * o.latencyMs;
+    const section = `${rtt} ms RTT (FaultProxy, ${o.latencyMs} ms each way), first ${latencyMessages.length} messages`;
+    progress(`slow link: ${section}`);
+    for (const m of latencyMessages) dovecot.deliver(slowSource, m);
+    await pop3Floor({ host, port: dovecot.ports.pop3s, ca, user: slowSource.name, password: slowSource.password });
+    const popProxy = await FaultProxy.start({ targetPort: dovecot.ports.pop3s, delayMs: o.latencyMs });
+    cleanups.push(() => popProxy.stop());
+    const imapProxy = await FaultProxy.start({ targetPort: dovecot.ports.imaps, delayMs: o.latencyMs });
+    cleanups.push(() => imapProxy.stop());
+    const ln = latencyMessages.length;
+
+    progress('slow link: floor (a)');
+    const slowA = await pop3Floor({ host, port: popProxy.port, ca, user: slowSource.name, password: slowSource.password });
+    rows.push({ section, name: 'floor a: POP3, all RETRs pipelined', messages: ln, bytes: latencyBytes, seconds: slowA.seconds });
+    progress('slow link: floor (b)');
+    const slowB = await imapFloor({ host, port: imapProxy.port, ca, user: floorUser.name, password: floorUser.password, mailbox: 'FloorSlow', messages: latencyMessages });
+    rows.push({ section, name: `floor b: IMAP MULTIAPPEND x${FLOOR_BATCH}, LITERAL+`, messages: ln, bytes: latencyBytes, seconds: slowB.seconds });
+    const floorSlow = slowA.seconds + slowB.seconds;
+    rows.push({ section, name: 'floor = a + b', messages: ln, bytes: latencyBytes, seconds: floorSlow });
+
+    progress('slow link: poplift migrate');
+    const slow = await popliftRun(slowDest, popProxy.port, imapProxy.port, slowSource);
+    const slowError = check(slow, ln, true);
+    const ratioSlow = slow.measurement.seconds / floorSlow;
+    rows.push({
+      ...popliftRow(section, 'poplift migrate', slow, ln, latencyBytes),
+      versus: `${ratioSlow.toFixed(2)} × floor`,
+      target: `≤ ${TARGETS.latencyRatio} × floor`,
+      met: slowError === undefined && ratioSlow <= TARGETS.latencyRatio,
+      error: slowError,
+    });
+    latency = {
+      oneWayDelayMs: o.latencyMs,
+      messages: ln,
+      bytes: latencyBytes,
+      proxyConnections: popProxy.connections + imapProxy.connections,
+      popliftCommand: slow.command,
+      popliftSummary: slow.summary,
+    };
+  }
+
+  const header =
+    `poplift benchmark: ${n.toLocaleString('en-US')} messages, ${(mailbox.bytes / 1e6).toFixed(1)} MB ` +
+    `(median ${(mailbox.medianBytes / 1024).toFixed(1)} KB, ${mailbox.overOneMb} over 1 MB, largest ${(mailbox.largestBytes / 1e6).toFixed(1)} MB, seed ${o.seed})\n` +
+    `${dovecotVersion.startsWith('2') ? `Dovecot ${dovecotVersion}` : dovecotVersion} on 127.0.0.1, every connection over TLS (pop3s/imaps); ` +
+    `Node ${process.version}; ${cpus().length} CPUs, ${(totalmem() / 2 ** 30).toFixed(0)} GiB\n` +
+    `MB = 10^6 octets of message data; poplift times are wall clock of the child process, Node start-up included.` +
+    (o.skipLatency ? '\nslow-link runs skipped (--skip-latency)' : `\nslow-link runs use the first ${latencyMessages.length} messages (--latency-messages), ${(latencyBytes / 1e6).toFixed(1)} MB`);
+  process.stdout.write(`\n${header}\n\n${formatTable(rows)}\n`);
+
+  const report = {
+    finishedAt: new Date().toISOString(),
+    options: o,
+    environment: { node: process.version, dovecot: dovecotVersion, cpus: cpus().length, totalMemBytes: totalmem(), transport: 'TLS (pop3s/imaps)' },
+    mailbox: { messages: n, bytes: mailbox.bytes, medianBytes: mailbox.medianBytes, overOneMb: mailbox.overOneMb, largestBytes: mailbox.largestBytes },
+    targets: TARGETS,
+    rows: rows.map((r) => ({
+      ...r,
+      messagesPerSecond: r.seconds > 0 && r.messages > 0 ? r.messages / r.seconds : undefined,
+      megabytesPerSecond: r.seconds > 0 && r.bytes > 0 ? r.bytes / 1e6 / r.seconds : undefined,
+    })),
+    poplift: {
+      command: first.command,
+      first: { summary: first.summary, seconds: first.measurement.seconds, peakRssBytes: first.measurement.peakRssBytes },
+      rerun: { summary: again.summary, seconds: again.measurement.seconds, peakRssBytes: again.measurement.peakRssBytes, nodeStartupSeconds: startup.seconds },
+    },
+    latency,
+  };
+  const out = join(root, '.bench');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'last.json'), `${JSON.stringify(report, null, 2)}\n`);
+  process.stdout.write(`\nJSON: ${join(out, 'last.json')}\n`);
+  return rows.some((r) => r.error) ? 1 : 0;
+}
+
+let code = 1;
+try {
+  code = await main();
+} catch (err) {
+  process.stderr.write(`bench: ${(err as Error).stack ?? err}\n`);
+} finally {
+  await cleanup();
+}
+process.exit(code);
