@@ -68,15 +68,16 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-interface Listing {
+/** The POP3 mailbox by UIDL (or `#n` / the number when the server has none), in message-number order. */
+export interface Listing {
   order: string[];
   messages: Map<string, { n: number; size: number }>;
   hasUidl: boolean;
 }
 
-async function listSource(source: Pop3Session): Promise<Listing> {
-  const sizes = await source.list();
-  const uidls = await source.uidl();
+export async function listSource(source: Pop3Session): Promise<Listing> {
+  // Both commands go out together on a PIPELINING server: one round trip instead of two.
+  const [sizes, uidls] = await Promise.all([source.list(), source.uidl()]);
   const numbers = [...sizes.keys()].sort((a, b) => a - b);
   const messages = new Map<string, { n: number; size: number }>();
   const order: string[] = [];
