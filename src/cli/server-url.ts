@@ -71,6 +71,11 @@ export function describeServer(server: Pick<ServerUrl, 'host' | 'port'>): string
   return isIP(server.host) === 6 ? `[${server.host}]:${server.port}` : `${server.host}:${server.port}`;
 }
 
+/**
+ * Whether plain text to this host stays on this machine. Only an IPv4
+ * literal in 127.0.0.0/8 counts, not a name that merely starts with "127."
+ * (127.mail.example may resolve anywhere).
+ */
 export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+  return host.toLowerCase() === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 }

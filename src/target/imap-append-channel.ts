@@ -194,7 +194,7 @@ export class ImapAppendChannel {
       const payload =
         mech === 'XOAUTH2'
           ? `user=${user}\x01auth=Bearer ${accessToken}\x01\x01`
-          : `n,a=${user},\x01auth=Bearer ${accessToken}\x01\x01`;
+          : `n,a=${user.replace(/=/g, '=3D').replace(/,/g, '=2C')},\x01auth=Bearer ${accessToken}\x01\x01`; // RFC 5801 saslname
       reply = await this.saslCommand(mech, Buffer.from(payload).toString('base64'));
     } else if (this.capabilities.has('AUTH=PLAIN')) {
       reply = await this.saslCommand('PLAIN', Buffer.from(`\0${user}\0${password ?? ''}`).toString('base64'));
@@ -212,7 +212,8 @@ export class ImapAppendChannel {
     if (reply.status !== 'OK') {
       this.close();
       const code = reply.code ? `[${reply.code}] ` : '';
-      throw new PopliftError(`IMAP server ${this.server} refused the login for ${user}: ${code}${reply.text}`, {
+      const fix = accessToken !== undefined ? ' Get a fresh access token.' : ' Check the IMAP user name and password.';
+      throw new PopliftError(`IMAP server ${this.server} refused the login for ${user}: ${code}${reply.text.replace(/\.$/, '')}.${fix}`, {
         exitCode: ExitCode.AUTH,
         side: 'IMAP',
         server: this.server,
@@ -222,21 +223,33 @@ export class ImapAppendChannel {
     await this.refreshCapabilities();
   }
 
-  /** AUTHENTICATE with SASL-IR when offered, else the initial response after '+'. */
+  /**
+   * AUTHENTICATE with SASL-IR when offered, else the initial response after '+'.
+   * A '+' after the credentials is the server refusing a token with an error
+   * challenge (RFC 7628 §3.2.2): it must be answered (a lone %x01 for
+   * OAUTHBEARER, an empty line for XOAUTH2) before the tagged NO comes.
+   */
   private saslCommand(mech: string, initial: string): Promise<TaggedReply> {
-    if (this.capabilities.has('SASL-IR')) {
-      return this.rawCommand(`AUTHENTICATE ${mech} ${initial}`, `AUTHENTICATE ${mech} ****`);
-    }
     const tag = this.nextTag();
     const reply = this.expect(tag);
-    this.continuations.push(() => {
-      this.trace('C', '****');
-      this.socket.write(`${initial}\r\n`);
-      // A second '+' means the server rejected the token and sent a challenge: answer with an empty line to end it.
-      this.continuations.push(() => this.socket.write('\r\n'));
-    });
-    this.trace('C', `${tag} AUTHENTICATE ${mech}`);
-    this.socket.write(`${tag} AUTHENTICATE ${mech}\r\n`);
+    const acknowledgeError = () => {
+      const ack = mech === 'OAUTHBEARER' ? 'AQ==' : '';
+      this.trace('C', ack === '' ? '(empty response to the error challenge)' : ack);
+      this.socket.write(`${ack}\r\n`);
+    };
+    if (this.capabilities.has('SASL-IR')) {
+      this.continuations.push(acknowledgeError);
+      this.trace('C', `${tag} AUTHENTICATE ${mech} ****`);
+      this.socket.write(`${tag} AUTHENTICATE ${mech} ${initial}\r\n`);
+    } else {
+      this.continuations.push(() => {
+        this.trace('C', '****');
+        this.socket.write(`${initial}\r\n`);
+        this.continuations.push(acknowledgeError);
+      });
+      this.trace('C', `${tag} AUTHENTICATE ${mech}`);
+      this.socket.write(`${tag} AUTHENTICATE ${mech}\r\n`);
+    }
     return reply.finally(() => {
       this.continuations.length = 0;
     });

@@ -18,7 +18,11 @@ export const HARNESS_PREFIX = 'poplift-dovecot-';
 export const HARNESS_RUN_ENV = 'POPLIFT_HARNESS_RUN';
 
 export interface DovecotOptions {
-  /** Allow plaintext logins on non-TLS connections (default true). */
+  /**
+   * Allow plaintext logins on non-TLS connections (default true). false sets
+   * disable_plaintext_auth = yes, which Dovecot does not apply to a client on
+   * the server's own address: see extraListen.
+   */
   plaintextAuth?: boolean;
   /** IMAP hierarchy separator of the private namespace (default Dovecot's maildir '.'). */
   separator?: string;
@@ -30,6 +34,25 @@ export interface DovecotOptions {
   tls?: boolean;
   /** Extra configuration lines appended verbatim. */
   extraConfig?: string;
+  /**
+   * SASL mechanisms offered (default 'plain login'). Add 'apop' for APOP:
+   * pop3-login then puts a <timestamp> in its greeting.
+   */
+  authMechanisms?: string;
+  /**
+   * Validate OAuth2 access tokens (mechanisms xoauth2 and oauthbearer) with
+   * Dovecot's oauth2 passdb, which POSTs token=... to this RFC 7662
+   * introspection URL and expects {"active":true,"username":"<user>"}.
+   * Passwords keep coming from the passwd-file passdb.
+   */
+  oauth2IntrospectionUrl?: string;
+  /**
+   * IPv4 addresses to listen on besides 127.0.0.1; the certificate lists them
+   * too. Dovecot counts a connection whose two ends have the same address as
+   * secured, so plaintextAuth false only bites on, e.g., 127.0.0.2 (reached
+   * from 127.0.0.1), not on 127.0.0.1 itself.
+   */
+  extraListen?: string[];
 }
 
 export interface DovecotUser {
@@ -43,7 +66,7 @@ export interface Dovecot {
   readonly dir: string;
   readonly host: '127.0.0.1';
   readonly ports: { imap: number; imaps: number; pop3: number; pop3s: number };
-  /** PEM of the self-signed server certificate (subject CN=localhost, SAN localhost and 127.0.0.1). */
+  /** PEM of the self-signed server certificate (subject CN=localhost, SAN localhost, 127.0.0.1 and extraListen). */
   readonly certPath: string;
   readonly logPath: string;
   addUser(name: string, password?: string): DovecotUser;
@@ -110,13 +133,13 @@ function userIds(name: string): { uid: number; gid: number } {
   return { uid: Number(f[2]), gid: Number(f[3]) };
 }
 
-function makeCertificate(dir: string): { cert: string; key: string } {
+function makeCertificate(dir: string, extraIps: string[]): { cert: string; key: string } {
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
   execFileSync(
     'openssl',
     ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost',
-      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', key, '-out', cert],
+      '-addext', `subjectAltName=${['DNS:localhost', 'IP:127.0.0.1', ...extraIps.map((ip) => `IP:${ip}`)].join(',')}`, '-keyout', key, '-out', cert],
     { stdio: 'ignore' },
   );
   chmodSync(key, 0o644);
@@ -140,7 +163,7 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
   const [imap, tlsImap, pop3, tlsPop3] = (await distinctFreePorts(4)) as [number, number, number, number];
   const imaps = tls ? tlsImap : 0;
   const pop3s = tls ? tlsPop3 : 0;
-  const { cert, key } = makeCertificate(dir);
+  const { cert, key } = makeCertificate(dir, options.extraListen ?? []);
   // One passwd-file per user: Dovecot re-reads a changed passwd-file at most once a second,
   // so a user added right after a login would not be found in a shared file.
   const usersDir = join(dir, 'users');
@@ -148,17 +171,36 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
   const logPath = join(dir, 'dovecot.log');
   const dh = existsSync('/usr/share/dovecot/dh.pem') ? 'ssl_dh = </usr/share/dovecot/dh.pem' : '';
   const instance = `${HARNESS_PREFIX}${process.pid}-${++sequence}`;
+  const mechanisms = options.authMechanisms ?? 'plain login';
+  let oauth2 = '';
+  if (options.oauth2IntrospectionUrl !== undefined) {
+    const oauth2Conf = join(dir, 'dovecot-oauth2.conf.ext');
+    writeFileSync(
+      oauth2Conf,
+      [
+        `introspection_url = ${options.oauth2IntrospectionUrl}`,
+        'introspection_mode = post',
+        'username_attribute = username',
+        'active_attribute = active',
+        'active_value = true',
+        'timeout_msecs = 5000',
+        '',
+      ].join('\n'),
+      { mode: 0o644 },
+    );
+    oauth2 = `passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = ${oauth2Conf}\n}`;
+  }
   const separator = options.separator ? `namespace inbox {\n  inbox = yes\n  separator = ${options.separator}\n}` : '';
   const conf = `
 base_dir = ${dir}/run
 state_dir = ${dir}/state
 instance_name = ${instance}
-listen = 127.0.0.1
+listen = ${['127.0.0.1', ...(options.extraListen ?? [])].join(', ')}
 protocols = imap pop3
 log_path = ${logPath}
 ${tls ? `ssl = yes\nssl_cert = <${cert}\nssl_key = <${key}\n${dh}` : 'ssl = no'}
 disable_plaintext_auth = ${options.plaintextAuth === false ? 'yes' : 'no'}
-auth_mechanisms = plain login
+auth_mechanisms = ${mechanisms}
 # Tests of wrong passwords need no brute-force delay.
 auth_failure_delay = 0
 mail_location = maildir:~/Maildir
@@ -169,8 +211,10 @@ first_valid_gid = ${Math.min(mailIds.gid, 100)}
 mail_uid = ${mailIds.uid}
 mail_gid = ${mailIds.gid}
 ${separator}
+${oauth2}
 passdb {
   driver = passwd-file
+  ${oauth2 ? 'mechanisms = plain login apop none' : ''}
   args = scheme=PLAIN username_format=%u ${usersDir}/%u
 }
 userdb {
