@@ -3,11 +3,13 @@
  * options, prints results, and maps every outcome to a documented exit code.
  */
 import { readFileSync } from 'node:fs';
+import * as tls from 'node:tls';
 import type { ConnectionOptions } from 'node:tls';
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, PopliftError, usageError, type Side } from '../errors.js';
 import { migrateMailbox, type Endpoints, type MigrateOptions } from '../engine/migrate.js';
 import { summaryExitCode } from '../engine/summary.js';
+import { verifyExitCode, verifyMailbox } from '../engine/verify.js';
 import { parseFlagList } from '../message/flags.js';
 import type { DateMode } from '../message/internal-date.js';
 import { Pop3Session } from '../source/pop3-session.js';
@@ -19,6 +21,7 @@ import { join } from 'node:path';
 import { resolveCredentials, terminalPrompt, type Credentials } from './secrets.js';
 import { describeServer, isLoopback, parseServerUrl, type ServerUrl } from './server-url.js';
 import { formatSummary } from './summary-output.js';
+import { formatVerifyReport } from './verify-output.js';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream;
@@ -66,6 +69,38 @@ interface MigrateCliOptions {
   batchMessages: string;
 }
 
+/** What migrate and verify share: how to log in and reach both servers. */
+type ConnectionCliOptions = Pick<
+  MigrateCliOptions,
+  | 'pop3PasswordFile'
+  | 'imapPasswordFile'
+  | 'pop3PasswordCommand'
+  | 'imapPasswordCommand'
+  | 'pop3TokenFile'
+  | 'imapTokenFile'
+  | 'pop3TokenCommand'
+  | 'imapTokenCommand'
+  | 'pop3Auth'
+  | 'debug'
+  | 'caFile'
+  | 'pop3CaFile'
+  | 'imapCaFile'
+  | 'insecure'
+  | 'pop3Insecure'
+  | 'imapInsecure'
+  | 'allowPlaintext'
+  | 'requireTls'
+  | 'timeout'
+>;
+
+interface VerifyCliOptions extends ConnectionCliOptions {
+  folder: string;
+  deep?: boolean;
+  json?: boolean;
+  /** Accepted so a migrate command line works unchanged; verify reads and writes no state. */
+  stateDir?: string;
+}
+
 function packageVersion(): string {
   // dist/cli/main.js and src/cli/main.ts both sit two levels below package.json.
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -93,6 +128,23 @@ Example:
   POPLIFT_POP3_PASSWORD=… POPLIFT_IMAP_PASSWORD=… \\
     poplift migrate pop3s://alice@pop.old.example imaps://alice@imap.new.example --folder "Archive/Old ISP"
 ${EXIT_CODES_HELP}`;
+
+const VERIFY_HELP = `
+Changes nothing on either side: no DELE, no APPEND, no folder creation, no
+state. A POP3 message counts as there when the folder holds a message with
+its Message-ID (or fallback key) and its size. Without --deep only headers
+are read (POP3 TOP, else RETR); --deep reads every message and compares its
+SHA-256 with that of its copy. Passwords and TLS options work as for migrate.
+
+Example:
+  poplift verify pop3s://alice@pop.old.example imaps://alice@imap.new.example --folder "Archive/Old ISP" --deep
+
+Exit codes:
+  0    every POP3 message is in the folder
+  1    some are missing, or (--deep) differ from their copy
+  2    usage or configuration error
+  3    authentication failed
+  4    could not connect (network or TLS)`;
 
 function positiveNumber(text: string, name: string): number {
   const n = Number(text);
@@ -125,14 +177,15 @@ function watchSignals(): { stop: () => boolean; signal: () => NodeJS.Signals | u
   };
 }
 
-function tlsOptions(side: Side, o: MigrateCliOptions, warn: (m: string) => void): ConnectionOptions {
+function tlsOptions(side: Side, o: ConnectionCliOptions, warn: (m: string) => void): ConnectionOptions {
   const lower = side === 'POP3' ? 'pop3' : 'imap';
   const caFile = (side === 'POP3' ? o.pop3CaFile : o.imapCaFile) ?? o.caFile;
   const insecure = (side === 'POP3' ? o.pop3Insecure : o.imapInsecure) ?? o.insecure;
   const options: ConnectionOptions = {};
   if (caFile !== undefined) {
     try {
-      options.ca = readFileSync(caFile);
+      // Node's `ca` replaces the default CAs; --ca-file adds to them, so a server with a public certificate still verifies.
+      options.ca = [...defaultCas(), readFileSync(caFile, 'utf8')];
     } catch (err) {
       throw usageError(`Cannot read the ${side} CA file ${caFile} (--${lower}-ca-file): ${(err as NodeJS.ErrnoException).code ?? err}.`);
     }
@@ -142,6 +195,12 @@ function tlsOptions(side: Side, o: MigrateCliOptions, warn: (m: string) => void)
     options.rejectUnauthorized = false;
   }
   return options;
+}
+
+/** The CAs Node trusts when no `ca` is given (bundled, NODE_EXTRA_CA_CERTS, and the system's with --use-system-ca). */
+function defaultCas(): readonly string[] {
+  // getCACertificates is newer than Node 22.12; rootCertificates is the bundled list alone.
+  return typeof tls.getCACertificates === 'function' ? tls.getCACertificates('default') : tls.rootCertificates;
 }
 
 /**
@@ -159,7 +218,7 @@ async function withTokenRefresh<T>(creds: Credentials, connect: (secret: { passw
   }
 }
 
-function allowPlaintext(server: ServerUrl, o: MigrateCliOptions): boolean {
+function allowPlaintext(server: ServerUrl, o: ConnectionCliOptions): boolean {
   if (o.requireTls) return false;
   return Boolean(o.allowPlaintext) || isLoopback(server.host);
 }
@@ -169,17 +228,25 @@ function label(url: ServerUrl): string {
   return `${scheme}://${encodeURIComponent(url.user)}@${describeServer(url)}`;
 }
 
-async function runMigrate(pop3Text: string, imapText: string, o: MigrateCliOptions, io: CliIo): Promise<number> {
-  const warn = (message: string) => io.stderr.write(`poplift: warning: ${message}\n`);
+function folderLevels(folder: string): string[] {
+  const levels = folder.split('/').filter((l) => l !== '');
+  if (levels.length === 0) throw usageError(`--folder '${folder}' names no folder.`);
+  return levels;
+}
+
+/**
+ * Resolves both sides' credentials (files, commands, environment, a prompt)
+ * and TLS settings, and returns how to log in to each server.
+ */
+async function connectionEndpoints(
+  pop3: ServerUrl,
+  imap: ServerUrl,
+  o: ConnectionCliOptions,
+  timeoutMs: number,
+  io: CliIo,
+  warn: (message: string) => void,
+): Promise<Endpoints> {
   const debug = o.debug ? (line: string) => io.stderr.write(`${line}\n`) : undefined;
-  const pop3 = parseServerUrl(pop3Text, 'POP3');
-  const imap = parseServerUrl(imapText, 'IMAP');
-  const levels = o.folder.split('/').filter((l) => l !== '');
-  if (levels.length === 0) throw usageError(`--folder '${o.folder}' names no folder.`);
-  const extraFlags = o.flags ? parseFlagListOrUsage(o.flags) : [];
-  if (o.markSeen && !extraFlags.includes('\\Seen')) extraFlags.push('\\Seen');
-  const timeoutMs = positiveNumber(o.timeout, '--timeout') * 1000;
-  const maxInflight = positiveNumber(o.maxInflight, '--max-inflight') * 1024 * 1024;
   const prompt = io.stdin?.isTTY ? terminalPrompt(io.stdin, io.stderr) : undefined;
   const pop3Creds = await resolveCredentials({
     side: 'POP3',
@@ -206,7 +273,7 @@ async function runMigrate(pop3Text: string, imapText: string, o: MigrateCliOptio
   const pop3Tls = tlsOptions('POP3', o, warn);
   const imapTls = tlsOptions('IMAP', o, warn);
 
-  const endpoints: Endpoints = {
+  return {
     pop3Label: label(pop3),
     imapLabel: label(imap),
     connectSource: () =>
@@ -235,6 +302,18 @@ async function runMigrate(pop3Text: string, imapText: string, o: MigrateCliOptio
         debug,
       })),
   };
+}
+
+async function runMigrate(pop3Text: string, imapText: string, o: MigrateCliOptions, io: CliIo): Promise<number> {
+  const warn = (message: string) => io.stderr.write(`poplift: warning: ${message}\n`);
+  const pop3 = parseServerUrl(pop3Text, 'POP3');
+  const imap = parseServerUrl(imapText, 'IMAP');
+  const levels = folderLevels(o.folder);
+  const extraFlags = o.flags ? parseFlagListOrUsage(o.flags) : [];
+  if (o.markSeen && !extraFlags.includes('\\Seen')) extraFlags.push('\\Seen');
+  const timeoutMs = positiveNumber(o.timeout, '--timeout') * 1000;
+  const maxInflight = positiveNumber(o.maxInflight, '--max-inflight') * 1024 * 1024;
+  const endpoints = await connectionEndpoints(pop3, imap, o, timeoutMs, io, warn);
   const retries = wholeNumber(o.retries, '--retries', 0);
   const maxErrors = o.maxErrors === undefined ? undefined : wholeNumber(o.maxErrors, '--max-errors', 1);
   const deleteEvery = wholeNumber(o.deleteEvery, '--delete-every', 1);
@@ -267,7 +346,8 @@ async function runMigrate(pop3Text: string, imapText: string, o: MigrateCliOptio
       dryRun: Boolean(o.dryRun),
       multiAppend: o.multiappend,
       batchMessages: wholeNumber(o.batchMessages, '--batch-messages', 1),
-      batchBytes: 8 * 1024 * 1024,
+      // Several batches must fit in flight so reading goes on while one commits.
+      batchBytes: Math.min(8 * 1024 * 1024, Math.max(1024 * 1024, Math.floor(maxInflight / 4))),
       maxInflightBytes: maxInflight,
       extraFlags,
       keepDeletedFlag: Boolean(o.keepDeletedFlag),
@@ -290,6 +370,19 @@ async function runMigrate(pop3Text: string, imapText: string, o: MigrateCliOptio
     writer?.close();
     lock?.release();
   }
+}
+
+async function runVerify(pop3Text: string, imapText: string, o: VerifyCliOptions, io: CliIo): Promise<number> {
+  const warn = (message: string) => io.stderr.write(`poplift: warning: ${message}\n`);
+  const pop3 = parseServerUrl(pop3Text, 'POP3');
+  const imap = parseServerUrl(imapText, 'IMAP');
+  const levels = folderLevels(o.folder);
+  const timeoutMs = positiveNumber(o.timeout, '--timeout') * 1000;
+  const endpoints = await connectionEndpoints(pop3, imap, o, timeoutMs, io, warn);
+  const report = await verifyMailbox(endpoints, { folder: levels, deep: Boolean(o.deep) }, { warn });
+  if (o.json) io.stdout.write(`${JSON.stringify(report)}\n`);
+  else io.stderr.write(formatVerifyReport(report));
+  return verifyExitCode(report);
 }
 
 function parseFlagListOrUsage(text: string): string[] {
@@ -315,25 +408,13 @@ export function buildProgram(io: CliIo, result: { code: number; debug: boolean }
     .addHelpText('after', EXIT_CODES_HELP)
     .showHelpAfterError('(run poplift --help for usage)');
 
-  program
+  const migrate = program
     .command('migrate')
     .description('copy every message of a POP3 mailbox into an IMAP folder')
     .argument('<pop3-url>', 'pop3://USER@HOST[:PORT] or pop3s://USER@HOST[:PORT] (USER percent-encoded)')
     .argument('<imap-url>', 'imap://USER@HOST[:PORT] or imaps://USER@HOST[:PORT]')
-    .option('--folder <path>', "destination folder, '/' separates levels; created when missing", 'INBOX')
-    .option('--pop3-password-file <file>', 'read the POP3 password from the first line of <file>')
-    .option('--imap-password-file <file>', 'read the IMAP password from the first line of <file>')
-    .option('--pop3-password-command <cmd>', 'run <cmd> (through sh); the first line it prints is the POP3 password')
-    .option('--imap-password-command <cmd>', 'run <cmd> (through sh); the first line it prints is the IMAP password')
-    .option('--pop3-token-file <file>', 'log in to POP3 with the OAuth2 access token in <file> (XOAUTH2/OAUTHBEARER)')
-    .option('--imap-token-file <file>', 'log in to IMAP with the OAuth2 access token in <file> (XOAUTH2/OAUTHBEARER)')
-    .option('--pop3-token-command <cmd>', 'run <cmd> for a POP3 OAuth2 access token; run again when the server refuses it')
-    .option('--imap-token-command <cmd>', 'run <cmd> for an IMAP OAuth2 access token; run again when the server refuses it')
-    .addOption(
-      new Option('--pop3-auth <method>', 'POP3 login: SASL PLAIN when offered else USER/PASS (auto), or force one')
-        .choices(['auto', 'plain', 'user', 'apop'])
-        .default('auto'),
-    )
+    .option('--folder <path>', "destination folder, '/' separates levels; created when missing", 'INBOX');
+  addLoginOptions(migrate)
     .addOption(new Option('--dedupe <mode>', 'skip messages already in the folder, by Message-ID (or fallback key)').choices(['message-id', 'none']).default('message-id'))
     .option('--flags <flags>', "add these flags to every message, e.g. '\\Seen $Imported'")
     .option('--mark-seen', 'add \\Seen to every message')
@@ -345,16 +426,8 @@ export function buildProgram(io: CliIo, result: { code: number; debug: boolean }
     )
     .option('--dry-run', 'connect, list and index, then report what would be done; change nothing')
     .option('--json', 'print the summary as one JSON object on stdout')
-    .option('--debug', 'print protocol traces (passwords masked) and stack traces')
-    .option('--ca-file <pem>', 'trust the CAs in <pem> on both sides')
-    .option('--pop3-ca-file <pem>', 'trust the CAs in <pem> for the POP3 server')
-    .option('--imap-ca-file <pem>', 'trust the CAs in <pem> for the IMAP server')
-    .option('--insecure', 'do not verify TLS certificates on either side (warns on every run)')
-    .option('--pop3-insecure', 'do not verify the POP3 server certificate')
-    .option('--imap-insecure', 'do not verify the IMAP server certificate')
-    .option('--allow-plaintext', 'log in without TLS when a server offers no STARTTLS/STLS (always allowed on loopback)')
-    .option('--require-tls', 'refuse unencrypted logins even on loopback')
-    .option('--timeout <seconds>', 'give up on a connection that sends nothing for this long', '60')
+    .option('--debug', 'print protocol traces (passwords masked) and stack traces');
+  addTlsOptions(migrate)
     .option('--no-multiappend', 'upload one message per APPEND even when the server offers MULTIAPPEND')
     .option('--max-inflight <MiB>', 'message data held in memory between reading and upload', '64')
     .option('--batch-messages <n>', 'messages per MULTIAPPEND command (at most 8 MB each)', '100')
@@ -368,7 +441,58 @@ export function buildProgram(io: CliIo, result: { code: number; debug: boolean }
       result.debug = Boolean(o.debug);
       result.code = await runMigrate(pop3Url, imapUrl, o, io);
     });
+
+  const verify = program
+    .command('verify')
+    .description('check, changing nothing, that every message of a POP3 mailbox is in an IMAP folder')
+    .argument('<pop3-url>', 'pop3://USER@HOST[:PORT] or pop3s://USER@HOST[:PORT] (USER percent-encoded)')
+    .argument('<imap-url>', 'imap://USER@HOST[:PORT] or imaps://USER@HOST[:PORT]')
+    .option('--folder <path>', "the folder to check, '/' separates levels", 'INBOX')
+    .option('--deep', 'read every message whole and compare its SHA-256 with that of its copy');
+  addLoginOptions(verify)
+    .option('--json', 'print the report as one JSON object on stdout')
+    .option('--debug', 'print protocol traces (passwords masked) and stack traces');
+  addTlsOptions(verify)
+    .option('--state-dir <dir>', 'accepted as for migrate; verify reads and writes no state')
+    .addHelpText('after', VERIFY_HELP)
+    .action(async (pop3Url: string, imapUrl: string, o: VerifyCliOptions) => {
+      result.debug = Boolean(o.debug);
+      result.code = await runVerify(pop3Url, imapUrl, o, io);
+    });
   return program;
+}
+
+/** Passwords, tokens and the POP3 login method (migrate and verify). */
+function addLoginOptions(command: Command): Command {
+  return command
+    .option('--pop3-password-file <file>', 'read the POP3 password from the first line of <file>')
+    .option('--imap-password-file <file>', 'read the IMAP password from the first line of <file>')
+    .option('--pop3-password-command <cmd>', 'run <cmd> (through sh); the first line it prints is the POP3 password')
+    .option('--imap-password-command <cmd>', 'run <cmd> (through sh); the first line it prints is the IMAP password')
+    .option('--pop3-token-file <file>', 'log in to POP3 with the OAuth2 access token in <file> (XOAUTH2/OAUTHBEARER)')
+    .option('--imap-token-file <file>', 'log in to IMAP with the OAuth2 access token in <file> (XOAUTH2/OAUTHBEARER)')
+    .option('--pop3-token-command <cmd>', 'run <cmd> for a POP3 OAuth2 access token; run again when the server refuses it')
+    .option('--imap-token-command <cmd>', 'run <cmd> for an IMAP OAuth2 access token; run again when the server refuses it')
+    .addOption(
+      new Option('--pop3-auth <method>', 'POP3 login: SASL PLAIN when offered else USER/PASS (auto), or force one')
+        .choices(['auto', 'plain', 'user', 'apop'])
+        .default('auto'),
+    );
+}
+
+/** Certificates, the plaintext policy and the idle timeout (migrate and verify). */
+function addTlsOptions(command: Command): Command {
+  return command
+    .option('--ca-file <pem>', 'trust the CAs in <pem> on both sides')
+    .option('--pop3-ca-file <pem>', 'trust the CAs in <pem> for the POP3 server')
+    .option('--imap-ca-file <pem>', 'trust the CAs in <pem> for the IMAP server')
+    .option('--insecure', 'do not verify TLS certificates on either side (warns on every run)')
+    .option('--pop3-insecure', 'do not verify the POP3 server certificate')
+    .option('--imap-insecure', 'do not verify the IMAP server certificate')
+    .option('--allow-plaintext', 'log in without TLS when a server offers no STARTTLS/STLS (always allowed on loopback)')
+    // Together they would leave one silently ignored, and a refusal's advice (--allow-plaintext) useless.
+    .addOption(new Option('--require-tls', 'refuse unencrypted logins even on loopback').conflicts('allowPlaintext'))
+    .option('--timeout <seconds>', 'give up on a connection that sends nothing for this long', '60');
 }
 
 function describeUnexpected(err: unknown): string {

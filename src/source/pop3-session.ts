@@ -86,6 +86,9 @@ export const DEFAULT_RETR_WINDOW = 128;
  */
 export const MAX_RETR_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
 
+/** What topMany counts a TOP reply as, at most, against MAX_RETR_BYTES_IN_FLIGHT. */
+export const TOP_BYTES_ESTIMATE = 64 * 1024;
+
 const LIST_LINE = /^(\d+)[ \t]+(\d+)/;
 const UIDL_LINE = /^(\d+)[ \t]+([\x21-\x7e]+)/;
 const STAT_TEXT = /^(\d+)[ \t]+(\d+)/;
@@ -214,26 +217,77 @@ export class Pop3Session {
     onMessage: (n: number, body: Buffer) => void | Promise<void>,
     options: RetrManyOptions = {},
   ): Promise<void> {
+    const sizes = this.sizes;
+    return this.pipelined(nums, (n) => `RETR ${n}`, (n) => sizes?.get(n) ?? 0, onMessage, options);
+  }
+
+  /**
+   * TOP (RFC 1939): the header section, the empty line after it and the
+   * first `lines` lines of the body of message n, after dot-unstuffing. Only
+   * for servers whose CAPA lists TOP. Unlike RETR it does not make a server
+   * mark the message read.
+   */
+  async top(n: number, lines: number): Promise<Buffer> {
+    checkMessageNumber(n);
+    checkLineCount(lines);
+    const reply = await this.command(`TOP ${n} ${lines}`, true);
+    return reply.body ?? Buffer.alloc(0);
+  }
+
+  /**
+   * `TOP n lines` for each of `nums`, pipelined and delivered exactly as
+   * retrMany does (same window, onError and stopWhen). A reply is counted at
+   * most TOP_BYTES_ESTIMATE (or its LIST size, when smaller) against
+   * MAX_RETR_BYTES_IN_FLIGHT, since it is usually a header section.
+   */
+  async topMany(
+    nums: readonly number[],
+    lines: number,
+    onMessage: (n: number, body: Buffer) => void | Promise<void>,
+    options: RetrManyOptions = {},
+  ): Promise<void> {
+    checkLineCount(lines);
+    const sizes = this.sizes;
+    return this.pipelined(nums, (n) => `TOP ${n} ${lines}`, (n) => Math.min(sizes?.get(n) ?? 0, TOP_BYTES_ESTIMATE), onMessage, options);
+  }
+
+  /**
+   * RSET: unmarks what this session marked deleted and, on servers such as
+   * Dovecot, forgets that RETR marked messages read, so a later QUIT changes
+   * nothing.
+   */
+  async rset(): Promise<void> {
+    await this.command('RSET', false);
+  }
+
+  /** One multi-line command per message, pipelined when the server allows it (see retrMany). */
+  private async pipelined(
+    nums: readonly number[],
+    commandFor: (n: number) => string,
+    bytesOf: (n: number) => number,
+    onMessage: (n: number, body: Buffer) => void | Promise<void>,
+    options: RetrManyOptions,
+  ): Promise<void> {
     for (const n of nums) checkMessageNumber(n);
     const window = this.capabilities.has('PIPELINING') ? Math.max(1, Math.floor(options.window ?? DEFAULT_RETR_WINDOW)) : 1;
-    const sizes = this.sizes;
     const stopped = options.stopWhen ?? ((): boolean => false);
-    const inFlight: { n: number; size: number; reply: Promise<Pop3Reply> }[] = [];
+    const inFlight: { n: number; line: string; size: number; reply: Promise<Pop3Reply> }[] = [];
     let next = 0;
     let bytesInFlight = 0;
 
     const fill = (): void => {
       while (next < nums.length && inFlight.length < window && !stopped()) {
         const n = nums[next]!;
-        const size = sizes?.get(n) ?? 0;
+        const size = bytesOf(n);
         if (inFlight.length > 0 && bytesInFlight + size > MAX_RETR_BYTES_IN_FLIGHT) return;
         next++;
-        const reply = this.transport.send(`RETR ${n}`, true, { background: true });
+        const line = commandFor(n);
+        const reply = this.transport.send(line, true, { background: true });
         // Awaited below in order; if we stop early, the replies still in flight
         // are consumed by the transport and their rejections must not surface
         // as unhandled.
         reply.catch(() => undefined);
-        inFlight.push({ n, size, reply });
+        inFlight.push({ n, line, size, reply });
         bytesInFlight += size;
       }
     };
@@ -245,7 +299,7 @@ export class Pop3Session {
       bytesInFlight -= item.size;
       if (stopped()) return;
       if (!reply.ok || reply.body === undefined) {
-        const err = commandRefused(this.server, `RETR ${item.n}`, reply.text);
+        const err = commandRefused(this.server, item.line, reply.text);
         if (options.onError === undefined) throw err;
         options.onError(item.n, err);
       } else {
@@ -320,6 +374,10 @@ function bodyLines(reply: Pop3Reply): string[] {
 
 function checkMessageNumber(n: number): void {
   if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`POP3 message number must be a positive integer, got ${n}`);
+}
+
+function checkLineCount(lines: number): void {
+  if (!Number.isSafeInteger(lines) || lines < 0) throw new RangeError(`POP3 TOP line count must be a non-negative integer, got ${lines}`);
 }
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {

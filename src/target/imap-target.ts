@@ -50,11 +50,29 @@ function imapServer(o: { host: string; port: number }): string {
 function loginError(o: ImapConnectOptions, err: unknown): PopliftError {
   if (err instanceof PopliftError) return err;
   const server = imapServer(o);
-  const e = err as { authenticationFailed?: boolean; serverResponseCode?: string; responseText?: string; message?: string; code?: string };
+  const e = err as {
+    authenticationFailed?: boolean;
+    serverResponseCode?: string;
+    responseText?: string;
+    message?: string;
+    code?: string;
+    oauthError?: { status?: unknown };
+  };
   if (e?.authenticationFailed) {
     const code = e.serverResponseCode ? `[${e.serverResponseCode}] ` : '';
+    const said = (e.responseText ?? e.message ?? 'authentication failed').replace(/\.$/, '');
+    // A refused token needs a fresh token, not a password check (imapflow decodes the OAuth2 error challenge).
+    const oauthStatus = e.oauthError?.status;
+    const status =
+      typeof oauthStatus === 'string' || typeof oauthStatus === 'number'
+        ? ` (status "${String(oauthStatus).replace(/[^\x20-\x7e]/g, '').slice(0, 80)}")`
+        : '';
+    const what =
+      o.accessToken !== undefined
+        ? `refused the OAuth2 access token for ${o.user}${status}: ${code}${said}. Get a fresh access token, and check that it was issued for this account with IMAP access.`
+        : `refused the login for ${o.user}: ${code}${said}. Check the IMAP user name and password.`;
     return new PopliftError(
-      `IMAP server ${server} refused the login for ${o.user}: ${code}${(e.responseText ?? e.message ?? 'authentication failed').replace(/\.$/, '')}. Check the IMAP user name and password.`,
+      `IMAP server ${server} ${what}`,
       { exitCode: ExitCode.AUTH, side: 'IMAP', server, code: 'AUTH', cause: err },
     );
   }
@@ -280,6 +298,40 @@ export class ImapTarget {
     }
   }
 
+  /**
+   * Whether FETCH BINARY[] is offered (RFC 3516): a BODY[] literal cannot
+   * carry NUL, so only BINARY[] returns a message with NUL bytes as stored.
+   */
+  get binaryFetch(): boolean {
+    return this.client.capabilities.has('BINARY');
+  }
+
+  /**
+   * The full bytes of the messages with these UIDs (BODY.PEEK[], or
+   * BINARY.PEEK[] with `binary` when the server offers it), handed to `each`
+   * one at a time as they arrive; the folder is opened read-only and no flag
+   * changes. UIDs no longer in the folder are simply not delivered.
+   */
+  async fetchBodies(folder: FolderInfo, uids: readonly number[], binary: boolean, each: (uid: number, content: Buffer) => void): Promise<void> {
+    if (uids.length === 0 || !folder.exists) return;
+    try {
+      const lock = await this.client.getMailboxLock(folder.path, { readOnly: true });
+      try {
+        const sorted = [...new Set(uids)].sort((a, b) => a - b);
+        for (let i = 0; i < sorted.length; i += FETCH_UIDS_PER_COMMAND) {
+          const set = uidSet(sorted.slice(i, i + FETCH_UIDS_PER_COMMAND));
+          for await (const msg of this.client.fetch(set, { uid: true, source: true }, { uid: true, binary: binary && this.binaryFetch })) {
+            if (msg.source) each(msg.uid, msg.source);
+          }
+        }
+      } finally {
+        lock.release();
+      }
+    } catch (err) {
+      throw this.fail(`fetching messages from folder '${folder.path}'`, err);
+    }
+  }
+
   get multiAppend(): boolean {
     return this.channel?.multiAppend ?? this.client.capabilities.has('MULTIAPPEND');
   }
@@ -301,6 +353,21 @@ export class ImapTarget {
       this.client.usable ? this.client.logout().catch(() => this.client.close()) : this.client.close(),
     ]);
   }
+}
+
+/** UIDs per FETCH command, so the command line stays short whatever the gaps between them. */
+const FETCH_UIDS_PER_COMMAND = 1000;
+
+/** Ascending UIDs as an IMAP sequence set, runs as ranges: 1:3,7,9:10. */
+export function uidSet(sorted: readonly number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    parts.push(i === j ? String(sorted[i]) : `${sorted[i]}:${sorted[j]}`);
+    i = j + 1;
+  }
+  return parts.join(',');
 }
 
 function debugLogger(debug: (line: string) => void) {

@@ -26,7 +26,8 @@ const USAGE = `npm run bench -- [options]
   --latency-messages <n>   messages for the 50 ms RTT runs (default 2000)
   --latency-ms <n>         one-way delay of the slow link (default 25)
   --skip-latency           leave out the slow-link runs
-  --seed <n>               PRNG seed of the mailbox (default 1)`;
+  --seed <n>               PRNG seed of the mailbox (default 1)
+  --poplift-args "<args>"  extra options for every poplift run, e.g. "--max-inflight 16"`;
 
 const TARGETS = {
   loopbackRatio: 1.5,
@@ -44,6 +45,7 @@ interface Options {
   latencyMs: number;
   skipLatency: boolean;
   seed: number;
+  popliftArgs: string[];
 }
 
 function options(): Options {
@@ -55,6 +57,7 @@ function options(): Options {
       'latency-ms': { type: 'string', default: '25' },
       'skip-latency': { type: 'boolean', default: false },
       seed: { type: 'string', default: '1' },
+      'poplift-args': { type: 'string', default: '' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -77,6 +80,7 @@ function options(): Options {
     latencyMs: count('latency-ms', values['latency-ms'], 0),
     skipLatency: values['skip-latency'],
     seed: Math.floor(count('seed', values.seed, 0)),
+    popliftArgs: values['poplift-args'].split(/\s+/).filter((a) => a !== ''),
   };
 }
 
@@ -180,7 +184,7 @@ async function main(): Promise<number> {
   rows.push({ section: loop, name: 'floor = a + b', messages: n, bytes: mailbox.bytes, seconds: floorLoop });
 
   const popliftRun = async (target: DovecotUser, pop3Port: number, imapPort: number, src: DovecotUser): Promise<PopliftRun> => {
-    const args = [bin, 'migrate', `pop3s://${src.name}@${host}:${pop3Port}`, `imaps://${target.name}@${host}:${imapPort}`, '--folder', FOLDER, '--json', '--ca-file', dovecot.certPath];
+    const args = [bin, 'migrate', `pop3s://${src.name}@${host}:${pop3Port}`, `imaps://${target.name}@${host}:${imapPort}`, '--folder', FOLDER, '--json', '--ca-file', dovecot.certPath, ...o.popliftArgs];
     const env = { PATH: process.env.PATH ?? '', XDG_STATE_HOME: stateHome, POPLIFT_POP3_PASSWORD: src.password, POPLIFT_IMAP_PASSWORD: target.password };
     const command = `POPLIFT_POP3_PASSWORD=… POPLIFT_IMAP_PASSWORD=… node ${args.map((a) => (a === bin ? 'bin/poplift.js' : a)).join(' ')}`;
     const measurement = await measureChild(process.execPath, args, env, root);

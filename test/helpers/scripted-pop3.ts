@@ -275,6 +275,21 @@ export async function startScriptedPop3(options: ScriptedPop3Options = {}): Prom
         case 'RETR':
           if (message === undefined) return Buffer.from(`-ERR There's no message ${args[0]}.${CRLF}`);
           return multiLineReply(`+OK ${message.length} octets`, message);
+        case 'TOP': {
+          if (message === undefined) return Buffer.from(`-ERR There's no message ${args[0]}.${CRLF}`);
+          // The header section, its empty line and the first args[1] body lines.
+          const lines = Number(args[1]);
+          let end = message.indexOf('\r\n\r\n');
+          end = end === -1 ? message.length : end + 4;
+          for (let k = 0; k < lines && end < message.length; k++) {
+            const lf = message.indexOf('\n', end);
+            end = lf === -1 ? message.length : lf + 1;
+          }
+          return multiLineReply('+OK', message.subarray(0, end));
+        }
+        case 'RSET':
+          deleted.clear();
+          return Buffer.from(`+OK${CRLF}`);
         case 'DELE':
           if (message === undefined) return Buffer.from(`-ERR There's no message ${args[0]}.${CRLF}`);
           deleted.add(n);

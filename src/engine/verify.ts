@@ -1,0 +1,362 @@
+/**
+ * Verification: proves, without changing anything on either side, that every
+ * message of a POP3 mailbox is in an IMAP folder.
+ *
+ * A POP3 message is there when the folder holds a message with its dedup key
+ * and its size (or a size a CR-folding server gives it, see prepare.ts): the
+ * rule --delete uses to confirm a copy. Without --deep the source side needs
+ * only headers and sizes: `TOP n 0` and the LIST size when the server offers
+ * TOP (a message that does not match that way is read whole with RETR before
+ * it is reported, since LIST sizes are not always exact), RETR otherwise.
+ * With --deep every message is read whole and its SHA-256 compared with that
+ * of the matching copy, fetched with BODY[] (BINARY[] when the message holds
+ * NUL, which a BODY[] literal cannot carry, unless it has base64 or
+ * quoted-printable parts, which BINARY[] returns decoded: such a message is
+ * noted as not compared).
+ *
+ * Nothing is written: no DELE, no APPEND, no folder creation; the folder is
+ * only EXAMINEd and fetched with PEEK; after a RETR the POP3 session sends
+ * RSET before QUIT, so servers that mark retrieved messages read (Dovecot)
+ * forget it.
+ */
+import { createHash } from 'node:crypto';
+import type { Pop3Session } from '../source/pop3-session.js';
+import type { FolderIndex, FolderInfo, ImapTarget, IndexedMessage } from '../target/imap-target.js';
+import { readableHeader } from '../message/display.js';
+import { firstHeader, headerBlock, parseHeaders, type HeaderField } from '../message/headers.js';
+import { identityKey } from '../message/identity-key.js';
+import { listSource, type Endpoints } from './migrate.js';
+import { foldCrRuns, messageKeys } from './prepare.js';
+
+export interface VerifyOptions {
+  /** The folder, split into levels on '/'. */
+  folder: string[];
+  /** Compare the full bytes (SHA-256) of each message with its copy. */
+  deep: boolean;
+}
+
+export interface VerifyHooks {
+  warn(message: string): void;
+}
+
+/**
+ * Why a POP3 message is not proven to be in the folder:
+ * - missing: no message in the folder has its key;
+ * - size-differs: messages with its key are there, none with its size (they may be other messages that share a Message-ID);
+ * - altered: (--deep) a copy with its key and size is there, but its bytes differ;
+ * - unreadable: the POP3 server refused to send it (e.g. it was deleted meanwhile).
+ */
+export type VerifyProblemKind = 'missing' | 'size-differs' | 'altered' | 'unreadable';
+
+export interface VerifyProblem {
+  problem: VerifyProblemKind;
+  /** POP3 UIDL (or message number when the server has no UIDL). */
+  uidl: string;
+  /** POP3 message number in this session. */
+  number: number;
+  /** Octets as RETR delivers the message (its LIST size when it was not read whole). */
+  size: number;
+  /** Its dedup key; undefined when it could not be read. */
+  key: string | undefined;
+  subject: string | undefined;
+  date: string | undefined;
+  /** The folder's messages with this key (size-differs), or with this key and size (altered). */
+  copies: IndexedMessage[];
+  /** One sentence for people. */
+  detail: string;
+}
+
+/**
+ * A message that is there, with something worth knowing:
+ * - cr-folded: (--deep) equal to its copy once runs of CRs before LF are folded, which some servers (Dovecot) do on APPEND;
+ * - not-compared: (--deep) it holds NUL bytes, which only FETCH BINARY returns as stored, and the server offers no
+ *   BINARY or the message has base64/quoted-printable parts (which BINARY returns decoded), so its bytes were not compared.
+ */
+export interface VerifyNote {
+  note: 'cr-folded' | 'not-compared';
+  uidl: string;
+  number: number;
+  subject: string | undefined;
+  date: string | undefined;
+  uid: number | undefined;
+  detail: string;
+}
+
+export interface VerifyReport {
+  pop3: string;
+  imap: string;
+  folder: string;
+  deep: boolean;
+  /** How the POP3 side was read: TOP n 0 (headers) or RETR (whole messages). */
+  read: 'TOP' | 'RETR';
+  folderExists: boolean;
+  /** Messages in the POP3 mailbox. */
+  found: number;
+  /** Messages in the folder. */
+  folderMessages: number;
+  /** POP3 messages proven to be in the folder. */
+  present: number;
+  /** Problems of kind missing, size-differs and unreadable. */
+  missing: number;
+  /** Problems of kind altered. */
+  altered: number;
+  /** In POP3 message order. */
+  problems: VerifyProblem[];
+  notes: VerifyNote[];
+  warnings: string[];
+  seconds: number;
+}
+
+/** 0 when every POP3 message is proven to be in the folder, 1 otherwise. */
+export function verifyExitCode(report: VerifyReport): 0 | 1 {
+  return report.problems.length > 0 ? 1 : 0;
+}
+
+interface Described {
+  uidl: string;
+  number: number;
+  subject: string | undefined;
+  date: string | undefined;
+}
+
+/** A message waiting for its copy's bytes (--deep): hashes only, so memory stays small. */
+interface DeepPending extends Described {
+  size: number;
+  key: string;
+  copies: IndexedMessage[];
+  sha: string;
+  foldedSha: string;
+  nul: boolean;
+  /** Whether BINARY[] would return it as stored: it has no base64 or quoted-printable part, which BINARY decodes. */
+  binarySafe: boolean;
+}
+
+interface Hashes {
+  sha: string;
+  foldedSha: string;
+}
+
+/** A MIME part BINARY[] would return decoded (and relabelled), so not as stored. */
+const ENCODED_PART = /content-transfer-encoding:[ \t]*(base64|quoted-printable)/i;
+
+function sha256(content: Buffer): string {
+  return createHash('sha256').update(content).digest('hex');
+}
+
+function hashes(content: Buffer): Hashes {
+  const folded = foldCrRuns(content);
+  const sha = sha256(content);
+  return { sha, foldedSha: folded === content ? sha : sha256(folded) };
+}
+
+/** The folder's messages under any of `keys`, each once. */
+function copiesOf(index: FolderIndex, keys: readonly string[]): IndexedMessage[] {
+  const seen = new Set<number>();
+  const out: IndexedMessage[] = [];
+  for (const key of keys) {
+    for (const m of index.get(key) ?? []) {
+      if (seen.has(m.uid)) continue;
+      seen.add(m.uid);
+      out.push(m);
+    }
+  }
+  return out;
+}
+
+function listCopies(copies: readonly IndexedMessage[]): string {
+  const shown = copies.slice(0, 3).map((c) => `UID ${c.uid}, ${c.size} octets`);
+  if (copies.length > 3) shown.push(`${copies.length - 3} more`);
+  return shown.join('; ');
+}
+
+export async function verifyMailbox(endpoints: Endpoints, options: VerifyOptions, hooks: VerifyHooks): Promise<VerifyReport> {
+  const started = performance.now();
+  const report: VerifyReport = {
+    pop3: endpoints.pop3Label,
+    imap: endpoints.imapLabel,
+    folder: options.folder.join('/'),
+    deep: options.deep,
+    read: 'RETR',
+    folderExists: false,
+    found: 0,
+    folderMessages: 0,
+    present: 0,
+    missing: 0,
+    altered: 0,
+    problems: [],
+    notes: [],
+    warnings: [],
+    seconds: 0,
+  };
+  const warn = (message: string) => {
+    report.warnings.push(message);
+    hooks.warn(message);
+  };
+  const problem = (p: Omit<VerifyProblem, 'detail'>, detail: string) => {
+    report.problems.push({ ...p, detail });
+    if (p.problem === 'altered') report.altered++;
+    else report.missing++;
+  };
+
+  let source: Pop3Session | undefined;
+  let target: ImapTarget | undefined;
+  try {
+    // Both logins first, in parallel, as migrate does: a wrong password on either side fails before any work.
+    const [s, t] = await Promise.allSettled([endpoints.connectSource(), endpoints.connectTarget()]);
+    if (s.status === 'fulfilled') source = s.value;
+    if (t.status === 'fulfilled') target = t.value;
+    if (s.status === 'rejected') throw s.reason;
+    if (t.status === 'rejected') throw t.reason;
+    const pop3 = source!;
+    const imap = target!;
+
+    const listing = await listSource(pop3);
+    if (!listing.hasUidl) warn(`POP3 server ${pop3.server} does not support UIDL: messages are named by their number in this session.`);
+    const folder: FolderInfo = await imap.openFolder(options.folder, false);
+    report.folderExists = folder.exists;
+    if (!folder.exists) warn(`IMAP folder '${report.folder}' does not exist.`);
+    const index = await imap.index(folder);
+    for (const list of index.values()) report.folderMessages += list.length;
+    report.found = listing.order.length;
+
+    const uidlOf = new Map<number, string>();
+    const listSize = new Map<number, number>();
+    for (const uidl of listing.order) {
+      const m = listing.messages.get(uidl)!;
+      uidlOf.set(m.n, uidl);
+      listSize.set(m.n, m.size);
+    }
+    const numbers = [...uidlOf.keys()];
+    const describe = (n: number, fields: HeaderField[]): Described => ({
+      uidl: uidlOf.get(n)!,
+      number: n,
+      subject: readableHeader(firstHeader(fields, 'subject')),
+      date: readableHeader(firstHeader(fields, 'date')),
+    });
+    const unreadable = (n: number, err: Error) =>
+      problem(
+        { problem: 'unreadable', uidl: uidlOf.get(n)!, number: n, size: listSize.get(n) ?? 0, key: undefined, subject: undefined, date: undefined, copies: [] },
+        err.message,
+      );
+
+    // Headers and LIST size settle most messages without reading them whole.
+    const useTop = !options.deep && pop3.capabilities.has('TOP');
+    report.read = useTop ? 'TOP' : 'RETR';
+    let toRead = numbers;
+    if (useTop) {
+      toRead = [];
+      await pop3.topMany(
+        numbers,
+        0,
+        (n, head) => {
+          const size = listSize.get(n)!;
+          const fields = parseHeaders(headerBlock(head));
+          const key = identityKey(fields, size);
+          const copies = index.get(key);
+          if (copies?.some((c) => c.size === size)) {
+            report.present++;
+          } else if (copies === undefined && key.startsWith('mid:')) {
+            // A Message-ID key does not depend on the size: reading the whole message would not find it either.
+            problem({ problem: 'missing', ...describe(n, fields), size, key, copies: [] }, `No message with its key (${key}) is in the folder.`);
+          } else {
+            // Only the exact size (or a fallback key, which includes it) can settle it: LIST sizes may be off.
+            toRead.push(n);
+          }
+        },
+        { onError: unreadable },
+      );
+    }
+
+    const pending: DeepPending[] = [];
+    await pop3.retrMany(
+      toRead,
+      (n, content) => {
+        const keys = messageKeys(content);
+        const described = describe(n, keys.fields);
+        const sizes = [content.length, ...keys.altSizes];
+        const copies = copiesOf(index, [keys.key, ...keys.altKeys]);
+        const matching = copies.filter((c) => sizes.includes(c.size));
+        const base = { ...described, size: content.length, key: keys.key };
+        if (copies.length === 0) {
+          problem({ problem: 'missing', ...base, copies: [] }, `No message with its key (${keys.key}) is in the folder.`);
+        } else if (matching.length === 0) {
+          problem(
+            { problem: 'size-differs', ...base, copies },
+            `The folder holds its key (${keys.key}) only with another size (${listCopies(copies)}), not with its ${content.length} octets: that may be another message with the same Message-ID.`,
+          );
+        } else if (!options.deep) {
+          report.present++;
+        } else {
+          const nul = content.includes(0);
+          pending.push({ ...base, copies: matching, ...hashes(content), nul, binarySafe: nul && !ENCODED_PART.test(content.toString('latin1')) });
+        }
+      },
+      { onError: unreadable },
+    );
+    // Servers such as Dovecot mark retrieved messages read, at QUIT or even at a disconnect; RSET makes them forget.
+    if (toRead.length > 0) await pop3.rset();
+    await pop3.quit();
+    source = undefined;
+
+    if (pending.length > 0) await compareBytes(imap, folder, pending);
+    report.problems.sort((a, b) => a.number - b.number);
+    report.notes.sort((a, b) => a.number - b.number);
+    report.seconds = (performance.now() - started) / 1000;
+    return report;
+  } finally {
+    source?.close();
+    await target?.close().catch(() => undefined);
+  }
+
+  /** --deep: fetches the candidate copies once each and compares their SHA-256 with the POP3 messages'. */
+  async function compareBytes(imap: ImapTarget, folder: FolderInfo, pending: DeepPending[]): Promise<void> {
+    const binary = imap.binaryFetch;
+    const useBinary = (p: DeepPending) => p.nul && p.binarySafe && binary;
+    const bodyHashes = new Map<number, Hashes>();
+    const binaryHashes = new Map<number, Hashes>();
+    const withNul = pending.filter(useBinary);
+    const plain = pending.filter((p) => !useBinary(p));
+    await imap.fetchBodies(folder, plain.flatMap((p) => p.copies.map((c) => c.uid)), false, (uid, content) => bodyHashes.set(uid, hashes(content)));
+    await imap.fetchBodies(folder, withNul.flatMap((p) => p.copies.map((c) => c.uid)), true, (uid, content) => binaryHashes.set(uid, hashes(content)));
+    for (const p of pending) {
+      const table = useBinary(p) ? binaryHashes : bodyHashes;
+      const fetched = p.copies.flatMap((c) => {
+        const h = table.get(c.uid);
+        return h ? [{ uid: c.uid, ...h }] : [];
+      });
+      const described: Described = { uidl: p.uidl, number: p.number, subject: p.subject, date: p.date };
+      const base = { problem: 'altered' as const, ...described, size: p.size, key: p.key, copies: p.copies };
+      if (fetched.some((f) => f.sha === p.sha)) {
+        report.present++;
+        continue;
+      }
+      const folded = fetched.find((f) => f.foldedSha === p.foldedSha);
+      if (folded) {
+        report.present++;
+        report.notes.push({
+          note: 'cr-folded',
+          ...described,
+          uid: folded.uid,
+          detail: `Equal to UID ${folded.uid} once runs of CRs before LF are folded: the server rewrote them when it stored the message.`,
+        });
+      } else if (p.nul && !useBinary(p) && fetched.length > 0) {
+        report.present++;
+        report.notes.push({
+          note: 'not-compared',
+          ...described,
+          uid: fetched[0]!.uid,
+          detail: binary
+            ? 'Not compared: it contains NUL bytes, which only FETCH BINARY returns, and base64 or quoted-printable parts, which FETCH BINARY returns decoded.'
+            : 'Not compared: it contains NUL bytes, which the server can return only with FETCH BINARY, and it does not offer BINARY.',
+        });
+      } else if (fetched.length === 0) {
+        problem({ ...base, problem: 'missing' }, `Its copy (${listCopies(p.copies)}) was removed from the folder during the check.`);
+      } else {
+        problem(
+          base,
+          `Same key and size as ${fetched.map((f) => `UID ${f.uid}`).join(', ')}, but different bytes (SHA-256 ${p.sha.slice(0, 16)}… on POP3, ${fetched[0]!.sha.slice(0, 16)}… on IMAP).`,
+        );
+      }
+    }
+  }
+}
