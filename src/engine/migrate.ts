@@ -134,11 +134,16 @@ export async function migrateMailbox(endpoints: Endpoints, options: MigrateOptio
     if (!folder || !folder.exists) folder = await target.openFolder(options.folder, !options.dryRun);
     return { target, folder };
   };
-  const ensureIndex = async () => {
+  /** The dedup index and, before uploading, the folder's flags: one visit to the folder. */
+  const ensureIndex = async (forUpload = false) => {
     const { target: t, folder: f } = await openTarget();
-    if (!options.dedupe && !options.delete) return new Map() as FolderIndex;
-    index ??= await t.index(f);
-    return index;
+    const wantIndex = options.dedupe || options.delete;
+    const wantFlags = forUpload && !options.dryRun && !f.flagsKnown;
+    if ((index !== undefined || !wantIndex) && !wantFlags) return index ?? (new Map() as FolderIndex);
+    const seen = await t.inspect(f, { index: wantIndex && index === undefined, flags: wantFlags });
+    folder = seen.folder;
+    if (wantIndex) index ??= seen.index;
+    return index ?? (new Map() as FolderIndex);
   };
 
   /** Runs `step` until it succeeds, reconnecting the side that failed with backoff. */
@@ -213,10 +218,10 @@ export async function migrateMailbox(endpoints: Endpoints, options: MigrateOptio
         for (;;) {
           const remaining = fresh.filter((u) => !settled.has(u));
           if (remaining.length === 0 || summary.stopped !== undefined || hooks.stopRequested?.()) return;
-          const { source: src, listing: list } = await openSource();
-          const destination = await ensureIndex();
           const { target: tgt } = await openTarget();
-          if (!options.dryRun && folder && !folder.flagsKnown) folder = await tgt.loadFlags(folder);
+          // The upload connection logs in while the folder is read.
+          if (!options.dryRun) tgt.uploadChannel().catch(() => undefined);
+          const [{ source: src, listing: list }, destination] = await Promise.all([openSource(), ensureIndex(true)]);
           const dedup = new DedupIndex(destination);
           for (const [uidl, r] of settled) if (r.outcome === 'appended') dedup.remember(r.key, r.size, uidl);
           const ctx: TransferContext = {

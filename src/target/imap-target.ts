@@ -88,6 +88,7 @@ function loginError(o: ImapConnectOptions, err: unknown): PopliftError {
 
 export class ImapTarget {
   private channel: ImapAppendChannel | undefined;
+  private channelOpening: Promise<ImapAppendChannel> | undefined;
 
   private constructor(
     private readonly options: ImapConnectOptions,
@@ -112,6 +113,8 @@ export class ImapTarget {
       // imapflow logs pino JSON to stdout by default; poplift's stdout is for results only.
       logger: options.debug ? debugLogger(options.debug) : false,
       disableAutoIdle: true,
+      // No ENABLE round trip: poplift needs neither CONDSTORE nor UTF8=ACCEPT (names go out in modified UTF-7).
+      disableAutoEnable: true,
       connectionTimeout: options.timeoutMs,
       greetingTimeout: options.timeoutMs,
       socketTimeout: Math.max(options.timeoutMs, 30_000),
@@ -153,6 +156,9 @@ export class ImapTarget {
 
   /** The server's hierarchy delimiter for personal folders. */
   private async delimiter(): Promise<string> {
+    // imapflow asked NAMESPACE at login; a LIST costs a round trip only when that gave nothing.
+    const known = this.client.namespace?.delimiter;
+    if (known) return known;
     const list = await this.client.list({ statusQuery: undefined }).catch(() => []);
     const inbox = list.find((m) => m.path.toUpperCase() === 'INBOX');
     return inbox?.delimiter ?? list[0]?.delimiter ?? '/';
@@ -216,36 +222,6 @@ export class ImapTarget {
     };
   }
 
-  /**
-   * Learns which flags the folder keeps and its APPENDLIMIT; needed only
-   * before uploading, so a run with nothing new skips the SELECT.
-   */
-  async loadFlags(folder: FolderInfo): Promise<FolderInfo> {
-    if (!folder.exists) return folder;
-    // PERMANENTFLAGS comes only with a read-write SELECT (EXAMINE reports none).
-    let permanentFlags: Set<string> | undefined;
-    let appendLimit: number | undefined;
-    try {
-      const mailbox = await this.client.mailboxOpen(folder.path);
-      permanentFlags = mailbox.permanentFlags;
-      appendLimit = mailbox.appendlimit;
-      // Switching to EXAMINE deselects without expunging; CLOSE of a read-only mailbox expunges nothing.
-      await this.client.mailboxOpen(folder.path, { readOnly: true });
-      await this.client.mailboxClose();
-    } catch (err) {
-      throw this.fail(`opening folder '${folder.path}'`, err);
-    }
-    const star = permanentFlags?.has('\\*') ?? true;
-    const globalLimit = this.client.capabilities.get('APPENDLIMIT');
-    return {
-      ...folder,
-      permanentFlags: star || !permanentFlags || permanentFlags.size === 0 ? undefined : permanentFlags,
-      acceptsNewKeywords: star,
-      appendLimit: appendLimit ?? (typeof globalLimit === 'number' ? globalLimit : undefined),
-      flagsKnown: true,
-    };
-  }
-
   /** UIDVALIDITY and UIDNEXT now, for the journal's record of how this run left the folder. */
   async status(folder: FolderInfo): Promise<{ uidValidity: bigint; uidNext: number } | undefined> {
     const status = await this.client.status(folder.path, { uidNext: true, uidValidity: true }).catch(() => false as const);
@@ -267,11 +243,36 @@ export class ImapTarget {
    * few header fields the key needs plus RFC822.SIZE.
    */
   async index(folder: FolderInfo): Promise<FolderIndex> {
+    return (await this.inspect(folder, { index: true, flags: false })).index;
+  }
+
+  /**
+   * One visit to the folder for what a run needs before uploading: the
+   * flags it keeps (a read-write SELECT, the only way to learn
+   * PERMANENTFLAGS) and the dedup index (under EXAMINE, then CLOSE, which
+   * expunges nothing in a read-only mailbox).
+   */
+  async inspect(folder: FolderInfo, want: { index: boolean; flags: boolean }): Promise<{ folder: FolderInfo; index: FolderIndex }> {
     const index: FolderIndex = new Map();
-    if (!folder.exists) return index;
+    if (!folder.exists) return { folder, index };
+    let result = folder;
     try {
+      if (want.flags && !folder.flagsKnown) {
+        const mailbox = await this.client.mailboxOpen(folder.path);
+        const permanentFlags = mailbox.permanentFlags;
+        const star = permanentFlags?.has('\\*') ?? true;
+        const globalLimit = this.client.capabilities.get('APPENDLIMIT');
+        result = {
+          ...folder,
+          permanentFlags: star || !permanentFlags || permanentFlags.size === 0 ? undefined : permanentFlags,
+          acceptsNewKeywords: star,
+          appendLimit: mailbox.appendlimit ?? (typeof globalLimit === 'number' ? globalLimit : undefined),
+          flagsKnown: true,
+        };
+      }
+      // Switching to EXAMINE deselects without expunging.
       const mailbox = await this.client.mailboxOpen(folder.path, { readOnly: true });
-      if (mailbox.exists > 0) {
+      if (want.index && mailbox.exists > 0) {
         for await (const msg of this.client.fetch('1:*', { uid: true, size: true, headers: [...KEY_HEADER_FIELDS] })) {
           const key = identityKey(parseHeaders(msg.headers ?? Buffer.alloc(0)), msg.size ?? 0);
           const list = index.get(key);
@@ -282,9 +283,9 @@ export class ImapTarget {
       }
       await this.client.mailboxClose();
     } catch (err) {
-      throw this.fail(`indexing folder '${folder.path}'`, err);
+      throw this.fail(`reading folder '${folder.path}'`, err);
     }
-    return index;
+    return { folder: result, index };
   }
 
   /** Full bytes of one message, for verification. */
@@ -341,12 +342,27 @@ export class ImapTarget {
    * separately; a lost connection rejects (outcome unknown for the batch).
    */
   async append(folder: FolderInfo, items: readonly AppendItem[], multi: boolean): Promise<AppendOutcome[]> {
-    this.channel ??= await ImapAppendChannel.open(this.options);
-    return this.channel.append(folder.wireName, items, multi && this.channel.multiAppend);
+    const channel = await this.uploadChannel();
+    return channel.append(folder.wireName, items, multi && channel.multiAppend);
+  }
+
+  /**
+   * Opens the upload connection (once). Called early, its TLS handshake and
+   * login overlap the folder lookups instead of delaying the first upload.
+   */
+  uploadChannel(): Promise<ImapAppendChannel> {
+    this.channelOpening ??= ImapAppendChannel.open(this.options).then((channel) => {
+      this.channel = channel;
+      return channel;
+    });
+    return this.channelOpening;
   }
 
   async close(): Promise<void> {
-    const channel = this.channel;
+    // A channel still opening is closed once it is open.
+    const opening = this.channelOpening;
+    this.channelOpening = undefined;
+    const channel = this.channel ?? (await opening?.catch(() => undefined));
     this.channel = undefined;
     await Promise.all([
       channel?.logout(),
