@@ -218,17 +218,21 @@ export async function migrateMailbox(endpoints: Endpoints, options: MigrateOptio
         for (;;) {
           const remaining = fresh.filter((u) => !settled.has(u));
           if (remaining.length === 0 || summary.stopped !== undefined || hooks.stopRequested?.()) return;
-          const { target: tgt } = await openTarget();
-          // The upload connection logs in while the folder is read.
-          if (!options.dryRun) tgt.uploadChannel().catch(() => undefined);
-          const [{ source: src, listing: list }, destination] = await Promise.all([openSource(), ensureIndex(true)]);
-          const dedup = new DedupIndex(destination);
-          for (const [uidl, r] of settled) if (r.outcome === 'appended') dedup.remember(r.key, r.size, uidl);
+          const destination = (async () => {
+            const { target: tgt } = await openTarget();
+            // The upload connection logs in while the folder is read.
+            if (!options.dryRun) tgt.uploadChannel().catch(() => undefined);
+            const known = await ensureIndex(true);
+            const dedup = new DedupIndex(known);
+            for (const [uidl, r] of settled) if (r.outcome === 'appended') dedup.remember(r.key, r.size, uidl);
+            return { target: tgt, folder: folder!, dedup };
+          })();
+          // Failures surface through the first message that waits for it.
+          destination.catch(() => undefined);
+          const { source: src, listing: list } = await openSource();
           const ctx: TransferContext = {
             source: src,
-            target: tgt,
-            folder: folder!,
-            dedup,
+            destination,
             messages: list.messages,
             summary,
             settled,
@@ -261,13 +265,18 @@ export async function migrateMailbox(endpoints: Endpoints, options: MigrateOptio
       await withRetries('delete confirmed messages', () => deletePhase());
     }
 
-    if (!options.dryRun && writer && target && folder?.exists) {
+    // The folder's state for the journal and QUIT on the source need no order: one round trip for both.
+    const recordFolder = async () => {
+      if (options.dryRun || !writer || !target || !folder?.exists) return;
       const status = await target.status(folder).catch(() => undefined);
       if (status) writer.add({ t: 'folder', uidValidity: status.uidValidity.toString(), uidNext: status.uidNext, at: new Date().toISOString() });
-    }
+    };
+    const quitSource = async () => {
+      if (source) await source.quit().catch(() => undefined);
+      source = undefined;
+    };
+    await Promise.all([recordFolder(), quitSource()]);
     writer?.flush();
-    if (source) await source.quit().catch(() => undefined);
-    source = undefined;
     summary.seconds = (performance.now() - started) / 1000;
     return summary;
   } finally {

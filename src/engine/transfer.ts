@@ -30,11 +30,20 @@ export type Settled =
   /** Dry run: would be uploaded. */
   | { outcome: 'planned' };
 
-export interface TransferContext {
-  source: Pop3Session;
+/** The destination side, ready for decisions and uploads. */
+export interface Destination {
   target: ImapTarget;
   folder: FolderInfo;
   dedup: DedupIndex;
+}
+
+export interface TransferContext {
+  source: Pop3Session;
+  /**
+   * Resolves once the folder is indexed. Reading starts before that, so the
+   * POP3 round trips overlap the IMAP ones; the first message waits for it.
+   */
+  destination: Promise<Destination>;
   /** Message number and LIST size of each UIDL on the current POP3 connection. */
   messages: Map<string, { n: number; size: number }>;
   summary: MigrationSummary;
@@ -65,7 +74,11 @@ function throttleDelay(outcome: AppendOutcome): number | undefined {
 }
 
 export async function transfer(uidls: readonly string[], ctx: TransferContext, options: TransferOptions): Promise<void> {
-  const { summary, target, folder } = ctx;
+  const { summary } = ctx;
+  // Set by the first message, which waits for the destination; uploads only start after that.
+  let target!: ImapTarget;
+  let folder!: FolderInfo;
+  let dedup!: DedupIndex;
   let batch: Pending[] = [];
   let batchBytes = 0;
   const uploads: Array<Promise<void>> = [];
@@ -156,13 +169,15 @@ export async function transfer(uidls: readonly string[], ctx: TransferContext, o
 
   const onMessage = async (n: number, content: Buffer): Promise<void> => {
     if (stopping()) return;
+    if (dedup === undefined) ({ target, folder, dedup } = await ctx.destination);
+    if (stopping()) return;
     const uidl = byNumber.get(n)!;
     const prepared = prepareMessage(content, options);
     for (const bad of prepared.invalidKeywords) {
       ctx.warnOnce(`kw:${bad}`, `Keyword '${bad}' (from message ${uidl} and perhaps others) is not a valid IMAP keyword and was dropped.`);
     }
     if (options.dedupe) {
-      const dup = ctx.dedup.check(prepared.key, content.length, uidl, prepared.altKeys, prepared.altSizes);
+      const dup = dedup.check(prepared.key, content.length, uidl, prepared.altKeys, prepared.altSizes);
       if (dup && ctx.unknown.has(uidl) && dup.keptIn === 'destination' && !dup.sizeDiffers) {
         // Our own upload from before the connection dropped: it did land.
         appended(uidl, prepared.key, content.length, dup.keptUid, folder.uidValidity);
@@ -186,7 +201,7 @@ export async function transfer(uidls: readonly string[], ctx: TransferContext, o
         return;
       }
     }
-    ctx.dedup.remember(prepared.key, content.length, uidl);
+    dedup.remember(prepared.key, content.length, uidl);
     const flags = prepared.flags.filter((flag) => {
       if (ImapTarget.acceptsFlag(folder, flag)) return true;
       ctx.warnOnce(`flag:${flag.toUpperCase()}`, `IMAP folder '${summary.folder}' does not keep the flag ${flag}; it was dropped.`);

@@ -125,8 +125,10 @@ export class ImapAppendChannel {
     });
     socket.setTimeout(0);
     this.attach(socket);
-    this.greeting(await this.nextLine());
-    await this.refreshCapabilities();
+    const greeting = await this.nextLine();
+    this.greeting(greeting);
+    // Most servers list their capabilities in the greeting; asking again would cost a round trip.
+    if (!this.capabilitiesFrom(greeting)) await this.refreshCapabilities();
     if (this.login.tls === 'starttls') {
       if (this.capabilities.has('STARTTLS')) {
         await this.command('STARTTLS');
@@ -177,6 +179,14 @@ export class ImapAppendChannel {
     });
   }
 
+  /** Takes a [CAPABILITY ...] response code (greeting, tagged OK of a login); false when there is none. */
+  private capabilitiesFrom(line: string): boolean {
+    const m = /\[CAPABILITY ([^\]]*)\]/i.exec(line);
+    if (!m) return false;
+    this.capabilities = new Set(m[1]!.trim().split(/\s+/).map((c) => c.toUpperCase()));
+    return true;
+  }
+
   private async refreshCapabilities(): Promise<void> {
     const caps = new Set<string>();
     await this.command('CAPABILITY', (line) => {
@@ -220,7 +230,8 @@ export class ImapAppendChannel {
         code: 'AUTH',
       });
     }
-    await this.refreshCapabilities();
+    // Capabilities change after login; servers usually say so in the tagged OK.
+    if (!(reply.code === 'CAPABILITY' && this.capabilitiesFrom(`[CAPABILITY ${reply.codeArgs.join(' ')}]`))) await this.refreshCapabilities();
   }
 
   /**

@@ -108,7 +108,8 @@ export class ImapTarget {
       auth:
         options.accessToken !== undefined
           ? { user: options.user, accessToken: options.accessToken }
-          : { user: options.user, pass: options.password ?? '' },
+          : // LOGIN takes one round trip; imapflow's AUTHENTICATE PLAIN waits for a continuation first.
+            { user: options.user, pass: options.password ?? '', loginMethod: 'LOGIN' },
       tls: { minVersion: 'TLSv1.2', ...options.tlsOptions },
       // imapflow logs pino JSON to stdout by default; poplift's stdout is for results only.
       logger: options.debug ? debugLogger(options.debug) : false,
@@ -281,7 +282,7 @@ export class ImapTarget {
           else index.set(key, [entry]);
         }
       }
-      await this.client.mailboxClose();
+      // Left selected read-only: uploads go over the other connection, and EXAMINE changes nothing.
     } catch (err) {
       throw this.fail(`reading folder '${folder.path}'`, err);
     }
