@@ -109,3 +109,8 @@ export function asServed(raw: Buffer): Buffer {
   parts.push(raw.subarray(start));
   return Buffer.concat(parts);
 }
+
+/** Dovecot may rewrite CR runs before LF on APPEND (see NOTES): compare such messages folded. */
+export function foldCr(b: Buffer): Buffer {
+  return Buffer.from(b.toString('latin1').replace(/\r+\n/g, '\r\n'), 'latin1');
+}

@@ -4,6 +4,7 @@
  * reset or silence. Commands are read as they arrive (so pipelined commands
  * pile up in `commands`) and answered one after another.
  */
+import { prng as mulberry32 } from './corpus.js';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -383,13 +384,4 @@ export function randomPieces(seed: number, max: number): (data: Buffer) => Buffe
 }
 
 /** A small, seeded PRNG so that a failing chunking can be replayed. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };

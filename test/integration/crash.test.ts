@@ -7,12 +7,8 @@ import { startChild } from '../helpers/child-run.js';
 import { runCli } from '../helpers/cli.js';
 import { makeCorpus } from '../helpers/corpus.js';
 import { startDovecot, type Dovecot, type DovecotUser } from '../helpers/dovecot.js';
-import { readImapFolder, readPop3, sha256, type Pop3Message } from '../helpers/mailboxes.js';
+import { readImapFolder, readPop3, sha256, type Pop3Message, foldCr } from '../helpers/mailboxes.js';
 import { describeIntegration } from '../helpers/suite.js';
-
-function foldCr(b: Buffer): Buffer {
-  return Buffer.from(b.toString('latin1').replace(/\r+\n/g, '\r\n'), 'latin1');
-}
 
 describeIntegration('crash safety: kill -9 at any point, rerun, nothing lost or doubled', () => {
   let dovecot: Dovecot;

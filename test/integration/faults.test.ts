@@ -8,12 +8,8 @@ import { runCli } from '../helpers/cli.js';
 import { makeCorpus } from '../helpers/corpus.js';
 import { startDovecot, type Dovecot, type DovecotUser } from '../helpers/dovecot.js';
 import { FaultProxy, type FaultRule } from '../helpers/fault-proxy.js';
-import { readImapFolder, readPop3, sha256, type Pop3Message } from '../helpers/mailboxes.js';
+import { readImapFolder, readPop3, sha256, type Pop3Message, foldCr } from '../helpers/mailboxes.js';
 import { describeIntegration } from '../helpers/suite.js';
-
-function foldCr(b: Buffer): Buffer {
-  return Buffer.from(b.toString('latin1').replace(/\r+\n/g, '\r\n'), 'latin1');
-}
 
 /**
  * Network faults in the middle of a run, injected by a proxy in front of a

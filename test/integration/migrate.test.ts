@@ -4,14 +4,9 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, testStateHome } from '../helpers/cli.js';
 import { startDovecot, type Dovecot, type DovecotUser } from '../helpers/dovecot.js';
-import { asServed, readImapFolder, readPop3, sha256, type ImapMessage, type Pop3Message } from '../helpers/mailboxes.js';
+import { asServed, readImapFolder, readPop3, sha256, type ImapMessage, type Pop3Message, foldCr } from '../helpers/mailboxes.js';
 import { describeIntegration } from '../helpers/suite.js';
 import type { MigrationSummary } from '../../src/engine/summary.js';
-
-/** Dovecot may rewrite bare CRs on APPEND (see NOTES), so such messages are compared with CR runs before LF folded. */
-function foldCr(b: Buffer): Buffer {
-  return Buffer.from(b.toString('latin1').replace(/\r+\n/g, '\r\n'), 'latin1');
-}
 
 describeIntegration('migrate: a hostile 1,000-message mailbox into a nested folder', () => {
   let dovecot: Dovecot;
