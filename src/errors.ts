@@ -56,64 +56,90 @@ export function usageError(message: string): PopliftError {
   return new PopliftError(message, { exitCode: ExitCode.USAGE, code: 'USAGE' });
 }
 
-const TLS_REASONS: Record<string, string> = {
-  DEPTH_ZERO_SELF_SIGNED_CERT: 'the certificate is self-signed',
-  SELF_SIGNED_CERT_IN_CHAIN: 'the certificate chain ends in an untrusted self-signed CA',
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'the certificate is not signed by a trusted CA',
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'the certificate is not signed by a trusted CA',
-  UNABLE_TO_GET_ISSUER_CERT: 'the certificate is not signed by a trusted CA',
-  CERT_HAS_EXPIRED: 'the certificate has expired',
-  CERT_NOT_YET_VALID: 'the certificate is not valid yet',
-  ERR_TLS_CERT_ALTNAME_INVALID: 'the certificate does not match the host name',
-  HOSTNAME_MISMATCH: 'the certificate does not match the host name',
-  CERT_REVOKED: 'the certificate has been revoked',
-  ERR_SSL_WRONG_VERSION_NUMBER: 'the port does not speak TLS (try the non-TLS scheme, or the right port)',
-  ERR_SSL_UNSUPPORTED_PROTOCOL: 'the server offers only TLS versions older than 1.2',
-  ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION: 'the server offers only TLS versions older than 1.2',
-};
-
-const NETWORK_REASONS: Record<string, string> = {
-  ECONNREFUSED: 'connection refused (is the port right and the server running?)',
-  ENOTFOUND: 'host name not found (check the spelling and DNS)',
-  EAI_AGAIN: 'host name lookup failed for now (check DNS)',
-  ETIMEDOUT: 'connection timed out (check the host, port and firewall)',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  ECONNRESET: 'the server reset the connection',
-  EPIPE: 'the server closed the connection',
-};
-
-function errorCode(err: unknown): string | undefined {
-  const e = err as { code?: unknown; reason?: unknown } | undefined;
-  return typeof e?.code === 'string' ? e.code : undefined;
-}
-
-/** True for Node's certificate-verification and TLS-handshake error codes. */
-export function isTlsError(err: unknown): boolean {
-  const code = errorCode(err);
-  return code !== undefined && (code in TLS_REASONS || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') || code.includes('CERT'));
-}
-
-/**
- * Turns a socket-level failure while connecting into the one-line error the
- * user sees (exit 4), naming the side, the server and what to try.
- */
-export function connectError(side: Side, server: string, err: unknown): PopliftError {
-  const code = errorCode(err);
-  const lower = side === 'POP3' ? 'pop3' : 'imap';
-  if (isTlsError(err)) {
-    const reason = (code && TLS_REASONS[code]) ?? `TLS failed (${code}: ${(err as Error).message})`;
-    return new PopliftError(
-      `${side} server ${server}: TLS failed: ${reason}. Trust its CA with --${lower}-ca-file <pem>, or skip verification with --${lower}-insecure.`,
-      { exitCode: ExitCode.CONNECT, side, server, code: 'TLS', cause: err },
-    );
+/** Node's error code on a socket or TLS failure, if any. */
+export function errnoCode(err: unknown): string | undefined {
+  if (err !== null && typeof err === 'object' && 'code' in err) {
+    const code = (err as { code: unknown }).code;
+    if (typeof code === 'string') return code;
   }
-  const reason = (code && NETWORK_REASONS[code]) ?? (err instanceof Error ? err.message : String(err));
-  return new PopliftError(`${side} server ${server}: cannot connect: ${reason}.`, {
-    exitCode: ExitCode.CONNECT,
-    side,
-    server,
-    code: 'CONNECT',
-    cause: err,
-  });
+  return undefined;
+}
+
+const CERT_PROBLEMS: Readonly<Record<string, string>> = {
+  DEPTH_ZERO_SELF_SIGNED_CERT: "the server's certificate is self-signed",
+  SELF_SIGNED_CERT_IN_CHAIN: "the server's certificate chain ends in a self-signed certificate that is not trusted",
+  CERT_HAS_EXPIRED: "the server's certificate has expired",
+  CERT_NOT_YET_VALID: "the server's certificate is not valid yet (check this machine's clock)",
+  ERR_TLS_CERT_ALTNAME_INVALID: "the server's certificate does not match the host name",
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "the server's certificate is signed by an unknown authority",
+  UNABLE_TO_GET_ISSUER_CERT: "the server's certificate is signed by an unknown authority",
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "the server's certificate is signed by an unknown authority",
+  CERT_REVOKED: "the server's certificate has been revoked",
+  CERT_UNTRUSTED: "the server's certificate is not trusted",
+  CERT_SIGNATURE_FAILURE: "the server's certificate signature is invalid",
+};
+
+/** Usual ports, for the hints: implicit TLS, then plain. */
+const PORTS: Record<Side, [number, number]> = { POP3: [995, 110], IMAP: [993, 143] };
+
+/** True for errors raised by TLS (handshake, protocol or certificate checks). */
+export function isTlsError(err: unknown): boolean {
+  const code = errnoCode(err);
+  if (code === undefined) return false;
+  return code in CERT_PROBLEMS || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_');
+}
+
+/** A certificate or handshake failure (exit 4): which side, which host, why, and what to do. */
+export function tlsFailure(side: Side, server: string, host: string, err: unknown): PopliftError {
+  const code = errnoCode(err) ?? 'unknown';
+  const lower = side.toLowerCase();
+  const problem = CERT_PROBLEMS[code];
+  let message: string;
+  if (problem !== undefined) {
+    const mismatch = code === 'ERR_TLS_CERT_ALTNAME_INVALID';
+    message =
+      `TLS to ${side} server ${server} failed: ${problem}${mismatch ? ` "${host}"` : ''} (${code}): ` +
+      (mismatch ? 'connect with a name the certificate lists, or ' : '') +
+      `pass the CA certificate that signed it with --${lower}-ca-file <pem>, or skip verification with --${lower}-insecure (not recommended).`;
+  } else {
+    const [tls, plain] = PORTS[side];
+    message =
+      `TLS handshake with ${side} server ${server} failed (${code}): check that this port speaks implicit TLS ` +
+      `(${side} over TLS is usually port ${tls}, plain ${side} port ${plain}).`;
+  }
+  return new PopliftError(message, { exitCode: ExitCode.CONNECT, side, server, code: `${side}_TLS`, cause: err });
+}
+
+/** A failure before the server's greeting (exit 4): nothing was transferred. */
+export function connectFailure(side: Side, server: string, host: string, err: unknown): PopliftError {
+  if (isTlsError(err)) return tlsFailure(side, server, host, err);
+  const code = errnoCode(err);
+  let message: string;
+  switch (code) {
+    case 'ECONNREFUSED':
+      message = `${side} server ${server} refused the connection (ECONNREFUSED): check the ${side} host and port, and that the server is running.`;
+      break;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_NONAME':
+    case 'EAI_NODATA':
+      message = `${side} server host "${host}" could not be resolved (${code}): check the ${side} host name and this machine's DNS.`;
+      break;
+    case 'ETIMEDOUT':
+      message = `${side} server ${server} did not accept the connection in time (ETIMEDOUT): check the ${side} host, port and firewalls.`;
+      break;
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      message = `${side} server ${server} is unreachable (${code}): check the network and the ${side} host.`;
+      break;
+    case 'ECONNRESET':
+    case 'EPIPE':
+      message = `${side} server ${server} dropped the connection before its greeting (${code}): check the port and the TLS setting, or try again later.`;
+      break;
+    default: {
+      const detail = code ?? (err instanceof Error ? err.message : String(err));
+      message = `Could not connect to ${side} server ${server} (${detail}): check the ${side} host and port.`;
+    }
+  }
+  return new PopliftError(message, { exitCode: ExitCode.CONNECT, side, server, code: `${side}_CONNECT`, cause: err });
 }

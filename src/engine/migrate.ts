@@ -57,7 +57,7 @@ const RETRYABLE = new Set([
   'IMAP_CONNECTION_LOST',
   'IMAP_TIMEOUT',
   'IMAP_CLOSED',
-  'CONNECT',
+  'IMAP_CONNECT',
 ]);
 
 function retryable(err: unknown): err is PopliftError {

@@ -1,4 +1,4 @@
-import { ExitCode, PopliftError } from '../errors.js';
+import { ExitCode, PopliftError, errnoCode } from '../errors.js';
 
 /**
  * Stable `code` values of the PopliftErrors thrown by the POP3 source. The
@@ -51,53 +51,6 @@ function seconds(ms: number): string {
   return Number.isInteger(s) ? `${s}s` : `${s.toFixed(1)}s`;
 }
 
-function errnoCode(err: unknown): string | undefined {
-  if (err !== null && typeof err === 'object' && 'code' in err) {
-    const code = (err as { code: unknown }).code;
-    if (typeof code === 'string') return code;
-  }
-  return undefined;
-}
-
-const CERT_PROBLEMS: Readonly<Record<string, string>> = {
-  DEPTH_ZERO_SELF_SIGNED_CERT: "the server's certificate is self-signed",
-  SELF_SIGNED_CERT_IN_CHAIN: "the server's certificate chain ends in a self-signed certificate that is not trusted",
-  CERT_HAS_EXPIRED: "the server's certificate has expired",
-  CERT_NOT_YET_VALID: "the server's certificate is not valid yet (check this machine's clock)",
-  ERR_TLS_CERT_ALTNAME_INVALID: "the server's certificate does not match the host name",
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "the server's certificate is signed by an unknown authority",
-  UNABLE_TO_GET_ISSUER_CERT: "the server's certificate is signed by an unknown authority",
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "the server's certificate is signed by an unknown authority",
-  CERT_REVOKED: "the server's certificate has been revoked",
-  CERT_UNTRUSTED: "the server's certificate is not trusted",
-  CERT_SIGNATURE_FAILURE: "the server's certificate signature is invalid",
-};
-
-/** True for errors raised by TLS (handshake, protocol or certificate checks). */
-export function isTlsError(err: unknown): boolean {
-  const code = errnoCode(err);
-  if (code === undefined) return false;
-  return code in CERT_PROBLEMS || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_');
-}
-
-export function tlsFailure(server: string, host: string, err: unknown): PopliftError {
-  const code = errnoCode(err) ?? 'unknown';
-  const problem = CERT_PROBLEMS[code];
-  let message: string;
-  if (problem !== undefined) {
-    const mismatch = code === 'ERR_TLS_CERT_ALTNAME_INVALID';
-    message =
-      `TLS to POP3 server ${server} failed: ${problem}${mismatch ? ` "${host}"` : ''} (${code}): ` +
-      (mismatch ? 'connect with a name the certificate lists, or ' : '') +
-      `pass the CA certificate that signed it with --pop3-ca-file <pem>, or skip verification with --pop3-insecure (not recommended).`;
-  } else {
-    message =
-      `TLS handshake with POP3 server ${server} failed (${code}): check that this port speaks implicit TLS ` +
-      `(POP3 over TLS is usually port 995, plain POP3 port 110).`;
-  }
-  return new PopliftError(message, { exitCode: ExitCode.CONNECT, side: SIDE, server, code: Pop3ErrorCode.TLS, cause: err });
-}
-
 export function tlsHandshakeTimeout(server: string, timeoutMs: number): PopliftError {
   return new PopliftError(`TLS handshake with POP3 server ${server} did not finish within ${seconds(timeoutMs)}: check the server, or use pop3s:// (port 995).`, {
     exitCode: ExitCode.CONNECT,
@@ -117,39 +70,6 @@ export function tlsUnavailable(server: string, refusal: string | undefined, secr
     `POP3 server ${server} ${why}, so ${secret} would travel unencrypted: use pop3s:// (TLS, usually port 995), or accept plain text with --allow-plaintext.`,
     { exitCode: ExitCode.CONNECT, side: SIDE, server, code: Pop3ErrorCode.TLS },
   );
-}
-
-/** A failure before the server's greeting: nothing was transferred. */
-export function connectFailure(server: string, host: string, err: unknown): PopliftError {
-  const code = errnoCode(err);
-  let message: string;
-  switch (code) {
-    case 'ECONNREFUSED':
-      message = `POP3 server ${server} refused the connection (ECONNREFUSED): check the POP3 host and port, and that the server is running.`;
-      break;
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-    case 'EAI_NONAME':
-    case 'EAI_NODATA':
-      message = `POP3 server host "${host}" could not be resolved (${code}): check the POP3 host name and this machine's DNS.`;
-      break;
-    case 'ETIMEDOUT':
-      message = `POP3 server ${server} did not accept the connection in time (ETIMEDOUT): check the POP3 host, port and firewalls.`;
-      break;
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-      message = `POP3 server ${server} is unreachable (${code}): check the network and the POP3 host.`;
-      break;
-    case 'ECONNRESET':
-    case 'EPIPE':
-      message = `POP3 server ${server} dropped the connection before its greeting (${code}): check the port and the TLS setting, or try again later.`;
-      break;
-    default: {
-      const detail = code ?? (err instanceof Error ? err.message : String(err));
-      message = `Could not connect to POP3 server ${server} (${detail}): check the POP3 host and port.`;
-    }
-  }
-  return new PopliftError(message, { exitCode: ExitCode.CONNECT, side: SIDE, server, code: Pop3ErrorCode.CONNECT, cause: err });
 }
 
 export function connectTimeout(server: string, timeoutMs: number, transportUp: boolean, tls: boolean): PopliftError {

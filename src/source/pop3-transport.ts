@@ -1,19 +1,16 @@
 import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket, type TlsOptions } from 'node:tls';
 import Pop3Command from 'node-pop3';
-import type { PopliftError } from '../errors.js';
+import { connectFailure, isTlsError, tlsFailure, type PopliftError } from '../errors.js';
 import {
   closedBeforeGreeting,
-  connectFailure,
   connectionLost,
   connectTimeout,
   greetingRefused,
   idleTimeout,
-  isTlsError,
   notPop3,
   protocolFailure,
   sessionClosed,
-  tlsFailure,
   tlsHandshakeTimeout,
 } from './pop3-errors.js';
 import { Pop3FramingError, Pop3ReplyParser, type Pop3Reply } from './pop3-framing.js';
@@ -150,10 +147,10 @@ export class Pop3Transport extends Pop3Command {
     // loses nothing. Its promise then only settles if its executor threw
     // (e.g. an invalid port), which we report as a connect failure.
     const legacy = super.connect();
-    legacy.catch((err: unknown) => this.fail(connectFailure(this.server, this.host, err)));
+    legacy.catch((err: unknown) => this.fail(connectFailure('POP3', this.server, this.host, err)));
     const socket = this._socket;
     if (socket === null) {
-      const err = connectFailure(this.server, this.host, new Error('node-pop3 created no socket'));
+      const err = connectFailure('POP3', this.server, this.host, new Error('node-pop3 created no socket'));
       this.fail(err);
       return Promise.reject(err);
     }
@@ -348,7 +345,7 @@ export class Pop3Transport extends Pop3Command {
   private onSocketError(err: Error): void {
     if (this.failure !== undefined) return;
     if (!this.greeted || this.handshake !== undefined) {
-      this.fail(isTlsError(err) ? tlsFailure(this.server, this.host, err) : connectFailure(this.server, this.host, err));
+      this.fail(isTlsError(err) ? tlsFailure('POP3', this.server, this.host, err) : connectFailure('POP3', this.server, this.host, err));
       return;
     }
     this.fail(connectionLost(this.server, this.inFlight[0]?.label, this.lastServerWords, err));
@@ -361,7 +358,7 @@ export class Pop3Transport extends Pop3Command {
       return;
     }
     if (this.handshake !== undefined) {
-      this.fail(tlsFailure(this.server, this.host, Object.assign(new Error('closed during the TLS handshake'), { code: 'ECONNRESET' })));
+      this.fail(tlsFailure('POP3', this.server, this.host, Object.assign(new Error('closed during the TLS handshake'), { code: 'ECONNRESET' })));
       return;
     }
     if (this.quitting && this.inFlight.length === 0 && this.unsent.length === 0) {

@@ -10,7 +10,7 @@
  */
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
-import { ExitCode, PopliftError, connectError } from '../errors.js';
+import { ExitCode, PopliftError, connectFailure } from '../errors.js';
 import { imapAstring } from './mailbox-name.js';
 
 export interface ImapLogin {
@@ -120,7 +120,7 @@ export class ImapAppendChannel {
       const s =
         this.login.tls === 'implicit' ? tlsConnect({ host, port, ...tlsOptions }) : netConnect({ host, port });
       s.once(this.login.tls === 'implicit' ? 'secureConnect' : 'connect', () => resolve(s));
-      s.once('error', (err) => reject(connectError('IMAP', this.server, err)));
+      s.once('error', (err) => reject(connectFailure('IMAP', this.server, this.login.host, err)));
       s.setTimeout(this.login.timeoutMs, () => s.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })));
     });
     socket.setTimeout(0);
@@ -175,7 +175,7 @@ export class ImapAppendChannel {
         this.attach(secure);
         resolve();
       });
-      secure.once('error', (err) => reject(connectError('IMAP', this.server, err)));
+      secure.once('error', (err) => reject(connectFailure('IMAP', this.server, this.login.host, err)));
     });
   }
 

@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { ImapFlow, type ImapFlowOptions } from 'imapflow';
-import { ExitCode, PopliftError, connectError, isTlsError } from '../errors.js';
+import { ExitCode, PopliftError, connectFailure, isTlsError } from '../errors.js';
 import { identityKey, KEY_HEADER_FIELDS } from '../message/identity-key.js';
 import { parseHeaders } from '../message/headers.js';
 import { ImapAppendChannel, type AppendItem, type AppendOutcome, type ImapLogin } from './imap-append-channel.js';
@@ -76,12 +76,12 @@ function loginError(o: ImapConnectOptions, err: unknown): PopliftError {
       { exitCode: ExitCode.AUTH, side: 'IMAP', server, code: 'AUTH', cause: err },
     );
   }
-  if (isTlsError(err) || (e?.code && /^E[A-Z]+$/.test(e.code) && e.code !== 'ETHROTTLE')) return connectError('IMAP', server, err);
+  if (isTlsError(err) || (e?.code && /^E[A-Z]+$/.test(e.code) && e.code !== 'ETHROTTLE')) return connectFailure('IMAP', server, o.host, err);
   return new PopliftError(`IMAP server ${server}: ${e?.message ?? String(err)}`, {
     exitCode: ExitCode.CONNECT,
     side: 'IMAP',
     server,
-    code: 'CONNECT',
+    code: 'IMAP_CONNECT',
     cause: err,
   });
 }

@@ -229,7 +229,7 @@ describeIntegration('security: TLS, plaintext policy, login methods and secrets 
       expect(r.code, r.stderr).toBe(4);
       expect(r.stderr).toMatch(/^poplift: warning: POP3 certificate verification is off/m);
       expect(r.stderr).not.toMatch(/warning: IMAP/);
-      expect(r.stderr).toMatch(/^poplift: IMAP .*self-signed/m);
+      expect(r.stderr).toMatch(/^poplift: TLS to IMAP .*self-signed/m);
     });
   });
 

@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ExitCode } from '../../src/errors.js';
-import {
-  commandRefused,
-  connectFailure,
-  connectionLost,
-  isTlsError,
-  loginRefused,
-  tlsFailure,
-} from '../../src/source/pop3-errors.js';
+import { ExitCode, connectFailure, isTlsError, tlsFailure } from '../../src/errors.js';
+import { commandRefused, connectionLost, loginRefused } from '../../src/source/pop3-errors.js';
 
 const S = 'pop.example.org:995';
 const errno = (code: string): Error => Object.assign(new Error(code), { code });
@@ -21,7 +14,7 @@ describe('POP3 error messages', () => {
     ['EHOSTUNREACH', /is unreachable \(EHOSTUNREACH\)/],
     ['EWHATEVER', /Could not connect to POP3 server pop\.example\.org:995 \(EWHATEVER\)/],
   ])('%s before the greeting is a CONNECT failure', (code, words) => {
-    const err = connectFailure(S, 'pop.example.org', errno(code));
+    const err = connectFailure('POP3', S, 'pop.example.org', errno(code));
     expect(err.exitCode).toBe(ExitCode.CONNECT);
     expect(err.code).toBe('POP3_CONNECT');
     expect(err.side).toBe('POP3');
@@ -37,7 +30,7 @@ describe('POP3 error messages', () => {
     ['UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'unknown authority'],
   ])('%s names the certificate problem and the options to fix it', (code, words) => {
     expect(isTlsError(errno(code))).toBe(true);
-    const err = tlsFailure(S, 'pop.example.org', errno(code));
+    const err = tlsFailure('POP3', S, 'pop.example.org', errno(code));
     expect(err.exitCode).toBe(ExitCode.CONNECT);
     expect(err.code).toBe('POP3_TLS');
     expect(err.message).toContain(words);
@@ -48,7 +41,7 @@ describe('POP3 error messages', () => {
   it('a TLS protocol error points at the port', () => {
     expect(isTlsError(errno('ERR_SSL_WRONG_VERSION_NUMBER'))).toBe(true);
     expect(isTlsError(errno('ECONNRESET'))).toBe(false);
-    expect(tlsFailure(S, 'h', errno('ERR_SSL_WRONG_VERSION_NUMBER')).message).toMatch(/usually port 995/);
+    expect(tlsFailure('POP3', S, 'h', errno('ERR_SSL_WRONG_VERSION_NUMBER')).message).toMatch(/usually port 995/);
   });
 
   it('login refusals: AUTH unless the response code says busy or temporary', () => {
