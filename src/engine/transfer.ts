@@ -67,7 +67,7 @@ interface Pending {
 const THROTTLE_RETRIES = 5;
 
 /** Microsoft 365 says "Request is throttled. Suggested Backoff Time: 1234 milliseconds". */
-function throttleDelay(outcome: AppendOutcome): number | undefined {
+export function throttleDelay(outcome: AppendOutcome): number | undefined {
   if (outcome.ok || !/throttl/i.test(outcome.text)) return undefined;
   const hint = /(\d+)\s*milliseconds/i.exec(outcome.text);
   return hint ? Math.min(Number(hint[1]), 120_000) : 5_000;

@@ -36,9 +36,9 @@ plugin {
     await dovecot?.stop();
   });
 
-  const run = () =>
+  const run = (...extra: string[]) =>
     runCli(
-      ['migrate', `pop3s://alice@127.0.0.1:${dovecot.ports.pop3s}`, `imaps://bob@127.0.0.1:${dovecot.ports.imaps}`, '--ca-file', dovecot.certPath, '--folder', 'Q', '--json', '--batch-messages', '5'],
+      ['migrate', `pop3s://alice@127.0.0.1:${dovecot.ports.pop3s}`, `imaps://bob@127.0.0.1:${dovecot.ports.imaps}`, '--ca-file', dovecot.certPath, '--folder', 'Q', '--json', '--batch-messages', '5', ...extra],
       { POPLIFT_POP3_PASSWORD: alice.password, POPLIFT_IMAP_PASSWORD: bob.password },
     );
 
@@ -53,6 +53,14 @@ plugin {
     // Dovecot refuses it with [LIMIT]; a server advertising APPENDLIMIT is refused before sending.
     expect(s.failures[0]!.reason).toMatch(/APPENDLIMIT|\[LIMIT\]/);
     expect(await readImapFolder(dovecot, bob, 'Q')).toHaveLength(5);
+  });
+
+  it('--max-errors stops the mailbox after that many failed messages', async () => {
+    const r = await run('--max-errors', '1');
+    expect(r.code).toBe(1);
+    const s = JSON.parse(r.stdout) as MigrationSummary;
+    expect(s.failed).toBeGreaterThanOrEqual(1);
+    expect(s.stopped).toMatch(/--max-errors/);
   });
 
   it('over quota stops the mailbox with a clear reason and exit 1', async () => {

@@ -50,3 +50,15 @@ describe('DedupIndex', () => {
     expect(index.check('fb:main', 51, 'U1', ['fb:alt'], [50])).toMatchObject({ keptAs: 'UID 3', sizeDiffers: false });
   });
 });
+
+describe('throttling replies', () => {
+  it('waits as long as the server suggests, capped, or 5 s without a hint', async () => {
+    const { throttleDelay } = await import('../../src/engine/transfer.js');
+    const no = (text: string) => ({ ok: false as const, status: 'NO' as const, code: undefined, text });
+    expect(throttleDelay(no('Request is throttled. Suggested Backoff Time: 1234 milliseconds'))).toBe(1234);
+    expect(throttleDelay(no('Request is throttled.'))).toBe(5000);
+    expect(throttleDelay(no('Request is throttled. Suggested Backoff Time: 999999 milliseconds'))).toBe(120000);
+    expect(throttleDelay(no('Mailbox is full'))).toBeUndefined();
+    expect(throttleDelay({ ok: true, uid: 1, uidValidity: 1n })).toBeUndefined();
+  });
+});
