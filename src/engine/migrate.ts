@@ -106,6 +106,8 @@ export async function migrateMailbox(endpoints: Endpoints, options: MigrateOptio
   const settled = new Map<string, Settled>();
   /** Uploads cut off before the server answered: found on the destination later, they count as appended. */
   const unknown = new Set<string>();
+  /** UIDLs that disappeared from the source during the run (another client deleted them). */
+  const vanished = new Set<string>();
 
   let source: Pop3Session | undefined;
   let target: ImapTarget | undefined;
@@ -222,8 +224,7 @@ export async function migrateMailbox(endpoints: Endpoints, options: MigrateOptio
             const { target: tgt } = await openTarget();
             // The upload connection logs in while the folder is read.
             if (!options.dryRun) tgt.uploadChannel().catch(() => undefined);
-            const known = await ensureIndex(true);
-            const dedup = new DedupIndex(known);
+            const dedup = new DedupIndex(await ensureIndex(true));
             for (const [uidl, r] of settled) if (r.outcome === 'appended') dedup.remember(r.key, r.size, uidl);
             return { target: tgt, folder: folder!, dedup };
           })();
@@ -247,19 +248,29 @@ export async function migrateMailbox(endpoints: Endpoints, options: MigrateOptio
               hooks.onProgress?.({ ...progress });
             },
           };
+          const before = settled.size;
           try {
             await transfer(remaining, ctx, options);
+            // A destination that failed before any message needed it still fails the pass.
+            await destination;
           } finally {
             writer?.flush();
           }
-          // Messages that vanished from the source between passes (deleted by another client) are not retried.
+          // Messages that vanished from the source (deleted by another client) are not retried,
+          // and a pass that settled nothing would only repeat itself.
           const gone = remaining.filter((u) => !settled.has(u) && !list.messages.has(u));
-          if (gone.length > 0 || hooks.stopRequested?.()) return;
+          for (const u of gone) vanished.add(u);
+          if (gone.length > 0 || settled.size === before || hooks.stopRequested?.()) return;
         }
       });
     }
 
     if (hooks.stopRequested?.() && summary.stopped === undefined) summary.stopped = 'interrupted; run poplift again to continue.';
+    const left = fresh.filter((u) => !settled.has(u) && !vanished.has(u)).length;
+    if (left > 0 && summary.stopped === undefined) {
+      // Exit 0 promises every message is on the destination: say why some are not.
+      summary.stopped = `${left} message(s) were neither uploaded nor found on the destination; run poplift again.`;
+    }
 
     if (options.delete && summary.stopped === undefined) {
       await withRetries('delete confirmed messages', () => deletePhase());
