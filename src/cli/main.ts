@@ -5,10 +5,10 @@
 import { readFileSync } from 'node:fs';
 import * as tls from 'node:tls';
 import type { ConnectionOptions } from 'node:tls';
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { ExitCode, PopliftError, usageError, type Side } from '../errors.js';
-import { migrateMailbox, type Endpoints, type MigrateOptions } from '../engine/migrate.js';
-import { summaryExitCode } from '../engine/summary.js';
+import { migrateMailbox, type Endpoints, type MigrateHooks, type MigrateOptions } from '../engine/migrate.js';
+import { summaryExitCode, type MigrationSummary } from '../engine/summary.js';
 import { verifyExitCode, verifyMailbox } from '../engine/verify.js';
 import { parseFlagList } from '../message/flags.js';
 import type { DateMode } from '../message/internal-date.js';
@@ -21,6 +21,10 @@ import { join } from 'node:path';
 import { resolveCredentials, terminalPrompt, type Credentials } from './secrets.js';
 import { describeServer, isLoopback, parseServerUrl, type ServerUrl } from './server-url.js';
 import { formatSummary } from './summary-output.js';
+import { runBatch, type BatchCliOptions } from './batch-command.js';
+import { completionScript, SHELLS } from './completion.js';
+import { allOptionNames, applySettings } from './config.js';
+import { Output, mailboxResultLine, outputSettings, summaryLine, type OutputCliOptions } from './output.js';
 import { formatVerifyReport } from './verify-output.js';
 
 export interface CliIo {
@@ -31,7 +35,7 @@ export interface CliIo {
   stdin?: NodeJS.ReadStream;
 }
 
-interface MigrateCliOptions {
+export interface MigrateCliOptions extends OutputCliOptions {
   folder: string;
   pop3PasswordFile?: string;
   imapPasswordFile?: string;
@@ -146,6 +150,31 @@ Exit codes:
   3    authentication failed
   4    could not connect (network or TLS)`;
 
+const BATCH_HELP = `
+The file: a CSV with a header row, or a JSON array of objects with the same
+keys. pop3_url and imap_url are required; folder, pop3_password_file and
+imap_password_file are optional, and so is any migrate option as a column
+in snake_case (delete, dry_run, flags, mark_seen, ...), overriding the
+command line for that row. Yes/no columns take yes/no, true/false or 1/0.
+Every row is checked first: bad rows are reported with their line number
+and nothing starts (exit 2) unless --skip-bad-rows. Passwords: a row's
+password files, else POPLIFT_POP3_PASSWORD / POPLIFT_IMAP_PASSWORD.
+
+Example (pop3_url,imap_url,folder):
+  poplift batch mailboxes.csv --jobs 8 --log-file batch.log
+
+Exit codes:
+  0    every mailbox succeeded
+  1    some mailbox failed, was incomplete, or a bad row was skipped
+  2    usage or configuration error (bad rows: nothing was started)
+  130  stopped by SIGINT (143: SIGTERM); running mailboxes saved their progress`;
+
+const COMPLETION_HELP = `
+Examples:
+  source <(poplift completion bash)                 # bash, e.g. in ~/.bashrc
+  poplift completion zsh > "\${fpath[1]}/_poplift"   # zsh
+  poplift completion fish > ~/.config/fish/completions/poplift.fish`;
+
 function positiveNumber(text: string, name: string): number {
   const n = Number(text);
   if (!Number.isFinite(n) || n <= 0) throw usageError(`${name} must be a positive number, not '${text}'.`);
@@ -159,7 +188,7 @@ function wholeNumber(text: string, name: string, min: number): number {
 }
 
 /** SIGINT/SIGTERM ask the engine to stop taking messages; a second signal leaves at once. */
-function watchSignals(): { stop: () => boolean; signal: () => NodeJS.Signals | undefined; dispose: () => void } {
+export function watchSignals(): { stop: () => boolean; signal: () => NodeJS.Signals | undefined; dispose: () => void } {
   let received: NodeJS.Signals | undefined;
   const handler = (sig: NodeJS.Signals) => {
     if (received) process.exit(sig === 'SIGINT' ? 130 : 143);
@@ -304,19 +333,62 @@ async function connectionEndpoints(
   };
 }
 
-async function runMigrate(pop3Text: string, imapText: string, o: MigrateCliOptions, io: CliIo): Promise<number> {
-  const warn = (message: string) => io.stderr.write(`poplift: warning: ${message}\n`);
+/** A migrate command line checked and parsed, before anything connects. */
+export interface MigratePlan {
+  pop3: ServerUrl;
+  imap: ServerUrl;
+  pop3Label: string;
+  imapLabel: string;
+  levels: string[];
+  extraFlags: string[];
+  timeoutMs: number;
+  maxInflight: number;
+  retries: number;
+  maxErrors: number | undefined;
+  deleteEvery: number;
+  batchMessages: number;
+}
+
+/** Checks every migrate option that can be checked without the network; throws a usage error (exit 2). */
+export function planMigrate(pop3Text: string, imapText: string, o: MigrateCliOptions): MigratePlan {
   const pop3 = parseServerUrl(pop3Text, 'POP3');
   const imap = parseServerUrl(imapText, 'IMAP');
-  const levels = folderLevels(o.folder);
   const extraFlags = o.flags ? parseFlagListOrUsage(o.flags) : [];
   if (o.markSeen && !extraFlags.includes('\\Seen')) extraFlags.push('\\Seen');
-  const timeoutMs = positiveNumber(o.timeout, '--timeout') * 1000;
-  const maxInflight = positiveNumber(o.maxInflight, '--max-inflight') * 1024 * 1024;
-  const endpoints = await connectionEndpoints(pop3, imap, o, timeoutMs, io, warn);
-  const retries = wholeNumber(o.retries, '--retries', 0);
-  const maxErrors = o.maxErrors === undefined ? undefined : wholeNumber(o.maxErrors, '--max-errors', 1);
-  const deleteEvery = wholeNumber(o.deleteEvery, '--delete-every', 1);
+  return {
+    pop3,
+    imap,
+    pop3Label: label(pop3),
+    imapLabel: label(imap),
+    levels: folderLevels(o.folder),
+    extraFlags,
+    timeoutMs: positiveNumber(o.timeout, '--timeout') * 1000,
+    maxInflight: positiveNumber(o.maxInflight, '--max-inflight') * 1024 * 1024,
+    retries: wholeNumber(o.retries, '--retries', 0),
+    maxErrors: o.maxErrors === undefined ? undefined : wholeNumber(o.maxErrors, '--max-errors', 1),
+    deleteEvery: wholeNumber(o.deleteEvery, '--delete-every', 1),
+    batchMessages: wholeNumber(o.batchMessages, '--batch-messages', 1),
+  };
+}
+
+/** What a caller (migrate, or one row of a batch) hears from a running migration. */
+export type MigrateRunHooks = Pick<MigrateHooks, 'warn' | 'onListed' | 'onProgress' | 'stopRequested'>;
+
+export interface MigrateOutcome {
+  summary: MigrationSummary;
+  /** 0 or 1 as summaryExitCode; signals are the caller's business. */
+  exitCode: number;
+}
+
+/**
+ * One full migration of one mailbox: credentials, lock, journal, engine.
+ * Shared by `migrate` and every row of `batch`. Throws PopliftError for
+ * usage, login, connection and lock failures (exit codes 2 to 5).
+ */
+export async function executeMigrate(plan: MigratePlan, o: MigrateCliOptions, io: CliIo, hooks: MigrateRunHooks): Promise<MigrateOutcome> {
+  const { pop3, imap, levels } = plan;
+  const warn = hooks.warn;
+  const endpoints = await connectionEndpoints(pop3, imap, o, plan.timeoutMs, io, warn);
 
   // State: one lock per source mailbox, one journal per mailbox + folder pair. A dry run writes nothing.
   const stateDir = stateDirectory(o.stateDir, io.env);
@@ -330,7 +402,6 @@ async function runMigrate(pop3Text: string, imapText: string, o: MigrateCliOptio
     ensureStateDirectory(stateDir);
     lock = MailboxLock.acquire(join(stateDir, `${stateName(pop3Account)}.lock`), endpoints.pop3Label, warn);
   }
-  const signals = watchSignals();
   try {
     const state = loadJournal(journalPath);
     if (state.badLines > 0) warn(`The journal ${journalPath} has ${state.badLines} unreadable line(s); those messages are checked against the destination again.`);
@@ -345,30 +416,60 @@ async function runMigrate(pop3Text: string, imapText: string, o: MigrateCliOptio
       dedupe: o.dedupe === 'message-id',
       dryRun: Boolean(o.dryRun),
       multiAppend: o.multiappend,
-      batchMessages: wholeNumber(o.batchMessages, '--batch-messages', 1),
+      batchMessages: plan.batchMessages,
       // Several batches must fit in flight so reading goes on while one commits.
-      batchBytes: Math.min(8 * 1024 * 1024, Math.max(1024 * 1024, Math.floor(maxInflight / 4))),
-      maxInflightBytes: maxInflight,
-      extraFlags,
+      batchBytes: Math.min(8 * 1024 * 1024, Math.max(1024 * 1024, Math.floor(plan.maxInflight / 4))),
+      maxInflightBytes: plan.maxInflight,
+      extraFlags: plan.extraFlags,
       keepDeletedFlag: Boolean(o.keepDeletedFlag),
       dateMode: o.internalDate,
-      retries,
+      retries: plan.retries,
       backoffMs: 1000,
-      maxErrors,
+      maxErrors: plan.maxErrors,
       delete: Boolean(o.delete),
-      deleteEvery,
+      deleteEvery: plan.deleteEvery,
       journal: { state, writer },
     };
-    const summary = await migrateMailbox(endpoints, options, { warn, stopRequested: signals.stop });
-    if (o.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
-    else io.stderr.write(formatSummary(summary));
-    const sig = signals.signal();
-    if (sig) return sig === 'SIGINT' ? 130 : 143;
-    return summaryExitCode(summary);
+    const summary = await migrateMailbox(endpoints, options, hooks);
+    return { summary, exitCode: summaryExitCode(summary) };
   } finally {
-    signals.dispose();
     writer?.close();
     lock?.release();
+  }
+}
+
+/** How a mailbox is named in progress lines, bars and the batch table. */
+export function mailboxName(plan: MigratePlan): string {
+  return `${plan.pop3Label} -> ${plan.imapLabel} folder "${plan.levels.join('/')}"`;
+}
+
+async function runMigrate(pop3Text: string, imapText: string, o: MigrateCliOptions, io: CliIo): Promise<number> {
+  const plan = planMigrate(pop3Text, imapText, o);
+  const output = new Output(io.stderr, outputSettings(o, io.stderr, false, 'when-listed'));
+  const signals = watchSignals();
+  const id = 0;
+  try {
+    output.mailboxStarted(id, mailboxName(plan));
+    const { summary, exitCode } = await executeMigrate(plan, o, io, {
+      warn: (message) => output.warn(message),
+      onListed: (e) => output.mailboxListed(id, e),
+      onProgress: (e) => output.mailboxProgress(id, e),
+      stopRequested: signals.stop,
+    });
+    output.mailboxEnded(id, mailboxResultLine(mailboxName(plan), summary, exitCode === 0 ? 'ok' : 'incomplete'), exitCode === 0);
+    output.close();
+    if (o.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
+    output.final(formatSummary(summary), summaryLine(summary));
+    const sig = signals.signal();
+    if (sig) return sig === 'SIGINT' ? 130 : 143;
+    return exitCode;
+  } catch (err) {
+    output.close();
+    if (err instanceof Error) output.logOnly(`poplift: ${err.message}`);
+    throw err;
+  } finally {
+    signals.dispose();
+    output.close();
   }
 }
 
@@ -412,34 +513,26 @@ export function buildProgram(io: CliIo, result: { code: number; debug: boolean }
     .command('migrate')
     .description('copy every message of a POP3 mailbox into an IMAP folder')
     .argument('<pop3-url>', 'pop3://USER@HOST[:PORT] or pop3s://USER@HOST[:PORT] (USER percent-encoded)')
-    .argument('<imap-url>', 'imap://USER@HOST[:PORT] or imaps://USER@HOST[:PORT]')
-    .option('--folder <path>', "destination folder, '/' separates levels; created when missing", 'INBOX');
-  addLoginOptions(migrate)
-    .addOption(new Option('--dedupe <mode>', 'skip messages already in the folder, by Message-ID (or fallback key)').choices(['message-id', 'none']).default('message-id'))
-    .option('--flags <flags>', "add these flags to every message, e.g. '\\Seen $Imported'")
-    .option('--mark-seen', 'add \\Seen to every message')
-    .option('--keep-deleted-flag', 'map X-Status D / X-Mozilla-Status 0x0008 to \\Deleted (default: ignore)')
-    .addOption(
-      new Option('--internal-date <source>', 'internal date from the topmost Received header, the Date header, or the server clock')
-        .choices(['received', 'date', 'server'])
-        .default('received'),
-    )
-    .option('--dry-run', 'connect, list and index, then report what would be done; change nothing')
-    .option('--json', 'print the summary as one JSON object on stdout')
-    .option('--debug', 'print protocol traces (passwords masked) and stack traces');
-  addTlsOptions(migrate)
-    .option('--no-multiappend', 'upload one message per APPEND even when the server offers MULTIAPPEND')
-    .option('--max-inflight <MiB>', 'message data held in memory between reading and upload', '64')
-    .option('--batch-messages <n>', 'messages per MULTIAPPEND command (at most 8 MB each)', '100')
-    .option('--state-dir <dir>', 'where journals and locks live (default $XDG_STATE_HOME/poplift or ~/.local/state/poplift)')
-    .option('--retries <n>', 'reconnect attempts after a dropped, reset or stalled connection', '5')
-    .option('--max-errors <n>', 'stop the mailbox after this many failed messages')
-    .option('--delete', 'delete from POP3 each message whose copy is confirmed on the destination')
-    .option('--delete-every <n>', 'commit deletions (QUIT and reconnect) every <n> messages', '500')
+    .argument('<imap-url>', 'imap://USER@HOST[:PORT] or imaps://USER@HOST[:PORT]');
+  addMigrateOptions(migrate, 'print the summary as one JSON object on stdout')
     .addHelpText('after', MIGRATE_HELP)
     .action(async (pop3Url: string, imapUrl: string, o: MigrateCliOptions) => {
       result.debug = Boolean(o.debug);
       result.code = await runMigrate(pop3Url, imapUrl, o, io);
+    });
+
+  const batch = program
+    .command('batch')
+    .description('migrate every mailbox listed in a CSV or JSON file, several at a time')
+    .argument('<file>', 'CSV with a header row (pop3_url,imap_url,folder,...) or a JSON array of objects with those keys');
+  addMigrateOptions(batch, 'JSON Lines on stdout: an event per mailbox start, failed message and mailbox end, then a summary')
+    .option('--jobs <n>', 'mailboxes migrated at the same time', '4')
+    .option('--shard <K/N>', 'run only rows whose 0-based index mod N is K-1 (for N machines sharing one file)')
+    .option('--skip-bad-rows', 'run the valid rows even when some rows are bad (the exit code is then 1)')
+    .addHelpText('after', BATCH_HELP)
+    .action(async (file: string, o: BatchCliOptions) => {
+      result.debug = Boolean(o.debug);
+      result.code = await runBatch(file, o, io, batch, { plan: planMigrate, execute: executeMigrate, watchSignals });
     });
 
   const verify = program
@@ -454,12 +547,57 @@ export function buildProgram(io: CliIo, result: { code: number; debug: boolean }
     .option('--debug', 'print protocol traces (passwords masked) and stack traces');
   addTlsOptions(verify)
     .option('--state-dir <dir>', 'accepted as for migrate; verify reads and writes no state')
+    .option('--config <file>', 'read options from this JSON file (command line, then POPLIFT_* variables, win over it)')
     .addHelpText('after', VERIFY_HELP)
     .action(async (pop3Url: string, imapUrl: string, o: VerifyCliOptions) => {
       result.debug = Boolean(o.debug);
       result.code = await runVerify(pop3Url, imapUrl, o, io);
     });
+
+  program
+    .command('completion')
+    .description('print a shell completion script (bash, zsh or fish)')
+    .addArgument(new Argument('<shell>', 'the shell to complete for').choices(SHELLS))
+    .addHelpText('after', COMPLETION_HELP)
+    .action((shell: string) => {
+      io.stdout.write(completionScript(program, shell));
+    });
+
+  // Options the command line left unset come from POPLIFT_* variables, then from --config.
+  const optionNames = allOptionNames(program);
+  program.hook('preAction', (_program, command) => applySettings(command, io.env, optionNames));
   return program;
+}
+
+/** Everything migrate takes besides the two URLs; batch takes the same as defaults for its rows. */
+function addMigrateOptions(command: Command, jsonHelp: string): Command {
+  command.option('--folder <path>', "destination folder, '/' separates levels; created when missing", 'INBOX');
+  addLoginOptions(command)
+    .addOption(new Option('--dedupe <mode>', 'skip messages already in the folder, by Message-ID (or fallback key)').choices(['message-id', 'none']).default('message-id'))
+    .option('--flags <flags>', "add these flags to every message, e.g. '\\Seen $Imported'")
+    .option('--mark-seen', 'add \\Seen to every message')
+    .option('--keep-deleted-flag', 'map X-Status D / X-Mozilla-Status 0x0008 to \\Deleted (default: ignore)')
+    .addOption(
+      new Option('--internal-date <source>', 'internal date from the topmost Received header, the Date header, or the server clock')
+        .choices(['received', 'date', 'server'])
+        .default('received'),
+    )
+    .option('--dry-run', 'connect, list and index, then report what would be done; change nothing')
+    .option('--json', jsonHelp)
+    .option('--debug', 'print protocol traces (passwords masked) and stack traces');
+  return addTlsOptions(command)
+    .option('--no-multiappend', 'upload one message per APPEND even when the server offers MULTIAPPEND')
+    .option('--max-inflight <MiB>', 'message data held in memory between reading and upload', '64')
+    .option('--batch-messages <n>', 'messages per MULTIAPPEND command (at most 8 MB each)', '100')
+    .option('--state-dir <dir>', 'where journals and locks live (default $XDG_STATE_HOME/poplift or ~/.local/state/poplift)')
+    .option('--retries <n>', 'reconnect attempts after a dropped, reset or stalled connection', '5')
+    .option('--max-errors <n>', 'stop the mailbox after this many failed messages')
+    .option('--delete', 'delete from POP3 each message whose copy is confirmed on the destination')
+    .option('--delete-every <n>', 'commit deletions (QUIT and reconnect) every <n> messages', '500')
+    .option('--quiet', 'print only errors and the final one-line summary')
+    .option('--progress-interval <seconds>', 'when stderr is not a terminal, a progress line at most this often', '30')
+    .option('--log-file <file>', 'also append the plain-text log (timestamped lines) to <file>')
+    .option('--config <file>', 'read options from this JSON file (command line, then POPLIFT_* variables, win over it)');
 }
 
 /** Passwords, tokens and the POP3 login method (migrate and verify). */

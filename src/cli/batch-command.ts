@@ -1,0 +1,257 @@
+/**
+ * `poplift batch <file>`: many mailboxes, --jobs at a time, each a full
+ * migrate (its own lock and journal) with the batch's options and the row's
+ * overrides. Every row is checked before anything starts; one failing
+ * mailbox never stops the others; a table at the end; exit 0 only when every
+ * mailbox succeeded.
+ */
+import type { Command } from 'commander';
+import { ExitCode, PopliftError } from '../errors.js';
+import type { MigrationSummary } from '../engine/summary.js';
+import { inShard, parseShard, readBatchFile, validateRow, type BatchRow, type ColumnSpec } from './batch-file.js';
+import type { CliIo, MigrateCliOptions, MigrateOutcome, MigratePlan, MigrateRunHooks } from './main.js';
+import { isYesNo } from './config.js';
+import { Output, mailboxResultLine, outputSettings, type OutputCliOptions } from './output.js';
+
+export interface BatchCliOptions extends MigrateCliOptions, OutputCliOptions {
+  jobs: string;
+  shard?: string;
+  skipBadRows?: boolean;
+}
+
+/** What batch borrows from migrate, passed in so this module does not import main.ts at run time. */
+export interface MigrateEngine {
+  plan(pop3Text: string, imapText: string, o: MigrateCliOptions): MigratePlan;
+  execute(plan: MigratePlan, o: MigrateCliOptions, io: CliIo, hooks: MigrateRunHooks): Promise<MigrateOutcome>;
+  watchSignals(): { stop: () => boolean; signal: () => NodeJS.Signals | undefined; dispose: () => void };
+}
+
+/** Options a row may not set: they belong to the whole batch run. */
+const BATCH_ONLY = new Set(['json', 'debug', 'quiet', 'logFile', 'progressInterval', 'jobs', 'shard', 'skipBadRows', 'config', 'stateDir']);
+
+/** Row columns (snake_case) for every migrate option of the batch command, e.g. dry_run, mark_seen. */
+export function rowColumns(command: Command): Map<string, ColumnSpec> {
+  const columns = new Map<string, ColumnSpec>();
+  for (const option of command.options) {
+    const attribute = option.attributeName();
+    if (!option.long || BATCH_ONLY.has(attribute)) continue;
+    const snake = attribute.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+    columns.set(snake, { attribute, boolean: isYesNo(option), choices: option.argChoices });
+  }
+  return columns;
+}
+
+const SECRET_SOURCES = ['PasswordFile', 'PasswordCommand', 'TokenFile', 'TokenCommand'] as const;
+
+/** The batch's options with the row's on top; a row's password or token file replaces the batch's way to log in on that side. */
+export function rowOptions(o: MigrateCliOptions, row: BatchRow): MigrateCliOptions {
+  const merged: Record<string, unknown> = { ...o };
+  for (const side of ['pop3', 'imap']) {
+    if (SECRET_SOURCES.some((s) => row.overrides[`${side}${s}`] !== undefined)) {
+      for (const s of SECRET_SOURCES) delete merged[`${side}${s}`];
+    }
+  }
+  Object.assign(merged, row.overrides);
+  return merged as unknown as MigrateCliOptions;
+}
+
+interface Job {
+  row: BatchRow;
+  plan: MigratePlan;
+  options: MigrateCliOptions;
+  name: string;
+}
+
+interface JobResult {
+  job: Job;
+  summary: MigrationSummary | undefined;
+  status: string;
+  ok: boolean;
+  seconds: number;
+  error: string | undefined;
+}
+
+function statusOf(err: unknown): string {
+  if (!(err instanceof PopliftError)) return 'error';
+  switch (err.exitCode) {
+    case ExitCode.AUTH:
+      return 'auth failed';
+    case ExitCode.CONNECT:
+      return 'connect failed';
+    case ExitCode.LOCKED:
+      return 'locked';
+    case ExitCode.USAGE:
+      return 'config error';
+    default:
+      return 'error';
+  }
+}
+
+function jobName(plan: MigratePlan): string {
+  return `${plan.pop3.user}@${plan.pop3.host} -> ${plan.imap.user}@${plan.imap.host} "${plan.levels.join('/')}"`;
+}
+
+function pad(text: string, width: number, right: boolean): string {
+  return right ? text.padStart(width) : text.padEnd(width);
+}
+
+/** The final table: one row per mailbox, then totals. */
+export function formatBatchTable(results: JobResult[], skipped: number, seconds: number): string {
+  const header = ['line', 'mailbox', 'found', 'appended', 'dups', 'failed', 'MB', 'time', 'status'];
+  const right = [true, false, true, true, true, true, true, true, false];
+  const rows = results.map((r) => {
+    const s = r.summary;
+    const appended = s ? (s.dryRun ? s.wouldAppend.length : s.appended) : 0;
+    return [
+      String(r.job.row.line),
+      r.job.name,
+      String(s?.found ?? 0),
+      String(appended),
+      String(s?.duplicates ?? 0),
+      String(s?.failed ?? 0),
+      ((s?.bytes ?? 0) / 1e6).toFixed(1),
+      `${r.seconds.toFixed(1)}s`,
+      r.status,
+    ];
+  });
+  const sum = (f: (s: MigrationSummary) => number) => results.reduce((n, r) => n + (r.summary ? f(r.summary) : 0), 0);
+  const ok = results.filter((r) => r.ok).length;
+  const totals = [
+    '',
+    `total: ${results.length} mailbox(es), ${ok} ok, ${results.length - ok} failed${skipped > 0 ? `, ${skipped} bad row(s) skipped` : ''}`,
+    String(sum((s) => s.found)),
+    String(sum((s) => (s.dryRun ? s.wouldAppend.length : s.appended))),
+    String(sum((s) => s.duplicates)),
+    String(sum((s) => s.failed)),
+    (sum((s) => s.bytes) / 1e6).toFixed(1),
+    `${seconds.toFixed(1)}s`,
+    ok === results.length && skipped === 0 ? 'ok' : 'FAILED',
+  ];
+  const all = [header, ...rows, totals];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((c, i) => pad(c, widths[i]!, right[i]!)).join('  ').trimEnd();
+  const rule = widths.map((w) => '-'.repeat(w)).join('  ');
+  return `${[line(header), rule, ...rows.map(line), rule, line(totals)].join('\n')}\n`;
+}
+
+export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, command: Command, engine: MigrateEngine): Promise<number> {
+  const jobs = Number(o.jobs);
+  if (!Number.isInteger(jobs) || jobs < 1) throw new PopliftError(`--jobs must be a whole number of at least 1, not '${o.jobs}'.`, { exitCode: ExitCode.USAGE, code: 'USAGE' });
+  const shard = o.shard === undefined ? undefined : parseShard(o.shard);
+  const settings = outputSettings(o, io.stderr, true);
+  const output = new Output(io.stderr, settings);
+
+  // Every row is checked before anything starts.
+  const columns = rowColumns(command);
+  const raw = readBatchFile(file);
+  const work: Job[] = [];
+  const problems: string[] = [];
+  raw.forEach((r, index) => {
+    let job: Job | undefined;
+    const { problems: p } = validateRow(r, index, columns, (row) => {
+      const options = rowOptions(o, row);
+      const plan = engine.plan(row.pop3Url, row.imapUrl, options);
+      job = { row, plan, options, name: jobName(plan) };
+    });
+    if (p.length > 0) problems.push(`${file} line ${r.line}: ${p.join('; ')}`);
+    else if (job && inShard(index, shard)) work.push(job);
+  });
+  if (problems.length > 0) {
+    for (const p of problems) output.error(o.skipBadRows ? `skipping ${p}` : p);
+    if (!o.skipBadRows) {
+      output.error(`${problems.length} bad row(s) in ${file}; nothing was started. Fix them, or pass --skip-bad-rows to run the others.`);
+      return ExitCode.USAGE;
+    }
+  }
+
+  const json = (event: Record<string, unknown>) => {
+    if (o.json) io.stdout.write(`${JSON.stringify(event)}\n`);
+  };
+  const rowIo: CliIo = { stdout: io.stdout, stderr: io.stderr, env: io.env };
+  const signals = engine.watchSignals();
+  const started = performance.now();
+  const results: JobResult[] = [];
+  let next = 0;
+
+  const runOne = async (id: number, job: Job): Promise<void> => {
+    const where = { line: job.row.line, row: job.row.index, pop3: job.plan.pop3Label, imap: job.plan.imapLabel, folder: job.plan.levels.join('/') };
+    json({ event: 'start', ...where });
+    output.mailboxStarted(id, job.name);
+    const t0 = performance.now();
+    let result: JobResult;
+    try {
+      const { summary, exitCode } = await engine.execute(job.plan, job.options, rowIo, {
+        warn: (message) => output.warn(`${job.name}: ${message}`),
+        onListed: (e) => output.mailboxListed(id, e),
+        onProgress: (e) => output.mailboxProgress(id, e),
+        stopRequested: signals.stop,
+      });
+      const status = exitCode === 0 ? 'ok' : summary.stopped !== undefined ? 'stopped' : 'incomplete';
+      result = { job, summary, status, ok: exitCode === 0, seconds: (performance.now() - t0) / 1000, error: summary.stopped };
+      for (const f of summary.failures) json({ event: 'message-failed', ...where, uidl: f.uidl, side: f.side, reason: f.reason });
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      output.error(`${job.name}: ${message}`);
+      result = { job, summary: undefined, status: statusOf(err), ok: false, seconds: (performance.now() - t0) / 1000, error: message };
+    }
+    results.push(result);
+    output.mailboxEnded(id, mailboxResultLine(job.name, result.summary, result.status), result.ok);
+    const s = result.summary;
+    json({
+      event: 'end',
+      ...where,
+      status: result.status,
+      ok: result.ok,
+      ...(result.error === undefined ? {} : { error: result.error }),
+      found: s?.found ?? 0,
+      appended: s?.appended ?? 0,
+      duplicates: s?.duplicates ?? 0,
+      failed: s?.failed ?? 0,
+      bytes: s?.bytes ?? 0,
+      deleted: s?.deleted ?? 0,
+      dryRun: s?.dryRun ?? Boolean(job.options.dryRun),
+      seconds: Number(result.seconds.toFixed(3)),
+    });
+  };
+
+  try {
+    const worker = async () => {
+      while (next < work.length && !signals.stop()) {
+        const id = next++;
+        await runOne(id, work[id]!);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(jobs, work.length) }, () => worker()));
+  } finally {
+    signals.dispose();
+    output.close();
+  }
+
+  results.sort((a, b) => a.job.row.index - b.job.row.index);
+  const seconds = (performance.now() - started) / 1000;
+  const skipped = o.skipBadRows ? problems.length : 0;
+  const ok = results.filter((r) => r.ok).length;
+  const sig = signals.signal();
+  const exitCode = sig ? (sig === 'SIGINT' ? 130 : 143) : ok === work.length && skipped === 0 ? 0 : 1;
+  const sum = (f: (s: MigrationSummary) => number) => results.reduce((n, r) => n + (r.summary ? f(r.summary) : 0), 0);
+  const totals = {
+    mailboxes: work.length,
+    succeeded: ok,
+    failed: work.length - ok,
+    notStarted: work.length - results.length,
+    skippedRows: skipped,
+    found: sum((s) => s.found),
+    appended: sum((s) => s.appended),
+    duplicates: sum((s) => s.duplicates),
+    failedMessages: sum((s) => s.failed),
+    bytes: sum((s) => s.bytes),
+    deleted: sum((s) => s.deleted),
+    seconds: Number(seconds.toFixed(3)),
+  };
+  json({ event: 'summary', ...totals, ...(shard ? { shard: `${shard.k}/${shard.n}` } : {}), exitCode });
+  const oneLine =
+    `poplift batch: ${totals.mailboxes} mailbox(es), ${ok} ok, ${totals.failed} failed${skipped > 0 ? `, ${skipped} bad row(s) skipped` : ''}; ` +
+    `found ${totals.found}, appended ${totals.appended}, duplicates ${totals.duplicates}, failed ${totals.failedMessages}; ${(totals.bytes / 1e6).toFixed(1)} MB in ${seconds.toFixed(1)} s`;
+  output.final(formatBatchTable(results, skipped, seconds) + (sig ? `stopped by ${sig}; run the batch again to continue.\n` : ''), oneLine);
+  return exitCode;
+}

@@ -1,0 +1,231 @@
+/**
+ * Where migrate and batch write what happens, for the three audiences:
+ *
+ * - a person at a terminal: bars (progress.ts), warnings above them;
+ * - cron, pipes and CI: plain lines only (no ANSI, no CR): one when a mailbox
+ *   starts and ends, a progress line at most every --progress-interval;
+ * - scripts: --json keeps stdout for JSON and stderr for warnings and errors.
+ *
+ * --quiet leaves errors and the final one-line summary; --log-file appends
+ * the plain-text log whatever stderr shows. Every line goes out in one
+ * write, so mailboxes running side by side never tear each other's lines.
+ */
+import { appendFileSync } from 'node:fs';
+import { usageError } from '../errors.js';
+import type { ProgressEvent } from '../engine/migrate.js';
+import type { MigrationSummary } from '../engine/summary.js';
+import { BarDisplay, applyEvent, emptyTally, etaSeconds, formatDuration, rateMBps, type Tally } from './progress.js';
+
+export interface OutputSettings {
+  quiet: boolean;
+  json: boolean;
+  logFile: string | undefined;
+  /** Seconds between progress lines when stderr is not a terminal. */
+  progressInterval: number;
+  tty: boolean;
+  /** Show a total bar (batch) besides the mailbox bars. */
+  total: boolean;
+  /**
+   * Show a mailbox's start line and bar at once (batch), or once it is
+   * listed (migrate: a login or lock failure stays the one line on stderr,
+   * and a password prompt is not drawn over).
+   */
+  startLine?: 'immediate' | 'when-listed';
+}
+
+export interface OutputCliOptions {
+  quiet?: boolean;
+  /** Protocol traces go straight to stderr, so --debug draws no bars. */
+  debug?: boolean;
+  json?: boolean;
+  logFile?: string;
+  progressInterval: string;
+}
+
+export function outputSettings(o: OutputCliOptions, stderr: NodeJS.WritableStream, total = false, startLine: OutputSettings['startLine'] = 'immediate'): OutputSettings {
+  const interval = Number(o.progressInterval);
+  if (!Number.isFinite(interval) || interval <= 0) throw usageError(`--progress-interval must be a positive number of seconds, not '${o.progressInterval}'.`);
+  return {
+    quiet: Boolean(o.quiet),
+    json: Boolean(o.json),
+    logFile: o.logFile,
+    progressInterval: interval,
+    tty: (stderr as NodeJS.WriteStream).isTTY === true && !o.debug,
+    total,
+    startLine,
+  };
+}
+
+function megabytes(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+/** The one-line result of a mailbox: what the non-TTY log and the finished line show. */
+export function mailboxResultLine(name: string, s: MigrationSummary | undefined, status: string): string {
+  if (!s) return `${name}: ${status}`;
+  const verb = s.dryRun ? 'would append' : 'appended';
+  const deleted = s.deleted > 0 ? `, deleted from POP3 ${s.deleted}` : '';
+  return `${name}: ${status}; found ${s.found}, ${verb} ${s.dryRun ? s.wouldAppend.length : s.appended}, duplicates ${s.duplicates}, failed ${s.failed}${deleted}; ${megabytes(s.bytes)} in ${s.seconds.toFixed(1)} s`;
+}
+
+/** The final one-line summary of one migration (--quiet). */
+export function summaryLine(s: MigrationSummary): string {
+  return mailboxResultLine(`${s.pop3} -> ${s.imap} folder "${s.folder}"`, s, s.failed > 0 || s.stopped !== undefined ? 'incomplete' : 'ok');
+}
+
+export class Output {
+  private readonly mode: 'bars' | 'lines' | 'none';
+  private bars: BarDisplay | undefined;
+  private readonly running = new Map<number, { name: string; tally: Tally }>();
+  /** Bytes and messages of mailboxes already finished, for the total. */
+  private readonly finishedTally = emptyTally(0);
+  private readonly startedAt: number;
+  private lastProgressLine: number;
+  private closed = false;
+
+  constructor(
+    private readonly stderr: NodeJS.WritableStream,
+    private readonly settings: OutputSettings,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.mode = settings.quiet || settings.json ? 'none' : settings.tty ? 'bars' : 'lines';
+    this.startedAt = now();
+    this.lastProgressLine = this.startedAt;
+  }
+
+  /** Appends to --log-file, one timestamped line each. */
+  private toLog(text: string): void {
+    if (!this.settings.logFile) return;
+    const stamp = new Date(this.now()).toISOString();
+    const lines = text.replace(/\n$/, '').split('\n').map((l) => `${stamp} ${l}\n`).join('');
+    try {
+      appendFileSync(this.settings.logFile, lines, { mode: 0o600 });
+    } catch (err) {
+      const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      this.settings.logFile = undefined;
+      this.toStderr(`poplift: warning: cannot write the log file: ${why}; logging to it stopped.`);
+    }
+  }
+
+  private toStderr(line: string): void {
+    if (this.bars) this.bars.log(line);
+    else this.stderr.write(line.endsWith('\n') ? line : `${line}\n`);
+  }
+
+  /** An error: shown even with --quiet. */
+  error(message: string): void {
+    const line = `poplift: ${message}`;
+    this.toLog(line);
+    this.toStderr(line);
+  }
+
+  warn(message: string): void {
+    const line = `poplift: warning: ${message}`;
+    this.toLog(line);
+    if (!this.settings.quiet) this.toStderr(line);
+  }
+
+  /** A line for the log: on stderr only in plain-line mode. */
+  private event(line: string): void {
+    this.toLog(line);
+    if (this.mode === 'lines') this.stderr.write(`${line}\n`);
+  }
+
+  mailboxStarted(id: number, name: string): void {
+    if (this.closed) return;
+    this.running.set(id, { name, tally: emptyTally(this.now()) });
+    if (this.settings.startLine === 'when-listed') return;
+    this.startBar(id, name);
+    this.event(`poplift: started ${name}`);
+  }
+
+  private startBar(id: number, name: string): void {
+    if (this.mode !== 'bars' || this.closed) return;
+    this.bars ??= new BarDisplay(this.stderr, this.settings.total, () => this.totalTally(), this.now);
+    this.bars.start(id, name);
+  }
+
+  mailboxListed(id: number, e: ProgressEvent): void {
+    const r = this.running.get(id);
+    if (!r) return;
+    applyEvent(r.tally, e);
+    if (this.settings.startLine === 'when-listed') {
+      r.tally.startedAt = this.now();
+      this.startBar(id, r.name);
+    }
+    this.bars?.update(id, e);
+    const what = `${e.found} message(s) to read, ${megabytes(e.totalBytes)}`;
+    this.event(this.settings.startLine === 'when-listed' ? `poplift: started ${r.name}: ${what}` : `poplift: ${r.name}: ${what}`);
+  }
+
+  mailboxProgress(id: number, e: ProgressEvent): void {
+    const r = this.running.get(id);
+    if (!r) return;
+    applyEvent(r.tally, e);
+    this.bars?.update(id, e);
+    const now = this.now();
+    if (now - this.lastProgressLine >= this.settings.progressInterval * 1000) {
+      this.lastProgressLine = now;
+      this.event(this.progressLine(now));
+    }
+  }
+
+  mailboxEnded(id: number, resultLine: string, ok: boolean): void {
+    const r = this.running.get(id);
+    if (r) {
+      this.running.delete(id);
+      this.finishedTally.found += r.tally.found;
+      this.finishedTally.done += r.tally.done;
+      this.finishedTally.totalBytes += r.tally.totalBytes;
+      this.finishedTally.doneBytes += r.tally.doneBytes;
+    }
+    this.bars?.end(id, resultLine, ok);
+    this.event(`poplift: finished ${resultLine}`);
+  }
+
+  private totalTally(): Tally {
+    const t: Tally = { ...this.finishedTally, startedAt: this.startedAt };
+    for (const r of this.running.values()) {
+      t.found += r.tally.found;
+      t.done += r.tally.done;
+      t.totalBytes += r.tally.totalBytes;
+      t.doneBytes += r.tally.doneBytes;
+    }
+    return t;
+  }
+
+  private progressLine(now: number): string {
+    const t = this.totalTally();
+    const eta = etaSeconds(t, now);
+    const names = [...this.running.values()].map((r) => `${r.name} ${r.tally.done}/${r.tally.found}`).join(', ');
+    return (
+      `poplift: progress: ${t.done}/${t.found} messages, ${(t.doneBytes / 1e6).toFixed(1)}/${megabytes(t.totalBytes)}, ` +
+      `${rateMBps(t, now).toFixed(1)} MB/s, ETA ${eta === undefined ? '-' : formatDuration(eta)}; running: ${names || 'none'}`
+    );
+  }
+
+  /** Stops the bars; later lines go straight to stderr. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.bars?.stop();
+    this.bars = undefined;
+  }
+
+  /**
+   * The end: the full text (summary or table) normally, the one line with
+   * --quiet, nothing on stderr with --json (stdout has it). The log gets the
+   * full text.
+   */
+  final(fullText: string, oneLine: string): void {
+    this.close();
+    this.toLog(fullText);
+    if (this.settings.json) return;
+    this.stderr.write(this.settings.quiet ? `${oneLine}\n` : fullText);
+  }
+
+  /** A line for the log file only (e.g. an error the caller prints itself). */
+  logOnly(line: string): void {
+    this.toLog(line);
+  }
+}
