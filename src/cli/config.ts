@@ -1,5 +1,5 @@
 /**
- * Options from a config file (--config poplift.json) and from POPLIFT_*
+ * Options from a config file (--config poplift.json or poplift.yaml) and from POPLIFT_*
  * environment variables. The command line wins, then the environment, then
  * the file, then the built-in default.
  *
@@ -12,6 +12,7 @@
  * POPLIFT_IMAP_PASSWORD, which secrets.ts reads.
  */
 import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import type { Command, Option } from 'commander';
 import { usageError } from '../errors.js';
 
@@ -48,13 +49,17 @@ export function readConfigFile(path: string): Settings {
   } catch (err) {
     throw usageError(`Cannot read the config file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`);
   }
+  const yaml = /\.ya?ml$/i.test(path);
   let data: unknown;
   try {
-    data = JSON.parse(text);
+    // YAML's core schema: no custom tags, so a config file cannot construct anything but plain data.
+    data = yaml ? parseYaml(text, { schema: 'core' }) : JSON.parse(text);
   } catch (err) {
-    throw usageError(`The config file ${path} is not valid JSON: ${(err as Error).message}.`);
+    throw usageError(`The config file ${path} is not valid ${yaml ? 'YAML' : 'JSON'}: ${(err as Error).message.split('\n')[0]}.`);
   }
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw usageError(`The config file ${path} must hold one JSON object.`);
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw usageError(`The config file ${path} must hold one ${yaml ? 'mapping' : 'JSON object'} of option names to values.`);
+  }
   return data as Settings;
 }
 

@@ -110,3 +110,17 @@ describe('config in the real program', () => {
     expect(cli.stderr).not.toMatch(/unknown option/);
   });
 });
+
+describe('YAML config files', () => {
+  it('reads a .yaml file like a JSON one, and refuses what is not a mapping', () => {
+    const yamlPath = join(dir, 'poplift.yaml');
+    writeFileSync(yamlPath, '# cron settings\nfolder: Archive/Old ISP\ndelete: true\nretries: 3\n');
+    expect(parse(['--config', yamlPath], {})).toMatchObject({ folder: 'Archive/Old ISP', delete: true, retries: '3' });
+    const listPath = join(dir, 'list.yml');
+    writeFileSync(listPath, '- folder: x\n');
+    expect(() => parse(['--config', listPath], {})).toThrow(/must hold one mapping/);
+    const badPath = join(dir, 'bad.yaml');
+    writeFileSync(badPath, 'folder: [unclosed\n');
+    expect(() => parse(['--config', badPath], {})).toThrow(/not valid YAML/);
+  });
+});
