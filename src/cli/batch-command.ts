@@ -184,11 +184,11 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
         warn: (message) => output.warn(`${job.name}: ${message}`),
         onListed: (e) => output.mailboxListed(id, e),
         onProgress: (e) => output.mailboxProgress(id, e),
+        onFailure: (f) => json({ event: 'message-failed', ...where, uidl: f.uidl, side: f.side, reason: f.reason }),
         stopRequested: signals.stop,
       });
       const status = exitCode === 0 ? 'ok' : summary.stopped !== undefined ? 'stopped' : 'incomplete';
       result = { job, summary, status, ok: exitCode === 0, seconds: (performance.now() - t0) / 1000, error: summary.stopped };
-      for (const f of summary.failures) json({ event: 'message-failed', ...where, uidl: f.uidl, side: f.side, reason: f.reason });
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       output.error(`${job.name}: ${message}`);

@@ -372,7 +372,7 @@ export function planMigrate(pop3Text: string, imapText: string, o: MigrateCliOpt
 }
 
 /** What a caller (migrate, or one row of a batch) hears from a running migration. */
-export type MigrateRunHooks = Pick<MigrateHooks, 'warn' | 'onListed' | 'onProgress' | 'stopRequested'>;
+export type MigrateRunHooks = Pick<MigrateHooks, 'warn' | 'onListed' | 'onProgress' | 'onFailure' | 'stopRequested'>;
 
 export interface MigrateOutcome {
   summary: MigrationSummary;

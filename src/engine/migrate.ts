@@ -10,7 +10,7 @@ import type { Pop3Session } from '../source/pop3-session.js';
 import type { FolderIndex, FolderInfo, ImapTarget } from '../target/imap-target.js';
 import type { JournalState, JournalWriter, KnownMessage } from '../state/journal.js';
 import { DedupIndex } from './dedup-index.js';
-import { emptySummary, type MigrationSummary } from './summary.js';
+import { emptySummary, type FailureReport, type MigrationSummary } from './summary.js';
 import { transfer, type Settled, type TransferContext, type TransferOptions } from './transfer.js';
 
 export interface MigrateOptions extends TransferOptions {
@@ -37,6 +37,8 @@ export interface MigrateHooks {
   warn(message: string): void;
   onListed?(event: ProgressEvent): void;
   onProgress?(event: ProgressEvent): void;
+  /** Called as each message fails (the summary lists them all again at the end). */
+  onFailure?(failure: FailureReport): void;
   /** Polled between messages: true once the user asked poplift to stop (SIGINT/SIGTERM). */
   stopRequested?(): boolean;
 }
@@ -214,6 +216,12 @@ export async function migrateMailbox(endpoints: Endpoints, options: MigrateOptio
         writer.add({ t: 'failed', uidl, reason: failure?.reason ?? 'failed' });
       }
     };
+    const onSettledAndReported = (uidl: string, r: Settled) => {
+      onSettled(uidl, r);
+      if (r.outcome !== 'failed' || !hooks.onFailure) return;
+      const failure = summary.failures.find((f) => f.uidl === uidl);
+      if (failure) hooks.onFailure(failure);
+    };
 
     if (fresh.length > 0) {
       await withRetries('continue the transfer', async () => {
@@ -238,7 +246,7 @@ export async function migrateMailbox(endpoints: Endpoints, options: MigrateOptio
             summary,
             settled,
             unknown,
-            onSettled,
+            onSettled: onSettledAndReported,
             onBatch: () => writer?.flush(),
             warnOnce,
             shouldStop: () => hooks.stopRequested?.() ?? false,
