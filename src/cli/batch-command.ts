@@ -8,6 +8,7 @@
 import type { Command } from 'commander';
 import { ExitCode, PopliftError } from '../errors.js';
 import type { MigrationSummary } from '../engine/summary.js';
+import type { VerifyReport } from '../engine/verify.js';
 import { inShard, parseShard, readBatchFile, validateRow, type BatchRow, type ColumnSpec } from './batch-file.js';
 import type { CliIo, MigrateCliOptions, MigrateOutcome, MigratePlan, MigrateRunHooks } from './main.js';
 import { isYesNo } from './config.js';
@@ -17,17 +18,20 @@ export interface BatchCliOptions extends MigrateCliOptions, OutputCliOptions {
   jobs: string;
   shard?: string;
   skipBadRows?: boolean;
+  /** Check every row as `poplift verify` does instead of migrating. */
+  verify?: boolean;
 }
 
 /** What batch borrows from migrate, passed in so this module does not import main.ts at run time. */
 export interface MigrateEngine {
   plan(pop3Text: string, imapText: string, o: MigrateCliOptions): MigratePlan;
   execute(plan: MigratePlan, o: MigrateCliOptions, io: CliIo, hooks: MigrateRunHooks): Promise<MigrateOutcome>;
+  verify(plan: MigratePlan, o: MigrateCliOptions, io: CliIo, warn: (message: string) => void): Promise<VerifyReport>;
   watchSignals(): { stop: () => boolean; signal: () => NodeJS.Signals | undefined; dispose: () => void };
 }
 
 /** Options a row may not set: they belong to the whole batch run. */
-const BATCH_ONLY = new Set(['json', 'debug', 'quiet', 'logFile', 'progressInterval', 'jobs', 'shard', 'skipBadRows', 'config', 'stateDir']);
+const BATCH_ONLY = new Set(['json', 'debug', 'quiet', 'logFile', 'progressInterval', 'jobs', 'shard', 'skipBadRows', 'verify', 'config', 'stateDir']);
 
 /** Row columns (snake_case) for every migrate option of the batch command, e.g. dry_run, mark_seen. */
 export function rowColumns(command: Command): Map<string, ColumnSpec> {
@@ -65,6 +69,8 @@ interface Job {
 interface JobResult {
   job: Job;
   summary: MigrationSummary | undefined;
+  /** With --verify, instead of a summary. */
+  report?: VerifyReport;
   status: string;
   ok: boolean;
   seconds: number;
@@ -127,6 +133,30 @@ export function formatBatchTable(results: JobResult[], skipped: number, seconds:
     `${seconds.toFixed(1)}s`,
     ok === results.length && skipped === 0 ? 'ok' : 'FAILED',
   ];
+  return table(header, right, rows, totals);
+}
+
+/** The table batch --verify ends with: per mailbox what is there and what is not. */
+export function formatVerifyTable(results: JobResult[], seconds: number): string {
+  const header = ['line', 'mailbox', 'found', 'present', 'missing', 'altered', 'time', 'status'];
+  const right = [true, false, true, true, true, true, true, false];
+  const rows = results.map((r) => [
+    String(r.job.row.line),
+    r.job.name,
+    String(r.report?.found ?? 0),
+    String(r.report?.present ?? 0),
+    String(r.report?.missing ?? 0),
+    String(r.report?.altered ?? 0),
+    `${r.seconds.toFixed(1)}s`,
+    r.status,
+  ]);
+  const sum = (f: (v: VerifyReport) => number) => String(results.reduce((n, r) => n + (r.report ? f(r.report) : 0), 0));
+  const ok = results.filter((r) => r.ok).length;
+  const totals = ['', `total: ${results.length} mailbox(es), ${ok} all there`, sum((v) => v.found), sum((v) => v.present), sum((v) => v.missing), sum((v) => v.altered), `${seconds.toFixed(1)}s`, ok === results.length ? 'ok' : 'FAILED'];
+  return table(header, right, rows, totals);
+}
+
+function table(header: string[], right: boolean[], rows: string[][], totals: string[]): string {
   const all = [header, ...rows, totals];
   const widths = header.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => pad(c, widths[i]!, right[i]!)).join('  ').trimEnd();
@@ -179,6 +209,23 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
     output.mailboxStarted(id, job.name);
     const t0 = performance.now();
     let result: JobResult;
+    if (o.verify) {
+      try {
+        const report = await engine.verify(job.plan, job.options, rowIo, (message) => output.warn(`${job.name}: ${message}`));
+        const ok = report.problems.length === 0;
+        const status = ok ? 'all there' : `${report.missing} missing, ${report.altered} altered`;
+        result = { job, summary: undefined, report, status, ok, seconds: (performance.now() - t0) / 1000, error: undefined };
+        for (const p of report.problems) json({ event: 'message-problem', ...where, ...p });
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        output.error(`${job.name}: ${message}`);
+        result = { job, summary: undefined, status: statusOf(err), ok: false, seconds: (performance.now() - t0) / 1000, error: message };
+      }
+      results.push(result);
+      output.mailboxEnded(id, `${job.name}: ${result.status}`, result.ok);
+      json({ event: 'end', ...where, status: result.status, ok: result.ok, found: result.report?.found ?? 0, present: result.report?.present ?? 0, missing: result.report?.missing ?? 0, altered: result.report?.altered ?? 0, seconds: Number(result.seconds.toFixed(3)) });
+      return;
+    }
     try {
       const { summary, exitCode } = await engine.execute(job.plan, job.options, rowIo, {
         warn: (message) => output.warn(`${job.name}: ${message}`),
@@ -233,6 +280,14 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
   const ok = results.filter((r) => r.ok).length;
   const sig = signals.signal();
   const exitCode = sig ? (sig === 'SIGINT' ? 130 : 143) : ok === work.length && skipped === 0 ? 0 : 1;
+  if (o.verify) {
+    const count = (f: (r: VerifyReport) => number) => results.reduce((n, r) => n + (r.report ? f(r.report) : 0), 0);
+    const totals = { mailboxes: work.length, allThere: ok, notAllThere: work.length - ok, found: count((r) => r.found), present: count((r) => r.present), missing: count((r) => r.missing), altered: count((r) => r.altered) };
+    json({ event: 'summary', verify: true, ...totals, seconds: Number(seconds.toFixed(3)), exitCode });
+    const oneLine = `poplift batch --verify: ${totals.mailboxes} mailbox(es), ${ok} with every message there; ${totals.missing} missing, ${totals.altered} altered of ${totals.found}`;
+    output.final(formatVerifyTable(results, seconds), oneLine);
+    return exitCode;
+  }
   const sum = (f: (s: MigrationSummary) => number) => results.reduce((n, r) => n + (r.summary ? f(r.summary) : 0), 0);
   const totals = {
     mailboxes: work.length,

@@ -9,7 +9,7 @@ import { Argument, Command, CommanderError, Option } from 'commander';
 import { ExitCode, PopliftError, usageError, type Side } from '../errors.js';
 import { migrateMailbox, type Endpoints, type MigrateHooks, type MigrateOptions } from '../engine/migrate.js';
 import { summaryExitCode, type MigrationSummary } from '../engine/summary.js';
-import { verifyExitCode, verifyMailbox } from '../engine/verify.js';
+import { verifyExitCode, verifyMailbox, type VerifyReport } from '../engine/verify.js';
 import { parseFlagList } from '../message/flags.js';
 import type { DateMode } from '../message/internal-date.js';
 import { Pop3Session } from '../source/pop3-session.js';
@@ -473,6 +473,12 @@ async function runMigrate(pop3Text: string, imapText: string, o: MigrateCliOptio
   }
 }
 
+/** Verifies one planned mailbox pair (batch --verify), changing nothing. */
+export async function verifyPlanned(plan: MigratePlan, o: MigrateCliOptions, io: CliIo, warn: (m: string) => void): Promise<VerifyReport> {
+  const endpoints = await connectionEndpoints(plan.pop3, plan.imap, o, plan.timeoutMs, io, warn);
+  return verifyMailbox(endpoints, { folder: plan.levels, deep: false }, { warn });
+}
+
 async function runVerify(pop3Text: string, imapText: string, o: VerifyCliOptions, io: CliIo): Promise<number> {
   const warn = (message: string) => io.stderr.write(`poplift: warning: ${message}\n`);
   const pop3 = parseServerUrl(pop3Text, 'POP3');
@@ -529,10 +535,11 @@ export function buildProgram(io: CliIo, result: { code: number; debug: boolean }
     .option('--jobs <n>', 'mailboxes migrated at the same time', '4')
     .option('--shard <K/N>', 'run only rows whose 0-based index mod N is K-1 (for N machines sharing one file)')
     .option('--skip-bad-rows', 'run the valid rows even when some rows are bad (the exit code is then 1)')
+    .option('--verify', 'change nothing: check that every message of each POP3 mailbox is in its folder (as poplift verify)')
     .addHelpText('after', BATCH_HELP)
     .action(async (file: string, o: BatchCliOptions) => {
       result.debug = Boolean(o.debug);
-      result.code = await runBatch(file, o, io, batch, { plan: planMigrate, execute: executeMigrate, watchSignals });
+      result.code = await runBatch(file, o, io, batch, { plan: planMigrate, execute: executeMigrate, verify: verifyPlanned, watchSignals });
     });
 
   const verify = program

@@ -133,6 +133,29 @@ describeIntegration('batch: six mailboxes, three at a time, one with a wrong pas
     ]);
   });
 
+  it('--verify checks every row, changing nothing: the five migrated are all there, the failed one is not', async () => {
+    const r = await runCli(['batch', csv, '--verify', '--json', ...common()], env());
+    expect(r.code).toBe(1);
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const ends = events.filter((e) => e.event === 'end');
+    expect(ends).toHaveLength(6);
+    expect(ends.filter((e) => e.ok === true)).toHaveLength(5);
+    // user4's destination login fails, so its mailbox cannot be checked.
+    expect(ends.find((e) => String(e.imap).includes('user4@'))).toMatchObject({ ok: false });
+    expect(events.at(-1)).toMatchObject({ event: 'summary', verify: true, mailboxes: 6, allThere: 5, found: 5 * PER_MAILBOX, present: 5 * PER_MAILBOX });
+    expect(await folderCount(dovecot, users[0]!, 'Old.Mail')).toBe(PER_MAILBOX);
+    // A message removed from one destination is named.
+    const client = await imapClient(dovecot, users[0]!);
+    await client.mailboxOpen('Old.Mail');
+    await client.messageDelete('1');
+    await client.logout();
+    const after = await runCli(['batch', csv, '--verify', '--json', '--shard', '1/6', ...common()], env());
+    expect(after.code).toBe(1);
+    const problems = after.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.event === 'message-problem');
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatchObject({ problem: 'missing' });
+  });
+
   it('splits the rows between --shard 1/2 and --shard 2/2, each exactly once', async () => {
     const lines = async (shard: string) => {
       const r = await runCli(['batch', csv, '--shard', shard, '--dry-run', '--json', '--jobs', '2', ...common()], env());
