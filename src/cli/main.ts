@@ -128,9 +128,15 @@ Passwords come from POPLIFT_POP3_PASSWORD and POPLIFT_IMAP_PASSWORD, from
 tokens come from --*-token-file or --*-token-command (run again when the
 server refuses the token).
 
-Example:
+Examples:
+  # move everything once
   POPLIFT_POP3_PASSWORD=… POPLIFT_IMAP_PASSWORD=… \\
     poplift migrate pop3s://alice@pop.old.example imaps://alice@imap.new.example --folder "Archive/Old ISP"
+  # see first what would be moved and deleted, changing nothing
+  poplift migrate pop3s://alice@pop.old.example imaps://alice@imap.new.example --dry-run --delete
+  # from cron: only new mail, then delete what is confirmed on the new server
+  poplift migrate pop3s://alice@pop.old.example imaps://alice@imap.new.example \\
+    --pop3-password-file ~/.config/poplift/pop3 --imap-password-file ~/.config/poplift/imap --delete --quiet
 ${EXIT_CODES_HELP}`;
 
 const VERIFY_HELP = `
@@ -520,7 +526,7 @@ export function buildProgram(io: CliIo, result: { code: number; debug: boolean }
     .description('copy every message of a POP3 mailbox into an IMAP folder')
     .argument('<pop3-url>', 'pop3://USER@HOST[:PORT] or pop3s://USER@HOST[:PORT] (USER percent-encoded)')
     .argument('<imap-url>', 'imap://USER@HOST[:PORT] or imaps://USER@HOST[:PORT]');
-  addMigrateOptions(migrate, 'print the summary as one JSON object on stdout')
+  groupHelp(addMigrateOptions(migrate, 'print the summary as one JSON object on stdout'))
     .addHelpText('after', MIGRATE_HELP)
     .action(async (pop3Url: string, imapUrl: string, o: MigrateCliOptions) => {
       result.debug = Boolean(o.debug);
@@ -535,7 +541,8 @@ export function buildProgram(io: CliIo, result: { code: number; debug: boolean }
     .option('--jobs <n>', 'mailboxes migrated at the same time', '4')
     .option('--shard <K/N>', 'run only rows whose 0-based index mod N is K-1 (for N machines sharing one file)')
     .option('--skip-bad-rows', 'run the valid rows even when some rows are bad (the exit code is then 1)')
-    .option('--verify', 'change nothing: check that every message of each POP3 mailbox is in its folder (as poplift verify)')
+    .option('--verify', 'change nothing: check that every message of each POP3 mailbox is in its folder (as poplift verify)');
+  groupHelp(batch)
     .addHelpText('after', BATCH_HELP)
     .action(async (file: string, o: BatchCliOptions) => {
       result.debug = Boolean(o.debug);
@@ -554,7 +561,8 @@ export function buildProgram(io: CliIo, result: { code: number; debug: boolean }
     .option('--debug', 'print protocol traces (passwords masked) and stack traces');
   addTlsOptions(verify)
     .option('--state-dir <dir>', 'accepted as for migrate; verify reads and writes no state')
-    .option('--config <file>', 'read options from this JSON file (command line, then POPLIFT_* variables, win over it)')
+    .option('--config <file>', 'read options from this JSON or YAML file (command line, then POPLIFT_* variables, win over it)');
+  groupHelp(verify)
     .addHelpText('after', VERIFY_HELP)
     .action(async (pop3Url: string, imapUrl: string, o: VerifyCliOptions) => {
       result.debug = Boolean(o.debug);
@@ -604,7 +612,27 @@ function addMigrateOptions(command: Command, jsonHelp: string): Command {
     .option('--quiet', 'print only errors and the final one-line summary')
     .option('--progress-interval <seconds>', 'when stderr is not a terminal, a progress line at most this often', '30')
     .option('--log-file <file>', 'also append the plain-text log (timestamped lines) to <file>')
-    .option('--config <file>', 'read options from this JSON file (command line, then POPLIFT_* variables, win over it)');
+    .option('--config <file>', 'read options from this JSON or YAML file (command line, then POPLIFT_* variables, win over it)');
+}
+
+/** Help headings: options are listed by theme rather than in one long list. */
+const HELP_GROUPS: Array<[string, RegExp]> = [
+  ['What to move:', /^(folder|dedupe|flags|markSeen|keepDeletedFlag|internalDate|dryRun|deep|verify)$/],
+  ['Passwords and logins:', /^(pop3|imap)(PasswordFile|PasswordCommand|TokenFile|TokenCommand|Auth)$/],
+  ['TLS:', /^((pop3|imap)?(CaFile)|(pop3|imap)?Insecure|insecure|caFile|allowPlaintext|requireTls)$/i],
+  ['Cron, state and deleting:', /^(stateDir|retries|timeout|maxErrors|delete|deleteEvery)$/],
+  ['Speed and memory:', /^(multiappend|maxInflight|batchMessages|jobs|shard)$/],
+  ['Output:', /^(json|quiet|progressInterval|logFile|debug|skipBadRows)$/],
+  ['Config:', /^config$/],
+];
+
+/** Puts each option of `command` under its theme's heading in --help. */
+function groupHelp(command: Command): Command {
+  for (const option of command.options) {
+    const group = HELP_GROUPS.find(([, pattern]) => pattern.test(option.attributeName()));
+    if (group) option.helpGroup(group[0]);
+  }
+  return command;
 }
 
 /** Passwords, tokens and the POP3 login method (migrate and verify). */
