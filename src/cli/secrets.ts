@@ -114,9 +114,10 @@ export async function resolveCredentials(s: CredentialSources): Promise<Credenti
 export function terminalPrompt(stdin: NodeJS.ReadStream, stderr: NodeJS.WritableStream): (question: string) => Promise<string> {
   return (question) =>
     new Promise((resolve) => {
-      stderr.write(question);
+      // Echo off before the question shows: a fast typist or a paste must not be echoed.
       stdin.setRawMode(true);
       stdin.resume();
+      stderr.write(question);
       let typed = '';
       const onData = (chunk: Buffer) => {
         for (const ch of chunk.toString('utf8')) {

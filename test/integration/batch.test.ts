@@ -1,13 +1,12 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runCli, type CliResult } from '../helpers/cli.js';
-import { BIN } from '../helpers/child-run.js';
 import { startDovecot, type Dovecot, type DovecotUser } from '../helpers/dovecot.js';
 import { imapClient } from '../helpers/mailboxes.js';
 import { describeIntegration } from '../helpers/suite.js';
+import { runUnderTty } from '../helpers/tty.js';
 
 const PASSWORD = 'batch-secret';
 const PER_MAILBOX = 12;
@@ -38,22 +37,6 @@ async function folderCount(dovecot: Dovecot, user: DovecotUser, folder: string):
   } finally {
     await client.logout();
   }
-}
-
-/** Runs the built CLI under a pseudo-terminal (util-linux script), so stderr is a TTY. */
-function runUnderTty(args: string[], env: Record<string, string>): Promise<{ code: number; output: string }> {
-  const quoted = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  return new Promise((resolve, reject) => {
-    const child = spawn('script', ['-qfec', `stty cols 160 2>/dev/null; ${quoted}`, '/dev/null'], {
-      env: { PATH: process.env.PATH ?? '', TERM: 'xterm', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const chunks: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => chunks.push(c));
-    child.stderr.on('data', (c: Buffer) => chunks.push(c));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code: code ?? -1, output: Buffer.concat(chunks).toString('utf8') }));
-  });
 }
 
 describeIntegration('batch: six mailboxes, three at a time, one with a wrong password', () => {
