@@ -89,6 +89,11 @@ const State = {
 } as const;
 type State = (typeof State)[keyof typeof State];
 
+/** Messages at least this large announced in "+OK n octets" are read into one preallocated buffer. */
+const PREALLOCATE_FROM = 1024 * 1024;
+/** A larger announcement is not trusted enough to allocate for up front. */
+const PREALLOCATE_UP_TO = 1024 * 1024 * 1024;
+
 export class Pop3ReplyParser {
   /** One entry per command sent and not yet answered: the shape of its reply. */
   private readonly expected: Shape[] = [];
@@ -103,6 +108,13 @@ export class Pop3ReplyParser {
   private currentText = '';
   private bodyParts: Buffer[] = [];
   private bodyLength = 0;
+  /**
+   * For a large message whose size the status line announced ("+OK n
+   * octets"), one buffer of that size filled as chunks arrive: holding every
+   * chunk and then concatenating would need twice the message in memory.
+   */
+  private bodyTarget: Buffer | undefined;
+  private bodyFilled = 0;
   /** The last body byte consumed in Mid state was CR (possibly in an earlier chunk). */
   private lastWasCr = false;
 
@@ -217,6 +229,10 @@ export class Pop3ReplyParser {
       this.currentText = text;
       this.bodyParts = [];
       this.bodyLength = 0;
+      const announced = /^(\d+) octets/i.exec(text);
+      const size = announced ? Number(announced[1]) : 0;
+      this.bodyTarget = size >= PREALLOCATE_FROM && size <= PREALLOCATE_UP_TO ? Buffer.allocUnsafe(size) : undefined;
+      this.bodyFilled = 0;
       this.lastWasCr = false;
       this.state = State.LineStart;
       return;
@@ -294,13 +310,30 @@ export class Pop3ReplyParser {
 
   private addBody(chunk: Buffer, from: number, to: number): void {
     if (to <= from) return;
+    const target = this.bodyTarget;
+    if (target !== undefined) {
+      if (this.bodyFilled + (to - from) <= target.length) {
+        chunk.copy(target, this.bodyFilled, from, to);
+        this.bodyFilled += to - from;
+        return;
+      }
+      // More than announced: keep what is there and go on the general way.
+      this.bodyParts.push(target.subarray(0, this.bodyFilled));
+      this.bodyLength = this.bodyFilled;
+      this.bodyTarget = undefined;
+    }
     // subarray, not copy: the one copy happens in finishBody's concat.
     this.bodyParts.push(chunk.subarray(from, to));
     this.bodyLength += to - from;
   }
 
   private finishBody(out: Pop3Reply[]): void {
-    const body = Buffer.concat(this.bodyParts, this.bodyLength);
+    const target = this.bodyTarget;
+    this.bodyTarget = undefined;
+    const body =
+      target !== undefined
+        ? target.subarray(0, this.bodyFilled)
+        : Buffer.concat(this.bodyParts, this.bodyLength);
     this.bodyParts = [];
     this.bodyLength = 0;
     this.state = State.Status;

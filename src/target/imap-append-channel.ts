@@ -52,6 +52,8 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
+const WRITE_SLICE = 1024 * 1024;
+
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
 /** RFC 3501 date-time, in UTC so the instant is exact whatever the local zone. */
@@ -458,7 +460,9 @@ export class ImapAppendChannel {
         });
         if (!(await go)) return;
       }
-      await this.write(item.content);
+      // In slices: TLS encrypts what it is given at once, so one write of a
+      // 100 MB message would hold a second, encrypted copy of it in memory.
+      for (let at = 0; at < item.content.length; at += WRITE_SLICE) await this.write(item.content.subarray(at, at + WRITE_SLICE));
       prefix = ' ';
     }
     await this.write('\r\n');

@@ -300,3 +300,29 @@ describe('Pop3ReplyParser', () => {
     }
   });
 });
+
+describe('large messages announced as "+OK n octets"', () => {
+  // Over the 1 MiB from which the body goes into one preallocated buffer.
+  const big = Buffer.concat([HOSTILE, Buffer.alloc(2 * 1024 * 1024, 0x61), Buffer.from('\r\n..dot\r\nend\r\n')]);
+
+  function frame(status: string, chunkSize: number): Buffer {
+    const wire = multiLineReply(status, big);
+    const parser = new Pop3ReplyParser();
+    parser.expect(true);
+    const replies = [];
+    for (let at = 0; at < wire.length; at += chunkSize) replies.push(...parser.push(wire.subarray(at, at + chunkSize)));
+    expect(replies).toHaveLength(1);
+    return replies[0]!.body!;
+  }
+
+  it.each([
+    ['the exact size', big.length],
+    ['a size too small (the rest still arrives)', big.length - 1000],
+    ['a size too large', big.length + 1000],
+  ])('is byte-exact when the server announces %s', (_what, announced) => {
+    for (const chunkSize of [1, 7, 16384, 65536]) {
+      if (chunkSize === 1 && announced !== big.length) continue;
+      expect(frame(`+OK ${announced} octets`, chunkSize).equals(big)).toBe(true);
+    }
+  });
+});
