@@ -1,0 +1,214 @@
+/**
+ * poplift migrate: checks the options (planMigrate), then runs one mailbox
+ * with its lock, journal and output (executeMigrate, shared with batch).
+ */
+import { join } from 'node:path';
+import { migrateMailbox, type MigrateHooks, type MigrateOptions } from '../engine/migrate.js';
+import { summaryExitCode, type MigrationSummary } from '../engine/summary.js';
+import type { DateMode } from '../message/internal-date.js';
+import { loadJournal, JournalWriter } from '../state/journal.js';
+import { MailboxLock } from '../state/lock.js';
+import { ensureStateDirectory, stateDirectory, stateName } from '../state/state-dir.js';
+import { connectionEndpoints, label } from './connections.js';
+import type { CliIo } from './main.js';
+import { folderLevels, parseFlagListOrUsage, positiveNumber, wholeNumber } from './options.js';
+import { Output, mailboxResultLine, outputSettings, summaryLine, type OutputCliOptions } from './output.js';
+import { parseServerUrl, type ServerUrl } from './server-url.js';
+import { formatSummary } from './summary-output.js';
+
+export interface MigrateCliOptions extends OutputCliOptions {
+  folder: string;
+  pop3PasswordFile?: string;
+  imapPasswordFile?: string;
+  pop3PasswordCommand?: string;
+  imapPasswordCommand?: string;
+  pop3TokenFile?: string;
+  imapTokenFile?: string;
+  pop3TokenCommand?: string;
+  imapTokenCommand?: string;
+  pop3Auth: 'auto' | 'plain' | 'user' | 'apop';
+  dedupe: 'message-id' | 'none';
+  flags?: string;
+  markSeen?: boolean;
+  keepDeletedFlag?: boolean;
+  internalDate: DateMode;
+  dryRun?: boolean;
+  json?: boolean;
+  debug?: boolean;
+  caFile?: string;
+  pop3CaFile?: string;
+  imapCaFile?: string;
+  insecure?: boolean;
+  pop3Insecure?: boolean;
+  imapInsecure?: boolean;
+  allowPlaintext?: boolean;
+  requireTls?: boolean;
+  timeout: string;
+  multiappend: boolean;
+  maxInflight: string;
+  stateDir?: string;
+  retries: string;
+  maxErrors?: string;
+  delete?: boolean;
+  deleteEvery: string;
+  batchMessages: string;
+}
+
+/** SIGINT/SIGTERM ask the engine to stop taking messages; a second signal leaves at once. */
+export function watchSignals(): { stop: () => boolean; signal: () => NodeJS.Signals | undefined; dispose: () => void } {
+  let received: NodeJS.Signals | undefined;
+  const handler = (sig: NodeJS.Signals) => {
+    if (received) process.exit(sig === 'SIGINT' ? 130 : 143);
+    received = sig;
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    stop: () => received !== undefined,
+    signal: () => received,
+    dispose: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}
+
+/** A migrate command line checked and parsed, before anything connects. */
+export interface MigratePlan {
+  pop3: ServerUrl;
+  imap: ServerUrl;
+  pop3Label: string;
+  imapLabel: string;
+  levels: string[];
+  extraFlags: string[];
+  timeoutMs: number;
+  maxInflight: number;
+  retries: number;
+  maxErrors: number | undefined;
+  deleteEvery: number;
+  batchMessages: number;
+}
+
+/** Checks every migrate option that can be checked without the network; throws a usage error (exit 2). */
+export function planMigrate(pop3Text: string, imapText: string, o: MigrateCliOptions): MigratePlan {
+  const pop3 = parseServerUrl(pop3Text, 'POP3');
+  const imap = parseServerUrl(imapText, 'IMAP');
+  const extraFlags = o.flags ? parseFlagListOrUsage(o.flags) : [];
+  if (o.markSeen && !extraFlags.includes('\\Seen')) extraFlags.push('\\Seen');
+  return {
+    pop3,
+    imap,
+    pop3Label: label(pop3),
+    imapLabel: label(imap),
+    levels: folderLevels(o.folder),
+    extraFlags,
+    timeoutMs: positiveNumber(o.timeout, '--timeout') * 1000,
+    maxInflight: positiveNumber(o.maxInflight, '--max-inflight') * 1024 * 1024,
+    retries: wholeNumber(o.retries, '--retries', 0),
+    maxErrors: o.maxErrors === undefined ? undefined : wholeNumber(o.maxErrors, '--max-errors', 1),
+    deleteEvery: wholeNumber(o.deleteEvery, '--delete-every', 1),
+    batchMessages: wholeNumber(o.batchMessages, '--batch-messages', 1),
+  };
+}
+
+/** What a caller (migrate, or one row of a batch) hears from a running migration. */
+export type MigrateRunHooks = Pick<MigrateHooks, 'warn' | 'onListed' | 'onProgress' | 'onFailure' | 'stopRequested'>;
+
+export interface MigrateOutcome {
+  summary: MigrationSummary;
+  /** 0 or 1 as summaryExitCode; signals are the caller's business. */
+  exitCode: number;
+}
+
+/**
+ * One full migration of one mailbox: credentials, lock, journal, engine.
+ * Shared by `migrate` and every row of `batch`. Throws PopliftError for
+ * usage, login, connection and lock failures (exit codes 2 to 5).
+ */
+export async function executeMigrate(plan: MigratePlan, o: MigrateCliOptions, io: CliIo, hooks: MigrateRunHooks): Promise<MigrateOutcome> {
+  const { pop3, imap, levels } = plan;
+  const warn = hooks.warn;
+  const endpoints = await connectionEndpoints(pop3, imap, o, plan.timeoutMs, io, warn);
+
+  // State: one lock per source mailbox, one journal per mailbox + folder pair. A dry run writes nothing.
+  const stateDir = stateDirectory(o.stateDir, io.env);
+  // By host, not port: pop3:// and pop3s:// on one host reach the same maildrop.
+  const pop3Account = `${pop3.user}@${pop3.host.toLowerCase()}`;
+  const imapAccount = `${imap.user}@${imap.host.toLowerCase()}`;
+  const journalPath = join(stateDir, `${stateName(pop3Account, imapAccount, levels.join('/'))}.journal`);
+  let lock: MailboxLock | undefined;
+  let writer: JournalWriter | undefined;
+  if (!o.dryRun) {
+    ensureStateDirectory(stateDir);
+    lock = MailboxLock.acquire(join(stateDir, `${stateName(pop3Account)}.lock`), endpoints.pop3Label, warn);
+  }
+  try {
+    const state = loadJournal(journalPath);
+    if (state.badLines > 0) warn(`The journal ${journalPath} has ${state.badLines} unreadable line(s); those messages are checked against the destination again.`);
+    if (!o.dryRun) {
+      writer = new JournalWriter(journalPath);
+      if (state.done.size === 0 && state.folder === undefined) {
+        writer.add({ t: 'pair', pop3: endpoints.pop3Label, imap: endpoints.imapLabel, folder: levels.join('/'), at: new Date().toISOString() });
+      }
+    }
+    const options: MigrateOptions = {
+      folder: levels,
+      dedupe: o.dedupe === 'message-id',
+      dryRun: Boolean(o.dryRun),
+      multiAppend: o.multiappend,
+      batchMessages: plan.batchMessages,
+      // Several batches must fit in flight so reading goes on while one commits.
+      batchBytes: Math.min(8 * 1024 * 1024, Math.max(1024 * 1024, Math.floor(plan.maxInflight / 4))),
+      maxInflightBytes: plan.maxInflight,
+      extraFlags: plan.extraFlags,
+      keepDeletedFlag: Boolean(o.keepDeletedFlag),
+      dateMode: o.internalDate,
+      retries: plan.retries,
+      backoffMs: 1000,
+      maxErrors: plan.maxErrors,
+      delete: Boolean(o.delete),
+      deleteEvery: plan.deleteEvery,
+      journal: { state, writer },
+    };
+    const summary = await migrateMailbox(endpoints, options, hooks);
+    return { summary, exitCode: summaryExitCode(summary) };
+  } finally {
+    writer?.close();
+    lock?.release();
+  }
+}
+
+/** How a mailbox is named in progress lines, bars and the batch table. */
+export function mailboxName(plan: MigratePlan): string {
+  return `${plan.pop3Label} -> ${plan.imapLabel} folder "${plan.levels.join('/')}"`;
+}
+
+export async function runMigrate(pop3Text: string, imapText: string, o: MigrateCliOptions, io: CliIo): Promise<number> {
+  const plan = planMigrate(pop3Text, imapText, o);
+  const output = new Output(io.stderr, outputSettings(o, io.stderr, false, 'when-listed'));
+  const signals = watchSignals();
+  const id = 0;
+  try {
+    output.mailboxStarted(id, mailboxName(plan));
+    const { summary, exitCode } = await executeMigrate(plan, o, io, {
+      warn: (message) => output.warn(message),
+      onListed: (e) => output.mailboxListed(id, e),
+      onProgress: (e) => output.mailboxProgress(id, e),
+      stopRequested: signals.stop,
+    });
+    output.mailboxEnded(id, mailboxResultLine(mailboxName(plan), summary, exitCode === 0 ? 'ok' : 'incomplete'), exitCode === 0);
+    output.close();
+    if (o.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
+    output.final(formatSummary(summary), summaryLine(summary));
+    const sig = signals.signal();
+    if (sig) return sig === 'SIGINT' ? 130 : 143;
+    return exitCode;
+  } catch (err) {
+    output.close();
+    if (err instanceof Error) output.logOnly(`poplift: ${err.message}`);
+    throw err;
+  } finally {
+    signals.dispose();
+    output.close();
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * The options of migrate, batch and verify, their help texts and themes, and
+ * the small parsers for option values.
+ */
+import { Command, Option } from 'commander';
+import { usageError } from '../errors.js';
+import { parseFlagList } from '../message/flags.js';
+
+export const EXIT_CODES_HELP = `
+Exit codes:
+  0    every source message is on the destination
+  1    finished, but some messages failed (or the mailbox was stopped early)
+  2    usage or configuration error
+  3    authentication failed
+  4    could not connect (network or TLS)
+  5    another poplift run holds this mailbox's lock
+  130  stopped by SIGINT (143: SIGTERM) after saving its progress`;
+
+export const MIGRATE_HELP = `
+Passwords come from POPLIFT_POP3_PASSWORD and POPLIFT_IMAP_PASSWORD, from
+--pop3-password-file / --imap-password-file (first line of the file), from
+--*-password-command, or a prompt when stdin is a terminal. OAuth2 access
+tokens come from --*-token-file or --*-token-command (run again when the
+server refuses the token).
+
+Examples:
+  # move everything once
+  POPLIFT_POP3_PASSWORD=… POPLIFT_IMAP_PASSWORD=… \\
+    poplift migrate pop3s://alice@pop.old.example imaps://alice@imap.new.example --folder "Archive/Old ISP"
+  # see first what would be moved and deleted, changing nothing
+  poplift migrate pop3s://alice@pop.old.example imaps://alice@imap.new.example --dry-run --delete
+  # from cron: only new mail, then delete what is confirmed on the new server
+  poplift migrate pop3s://alice@pop.old.example imaps://alice@imap.new.example \\
+    --pop3-password-file ~/.config/poplift/pop3 --imap-password-file ~/.config/poplift/imap --delete --quiet
+${EXIT_CODES_HELP}`;
+
+export const VERIFY_HELP = `
+Changes nothing on either side: no DELE, no APPEND, no folder creation, no
+state. A POP3 message counts as there when the folder holds a message with
+its Message-ID (or fallback key) and its size. Without --deep only headers
+are read (POP3 TOP, else RETR); --deep reads every message and compares its
+SHA-256 with that of its copy. Passwords and TLS options work as for migrate.
+
+Example:
+  poplift verify pop3s://alice@pop.old.example imaps://alice@imap.new.example --folder "Archive/Old ISP" --deep
+
+Exit codes:
+  0    every POP3 message is in the folder
+  1    some are missing, or (--deep) differ from their copy
+  2    usage or configuration error
+  3    authentication failed
+  4    could not connect (network or TLS)`;
+
+export const BATCH_HELP = `
+The file: a CSV with a header row, or a JSON array of objects with the same
+keys. pop3_url and imap_url are required; folder, pop3_password_file and
+imap_password_file are optional, and so is any migrate option as a column
+in snake_case (delete, dry_run, flags, mark_seen, ...), overriding the
+command line for that row. Yes/no columns take yes/no, true/false or 1/0.
+Every row is checked first: bad rows are reported with their line number
+and nothing starts (exit 2) unless --skip-bad-rows. Passwords: a row's
+password files, else POPLIFT_POP3_PASSWORD / POPLIFT_IMAP_PASSWORD.
+
+Example (pop3_url,imap_url,folder):
+  poplift batch mailboxes.csv --jobs 8 --log-file batch.log
+
+Exit codes:
+  0    every mailbox succeeded
+  1    some mailbox failed, was incomplete, or a bad row was skipped
+  2    usage or configuration error (bad rows: nothing was started)
+  130  stopped by SIGINT (143: SIGTERM); running mailboxes saved their progress`;
+
+export const COMPLETION_HELP = `
+Examples:
+  source <(poplift completion bash)                 # bash, e.g. in ~/.bashrc
+  poplift completion zsh > "\${fpath[1]}/_poplift"   # zsh
+  poplift completion fish > ~/.config/fish/completions/poplift.fish`;
+
+export function positiveNumber(text: string, name: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw usageError(`${name} must be a positive number, not '${text}'.`);
+  return n;
+}
+
+export function wholeNumber(text: string, name: string, min: number): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) throw usageError(`${name} must be a whole number of at least ${min}, not '${text}'.`);
+  return n;
+}
+
+export function folderLevels(folder: string): string[] {
+  const levels = folder.split('/').filter((l) => l !== '');
+  if (levels.length === 0) throw usageError(`--folder '${folder}' names no folder.`);
+  return levels;
+}
+
+export function parseFlagListOrUsage(text: string): string[] {
+  try {
+    return parseFlagList(text);
+  } catch (err) {
+    throw usageError(`--flags: ${(err as Error).message}`);
+  }
+}
+
+/** Everything migrate takes besides the two URLs; batch takes the same as defaults for its rows. */
+export function addMigrateOptions(command: Command, jsonHelp: string): Command {
+  command.option('--folder <path>', "destination folder, '/' separates levels; created when missing", 'INBOX');
+  addLoginOptions(command)
+    .addOption(new Option('--dedupe <mode>', 'skip messages already in the folder, by Message-ID (or fallback key)').choices(['message-id', 'none']).default('message-id'))
+    .option('--flags <flags>', "add these flags to every message, e.g. '\\Seen $Imported'")
+    .option('--mark-seen', 'add \\Seen to every message')
+    .option('--keep-deleted-flag', 'map X-Status D / X-Mozilla-Status 0x0008 to \\Deleted (default: ignore)')
+    .addOption(
+      new Option('--internal-date <source>', 'internal date from the topmost Received header, the Date header, or the server clock')
+        .choices(['received', 'date', 'server'])
+        .default('received'),
+    )
+    .option('--dry-run', 'connect, list and index, then report what would be done; change nothing')
+    .option('--json', jsonHelp)
+    .option('--debug', 'print protocol traces (passwords masked) and stack traces');
+  return addTlsOptions(command)
+    .option('--no-multiappend', 'upload one message per APPEND even when the server offers MULTIAPPEND')
+    .option('--max-inflight <MiB>', 'message data held in memory between reading and upload', '64')
+    .option('--batch-messages <n>', 'messages per MULTIAPPEND command (at most 8 MB each)', '100')
+    .option('--state-dir <dir>', 'where journals and locks live (default $XDG_STATE_HOME/poplift or ~/.local/state/poplift)')
+    .option('--retries <n>', 'reconnect attempts after a dropped, reset or stalled connection', '5')
+    .option('--max-errors <n>', 'stop the mailbox after this many failed messages')
+    .option('--delete', 'delete from POP3 each message whose copy is confirmed on the destination')
+    .option('--delete-every <n>', 'commit deletions (QUIT and reconnect) every <n> messages', '500')
+    .option('--quiet', 'print only errors and the final one-line summary')
+    .option('--progress-interval <seconds>', 'when stderr is not a terminal, a progress line at most this often', '30')
+    .option('--log-file <file>', 'also append the plain-text log (timestamped lines) to <file>')
+    .option('--config <file>', 'read options from this JSON or YAML file (command line, then POPLIFT_* variables, win over it)');
+}
+
+/** Help headings: options are listed by theme rather than in one long list. */
+export const HELP_GROUPS: Array<[string, RegExp]> = [
+  ['What to move:', /^(folder|dedupe|flags|markSeen|keepDeletedFlag|internalDate|dryRun|deep|verify)$/],
+  ['Passwords and logins:', /^(pop3|imap)(PasswordFile|PasswordCommand|TokenFile|TokenCommand|Auth)$/],
+  ['TLS:', /^((pop3|imap)?(CaFile)|(pop3|imap)?Insecure|insecure|caFile|allowPlaintext|requireTls)$/i],
+  ['Cron, state and deleting:', /^(stateDir|retries|timeout|maxErrors|delete|deleteEvery)$/],
+  ['Speed and memory:', /^(multiappend|maxInflight|batchMessages|jobs|shard)$/],
+  ['Output:', /^(json|quiet|progressInterval|logFile|debug|skipBadRows)$/],
+  ['Config:', /^config$/],
+];
+
+/** Puts each option of `command` under its theme's heading in --help. */
+export function groupHelp(command: Command): Command {
+  for (const option of command.options) {
+    const group = HELP_GROUPS.find(([, pattern]) => pattern.test(option.attributeName()));
+    if (group) option.helpGroup(group[0]);
+  }
+  return command;
+}
+
+/** Passwords, tokens and the POP3 login method (migrate and verify). */
+export function addLoginOptions(command: Command): Command {
+  return command
+    .option('--pop3-password-file <file>', 'read the POP3 password from the first line of <file>')
+    .option('--imap-password-file <file>', 'read the IMAP password from the first line of <file>')
+    .option('--pop3-password-command <cmd>', 'run <cmd> (through sh); the first line it prints is the POP3 password')
+    .option('--imap-password-command <cmd>', 'run <cmd> (through sh); the first line it prints is the IMAP password')
+    .option('--pop3-token-file <file>', 'log in to POP3 with the OAuth2 access token in <file> (XOAUTH2/OAUTHBEARER)')
+    .option('--imap-token-file <file>', 'log in to IMAP with the OAuth2 access token in <file> (XOAUTH2/OAUTHBEARER)')
+    .option('--pop3-token-command <cmd>', 'run <cmd> for a POP3 OAuth2 access token; run again when the server refuses it')
+    .option('--imap-token-command <cmd>', 'run <cmd> for an IMAP OAuth2 access token; run again when the server refuses it')
+    .addOption(
+      new Option('--pop3-auth <method>', 'POP3 login: SASL PLAIN when offered else USER/PASS (auto), or force one')
+        .choices(['auto', 'plain', 'user', 'apop'])
+        .default('auto'),
+    );
+}
+
+/** Certificates, the plaintext policy and the idle timeout (migrate and verify). */
+export function addTlsOptions(command: Command): Command {
+  return command
+    .option('--ca-file <pem>', 'trust the CAs in <pem> on both sides')
+    .option('--pop3-ca-file <pem>', 'trust the CAs in <pem> for the POP3 server')
+    .option('--imap-ca-file <pem>', 'trust the CAs in <pem> for the IMAP server')
+    .option('--insecure', 'do not verify TLS certificates on either side (warns on every run)')
+    .option('--pop3-insecure', 'do not verify the POP3 server certificate')
+    .option('--imap-insecure', 'do not verify the IMAP server certificate')
+    .option('--allow-plaintext', 'log in without TLS when a server offers no STARTTLS/STLS (always allowed on loopback)')
+    // Together they would leave one silently ignored, and a refusal's advice (--allow-plaintext) useless.
+    .addOption(new Option('--require-tls', 'refuse unencrypted logins even on loopback').conflicts('allowPlaintext'))
+    .option('--timeout <seconds>', 'give up on a connection that sends nothing for this long', '60');
+}
