@@ -148,4 +148,36 @@ describeIntegration('migrate: a hostile 1,000-message mailbox into a nested fold
     expect(third.duplicateList.every((d) => d.keptIn === 'destination')).toBe(true);
     expect(await readImapFolder(dovecot, bob, ['Archive', 'Old ISP'])).toHaveLength(corpus.length - 2);
   });
+
+  it('lands the same bytes through single APPENDs (--no-multiappend)', async () => {
+    const single = dovecot.addUser('carol');
+    const r = await runCli(
+      [
+        'migrate',
+        `pop3s://alice@127.0.0.1:${dovecot.ports.pop3s}`,
+        `imaps://carol@127.0.0.1:${dovecot.ports.imaps}`,
+        '--folder',
+        'Single',
+        '--ca-file',
+        dovecot.certPath,
+        '--no-multiappend',
+        '--json',
+      ],
+      { POPLIFT_POP3_PASSWORD: alice.password, POPLIFT_IMAP_PASSWORD: single.password },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ appended: corpus.length - 2, duplicates: 2, failed: 0 });
+    const viaSingle = await readImapFolder(dovecot, single, 'Single');
+    const key = (m: ImapMessage) => sha256(m.binary.includes(0) ? m.binary : m.source);
+    // Same bytes, flags and dates as the MULTIAPPEND run, message for message.
+    const viaMulti = new Map(imap.map((m) => [key(m), m]));
+    expect(viaSingle).toHaveLength(imap.length);
+    for (const m of viaSingle) {
+      const twin = viaMulti.get(key(m));
+      expect(twin, 'a message differs between the two paths').toBeDefined();
+      expect(m.flags).toEqual(twin!.flags);
+      // The one message dated by the server's clock got each run's own time.
+      if (Date.now() - m.internalDate > 600_000) expect(m.internalDate).toBe(twin!.internalDate);
+    }
+  });
 });
