@@ -331,7 +331,8 @@ export async function migrateMailbox(endpoints: Endpoints, options: MigrateOptio
           }
         }
       } else if (r === undefined) {
-        const k = journal?.state.done.get(uidl);
+        // Without UIDL the journal is keyed by message numbers, which shift when messages go: never trust it to delete.
+        const k = list.hasUidl ? journal?.state.done.get(uidl) : undefined;
         if (k && !k.sizeDiffers) toCheck.push({ uidl, key: k.key, size: k.size, uid: k.uid, uidValidity: k.uidValidity });
       }
     }
