@@ -114,3 +114,35 @@ export function asServed(raw: Buffer): Buffer {
 export function foldCr(b: Buffer): Buffer {
   return Buffer.from(b.toString('latin1').replace(/\r+\n/g, '\r\n'), 'latin1');
 }
+
+export interface Landing {
+  /** POP3 messages found on IMAP exactly once, identical to the byte. */
+  exact: Pop3Message[];
+  /** Found exactly once only after folding CR runs before LF (Dovecot rewrites CR CR LF on APPEND). */
+  folded: Pop3Message[];
+  /** Found neither way, or more than once. */
+  missing: Pop3Message[];
+}
+
+/**
+ * Where each POP3 message landed among the IMAP messages: compared by
+ * SHA-256 with BODY[], or with BINARY[] for a message with NUL bytes (a
+ * BODY[] literal cannot carry NUL, RFC 3516).
+ */
+export function compareLanding(pop3: Pop3Message[], imap: ImapMessage[]): Landing {
+  const count = (list: Buffer[]) => {
+    const map = new Map<string, number>();
+    for (const b of list) map.set(sha256(b), (map.get(sha256(b)) ?? 0) + 1);
+    return map;
+  };
+  const bodies = count(imap.map((m) => m.source));
+  const binaries = count(imap.map((m) => m.binary));
+  const foldedBodies = count(imap.map((m) => foldCr(m.source)));
+  const landing: Landing = { exact: [], folded: [], missing: [] };
+  for (const m of pop3) {
+    if ((m.source.includes(0) ? binaries : bodies).get(sha256(m.source)) === 1) landing.exact.push(m);
+    else if (/\r\r+\n/.test(m.source.toString('latin1')) && foldedBodies.get(sha256(foldCr(m.source))) === 1) landing.folded.push(m);
+    else landing.missing.push(m);
+  }
+  return landing;
+}
