@@ -153,6 +153,7 @@ export async function connectionEndpoints(
         allowPlaintext: allowPlaintext(imap, o),
         user: imap.user,
         ...secret,
+        refreshToken: imapCreds.token?.refresh,
         timeoutMs,
         tlsOptions: imapTls,
         debug,

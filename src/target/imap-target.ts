@@ -11,7 +11,13 @@ import { parseHeaders } from '../message/headers.js';
 import { ImapAppendChannel, type AppendItem, type AppendOutcome, type ImapLogin } from './imap-append-channel.js';
 import { encodeModifiedUtf7 } from './mailbox-name.js';
 
-export type ImapConnectOptions = ImapLogin;
+export interface ImapConnectOptions extends ImapLogin {
+  /**
+   * Fetches a fresh OAuth2 token; the upload connection logs in after the
+   * control connection, so the token may expire (or be spent) in between.
+   */
+  refreshToken?: () => Promise<string>;
+}
 
 /** What poplift needs to know about the destination folder. */
 export interface FolderInfo {
@@ -352,7 +358,14 @@ export class ImapTarget {
    * login overlap the folder lookups instead of delaying the first upload.
    */
   uploadChannel(): Promise<ImapAppendChannel> {
-    this.channelOpening ??= ImapAppendChannel.open(this.options).then((channel) => {
+    const { refreshToken } = this.options;
+    this.channelOpening ??= ImapAppendChannel.open(this.options)
+      .catch(async (err: unknown) => {
+        // One retry with a fresh token, as for the control connection; a password is not retried.
+        if (!(err instanceof PopliftError) || err.exitCode !== ExitCode.AUTH || this.options.accessToken === undefined || !refreshToken) throw err;
+        return ImapAppendChannel.open({ ...this.options, accessToken: await refreshToken() });
+      })
+      .then((channel) => {
       this.channel = channel;
       return channel;
     });

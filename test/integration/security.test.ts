@@ -339,6 +339,20 @@ describeIntegration('security: TLS, plaintext policy, login methods and secrets 
       expect(oauth.asked.filter((t) => t === bad)).toHaveLength(2);
     });
 
+    it('a token spent by the control connection is fetched again for the upload connection', async () => {
+      const a = accounts(dovecot);
+      const first = `tok-${a.dst.name}-first`;
+      const second = `tok-${a.dst.name}-second`;
+      oauth.grant(first, a.dst.name, 1);
+      oauth.grant(second, a.dst.name);
+      const counter = join(work, `counter-upload-${seq}`);
+      const command = `n=$(cat ${counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > ${counter}; if [ $n -eq 1 ]; then echo ${first}; else echo ${second}; fi`;
+      const r = await runCli(['migrate', pop3s(dovecot, a.src), imaps(dovecot, a.dst), '--ca-file', dovecot.certPath, '--imap-token-command', command], env(a));
+      expect(r.code, r.stderr).toBe(0);
+      expect(readFileSync(counter, 'utf8').trim()).toBe('2');
+      expect(await migrated(dovecot, a.dst)).toBe(2);
+    });
+
     it('a token refused on the upload connection after the control connection took it: exit 3, no hang', async () => {
       const a = accounts(dovecot);
       const token = `tok-${a.dst.name}-once`;
