@@ -295,17 +295,6 @@ export class ImapTarget {
     return { folder: result, index };
   }
 
-  /** Full bytes of one message, for verification. */
-  async fetchBody(folder: FolderInfo, uid: number): Promise<Buffer | undefined> {
-    const lock = await this.client.getMailboxLock(folder.path, { readOnly: true });
-    try {
-      const msg = await this.client.fetchOne(String(uid), { uid: true, source: true }, { uid: true });
-      return msg ? msg.source : undefined;
-    } finally {
-      lock.release();
-    }
-  }
-
   /**
    * Whether FETCH BINARY[] is offered (RFC 3516): a BODY[] literal cannot
    * carry NUL, so only BINARY[] returns a message with NUL bytes as stored.
@@ -338,10 +327,6 @@ export class ImapTarget {
     } catch (err) {
       throw this.fail(`fetching messages from folder '${folder.path}'`, err);
     }
-  }
-
-  get multiAppend(): boolean {
-    return this.channel?.multiAppend ?? this.client.capabilities.has('MULTIAPPEND');
   }
 
   /**
