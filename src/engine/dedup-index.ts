@@ -8,7 +8,10 @@ import type { DuplicateReport } from './summary.js';
  * messages that share a Message-ID, which the user should look at).
  */
 export class DedupIndex {
-  private readonly thisRun = new Map<string, { uidl: string; size: number }>();
+  /** Key → position in runUidls/runSizes: two array slots per message instead of an object. */
+  private readonly thisRun = new Map<string, number>();
+  private readonly runUidls: string[] = [];
+  private readonly runSizes: number[] = [];
 
   constructor(private readonly destination: FolderIndex) {}
 
@@ -18,8 +21,8 @@ export class DedupIndex {
    */
   check(key: string, size: number, uidl: string, altKeys: readonly string[] = [], altSizes: readonly number[] = []): DuplicateReport | undefined {
     const kept = this.thisRun.get(key);
-    if (kept) {
-      return { uidl, key, keptIn: 'this-run', keptAs: kept.uidl, keptUid: undefined, sizeDiffers: kept.size !== size };
+    if (kept !== undefined) {
+      return { uidl, key, keptIn: 'this-run', keptAs: this.runUidls[kept]!, keptUid: undefined, sizeDiffers: this.runSizes[kept] !== size };
     }
     const existing = [key, ...altKeys].map((k) => this.destination.get(k)).find((list) => list && list.length > 0);
     if (existing) {
@@ -31,6 +34,14 @@ export class DedupIndex {
   }
 
   remember(key: string, size: number, uidl: string): void {
-    this.thisRun.set(key, { uidl, size });
+    const at = this.thisRun.get(key);
+    if (at !== undefined) {
+      this.runUidls[at] = uidl;
+      this.runSizes[at] = size;
+      return;
+    }
+    this.thisRun.set(key, this.runUidls.length);
+    this.runUidls.push(uidl);
+    this.runSizes.push(size);
   }
 }

@@ -11,6 +11,8 @@ import type { FolderIndex, FolderInfo, ImapTarget } from '../target/imap-target.
 import type { JournalState, JournalWriter, KnownMessage } from '../state/journal.js';
 import { DedupIndex } from './dedup-index.js';
 import { emptySummary, type FailureReport, type MigrationSummary } from './summary.js';
+import { listSource, type Listing } from './listing.js';
+import { SettledMessages } from './settled.js';
 import { transfer, type Settled, type TransferContext, type TransferOptions } from './transfer.js';
 
 export interface MigrateOptions extends TransferOptions {
@@ -70,29 +72,6 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** The POP3 mailbox by UIDL (or `#n` / the number when the server has none), in message-number order. */
-export interface Listing {
-  order: string[];
-  messages: Map<string, { n: number; size: number }>;
-  hasUidl: boolean;
-}
-
-export async function listSource(source: Pop3Session): Promise<Listing> {
-  // Both commands go out together on a PIPELINING server: one round trip instead of two.
-  const [sizes, uidls] = await Promise.all([source.list(), source.uidl()]);
-  const numbers = [...sizes.keys()].sort((a, b) => a - b);
-  const messages = new Map<string, { n: number; size: number }>();
-  const order: string[] = [];
-  for (const n of numbers) {
-    const uidl = uidls?.get(n) ?? String(n);
-    // Two messages with one UIDL would break the journal; keep the first, the other goes by number.
-    const id = messages.has(uidl) ? `#${n}` : uidl;
-    messages.set(id, { n, size: sizes.get(n)! });
-    order.push(id);
-  }
-  return { order, messages, hasUidl: uidls !== undefined };
-}
-
 export async function migrateMailbox(endpoints: Endpoints, options: MigrateOptions, hooks: MigrateHooks): Promise<MigrationSummary> {
   const started = performance.now();
   const summary = emptySummary(endpoints.pop3Label, endpoints.imapLabel, options.folder.join('/'), options.dryRun);
@@ -105,7 +84,7 @@ export async function migrateMailbox(endpoints: Endpoints, options: MigrateOptio
   };
   const journal = options.journal;
   const writer = journal?.writer;
-  const settled = new Map<string, Settled>();
+  const settled = new SettledMessages();
   /** Uploads cut off before the server answered: found on the destination later, they count as appended. */
   const unknown = new Set<string>();
   /** UIDLs that disappeared from the source during the run (another client deleted them). */
@@ -174,6 +153,7 @@ export async function migrateMailbox(endpoints: Endpoints, options: MigrateOptio
       throw s.status === 'rejected' ? s.reason : (t as PromiseRejectedResult).reason;
     }
     const first = s.value.listing;
+    settled.useListing(first);
     if (!first.hasUidl) {
       warnOnce('no-uidl', `POP3 server ${s.value.source.server} does not support UIDL: messages are tracked by number, so later runs rely on Message-ID deduplication alone.`);
     }
@@ -193,7 +173,7 @@ export async function migrateMailbox(endpoints: Endpoints, options: MigrateOptio
     const fresh = first.order.filter((u) => !known.has(u));
     summary.found = first.order.length;
     summary.knownFromJournal = first.order.length - fresh.length;
-    const totalBytes = fresh.reduce((n, u) => n + first.messages.get(u)!.size, 0);
+    const totalBytes = fresh.reduce((n, u) => n + first.size(u)!, 0);
     const progress: ProgressEvent = { found: fresh.length, totalBytes, done: 0, doneBytes: 0 };
     hooks.onListed?.({ ...progress });
 
@@ -242,7 +222,7 @@ export async function migrateMailbox(endpoints: Endpoints, options: MigrateOptio
           const ctx: TransferContext = {
             source: src,
             destination,
-            messages: list.messages,
+            listing: list,
             summary,
             settled,
             unknown,
@@ -266,7 +246,7 @@ export async function migrateMailbox(endpoints: Endpoints, options: MigrateOptio
           }
           // Messages that vanished from the source (deleted by another client) are not retried,
           // and a pass that settled nothing would only repeat itself.
-          const gone = remaining.filter((u) => !settled.has(u) && !list.messages.has(u));
+          const gone = remaining.filter((u) => !settled.has(u) && !list.has(u));
           for (const u of gone) vanished.add(u);
           if (gone.length > 0 || settled.size === before || hooks.stopRequested?.()) return;
         }
@@ -355,8 +335,8 @@ export async function migrateMailbox(endpoints: Endpoints, options: MigrateOptio
     }
     while (pending.length > 0) {
       const { source: src, listing: current } = await openSource();
-      const chunk = pending.slice(0, options.deleteEvery).filter((u) => current.messages.has(u));
-      for (const uidl of chunk) await src.dele(current.messages.get(uidl)!.n);
+      const chunk = pending.slice(0, options.deleteEvery).filter((u) => current.has(u));
+      for (const uidl of chunk) await src.dele(current.number(uidl)!);
       await src.quit();
       source = undefined;
       listing = undefined;

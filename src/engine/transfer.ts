@@ -9,6 +9,8 @@ import type { Pop3Session } from '../source/pop3-session.js';
 import type { AppendItem, AppendOutcome } from '../target/imap-append-channel.js';
 import { ImapTarget, type FolderInfo } from '../target/imap-target.js';
 import type { DedupIndex } from './dedup-index.js';
+import type { Listing } from './listing.js';
+import type { SettledMessages } from './settled.js';
 import { prepareMessage, type PrepareOptions } from './prepare.js';
 import type { MigrationSummary } from './summary.js';
 
@@ -45,9 +47,9 @@ export interface TransferContext {
    */
   destination: Promise<Destination>;
   /** Message number and LIST size of each UIDL on the current POP3 connection. */
-  messages: Map<string, { n: number; size: number }>;
+  listing: Listing;
   summary: MigrationSummary;
-  settled: Map<string, Settled>;
+  settled: SettledMessages;
   /** UIDLs whose upload was cut off before the server answered. */
   unknown: Set<string>;
   onSettled(uidl: string, s: Settled): void;
@@ -97,7 +99,9 @@ export async function transfer(uidls: readonly string[], ctx: TransferContext, o
   };
 
   const appended = (uidl: string, key: string, size: number, uid: number | undefined, uidValidity: bigint | undefined) => {
-    const s: Settled = { outcome: 'appended', key, size, uid, uidValidity };
+    // One bigint for the folder rather than one per message: a run keeps these for the whole mailbox.
+    const validity = uidValidity !== undefined && uidValidity === folder.uidValidity ? folder.uidValidity : uidValidity;
+    const s: Settled = { outcome: 'appended', key, size, uid, uidValidity: validity };
     summary.appended++;
     summary.bytes += size;
     ctx.settled.set(uidl, s);
@@ -171,7 +175,7 @@ export async function transfer(uidls: readonly string[], ctx: TransferContext, o
     if (stopping()) return;
     if (dedup === undefined) ({ target, folder, dedup } = await ctx.destination);
     if (stopping()) return;
-    const uidl = byNumber.get(n)!;
+    const uidl = listing.uidlOf(n)!;
     const prepared = prepareMessage(content, options);
     for (const bad of prepared.invalidKeywords) {
       ctx.warnOnce(`kw:${bad}`, `Keyword '${bad}' (from message ${uidl} and perhaps others) is not a valid IMAP keyword and was dropped.`);
@@ -226,18 +230,16 @@ export async function transfer(uidls: readonly string[], ctx: TransferContext, o
     await drain(options.maxInflightBytes);
   };
 
-  const byNumber = new Map<number, string>();
+  const { listing } = ctx;
   const numbers: number[] = [];
   for (const uidl of uidls) {
-    const m = ctx.messages.get(uidl);
-    if (!m) continue;
-    byNumber.set(m.n, uidl);
-    numbers.push(m.n);
+    const n = listing.number(uidl);
+    if (n !== undefined) numbers.push(n);
   }
   let readError: unknown;
   try {
     await ctx.source.retrMany(numbers, onMessage, {
-      onError: (n, err) => fail(byNumber.get(n)!, 'POP3', err.message, ctx.messages.get(byNumber.get(n)!)?.size ?? 0),
+      onError: (n, err) => fail(listing.uidlOf(n)!, 'POP3', err.message, listing.size(listing.uidlOf(n)!) ?? 0),
       stopWhen: stopping,
     });
   } catch (err) {

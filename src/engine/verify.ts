@@ -25,7 +25,8 @@ import type { FolderIndex, FolderInfo, ImapTarget, IndexedMessage } from '../tar
 import { readableHeader } from '../message/display.js';
 import { firstHeader, headerBlock, parseHeaders, type HeaderField } from '../message/headers.js';
 import { identityKey } from '../message/identity-key.js';
-import { listSource, type Endpoints } from './migrate.js';
+import { listSource } from './listing.js';
+import type { Endpoints } from './migrate.js';
 import { foldCrRuns, messageKeys } from './prepare.js';
 
 export interface VerifyOptions {
@@ -222,9 +223,9 @@ export async function verifyMailbox(endpoints: Endpoints, options: VerifyOptions
     const uidlOf = new Map<number, string>();
     const listSize = new Map<number, number>();
     for (const uidl of listing.order) {
-      const m = listing.messages.get(uidl)!;
-      uidlOf.set(m.n, uidl);
-      listSize.set(m.n, m.size);
+      const n = listing.number(uidl)!;
+      uidlOf.set(n, uidl);
+      listSize.set(n, listing.size(uidl)!);
     }
     const numbers = [...uidlOf.keys()];
     const describe = (n: number, fields: HeaderField[]): Described => ({

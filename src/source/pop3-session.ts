@@ -105,8 +105,8 @@ export class Pop3Session {
   readonly server: string;
 
   private readonly transport: Pop3Transport;
-  /** LIST sizes from the last list(), to bound the bytes retrMany keeps in flight. */
-  private sizes: ReadonlyMap<number, number> | undefined;
+  /** LIST sizes by message number from the last list(), to bound the bytes retrMany keeps in flight. */
+  private sizes: number[] | undefined;
 
   private constructor(transport: Pop3Transport, capabilities: ReadonlySet<string>) {
     this.transport = transport;
@@ -180,7 +180,10 @@ export class Pop3Session {
       if (match === null) throw this.malformed('LIST', `line "${line.slice(0, 80)}"`);
       sizes.set(Number(match[1]), Number(match[2]));
     }
-    this.sizes = new Map(sizes);
+    // An array, not a copy of the map: message numbers are dense, and this lives as long as the session.
+    const byNumber: number[] = [];
+    for (const [n, size] of sizes) byNumber[n] = size;
+    this.sizes = byNumber;
     return sizes;
   }
 
@@ -218,7 +221,7 @@ export class Pop3Session {
     options: RetrManyOptions = {},
   ): Promise<void> {
     const sizes = this.sizes;
-    return this.pipelined(nums, (n) => `RETR ${n}`, (n) => sizes?.get(n) ?? 0, onMessage, options);
+    return this.pipelined(nums, (n) => `RETR ${n}`, (n) => sizes?.[n] ?? 0, onMessage, options);
   }
 
   /**
@@ -248,7 +251,7 @@ export class Pop3Session {
   ): Promise<void> {
     checkLineCount(lines);
     const sizes = this.sizes;
-    return this.pipelined(nums, (n) => `TOP ${n} ${lines}`, (n) => Math.min(sizes?.get(n) ?? 0, TOP_BYTES_ESTIMATE), onMessage, options);
+    return this.pipelined(nums, (n) => `TOP ${n} ${lines}`, (n) => Math.min(sizes?.[n] ?? 0, TOP_BYTES_ESTIMATE), onMessage, options);
   }
 
   /**

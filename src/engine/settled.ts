@@ -1,0 +1,105 @@
+/**
+ * What became of each message of this run, by UIDL. A run keeps it for the
+ * whole mailbox (deletes are decided from it at the end), so it is stored in
+ * columns by the message's position in the first listing rather than as an
+ * object per message; a UIDL that listing does not have (the source changed
+ * between sessions) is kept in an ordinary map.
+ */
+import type { Listing } from './listing.js';
+import type { Settled } from './transfer.js';
+
+type Duplicate = Extract<Settled, { outcome: 'duplicate' }>;
+
+const NONE = 0;
+const OUTCOMES = ['appended', 'duplicate', 'failed', 'planned'] as const;
+
+export class SettledMessages {
+  private listing: Listing | undefined;
+  /** 0 while unsettled, else 1 + the index in OUTCOMES. */
+  private outcome = new Uint8Array(0);
+  private sizes = new Float64Array(0);
+  /** NaN when the server gave no UID. */
+  private uids = new Float64Array(0);
+  private keys: Array<string | undefined> = [];
+  private validities: Array<bigint | undefined> = [];
+  private readonly duplicates = new Map<number, Pick<Duplicate, 'sizeDiffers' | 'keptIn' | 'keptAs' | 'keptUid'>>();
+  private readonly others = new Map<string, Settled>();
+  private count = 0;
+
+  /** Positions come from this listing from now on; only before anything is settled. */
+  useListing(listing: Listing): void {
+    if (this.size > 0) throw new Error('SettledMessages.useListing after messages were settled');
+    const n = listing.order.length;
+    this.listing = listing;
+    this.outcome = new Uint8Array(n);
+    this.sizes = new Float64Array(n);
+    this.uids = new Float64Array(n);
+    this.keys = new Array<string | undefined>(n);
+    this.validities = new Array<bigint | undefined>(n);
+  }
+
+  get size(): number {
+    return this.count + this.others.size;
+  }
+
+  has(uidl: string): boolean {
+    const i = this.listing?.position(uidl);
+    return i === undefined ? this.others.has(uidl) : this.outcome[i] !== NONE;
+  }
+
+  get(uidl: string): Settled | undefined {
+    const i = this.listing?.position(uidl);
+    return i === undefined ? this.others.get(uidl) : this.at(i);
+  }
+
+  set(uidl: string, s: Settled): void {
+    const i = this.listing?.position(uidl);
+    if (i === undefined) {
+      this.others.set(uidl, s);
+      return;
+    }
+    if (this.outcome[i] === NONE) this.count++;
+    this.outcome[i] = 1 + OUTCOMES.indexOf(s.outcome);
+    this.duplicates.delete(i);
+    this.keys[i] = undefined;
+    this.validities[i] = undefined;
+    this.sizes[i] = 0;
+    this.uids[i] = Number.NaN;
+    if (s.outcome === 'appended') {
+      this.keys[i] = s.key;
+      this.sizes[i] = s.size;
+      this.uids[i] = s.uid ?? Number.NaN;
+      this.validities[i] = s.uidValidity;
+    } else if (s.outcome === 'duplicate') {
+      this.keys[i] = s.key;
+      this.sizes[i] = s.size;
+      this.duplicates.set(i, { sizeDiffers: s.sizeDiffers, keptIn: s.keptIn, keptAs: s.keptAs, keptUid: s.keptUid });
+    }
+  }
+
+  /** Every settled message, those of the listing first, in its order. */
+  *entries(): IterableIterator<[string, Settled]> {
+    const order = this.listing?.order ?? [];
+    for (let i = 0; i < order.length; i++) {
+      const s = this.at(i);
+      if (s !== undefined) yield [order[i]!, s];
+    }
+    yield* this.others;
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, Settled]> {
+    return this.entries();
+  }
+
+  private at(i: number): Settled | undefined {
+    const code = this.outcome[i]!;
+    if (code === NONE) return undefined;
+    const outcome = OUTCOMES[code - 1]!;
+    if (outcome === 'appended') {
+      const uid = this.uids[i]!;
+      return { outcome, key: this.keys[i]!, size: this.sizes[i]!, uid: Number.isNaN(uid) ? undefined : uid, uidValidity: this.validities[i] };
+    }
+    if (outcome === 'duplicate') return { outcome, key: this.keys[i]!, size: this.sizes[i]!, ...this.duplicates.get(i)! };
+    return { outcome };
+  }
+}
