@@ -12,6 +12,7 @@ import type { DedupIndex } from './dedup-index.js';
 import type { Listing } from './listing.js';
 import type { SettledMessages } from './settled.js';
 import { prepareMessage, type PrepareOptions } from './prepare.js';
+import { Reclaimer } from './reclaim.js';
 import type { MigrationSummary } from './summary.js';
 
 export interface TransferOptions extends PrepareOptions {
@@ -68,6 +69,9 @@ interface Pending {
 
 const THROTTLE_RETRIES = 5;
 
+/** Fewer bytes let go than this between two requested collections would cost more time than memory saved. */
+const RECLAIM_AT_LEAST = 4 * 1024 * 1024;
+
 /** Microsoft 365 says "Request is throttled. Suggested Backoff Time: 1234 milliseconds". */
 export function throttleDelay(outcome: AppendOutcome): number | undefined {
   if (outcome.ok || !/throttl/i.test(outcome.text)) return undefined;
@@ -86,6 +90,7 @@ export async function transfer(uidls: readonly string[], ctx: TransferContext, o
   const uploads: Array<Promise<void>> = [];
   let inflightBytes = 0;
   let fatal: unknown;
+  const reclaimer = new Reclaimer(Math.max(RECLAIM_AT_LEAST, options.maxInflightBytes / 2));
 
   const fail = (uidl: string, side: 'POP3' | 'IMAP', reason: string, bytes: number) => {
     summary.failed++;
@@ -160,6 +165,7 @@ export async function transfer(uidls: readonly string[], ctx: TransferContext, o
         })
         .finally(() => {
           inflightBytes -= bytes;
+          reclaimer.released(bytes);
         }),
     );
   };
@@ -171,10 +177,11 @@ export async function transfer(uidls: readonly string[], ctx: TransferContext, o
 
   const stopping = () => fatal !== undefined || summary.stopped !== undefined || ctx.shouldStop();
 
-  const onMessage = async (n: number, content: Buffer): Promise<void> => {
-    if (stopping()) return;
+  /** Decides what becomes of one message read; true when it was queued for upload. */
+  const take = async (n: number, content: Buffer): Promise<boolean> => {
+    if (stopping()) return false;
     if (dedup === undefined) ({ target, folder, dedup } = await ctx.destination);
-    if (stopping()) return;
+    if (stopping()) return false;
     const uidl = listing.uidlOf(n)!;
     const prepared = prepareMessage(content, options);
     for (const bad of prepared.invalidKeywords) {
@@ -185,7 +192,7 @@ export async function transfer(uidls: readonly string[], ctx: TransferContext, o
       if (dup && ctx.unknown.has(uidl) && dup.keptIn === 'destination' && !dup.sizeDiffers) {
         // Our own upload from before the connection dropped: it did land.
         appended(uidl, prepared.key, content.length, dup.keptUid, folder.uidValidity);
-        return;
+        return false;
       }
       if (dup) {
         summary.duplicates++;
@@ -202,7 +209,7 @@ export async function transfer(uidls: readonly string[], ctx: TransferContext, o
         ctx.settled.set(uidl, s);
         ctx.onSettled(uidl, s);
         ctx.advance(content.length);
-        return;
+        return false;
       }
     }
     dedup.remember(prepared.key, content.length, uidl);
@@ -217,17 +224,22 @@ export async function transfer(uidls: readonly string[], ctx: TransferContext, o
       summary.bytes += content.length;
       ctx.settled.set(uidl, { outcome: 'planned' });
       ctx.advance(content.length);
-      return;
+      return false;
     }
     if (folder.appendLimit !== undefined && content.length > folder.appendLimit) {
       fail(uidl, 'IMAP', `${content.length} octets is over the server's APPENDLIMIT of ${folder.appendLimit} octets`, content.length);
-      return;
+      return false;
     }
     batch.push({ uidl, key: prepared.key, item: { content, flags, date: prepared.date } });
     batchBytes += content.length;
     inflightBytes += content.length;
     if (batch.length >= options.batchMessages || batchBytes >= options.batchBytes) flush();
-    await drain(options.maxInflightBytes);
+    return true;
+  };
+
+  const onMessage = async (n: number, content: Buffer): Promise<void> => {
+    if (await take(n, content)) await drain(options.maxInflightBytes);
+    else reclaimer.released(content.length);
   };
 
   const { listing } = ctx;

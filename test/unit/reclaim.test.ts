@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { collector, Reclaimer, type GcFunction } from '../../src/engine/reclaim.js';
+
+const MIB = 1024 * 1024;
+
+describe('Reclaimer', () => {
+  it('asks for one major collection per threshold of bytes let go', async () => {
+    const calls: unknown[] = [];
+    const gc: GcFunction = (options) => {
+      calls.push(options);
+      return Promise.resolve();
+    };
+    const r = new Reclaimer(8 * MIB, () => gc);
+    expect(r.released(3 * MIB)).toBeUndefined();
+    expect(r.released(3 * MIB)).toBeUndefined();
+    await r.released(3 * MIB);
+    expect(calls).toEqual([{ type: 'major', execution: 'async' }]);
+    // The count starts again after a collection.
+    expect(r.released(7 * MIB)).toBeUndefined();
+    await r.released(1 * MIB);
+    expect(calls).toHaveLength(2);
+  });
+
+  it('does not stack collections while one is running', async () => {
+    let finish!: () => void;
+    let calls = 0;
+    const gc: GcFunction = () => {
+      calls++;
+      return new Promise<void>((resolve) => (finish = resolve));
+    };
+    const r = new Reclaimer(MIB, () => gc);
+    const first = r.released(2 * MIB);
+    expect(first).toBeDefined();
+    expect(r.released(5 * MIB)).toBeUndefined();
+    finish();
+    await first;
+    // What was let go meanwhile still counts.
+    expect(r.released(0)).toBeDefined();
+    expect(calls).toBe(2);
+  });
+
+  it('does nothing when no collector is available', () => {
+    const r = new Reclaimer(MIB, () => null);
+    expect(r.released(10 * MIB)).toBeUndefined();
+  });
+
+  it("frees dead message buffers with this Node's own collector", async () => {
+    expect(collector()).not.toBeNull();
+    const r = new Reclaimer(32 * MIB);
+    let held: Buffer[] = [];
+    for (let i = 0; i < 64; i++) held.push(Buffer.alloc(MIB, i));
+    const before = process.memoryUsage().arrayBuffers;
+    held = [];
+    void held;
+    await r.released(64 * MIB);
+    const after = process.memoryUsage().arrayBuffers;
+    expect(before - after).toBeGreaterThan(48 * MIB);
+  });
+});
