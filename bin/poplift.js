@@ -1,4 +1,7 @@
 #!/usr/bin/env node
-import { main } from '../dist/cli/main.js';
+import { restartTuned } from '../dist/cli/process-tuning.js';
 
+// Before anything else is loaded: this may replace the process with a tuned copy of itself.
+restartTuned();
+const { main } = await import('../dist/cli/main.js');
 await main();
