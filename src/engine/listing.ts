@@ -14,22 +14,41 @@ export class Listing {
   private readonly sizes: Float64Array;
   private readonly positions = new Map<string, number>();
 
-  /** `entries` in ascending message-number order. */
-  constructor(entries: ReadonlyArray<{ uidl: string; n: number; size: number }>, hasUidl: boolean) {
+  /**
+   * @param numbers message numbers, ascending
+   * @param uidlOf the UIDL of a message number (its number as text when the server has no UIDL)
+   */
+  constructor(numbers: ArrayLike<number>, sizeOf: (n: number) => number, uidlOf: (n: number) => string, hasUidl: boolean) {
     this.hasUidl = hasUidl;
-    this.numbers = new Float64Array(entries.length);
-    this.sizes = new Float64Array(entries.length);
+    this.numbers = new Float64Array(numbers.length);
+    this.sizes = new Float64Array(numbers.length);
     const order: string[] = [];
-    entries.forEach((e, i) => {
-      if (i > 0 && e.n <= this.numbers[i - 1]!) throw new RangeError('listing entries must be in ascending message-number order');
-      // Two messages with one UIDL would break the journal; keep the first, the other goes by number.
-      const id = this.positions.has(e.uidl) ? `#${e.n}` : e.uidl;
-      this.positions.set(id, i);
-      this.numbers[i] = e.n;
-      this.sizes[i] = e.size;
-      order.push(id);
-    });
+    for (let i = 0; i < numbers.length; i++) {
+      const n = numbers[i]!;
+      order.push(this.add(i, n, sizeOf(n), uidlOf(n)));
+    }
     this.order = order;
+  }
+
+  /** From `entries` in ascending message-number order. */
+  static fromEntries(entries: ReadonlyArray<{ uidl: string; n: number; size: number }>, hasUidl: boolean): Listing {
+    const byNumber = new Map(entries.map((e) => [e.n, e] as const));
+    return new Listing(
+      entries.map((e) => e.n),
+      (n) => byNumber.get(n)!.size,
+      (n) => byNumber.get(n)!.uidl,
+      hasUidl,
+    );
+  }
+
+  private add(i: number, n: number, size: number, uidl: string): string {
+    if (i > 0 && n <= this.numbers[i - 1]!) throw new RangeError('listing entries must be in ascending message-number order');
+    // Two messages with one UIDL would break the journal; keep the first, the other goes by number.
+    const id = this.positions.has(uidl) ? `#${n}` : uidl;
+    this.positions.set(id, i);
+    this.numbers[i] = n;
+    this.sizes[i] = size;
+    return id;
   }
 
   /** Index of `uidl` in `order`, or undefined when it is not listed. */
@@ -71,9 +90,6 @@ export class Listing {
 export async function listSource(source: Pop3Session): Promise<Listing> {
   // Both commands go out together on a PIPELINING server: one round trip instead of two.
   const [sizes, uidls] = await Promise.all([source.list(), source.uidl()]);
-  const numbers = [...sizes.keys()].sort((a, b) => a - b);
-  return new Listing(
-    numbers.map((n) => ({ n, size: sizes.get(n)!, uidl: uidls?.get(n) ?? String(n) })),
-    uidls !== undefined,
-  );
+  const numbers = Float64Array.from(sizes.keys()).sort();
+  return new Listing(numbers, (n) => sizes.get(n)!, (n) => uidls?.get(n) ?? String(n), uidls !== undefined);
 }

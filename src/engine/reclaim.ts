@@ -33,6 +33,8 @@ export function collector(): GcFunction | null {
 }
 
 export class Reclaimer {
+  private readonly every: number;
+  private readonly collect: () => GcFunction | null;
   private pending = 0;
   private running = false;
 
@@ -40,10 +42,10 @@ export class Reclaimer {
    * @param every bytes let go between two collections
    * @param collect how to collect (V8's gc() unless given)
    */
-  constructor(
-    private readonly every: number,
-    private readonly collect: () => GcFunction | null = collector,
-  ) {}
+  constructor(every: number, collect: () => GcFunction | null = collector) {
+    this.every = every;
+    this.collect = collect;
+  }
 
   /** Counts bytes no longer referenced; returns the collection it started, if any. */
   released(bytes: number): Promise<void> | undefined {

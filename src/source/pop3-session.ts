@@ -12,6 +12,7 @@ import {
 } from './pop3-auth.js';
 import { commandRefused, protocolFailure, tlsUnavailable } from './pop3-errors.js';
 import type { Pop3Reply } from './pop3-framing.js';
+import { MalformedLine, parseListReply, parseUidlReply } from './pop3-listing.js';
 import { Pop3Transport } from './pop3-transport.js';
 
 export type { Pop3AuthMethod } from './pop3-auth.js';
@@ -89,8 +90,6 @@ export const MAX_RETR_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
 /** What topMany counts a TOP reply as, at most, against MAX_RETR_BYTES_IN_FLIGHT. */
 export const TOP_BYTES_ESTIMATE = 64 * 1024;
 
-const LIST_LINE = /^(\d+)[ \t]+(\d+)/;
-const UIDL_LINE = /^(\d+)[ \t]+([\x21-\x7e]+)/;
 const STAT_TEXT = /^(\d+)[ \t]+(\d+)/;
 
 /**
@@ -174,12 +173,7 @@ export class Pop3Session {
   /** Message number → size in octets, as the server counts them (with CRLF). */
   async list(): Promise<Map<number, number>> {
     const reply = await this.command('LIST', true);
-    const sizes = new Map<number, number>();
-    for (const line of bodyLines(reply)) {
-      const match = LIST_LINE.exec(line);
-      if (match === null) throw this.malformed('LIST', `line "${line.slice(0, 80)}"`);
-      sizes.set(Number(match[1]), Number(match[2]));
-    }
+    const sizes = this.parse('LIST', () => parseListReply(reply.body ?? Buffer.alloc(0)));
     // An array, not a copy of the map: message numbers are dense, and this lives as long as the session.
     const byNumber: number[] = [];
     for (const [n, size] of sizes) byNumber[n] = size;
@@ -191,13 +185,7 @@ export class Pop3Session {
   async uidl(): Promise<Map<number, string> | undefined> {
     const reply = await this.transport.send('UIDL', true);
     if (!reply.ok) return undefined;
-    const uids = new Map<number, string>();
-    for (const line of bodyLines(reply)) {
-      const match = UIDL_LINE.exec(line);
-      if (match === null) throw this.malformed('UIDL', `line "${line.slice(0, 80)}"`);
-      uids.set(Number(match[1]), match[2]!);
-    }
-    return uids;
+    return this.parse('UIDL', () => parseUidlReply(reply.body ?? Buffer.alloc(0)));
   }
 
   /** The message exactly as the server stores it, after dot-unstuffing. */
@@ -344,6 +332,15 @@ export class Pop3Session {
   }
 
   /** A reply we cannot interpret leaves the session state unknown: drop it. */
+  private parse<T>(command: string, read: () => T): T {
+    try {
+      return read();
+    } catch (err) {
+      if (err instanceof MalformedLine) throw this.malformed(command, `line "${err.line.slice(0, 80)}"`);
+      throw err;
+    }
+  }
+
   private malformed(command: string, detail: string): PopliftError {
     const err = protocolFailure(this.server, command, `unreadable ${detail}`);
     this.transport.dropConnection();

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Listing } from '../../src/engine/listing.js';
 
 describe('Listing', () => {
-  const listing = new Listing(
+  const listing = Listing.fromEntries(
     [
       { n: 1, size: 100, uidl: 'a' },
       { n: 2, size: 200, uidl: 'b' },
@@ -33,10 +33,10 @@ describe('Listing', () => {
     expect(listing.number('zzz')).toBeUndefined();
     expect(listing.size('zzz')).toBeUndefined();
     for (const n of [0, 3, 6, 8, 2 ** 32]) expect(listing.uidlOf(n)).toBeUndefined();
-    expect(new Listing([], false).uidlOf(1)).toBeUndefined();
+    expect(Listing.fromEntries([], false).uidlOf(1)).toBeUndefined();
   });
 
   it('refuses entries out of message-number order', () => {
-    expect(() => new Listing([{ n: 2, size: 1, uidl: 'x' }, { n: 1, size: 1, uidl: 'y' }], true)).toThrow(RangeError);
+    expect(() => Listing.fromEntries([{ n: 2, size: 1, uidl: 'x' }, { n: 1, size: 1, uidl: 'y' }], true)).toThrow(RangeError);
   });
 });

@@ -3,7 +3,7 @@ import { Listing } from '../../src/engine/listing.js';
 import { SettledMessages } from '../../src/engine/settled.js';
 import type { Settled } from '../../src/engine/transfer.js';
 
-const listing = new Listing(
+const listing = Listing.fromEntries(
   ['u1', 'u2', 'u3', 'u4', 'u5'].map((uidl, i) => ({ uidl, n: i + 1, size: 100 * (i + 1) })),
   true,
 );
