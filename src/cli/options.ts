@@ -120,7 +120,7 @@ export function addMigrateOptions(command: Command, jsonHelp: string): Command {
     .option('--debug', 'print protocol traces (passwords masked) and stack traces');
   return addTlsOptions(command)
     .option('--no-multiappend', 'upload one message per APPEND even when the server offers MULTIAPPEND')
-    .option('--max-inflight <MiB>', 'message data held in memory between reading and upload', '64')
+    .option('--max-inflight <MiB>', 'message data held in memory between reading and upload', '16')
     .option('--batch-messages <n>', 'messages per MULTIAPPEND command (at most 8 MB each)', '100')
     .option('--state-dir <dir>', 'where journals and locks live (default $XDG_STATE_HOME/poplift or ~/.local/state/poplift)')
     .option('--retries <n>', 'reconnect attempts after a dropped, reset or stalled connection', '5')

@@ -27,7 +27,7 @@ const USAGE = `npm run bench -- [options]
   --latency-ms <n>         one-way delay of the slow link (default 25)
   --skip-latency           leave out the slow-link runs
   --seed <n>               PRNG seed of the mailbox (default 1)
-  --poplift-args "<args>"  extra options for every poplift run, e.g. "--max-inflight 16"`;
+  --poplift-args "<args>"  extra options for every poplift run, e.g. "--max-inflight 64"`;
 
 const TARGETS = {
   loopbackRatio: 1.5,
