@@ -29,7 +29,7 @@ function cells(r: Row): string[] {
     r.name,
     r.messages > 0 ? num(r.messages) : '',
     r.bytes > 0 ? num(r.bytes / MB, 1) : '',
-    r.error ? 'FAILED' : num(r.seconds, 2),
+    r.error ? 'FAILED' : r.seconds > 0 ? num(r.seconds, 2) : '',
     r.messages > 0 && !r.error ? num(rate(r.messages)) : '',
     r.bytes > 0 && !r.error ? num(rate(r.bytes) / MB, 1) : '',
     r.peakRssBytes !== undefined ? `${num(r.peakRssBytes / MB)} MB` : '',
