@@ -58,6 +58,8 @@ function flagName(arg: string): string {
  */
 export function tunedLaunch(facts: ProcessFacts): Launch | undefined {
   if (facts.env[TUNED_MARKER] !== undefined) return undefined;
+  // A debugger attached to this process would lose it.
+  if (facts.execArgv.some((a) => a.startsWith('--inspect'))) return undefined;
   const given = new Set([...facts.execArgv, ...(facts.env.NODE_OPTIONS ?? '').split(/\s+/)].filter((a) => a.startsWith('--')).map(flagName));
   const flags = V8_FLAGS.filter(([name]) => !given.has(name)).map(([name, value]) => `${name}=${value}`);
   const added = facts.platform === 'linux' ? Object.keys(GLIBC_ENV).filter((name) => facts.env[name] === undefined) : [];

@@ -23,8 +23,9 @@ describe('tunedLaunch', () => {
     expect(launch.env[TUNED_MARKER]).toBe('MALLOC_MMAP_THRESHOLD_,MALLOC_TRIM_THRESHOLD_,MALLOC_ARENA_MAX');
   });
 
-  it('never restarts a restarted process', () => {
+  it('never restarts a restarted process, nor one a debugger is attached to', () => {
     expect(tunedLaunch(facts({ env: { [TUNED_MARKER]: '' } }))).toBeUndefined();
+    expect(tunedLaunch(facts({ execArgv: ['--inspect-brk=9229'] }))).toBeUndefined();
   });
 
   it("keeps the user's own settings", () => {
