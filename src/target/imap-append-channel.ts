@@ -96,7 +96,8 @@ export class ImapAppendChannel {
   private readonly pending = new Map<string, Pending>();
   /** Who gets the next '+' continuation, in the order the requests were written. */
   private readonly continuations: Array<() => void> = [];
-  private lineWaiter: ((line: string) => void) | undefined;
+  /** Waits for the greeting, which comes before any command: the idle timer and failures reach it like a command. */
+  private greetingWaiter: { resolve: (line: string) => void; reject: (err: Error) => void } | undefined;
   private failure: Error | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
 
@@ -127,7 +128,7 @@ export class ImapAppendChannel {
     });
     socket.setTimeout(0);
     this.attach(socket);
-    const greeting = await this.nextLine();
+    const greeting = await this.nextGreeting();
     this.greeting(greeting);
     // Most servers list their capabilities in the greeting; asking again would cost a round trip.
     if (!this.capabilitiesFrom(greeting)) await this.refreshCapabilities();
@@ -306,22 +307,17 @@ export class ImapAppendChannel {
     return reply;
   }
 
-  private nextLine(): Promise<string> {
+  private nextGreeting(): Promise<string> {
     return new Promise((resolve, reject) => {
       if (this.failure) return reject(this.failure);
-      this.lineWaiter = resolve;
-      this.pending.set('*greeting', {
-        tag: '*greeting',
-        resolve: () => undefined,
-        reject,
-      });
+      this.greetingWaiter = { resolve, reject };
       this.armIdle();
     });
   }
 
   private armIdle(): void {
     clearTimeout(this.idleTimer);
-    if (this.pending.size === 0) return;
+    if (this.pending.size === 0 && this.greetingWaiter === undefined) return;
     this.idleTimer = setTimeout(() => {
       const err = new PopliftError(
         `IMAP server ${this.server} sent nothing for ${Math.round(this.login.timeoutMs / 1000)} s; giving up on this connection.`,
@@ -354,12 +350,11 @@ export class ImapAppendChannel {
 
   private onLine(line: string): void {
     this.trace('S', line.length > 300 ? `${line.slice(0, 300)}…` : line);
-    if (this.lineWaiter) {
-      const waiter = this.lineWaiter;
-      this.lineWaiter = undefined;
-      this.pending.delete('*greeting');
+    if (this.greetingWaiter) {
+      const waiter = this.greetingWaiter;
+      this.greetingWaiter = undefined;
       this.armIdle();
-      waiter(line);
+      waiter.resolve(line);
       return;
     }
     if (line.startsWith('+')) {
@@ -394,6 +389,8 @@ export class ImapAppendChannel {
           );
     for (const p of this.pending.values()) p.reject(this.failure);
     this.pending.clear();
+    this.greetingWaiter?.reject(this.failure);
+    this.greetingWaiter = undefined;
     this.continuations.length = 0;
   }
 
