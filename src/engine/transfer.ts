@@ -6,7 +6,7 @@
  * first, so every message is either settled or known to be unsettled.
  */
 import type { Pop3Session } from '../source/pop3-session.js';
-import type { AppendItem, AppendOutcome } from '../target/imap-append-channel.js';
+import { isThrottling, type AppendItem, type AppendOutcome } from '../target/imap-append-channel.js';
 import { ImapTarget, type FolderInfo } from '../target/imap-target.js';
 import type { DedupIndex } from './dedup-index.js';
 import type { Listing } from './listing.js';
@@ -72,9 +72,9 @@ const THROTTLE_RETRIES = 5;
 /** Fewer bytes let go than this between two requested collections would cost more time than memory saved. */
 const RECLAIM_AT_LEAST = 4 * 1024 * 1024;
 
-/** Microsoft 365 says "Request is throttled. Suggested Backoff Time: 1234 milliseconds". */
+/** How long a throttling refusal asks to wait (see isThrottling), or undefined for any other outcome. */
 export function throttleDelay(outcome: AppendOutcome): number | undefined {
-  if (outcome.ok || !/throttl/i.test(outcome.text)) return undefined;
+  if (outcome.ok || !isThrottling(outcome.text)) return undefined;
   const hint = /(\d+)\s*milliseconds/i.exec(outcome.text);
   return hint ? Math.min(Number(hint[1]), 120_000) : 5_000;
 }

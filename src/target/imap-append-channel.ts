@@ -29,6 +29,11 @@ export interface ImapLogin {
   debug?: (line: string) => void;
 }
 
+/** A refusal that asks the client to slow down (Microsoft 365: "Request is throttled. Suggested Backoff Time: 1234 milliseconds"). */
+export function isThrottling(text: string): boolean {
+  return /throttl/i.test(text);
+}
+
 export interface AppendItem {
   content: Buffer;
   flags: readonly string[];
@@ -496,8 +501,11 @@ export class ImapAppendChannel {
     if (items.length === 0) return [];
     if (multi && items.length > 1) {
       const reply = await this.sendAppend(mailbox, items);
-      // Over quota fails every message alike; retrying them one by one would only repeat it.
-      if (reply.status === 'OK' || reply.code === 'OVERQUOTA') return this.outcome(reply, items.length);
+      // Over quota and throttling refuse every message alike: retrying them one by one would only
+      // repeat the refusal (and deepen the throttling). The engine waits as asked and sends the batch again.
+      if (reply.status === 'OK' || reply.code === 'OVERQUOTA' || (reply.status === 'NO' && isThrottling(reply.text))) {
+        return this.outcome(reply, items.length);
+      }
     }
     const replies = items.map((item) => this.sendAppend(mailbox, [item]).then((r) => this.outcome(r, 1)[0]!));
     return Promise.all(replies);

@@ -8,6 +8,7 @@ import { runCli } from '../helpers/cli.js';
 import { makeCorpus } from '../helpers/corpus.js';
 import { startDovecot, type Dovecot, type DovecotUser } from '../helpers/dovecot.js';
 import { FaultProxy, type FaultRule } from '../helpers/fault-proxy.js';
+import { ThrottlingImapProxy } from '../helpers/throttling-imap-proxy.js';
 import { readImapFolder, readPop3, sha256, type Pop3Message, foldCr } from '../helpers/mailboxes.js';
 import { describeIntegration } from '../helpers/suite.js';
 
@@ -37,13 +38,7 @@ describeIntegration('network faults: the run reconnects and finishes with nothin
     await dovecot?.stop();
   });
 
-  async function migrateThrough(side: 'pop3' | 'imap', rule: FaultRule): Promise<{ summary: MigrationSummary; proxy: FaultProxy; user: DovecotUser }> {
-    const user = dovecot.addUser(`dest${++users}`);
-    const proxy = await FaultProxy.start({ targetPort: side === 'pop3' ? dovecot.ports.pop3 : dovecot.ports.imap });
-    proxies.push(proxy);
-    proxy.addRule(rule);
-    const pop3Port = side === 'pop3' ? proxy.port : dovecot.ports.pop3;
-    const imapPort = side === 'imap' ? proxy.port : dovecot.ports.imap;
+  async function migrateVia(pop3Port: number, imapPort: number, user: DovecotUser): Promise<{ summary: MigrationSummary; stderr: string }> {
     const r = await runCli(
       [
         'migrate',
@@ -62,7 +57,18 @@ describeIntegration('network faults: the run reconnects and finishes with nothin
       { POPLIFT_POP3_PASSWORD: alice.password, POPLIFT_IMAP_PASSWORD: user.password },
     );
     expect(r.code, `${r.stderr}\n${(await import('node:fs')).readFileSync(dovecot.logPath, 'utf8').split('\n').slice(-12).join('\n')}`).toBe(0);
-    return { summary: JSON.parse(r.stdout) as MigrationSummary, proxy, user };
+    return { summary: JSON.parse(r.stdout) as MigrationSummary, stderr: r.stderr };
+  }
+
+  async function migrateThrough(side: 'pop3' | 'imap', rule: FaultRule): Promise<{ summary: MigrationSummary; proxy: FaultProxy; user: DovecotUser }> {
+    const user = dovecot.addUser(`dest${++users}`);
+    const proxy = await FaultProxy.start({ targetPort: side === 'pop3' ? dovecot.ports.pop3 : dovecot.ports.imap });
+    proxies.push(proxy);
+    proxy.addRule(rule);
+    const pop3Port = side === 'pop3' ? proxy.port : dovecot.ports.pop3;
+    const imapPort = side === 'imap' ? proxy.port : dovecot.ports.imap;
+    const { summary } = await migrateVia(pop3Port, imapPort, user);
+    return { summary, proxy, user };
   }
 
   async function expectEveryMessageOnce(user: DovecotUser): Promise<void> {
@@ -109,5 +115,31 @@ describeIntegration('network faults: the run reconnects and finishes with nothin
     expect(summary.appended).toBe(source.length - 2);
     expect(summary.duplicates).toBe(2);
     await expectEveryMessageOnce(user);
+  });
+
+  it('IMAP server throttles uploads: poplift waits as asked, sends each refused batch whole again, and every message lands once', async () => {
+    const user = dovecot.addUser(`dest${++users}`);
+    const backoffMs = 400;
+    const proxy = await ThrottlingImapProxy.start({ targetPort: dovecot.ports.imap, refuse: 3, backoffMs });
+    try {
+      const { summary, stderr } = await migrateVia(dovecot.ports.pop3, proxy.port, user);
+      expect(summary.failed).toBe(0);
+      expect(summary.appended).toBe(source.length - 2);
+      expect(summary.warnings).toEqual(expect.arrayContaining([expect.stringMatching(/throttling uploads; waiting as it asks/)]));
+      expect(stderr).toMatch(/throttling/);
+      expect(proxy.refused).toBe(3);
+      const { appends } = proxy;
+      for (const refusal of appends.filter((a) => a.refused)) {
+        // The same batch, not its messages one by one, and only after the backoff the server asked for.
+        const again = appends.find((a) => !a.refused && a.first === refusal.first && a.at > refusal.at);
+        expect(again, 'a refused batch is sent again').toBeDefined();
+        expect(again!.at - refusal.at).toBeGreaterThanOrEqual(backoffMs - 50);
+      }
+      // 148 messages in batches of 20: one command per batch that went through, none per message.
+      expect(proxy.passed).toBe(Math.ceil((source.length - 2) / 20));
+      await expectEveryMessageOnce(user);
+    } finally {
+      await proxy.stop();
+    }
   });
 });
