@@ -288,7 +288,10 @@ export class ImapTarget {
           else index.set(key, [entry]);
         }
       }
-      // Left selected read-only: uploads go over the other connection, and EXAMINE changes nothing.
+      // Deselected in the background, off the path to the first upload: a server answers STATUS for
+      // the selected mailbox from this session's view, which would not see the uploads made over the
+      // other connection. CLOSE expunges nothing in a mailbox selected with EXAMINE (RFC 3501 6.4.2).
+      this.client.mailboxClose().catch(() => undefined);
     } catch (err) {
       throw this.fail(`reading folder '${folder.path}'`, err);
     }

@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { makeCorpus, type CorpusMessage } from '../helpers/corpus.js';
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, testStateHome } from '../helpers/cli.js';
 import { startDovecot, type Dovecot, type DovecotUser } from '../helpers/dovecot.js';
-import { asServed, compareLanding, readImapFolder, readPop3, sha256, type ImapMessage, type Pop3Message, foldCr } from '../helpers/mailboxes.js';
+import { asServed, compareLanding, imapClient, readImapFolder, readPop3, sha256, type ImapMessage, type Pop3Message, foldCr } from '../helpers/mailboxes.js';
 import { describeIntegration } from '../helpers/suite.js';
 import type { MigrationSummary } from '../../src/engine/summary.js';
+import { loadJournal } from '../../src/state/journal.js';
 
 describeIntegration('migrate: a hostile 1,000-message mailbox into a nested folder', () => {
   let dovecot: Dovecot;
@@ -111,6 +112,20 @@ describeIntegration('migrate: a hostile 1,000-message mailbox into a nested fold
     expect(shared).toMatchObject({ keptIn: 'this-run', sizeDiffers: true });
     const exact = first.duplicateList.find((d) => d.key.startsWith('fb:'));
     expect(exact).toMatchObject({ keptIn: 'this-run', sizeDiffers: false });
+  });
+
+  it("records in the journal how the run left the folder (UIDVALIDITY, UIDNEXT)", async () => {
+    const dir = join(testStateHome, 'poplift');
+    const journals = readdirSync(dir).filter((f) => f.endsWith('.journal'));
+    expect(journals).toHaveLength(1);
+    const recorded = loadJournal(join(dir, journals[0]!)).folder;
+    const client = await imapClient(dovecot, bob);
+    try {
+      const status = await client.status(['Archive', 'Old ISP'], { uidNext: true, uidValidity: true });
+      expect(status && { uidValidity: String(status.uidValidity), uidNext: status.uidNext }).toEqual(recorded);
+    } finally {
+      await client.logout();
+    }
   });
 
   it('reads nothing on a second run: the journal knows every message', async () => {
