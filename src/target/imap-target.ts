@@ -95,6 +95,8 @@ function loginError(o: ImapConnectOptions, err: unknown): PopliftError {
 export class ImapTarget {
   private channel: ImapAppendChannel | undefined;
   private channelOpening: Promise<ImapAppendChannel> | undefined;
+  /** A CLOSE sent in the background by inspect(); what needs a selected folder waits for it. */
+  private deselecting: Promise<unknown> | undefined;
 
   private constructor(
     private readonly options: ImapConnectOptions,
@@ -237,6 +239,12 @@ export class ImapTarget {
       : undefined;
   }
 
+  private async deselected(): Promise<void> {
+    const pending = this.deselecting;
+    this.deselecting = undefined;
+    await pending;
+  }
+
   /** Whether the folder keeps this flag (system flags are always kept unless PERMANENTFLAGS says otherwise). */
   static acceptsFlag(folder: FolderInfo, flag: string): boolean {
     if (!folder.permanentFlags) return true;
@@ -263,6 +271,7 @@ export class ImapTarget {
     const index: FolderIndex = new Map();
     if (!folder.exists) return { folder, index };
     let result = folder;
+    await this.deselected();
     try {
       if (want.flags && !folder.flagsKnown) {
         const mailbox = await this.client.mailboxOpen(folder.path);
@@ -290,8 +299,11 @@ export class ImapTarget {
       }
       // Deselected in the background, off the path to the first upload: a server answers STATUS for
       // the selected mailbox from this session's view, which would not see the uploads made over the
-      // other connection. CLOSE expunges nothing in a mailbox selected with EXAMINE (RFC 3501 6.4.2).
-      this.client.mailboxClose().catch(() => undefined);
+      // other connection. CLOSE expunges nothing in a mailbox selected read-only (RFC 3501 6.4.2), so
+      // it is sent only when the server confirmed READ-ONLY.
+      if (this.client.mailbox && this.client.mailbox.readOnly === true) {
+        this.deselecting = this.client.mailboxClose().catch(() => undefined);
+      }
     } catch (err) {
       throw this.fail(`reading folder '${folder.path}'`, err);
     }
@@ -315,6 +327,8 @@ export class ImapTarget {
   async fetchBodies(folder: FolderInfo, uids: readonly number[], binary: boolean, each: (uid: number, content: Buffer) => void): Promise<void> {
     if (uids.length === 0 || !folder.exists) return;
     try {
+      // imapflow would take a folder whose CLOSE is still in flight for selected and send no EXAMINE.
+      await this.deselected();
       const lock = await this.client.getMailboxLock(folder.path, { readOnly: true });
       try {
         const sorted = [...new Set(uids)].sort((a, b) => a - b);

@@ -6,6 +6,7 @@ import type { VerifyReport } from '../../src/engine/verify.js';
 import { runCli } from '../helpers/cli.js';
 import { makeCorpus, type CorpusMessage } from '../helpers/corpus.js';
 import { startDovecot, type Dovecot, type DovecotUser } from '../helpers/dovecot.js';
+import { FaultProxy } from '../helpers/fault-proxy.js';
 import { asServed, imapClient, readImapFolder, readPop3, sha256, type ImapMessage, type Pop3Message } from '../helpers/mailboxes.js';
 import { describeIntegration } from '../helpers/suite.js';
 
@@ -98,6 +99,20 @@ describeIntegration('verify: proves every POP3 message is in the folder, changin
       ['cr-folded', uidlOf('bare CR')],
       ['cr-folded', uidlOf('bare CR, no Message-ID')],
     ]);
+  });
+
+  it('--deep over a slow IMAP link: the folder is read after the index, however long deselecting it takes', async () => {
+    // 300 ms round trips on the IMAP side only, so the POP3 reading done between indexing the folder and
+    // fetching its messages is over long before the server has answered the CLOSE sent after the index.
+    const proxy = await FaultProxy.start({ targetPort: dovecot.ports.imaps, delayMs: 150 });
+    try {
+      const slowUrls = [`pop3s://alice@127.0.0.1:${dovecot.ports.pop3s}`, `imaps://bob@127.0.0.1:${proxy.port}`];
+      const r = await runCli(['verify', ...slowUrls, ...common(), '--deep', '--json'], env());
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout) as VerifyReport).toMatchObject({ deep: true, read: 'RETR', present: corpus.length, problems: [] });
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it('changes nothing: no state, no flags, no messages, no folders', async () => {
