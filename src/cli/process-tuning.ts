@@ -10,6 +10,7 @@
  *
  * Only node: modules here: this runs before the rest of poplift is loaded.
  */
+import { accessSync, constants } from 'node:fs';
 
 /** Set in the restarted image, so it does not restart again; lists the variables added for it. */
 export const TUNED_MARKER = 'POPLIFT_TUNED';
@@ -58,9 +59,10 @@ function flagName(arg: string): string {
  */
 export function tunedLaunch(facts: ProcessFacts): Launch | undefined {
   if (facts.env[TUNED_MARKER] !== undefined) return undefined;
+  const nodeArgs = [...facts.execArgv, ...(facts.env.NODE_OPTIONS ?? '').split(/\s+/)].filter((a) => a.startsWith('--'));
   // A debugger attached to this process would lose it.
-  if (facts.execArgv.some((a) => a.startsWith('--inspect'))) return undefined;
-  const given = new Set([...facts.execArgv, ...(facts.env.NODE_OPTIONS ?? '').split(/\s+/)].filter((a) => a.startsWith('--')).map(flagName));
+  if (nodeArgs.some((a) => a.startsWith('--inspect'))) return undefined;
+  const given = new Set(nodeArgs.map(flagName));
   const flags = V8_FLAGS.filter(([name]) => !given.has(name)).map(([name, value]) => `${name}=${value}`);
   const added = facts.platform === 'linux' ? Object.keys(GLIBC_ENV).filter((name) => facts.env[name] === undefined) : [];
   if (flags.length === 0 && added.length === 0) return undefined;
@@ -74,8 +76,10 @@ export function tunedLaunch(facts: ProcessFacts): Launch | undefined {
 /**
  * Restarts the process with tunedLaunch's settings, where Node can replace a
  * process image (process.execve, Node >= 22.15, not on Windows). When it
- * cannot, or the restart fails, poplift runs on as it is: the settings save
- * memory, nothing depends on them.
+ * cannot, poplift runs on as it is: the settings save memory, nothing
+ * depends on them. Node aborts the process when execve itself fails, so the
+ * one failure that can be foreseen, a Node binary that can no longer be
+ * executed (replaced or removed by an upgrade), is checked first.
  */
 export function restartTuned(): void {
   const env = process.env;
@@ -91,8 +95,13 @@ export function restartTuned(): void {
   const launch = tunedLaunch({ platform: process.platform, execPath: process.execPath, execArgv: process.execArgv, argv: process.argv, env });
   if (launch === undefined) return;
   try {
+    accessSync(process.execPath, constants.X_OK);
+  } catch {
+    return;
+  }
+  try {
     execve.call(process, process.execPath, launch.args, launch.env);
   } catch {
-    // Not restarted: run untuned.
+    // Refused before the exec (e.g. by Node's permission model): run untuned.
   }
 }

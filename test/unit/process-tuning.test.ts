@@ -26,6 +26,7 @@ describe('tunedLaunch', () => {
   it('never restarts a restarted process, nor one a debugger is attached to', () => {
     expect(tunedLaunch(facts({ env: { [TUNED_MARKER]: '' } }))).toBeUndefined();
     expect(tunedLaunch(facts({ execArgv: ['--inspect-brk=9229'] }))).toBeUndefined();
+    expect(tunedLaunch(facts({ env: { NODE_OPTIONS: '--inspect=0' } }))).toBeUndefined();
   });
 
   it("keeps the user's own settings", () => {
