@@ -43,8 +43,13 @@ export class Listing {
 
   private add(i: number, n: number, size: number, uidl: string): string {
     if (i > 0 && n <= this.numbers[i - 1]!) throw new RangeError('listing entries must be in ascending message-number order');
-    // Two messages with one UIDL would break the journal; keep the first, the other goes by number.
-    const id = this.positions.has(uidl) ? `#${n}` : uidl;
+    // Two messages with one UIDL would break the journal; keep the first, the other goes by number
+    // (made longer if that name is taken too: '#' is a valid UIDL character).
+    let id = uidl;
+    if (this.positions.has(id)) {
+      id = `#${n}`;
+      while (this.positions.has(id)) id += '#';
+    }
     this.positions.set(id, i);
     this.numbers[i] = n;
     this.sizes[i] = size;

@@ -36,6 +36,22 @@ describe('Listing', () => {
     expect(Listing.fromEntries([], false).uidlOf(1)).toBeUndefined();
   });
 
+  it('never gives two messages one name, even when a server uses "#n" UIDLs itself', () => {
+    const tricky = Listing.fromEntries(
+      [
+        { n: 2, size: 1, uidl: '#5' },
+        { n: 3, size: 1, uidl: 'x' },
+        { n: 4, size: 1, uidl: 'x' },
+        { n: 5, size: 1, uidl: '#5' },
+        { n: 6, size: 1, uidl: '#4' },
+      ],
+      true,
+    );
+    expect(tricky.order).toEqual(['#5', 'x', '#4', '#5#', '#6']);
+    expect(new Set(tricky.order).size).toBe(5);
+    expect(tricky.order.map((u) => tricky.number(u))).toEqual([2, 3, 4, 5, 6]);
+  });
+
   it('refuses entries out of message-number order', () => {
     expect(() => Listing.fromEntries([{ n: 2, size: 1, uidl: 'x' }, { n: 1, size: 1, uidl: 'y' }], true)).toThrow(RangeError);
   });
