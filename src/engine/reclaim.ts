@@ -56,8 +56,12 @@ export class Reclaimer {
     this.pending = 0;
     this.running = true;
     // Async: the collection runs as its own task, after the code that let go of the buffers returns.
-    return Promise.resolve(gc({ type: 'major', execution: 'async' }))
-      .then(() => undefined)
+    // A collector that fails costs memory, never the run: its errors go nowhere.
+    return new Promise<unknown>((resolve) => resolve(gc({ type: 'major', execution: 'async' })))
+      .then(
+        () => undefined,
+        () => undefined,
+      )
       .finally(() => {
         this.running = false;
       });

@@ -39,6 +39,15 @@ describe('Reclaimer', () => {
     expect(calls).toBe(2);
   });
 
+  it('never lets a failing collector fail the caller', async () => {
+    const r = new Reclaimer(MIB, () => () => {
+      throw new Error('no');
+    });
+    await expect(r.released(2 * MIB)).resolves.toBeUndefined();
+    const rejecting = new Reclaimer(MIB, () => () => Promise.reject(new Error('no')));
+    await expect(rejecting.released(2 * MIB)).resolves.toBeUndefined();
+  });
+
   it('does nothing when no collector is available', () => {
     const r = new Reclaimer(MIB, () => null);
     expect(r.released(10 * MIB)).toBeUndefined();
