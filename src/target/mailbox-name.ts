@@ -28,9 +28,12 @@ export function encodeModifiedUtf7(name: string): string {
   return out;
 }
 
-/** An IMAP quoted string, or a literal marker when quoting cannot carry the text. */
+/**
+ * An IMAP atom or quoted string. Throws for text a quoted string cannot carry;
+ * the message leaves the text out, since it may be a password (LOGIN).
+ */
 export function imapAstring(text: string): string {
   if (/^[A-Za-z0-9!#$&'+,\-./:;<=>?@^_`|~]+$/.test(text) && text.toUpperCase() !== 'NIL') return text;
-  if (/[\r\n\0]/.test(text)) throw new Error(`mailbox name contains a line break or NUL: ${JSON.stringify(text)}`);
+  if (/[\r\n\0]/.test(text)) throw new Error('an IMAP quoted string cannot carry a line break or NUL');
   return '"' + text.replace(/[\\"]/g, (c) => '\\' + c) + '"';
 }

@@ -24,7 +24,17 @@ describe('IMAP astring', () => {
     expect(imapAstring('nil')).toBe('"nil"');
     expect(imapAstring('')).toBe('""');
   });
-  it('refuses line breaks', () => {
+  it('refuses line breaks and NUL without repeating the text, which may be a password', () => {
     expect(() => imapAstring('a\r\nb')).toThrow(/line break/);
+    for (const secret of ['hunter2\nx', 'hunter2\0']) {
+      let message = '';
+      try {
+        imapAstring(secret);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).toMatch(/line break or NUL/);
+      expect(message).not.toContain('hunter2');
+    }
   });
 });
