@@ -177,12 +177,11 @@ export async function migrateMailbox(endpoints: Endpoints, options: MigrateOptio
     const progress: ProgressEvent = { found: fresh.length, totalBytes, done: 0, doneBytes: 0 };
     hooks.onListed?.({ ...progress });
 
-    const onSettled = (uidl: string, r: Settled) => {
-      if (!writer) return;
+    const onSettled = (uidl: string, r: Settled, failure?: FailureReport) => {
       if (r.outcome === 'appended') {
-        writer.add({ t: 'appended', uidl, key: r.key, size: r.size, uid: r.uid, uidValidity: r.uidValidity?.toString() });
+        writer?.add({ t: 'appended', uidl, key: r.key, size: r.size, uid: r.uid, uidValidity: r.uidValidity?.toString() });
       } else if (r.outcome === 'duplicate') {
-        writer.add({
+        writer?.add({
           t: 'duplicate',
           uidl,
           key: r.key,
@@ -192,15 +191,9 @@ export async function migrateMailbox(endpoints: Endpoints, options: MigrateOptio
           uidValidity: r.keptUid === undefined ? undefined : folder?.uidValidity?.toString(),
         });
       } else if (r.outcome === 'failed') {
-        const failure = summary.failures.find((f) => f.uidl === uidl);
-        writer.add({ t: 'failed', uidl, reason: failure?.reason ?? 'failed' });
+        writer?.add({ t: 'failed', uidl, reason: failure?.reason ?? 'failed' });
+        if (failure) hooks.onFailure?.(failure);
       }
-    };
-    const onSettledAndReported = (uidl: string, r: Settled) => {
-      onSettled(uidl, r);
-      if (r.outcome !== 'failed' || !hooks.onFailure) return;
-      const failure = summary.failures.find((f) => f.uidl === uidl);
-      if (failure) hooks.onFailure(failure);
     };
 
     if (fresh.length > 0) {
@@ -226,7 +219,7 @@ export async function migrateMailbox(endpoints: Endpoints, options: MigrateOptio
             summary,
             settled,
             unknown,
-            onSettled: onSettledAndReported,
+            onSettled,
             onBatch: () => writer?.flush(),
             warnOnce,
             shouldStop: () => hooks.stopRequested?.() ?? false,

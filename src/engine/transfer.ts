@@ -13,7 +13,7 @@ import type { Listing } from './listing.js';
 import type { SettledMessages } from './settled.js';
 import { prepareMessage, type PrepareOptions } from './prepare.js';
 import { Reclaimer } from './reclaim.js';
-import type { MigrationSummary } from './summary.js';
+import type { FailureReport, MigrationSummary } from './summary.js';
 
 export interface TransferOptions extends PrepareOptions {
   dedupe: boolean;
@@ -53,7 +53,8 @@ export interface TransferContext {
   settled: SettledMessages;
   /** UIDLs whose upload was cut off before the server answered. */
   unknown: Set<string>;
-  onSettled(uidl: string, s: Settled): void;
+  /** `failure` comes with a failed outcome: the report just added to summary.failures. */
+  onSettled(uidl: string, s: Settled, failure?: FailureReport): void;
   /** Called after each upload batch settles (the journal is flushed there). */
   onBatch(): void;
   warnOnce(key: string, message: string): void;
@@ -93,10 +94,11 @@ export async function transfer(uidls: readonly string[], ctx: TransferContext, o
   const reclaimer = new Reclaimer(Math.max(RECLAIM_AT_LEAST, options.maxInflightBytes / 2));
 
   const fail = (uidl: string, side: 'POP3' | 'IMAP', reason: string, bytes: number) => {
+    const failure: FailureReport = { uidl, side, reason };
     summary.failed++;
-    summary.failures.push({ uidl, side, reason });
+    summary.failures.push(failure);
     ctx.settled.set(uidl, { outcome: 'failed' });
-    ctx.onSettled(uidl, { outcome: 'failed' });
+    ctx.onSettled(uidl, { outcome: 'failed' }, failure);
     ctx.advance(bytes);
     if (options.maxErrors !== undefined && summary.failed >= options.maxErrors && summary.stopped === undefined) {
       summary.stopped = `${summary.failed} messages failed, the --max-errors limit; the rest were not tried.`;
