@@ -3,8 +3,9 @@
  * message of a POP3 mailbox is in an IMAP folder.
  *
  * A POP3 message is there when the folder holds a message with its dedup key
- * and its size (or a size a CR-folding server gives it, see prepare.ts): the
- * rule --delete uses to confirm a copy. Without --deep the source side needs
+ * and its size, or a size a CR-folding server gives it (see prepare.ts).
+ * --delete is stricter: it confirms a copy by this run's APPENDUID or by the
+ * exact key and size (migrate.ts, deletePhase). Without --deep the source side needs
  * only headers and sizes: `TOP n 0` and the LIST size when the server offers
  * TOP (a message that does not match that way is read whole with RETR before
  * it is reported, since LIST sizes are not always exact), RETR otherwise.
@@ -220,23 +221,18 @@ export async function verifyMailbox(endpoints: Endpoints, options: VerifyOptions
     for (const list of index.values()) report.folderMessages += list.length;
     report.found = listing.order.length;
 
-    const uidlOf = new Map<number, string>();
-    const listSize = new Map<number, number>();
-    for (const uidl of listing.order) {
-      const n = listing.number(uidl)!;
-      uidlOf.set(n, uidl);
-      listSize.set(n, listing.size(uidl)!);
-    }
-    const numbers = [...uidlOf.keys()];
+    const numbers = listing.order.map((uidl) => listing.number(uidl)!);
+    const uidlOf = (n: number): string => listing.uidlOf(n)!;
+    const listSize = (n: number): number => listing.size(uidlOf(n))!;
     const describe = (n: number, fields: HeaderField[]): Described => ({
-      uidl: uidlOf.get(n)!,
+      uidl: uidlOf(n),
       number: n,
       subject: readableHeader(firstHeader(fields, 'subject')),
       date: readableHeader(firstHeader(fields, 'date')),
     });
     const unreadable = (n: number, err: Error) =>
       problem(
-        { problem: 'unreadable', uidl: uidlOf.get(n)!, number: n, size: listSize.get(n) ?? 0, key: undefined, subject: undefined, date: undefined, copies: [] },
+        { problem: 'unreadable', uidl: uidlOf(n), number: n, size: listSize(n), key: undefined, subject: undefined, date: undefined, copies: [] },
         err.message,
       );
 
@@ -250,7 +246,7 @@ export async function verifyMailbox(endpoints: Endpoints, options: VerifyOptions
         numbers,
         0,
         (n, head) => {
-          const size = listSize.get(n)!;
+          const size = listSize(n);
           const fields = parseHeaders(headerBlock(head));
           const key = identityKey(fields, size);
           const copies = index.get(key);
