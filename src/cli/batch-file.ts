@@ -25,11 +25,6 @@ export interface BatchRow {
   overrides: Record<string, string | boolean>;
 }
 
-export interface RowProblem {
-  line: number;
-  message: string;
-}
-
 /** How a row column maps to a migrate option: its attribute name and whether it is a yes/no. */
 export interface ColumnSpec {
   attribute: string;
@@ -170,11 +165,6 @@ export function readBatchFile(path: string): RawRow[] {
 }
 
 const REQUIRED = ['pop3_url', 'imap_url'];
-
-/** snake_case or kebab-case column name to the commander attribute name. */
-export function columnAttribute(column: string): string {
-  return column.toLowerCase().replace(/[-_]([a-z0-9])/g, (_, ch: string) => ch.toUpperCase());
-}
 
 /**
  * Checks one raw row against the known columns. `check` validates the row's

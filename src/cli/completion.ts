@@ -8,7 +8,6 @@ import type { Command, Option } from 'commander';
 import { usageError } from '../errors.js';
 
 export const SHELLS = ['bash', 'zsh', 'fish'] as const;
-export type Shell = (typeof SHELLS)[number];
 
 interface CommandInfo {
   name: string;

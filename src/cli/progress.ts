@@ -67,10 +67,10 @@ const BAR_FORMAT = '{name} {bar} {percentage}% | {msgs} | {mb} | {rate} | {left}
 
 export class BarDisplay {
   private readonly multibar: MultiBar;
-  private readonly bars = new Map<number, { bar: SingleBar; name: string; tally: Tally; listed: boolean }>();
+  private readonly bars = new Map<number, { bar: SingleBar; name: string; tally: Tally }>();
   private total: SingleBar | undefined;
   private finishedLine: SingleBar | undefined;
-  private readonly finished = { ok: 0, failed: 0, last: '' };
+  private readonly finished = { ok: 0, failed: 0 };
   private stopped = false;
 
   constructor(
@@ -107,14 +107,13 @@ export class BarDisplay {
       this.total = this.multibar.create(1, 0, payload('total', this.totalTally(), now, true));
     }
     const bar = this.multibar.create(1, 0, payload(name, tally, now, false));
-    this.bars.set(id, { bar, name, tally, listed: false });
+    this.bars.set(id, { bar, name, tally });
   }
 
   update(id: number, e: ProgressEvent): void {
     const entry = this.bars.get(id);
     if (!entry || this.stopped) return;
     applyEvent(entry.tally, e);
-    entry.listed = true;
     const now = this.now();
     entry.bar.setTotal(Math.max(1, e.totalBytes));
     entry.bar.update(e.totalBytes === 0 ? 1 : e.doneBytes, payload(entry.name, entry.tally, now, true));
@@ -131,7 +130,6 @@ export class BarDisplay {
     }
     if (ok) this.finished.ok++;
     else this.finished.failed++;
-    this.finished.last = resultLine;
     const text = `finished ${this.finished.ok + this.finished.failed}: ${this.finished.ok} ok, ${this.finished.failed} failed; last: ${resultLine}`;
     const p = { ...payload('', emptyTally(0), 0, true), text };
     if (!this.finishedLine) this.finishedLine = this.multibar.create(1, 1, p, { format: '{text}' });

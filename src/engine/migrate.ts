@@ -321,7 +321,7 @@ export async function migrateMailbox(endpoints: Endpoints, options: MigrateOptio
         if (ownCopy || now.get(c.key)?.some((m) => m.size === c.size)) confirmed.push(c.uidl);
       }
     }
-    const pending = confirmed.filter((u) => !summary.wouldDelete.includes(u));
+    const pending = confirmed;
     if (options.dryRun) {
       summary.wouldDelete.push(...pending);
       return;

@@ -40,8 +40,6 @@ export const Pop3ErrorCode = {
   CLOSED: 'POP3_CLOSED',
 } as const;
 
-export type Pop3ErrorCodeValue = (typeof Pop3ErrorCode)[keyof typeof Pop3ErrorCode];
-
 const SIDE = 'POP3' as const;
 
 const RERUN = 'run poplift again to continue';

@@ -135,11 +135,6 @@ export class Pop3ReplyParser {
     return this.expected.length - this.expectedHead;
   }
 
-  /** Bytes of the body currently being collected (for progress and tests). */
-  get bufferedBodyBytes(): number {
-    return this.bodyLength;
-  }
-
   /**
    * Consumes one chunk and returns the replies it completed, in order.
    * Throws Pop3FramingError on a line that is neither +OK nor -ERR: after

@@ -15,7 +15,6 @@ import type { Pop3Reply } from './pop3-framing.js';
 import { MalformedLine, parseListReply, parseUidlReply } from './pop3-listing.js';
 import { Pop3Transport } from './pop3-transport.js';
 
-export type { Pop3AuthMethod } from './pop3-auth.js';
 
 export interface Pop3ConnectOptions {
   host: string;

@@ -52,7 +52,6 @@ interface TaggedReply {
 }
 
 interface Pending {
-  tag: string;
   resolve: (reply: TaggedReply) => void;
   reject: (err: Error) => void;
 }
@@ -281,7 +280,7 @@ export class ImapAppendChannel {
   private expect(tag: string, untagged?: (line: string) => void): Promise<TaggedReply> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
-      this.pending.set(tag, { tag, resolve, reject });
+      this.pending.set(tag, { resolve, reject });
       if (untagged) this.untaggedHandlers.push(untagged);
       this.armIdle();
     }).finally(() => {
