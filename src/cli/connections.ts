@@ -43,7 +43,8 @@ export function tlsOptions(side: Side, o: ConnectionCliOptions, warn: (m: string
   const lower = side === 'POP3' ? 'pop3' : 'imap';
   const caFile = (side === 'POP3' ? o.pop3CaFile : o.imapCaFile) ?? o.caFile;
   const insecure = (side === 'POP3' ? o.pop3Insecure : o.imapInsecure) ?? o.insecure;
-  const options: ConnectionOptions = {};
+  // Set here for both sides rather than left to Node's default, which NODE_OPTIONS can lower.
+  const options: ConnectionOptions = { minVersion: 'TLSv1.2' };
   if (caFile !== undefined) {
     try {
       // Node's `ca` replaces the default CAs; --ca-file adds to them, so a server with a public certificate still verifies.

@@ -122,7 +122,7 @@ export class ImapAppendChannel {
   private async start(): Promise<void> {
     const { host, port } = this.login;
     // SNI carries host names only (RFC 6066); certificates are still checked against an IP literal.
-    const tlsOptions: ConnectionOptions = { minVersion: 'TLSv1.2', ...(isIP(host) ? {} : { servername: host }), ...this.login.tlsOptions };
+    const tlsOptions: ConnectionOptions = { ...(isIP(host) ? {} : { servername: host }), ...this.login.tlsOptions };
     const socket = await new Promise<Socket>((resolve, reject) => {
       const s =
         this.login.tls === 'implicit' ? tlsConnect({ host, port, ...tlsOptions }) : netConnect({ host, port });

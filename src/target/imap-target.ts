@@ -118,7 +118,7 @@ export class ImapTarget {
           ? { user: options.user, accessToken: options.accessToken }
           : // LOGIN takes one round trip; imapflow's AUTHENTICATE PLAIN waits for a continuation first.
             { user: options.user, pass: options.password ?? '', loginMethod: 'LOGIN' },
-      tls: { minVersion: 'TLSv1.2', ...options.tlsOptions },
+      tls: { ...options.tlsOptions },
       // imapflow logs pino JSON to stdout by default; poplift's stdout is for results only.
       logger: options.debug ? debugLogger(options.debug) : false,
       disableAutoIdle: true,
