@@ -10,7 +10,9 @@ import { ExitCode, PopliftError } from '../errors.js';
 import type { MigrationSummary } from '../engine/summary.js';
 import type { VerifyReport } from '../engine/verify.js';
 import { inShard, parseShard, readBatchFile, validateRow, type BatchRow, type ColumnSpec } from './batch-file.js';
-import type { CliIo, MigrateCliOptions, MigrateOutcome, MigratePlan, MigrateRunHooks } from './main.js';
+import type { CliIo } from './main.js';
+import { executeMigrate, planMigrate, watchSignals, type MigrateCliOptions, type MigratePlan } from './migrate-command.js';
+import { verifyPlanned } from './verify-command.js';
 import { isYesNo } from './config.js';
 import { Output, mailboxResultLine, outputSettings, type OutputCliOptions } from './output.js';
 
@@ -20,14 +22,6 @@ export interface BatchCliOptions extends MigrateCliOptions, OutputCliOptions {
   skipBadRows?: boolean;
   /** Check every row as `poplift verify` does instead of migrating. */
   verify?: boolean;
-}
-
-/** What batch borrows from migrate, passed in so this module does not import main.ts at run time. */
-export interface MigrateEngine {
-  plan(pop3Text: string, imapText: string, o: MigrateCliOptions): MigratePlan;
-  execute(plan: MigratePlan, o: MigrateCliOptions, io: CliIo, hooks: MigrateRunHooks): Promise<MigrateOutcome>;
-  verify(plan: MigratePlan, o: MigrateCliOptions, io: CliIo, warn: (message: string) => void): Promise<VerifyReport>;
-  watchSignals(): { stop: () => boolean; signal: () => NodeJS.Signals | undefined; dispose: () => void };
 }
 
 /** Options a row may not set: they belong to the whole batch run. */
@@ -164,7 +158,7 @@ function table(header: string[], right: boolean[], rows: string[][], totals: str
   return `${[line(header), rule, ...rows.map(line), rule, line(totals)].join('\n')}\n`;
 }
 
-export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, command: Command, engine: MigrateEngine): Promise<number> {
+export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, command: Command): Promise<number> {
   const jobs = Number(o.jobs);
   if (!Number.isInteger(jobs) || jobs < 1) throw new PopliftError(`--jobs must be a whole number of at least 1, not '${o.jobs}'.`, { exitCode: ExitCode.USAGE, code: 'USAGE' });
   const shard = o.shard === undefined ? undefined : parseShard(o.shard);
@@ -180,7 +174,7 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
     let job: Job | undefined;
     const { problems: p } = validateRow(r, index, columns, (row) => {
       const options = rowOptions(o, row);
-      const plan = engine.plan(row.pop3Url, row.imapUrl, options);
+      const plan = planMigrate(row.pop3Url, row.imapUrl, options);
       job = { row, plan, options, name: jobName(plan) };
     });
     if (p.length > 0) problems.push(`${file} line ${r.line}: ${p.join('; ')}`);
@@ -198,7 +192,7 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
     if (o.json) io.stdout.write(`${JSON.stringify(event)}\n`);
   };
   const rowIo: CliIo = { stdout: io.stdout, stderr: io.stderr, env: io.env };
-  const signals = engine.watchSignals();
+  const signals = watchSignals();
   const started = performance.now();
   const results: JobResult[] = [];
   let next = 0;
@@ -211,7 +205,7 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
     let result: JobResult;
     if (o.verify) {
       try {
-        const report = await engine.verify(job.plan, job.options, rowIo, (message) => output.warn(`${job.name}: ${message}`));
+        const report = await verifyPlanned(job.plan, job.options, rowIo, (message) => output.warn(`${job.name}: ${message}`));
         const ok = report.problems.length === 0;
         const status = ok ? 'all there' : `${report.missing} missing, ${report.altered} altered`;
         result = { job, summary: undefined, report, status, ok, seconds: (performance.now() - t0) / 1000, error: undefined };
@@ -227,7 +221,7 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
       return;
     }
     try {
-      const { summary, exitCode } = await engine.execute(job.plan, job.options, rowIo, {
+      const { summary, exitCode } = await executeMigrate(job.plan, job.options, rowIo, {
         warn: (message) => output.warn(`${job.name}: ${message}`),
         onListed: (e) => output.mailboxListed(id, e),
         onProgress: (e) => output.mailboxProgress(id, e),

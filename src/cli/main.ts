@@ -1,18 +1,19 @@
 /**
  * The command line: builds the commander program (migrate, batch, verify,
  * completion), runs it, and maps every outcome to a documented exit code.
+ * Each command's module (and with it the POP3 and IMAP drivers) is loaded
+ * only when that command runs, so --help, --version and completion start
+ * without them.
  */
 import { readFileSync } from 'node:fs';
 import { Argument, Command, CommanderError } from 'commander';
 import { ExitCode, PopliftError } from '../errors.js';
-import { runBatch, type BatchCliOptions } from './batch-command.js';
+import type { BatchCliOptions } from './batch-command.js';
 import { completionScript, SHELLS } from './completion.js';
 import { allOptionNames, applySettings } from './config.js';
-import { executeMigrate, planMigrate, runMigrate, watchSignals, type MigrateCliOptions } from './migrate-command.js';
+import type { MigrateCliOptions } from './migrate-command.js';
 import { addLoginOptions, addMigrateOptions, addTlsOptions, BATCH_HELP, COMPLETION_HELP, EXIT_CODES_HELP, groupHelp, MIGRATE_HELP, VERIFY_HELP } from './options.js';
-import { runVerify, verifyPlanned, type VerifyCliOptions } from './verify-command.js';
-
-export type { MigrateCliOptions, MigrateOutcome, MigratePlan, MigrateRunHooks } from './migrate-command.js';
+import type { VerifyCliOptions } from './verify-command.js';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream;
@@ -52,6 +53,7 @@ export function buildProgram(io: CliIo, result: { code: number; debug: boolean }
     .addHelpText('after', MIGRATE_HELP)
     .action(async (pop3Url: string, imapUrl: string, o: MigrateCliOptions) => {
       result.debug = Boolean(o.debug);
+      const { runMigrate } = await import('./migrate-command.js');
       result.code = await runMigrate(pop3Url, imapUrl, o, io);
     });
 
@@ -68,7 +70,8 @@ export function buildProgram(io: CliIo, result: { code: number; debug: boolean }
     .addHelpText('after', BATCH_HELP)
     .action(async (file: string, o: BatchCliOptions) => {
       result.debug = Boolean(o.debug);
-      result.code = await runBatch(file, o, io, batch, { plan: planMigrate, execute: executeMigrate, verify: verifyPlanned, watchSignals });
+      const { runBatch } = await import('./batch-command.js');
+      result.code = await runBatch(file, o, io, batch);
     });
 
   const verify = program
@@ -88,6 +91,7 @@ export function buildProgram(io: CliIo, result: { code: number; debug: boolean }
     .addHelpText('after', VERIFY_HELP)
     .action(async (pop3Url: string, imapUrl: string, o: VerifyCliOptions) => {
       result.debug = Boolean(o.debug);
+      const { runVerify } = await import('./verify-command.js');
       result.code = await runVerify(pop3Url, imapUrl, o, io);
     });
 
