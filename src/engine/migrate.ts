@@ -6,6 +6,7 @@
  * confirmed on the destination.
  */
 import { PopliftError } from '../errors.js';
+import { Pop3ErrorCode } from '../source/pop3-errors.js';
 import type { Pop3Session } from '../source/pop3-session.js';
 import type { FolderIndex, FolderInfo, ImapTarget } from '../target/imap-target.js';
 import type { JournalState, JournalWriter, KnownMessage } from '../state/journal.js';
@@ -53,11 +54,11 @@ export interface Endpoints {
   connectTarget(): Promise<ImapTarget>;
 }
 
-const RETRYABLE = new Set([
-  'POP3_CONNECTION_LOST',
-  'POP3_TIMEOUT',
-  'POP3_CONNECT',
-  'POP3_CLOSED',
+const RETRYABLE = new Set<string>([
+  Pop3ErrorCode.CONNECTION_LOST,
+  Pop3ErrorCode.TIMEOUT,
+  Pop3ErrorCode.CONNECT,
+  Pop3ErrorCode.CLOSED,
   'IMAP_CONNECTION_LOST',
   'IMAP_TIMEOUT',
   'IMAP_CLOSED',

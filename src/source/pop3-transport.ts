@@ -11,6 +11,7 @@ import {
   notPop3,
   protocolFailure,
   sessionClosed,
+  Pop3ErrorCode,
   tlsHandshakeTimeout,
 } from './pop3-errors.js';
 import { Pop3FramingError, Pop3ReplyParser, type Pop3Reply } from './pop3-framing.js';
@@ -392,7 +393,7 @@ export class Pop3Transport extends Pop3Command {
     this.unsent.length = 0;
     this.foregroundWaiting = 0;
     this.sock?.destroy();
-    if (err.code !== 'POP3_CLOSED') this.trace(`-- ${err.message}`);
+    if (err.code !== Pop3ErrorCode.CLOSED) this.trace(`-- ${err.message}`);
     for (const victim of victims) victim.reject(err);
     const handshake = this.handshake;
     this.handshake = undefined;
