@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+
 /**
  * Exit codes are part of poplift's public interface (README "Exit codes"):
  * cron jobs and batch scripts branch on them, so never renumber.
@@ -142,4 +144,9 @@ export function connectFailure(side: Side, server: string, host: string, err: un
     }
   }
   return new PopliftError(message, { exitCode: ExitCode.CONNECT, side, server, code: `${side}_CONNECT`, cause: err });
+}
+
+/** "host:port" as error messages and traces name a server, with an IPv6 literal in brackets. */
+export function describeServer(server: { host: string; port: number }): string {
+  return isIP(server.host) === 6 ? `[${server.host}]:${server.port}` : `${server.host}:${server.port}`;
 }

@@ -5,7 +5,7 @@
  */
 import * as tls from 'node:tls';
 import type { ConnectionOptions } from 'node:tls';
-import { ExitCode, PopliftError, usageError, type Side } from '../errors.js';
+import { ExitCode, PopliftError, describeServer, usageError, type Side } from '../errors.js';
 import type { Endpoints } from '../engine/migrate.js';
 import { Pop3Session } from '../source/pop3-session.js';
 import { ImapTarget } from '../target/imap-target.js';
@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import type { CliIo } from './main.js';
 import type { MigrateCliOptions } from './migrate-command.js';
 import { resolveCredentials, terminalPrompt, type Credentials } from './secrets.js';
-import { describeServer, isLoopback, type ServerUrl } from './server-url.js';
+import { isLoopback, type ServerUrl } from './server-url.js';
 
 /** What migrate and verify share: how to log in and reach both servers. */
 export type ConnectionCliOptions = Pick<

@@ -67,10 +67,6 @@ export function redactUrl(text: string): string {
   return text.replace(/^([a-z0-9]+:\/\/[^:@/]*):[^@/]*@/i, '$1:****@');
 }
 
-export function describeServer(server: Pick<ServerUrl, 'host' | 'port'>): string {
-  return isIP(server.host) === 6 ? `[${server.host}]:${server.port}` : `${server.host}:${server.port}`;
-}
-
 /**
  * Whether plain text to this host stays on this machine. Only an IPv4
  * literal in 127.0.0.0/8 counts, not a name that merely starts with "127."

@@ -1,5 +1,5 @@
 import type { ConnectionOptions } from 'node:tls';
-import { ExitCode, PopliftError } from '../errors.js';
+import { ExitCode, PopliftError, describeServer } from '../errors.js';
 import {
   POP3_AUTH_METHODS,
   SecretMask,
@@ -388,7 +388,7 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
 }
 
 function validateOptions(o: Pop3ConnectOptions): void {
-  const server = `${o.host}:${o.port}`;
+  const server = describeServer(o);
   const usage = (message: string): PopliftError =>
     new PopliftError(message, { exitCode: ExitCode.USAGE, side: 'POP3', server, code: 'USAGE' });
   if (o.host.trim() === '') throw usage('The POP3 host is empty: give the POP3 server name.');

@@ -1,7 +1,7 @@
 import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket, type TlsOptions } from 'node:tls';
 import Pop3Command from 'node-pop3';
-import { connectFailure, isTlsError, tlsFailure, type PopliftError } from '../errors.js';
+import { connectFailure, describeServer, isTlsError, tlsFailure, type PopliftError } from '../errors.js';
 import {
   closedBeforeGreeting,
   connectionLost,
@@ -122,7 +122,7 @@ export class Pop3Transport extends Pop3Command {
       // node-pop3 spreads these into tls.connect(), whose options they are.
       tlsOptions: tlsOptions as TlsOptions,
     });
-    this.server = isIP(options.host) === 6 ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
+    this.server = describeServer(options);
     this.idleTimeoutMs = options.timeoutMs;
     this.debugLine = options.debug;
   }

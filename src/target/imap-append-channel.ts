@@ -10,7 +10,7 @@
  */
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
-import { ExitCode, PopliftError, connectFailure } from '../errors.js';
+import { ExitCode, PopliftError, connectFailure, describeServer } from '../errors.js';
 import { imapAstring } from './mailbox-name.js';
 
 export interface ImapLogin {
@@ -106,7 +106,7 @@ export class ImapAppendChannel {
   private idleTimer: NodeJS.Timeout | undefined;
 
   private constructor(private readonly login: ImapLogin) {
-    this.server = `${login.host}:${login.port}`;
+    this.server = describeServer(login);
   }
 
   static async open(login: ImapLogin): Promise<ImapAppendChannel> {

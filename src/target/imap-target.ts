@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { ImapFlow, type ImapFlowOptions } from 'imapflow';
-import { ExitCode, PopliftError, connectFailure, isTlsError } from '../errors.js';
+import { ExitCode, PopliftError, connectFailure, describeServer, isTlsError } from '../errors.js';
 import { identityKey, KEY_HEADER_FIELDS } from '../message/identity-key.js';
 import { parseHeaders } from '../message/headers.js';
 import { ImapAppendChannel, type AppendItem, type AppendOutcome, type ImapLogin } from './imap-append-channel.js';
@@ -48,14 +48,10 @@ export type FolderIndex = Map<string, IndexedMessage[]>;
 
 const SYSTEM_FLAGS = new Set(['\\SEEN', '\\ANSWERED', '\\FLAGGED', '\\DRAFT', '\\DELETED']);
 
-function imapServer(o: { host: string; port: number }): string {
-  return `${o.host}:${o.port}`;
-}
-
 /** Maps anything imapflow throws while connecting to a one-line PopliftError. */
 function loginError(o: ImapConnectOptions, err: unknown): PopliftError {
   if (err instanceof PopliftError) return err;
-  const server = imapServer(o);
+  const server = describeServer(o);
   const e = err as {
     authenticationFailed?: boolean;
     serverResponseCode?: string;
@@ -105,7 +101,7 @@ export class ImapTarget {
   ) {}
 
   static async connect(options: ImapConnectOptions): Promise<ImapTarget> {
-    const server = imapServer(options);
+    const server = describeServer(options);
     const flowOptions: ImapFlowOptions = {
       host: options.host,
       port: options.port,
