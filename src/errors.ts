@@ -54,6 +54,11 @@ export class PopliftError extends Error {
   }
 }
 
+/** The exit code of a run stopped by SIGINT or SIGTERM: 128 + the signal's number, as shells report it. */
+export function signalExitCode(signal: NodeJS.Signals): number {
+  return signal === 'SIGINT' ? 130 : 143;
+}
+
 export function usageError(message: string): PopliftError {
   return new PopliftError(message, { exitCode: ExitCode.USAGE, code: 'USAGE' });
 }

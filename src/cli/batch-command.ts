@@ -6,7 +6,7 @@
  * mailbox succeeded.
  */
 import type { Command } from 'commander';
-import { ExitCode, PopliftError } from '../errors.js';
+import { ExitCode, PopliftError, signalExitCode } from '../errors.js';
 import type { MigrationSummary } from '../engine/summary.js';
 import type { VerifyReport } from '../engine/verify.js';
 import { inShard, parseShard, readBatchFile, validateRow, type BatchRow, type ColumnSpec } from './batch-file.js';
@@ -14,6 +14,7 @@ import type { CliIo } from './main.js';
 import { executeMigrate, planMigrate, watchSignals, type MigrateCliOptions, type MigratePlan } from './migrate-command.js';
 import { verifyPlanned } from './verify-command.js';
 import { isYesNo } from './config.js';
+import { wholeNumber } from './options.js';
 import { Output, mailboxResultLine, outputSettings, type OutputCliOptions } from './output.js';
 
 export interface BatchCliOptions extends MigrateCliOptions, OutputCliOptions {
@@ -159,8 +160,7 @@ function table(header: string[], right: boolean[], rows: string[][], totals: str
 }
 
 export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, command: Command): Promise<number> {
-  const jobs = Number(o.jobs);
-  if (!Number.isInteger(jobs) || jobs < 1) throw new PopliftError(`--jobs must be a whole number of at least 1, not '${o.jobs}'.`, { exitCode: ExitCode.USAGE, code: 'USAGE' });
+  const jobs = wholeNumber(o.jobs, '--jobs', 1);
   const shard = o.shard === undefined ? undefined : parseShard(o.shard);
   const settings = outputSettings(o, io.stderr, true);
   const output = new Output(io.stderr, settings);
@@ -273,7 +273,7 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
   const skipped = o.skipBadRows ? problems.length : 0;
   const ok = results.filter((r) => r.ok).length;
   const sig = signals.signal();
-  const exitCode = sig ? (sig === 'SIGINT' ? 130 : 143) : ok === work.length && skipped === 0 ? 0 : 1;
+  const exitCode = sig ? signalExitCode(sig) : ok === work.length && skipped === 0 ? 0 : 1;
   if (o.verify) {
     const count = (f: (r: VerifyReport) => number) => results.reduce((n, r) => n + (r.report ? f(r.report) : 0), 0);
     const totals = { mailboxes: work.length, allThere: ok, notAllThere: work.length - ok, found: count((r) => r.found), present: count((r) => r.present), missing: count((r) => r.missing), altered: count((r) => r.altered) };

@@ -3,6 +3,7 @@
  * with its lock, journal and output (executeMigrate, shared with batch).
  */
 import { join } from 'node:path';
+import { signalExitCode } from '../errors.js';
 import { migrateMailbox, type MigrateHooks, type MigrateOptions } from '../engine/migrate.js';
 import { summaryExitCode, type MigrationSummary } from '../engine/summary.js';
 import type { DateMode } from '../message/internal-date.js';
@@ -58,7 +59,7 @@ export interface MigrateCliOptions extends OutputCliOptions {
 export function watchSignals(): { stop: () => boolean; signal: () => NodeJS.Signals | undefined; dispose: () => void } {
   let received: NodeJS.Signals | undefined;
   const handler = (sig: NodeJS.Signals) => {
-    if (received) process.exit(sig === 'SIGINT' ? 130 : 143);
+    if (received) process.exit(signalExitCode(sig));
     received = sig;
   };
   process.on('SIGINT', handler);
@@ -201,7 +202,7 @@ export async function runMigrate(pop3Text: string, imapText: string, o: MigrateC
     if (o.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
     output.final(formatSummary(summary), summaryLine(summary));
     const sig = signals.signal();
-    if (sig) return sig === 'SIGINT' ? 130 : 143;
+    if (sig) return signalExitCode(sig);
     return exitCode;
   } catch (err) {
     output.close();

@@ -56,7 +56,8 @@ export function outputSettings(o: OutputCliOptions, stderr: NodeJS.WritableStrea
   };
 }
 
-function megabytes(bytes: number): string {
+/** Octets as "12.3 MB" (10^6 octets), the unit every figure poplift prints uses. */
+export function megabytes(bytes: number): string {
   return `${(bytes / 1e6).toFixed(1)} MB`;
 }
 

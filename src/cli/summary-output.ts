@@ -1,8 +1,5 @@
 import type { MigrationSummary } from '../engine/summary.js';
-
-function megabytes(bytes: number): string {
-  return `${(bytes / 1e6).toFixed(1)} MB`;
-}
+import { megabytes } from './output.js';
 
 /** The human summary printed to stderr at the end of a migration. */
 export function formatSummary(s: MigrationSummary): string {
