@@ -26,9 +26,7 @@ export interface FolderInfo {
   /** The same name encoded for the wire (modified UTF-7). */
   wireName: string;
   exists: boolean;
-  messages: number;
   uidValidity: bigint | undefined;
-  uidNext: number | undefined;
   /** undefined when the server accepts any flag ('\*' in PERMANENTFLAGS, or none reported). */
   permanentFlags: ReadonlySet<string> | undefined;
   /** Whether new keywords may be created ('\*'). */
@@ -89,7 +87,6 @@ function loginError(o: ImapConnectOptions, err: unknown): PopliftError {
 }
 
 export class ImapTarget {
-  private channel: ImapAppendChannel | undefined;
   private channelOpening: Promise<ImapAppendChannel> | undefined;
   /** A CLOSE sent in the background by inspect(); what needs a selected folder waits for it. */
   private deselecting: Promise<unknown> | undefined;
@@ -185,7 +182,7 @@ export class ImapTarget {
       );
     }
     let path = isInbox ? 'INBOX' : levels.join(delimiter);
-    let status = await this.client.status(path, { messages: true, uidNext: true, uidValidity: true }).catch(() => false as const);
+    let status = await this.client.status(path, { uidValidity: true }).catch(() => false as const);
     if (!status && create && !isInbox) {
       try {
         const created = await this.client.mailboxCreate(levels);
@@ -197,29 +194,14 @@ export class ImapTarget {
           { exitCode: ExitCode.USAGE, side: 'IMAP', server: this.server, code: 'FOLDER', cause: err },
         );
       }
-      status = await this.client.status(path, { messages: true, uidNext: true, uidValidity: true }).catch(() => false as const);
-    }
-    if (!status) {
-      return {
-        path,
-        wireName: encodeModifiedUtf7(path),
-        exists: false,
-        messages: 0,
-        uidValidity: undefined,
-        uidNext: undefined,
-        permanentFlags: undefined,
-        acceptsNewKeywords: true,
-        appendLimit: undefined,
-        flagsKnown: false,
-      };
+      status = await this.client.status(path, { uidValidity: true }).catch(() => false as const);
     }
     return {
       path,
       wireName: encodeModifiedUtf7(path),
-      exists: true,
-      messages: status.messages ?? 0,
-      uidValidity: status.uidValidity,
-      uidNext: status.uidNext,
+      // STATUS answers for a folder that exists (and may be selected).
+      exists: status !== false,
+      uidValidity: status ? status.uidValidity : undefined,
       permanentFlags: undefined,
       acceptsNewKeywords: true,
       appendLimit: undefined,
@@ -362,11 +344,7 @@ export class ImapTarget {
         // One retry with a fresh token, as for the control connection; a password is not retried.
         if (!(err instanceof PopliftError) || err.exitCode !== ExitCode.AUTH || this.options.accessToken === undefined || !refreshToken) throw err;
         return ImapAppendChannel.open({ ...this.options, accessToken: await refreshToken() });
-      })
-      .then((channel) => {
-      this.channel = channel;
-      return channel;
-    });
+      });
     return this.channelOpening;
   }
 
@@ -374,8 +352,7 @@ export class ImapTarget {
     // A channel still opening is closed once it is open.
     const opening = this.channelOpening;
     this.channelOpening = undefined;
-    const channel = this.channel ?? (await opening?.catch(() => undefined));
-    this.channel = undefined;
+    const channel = await opening?.catch(() => undefined);
     await Promise.all([
       channel?.logout(),
       this.client.usable ? this.client.logout().catch(() => this.client.close()) : this.client.close(),
