@@ -29,6 +29,14 @@ export interface ImapLogin {
   debug?: (line: string) => void;
 }
 
+/** The server offers no STARTTLS and plain text was not allowed: nothing was sent. */
+export function noStartTls(server: string, cause?: unknown): PopliftError {
+  return new PopliftError(
+    `IMAP server ${server} does not offer STARTTLS; refusing to send the password in the clear. Use imaps://, or --allow-plaintext if the network is trusted.`,
+    { exitCode: ExitCode.CONNECT, side: 'IMAP', server, code: 'PLAINTEXT_REFUSED', ...(cause === undefined ? {} : { cause }) },
+  );
+}
+
 /** A refusal that asks the client to slow down (Microsoft 365: "Request is throttled. Suggested Backoff Time: 1234 milliseconds"). */
 export function isThrottling(text: string): boolean {
   return /throttl/i.test(text);
@@ -143,10 +151,7 @@ export class ImapAppendChannel {
         await this.refreshCapabilities();
       } else if (!this.login.allowPlaintext) {
         this.close();
-        throw new PopliftError(
-          `IMAP server ${this.server} does not offer STARTTLS; refusing to send the password in the clear. Use imaps://, or --allow-plaintext if the network is trusted.`,
-          { exitCode: ExitCode.CONNECT, side: 'IMAP', server: this.server, code: 'PLAINTEXT_REFUSED' },
-        );
+        throw noStartTls(this.server);
       }
     }
     await this.authenticate();

@@ -8,7 +8,7 @@ import { ImapFlow, type ImapFlowOptions } from 'imapflow';
 import { ExitCode, PopliftError, connectFailure, describeServer, isTlsError } from '../errors.js';
 import { identityKey, KEY_HEADER_FIELDS } from '../message/identity-key.js';
 import { parseHeaders } from '../message/headers.js';
-import { ImapAppendChannel, type AppendItem, type AppendOutcome, type ImapLogin } from './imap-append-channel.js';
+import { ImapAppendChannel, noStartTls, type AppendItem, type AppendOutcome, type ImapLogin } from './imap-append-channel.js';
 import { encodeModifiedUtf7 } from './mailbox-name.js';
 
 export interface ImapConnectOptions extends ImapLogin {
@@ -132,10 +132,7 @@ export class ImapTarget {
     } catch (err) {
       const e = (err ?? lastError) as { message?: string };
       if (options.tls === 'starttls' && !options.allowPlaintext && /STARTTLS/i.test(e?.message ?? '')) {
-        throw new PopliftError(
-          `IMAP server ${server} does not offer STARTTLS; refusing to send the password in the clear. Use imaps://, or --allow-plaintext if the network is trusted.`,
-          { exitCode: ExitCode.CONNECT, side: 'IMAP', server, code: 'PLAINTEXT_REFUSED', cause: err },
-        );
+        throw noStartTls(server, err);
       }
       throw loginError(options, err ?? lastError);
     }
