@@ -2,8 +2,9 @@
  * Live progress on a terminal: one cli-progress bar per running mailbox (by
  * bytes) plus a total, with messages done/total, MB/s and ETA computed here
  * (cli-progress has no rate of its own). Finished mailboxes collapse into one
- * line above the bars. Only used when stderr is a TTY: without one
- * cli-progress draws nothing until stop() (see NOTES).
+ * line above the bars. Only used when stderr is a TTY: without one,
+ * cli-progress 3.12 draws nothing until stop() and then prints bars with
+ * their {payload} tokens unfilled.
  */
 import { MultiBar, type SingleBar } from 'cli-progress';
 import type { ProgressEvent } from '../engine/migrate.js';

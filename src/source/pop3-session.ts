@@ -362,7 +362,7 @@ async function readCapabilities(transport: Pop3Transport): Promise<Pop3Capabilit
   return { names, sasl };
 }
 
-/** Lines of a LIST/UIDL/CAPA body; these are ASCII by RFC, latin1 keeps any stray byte visible. */
+/** Lines of a CAPA body (LIST and UIDL are read by pop3-listing.ts); ASCII by RFC, latin1 keeps any stray byte visible. */
 function bodyLines(reply: Pop3Reply): string[] {
   if (reply.body === undefined) return [];
   return reply.body

@@ -63,8 +63,10 @@ interface Handshake {
 }
 
 /**
- * node-pop3 0.11.0 with its framing replaced (see NOTES.md "what it gets
- * wrong"). We keep its socket setup: TCP, or implicit TLS over it with the
+ * node-pop3 0.11.0 with its framing replaced: it decodes replies to strings
+ * (8-bit bytes are lost), does not undo dot-stuffing, recognises the end
+ * marker and status lines only within one TCP chunk (a split one hangs the
+ * command), and gets concurrent commands' replies mixed up. We keep its socket setup: TCP, or implicit TLS over it with the
  * caller's tlsOptions. Its per-chunk 'data' handler is swapped for a
  * Pop3ReplyParser, and its single `_command` slot for a FIFO of pending
  * commands, which is what makes pipelining possible.

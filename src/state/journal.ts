@@ -41,6 +41,8 @@ export function loadJournal(path: string): JournalState {
   const state: JournalState = { done: new Map(), deleted: new Set(), folder: undefined, badLines: 0 };
   if (!existsSync(path)) return state;
   const lines = readFileSync(path, 'utf8').split('\n');
+  let lastLine = lines.length - 1;
+  while (lastLine >= 0 && lines[lastLine]!.trim() === '') lastLine--;
   lines.forEach((line, i) => {
     if (line.trim() === '') return;
     let e: JournalEntry;
@@ -48,7 +50,7 @@ export function loadJournal(path: string): JournalState {
       e = JSON.parse(line) as JournalEntry;
     } catch {
       // The last line may be torn by a crash mid-write; anything else is worth a warning.
-      if (i < lines.length - 1 && lines.slice(i + 1).some((l) => l.trim() !== '')) state.badLines++;
+      if (i < lastLine) state.badLines++;
       return;
     }
     switch (e.t) {
