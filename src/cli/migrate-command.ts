@@ -13,7 +13,7 @@ import { ensureStateDirectory, stateDirectory, stateName } from '../state/state-
 import { connectionEndpoints, label } from './connections.js';
 import type { CliIo } from './main.js';
 import { folderLevels, parseFlagListOrUsage, positiveNumber, wholeNumber } from './options.js';
-import { Output, mailboxResultLine, outputSettings, summaryLine, type OutputCliOptions } from './output.js';
+import { Output, outputSettings, summaryLine, type OutputCliOptions } from './output.js';
 import { parseServerUrl, type ServerUrl } from './server-url.js';
 import { formatSummary } from './summary-output.js';
 
@@ -179,7 +179,7 @@ export async function executeMigrate(plan: MigratePlan, o: MigrateCliOptions, io
   }
 }
 
-/** How a mailbox is named in progress lines, bars and the batch table. */
+/** How a mailbox is named in its progress lines and bar (summaryLine names it the same way from the summary). */
 export function mailboxName(plan: MigratePlan): string {
   return `${plan.pop3Label} -> ${plan.imapLabel} folder "${plan.levels.join('/')}"`;
 }
@@ -197,10 +197,11 @@ export async function runMigrate(pop3Text: string, imapText: string, o: MigrateC
       onProgress: (e) => output.mailboxProgress(id, e),
       stopRequested: signals.stop,
     });
-    output.mailboxEnded(id, mailboxResultLine(mailboxName(plan), summary, exitCode === 0 ? 'ok' : 'incomplete'), exitCode === 0);
+    const result = summaryLine(summary);
+    output.mailboxEnded(id, result, exitCode === 0);
     output.close();
     if (o.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
-    output.final(formatSummary(summary), summaryLine(summary));
+    output.final(formatSummary(summary), result);
     const sig = signals.signal();
     if (sig) return signalExitCode(sig);
     return exitCode;

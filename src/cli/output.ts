@@ -13,7 +13,7 @@
 import { appendFileSync } from 'node:fs';
 import { usageError } from '../errors.js';
 import type { ProgressEvent } from '../engine/migrate.js';
-import type { MigrationSummary } from '../engine/summary.js';
+import { summaryExitCode, type MigrationSummary } from '../engine/summary.js';
 import { BarDisplay, applyEvent, emptyTally, etaSeconds, formatDuration, rateMBps, type Tally } from './progress.js';
 
 export interface OutputSettings {
@@ -71,7 +71,7 @@ export function mailboxResultLine(name: string, s: MigrationSummary | undefined,
 
 /** The final one-line summary of one migration (--quiet). */
 export function summaryLine(s: MigrationSummary): string {
-  return mailboxResultLine(`${s.pop3} -> ${s.imap} folder "${s.folder}"`, s, s.failed > 0 || s.stopped !== undefined ? 'incomplete' : 'ok');
+  return mailboxResultLine(`${s.pop3} -> ${s.imap} folder "${s.folder}"`, s, summaryExitCode(s) === 0 ? 'ok' : 'incomplete');
 }
 
 export class Output {
