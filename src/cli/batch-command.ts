@@ -202,6 +202,12 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
     json({ event: 'start', ...where });
     output.mailboxStarted(id, job.name);
     const t0 = performance.now();
+    /** A mailbox that could not run (login refused, lock held, ...): reported, and the batch goes on. */
+    const failure = (err: unknown): JobResult => {
+      const message = err instanceof Error ? err.message : String(err);
+      output.error(`${job.name}: ${message}`);
+      return { job, summary: undefined, status: statusOf(err), ok: false, seconds: (performance.now() - t0) / 1000, error: message };
+    };
     let result: JobResult;
     if (o.verify) {
       try {
@@ -211,9 +217,7 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
         result = { job, summary: undefined, report, status, ok, seconds: (performance.now() - t0) / 1000, error: undefined };
         for (const p of report.problems) json({ event: 'message-problem', ...where, ...p });
       } catch (err) {
-        const message = err instanceof Error ? err.message : String(err);
-        output.error(`${job.name}: ${message}`);
-        result = { job, summary: undefined, status: statusOf(err), ok: false, seconds: (performance.now() - t0) / 1000, error: message };
+        result = failure(err);
       }
       results.push(result);
       output.mailboxEnded(id, `${job.name}: ${result.status}`, result.ok);
@@ -231,9 +235,7 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
       const status = exitCode === 0 ? 'ok' : summary.stopped !== undefined ? 'stopped' : 'incomplete';
       result = { job, summary, status, ok: exitCode === 0, seconds: (performance.now() - t0) / 1000, error: summary.stopped };
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      output.error(`${job.name}: ${message}`);
-      result = { job, summary: undefined, status: statusOf(err), ok: false, seconds: (performance.now() - t0) / 1000, error: message };
+      result = failure(err);
     }
     results.push(result);
     output.mailboxEnded(id, mailboxResultLine(job.name, result.summary, result.status), result.ok);
