@@ -3,7 +3,7 @@
  * LIST size. Kept in flat arrays rather than an object per message, since a
  * run holds it for the whole mailbox and mailboxes of 100,000 messages exist.
  */
-import type { Pop3Session } from '../source/pop3-session.js';
+import type { Pop3Session } from '../pop3/pop3-session.js';
 
 export class Listing {
   /** UIDLs (or `#n` / the number when the server has none) in message-number order. */

@@ -6,9 +6,9 @@
  * confirmed on the destination.
  */
 import { PopliftError } from '../errors.js';
-import { Pop3ErrorCode } from '../source/pop3-errors.js';
-import type { Pop3Session } from '../source/pop3-session.js';
-import type { FolderIndex, FolderInfo, ImapTarget } from '../target/imap-target.js';
+import { Pop3ErrorCode } from '../pop3/pop3-errors.js';
+import type { Pop3Session } from '../pop3/pop3-session.js';
+import type { FolderIndex, FolderInfo, ImapTarget } from '../imap/imap-target.js';
 import type { JournalState, JournalWriter, KnownMessage } from '../state/journal.js';
 import { DedupIndex } from './dedup-index.js';
 import { emptySummary, type FailureReport, type MigrationSummary } from './summary.js';

@@ -5,9 +5,9 @@
  * settled, or when a connection fails; in-flight uploads are always awaited
  * first, so every message is either settled or known to be unsettled.
  */
-import type { Pop3Session } from '../source/pop3-session.js';
-import { isThrottling, type AppendItem, type AppendOutcome } from '../target/imap-append-channel.js';
-import { ImapTarget, type FolderInfo } from '../target/imap-target.js';
+import type { Pop3Session } from '../pop3/pop3-session.js';
+import { isThrottling, type AppendItem, type AppendOutcome } from '../imap/imap-append-channel.js';
+import { ImapTarget, type FolderInfo } from '../imap/imap-target.js';
 import type { DedupIndex } from './dedup-index.js';
 import type { Listing } from './listing.js';
 import type { SettledMessages } from './settled.js';

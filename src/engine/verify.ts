@@ -21,8 +21,8 @@
  * forget it.
  */
 import { createHash } from 'node:crypto';
-import type { Pop3Session } from '../source/pop3-session.js';
-import type { FolderIndex, FolderInfo, ImapTarget, IndexedMessage } from '../target/imap-target.js';
+import type { Pop3Session } from '../pop3/pop3-session.js';
+import type { FolderIndex, FolderInfo, ImapTarget, IndexedMessage } from '../imap/imap-target.js';
 import { readableHeader } from '../message/display.js';
 import { firstHeader, headerBlock, parseHeaders, type HeaderField } from '../message/headers.js';
 import { identityKey } from '../message/identity-key.js';

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ImapFlow } from 'imapflow';
-import { Pop3Session } from '../../src/source/pop3-session.js';
+import { Pop3Session } from '../../src/pop3/pop3-session.js';
 import type { Dovecot, DovecotUser } from './dovecot.js';
 
 export interface ImapMessage {

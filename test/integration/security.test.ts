@@ -17,8 +17,8 @@ import { startDovecot, type Dovecot, type DovecotUser } from '../helpers/dovecot
 import { readImapFolder } from '../helpers/mailboxes.js';
 import { describeIntegration } from '../helpers/suite.js';
 import { PopliftError } from '../../src/errors.js';
-import { Pop3Session } from '../../src/source/pop3-session.js';
-import { ImapTarget } from '../../src/target/imap-target.js';
+import { Pop3Session } from '../../src/pop3/pop3-session.js';
+import { ImapTarget } from '../../src/imap/imap-target.js';
 
 const PASSWORD = 'Zq9-distinctive-Secret!';
 /**

@@ -4,7 +4,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ImapAppendChannel, type ImapLogin } from '../../src/target/imap-append-channel.js';
+import { ImapAppendChannel, type ImapLogin } from '../../src/imap/imap-append-channel.js';
 
 const servers: Server[] = [];
 const sockets: Socket[] = [];

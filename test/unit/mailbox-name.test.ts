@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeModifiedUtf7, imapAstring } from '../../src/target/mailbox-name.js';
+import { encodeModifiedUtf7, imapAstring } from '../../src/imap/mailbox-name.js';
 
 describe('modified UTF-7 mailbox names', () => {
   it.each([

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExitCode, PopliftError } from '../../src/errors.js';
-import { apopDigest, apopTimestamp, oauthBearerResponse, oauthErrorStatus, plainResponse, xoauth2Response } from '../../src/source/pop3-auth.js';
-import { Pop3Session, type Pop3ConnectOptions } from '../../src/source/pop3-session.js';
+import { apopDigest, apopTimestamp, oauthBearerResponse, oauthErrorStatus, plainResponse, xoauth2Response } from '../../src/pop3/pop3-auth.js';
+import { Pop3Session, type Pop3ConnectOptions } from '../../src/pop3/pop3-session.js';
 import { randomPieces, sasl, startScriptedPop3, type ScriptedPop3, type ScriptedPop3Options } from '../helpers/scripted-pop3.js';
 
 const BASE_CAPA = ['CAPA', 'TOP', 'UIDL', 'RESP-CODES', 'PIPELINING', 'AUTH-RESP-CODE', 'USER'];

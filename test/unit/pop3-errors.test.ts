@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ExitCode, connectFailure, isTlsError, tlsFailure } from '../../src/errors.js';
-import { commandRefused, connectionLost, loginRefused } from '../../src/source/pop3-errors.js';
+import { commandRefused, connectionLost, loginRefused } from '../../src/pop3/pop3-errors.js';
 
 const S = 'pop.example.org:995';
 const errno = (code: string): Error => Object.assign(new Error(code), { code });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { MAX_STATUS_LINE, Pop3FramingError, Pop3ReplyParser, type Pop3Reply } from '../../src/source/pop3-framing.js';
+import { MAX_STATUS_LINE, Pop3FramingError, Pop3ReplyParser, type Pop3Reply } from '../../src/pop3/pop3-framing.js';
 import { HOSTILE, dotStuff, mulberry32, multiLineReply } from '../helpers/scripted-pop3.js';
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseListReply, parseUidlReply } from '../../src/source/pop3-listing.js';
+import { parseListReply, parseUidlReply } from '../../src/pop3/pop3-listing.js';
 
 const body = (text: string) => Buffer.from(text, 'latin1');
 

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExitCode, PopliftError } from '../../src/errors.js';
-import { Pop3Session, type Pop3ConnectOptions } from '../../src/source/pop3-session.js';
+import { Pop3Session, type Pop3ConnectOptions } from '../../src/pop3/pop3-session.js';
 import {
   HOSTILE,
   closedPort,
@@ -437,7 +437,7 @@ describe('Pop3Session against a scripted server', () => {
       });
       // A separate Node process, so that "nothing keeps the event loop alive"
       // is real: node-pop3 itself exits 0 there without a word.
-      const sessionModule = fileURLToPath(new URL('../../src/source/pop3-session.ts', import.meta.url));
+      const sessionModule = fileURLToPath(new URL('../../src/pop3/pop3-session.ts', import.meta.url));
       const script = `
         import { registerHooks } from 'node:module';
         registerHooks({

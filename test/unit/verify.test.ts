@@ -3,8 +3,8 @@ import { formatVerifyReport } from '../../src/cli/verify-output.js';
 import type { VerifyReport } from '../../src/engine/verify.js';
 import { foldCrRuns, messageKeys, prepareMessage } from '../../src/engine/prepare.js';
 import { readableHeader } from '../../src/message/display.js';
-import { Pop3Session } from '../../src/source/pop3-session.js';
-import { uidSet } from '../../src/target/imap-target.js';
+import { Pop3Session } from '../../src/pop3/pop3-session.js';
+import { uidSet } from '../../src/imap/imap-target.js';
 import { mulberry32, startScriptedPop3, type ScriptedPop3 } from '../helpers/scripted-pop3.js';
 
 describe('foldCrRuns', () => {
