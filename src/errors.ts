@@ -23,13 +23,53 @@ export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
 export type Side = 'POP3' | 'IMAP';
 
+/**
+ * Every machine-readable reason a PopliftError carries, stable across
+ * releases (JSON output and scripts use them). `transient` marks failures a
+ * new connection may cure: the engine reconnects after those and only those.
+ */
+const ERROR_CODES = {
+  USAGE: { transient: false, what: 'usage or configuration error' },
+  LOCKED: { transient: false, what: "another run holds the mailbox's lock" },
+  POP3_CONNECT: { transient: true, what: 'the POP3 connection, DNS or greeting failed' },
+  POP3_TLS: { transient: false, what: 'POP3 TLS handshake, certificate, or STLS failed' },
+  POP3_AUTH: { transient: false, what: 'the POP3 server refused the login' },
+  POP3_AUTH_TOKEN: { transient: false, what: 'the POP3 server refused the OAuth2 access token' },
+  POP3_AUTH_UNSUPPORTED: { transient: false, what: 'the POP3 login method cannot work with this server' },
+  POP3_IN_USE: { transient: false, what: 'another session holds the POP3 maildrop' },
+  POP3_UNAVAILABLE: { transient: false, what: 'the POP3 server has a transient problem' },
+  POP3_CONNECTION_LOST: { transient: true, what: 'the POP3 server closed or reset the connection' },
+  POP3_TIMEOUT: { transient: true, what: 'the POP3 server sent nothing for the idle timeout' },
+  POP3_ERR: { transient: false, what: 'the POP3 server refused one command' },
+  POP3_PROTOCOL: { transient: false, what: 'the POP3 server sent something that is not POP3' },
+  POP3_CLOSED: { transient: true, what: 'the POP3 connection was closed by poplift' },
+  IMAP_CONNECT: { transient: true, what: 'the IMAP connection, DNS or greeting failed' },
+  IMAP_TLS: { transient: false, what: 'IMAP TLS handshake, certificate, or STARTTLS failed' },
+  IMAP_AUTH: { transient: false, what: 'the IMAP server refused the login' },
+  IMAP_CONNECTION_LOST: { transient: true, what: 'the IMAP server closed or reset the connection' },
+  IMAP_TIMEOUT: { transient: true, what: 'the IMAP server sent nothing for the idle timeout' },
+  IMAP_PROTOCOL: { transient: false, what: 'the IMAP server sent something unexpected or refused a command' },
+  IMAP_CLOSED: { transient: true, what: 'the IMAP connection was closed by poplift' },
+  IMAP_FOLDER: { transient: false, what: 'the IMAP server refused to create the folder' },
+} as const satisfies Record<string, { transient: boolean; what: string }>;
+
+export type ErrorCodeValue = keyof typeof ERROR_CODES;
+
+/** The codes by name, for branching on them: ErrorCode.POP3_ERR === 'POP3_ERR'. */
+export const ErrorCode = Object.fromEntries(Object.keys(ERROR_CODES).map((k) => [k, k])) as { readonly [K in ErrorCodeValue]: K };
+
+/** Every code with what it means, for documentation and tests. */
+export function errorCodeTable(): ReadonlyArray<{ code: ErrorCodeValue; transient: boolean; what: string }> {
+  return (Object.keys(ERROR_CODES) as ErrorCodeValue[]).map((code) => ({ code, ...ERROR_CODES[code] }));
+}
+
 export interface PopliftErrorOptions {
   exitCode: ExitCodeValue;
   side?: Side;
   /** host:port of the server concerned, for the one-line message. */
   server?: string;
   /** Machine-readable reason, stable across releases (used in JSON output). */
-  code?: string;
+  code?: ErrorCodeValue;
   cause?: unknown;
 }
 
@@ -42,7 +82,7 @@ export class PopliftError extends Error {
   readonly exitCode: ExitCodeValue;
   readonly side: Side | undefined;
   readonly server: string | undefined;
-  readonly code: string | undefined;
+  readonly code: ErrorCodeValue | undefined;
 
   constructor(message: string, options: PopliftErrorOptions) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -52,6 +92,11 @@ export class PopliftError extends Error {
     this.server = options.server;
     this.code = options.code;
   }
+}
+
+/** A failure that a new connection to the same server may cure (a drop, reset, stall or refused connect). */
+export function isTransient(err: unknown): err is PopliftError {
+  return err instanceof PopliftError && err.code !== undefined && ERROR_CODES[err.code].transient;
 }
 
 /** The exit code of a run stopped by SIGINT or SIGTERM: 128 + the signal's number, as shells report it. */

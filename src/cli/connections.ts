@@ -6,9 +6,9 @@
 import * as tls from 'node:tls';
 import type { ConnectionOptions } from 'node:tls';
 import { ExitCode, PopliftError, describeServer, usageError, type Side } from '../errors.js';
-import type { Endpoints } from '../engine/migrate.js';
-import { Pop3Session } from '../pop3/pop3-session.js';
-import { ImapTarget } from '../imap/imap-target.js';
+import type { StoreEndpoints } from '../store/mail-store.js';
+import { Pop3Source } from '../pop3/pop3-source.js';
+import { ImapDestination } from '../imap/imap-destination.js';
 import { readFileSync } from 'node:fs';
 import type { CliIo } from './main.js';
 import type { MigrateCliOptions } from './migrate-command.js';
@@ -102,7 +102,7 @@ export async function connectionEndpoints(
   timeoutMs: number,
   io: CliIo,
   warn: (message: string) => void,
-): Promise<Endpoints> {
+): Promise<StoreEndpoints> {
   const debug = o.debug ? (line: string) => io.stderr.write(`${line}\n`) : undefined;
   const prompt = io.stdin?.isTTY ? terminalPrompt(io.stdin, io.stderr) : undefined;
   const pop3Creds = await resolveCredentials({
@@ -131,10 +131,10 @@ export async function connectionEndpoints(
   const imapTls = tlsOptions('IMAP', o, warn);
 
   return {
-    pop3Label: label(pop3),
-    imapLabel: label(imap),
+    sourceLabel: label(pop3),
+    destinationLabel: label(imap),
     connectSource: () =>
-      withTokenRefresh(pop3Creds, (secret) => Pop3Session.connect({
+      withTokenRefresh(pop3Creds, (secret) => Pop3Source.connect({
         host: pop3.host,
         port: pop3.port,
         tls: pop3.tls,
@@ -146,8 +146,8 @@ export async function connectionEndpoints(
         tlsOptions: pop3Tls,
         debug: debug && ((line: string) => debug(`POP3 ${line}`)),
       })),
-    connectTarget: () =>
-      withTokenRefresh(imapCreds, (secret) => ImapTarget.connect({
+    connectDestination: () =>
+      withTokenRefresh(imapCreds, (secret) => ImapDestination.connect({
         host: imap.host,
         port: imap.port,
         tls: imap.tls,

@@ -141,7 +141,7 @@ export async function executeMigrate(plan: MigratePlan, o: MigrateCliOptions, io
   let writer: JournalWriter | undefined;
   if (!o.dryRun) {
     ensureStateDirectory(stateDir);
-    lock = MailboxLock.acquire(join(stateDir, `${stateName(pop3Account)}.lock`), endpoints.pop3Label, warn);
+    lock = MailboxLock.acquire(join(stateDir, `${stateName(pop3Account)}.lock`), endpoints.sourceLabel, warn);
   }
   try {
     const state = loadJournal(journalPath);
@@ -149,7 +149,7 @@ export async function executeMigrate(plan: MigratePlan, o: MigrateCliOptions, io
     if (!o.dryRun) {
       writer = new JournalWriter(journalPath);
       if (state.done.size === 0 && state.folder === undefined) {
-        writer.add({ t: 'pair', pop3: endpoints.pop3Label, imap: endpoints.imapLabel, folder: levels.join('/'), at: new Date().toISOString() });
+        writer.add({ t: 'pair', pop3: endpoints.sourceLabel, imap: endpoints.destinationLabel, folder: levels.join('/'), at: new Date().toISOString() });
       }
     }
     const options: MigrateOptions = {

@@ -1,4 +1,4 @@
-import type { FolderIndex } from '../imap/imap-target.js';
+import type { FolderIndex } from '../store/mail-store.js';
 import type { DuplicateReport } from './summary.js';
 
 /**

@@ -5,8 +5,23 @@
  * object per message; a UIDL that listing does not have (the source changed
  * between sessions) is kept in an ordinary map.
  */
-import type { Listing } from './listing.js';
-import type { Settled } from './transfer.js';
+import type { Listing } from '../store/listing.js';
+
+/** What became of one message in this run. */
+export type Settled =
+  | { outcome: 'appended'; key: string; size: number; uid: number | undefined; uidValidity: bigint | undefined }
+  | {
+      outcome: 'duplicate';
+      key: string;
+      size: number;
+      sizeDiffers: boolean;
+      keptIn: 'destination' | 'this-run';
+      keptAs: string;
+      keptUid: number | undefined;
+    }
+  | { outcome: 'failed' }
+  /** Dry run: would be uploaded. */
+  | { outcome: 'planned' };
 
 type Duplicate = Extract<Settled, { outcome: 'duplicate' }>;
 

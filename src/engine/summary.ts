@@ -1,4 +1,5 @@
 /** What one mailbox migration did, for the text summary, --json and the exit code. */
+import type { StopReason } from './stop-signal.js';
 
 export interface DuplicateReport {
   /** POP3 UIDL of the skipped message (or its message number when the server has no UIDL). */
@@ -57,6 +58,8 @@ export interface MigrationSummary {
   reconnects: number;
   /** Set when the mailbox was stopped early (over quota, --max-errors, a signal). */
   stopped: string | undefined;
+  /** Why the mailbox was stopped early, when it was. */
+  stopReason: StopReason | undefined;
   warnings: string[];
 }
 
@@ -81,6 +84,7 @@ export function emptySummary(pop3: string, imap: string, folder: string, dryRun:
     knownFromJournal: 0,
     reconnects: 0,
     stopped: undefined,
+    stopReason: undefined,
     warnings: [],
   };
 }

@@ -5,7 +5,7 @@
  * A POP3 message is there when the folder holds a message with its dedup key
  * and its size, or a size a CR-folding server gives it (see prepare.ts).
  * --delete is stricter: it confirms a copy by this run's APPENDUID or by the
- * exact key and size (migrate.ts, deletePhase). Without --deep the source side needs
+ * exact key and size (delete-phase.ts). Without --deep the source side needs
  * only headers and sizes: `TOP n 0` and the LIST size when the server offers
  * TOP (a message that does not match that way is read whole with RETR before
  * it is reported, since LIST sizes are not always exact), RETR otherwise.
@@ -21,14 +21,13 @@
  * forget it.
  */
 import { createHash } from 'node:crypto';
-import type { Pop3Session } from '../pop3/pop3-session.js';
-import type { FolderIndex, FolderInfo, ImapTarget, IndexedMessage } from '../imap/imap-target.js';
+import type { FolderIndex, FolderInfo, IndexedMessage, MailDestination, MailSource, StoreEndpoints } from '../store/mail-store.js';
 import { readableHeader } from '../message/display.js';
 import { firstHeader, headerBlock, parseHeaders, type HeaderField } from '../message/headers.js';
 import { identityKey } from '../message/identity-key.js';
-import { listSource } from './listing.js';
-import type { Endpoints } from './migrate.js';
-import { foldCrRuns, messageKeys } from './prepare.js';
+import { foldCrRuns } from '../message/cr-runs.js';
+import { messageKeys } from '../message/prepared-message.js';
+import { scanIndex } from './folder-index.js';
 
 export interface VerifyOptions {
   /** The folder, split into levels on '/'. */
@@ -171,11 +170,11 @@ function listCopies(copies: readonly IndexedMessage[]): string {
   return shown.join('; ');
 }
 
-export async function verifyMailbox(endpoints: Endpoints, options: VerifyOptions, hooks: VerifyHooks): Promise<VerifyReport> {
+export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOptions, hooks: VerifyHooks): Promise<VerifyReport> {
   const started = performance.now();
   const report: VerifyReport = {
-    pop3: endpoints.pop3Label,
-    imap: endpoints.imapLabel,
+    pop3: endpoints.sourceLabel,
+    imap: endpoints.destinationLabel,
     folder: options.folder.join('/'),
     deep: options.deep,
     read: 'RETR',
@@ -200,11 +199,11 @@ export async function verifyMailbox(endpoints: Endpoints, options: VerifyOptions
     else report.missing++;
   };
 
-  let source: Pop3Session | undefined;
-  let target: ImapTarget | undefined;
+  let source: MailSource | undefined;
+  let target: MailDestination | undefined;
   try {
     // Both logins first, in parallel, as migrate does: a wrong password on either side fails before any work.
-    const [s, t] = await Promise.allSettled([endpoints.connectSource(), endpoints.connectTarget()]);
+    const [s, t] = await Promise.allSettled([endpoints.connectSource(), endpoints.connectDestination()]);
     if (s.status === 'fulfilled') source = s.value;
     if (t.status === 'fulfilled') target = t.value;
     if (s.status === 'rejected') throw s.reason;
@@ -212,12 +211,13 @@ export async function verifyMailbox(endpoints: Endpoints, options: VerifyOptions
     const pop3 = source!;
     const imap = target!;
 
-    const listing = await listSource(pop3);
+    const listing = await pop3.list();
     if (!listing.hasUidl) warn(`POP3 server ${pop3.server} does not support UIDL: messages are named by their number in this session.`);
     const folder: FolderInfo = await imap.openFolder(options.folder, false);
     report.folderExists = folder.exists;
     if (!folder.exists) warn(`IMAP folder '${report.folder}' does not exist.`);
-    const index = await imap.index(folder);
+    const index: FolderIndex = new Map();
+    await imap.inspect(folder, { flags: false, scan: scanIndex(index) });
     for (const list of index.values()) report.folderMessages += list.length;
     report.found = listing.order.length;
 
@@ -237,14 +237,13 @@ export async function verifyMailbox(endpoints: Endpoints, options: VerifyOptions
       );
 
     // Headers and LIST size settle most messages without reading them whole.
-    const useTop = !options.deep && pop3.capabilities.has('TOP');
+    const useTop = !options.deep && pop3.readsHeaders;
     report.read = useTop ? 'TOP' : 'RETR';
     let toRead = numbers;
     if (useTop) {
       toRead = [];
-      await pop3.topMany(
+      await pop3.readHeaders(
         numbers,
-        0,
         (n, head) => {
           const size = listSize(n);
           const fields = parseHeaders(headerBlock(head));
@@ -265,7 +264,7 @@ export async function verifyMailbox(endpoints: Endpoints, options: VerifyOptions
     }
 
     const pending: DeepPending[] = [];
-    await pop3.retrMany(
+    await pop3.retrieve(
       toRead,
       (n, content) => {
         const keys = messageKeys(content);
@@ -291,8 +290,8 @@ export async function verifyMailbox(endpoints: Endpoints, options: VerifyOptions
       { onError: unreadable },
     );
     // Servers such as Dovecot mark retrieved messages read, at QUIT or even at a disconnect; RSET makes them forget.
-    if (toRead.length > 0) await pop3.rset();
-    await pop3.quit();
+    if (toRead.length > 0) await pop3.forget();
+    await pop3.commit();
     source = undefined;
 
     if (pending.length > 0) await compareBytes(imap, folder, pending);
@@ -306,8 +305,8 @@ export async function verifyMailbox(endpoints: Endpoints, options: VerifyOptions
   }
 
   /** --deep: fetches the candidate copies once each and compares their SHA-256 with the POP3 messages'. */
-  async function compareBytes(imap: ImapTarget, folder: FolderInfo, pending: DeepPending[]): Promise<void> {
-    const binary = imap.binaryFetch;
+  async function compareBytes(imap: MailDestination, folder: FolderInfo, pending: DeepPending[]): Promise<void> {
+    const binary = imap.readsBinary;
     const useBinary = (p: DeepPending) => p.nul && p.binarySafe && binary;
     const bodyHashes = new Map<number, Hashes>();
     const binaryHashes = new Map<number, Hashes>();

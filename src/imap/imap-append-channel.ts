@@ -33,7 +33,7 @@ export interface ImapLogin {
 export function noStartTls(server: string, cause?: unknown): PopliftError {
   return new PopliftError(
     `IMAP server ${server} does not offer STARTTLS; refusing to send the password in the clear. Use imaps://, or --allow-plaintext if the network is trusted.`,
-    { exitCode: ExitCode.CONNECT, side: 'IMAP', server, code: 'PLAINTEXT_REFUSED', ...(cause === undefined ? {} : { cause }) },
+    { exitCode: ExitCode.CONNECT, side: 'IMAP', server, code: 'IMAP_TLS', ...(cause === undefined ? {} : { cause }) },
   );
 }
 
@@ -164,7 +164,7 @@ export class ImapAppendChannel {
       exitCode: ExitCode.CONNECT,
       side: 'IMAP',
       server: this.server,
-      code: 'PROTOCOL',
+      code: 'IMAP_PROTOCOL',
     });
   }
 
@@ -226,7 +226,7 @@ export class ImapAppendChannel {
           exitCode: ExitCode.AUTH,
           side: 'IMAP',
           server: this.server,
-          code: 'AUTH',
+          code: 'IMAP_AUTH',
         });
       }
       reply = await this.rawCommand(`LOGIN ${imapAstring(user)} ${imapAstring(password ?? '')}`, `LOGIN ${imapAstring(user)} ****`);
@@ -239,7 +239,7 @@ export class ImapAppendChannel {
         exitCode: ExitCode.AUTH,
         side: 'IMAP',
         server: this.server,
-        code: 'AUTH',
+        code: 'IMAP_AUTH',
       });
     }
     // Capabilities change after login; servers usually say so in the tagged OK.

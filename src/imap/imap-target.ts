@@ -6,8 +6,7 @@
 import { isIP } from 'node:net';
 import { ImapFlow, type ImapFlowOptions } from 'imapflow';
 import { ExitCode, PopliftError, connectFailure, describeServer, isTlsError } from '../errors.js';
-import { identityKey, KEY_HEADER_FIELDS } from '../message/identity-key.js';
-import { parseHeaders } from '../message/headers.js';
+import type { FolderInfo, FolderScan } from '../store/mail-store.js';
 import { ImapAppendChannel, noStartTls, type AppendItem, type AppendOutcome, type ImapLogin } from './imap-append-channel.js';
 import { encodeModifiedUtf7 } from './mailbox-name.js';
 
@@ -19,30 +18,7 @@ export interface ImapConnectOptions extends ImapLogin {
   refreshToken?: () => Promise<string>;
 }
 
-/** What poplift needs to know about the destination folder. */
-export interface FolderInfo {
-  /** The folder's full name as the server knows it (levels joined with its delimiter). */
-  path: string;
-  /** The same name encoded for the wire (modified UTF-7). */
-  wireName: string;
-  exists: boolean;
-  uidValidity: bigint | undefined;
-  /** undefined when the server accepts any flag ('\*' in PERMANENTFLAGS, or none reported). */
-  permanentFlags: ReadonlySet<string> | undefined;
-  /** Whether new keywords may be created ('\*'). */
-  acceptsNewKeywords: boolean;
-  appendLimit: number | undefined;
-  /** Whether permanentFlags and appendLimit were read (a SELECT, done only before uploading). */
-  flagsKnown: boolean;
-}
-
-export interface IndexedMessage {
-  uid: number;
-  size: number;
-}
-
-/** Dedup key -> the destination messages that carry it. */
-export type FolderIndex = Map<string, IndexedMessage[]>;
+export type { FolderIndex, FolderInfo, IndexedMessage } from '../store/mail-store.js';
 
 const SYSTEM_FLAGS = new Set(['\\SEEN', '\\ANSWERED', '\\FLAGGED', '\\DRAFT', '\\DELETED']);
 
@@ -73,7 +49,7 @@ function loginError(o: ImapConnectOptions, err: unknown): PopliftError {
         : `refused the login for ${o.user}: ${code}${said}. Check the IMAP user name and password.`;
     return new PopliftError(
       `IMAP server ${server} ${what}`,
-      { exitCode: ExitCode.AUTH, side: 'IMAP', server, code: 'AUTH', cause: err },
+      { exitCode: ExitCode.AUTH, side: 'IMAP', server, code: 'IMAP_AUTH', cause: err },
     );
   }
   if (isTlsError(err) || (e?.code && /^E[A-Z]+$/.test(e.code) && e.code !== 'ETHROTTLE')) return connectFailure('IMAP', server, o.host, err);
@@ -168,7 +144,7 @@ export class ImapTarget {
    * `levels` is the user's path split on '/'; imapflow joins it with the
    * server's own delimiter.
    */
-  async openFolder(levels: string[], create: boolean): Promise<FolderInfo> {
+  async openFolder(levels: readonly string[], create: boolean): Promise<FolderInfo> {
     const isInbox = levels.length === 1 && levels[0]!.toUpperCase() === 'INBOX';
     const delimiter = await this.delimiter();
     const badLevel = levels.find((l) => l.includes(delimiter) && delimiter !== '');
@@ -182,13 +158,13 @@ export class ImapTarget {
     let status = await this.client.status(path, { uidValidity: true }).catch(() => false as const);
     if (!status && create && !isInbox) {
       try {
-        const created = await this.client.mailboxCreate(levels);
+        const created = await this.client.mailboxCreate([...levels]);
         path = created.path;
       } catch (err) {
         const e = err as { responseText?: string; message?: string };
         throw new PopliftError(
           `IMAP server ${this.server} refused to create folder '${levels.join('/')}': ${e.responseText ?? e.message}. Check the folder name and the account's rights.`,
-          { exitCode: ExitCode.USAGE, side: 'IMAP', server: this.server, code: 'FOLDER', cause: err },
+          { exitCode: ExitCode.USAGE, side: 'IMAP', server: this.server, code: 'IMAP_FOLDER', cause: err },
         );
       }
       status = await this.client.status(path, { uidValidity: true }).catch(() => false as const);
@@ -229,22 +205,14 @@ export class ImapTarget {
   }
 
   /**
-   * The dedup keys of every message in the folder, from one bulk FETCH of the
-   * few header fields the key needs plus RFC822.SIZE.
-   */
-  async index(folder: FolderInfo): Promise<FolderIndex> {
-    return (await this.inspect(folder, { index: true, flags: false })).index;
-  }
-
-  /**
    * One visit to the folder for what a run needs before uploading: the
    * flags it keeps (a read-write SELECT, the only way to learn
-   * PERMANENTFLAGS) and the dedup index (under EXAMINE, then CLOSE, which
-   * expunges nothing in a read-only mailbox).
+   * PERMANENTFLAGS) and each message's UID, size and the header fields
+   * asked for (one bulk FETCH under EXAMINE, then CLOSE, which expunges
+   * nothing in a read-only mailbox).
    */
-  async inspect(folder: FolderInfo, want: { index: boolean; flags: boolean }): Promise<{ folder: FolderInfo; index: FolderIndex }> {
-    const index: FolderIndex = new Map();
-    if (!folder.exists) return { folder, index };
+  async inspect(folder: FolderInfo, want: { flags: boolean; scan?: FolderScan }): Promise<FolderInfo> {
+    if (!folder.exists) return folder;
     let result = folder;
     await this.deselected();
     try {
@@ -263,13 +231,10 @@ export class ImapTarget {
       }
       // Switching to EXAMINE deselects without expunging.
       const mailbox = await this.client.mailboxOpen(folder.path, { readOnly: true });
-      if (want.index && mailbox.exists > 0) {
-        for await (const msg of this.client.fetch('1:*', { uid: true, size: true, headers: [...KEY_HEADER_FIELDS] })) {
-          const key = identityKey(parseHeaders(msg.headers ?? Buffer.alloc(0)), msg.size ?? 0);
-          const list = index.get(key);
-          const entry = { uid: msg.uid, size: msg.size ?? 0 };
-          if (list) list.push(entry);
-          else index.set(key, [entry]);
+      const scan = want.scan;
+      if (scan && mailbox.exists > 0) {
+        for await (const msg of this.client.fetch('1:*', { uid: true, size: true, headers: [...scan.fields] })) {
+          scan.each({ uid: msg.uid, size: msg.size ?? 0, headers: msg.headers ?? Buffer.alloc(0) });
         }
       }
       // Deselected in the background, off the path to the first upload: a server answers STATUS for
@@ -282,7 +247,7 @@ export class ImapTarget {
     } catch (err) {
       throw this.fail(`reading folder '${folder.path}'`, err);
     }
-    return { folder: result, index };
+    return result;
   }
 
   /**

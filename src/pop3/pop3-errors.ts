@@ -1,43 +1,34 @@
-import { ExitCode, PopliftError, errnoCode } from '../errors.js';
+import { ErrorCode, ExitCode, PopliftError, errnoCode } from '../errors.js';
 
 /**
- * Stable `code` values of the PopliftErrors thrown by the POP3 source. The
- * engine branches on them (e.g. a POP3_ERR on one RETR skips one message,
- * a POP3_CONNECTION_LOST ends the mailbox run).
+ * The codes of the PopliftErrors thrown by the POP3 driver, by short name
+ * (they are entries of errors.ts's ErrorCode table).
  */
 export const Pop3ErrorCode = {
-  /** TCP connection, DNS or greeting failed (exit CONNECT). */
-  CONNECT: 'POP3_CONNECT',
-  /** TLS handshake or certificate verification failed (exit CONNECT). */
-  TLS: 'POP3_TLS',
-  /** The login (USER/PASS, APOP or AUTH with a password) answered -ERR (exit AUTH). */
-  AUTH: 'POP3_AUTH',
+  CONNECT: ErrorCode.POP3_CONNECT,
+  TLS: ErrorCode.POP3_TLS,
+  AUTH: ErrorCode.POP3_AUTH,
   /**
-   * AUTH OAUTHBEARER/XOAUTH2 refused the access token (exit AUTH): a caller
-   * holding a refresh token may get a new access token and retry once.
-   * Every code starting with POP3_AUTH is a refused login.
+   * A caller holding a refresh token may get a new access token and retry
+   * once. Every code starting with POP3_AUTH is a refused login.
    */
-  AUTH_TOKEN: 'POP3_AUTH_TOKEN',
+  AUTH_TOKEN: ErrorCode.POP3_AUTH_TOKEN,
   /**
-   * The login method asked for cannot work with this server: APOP without a
-   * <timestamp> in the greeting, or a SASL mechanism it does not list
-   * (exit USAGE: no credentials were sent, the configuration must change).
+   * APOP without a <timestamp> in the greeting, or a SASL mechanism the
+   * server does not list (exit USAGE: no credentials were sent).
    */
-  AUTH_UNSUPPORTED: 'POP3_AUTH_UNSUPPORTED',
-  /** Login answered -ERR [IN-USE]: another session holds the maildrop. */
-  IN_USE: 'POP3_IN_USE',
-  /** Login answered -ERR [SYS/TEMP]: the server has a transient problem. */
-  UNAVAILABLE: 'POP3_UNAVAILABLE',
-  /** The server closed or reset the connection. */
-  CONNECTION_LOST: 'POP3_CONNECTION_LOST',
-  /** No byte arrived for the idle timeout while a reply was awaited. */
-  TIMEOUT: 'POP3_TIMEOUT',
-  /** The server answered one command with -ERR; the connection is still usable. */
-  ERR: 'POP3_ERR',
-  /** The server sent bytes that cannot be a POP3 reply. */
-  PROTOCOL: 'POP3_PROTOCOL',
+  AUTH_UNSUPPORTED: ErrorCode.POP3_AUTH_UNSUPPORTED,
+  /** Login answered -ERR [IN-USE]. */
+  IN_USE: ErrorCode.POP3_IN_USE,
+  /** Login answered -ERR [SYS/TEMP]. */
+  UNAVAILABLE: ErrorCode.POP3_UNAVAILABLE,
+  CONNECTION_LOST: ErrorCode.POP3_CONNECTION_LOST,
+  TIMEOUT: ErrorCode.POP3_TIMEOUT,
+  /** One command answered -ERR; the connection is still usable. */
+  ERR: ErrorCode.POP3_ERR,
+  PROTOCOL: ErrorCode.POP3_PROTOCOL,
   /** poplift closed the connection itself (close() or after QUIT). */
-  CLOSED: 'POP3_CLOSED',
+  CLOSED: ErrorCode.POP3_CLOSED,
 } as const;
 
 const SIDE = 'POP3' as const;

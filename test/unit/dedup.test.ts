@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DedupIndex } from '../../src/engine/dedup-index.js';
-import { crFoldedSizes, prepareMessage } from '../../src/engine/prepare.js';
+import { crFoldedSizes } from '../../src/message/cr-runs.js';
+import { prepareMessage } from '../../src/message/prepared-message.js';
 import { keyOfMessage } from '../../src/message/identity-key.js';
 
 const opts = { extraFlags: [], keepDeletedFlag: false, dateMode: 'received' as const };
@@ -53,7 +54,11 @@ describe('DedupIndex', () => {
 
 describe('throttling replies', () => {
   it('waits as long as the server suggests, capped, or 5 s without a hint', async () => {
-    const { throttleDelay } = await import('../../src/engine/transfer.js');
+    const { uploadOutcome } = await import('../../src/imap/imap-destination.js');
+    const throttleDelay = (o: Parameters<typeof uploadOutcome>[0]) => {
+      const u = uploadOutcome(o);
+      return u.outcome === 'throttled' ? u.retryAfterMs : undefined;
+    };
     const no = (text: string) => ({ ok: false as const, status: 'NO' as const, code: undefined, text });
     expect(throttleDelay(no('Request is throttled. Suggested Backoff Time: 1234 milliseconds'))).toBe(1234);
     expect(throttleDelay(no('Request is throttled.'))).toBe(5000);

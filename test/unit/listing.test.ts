@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Listing } from '../../src/engine/listing.js';
+import { Listing } from '../../src/store/listing.js';
 
 describe('Listing', () => {
   const listing = Listing.fromEntries(

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { Listing } from '../../src/engine/listing.js';
+import { Listing } from '../../src/store/listing.js';
 import { SettledMessages } from '../../src/engine/settled.js';
-import type { Settled } from '../../src/engine/transfer.js';
+import type { Settled } from '../../src/engine/settled.js';
 
 const listing = Listing.fromEntries(
   ['u1', 'u2', 'u3', 'u4', 'u5'].map((uidl, i) => ({ uidl, n: i + 1, size: 100 * (i + 1) })),

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatVerifyReport } from '../../src/cli/verify-output.js';
 import type { VerifyReport } from '../../src/engine/verify.js';
-import { foldCrRuns, messageKeys, prepareMessage } from '../../src/engine/prepare.js';
+import { foldCrRuns } from '../../src/message/cr-runs.js';
+import { messageKeys, prepareMessage } from '../../src/message/prepared-message.js';
 import { readableHeader } from '../../src/message/display.js';
 import { Pop3Session } from '../../src/pop3/pop3-session.js';
 import { uidSet } from '../../src/imap/imap-target.js';

@@ -1,10 +1,8 @@
 /**
- * The POP3 mailbox as one session sees it: each message's UIDL, number and
- * LIST size. Kept in flat arrays rather than an object per message, since a
+ * The source mailbox as one session sees it: each message's id (the POP3
+ * UIDL), number and size. Kept in flat arrays rather than an object per message, since a
  * run holds it for the whole mailbox and mailboxes of 100,000 messages exist.
  */
-import type { Pop3Session } from '../pop3/pop3-session.js';
-
 export class Listing {
   /** UIDLs (or `#n` / the number when the server has none) in message-number order. */
   readonly order: readonly string[];
@@ -90,11 +88,4 @@ export class Listing {
     }
     return undefined;
   }
-}
-
-export async function listSource(source: Pop3Session): Promise<Listing> {
-  // Both commands go out together on a PIPELINING server: one round trip instead of two.
-  const [sizes, uidls] = await Promise.all([source.list(), source.uidl()]);
-  const numbers = Float64Array.from(sizes.keys()).sort();
-  return new Listing(numbers, (n) => sizes.get(n)!, (n) => uidls?.get(n) ?? String(n), uidls !== undefined);
 }

@@ -1,0 +1,83 @@
+/**
+ * Deleting from the source what is proven to be on the destination. A
+ * message is deleted only when its copy is confirmed: this run's upload with
+ * the UID the server gave it, or a destination message with the same key and
+ * size found after the uploads. Deletions are committed every `deleteEvery`
+ * messages, so a run that dies keeps what it had committed, and a crash
+ * before a commit deletes nothing.
+ */
+import type { JournalState } from '../state/journal.js';
+import type { Ledger } from './ledger.js';
+import type { Sessions } from './sessions.js';
+
+export interface DeleteOptions {
+  dryRun: boolean;
+  /** Deletions committed per source session. */
+  deleteEvery: number;
+}
+
+interface ToCheck {
+  uidl: string;
+  key: string;
+  size: number;
+  uid?: number;
+  uidValidity?: string;
+}
+
+/** The ids of the current listing whose copy is proven, in listing order. */
+async function provenCopies(sessions: Sessions, ledger: Ledger, journal: JournalState | undefined): Promise<string[]> {
+  const { listing } = await sessions.openSource();
+  const { settled } = ledger;
+  const confirmed: string[] = [];
+  const toCheck: ToCheck[] = [];
+  for (const uidl of listing.order) {
+    const r = settled.get(uidl);
+    if (r?.outcome === 'appended') {
+      if (r.uid !== undefined) confirmed.push(uidl);
+      else toCheck.push({ uidl, key: r.key, size: r.size });
+    } else if (r?.outcome === 'duplicate') {
+      if (r.sizeDiffers) continue;
+      if (r.keptIn === 'destination') confirmed.push(uidl);
+      else {
+        const kept = settled.get(r.keptAs);
+        if (kept?.outcome === 'appended' && kept.size === r.size) {
+          if (kept.uid !== undefined) confirmed.push(uidl);
+          else toCheck.push({ uidl, key: r.key, size: r.size });
+        }
+      }
+    } else if (r === undefined) {
+      // Without ids the journal is keyed by message numbers, which shift when messages go: never trust it to delete.
+      const k = listing.hasUidl ? journal?.done.get(uidl) : undefined;
+      if (k && !k.sizeDiffers) toCheck.push({ uidl, key: k.key, size: k.size, uid: k.uid, uidValidity: k.uidValidity });
+    }
+  }
+  if (toCheck.length > 0) {
+    // Confirm against the folder as it is now, after this run's uploads.
+    sessions.forgetIndex();
+    const now = await sessions.folderIndex({ index: true, flags: false });
+    const uids = new Set([...now.values()].flat().map((m) => m.uid));
+    const validity = sessions.folder?.uidValidity?.toString();
+    for (const c of toCheck) {
+      // A server may store a message slightly rewritten (CR runs), so our own UID is the better proof.
+      const ownCopy = c.uid !== undefined && c.uidValidity !== undefined && c.uidValidity === validity && uids.has(c.uid);
+      if (ownCopy || now.get(c.key)?.some((m) => m.size === c.size)) confirmed.push(c.uidl);
+    }
+  }
+  return confirmed;
+}
+
+export async function deletePhase(sessions: Sessions, ledger: Ledger, journal: JournalState | undefined, options: DeleteOptions): Promise<void> {
+  const pending = await provenCopies(sessions, ledger, journal);
+  if (options.dryRun) {
+    ledger.summary.wouldDelete.push(...pending);
+    return;
+  }
+  while (pending.length > 0) {
+    const { source, listing } = await sessions.openSource();
+    const chunk = pending.slice(0, options.deleteEvery).filter((u) => listing.has(u));
+    await source.markDeleted(chunk.map((u) => listing.number(u)!));
+    await sessions.commitSource();
+    ledger.deleted(chunk);
+    pending.splice(0, options.deleteEvery);
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The one place where what became of a message is recorded. The run's
+ * outcome table, the summary, the journal and the progress all follow from
+ * the same call, so they cannot disagree.
+ */
+import type { JournalWriter } from '../state/journal.js';
+import type { SettledMessages } from './settled.js';
+import type { DuplicateReport, FailureReport, MigrationSummary, PlannedAppend } from './summary.js';
+
+export interface LedgerHooks {
+  /** A message is settled: `bytes` of the planned total are done. */
+  advance(bytes: number): void;
+  onFailure?(failure: FailureReport): void;
+}
+
+export class Ledger {
+  constructor(
+    readonly settled: SettledMessages,
+    readonly summary: MigrationSummary,
+    private readonly journal: JournalWriter | undefined,
+    private readonly hooks: LedgerHooks,
+    /** The folder's UIDVALIDITY, recorded with the destination UIDs it qualifies. */
+    private readonly uidValidity: () => bigint | undefined,
+  ) {}
+
+  appended(uidl: string, key: string, size: number, uid: number | undefined, uidValidity: bigint | undefined): void {
+    // One bigint for the folder rather than one per message: a run keeps these for the whole mailbox.
+    const folderValidity = this.uidValidity();
+    const validity = uidValidity !== undefined && uidValidity === folderValidity ? folderValidity : uidValidity;
+    this.settled.set(uidl, { outcome: 'appended', key, size, uid, uidValidity: validity });
+    this.summary.appended++;
+    this.summary.bytes += size;
+    this.journal?.add({ t: 'appended', uidl, key, size, uid, uidValidity: validity?.toString() });
+    this.hooks.advance(size);
+  }
+
+  duplicate(report: DuplicateReport, size: number): void {
+    const { uidl, key, sizeDiffers, keptIn, keptAs, keptUid } = report;
+    this.settled.set(uidl, { outcome: 'duplicate', key, size, sizeDiffers, keptIn, keptAs, keptUid });
+    this.summary.duplicates++;
+    this.summary.duplicateList.push(report);
+    this.journal?.add({
+      t: 'duplicate',
+      uidl,
+      key,
+      size,
+      sizeDiffers,
+      uid: keptUid,
+      uidValidity: keptUid === undefined ? undefined : this.uidValidity()?.toString(),
+    });
+    this.hooks.advance(size);
+  }
+
+  failed(failure: FailureReport, bytes: number): void {
+    this.settled.set(failure.uidl, { outcome: 'failed' });
+    this.summary.failed++;
+    this.summary.failures.push(failure);
+    this.journal?.add({ t: 'failed', uidl: failure.uidl, reason: failure.reason });
+    this.hooks.onFailure?.(failure);
+    this.hooks.advance(bytes);
+  }
+
+  /** Dry run: the message would be uploaded. */
+  planned(plan: PlannedAppend): void {
+    this.settled.set(plan.uidl, { outcome: 'planned' });
+    this.summary.wouldAppend.push(plan);
+    this.summary.bytes += plan.size;
+    this.hooks.advance(plan.size);
+  }
+
+  deleted(uidls: readonly string[]): void {
+    for (const uidl of uidls) this.journal?.add({ t: 'deleted', uidl });
+    this.journal?.flush();
+    this.summary.deleted += uidls.length;
+  }
+
+  /** Makes what was recorded so far durable. */
+  flush(): void {
+    this.journal?.flush();
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * The live sessions of one mailbox run: a source session with its listing,
+ * a destination session with the folder, and the folder's dedup index. A
+ * side that drops is closed and opened again on the next use; withRetries
+ * runs a step until it succeeds, reconnecting with backoff.
+ */
+import { isTransient, type PopliftError } from '../errors.js';
+import type { Listing } from '../store/listing.js';
+import type { FolderIndex, FolderInfo, MailDestination, MailSource, StoreEndpoints } from '../store/mail-store.js';
+import { scanIndex } from './folder-index.js';
+
+export interface RetryPolicy {
+  /** Reconnect attempts after a dropped, reset or stalled connection. */
+  retries: number;
+  /** First backoff delay; doubles per attempt, with jitter. */
+  backoffMs: number;
+}
+
+export interface RetryHooks {
+  warn(message: string): void;
+  /** True once retrying is pointless (the user asked to stop). */
+  giveUp(): boolean;
+  onReconnect(): void;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export class Sessions {
+  private sourceSession: MailSource | undefined;
+  private listingValue: Listing | undefined;
+  private destinationSession: MailDestination | undefined;
+  private folderValue: FolderInfo | undefined;
+  private indexValue: FolderIndex | undefined;
+
+  constructor(
+    private readonly endpoints: StoreEndpoints,
+    private readonly levels: readonly string[],
+  ) {}
+
+  /** The folder as last seen (it outlives reconnects: its UIDVALIDITY qualifies recorded UIDs). */
+  get folder(): FolderInfo | undefined {
+    return this.folderValue;
+  }
+
+  /** The destination session, when one is open. */
+  get openedDestination(): MailDestination | undefined {
+    return this.destinationSession;
+  }
+
+  /** The source session's listing, when a source session is open. */
+  get listing(): Listing | undefined {
+    return this.listingValue;
+  }
+
+  async openSource(): Promise<{ source: MailSource; listing: Listing }> {
+    this.sourceSession ??= await this.endpoints.connectSource();
+    this.listingValue ??= await this.sourceSession.list();
+    return { source: this.sourceSession, listing: this.listingValue };
+  }
+
+  /** The destination session and the folder, created when `create` is set and it is missing. */
+  async openDestination(create = false): Promise<{ destination: MailDestination; folder: FolderInfo }> {
+    this.destinationSession ??= await this.endpoints.connectDestination();
+    if (!this.folderValue?.exists) {
+      this.folderValue = await this.destinationSession.openFolder(this.levels, create);
+      this.indexValue = undefined;
+    }
+    return { destination: this.destinationSession, folder: this.folderValue };
+  }
+
+  /**
+   * The folder's dedup index (when `index`) and, with `flags`, its flag rules
+   * read too: one visit to the folder. Kept until forgetIndex or a reconnect.
+   */
+  async folderIndex(want: { index: boolean; flags: boolean; create?: boolean }): Promise<FolderIndex> {
+    const { destination, folder } = await this.openDestination(want.create);
+    const needFlags = want.flags && !folder.flagsKnown;
+    const needIndex = want.index && this.indexValue === undefined;
+    if (!needFlags && !needIndex) return this.indexValue ?? new Map();
+    const index: FolderIndex = new Map();
+    const scan = needIndex ? scanIndex(index) : undefined;
+    this.folderValue = await destination.inspect(folder, { flags: needFlags, scan });
+    if (needIndex) this.indexValue = index;
+    return this.indexValue ?? new Map();
+  }
+
+  /** The next folderIndex reads the folder again (to confirm this run's uploads). */
+  forgetIndex(): void {
+    this.indexValue = undefined;
+  }
+
+  /** Commits what the source session marked and ends it. */
+  async commitSource(): Promise<void> {
+    const source = this.sourceSession;
+    this.sourceSession = undefined;
+    this.listingValue = undefined;
+    try {
+      await source?.commit();
+    } catch (err) {
+      source?.close();
+      throw err;
+    }
+  }
+
+  closeSource(): void {
+    this.sourceSession?.close();
+    this.sourceSession = undefined;
+    this.listingValue = undefined;
+  }
+
+  async closeDestination(): Promise<void> {
+    const destination = this.destinationSession;
+    this.destinationSession = undefined;
+    this.indexValue = undefined;
+    await destination?.close().catch(() => undefined);
+  }
+
+  async closeAll(): Promise<void> {
+    this.closeSource();
+    await this.closeDestination();
+  }
+
+  /** Runs `step` until it succeeds, reconnecting the side that failed with backoff. */
+  async withRetries<T>(what: string, step: () => Promise<T>, policy: RetryPolicy, hooks: RetryHooks): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await step();
+      } catch (err) {
+        if (!isTransient(err) || attempt >= policy.retries || hooks.giveUp()) throw err;
+        await this.dropSide(err);
+        const delay = policy.backoffMs * 2 ** attempt * (0.5 + Math.random());
+        hooks.warn(`${err.message} Reconnecting in ${(delay / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${policy.retries}) to ${what}.`);
+        hooks.onReconnect();
+        await sleep(delay);
+      }
+    }
+  }
+
+  private async dropSide(err: PopliftError): Promise<void> {
+    if (err.side === 'POP3') this.closeSource();
+    else await this.closeDestination();
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * The IMAP driver as the engine sees it: a MailDestination over one
+ * ImapTarget (control connection plus upload connection). Server answers to
+ * an APPEND are put into the store's words here, so the engine never reads
+ * IMAP response codes or texts.
+ */
+import type { FolderInfo, FolderScan, MailDestination, UploadItem, UploadOutcome } from '../store/mail-store.js';
+import { isThrottling, type AppendOutcome } from './imap-append-channel.js';
+import { ImapTarget, type ImapConnectOptions } from './imap-target.js';
+
+/** The longest wait a throttling answer is obeyed for within one batch. */
+const MAX_THROTTLE_WAIT_MS = 120_000;
+/** The wait when a throttling answer names none. */
+const DEFAULT_THROTTLE_WAIT_MS = 5_000;
+
+/** An APPEND outcome in the store's words. */
+export function uploadOutcome(outcome: AppendOutcome): UploadOutcome {
+  if (outcome.ok) return { outcome: 'stored', uid: outcome.uid, uidValidity: outcome.uidValidity };
+  const code = outcome.code ? `[${outcome.code}] ` : '';
+  const detail = `${outcome.status} ${code}${outcome.text}`.trim();
+  if (isThrottling(outcome.text)) {
+    // Microsoft 365: "Request is throttled. Suggested Backoff Time: 1234 milliseconds".
+    const hint = /(\d+)\s*milliseconds/i.exec(outcome.text);
+    return { outcome: 'throttled', retryAfterMs: hint ? Math.min(Number(hint[1]), MAX_THROTTLE_WAIT_MS) : DEFAULT_THROTTLE_WAIT_MS, detail };
+  }
+  if (outcome.code === 'OVERQUOTA') return { outcome: 'over-quota', detail };
+  return { outcome: 'refused', detail };
+}
+
+export class ImapDestination implements MailDestination {
+  private constructor(private readonly target: ImapTarget) {}
+
+  static async connect(options: ImapConnectOptions): Promise<ImapDestination> {
+    return new ImapDestination(await ImapTarget.connect(options));
+  }
+
+  get server(): string {
+    return this.target.server;
+  }
+
+  get readsBinary(): boolean {
+    return this.target.binaryFetch;
+  }
+
+  openFolder(levels: readonly string[], create: boolean): Promise<FolderInfo> {
+    return this.target.openFolder(levels, create);
+  }
+
+  inspect(folder: FolderInfo, want: { flags: boolean; scan?: FolderScan }): Promise<FolderInfo> {
+    return this.target.inspect(folder, want);
+  }
+
+  acceptsFlag(folder: FolderInfo, flag: string): boolean {
+    return ImapTarget.acceptsFlag(folder, flag);
+  }
+
+  status(folder: FolderInfo): Promise<{ uidValidity: bigint; uidNext: number } | undefined> {
+    return this.target.status(folder);
+  }
+
+  prepareUpload(): void {
+    // Failures surface with the first upload.
+    this.target.uploadChannel().catch(() => undefined);
+  }
+
+  async upload(folder: FolderInfo, items: readonly UploadItem[], together: boolean): Promise<UploadOutcome[]> {
+    return (await this.target.append(folder, items, together)).map(uploadOutcome);
+  }
+
+  fetchBodies(folder: FolderInfo, uids: readonly number[], binary: boolean, each: (uid: number, content: Buffer) => void): Promise<void> {
+    return this.target.fetchBodies(folder, uids, binary, each);
+  }
+
+  close(): Promise<void> {
+    return this.target.close();
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * The two store interfaces the engine talks to, and the one vocabulary of
+ * results they share. Each protocol driver implements one of them (src/pop3
+ * a MailSource, src/imap a MailDestination); the engine imports nothing else
+ * from a driver, so it can be run, and proven, on in-memory stores.
+ *
+ * Every method rejects with a PopliftError whose code is in errors.ts's
+ * ErrorCode table; isTransient() tells which of those a reconnect may cure.
+ */
+import type { Listing } from './listing.js';
+
+export type { Listing } from './listing.js';
+
+export interface RetrieveOptions {
+  /** Called for a message the source refused to send; without it retrieve rejects. */
+  onError?: (n: number, err: Error) => void;
+  /** Polled between messages: once true, retrieve resolves without delivering more. */
+  stopWhen?: () => boolean;
+}
+
+/** A mailbox messages are read from and, once proven copied, deleted from. */
+export interface MailSource {
+  /** host:port, as messages name the server. */
+  readonly server: string;
+  /** Whether readHeaders is cheaper than retrieve (POP3 TOP). */
+  readonly readsHeaders: boolean;
+  /** Every message's number, size and id as this session sees them. */
+  list(): Promise<Listing>;
+  /**
+   * Each of `numbers`, whole and byte-exact, handed to onMessage in the order
+   * given. While a promise returned by onMessage is pending no more are read.
+   */
+  retrieve(numbers: readonly number[], onMessage: (n: number, content: Buffer) => void | Promise<void>, options?: RetrieveOptions): Promise<void>;
+  /** The header section of each of `numbers`, as retrieve delivers messages. */
+  readHeaders(numbers: readonly number[], onHeaders: (n: number, head: Buffer) => void | Promise<void>, options?: RetrieveOptions): Promise<void>;
+  /** Marks these messages for deletion; nothing is removed before commit(). */
+  markDeleted(numbers: readonly number[]): Promise<void>;
+  /** Ends the session, removing what was marked; the store must be connected again to go on. */
+  commit(): Promise<void>;
+  /** Undoes what this session marked (deletions, and on some servers the read state). */
+  forget(): Promise<void>;
+  /** Drops the connection at once: nothing marked is removed. */
+  close(): void;
+}
+
+/** What the engine needs to know about the destination folder. */
+export interface FolderInfo {
+  /** The folder's full name as the server knows it (levels joined with its delimiter). */
+  path: string;
+  /** The same name encoded for the wire. */
+  wireName: string;
+  exists: boolean;
+  uidValidity: bigint | undefined;
+  /** undefined when the server accepts any flag. */
+  permanentFlags: ReadonlySet<string> | undefined;
+  /** Whether new keywords may be created. */
+  acceptsNewKeywords: boolean;
+  /** The largest message the folder accepts, when the server says. */
+  appendLimit: number | undefined;
+  /** Whether permanentFlags and appendLimit were read (done only before uploading). */
+  flagsKnown: boolean;
+}
+
+export interface IndexedMessage {
+  uid: number;
+  size: number;
+}
+
+/** Dedup key -> the destination messages that carry it. */
+export type FolderIndex = Map<string, IndexedMessage[]>;
+
+/** One message of the folder as inspect reports it. */
+export interface ScannedMessage {
+  uid: number;
+  size: number;
+  /** The header fields asked for, as the server sent them. */
+  headers: Buffer;
+}
+
+export interface FolderScan {
+  fields: readonly string[];
+  each(message: ScannedMessage): void;
+}
+
+export interface UploadItem {
+  content: Buffer;
+  flags: readonly string[];
+  date: Date | undefined;
+}
+
+/**
+ * What became of one uploaded message, in the store's words:
+ * - stored: the server took it (uid when it said which, RFC 4315);
+ * - throttled: refused for now, to be sent again after retryAfterMs;
+ * - over-quota: the account is full; nothing more will be taken;
+ * - refused: this message was refused (too big, bad flags, ...).
+ */
+export type UploadOutcome =
+  | { outcome: 'stored'; uid: number | undefined; uidValidity: bigint | undefined }
+  | { outcome: 'throttled'; retryAfterMs: number; detail: string }
+  | { outcome: 'over-quota'; detail: string }
+  | { outcome: 'refused'; detail: string };
+
+/** A folder messages are uploaded into, indexed, and read back from. */
+export interface MailDestination {
+  readonly server: string;
+  /** Whether fetchBodies can return messages with NUL bytes as stored. */
+  readonly readsBinary: boolean;
+  /** Looks the folder up by its levels, and creates it when asked to and missing. */
+  openFolder(levels: readonly string[], create: boolean): Promise<FolderInfo>;
+  /**
+   * One visit to the folder: its flag rules and size limit (with `flags`,
+   * before uploading), and with `scan` every message's UID, size and the
+   * header fields named, handed over one at a time.
+   */
+  inspect(folder: FolderInfo, want: { flags: boolean; scan?: FolderScan }): Promise<FolderInfo>;
+  /** Whether the folder keeps this flag. */
+  acceptsFlag(folder: FolderInfo, flag: string): boolean;
+  /** UIDVALIDITY and UIDNEXT as they are now. */
+  status(folder: FolderInfo): Promise<{ uidValidity: bigint; uidNext: number } | undefined>;
+  /** Starts what uploads need (a second connection, a login) so the first upload does not wait for it. */
+  prepareUpload(): void;
+  /**
+   * Uploads a batch; may be called again before an earlier call settled. The
+   * outcome of each message is reported separately; a rejection means the
+   * outcome of the whole batch is unknown.
+   */
+  upload(folder: FolderInfo, items: readonly UploadItem[], together: boolean): Promise<UploadOutcome[]>;
+  /** The bytes of these UIDs as stored, one at a time; a UID no longer there is not delivered. */
+  fetchBodies(folder: FolderInfo, uids: readonly number[], binary: boolean, each: (uid: number, content: Buffer) => void): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** How the engine reaches both stores; each call opens a new logged-in session. */
+export interface StoreEndpoints {
+  /** Labels for reports, e.g. pop3s://alice@pop.example.org:995 (never with a password). */
+  sourceLabel: string;
+  destinationLabel: string;
+  connectSource(): Promise<MailSource>;
+  connectDestination(): Promise<MailDestination>;
+}
