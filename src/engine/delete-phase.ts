@@ -14,6 +14,7 @@ export interface DeleteOptions {
   dryRun: boolean;
   /** Deletions committed per source session. */
   deleteEvery: number;
+  warnOnce(key: string, message: string): void;
 }
 
 interface ToCheck {
@@ -24,14 +25,34 @@ interface ToCheck {
   uidValidity?: string;
 }
 
-/** The ids of the current listing whose copy is proven, in listing order. */
-async function provenCopies(sessions: Sessions, ledger: Ledger, journal: JournalState | undefined): Promise<string[]> {
+/**
+ * The ids of the current listing whose copy is proven, in listing order. A
+ * message qualifies only when this session's listing names it by a unique,
+ * well-formed id and lists it with the size it had when it was copied: a
+ * message number alone says nothing about which message it is.
+ */
+async function provenCopies(sessions: Sessions, ledger: Ledger, journal: JournalState | undefined, options: DeleteOptions): Promise<string[]> {
   const { listing } = await sessions.openSource();
   const { settled } = ledger;
+  const first = settled.listing;
   const confirmed: string[] = [];
   const toCheck: ToCheck[] = [];
+  let unidentified = 0;
+  let resized = 0;
   for (const uidl of listing.order) {
     const r = settled.get(uidl);
+    const k = r === undefined ? journal?.done.get(uidl) : undefined;
+    if (r === undefined && k === undefined) continue;
+    if (r?.outcome === 'failed' || r?.outcome === 'planned') continue;
+    if (!listing.identified(uidl)) {
+      unidentified++;
+      continue;
+    }
+    const recordedSize = r !== undefined ? first?.size(uidl) : (k!.listSize ?? k!.size);
+    if (recordedSize !== listing.size(uidl)) {
+      resized++;
+      continue;
+    }
     if (r?.outcome === 'appended') {
       if (r.uid !== undefined) confirmed.push(uidl);
       else toCheck.push({ uidl, key: r.key, size: r.size });
@@ -45,11 +66,22 @@ async function provenCopies(sessions: Sessions, ledger: Ledger, journal: Journal
           else toCheck.push({ uidl, key: r.key, size: r.size });
         }
       }
-    } else if (r === undefined) {
-      // Without ids the journal is keyed by message numbers, which shift when messages go: never trust it to delete.
-      const k = listing.hasUidl ? journal?.done.get(uidl) : undefined;
-      if (k && !k.sizeDiffers) toCheck.push({ uidl, key: k.key, size: k.size, uid: k.uid, uidValidity: k.uidValidity });
+    } else if (k && !k.sizeDiffers) {
+      toCheck.push({ uidl, key: k.key, size: k.size, uid: k.uid, uidValidity: k.uidValidity });
     }
+  }
+  const server = (await sessions.openSource()).source.server;
+  if (unidentified > 0) {
+    options.warnOnce(
+      'delete-unidentified',
+      `${unidentified} message(s) stay on POP3 server ${server}: it gives them no unique, well-formed UIDL, so which message a number names cannot be proven.`,
+    );
+  }
+  if (resized > 0) {
+    options.warnOnce(
+      'delete-resized',
+      `${resized} message(s) stay on POP3 server ${server}: it now lists them with another size than when they were copied.`,
+    );
   }
   if (toCheck.length > 0) {
     // Confirm against the folder as it is now, after this run's uploads.
@@ -67,7 +99,7 @@ async function provenCopies(sessions: Sessions, ledger: Ledger, journal: Journal
 }
 
 export async function deletePhase(sessions: Sessions, ledger: Ledger, journal: JournalState | undefined, options: DeleteOptions): Promise<void> {
-  const pending = await provenCopies(sessions, ledger, journal);
+  const pending = await provenCopies(sessions, ledger, journal, options);
   if (options.dryRun) {
     ledger.summary.wouldDelete.push(...pending);
     return;

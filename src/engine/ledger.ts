@@ -21,6 +21,8 @@ export class Ledger {
     private readonly hooks: LedgerHooks,
     /** The folder's UIDVALIDITY, recorded with the destination UIDs it qualifies. */
     private readonly uidValidity: () => bigint | undefined,
+    /** The size the source listed a message with, recorded so a later run can tell it is the same message. */
+    private readonly listSize: (uidl: string) => number | undefined = () => undefined,
   ) {}
 
   appended(uidl: string, key: string, size: number, uid: number | undefined, uidValidity: bigint | undefined): void {
@@ -30,7 +32,7 @@ export class Ledger {
     this.settled.set(uidl, { outcome: 'appended', key, size, uid, uidValidity: validity });
     this.summary.appended++;
     this.summary.bytes += size;
-    this.journal?.add({ t: 'appended', uidl, key, size, uid, uidValidity: validity?.toString() });
+    this.journal?.add({ t: 'appended', uidl, key, size, listSize: this.listSize(uidl), uid, uidValidity: validity?.toString() });
     this.hooks.advance(size);
   }
 
@@ -44,6 +46,7 @@ export class Ledger {
       uidl,
       key,
       size,
+      listSize: this.listSize(uidl),
       sizeDiffers,
       uid: keptUid,
       uidValidity: keptUid === undefined ? undefined : this.uidValidity()?.toString(),

@@ -67,7 +67,14 @@ function plan(
       known = journal.done;
     }
   }
-  const fresh = listing.order.filter((u) => !known.has(u));
+  // An entry speaks for the message now listed under its id only when that id names one message
+  // and the size is the one recorded: a server that reuses or repeats ids would otherwise make a
+  // new message pass for an old one.
+  const vouched = (u: string) => {
+    const k = known.get(u);
+    return k !== undefined && listing.identified(u) && (k.listSize ?? k.size) === listing.size(u);
+  };
+  const fresh = listing.order.filter((u) => !vouched(u));
   return { fresh, known: listing.order.length - fresh.length };
 }
 
@@ -92,8 +99,9 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
   };
   const withRetries = <T>(what: string, step: () => Promise<T>) => sessions.withRetries(what, step, options, retryHooks);
   const progress: ProgressEvent = { found: 0, totalBytes: 0, done: 0, doneBytes: 0 };
+  const settled = new SettledMessages();
   const ledger = new Ledger(
-    new SettledMessages(),
+    settled,
     summary,
     writer,
     {
@@ -105,6 +113,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       },
     },
     () => sessions.folder?.uidValidity,
+    (uidl) => settled.listing?.size(uidl),
   );
   /** Uploads cut off before the server answered: found on the destination later, they count as appended. */
   const unknown = new Set<string>();
@@ -177,7 +186,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     summary.stopReason = stop.reason;
 
     if (options.delete && stop.reason === undefined) {
-      await withRetries('delete confirmed messages', () => deletePhase(sessions, ledger, journal?.state, options));
+      await withRetries('delete confirmed messages', () => deletePhase(sessions, ledger, journal?.state, { ...options, warnOnce }));
     }
 
     // The folder's state for the journal and ending the source session need no order: one round trip for both.

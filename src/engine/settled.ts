@@ -29,7 +29,7 @@ const NONE = 0;
 const OUTCOMES = ['appended', 'duplicate', 'failed', 'planned'] as const;
 
 export class SettledMessages {
-  private listing: Listing | undefined;
+  private listingValue: Listing | undefined;
   /** 0 while unsettled, else 1 + the index in OUTCOMES. */
   private outcome = new Uint8Array(0);
   private sizes = new Float64Array(0);
@@ -45,7 +45,7 @@ export class SettledMessages {
   useListing(listing: Listing): void {
     if (this.size > 0) throw new Error('SettledMessages.useListing after messages were settled');
     const n = listing.order.length;
-    this.listing = listing;
+    this.listingValue = listing;
     this.outcome = new Uint8Array(n);
     this.sizes = new Float64Array(n);
     this.uids = new Float64Array(n);
@@ -53,22 +53,27 @@ export class SettledMessages {
     this.validities = new Array<bigint | undefined>(n);
   }
 
+  /** The listing positions come from: the run's first. */
+  get listing(): Listing | undefined {
+    return this.listingValue;
+  }
+
   get size(): number {
     return this.count + this.others.size;
   }
 
   has(uidl: string): boolean {
-    const i = this.listing?.position(uidl);
+    const i = this.listingValue?.position(uidl);
     return i === undefined ? this.others.has(uidl) : this.outcome[i] !== NONE;
   }
 
   get(uidl: string): Settled | undefined {
-    const i = this.listing?.position(uidl);
+    const i = this.listingValue?.position(uidl);
     return i === undefined ? this.others.get(uidl) : this.at(i);
   }
 
   set(uidl: string, s: Settled): void {
-    const i = this.listing?.position(uidl);
+    const i = this.listingValue?.position(uidl);
     if (i === undefined) {
       this.others.set(uidl, s);
       return;
@@ -94,7 +99,7 @@ export class SettledMessages {
 
   /** Every settled message, those of the listing first, in its order. */
   *entries(): IterableIterator<[string, Settled]> {
-    const order = this.listing?.order ?? [];
+    const order = this.listingValue?.order ?? [];
     for (let i = 0; i < order.length; i++) {
       const s = this.at(i);
       if (s !== undefined) yield [order[i]!, s];

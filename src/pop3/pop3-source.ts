@@ -26,7 +26,7 @@ export class Pop3Source implements MailSource {
     // Both commands go out together on a PIPELINING server: one round trip instead of two.
     const [sizes, uidls] = await Promise.all([this.session.list(), this.session.uidl()]);
     const numbers = Float64Array.from(sizes.keys()).sort();
-    return new Listing(numbers, (n) => sizes.get(n)!, (n) => uidls?.get(n) ?? String(n), uidls !== undefined);
+    return new Listing(numbers, (n) => sizes.get(n)!, (n) => (uidls ? uidls.get(n) : String(n)), uidls !== undefined);
   }
 
   retrieve(numbers: readonly number[], onMessage: (n: number, content: Buffer) => void | Promise<void>, options?: RetrieveOptions): Promise<void> {

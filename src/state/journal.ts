@@ -12,9 +12,10 @@ export type JournalEntry =
   | { t: 'pair'; pop3: string; imap: string; folder: string; at: string }
   /** The folder as this run left it; unchanged UIDVALIDITY and UIDNEXT mean nobody else touched it. */
   | { t: 'folder'; uidValidity: string; uidNext: number; at: string }
-  | { t: 'appended'; uidl: string; key: string; size: number; uid?: number; uidValidity?: string }
+  /** `size` is the message's length as read, `listSize` the size the source listed it with. */
+  | { t: 'appended'; uidl: string; key: string; size: number; listSize?: number; uid?: number; uidValidity?: string }
   /** `uid` is the destination copy found (when the folder had it), for a later verified delete. */
-  | { t: 'duplicate'; uidl: string; key: string; size: number; sizeDiffers: boolean; uid?: number; uidValidity?: string }
+  | { t: 'duplicate'; uidl: string; key: string; size: number; listSize?: number; sizeDiffers: boolean; uid?: number; uidValidity?: string }
   | { t: 'failed'; uidl: string; reason: string }
   /** Committed by QUIT: the message is gone from the source. */
   | { t: 'deleted'; uidl: string };
@@ -23,6 +24,8 @@ export interface KnownMessage {
   outcome: 'appended' | 'duplicate';
   key: string;
   size: number;
+  /** The size the source listed it with (absent in journals written before it was recorded). */
+  listSize: number | undefined;
   uid: number | undefined;
   uidValidity: string | undefined;
   sizeDiffers: boolean;
@@ -58,10 +61,10 @@ export function loadJournal(path: string): JournalState {
         state.folder = { uidValidity: e.uidValidity, uidNext: e.uidNext };
         break;
       case 'appended':
-        state.done.set(e.uidl, { outcome: 'appended', key: e.key, size: e.size, uid: e.uid, uidValidity: e.uidValidity, sizeDiffers: false });
+        state.done.set(e.uidl, { outcome: 'appended', key: e.key, size: e.size, listSize: e.listSize, uid: e.uid, uidValidity: e.uidValidity, sizeDiffers: false });
         break;
       case 'duplicate':
-        state.done.set(e.uidl, { outcome: 'duplicate', key: e.key, size: e.size, uid: e.uid, uidValidity: e.uidValidity, sizeDiffers: e.sizeDiffers });
+        state.done.set(e.uidl, { outcome: 'duplicate', key: e.key, size: e.size, listSize: e.listSize, uid: e.uid, uidValidity: e.uidValidity, sizeDiffers: e.sizeDiffers });
         break;
       case 'failed':
         // A failure is retried next run; it does not undo an earlier success.

@@ -3,6 +3,9 @@
  * UIDL), number and size. Kept in flat arrays rather than an object per message, since a
  * run holds it for the whole mailbox and mailboxes of 100,000 messages exist.
  */
+/** RFC 1939 7: a unique-id is 1 to 70 characters in the range 0x21 to 0x7E. */
+const WELL_FORMED_UIDL = /^[\x21-\x7e]{1,70}$/;
+
 export class Listing {
   /** UIDLs (or `#n` / the number when the server has none) in message-number order. */
   readonly order: readonly string[];
@@ -11,15 +14,19 @@ export class Listing {
   private readonly numbers: Float64Array;
   private readonly sizes: Float64Array;
   private readonly positions = new Map<string, number>();
+  /** 1 at each position whose id is not the server's own unique, well-formed UIDL. */
+  private readonly unidentified: Uint8Array;
 
   /**
    * @param numbers message numbers, ascending
-   * @param uidlOf the UIDL of a message number (its number as text when the server has no UIDL)
+   * @param uidlOf the UIDL of a message number as the server sent it (undefined when its line is missing;
+   *   its number as text when the server has no UIDL at all)
    */
-  constructor(numbers: ArrayLike<number>, sizeOf: (n: number) => number, uidlOf: (n: number) => string, hasUidl: boolean) {
+  constructor(numbers: ArrayLike<number>, sizeOf: (n: number) => number, uidlOf: (n: number) => string | undefined, hasUidl: boolean) {
     this.hasUidl = hasUidl;
     this.numbers = new Float64Array(numbers.length);
     this.sizes = new Float64Array(numbers.length);
+    this.unidentified = new Uint8Array(numbers.length);
     const order: string[] = [];
     for (let i = 0; i < numbers.length; i++) {
       const n = numbers[i]!;
@@ -39,19 +46,34 @@ export class Listing {
     );
   }
 
-  private add(i: number, n: number, size: number, uidl: string): string {
+  private add(i: number, n: number, size: number, uidl: string | undefined): string {
     if (i > 0 && n <= this.numbers[i - 1]!) throw new RangeError('listing entries must be in ascending message-number order');
+    this.numbers[i] = n;
+    this.sizes[i] = size;
     // Two messages with one UIDL would break the journal; keep the first, the other goes by number
-    // (made longer if that name is taken too: '#' is a valid UIDL character).
-    let id = uidl;
-    if (this.positions.has(id)) {
+    // (made longer if that name is taken too: '#' is a valid UIDL character). Neither is identified:
+    // which of the two a later session's UIDL names cannot be known.
+    let id = uidl ?? `#${n}`;
+    const taken = this.positions.get(id);
+    if (taken !== undefined) {
+      this.unidentified[taken] = 1;
       id = `#${n}`;
       while (this.positions.has(id)) id += '#';
     }
+    if (!this.hasUidl || uidl === undefined || id !== uidl || !WELL_FORMED_UIDL.test(uidl)) this.unidentified[i] = 1;
     this.positions.set(id, i);
-    this.numbers[i] = n;
-    this.sizes[i] = size;
     return id;
+  }
+
+  /**
+   * Whether `uidl` is the server's own UIDL for exactly one message, well
+   * formed (RFC 1939: 1 to 70 characters 0x21 to 0x7E). Only such a message
+   * can be recognised again in another session, so only such a message may
+   * be deleted or skipped on the journal's word.
+   */
+  identified(uidl: string): boolean {
+    const i = this.positions.get(uidl);
+    return i !== undefined && this.unidentified[i] === 0;
   }
 
   /** Index of `uidl` in `order`, or undefined when it is not listed. */

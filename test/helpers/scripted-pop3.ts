@@ -100,6 +100,16 @@ export interface ScriptedPop3Options {
   messages?: Buffer[];
   /** false makes UIDL answer -ERR. */
   uidl?: boolean;
+  /**
+   * The UIDL the server gives message number n of a session (default
+   * `uid-n`); undefined leaves its line out, as broken servers do.
+   */
+  uidlOf?: (n: number, message: Buffer) => string | undefined;
+  /**
+   * Messages whose DELE a QUIT committed are removed from `messages`, so
+   * later sessions number the rest anew, as a real maildrop does.
+   */
+  removeOnQuit?: boolean;
   /** Implicit TLS with this key and certificate. */
   tls?: SecureContextOptions;
   /** Offer STLS (add 'STLS' to capa yourself) with this key and certificate. */
@@ -272,7 +282,13 @@ export async function startScriptedPop3(options: ScriptedPop3Options = {}): Prom
           return Buffer.from(`+OK${CRLF}${live().map((k) => `${k} ${messages[k - 1]!.length}${CRLF}`).join('')}.${CRLF}`);
         case 'UIDL':
           if (options.uidl === false) return Buffer.from(`-ERR UIDL not supported${CRLF}`);
-          return Buffer.from(`+OK${CRLF}${live().map((k) => `${k} uid-${k}${CRLF}`).join('')}.${CRLF}`);
+          return Buffer.from(
+            `+OK${CRLF}${live()
+              .map((k) => [k, options.uidlOf ? options.uidlOf(k, messages[k - 1]!) : `uid-${k}`] as const)
+              .filter(([, uidl]) => uidl !== undefined)
+              .map(([k, uidl]) => `${k} ${uidl}${CRLF}`)
+              .join('')}.${CRLF}`,
+          );
         case 'RETR':
           if (message === undefined) return Buffer.from(`-ERR There's no message ${args[0]}.${CRLF}`);
           return multiLineReply(`+OK ${message.length} octets`, message);
@@ -298,7 +314,12 @@ export async function startScriptedPop3(options: ScriptedPop3Options = {}): Prom
         case 'NOOP':
           return Buffer.from(`+OK${CRLF}`);
         case 'QUIT':
-          if (authenticated) committedDeletes.push(...[...deleted].sort((a, b) => a - b));
+          if (authenticated) {
+            const committed = [...deleted].sort((a, b) => a - b);
+            committedDeletes.push(...committed);
+            if (options.removeOnQuit) for (const k of committed.reverse()) messages.splice(k - 1, 1);
+            deleted.clear();
+          }
           return Buffer.from(`+OK Logging out.${CRLF}`);
         default:
           return Buffer.from(`-ERR Unknown command: ${verb}${CRLF}`);
