@@ -13,7 +13,37 @@ export class DedupIndex {
   private readonly runUidls: string[] = [];
   private readonly runSizes: number[] = [];
 
-  constructor(private readonly destination: FolderIndex) {}
+  /** Destination UIDs this run's own uploads account for (kept only while some outcome is unknown). */
+  private readonly claimed: Set<number> | undefined;
+
+  constructor(
+    private readonly destination: FolderIndex,
+    options: { trackClaims?: boolean } = {},
+  ) {
+    this.claimed = options.trackClaims ? new Set() : undefined;
+  }
+
+  /** Records that a destination UID is the copy of one of this run's uploads. */
+  claim(uid: number | undefined): void {
+    if (uid !== undefined) this.claimed?.add(uid);
+  }
+
+  /**
+   * A destination copy with this key and size (or a rewritten size, see
+   * check) that no upload of this run accounts for: the copy of an upload
+   * whose outcome was unknown, when there is one.
+   */
+  unclaimedCopy(key: string, size: number, altKeys: readonly string[] = [], altSizes: readonly number[] = []): number | undefined {
+    for (const k of [key, ...altKeys]) {
+      for (const m of this.destination.get(k) ?? []) {
+        if ((m.size === size || altSizes.includes(m.size)) && !this.claimed?.has(m.uid)) {
+          this.claim(m.uid);
+          return m.uid;
+        }
+      }
+    }
+    return undefined;
+  }
 
   /**
    * `altKeys` and `altSizes` describe the same message as a server that

@@ -152,8 +152,13 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
             const { destination: d } = await sessions.openDestination(!options.dryRun);
             // The upload session logs in while the folder is read.
             if (!options.dryRun) d.prepareUpload();
-            const dedup = new DedupIndex(await sessions.folderIndex({ index: options.dedupe || options.delete, flags: !options.dryRun }));
-            for (const [uidl, r] of ledger.settled) if (r.outcome === 'appended') dedup.remember(r.key, r.size, uidl);
+            const wantIndex = options.dedupe || options.delete || unknown.size > 0;
+            const dedup = new DedupIndex(await sessions.folderIndex({ index: wantIndex, flags: !options.dryRun }), { trackClaims: unknown.size > 0 });
+            for (const [uidl, r] of ledger.settled) {
+              if (r.outcome !== 'appended') continue;
+              dedup.remember(r.key, r.size, uidl);
+              dedup.claim(r.uid);
+            }
             return { destination: d, folder: sessions.folder!, dedup };
           })();
           // Failures surface through the first message that waits for it.

@@ -99,6 +99,7 @@ class TransferPass {
       switch (o.outcome) {
         case 'stored':
           this.ctx.ledger.appended(p.uidl, p.key, size, o.uid, o.uidValidity);
+          this.target!.dedup.claim(o.uid);
           break;
         case 'over-quota':
           this.fail(p.uidl, 'IMAP', o.detail, size);
@@ -179,13 +180,18 @@ class TransferPass {
     for (const bad of prepared.invalidKeywords) {
       ctx.warnOnce(`kw:${bad}`, `Keyword '${bad}' (from message ${uidl} and perhaps others) is not a valid IMAP keyword and was dropped.`);
     }
-    if (options.dedupe) {
-      const dup = dedup.check(prepared.key, content.length, uidl, prepared.altKeys, prepared.altSizes);
-      if (dup && ctx.unknown.has(uidl) && dup.keptIn === 'destination' && !dup.sizeDiffers) {
-        // Our own upload from before the connection dropped: it did land.
-        ledger.appended(uidl, prepared.key, content.length, dup.keptUid, folder.uidValidity);
+    // A message whose upload was cut off is looked up whatever --dedupe says: sending it again
+    // without a look would store it twice. Only a copy no other upload of this run accounts for
+    // is its own (the folder may hold an exact duplicate's copy under the same key and size).
+    if (ctx.unknown.has(uidl)) {
+      const uid = dedup.unclaimedCopy(prepared.key, content.length, prepared.altKeys, prepared.altSizes);
+      if (uid !== undefined) {
+        ledger.appended(uidl, prepared.key, content.length, uid, folder.uidValidity);
         return false;
       }
+    }
+    if (options.dedupe) {
+      const dup = dedup.check(prepared.key, content.length, uidl, prepared.altKeys, prepared.altSizes);
       if (dup) {
         ledger.duplicate(dup, content.length);
         return false;

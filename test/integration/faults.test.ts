@@ -38,7 +38,7 @@ describeIntegration('network faults: the run reconnects and finishes with nothin
     await dovecot?.stop();
   });
 
-  async function migrateVia(pop3Port: number, imapPort: number, user: DovecotUser): Promise<{ summary: MigrationSummary; stderr: string }> {
+  async function migrateVia(pop3Port: number, imapPort: number, user: DovecotUser, extra: string[] = []): Promise<{ summary: MigrationSummary; stderr: string }> {
     const r = await runCli(
       [
         'migrate',
@@ -53,6 +53,7 @@ describeIntegration('network faults: the run reconnects and finishes with nothin
         '--batch-messages',
         '20',
         '--json',
+        ...extra,
       ],
       { POPLIFT_POP3_PASSWORD: alice.password, POPLIFT_IMAP_PASSWORD: user.password },
     );
@@ -60,14 +61,14 @@ describeIntegration('network faults: the run reconnects and finishes with nothin
     return { summary: JSON.parse(r.stdout) as MigrationSummary, stderr: r.stderr };
   }
 
-  async function migrateThrough(side: 'pop3' | 'imap', rule: FaultRule): Promise<{ summary: MigrationSummary; proxy: FaultProxy; user: DovecotUser }> {
+  async function migrateThrough(side: 'pop3' | 'imap', rule: FaultRule, extra: string[] = []): Promise<{ summary: MigrationSummary; proxy: FaultProxy; user: DovecotUser }> {
     const user = dovecot.addUser(`dest${++users}`);
     const proxy = await FaultProxy.start({ targetPort: side === 'pop3' ? dovecot.ports.pop3 : dovecot.ports.imap });
     proxies.push(proxy);
     proxy.addRule(rule);
     const pop3Port = side === 'pop3' ? proxy.port : dovecot.ports.pop3;
     const imapPort = side === 'imap' ? proxy.port : dovecot.ports.imap;
-    const { summary } = await migrateVia(pop3Port, imapPort, user);
+    const { summary } = await migrateVia(pop3Port, imapPort, user, extra);
     return { summary, proxy, user };
   }
 
@@ -115,6 +116,24 @@ describeIntegration('network faults: the run reconnects and finishes with nothin
     expect(summary.appended).toBe(source.length - 2);
     expect(summary.duplicates).toBe(2);
     await expectEveryMessageOnce(user);
+  });
+
+  it('with --dedupe none, a batch whose reply was lost is still looked up, not sent again', async () => {
+    const { summary, proxy, user } = await migrateThrough('imap', { direction: 'down', after: 'OK [APPENDUID', action: 'drop-and-close' }, ['--dedupe', 'none']);
+    expect(proxy.fired).toBe(1);
+    expect(summary.reconnects).toBeGreaterThanOrEqual(1);
+    // Without deduplication every source message is uploaded, the corpus's two duplicates too: each exactly once.
+    const left = new Map<string, number>();
+    for (const m of source) left.set(sha256(foldCr(m.source)), (left.get(sha256(foldCr(m.source))) ?? 0) + 1);
+    const landed = await readImapFolder(dovecot, user, 'Faults');
+    expect(landed).toHaveLength(source.length);
+    for (const m of landed) {
+      // BODY[] cannot carry NUL, so a message with NUL is compared through BINARY[].
+      const sha = [sha256(foldCr(m.source)), sha256(foldCr(m.binary))].find((x) => (left.get(x) ?? 0) > 0);
+      expect(sha, 'a landed message is a source message not already matched').toBeDefined();
+      left.set(sha!, left.get(sha!)! - 1);
+    }
+    expect(summary.appended).toBe(source.length);
   });
 
   it('IMAP server throttles uploads: poplift waits as asked, sends each refused batch whole again, and every message lands once', async () => {
