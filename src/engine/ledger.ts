@@ -63,6 +63,35 @@ export class Ledger {
     this.hooks.advance(bytes);
   }
 
+  /**
+   * An upload the server accepted whose copy is not in the folder: it was
+   * not appended after all, and fails.
+   */
+  missing(uidl: string, reason: string): void {
+    const r = this.settled.get(uidl);
+    if (r?.outcome !== 'appended') return;
+    this.summary.appended--;
+    this.summary.bytes -= r.size;
+    this.settled.set(uidl, { outcome: 'failed' });
+    const failure = { uidl, side: 'IMAP' as const, reason };
+    this.summary.failed++;
+    this.summary.failures.push(failure);
+    this.journal?.add({ t: 'missing', uidl });
+    this.hooks.onFailure?.(failure);
+  }
+
+  /** Every upload recorded so far is proven in the folder (or recorded missing). */
+  confirmed(): void {
+    this.journal?.add({ t: 'confirmed' });
+    this.journal?.flush();
+  }
+
+  /** The folder's identity, recorded before anything is uploaded into it. */
+  folder(uidValidity: bigint): void {
+    this.journal?.add({ t: 'folder', uidValidity: uidValidity.toString(), at: new Date().toISOString() });
+    this.journal?.flush();
+  }
+
   /** Dry run: the message would be uploaded. */
   planned(plan: PlannedAppend): void {
     this.settled.set(plan.uidl, { outcome: 'planned' });

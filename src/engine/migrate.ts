@@ -10,6 +10,7 @@ import type { JournalState, JournalWriter, KnownMessage } from '../state/journal
 import type { Listing } from '../store/listing.js';
 import type { FolderInfo, StoreEndpoints } from '../store/mail-store.js';
 import { DedupIndex } from './dedup-index.js';
+import { confirmUploads } from './confirm-uploads.js';
 import { deletePhase } from './delete-phase.js';
 import { Ledger } from './ledger.js';
 import { Sessions, type RetryHooks } from './sessions.js';
@@ -138,7 +139,12 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     summary.knownFromJournal = known;
     // The folder is created only now that there is something to upload into it, and before any
     // progress is shown: a name the server refuses is the run's one line of output.
-    if (fresh.length > 0 && !options.dryRun) await sessions.openDestination(true);
+    if (fresh.length > 0 && !options.dryRun) {
+      const { folder } = await sessions.openDestination(true);
+      // Recorded before the first upload: if the folder is recreated after a crash, the next run
+      // sees another UIDVALIDITY and trusts none of what the journal says was copied into it.
+      if (folder.uidValidity !== undefined && journal?.state.folder?.uidValidity !== String(folder.uidValidity)) ledger.folder(folder.uidValidity);
+    }
     progress.found = fresh.length;
     progress.totalBytes = fresh.reduce((n, u) => n + first.size(u)!, 0);
     hooks.onListed?.({ ...progress });
@@ -180,6 +186,8 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
         }
       });
     }
+
+    if (!options.dryRun) await withRetries('confirm the uploads', () => confirmUploads(sessions, ledger));
 
     if (stop.userRequested) stop.stop('interrupted', 'interrupted; run poplift again to continue.');
     const left = fresh.filter((u) => !ledger.settled.has(u) && !vanished.has(u)).length;

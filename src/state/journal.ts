@@ -10,8 +10,19 @@ import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readFileSync, re
 
 export type JournalEntry =
   | { t: 'pair'; pop3: string; imap: string; folder: string; at: string }
-  /** The folder as this run left it; unchanged UIDVALIDITY and UIDNEXT mean nobody else touched it. */
-  | { t: 'folder'; uidValidity: string; uidNext: number; at: string }
+  /**
+   * The folder's UIDVALIDITY (written before the first upload, so a folder
+   * recreated after a crash is noticed) and, at the end of a run, UIDNEXT.
+   */
+  | { t: 'folder'; uidValidity: string; uidNext?: number; at: string }
+  /**
+   * Every 'appended' entry since the previous 'confirmed' is now proven in
+   * the folder, except those named by a 'missing' entry. An appended entry
+   * no 'confirmed' follows proves nothing: the run ended before checking.
+   */
+  | { t: 'confirmed' }
+  /** The server accepted the upload, but the copy is not in the folder. */
+  | { t: 'missing'; uidl: string }
   /** `size` is the message's length as read, `listSize` the size the source listed it with. */
   | { t: 'appended'; uidl: string; key: string; size: number; listSize?: number; uid?: number; uidValidity?: string }
   /** `uid` is the destination copy found (when the folder had it), for a later verified delete. */
@@ -35,13 +46,15 @@ export interface JournalState {
   /** UIDLs whose copy is on the destination (appended or found there). */
   done: Map<string, KnownMessage>;
   deleted: Set<string>;
-  folder: { uidValidity: string; uidNext: number } | undefined;
+  folder: { uidValidity: string; uidNext: number | undefined } | undefined;
   /** Lines that could not be read (other than a torn last line). */
   badLines: number;
 }
 
 export function loadJournal(path: string): JournalState {
   const state: JournalState = { done: new Map(), deleted: new Set(), folder: undefined, badLines: 0 };
+  /** Appended entries no 'confirmed' has vouched for yet. */
+  const unconfirmed = new Map<string, KnownMessage>();
   if (!existsSync(path)) return state;
   const lines = readFileSync(path, 'utf8').split('\n');
   let lastLine = lines.length - 1;
@@ -60,8 +73,16 @@ export function loadJournal(path: string): JournalState {
       case 'folder':
         state.folder = { uidValidity: e.uidValidity, uidNext: e.uidNext };
         break;
+      case 'confirmed':
+        for (const [uidl, known] of unconfirmed) state.done.set(uidl, known);
+        unconfirmed.clear();
+        break;
+      case 'missing':
+        unconfirmed.delete(e.uidl);
+        state.done.delete(e.uidl);
+        break;
       case 'appended':
-        state.done.set(e.uidl, { outcome: 'appended', key: e.key, size: e.size, listSize: e.listSize, uid: e.uid, uidValidity: e.uidValidity, sizeDiffers: false });
+        unconfirmed.set(e.uidl, { outcome: 'appended', key: e.key, size: e.size, listSize: e.listSize, uid: e.uid, uidValidity: e.uidValidity, sizeDiffers: false });
         break;
       case 'duplicate':
         state.done.set(e.uidl, { outcome: 'duplicate', key: e.key, size: e.size, listSize: e.listSize, uid: e.uid, uidValidity: e.uidValidity, sizeDiffers: e.sizeDiffers });
@@ -72,6 +93,7 @@ export function loadJournal(path: string): JournalState {
       case 'deleted':
         state.deleted.add(e.uidl);
         state.done.delete(e.uidl);
+        unconfirmed.delete(e.uidl);
         break;
       default:
         break;

@@ -19,6 +19,11 @@ export interface ThrottlingProxyOptions {
   refuse: number;
   /** The backoff the refusal asks for. */
   backoffMs: number;
+  /**
+   * The tagged reply given instead of the throttling refusal, e.g. an OK for
+   * a message the server then does not store.
+   */
+  reply?: (tag: string) => string;
 }
 
 export class ThrottlingImapProxy {
@@ -117,7 +122,7 @@ export class ThrottlingImapProxy {
         commandStart = true;
         if (swallow) {
           this.refused++;
-          client.write(`${tag} NO Request is throttled. Suggested Backoff Time: ${options.backoffMs} milliseconds\r\n`);
+          client.write(options.reply ? `${options.reply(tag)}\r\n` : `${tag} NO Request is throttled. Suggested Backoff Time: ${options.backoffMs} milliseconds\r\n`);
         }
       }
     });

@@ -32,6 +32,7 @@ describe('journal', () => {
     const path = join(dir(), 'j.journal');
     const w = new JournalWriter(path);
     w.add({ t: 'appended', uidl: 'u1', key: 'mid:a@b', size: 10, uid: 5, uidValidity: '77' });
+    w.add({ t: 'confirmed' });
     w.add({ t: 'duplicate', uidl: 'u2', key: 'mid:c@d', size: 11, sizeDiffers: true });
     w.add({ t: 'failed', uidl: 'u3', reason: 'NO' });
     w.add({ t: 'folder', uidValidity: '77', uidNext: 6, at: 'now' });
@@ -45,13 +46,27 @@ describe('journal', () => {
     expect(s.badLines).toBe(0);
   });
 
+  it('trusts an upload only once a later confirmation proved it, and never one recorded missing', () => {
+    const path = join(dir(), 'j.journal');
+    const w = new JournalWriter(path);
+    w.add({ t: 'appended', uidl: 'u1', key: 'k1', size: 1 });
+    w.add({ t: 'appended', uidl: 'u2', key: 'k2', size: 2 });
+    w.add({ t: 'missing', uidl: 'u2' });
+    w.add({ t: 'confirmed' });
+    w.add({ t: 'appended', uidl: 'u3', key: 'k3', size: 3 });
+    w.close();
+    const s = loadJournal(path);
+    expect([...s.done.keys()]).toEqual(['u1']);
+  });
+
   it('tolerates a torn last line and does not let it swallow the next entry', () => {
     const path = join(dir(), 'j.journal');
-    writeFileSync(path, `${JSON.stringify({ t: 'appended', uidl: 'u1', key: 'k1', size: 1 })}\n{"t":"appended","uidl":"u2","ke`);
+    writeFileSync(path, `${JSON.stringify({ t: 'appended', uidl: 'u1', key: 'k1', size: 1 })}\n{"t":"confirmed"}\n{"t":"appended","uidl":"u2","ke`);
     expect(loadJournal(path).done.size).toBe(1);
     expect(loadJournal(path).badLines).toBe(0);
     const w = new JournalWriter(path);
     w.add({ t: 'appended', uidl: 'u3', key: 'k3', size: 3 });
+    w.add({ t: 'confirmed' });
     w.close();
     const s = loadJournal(path);
     expect([...s.done.keys()]).toEqual(['u1', 'u3']);
