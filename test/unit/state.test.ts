@@ -1,11 +1,13 @@
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ExitCode, PopliftError } from '../../src/errors.js';
 import { JournalWriter, loadJournal } from '../../src/state/journal.js';
-import { MailboxLock } from '../../src/state/lock.js';
+import { MailboxLock, processStartTime } from '../../src/state/lock.js';
+import { canonicalAddress, mailboxIdentity } from '../../src/state/mailbox-identity.js';
 import { ensureStateDirectory, stateDirectory, stateName } from '../../src/state/state-dir.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'poplift-state-test-'));
@@ -72,44 +74,153 @@ describe('journal', () => {
   });
 });
 
+const LOCK_JS = fileURLToPath(new URL('../../dist/state/lock.js', import.meta.url));
+
+/** Claim files of a lock stem. */
+const claims = (stem: string) => readdirSync(dirname(stem)).filter((f) => f.startsWith(`${basename(stem)}.`) && f.endsWith('.lock'));
+
 describe('mailbox lock', () => {
   it('is exclusive while held, 0600, and released', () => {
-    const path = join(dir(), 'm.lock');
-    const lock = MailboxLock.acquire(path, 'pop3://a@h', () => undefined);
-    expect(statSync(path).mode & 0o777).toBe(0o600);
-    expect(() => MailboxLock.acquire(path, 'pop3://a@h', () => undefined)).toThrow(PopliftError);
+    const stem = join(dir(), 'm');
+    const lock = MailboxLock.acquire(stem, 'pop3://a@h', () => undefined);
+    expect(statSync(lock.path).mode & 0o777).toBe(0o600);
+    expect(() => MailboxLock.acquire(stem, 'pop3://a@h', () => undefined)).toThrow(PopliftError);
     lock.release();
-    MailboxLock.acquire(path, 'pop3://a@h', () => undefined).release();
+    expect(claims(stem)).toEqual([]);
+    MailboxLock.acquire(stem, 'pop3://a@h', () => undefined).release();
+    expect(readdirSync(dirname(stem))).toEqual([]);
   });
 
-  it('names a live holder and exits 5', async () => {
-    const path = join(dir(), 'm.lock');
+  it('held by this very process says so instead of naming it "another run"', () => {
+    const stem = join(dir(), 'm');
+    const lock = MailboxLock.acquire(stem, 'pop3://a@h', () => undefined);
+    try {
+      MailboxLock.acquire(stem, 'pop3://a@h', () => undefined);
+      expect.unreachable();
+    } catch (err) {
+      expect((err as PopliftError).exitCode).toBe(ExitCode.LOCKED);
+      expect((err as Error).message).toMatch(/This poplift process already holds the lock for pop3:\/\/a@h/);
+      expect((err as Error).message).not.toMatch(/Another poplift run/);
+    } finally {
+      lock.release();
+    }
+  });
+
+  it('names a live holder (PID and start time match) and exits 5', async () => {
+    const stem = join(dir(), 'm');
     const child = spawn('sleep', ['30']);
     try {
-      writeFileSync(path, JSON.stringify({ pid: child.pid, host: (await import('node:os')).hostname(), started: '2026-01-01T00:00:00Z', mailbox: 'x' }));
+      await new Promise((r) => child.once('spawn', r));
+      const info = { pid: child.pid, pidStart: processStartTime(child.pid!), host: hostname(), started: '2026-01-01T00:00:00Z', mailbox: 'x' };
+      writeFileSync(`${stem}.1.lock`, JSON.stringify(info));
       let err: unknown;
       try {
-        MailboxLock.acquire(path, 'pop3://a@h', () => undefined);
+        MailboxLock.acquire(stem, 'pop3://a@h', () => undefined);
       } catch (e) {
         err = e;
       }
       expect(err).toBeInstanceOf(PopliftError);
       expect((err as PopliftError).exitCode).toBe(ExitCode.LOCKED);
       expect((err as PopliftError).message).toContain(`PID ${child.pid}`);
+      expect(claims(stem)).toEqual(['m.1.lock']);
+    } finally {
+      child.kill();
+    }
+  });
+
+  it('takes over a lock whose PID now belongs to another process (other start time)', async () => {
+    const stem = join(dir(), 'm');
+    const child = spawn('sleep', ['30']);
+    try {
+      await new Promise((r) => child.once('spawn', r));
+      const start = processStartTime(child.pid!);
+      expect(start).toMatch(/^\d+$/);
+      // The lock's process had this PID but started earlier: the PID was reused by `sleep`.
+      writeFileSync(`${stem}.1.lock`, JSON.stringify({ pid: child.pid, pidStart: String(Number(start) - 1000), host: hostname(), started: 'earlier', mailbox: 'x' }));
+      const warnings: string[] = [];
+      const lock = MailboxLock.acquire(stem, 'pop3://a@h', (m) => warnings.push(m));
+      expect(warnings.join('\n')).toMatch(new RegExp(`PID ${child.pid} now belongs to another process`));
+      expect(JSON.parse(readFileSync(lock.path, 'utf8'))).toMatchObject({ pid: process.pid, pidStart: processStartTime(process.pid) });
+      expect(claims(stem)).toEqual(['m.2.lock']);
+      lock.release();
     } finally {
       child.kill();
     }
   });
 
   it('takes over a lock whose process is gone, with a warning', async () => {
-    const path = join(dir(), 'm.lock');
+    const stem = join(dir(), 'm');
     const child = spawn('true');
     await new Promise((r) => child.once('exit', r));
-    writeFileSync(path, JSON.stringify({ pid: child.pid, host: (await import('node:os')).hostname(), started: 'earlier', mailbox: 'x' }));
+    writeFileSync(`${stem}.3.lock`, JSON.stringify({ pid: child.pid, host: hostname(), started: 'earlier', mailbox: 'x' }));
     const warnings: string[] = [];
-    const lock = MailboxLock.acquire(path, 'pop3://a@h', (m) => warnings.push(m));
+    const lock = MailboxLock.acquire(stem, 'pop3://a@h', (m) => warnings.push(m));
     expect(warnings[0]).toMatch(/no longer running/);
-    expect(JSON.parse(readFileSync(path, 'utf8')).pid).toBe(process.pid);
+    expect(JSON.parse(readFileSync(lock.path, 'utf8')).pid).toBe(process.pid);
+    expect(claims(stem)).toEqual(['m.4.lock']);
     lock.release();
+  });
+
+  it('two processes racing for a stale lock: exactly one wins, 100 times out of 100', async () => {
+    const base = dir();
+    const dead = spawn('true');
+    await new Promise((r) => dead.once('exit', r));
+    const rounds = 100;
+    for (let r = 0; r < rounds; r++) {
+      mkdirSync(join(base, `r${r}`));
+      writeFileSync(join(base, `r${r}`, 'm.1.lock'), JSON.stringify({ pid: dead.pid, host: hostname(), started: 'earlier', mailbox: 'x' }));
+    }
+    // Each process starts round r at the same wall-clock moment and keeps what it wins, so a later
+    // take-over cannot pass for a race won.
+    const script = `
+      const { MailboxLock } = await import(${JSON.stringify(LOCK_JS)});
+      const [base, t0, rounds] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3])];
+      const out = [];
+      for (let r = 0; r < rounds; r++) {
+        while (Date.now() < t0 + r * 40) {}
+        try { MailboxLock.acquire(base + '/r' + r + '/m', 'x', () => {}); out.push(r + ' won'); }
+        catch (e) { out.push(r + ' ' + (e.code ?? e.message)); }
+      }
+      console.log(out.join('\\n'));`;
+    const t0 = Date.now() + 2000;
+    const racer = () =>
+      new Promise<string>((resolve, reject) => {
+        const c = spawn(process.execPath, ['--input-type=module', '-e', script, base, String(t0), String(rounds)]);
+        let out = '';
+        let err = '';
+        c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        c.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        c.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(err))));
+      });
+    const [a, b] = await Promise.all([racer(), racer()]);
+    const outcomes = new Map<string, string[]>();
+    for (const line of `${a}\n${b}`.split('\n').filter(Boolean)) {
+      const [round, result] = line.split(' ');
+      outcomes.set(round!, [...(outcomes.get(round!) ?? []), result!]);
+    }
+    expect(outcomes.size).toBe(rounds);
+    for (const [round, results] of outcomes) {
+      expect(results.sort(), `round ${round}`).toEqual(['LOCKED', 'won']);
+      expect(claims(join(base, `r${round}`, 'm')), `round ${round}`).toHaveLength(1);
+    }
+  }, 30_000);
+});
+
+describe('mailbox identity (the lock key)', () => {
+  it('is the same for localhost and 127.0.0.1, and differs by port and user', async () => {
+    const a = await mailboxIdentity({ host: 'localhost', port: 110, user: 'alice' }, 5000);
+    expect(await mailboxIdentity({ host: '127.0.0.1', port: 110, user: 'alice' }, 5000)).toBe(a);
+    expect(await mailboxIdentity({ host: '::1', port: 110, user: 'Alice' }, 5000)).toBe(a);
+    expect(await mailboxIdentity({ host: '127.0.0.1', port: 111, user: 'alice' }, 5000)).not.toBe(a);
+    expect(await mailboxIdentity({ host: '127.0.0.1', port: 110, user: 'bob' }, 5000)).not.toBe(a);
+  });
+  it('picks one address whatever order a resolver returns', () => {
+    expect(canonicalAddress(['192.0.2.9', '2001:db8::1', '192.0.2.10'])).toBe('192.0.2.9');
+    expect(canonicalAddress(['2001:db8::1', '192.0.2.10', '192.0.2.9'])).toBe('192.0.2.9');
+    expect(canonicalAddress(['::ffff:192.0.2.9'])).toBe('192.0.2.9');
+    expect(canonicalAddress(['2001:db8::2', '2001:db8::1'])).toBe('2001:db8::1');
+  });
+  it('falls back to the name when it does not resolve', async () => {
+    expect(await mailboxIdentity({ host: 'no-such-host.invalid', port: 110, user: 'a' }, 5000)).toContain('name:no-such-host.invalid');
   });
 });
