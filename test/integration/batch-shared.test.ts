@@ -116,6 +116,14 @@ describeIntegration('batch: rows that share a POP3 mailbox run one after another
     expect(await readImapFolder(dovecot, dst2, 'F')).toHaveLength(PER_MAILBOX);
   });
 
+  it('a row given twice runs twice, one after the other, without naming its own process as "another run"', async () => {
+    const row = `${pop3(src2)},${imap(dst1)},Twice,no`;
+    const r = await runCli(['batch', csv('twice.csv', [row, row]), '--jobs', '2', '--json', '--state-dir', join(dir, 'state-twice')], env);
+    expect(events(r.stdout).filter((e) => e.event === 'end').map((e) => e.status), r.stderr).toEqual(['ok', 'ok']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).not.toMatch(/Another poplift run|PID/);
+  });
+
   it('a lock held outside the batch still ends that row `locked`', async () => {
     const state = join(dir, 'state-locked');
     const file = csv('locked.csv', [`${pop3(dst2)},${imap(dst1)},L1,no`, `${pop3(src2)},${imap(dst1)},L2,no`]);

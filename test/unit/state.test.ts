@@ -8,7 +8,7 @@ import { ExitCode, PopliftError } from '../../src/errors.js';
 import { JournalWriter, loadJournal } from '../../src/state/journal.js';
 import { MailboxLock, processStartTime } from '../../src/state/lock.js';
 import { canonicalAddress, mailboxIdentity } from '../../src/state/mailbox-identity.js';
-import { ensureStateDirectory, stateDirectory, stateName } from '../../src/state/state-dir.js';
+import { ensureStateDirectory, stateDirectory, stateFsError, stateName } from '../../src/state/state-dir.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'poplift-state-test-'));
 
@@ -67,6 +67,56 @@ describe('journal', () => {
     const s = loadJournal(path);
     expect(s.done.has('u1')).toBe(false);
     expect(s.deleted.has('u1')).toBe(true);
+  });
+
+  it('skips a line that parses but is no entry (null, a number, an array) like a torn line', () => {
+    const path = join(dir(), 'j.journal');
+    const ok = (uidl: string) => JSON.stringify({ t: 'appended', uidl, key: 'k', size: 1 });
+    writeFileSync(path, `${ok('u1')}\nnull\n42\n[1]\n"text"\n${ok('u2')}\nnull\n`);
+    const s = loadJournal(path);
+    expect([...s.done.keys()]).toEqual(['u1', 'u2']);
+    // The four in the middle are counted (their messages are checked again); a bad last line is taken as torn.
+    expect(s.badLines).toBe(4);
+  });
+
+  it('a directory where the journal should be: one line saying what to do, exit 2', () => {
+    const path = join(dir(), 'j.journal');
+    mkdirSync(path);
+    const fail = (f: () => unknown) => {
+      try {
+        f();
+      } catch (err) {
+        return err as PopliftError;
+      }
+      throw new Error('no error');
+    };
+    for (const err of [fail(() => loadJournal(path)), fail(() => { const w = new JournalWriter(path); w.add({ t: 'deleted', uidl: 'u' }); w.flush(); })]) {
+      expect(err).toBeInstanceOf(PopliftError);
+      expect(err.exitCode).toBe(ExitCode.USAGE);
+      expect(err.message).toMatch(new RegExp(`journal ${path} in the state directory \\(EISDIR\\): a directory is in the way; remove it or choose another --state-dir\\.$`));
+    }
+  });
+
+  it('a full disk while writing the journal: one line saying to free space, exit 2', () => {
+    const w = new JournalWriter('/dev/full');
+    w.add({ t: 'deleted', uidl: 'u' });
+    let err: unknown;
+    try {
+      w.flush();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(PopliftError);
+    expect((err as PopliftError).exitCode).toBe(ExitCode.USAGE);
+    expect((err as Error).message).toMatch(/\(ENOSPC\): the disk \(or your quota\) is full; free some space and run poplift again/);
+  });
+
+  it('maps EFBIG, EROFS and EACCES to what to do', () => {
+    const e = (code: string) => Object.assign(new Error(code), { code });
+    expect(stateFsError(e('EFBIG'), '/s/j', 'write the journal').message).toMatch(/\(EFBIG\): the disk \(or your quota\) is full/);
+    expect(stateFsError(e('EROFS'), '/s/j', 'write the journal').message).toMatch(/\(EROFS\): the file system is read-only; choose a writable --state-dir/);
+    expect(stateFsError(e('EACCES'), '/s/j', 'write the journal').message).toMatch(/\(EACCES\): permission denied/);
+    expect(stateFsError(e('EROFS'), '/s/j', 'write the journal').exitCode).toBe(ExitCode.USAGE);
   });
 
   it('treats a missing journal as empty', () => {
