@@ -7,7 +7,7 @@ import { signalExitCode } from '../errors.js';
 import { migrateMailbox, type MigrateHooks, type MigrateOptions } from '../engine/migrate.js';
 import { summaryExitCode, type MigrationSummary } from '../engine/summary.js';
 import type { DateMode } from '../message/internal-date.js';
-import { adoptLegacyJournal, loadJournal, JournalWriter } from '../state/journal.js';
+import { adoptLegacyJournal, legacyJournalBelongs, loadJournal, JournalWriter } from '../state/journal.js';
 import { MailboxLock } from '../state/lock.js';
 import { mailboxIdentity } from '../state/mailbox-identity.js';
 import { ensureStateDirectory, journalName, legacyJournalName, lockStem, stateDirectory, type StateEndpoint } from '../state/state-dir.js';
@@ -142,6 +142,8 @@ export async function executeMigrate(plan: MigratePlan, o: MigrateCliOptions, io
   const stateDir = stateDirectory(o.stateDir, io.env);
   const folder = levels.join('/');
   const journalPath = join(stateDir, journalName(stateEndpoint(pop3), stateEndpoint(imap), folder));
+  const legacyPath = join(stateDir, legacyJournalName(stateEndpoint(pop3), stateEndpoint(imap), folder));
+  const pair = { pop3: endpoints.pop3Label, imap: endpoints.imapLabel, folder };
   let lock: MailboxLock | undefined;
   let writer: JournalWriter | undefined;
   if (!o.dryRun) {
@@ -150,18 +152,15 @@ export async function executeMigrate(plan: MigratePlan, o: MigrateCliOptions, io
     const identity = plan.pop3Identity ?? (await mailboxIdentity(pop3, plan.timeoutMs));
     lock = MailboxLock.acquire(join(stateDir, lockStem(identity)), endpoints.pop3Label, warn);
     try {
-      adoptLegacyJournal(join(stateDir, legacyJournalName(stateEndpoint(pop3), stateEndpoint(imap), folder)), journalPath, {
-        pop3: endpoints.pop3Label,
-        imap: endpoints.imapLabel,
-        folder,
-      });
+      adoptLegacyJournal(legacyPath, journalPath, pair);
     } catch (err) {
       lock.release();
       throw err;
     }
   }
   try {
-    const state = loadJournal(journalPath);
+    // A dry run renames nothing, but reads an older journal that a real run would adopt.
+    const state = loadJournal(o.dryRun && legacyJournalBelongs(legacyPath, journalPath, pair) ? legacyPath : journalPath);
     if (state.badLines > 0) warn(`The journal ${journalPath} has ${state.badLines} unreadable line(s); those messages are checked against the destination again.`);
     if (!o.dryRun) {
       writer = new JournalWriter(journalPath);

@@ -153,6 +153,13 @@ function journalPair(path: string): { pop3: string; imap: string; folder: string
   return undefined;
 }
 
+/** Whether the journal at `legacyPath` (an older name) is this pair's and `path` does not exist yet. */
+export function legacyJournalBelongs(legacyPath: string, path: string, pair: { pop3: string; imap: string; folder: string }): boolean {
+  if (legacyPath === path || existsSync(path) || !existsSync(legacyPath)) return false;
+  const found = journalPair(legacyPath);
+  return found !== undefined && found.pop3 === pair.pop3 && found.imap === pair.imap && found.folder === pair.folder;
+}
+
 /**
  * Renames a journal from an older naming scheme to `path` when it surely
  * belongs to this pair: its `pair` entry names the same POP3 and IMAP URLs
@@ -161,9 +168,7 @@ function journalPair(path: string): { pop3: string; imap: string; folder: string
  * work. Returns whether it was moved.
  */
 export function adoptLegacyJournal(legacyPath: string, path: string, pair: { pop3: string; imap: string; folder: string }): boolean {
-  if (legacyPath === path || existsSync(path) || !existsSync(legacyPath)) return false;
-  const found = journalPair(legacyPath);
-  if (!found || found.pop3 !== pair.pop3 || found.imap !== pair.imap || found.folder !== pair.folder) return false;
+  if (!legacyJournalBelongs(legacyPath, path, pair)) return false;
   try {
     // link + unlink rather than rename: never replaces a journal another run wrote meanwhile.
     linkSync(legacyPath, path);

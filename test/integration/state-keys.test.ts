@@ -76,6 +76,11 @@ describeIntegration('state keys: two POP3 servers on one host, different ports',
     expect(other.code, other.stderr).toBe(0);
     expect(JSON.parse(other.stdout)).toMatchObject({ knownFromJournal: 0 });
     expect(existsSync(legacy)).toBe(true);
+    // A dry run reads it where it is and renames nothing.
+    const dry = await runCli([...args(one, 'Legacy'), '--dry-run'], env);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ knownFromJournal: 4 });
+    expect(existsSync(legacy)).toBe(true);
     const again = await runCli(args(one, 'Legacy'), env);
     expect(again.code, again.stderr).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({ found: 4, knownFromJournal: 4, appended: 0 });
