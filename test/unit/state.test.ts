@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -231,18 +231,32 @@ describe('mailbox lock', () => {
         try { MailboxLock.acquire(base + '/r' + r + '/m', 'x', () => {}); out.push(r + ' won'); }
         catch (e) { out.push(r + ' ' + (e.code ?? e.message)); }
       }
-      console.log(out.join('\\n'));`;
+      // Stay alive (holding what was won) until the test has both answers: a claim whose process has
+      // exited may rightly be taken over by a racer that arrives late.
+      console.log(out.join('\\n') + '\\nEND');
+      process.stdin.resume();`;
     const t0 = Date.now() + 2000;
+    const children: ChildProcess[] = [];
     const racer = () =>
       new Promise<string>((resolve, reject) => {
         const c = spawn(process.execPath, ['--input-type=module', '-e', script, base, String(t0), String(rounds)]);
+        children.push(c);
         let out = '';
         let err = '';
-        c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        c.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.endsWith('END\n')) resolve(out.slice(0, -'END\n'.length));
+        });
         c.stderr.on('data', (d: Buffer) => (err += d.toString()));
-        c.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(err))));
+        c.once('exit', (code) => reject(new Error(`racer exited ${code} early: ${err}`)));
       });
-    const [a, b] = await Promise.all([racer(), racer()]);
+    let a: string;
+    let b: string;
+    try {
+      [a, b] = await Promise.all([racer(), racer()]);
+    } finally {
+      for (const c of children) c.kill();
+    }
     const outcomes = new Map<string, string[]>();
     for (const line of `${a}\n${b}`.split('\n').filter(Boolean)) {
       const [round, result] = line.split(' ');
