@@ -193,6 +193,7 @@ export class MailboxLock {
           if (now === 'missing') continue;
           if (c.holder === undefined ? now === undefined : sameClaim(now, c.holder)) unlinkQuietly(c.path);
         }
+        removeOrphanTemps(stem);
         return new MailboxLock(path, info);
       }
       throw new PopliftError(`Could not take the lock ${stem}.*.lock; other runs keep claiming it. Run poplift again.`, { exitCode: ExitCode.LOCKED, code: 'LOCKED' });
@@ -209,6 +210,16 @@ export class MailboxLock {
     this.released = true;
     const now = readClaim(this.path);
     if (now !== 'missing' && sameClaim(now, this.info)) unlinkQuietly(this.path);
+  }
+}
+
+/** Temporary claim files of processes killed between writing and linking them. */
+function removeOrphanTemps(stem: string): void {
+  const dir = dirname(stem);
+  const pattern = new RegExp(`^${basename(stem)}\\.(\\d+)-[0-9a-f]+\\.tmp$`);
+  for (const name of readdirSync(dir)) {
+    const m = pattern.exec(name);
+    if (m && Number(m[1]) !== process.pid && !alive(Number(m[1]))) unlinkQuietly(join(dir, name));
   }
 }
 

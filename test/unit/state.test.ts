@@ -198,6 +198,16 @@ describe('mailbox lock', () => {
     }
   });
 
+  it('removes the temporary claim file of a process killed before it linked it', async () => {
+    const stem = join(dir(), 'm');
+    const child = spawn('true');
+    await new Promise((r) => child.once('exit', r));
+    writeFileSync(`${stem}.${child.pid}-0123abcd.tmp`, '{}');
+    writeFileSync(`${stem}.${process.pid + 0}-other.txt`, 'not ours');
+    MailboxLock.acquire(stem, 'pop3://a@h', () => undefined).release();
+    expect(readdirSync(dirname(stem))).toEqual([`m.${process.pid}-other.txt`]);
+  });
+
   it('takes over a lock whose process is gone, with a warning', async () => {
     const stem = join(dir(), 'm');
     const child = spawn('true');
