@@ -223,9 +223,11 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
   }
   problems.sort((a, b) => a.index - b.index);
   const bad = new Set(problems.map((p) => p.index));
+  // A group goes to the shard of its first row, so one mailbox is never read by two machines at once.
   const work: Job[][] = groups
+    .filter((group) => inShard(group[0]!.row.index, shard))
     .map((group) => group.filter((job) => !bad.has(job.row.index)))
-    .filter((group) => group.length > 0 && inShard(group[0]!.row.index, shard));
+    .filter((group) => group.length > 0);
   const jobCount = work.reduce((n, g) => n + g.length, 0);
   if (problems.length > 0) {
     for (const p of problems) output.error(o.skipBadRows ? `skipping ${p.text}` : p.text);

@@ -247,7 +247,7 @@ export function parseShard(text: string): { k: number; n: number } {
   return { k, n };
 }
 
-/** The rows this shard runs: 0-based row index mod N equals K-1. */
+/** Whether a row index belongs to this shard: mod N equals K-1 (batch passes the first row of a group sharing a mailbox). */
 export function inShard(index: number, shard: { k: number; n: number } | undefined): boolean {
   return shard === undefined || index % shard.n === shard.k - 1;
 }
