@@ -31,6 +31,7 @@ export type Side = 'POP3' | 'IMAP';
 const ERROR_CODES = {
   USAGE: { transient: false, what: 'usage or configuration error' },
   LOCKED: { transient: false, what: "another run holds the mailbox's lock" },
+  STATE: { transient: false, what: 'the state directory or a journal cannot be used (read-only, full, not a directory)' },
   POP3_CONNECT: { transient: true, what: 'the POP3 connection, DNS or greeting failed' },
   POP3_TLS: { transient: false, what: 'POP3 TLS handshake, certificate, or STLS failed' },
   POP3_AUTH: { transient: false, what: 'the POP3 server refused the login' },

@@ -3,7 +3,8 @@
  * migrate (its own lock and journal) with the batch's options and the row's
  * overrides. Every row is checked before anything starts; one failing
  * mailbox never stops the others; a table at the end; exit 0 only when every
- * mailbox succeeded.
+ * mailbox succeeded. Rows reading one POP3 mailbox run one after another
+ * (they would only find each other's lock) and stay in one --shard.
  */
 import type { Command } from 'commander';
 import { ExitCode, PopliftError, signalExitCode } from '../errors.js';
@@ -14,6 +15,7 @@ import type { CliIo } from './main.js';
 import { executeMigrate, planMigrate, watchSignals, type MigrateCliOptions, type MigratePlan } from './migrate-command.js';
 import { verifyPlanned } from './verify-command.js';
 import { isYesNo } from './config.js';
+import { mailboxIdentity } from '../state/mailbox-identity.js';
 import { wholeNumber } from './options.js';
 import { Output, mailboxResultLine, outputSettings, type OutputCliOptions } from './output.js';
 
@@ -86,6 +88,31 @@ function statusOf(err: unknown): string {
     default:
       return 'error';
   }
+}
+
+/**
+ * Rows grouped by the POP3 mailbox they read, as the lock identifies it
+ * (user, resolved address, port), groups in the order of their first row.
+ * Each row's plan keeps the identity so that its lock uses the same one.
+ */
+async function groupBySource(jobs: Job[]): Promise<Job[][]> {
+  const lookups = new Map<string, Promise<string>>();
+  const identities = await Promise.all(
+    jobs.map((job) => {
+      const { host, port, user } = job.plan.pop3;
+      const key = JSON.stringify([host.toLowerCase(), port, user]);
+      if (!lookups.has(key)) lookups.set(key, mailboxIdentity({ host, port, user }, job.plan.timeoutMs));
+      return lookups.get(key)!;
+    }),
+  );
+  const groups = new Map<string, Job[]>();
+  jobs.forEach((job, i) => {
+    job.plan.pop3Identity = identities[i];
+    const group = groups.get(identities[i]!);
+    if (group) group.push(job);
+    else groups.set(identities[i]!, [job]);
+  });
+  return [...groups.values()];
 }
 
 function jobName(plan: MigratePlan): string {
@@ -168,8 +195,8 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
   // Every row is checked before anything starts.
   const columns = rowColumns(command);
   const raw = readBatchFile(file);
-  const work: Job[] = [];
-  const problems: string[] = [];
+  const checked: Job[] = [];
+  const problems: Array<{ index: number; text: string }> = [];
   raw.forEach((r, index) => {
     let job: Job | undefined;
     const { problems: p } = validateRow(r, index, columns, (row) => {
@@ -177,11 +204,33 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
       const plan = planMigrate(row.pop3Url, row.imapUrl, options);
       job = { row, plan, options, name: jobName(plan) };
     });
-    if (p.length > 0) problems.push(`${file} line ${r.line}: ${p.join('; ')}`);
-    else if (job && inShard(index, shard)) work.push(job);
+    if (p.length > 0) problems.push({ index, text: `${file} line ${r.line}: ${p.join('; ')}` });
+    else if (job) checked.push(job);
   });
+  // Rows reading one POP3 mailbox (as the lock names it) form a group that runs in file order.
+  const groups = await groupBySource(checked);
+  for (const group of groups) {
+    const last = group.at(-1)!;
+    for (const job of group.slice(0, -1)) {
+      if (!job.options.delete || job.options.dryRun) continue;
+      problems.push({
+        index: job.row.index,
+        text:
+          `${file} line ${job.row.line}: delete is set, but line ${last.row.line} reads the same POP3 mailbox after this row; ` +
+          `only the last row naming a mailbox may delete (the rows before it copy first), so set delete on line ${last.row.line} alone`,
+      });
+    }
+  }
+  problems.sort((a, b) => a.index - b.index);
+  const bad = new Set(problems.map((p) => p.index));
+  // A group goes to the shard of its first row, so one mailbox is never read by two machines at once.
+  const work: Job[][] = groups
+    .filter((group) => inShard(group[0]!.row.index, shard))
+    .map((group) => group.filter((job) => !bad.has(job.row.index)))
+    .filter((group) => group.length > 0);
+  const jobCount = work.reduce((n, g) => n + g.length, 0);
   if (problems.length > 0) {
-    for (const p of problems) output.error(o.skipBadRows ? `skipping ${p}` : p);
+    for (const p of problems) output.error(o.skipBadRows ? `skipping ${p.text}` : p.text);
     if (!o.skipBadRows) {
       output.error(`${problems.length} bad row(s) in ${file}; nothing was started. Fix them, or pass --skip-bad-rows to run the others.`);
       return ExitCode.USAGE;
@@ -195,9 +244,8 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
   const signals = watchSignals();
   const started = performance.now();
   const results: JobResult[] = [];
-  let next = 0;
 
-  const runOne = async (id: number, job: Job): Promise<void> => {
+  const runOne = async (id: number, job: Job): Promise<JobResult> => {
     const where = { line: job.row.line, row: job.row.index, pop3: job.plan.pop3Label, imap: job.plan.imapLabel, folder: job.plan.levels.join('/') };
     json({ event: 'start', ...where });
     output.mailboxStarted(id, job.name);
@@ -222,7 +270,7 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
       results.push(result);
       output.mailboxEnded(id, `${job.name}: ${result.status}`, result.ok);
       json({ event: 'end', ...where, status: result.status, ok: result.ok, found: result.report?.found ?? 0, present: result.report?.present ?? 0, missing: result.report?.missing ?? 0, altered: result.report?.altered ?? 0, seconds: Number(result.seconds.toFixed(3)) });
-      return;
+      return result;
     }
     try {
       const { summary, exitCode } = await executeMigrate(job.plan, job.options, rowIo, {
@@ -255,13 +303,29 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
       dryRun: s?.dryRun ?? Boolean(job.options.dryRun),
       seconds: Number(result.seconds.toFixed(3)),
     });
+    return result;
   };
 
+  const ids = new Map<Job, number>();
+  for (const job of work.flat()) ids.set(job, ids.size);
+  let nextGroup = 0;
   try {
+    // A worker takes a whole group: rows sharing a mailbox never run at once, other groups fill the other slots.
     const worker = async () => {
-      while (next < work.length && !signals.stop()) {
-        const id = next++;
-        await runOne(id, work[id]!);
+      while (nextGroup < work.length && !signals.stop()) {
+        const group = work[nextGroup++]!;
+        let earlierFailed: number | undefined;
+        for (const job of group) {
+          if (signals.stop()) break;
+          let run = job;
+          if (earlierFailed !== undefined && job.options.delete && !job.options.dryRun) {
+            // Deleting now would take mail that the failed row has not copied yet.
+            output.warn(`${job.name}: not deleting from POP3 this time: line ${earlierFailed} reading the same mailbox did not finish; run the batch again.`);
+            run = { ...job, options: { ...job.options, delete: false } };
+          }
+          const result = await runOne(ids.get(job)!, run);
+          if (!result.ok) earlierFailed ??= job.row.line;
+        }
       }
     };
     await Promise.all(Array.from({ length: Math.min(jobs, work.length) }, () => worker()));
@@ -275,10 +339,10 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
   const skipped = o.skipBadRows ? problems.length : 0;
   const ok = results.filter((r) => r.ok).length;
   const sig = signals.signal();
-  const exitCode = sig ? signalExitCode(sig) : ok === work.length && skipped === 0 ? 0 : 1;
+  const exitCode = sig ? signalExitCode(sig) : ok === jobCount && skipped === 0 ? 0 : 1;
   if (o.verify) {
     const count = (f: (r: VerifyReport) => number) => results.reduce((n, r) => n + (r.report ? f(r.report) : 0), 0);
-    const totals = { mailboxes: work.length, allThere: ok, notAllThere: work.length - ok, found: count((r) => r.found), present: count((r) => r.present), missing: count((r) => r.missing), altered: count((r) => r.altered) };
+    const totals = { mailboxes: jobCount, allThere: ok, notAllThere: jobCount - ok, found: count((r) => r.found), present: count((r) => r.present), missing: count((r) => r.missing), altered: count((r) => r.altered) };
     json({ event: 'summary', verify: true, ...totals, seconds: Number(seconds.toFixed(3)), exitCode });
     const oneLine = `poplift batch --verify: ${totals.mailboxes} mailbox(es), ${ok} with every message there; ${totals.missing} missing, ${totals.altered} altered of ${totals.found}`;
     output.final(formatVerifyTable(results, seconds), oneLine);
@@ -286,10 +350,10 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
   }
   const sum = (f: (s: MigrationSummary) => number) => results.reduce((n, r) => n + (r.summary ? f(r.summary) : 0), 0);
   const totals = {
-    mailboxes: work.length,
+    mailboxes: jobCount,
     succeeded: ok,
-    failed: work.length - ok,
-    notStarted: work.length - results.length,
+    failed: jobCount - ok,
+    notStarted: jobCount - results.length,
     skippedRows: skipped,
     found: sum((s) => s.found),
     appended: sum((s) => s.appended),

@@ -125,6 +125,9 @@ export function readBatchFile(path: string): RawRow[] {
   } catch (err) {
     throw usageError(`Cannot read the batch file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`);
   }
+  if (/^\ufeff?\s*\{/.test(text)) {
+    throw usageError(`The batch file ${path} is a JSON object; it must be a JSON array of objects, one per mailbox: wrap it in [ ].`);
+  }
   if (/^\s*\[/.test(text)) {
     let data: unknown;
     try {
@@ -133,6 +136,7 @@ export function readBatchFile(path: string): RawRow[] {
       throw usageError(`The batch file ${path} is not valid JSON: ${(err as Error).message}.`);
     }
     if (!Array.isArray(data)) throw usageError(`The batch file ${path} must be a JSON array of objects.`);
+    if (data.length === 0) throw usageError(`The batch file ${path} is an empty array: it needs one object per mailbox.`);
     const lines = jsonElementLines(text);
     return data.map((entry, i) => {
       const values = new Map<string, string | boolean | number>();
@@ -140,7 +144,10 @@ export function readBatchFile(path: string): RawRow[] {
       if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) {
         values.set('\0not-an-object', true);
       } else {
+        const keys = new Set<string>();
         for (const [k, v] of Object.entries(entry as Record<string, unknown>)) {
+          if (keys.has(k.toLowerCase())) values.set('\0duplicate-key', k.toLowerCase());
+          keys.add(k.toLowerCase());
           if (v === null || v === undefined) continue;
           values.set(k, typeof v === 'string' || typeof v === 'boolean' || typeof v === 'number' ? v : JSON.stringify(v));
         }
@@ -151,6 +158,18 @@ export function readBatchFile(path: string): RawRow[] {
   const records = parseCsv(text);
   if (records.length === 0) throw usageError(`The batch file ${path} is empty: it needs a header row (pop3_url,imap_url,folder,...) and one row per mailbox.`);
   const header = records[0]!.fields.map((h) => h.trim());
+  // Column names are matched without regard to case, so 'folder' and 'Folder' are one column.
+  const seen = new Map<string, number>();
+  header.forEach((h, i) => {
+    const first = seen.get(h.toLowerCase());
+    if (first !== undefined && h !== '') {
+      throw usageError(`The batch file ${path} names the column '${h.toLowerCase()}' twice in its header (columns ${first + 1} and ${i + 1}); keep one.`);
+    }
+    seen.set(h.toLowerCase(), i);
+  });
+  if (records.length === 1) {
+    throw usageError(`The batch file ${path} has a header row but no mailbox rows: add one row per mailbox below it.`);
+  }
   const rows: RawRow[] = [];
   for (const r of records.slice(1)) {
     const values = new Map<string, string | boolean | number>();
@@ -179,6 +198,7 @@ export function validateRow(
   const problems: string[] = [];
   if (raw.values.has('\0not-an-object')) return { problems: ['the entry is not an object'] };
   if (raw.values.has('\0extra-fields')) problems.push('the row has more fields than the header');
+  if (raw.values.has('\0duplicate-key')) problems.push(`the key '${String(raw.values.get('\0duplicate-key'))}' is given twice`);
   for (const name of REQUIRED) if (!raw.values.has(name)) problems.push(`${name} is missing`);
   const overrides: Record<string, string | boolean> = {};
   for (const [name, value] of raw.values) {
@@ -227,7 +247,7 @@ export function parseShard(text: string): { k: number; n: number } {
   return { k, n };
 }
 
-/** The rows this shard runs: 0-based row index mod N equals K-1. */
+/** Whether a row index belongs to this shard: mod N equals K-1 (batch passes the first row of a group sharing a mailbox). */
 export function inShard(index: number, shard: { k: number; n: number } | undefined): boolean {
   return shard === undefined || index % shard.n === shard.k - 1;
 }

@@ -7,9 +7,10 @@ import { signalExitCode } from '../errors.js';
 import { migrateMailbox, type MigrateHooks, type MigrateOptions } from '../engine/migrate.js';
 import { summaryExitCode, type MigrationSummary } from '../engine/summary.js';
 import type { DateMode } from '../message/internal-date.js';
-import { loadJournal, JournalWriter } from '../state/journal.js';
+import { adoptLegacyJournal, legacyJournalBelongs, loadJournal, JournalWriter } from '../state/journal.js';
 import { MailboxLock } from '../state/lock.js';
-import { ensureStateDirectory, stateDirectory, stateName } from '../state/state-dir.js';
+import { mailboxIdentity } from '../state/mailbox-identity.js';
+import { ensureStateDirectory, journalName, legacyJournalName, lockStem, stateDirectory, type StateEndpoint } from '../state/state-dir.js';
 import { connectionEndpoints, label } from './connections.js';
 import type { CliIo } from './main.js';
 import { folderLevels, parseFlagListOrUsage, positiveNumber, wholeNumber } from './options.js';
@@ -88,6 +89,12 @@ export interface MigratePlan {
   maxErrors: number | undefined;
   deleteEvery: number;
   batchMessages: number;
+  /** The POP3 mailbox's identity (mailboxIdentity) when the caller resolved it already, as batch does. */
+  pop3Identity?: string;
+}
+
+function stateEndpoint(url: ServerUrl): StateEndpoint {
+  return { scheme: `${url.side.toLowerCase()}${url.tls === 'implicit' ? 's' : ''}`, host: url.host, port: url.port, user: url.user };
 }
 
 /** Checks every migrate option that can be checked without the network; throws a usage error (exit 2). */
@@ -133,23 +140,32 @@ export async function executeMigrate(plan: MigratePlan, o: MigrateCliOptions, io
 
   // State: one lock per source mailbox, one journal per mailbox + folder pair. A dry run writes nothing.
   const stateDir = stateDirectory(o.stateDir, io.env);
-  // By host, not port: pop3:// and pop3s:// on one host reach the same maildrop.
-  const pop3Account = `${pop3.user}@${pop3.host.toLowerCase()}`;
-  const imapAccount = `${imap.user}@${imap.host.toLowerCase()}`;
-  const journalPath = join(stateDir, `${stateName(pop3Account, imapAccount, levels.join('/'))}.journal`);
+  const folder = levels.join('/');
+  const journalPath = join(stateDir, journalName(stateEndpoint(pop3), stateEndpoint(imap), folder));
+  const legacyPath = join(stateDir, legacyJournalName(stateEndpoint(pop3), stateEndpoint(imap), folder));
+  const pair = { pop3: endpoints.sourceLabel, imap: endpoints.destinationLabel, folder };
   let lock: MailboxLock | undefined;
   let writer: JournalWriter | undefined;
   if (!o.dryRun) {
     ensureStateDirectory(stateDir);
-    lock = MailboxLock.acquire(join(stateDir, `${stateName(pop3Account)}.lock`), endpoints.sourceLabel, warn);
+    // Keyed by the mailbox as the server sees it (address, port, user), so two spellings of one host never run at once.
+    const identity = plan.pop3Identity ?? (await mailboxIdentity(pop3, plan.timeoutMs));
+    lock = MailboxLock.acquire(join(stateDir, lockStem(identity)), endpoints.sourceLabel, warn);
+    try {
+      adoptLegacyJournal(legacyPath, journalPath, pair);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
   }
   try {
-    const state = loadJournal(journalPath);
+    // A dry run renames nothing, but reads an older journal that a real run would adopt.
+    const state = loadJournal(o.dryRun && legacyJournalBelongs(legacyPath, journalPath, pair) ? legacyPath : journalPath);
     if (state.badLines > 0) warn(`The journal ${journalPath} has ${state.badLines} unreadable line(s); those messages are checked against the destination again.`);
     if (!o.dryRun) {
       writer = new JournalWriter(journalPath);
       if (state.done.size === 0 && state.folder === undefined) {
-        writer.add({ t: 'pair', pop3: endpoints.sourceLabel, imap: endpoints.destinationLabel, folder: levels.join('/'), at: new Date().toISOString() });
+        writer.add({ t: 'pair', pop3: endpoints.sourceLabel, imap: endpoints.destinationLabel, folder, at: new Date().toISOString() });
       }
     }
     const options: MigrateOptions = {

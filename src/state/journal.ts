@@ -6,7 +6,8 @@
  * The journal only saves work: the destination's Message-ID index still
  * decides what is a duplicate when the journal is missing or stale.
  */
-import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, linkSync, openSync, readFileSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { stateFsError } from './state-dir.js';
 
 export type JournalEntry =
   | { t: 'pair'; pop3: string; imap: string; folder: string; at: string }
@@ -56,7 +57,13 @@ export function loadJournal(path: string): JournalState {
   /** Appended entries no 'confirmed' has vouched for yet. */
   const unconfirmed = new Map<string, KnownMessage>();
   if (!existsSync(path)) return state;
-  const lines = readFileSync(path, 'utf8').split('\n');
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw stateFsError(err, path, 'read the journal');
+  }
+  const lines = text.split('\n');
   let lastLine = lines.length - 1;
   while (lastLine >= 0 && lines[lastLine]!.trim() === '') lastLine--;
   lines.forEach((line, i) => {
@@ -64,6 +71,8 @@ export function loadJournal(path: string): JournalState {
     let e: JournalEntry;
     try {
       e = JSON.parse(line) as JournalEntry;
+      // `null`, a number or an array is as unreadable as a torn line.
+      if (e === null || typeof e !== 'object' || Array.isArray(e) || typeof e.t !== 'string') throw new TypeError('not an entry');
     } catch {
       // The last line may be torn by a crash mid-write; anything else is worth a warning.
       if (i < lastLine) state.badLines++;
@@ -124,20 +133,78 @@ export class JournalWriter {
   flush(): void {
     if (this.buffered.length === 0) return;
     let text = `${this.buffered.join('\n')}\n`;
-    if (this.fd === undefined) {
-      // 0600: the journal names messages and folders.
-      this.fd = openSync(this.path, 'a+', 0o600);
-      // A torn last line from a crash must not swallow the first new entry.
-      if (!endsWithNewline(this.fd)) text = `\n${text}`;
+    try {
+      if (this.fd === undefined) {
+        // 0600: the journal names messages and folders.
+        this.fd = openSync(this.path, 'a+', 0o600);
+        // A torn last line from a crash must not swallow the first new entry.
+        if (!endsWithNewline(this.fd)) text = `\n${text}`;
+      }
+      this.buffered = [];
+      writeSync(this.fd, text);
+      fsyncSync(this.fd);
+    } catch (err) {
+      throw stateFsError(err, this.path, 'write the journal');
     }
-    this.buffered = [];
-    writeSync(this.fd, text);
-    fsyncSync(this.fd);
   }
 
   close(): void {
-    this.flush();
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
+    try {
+      this.flush();
+    } finally {
+      if (this.fd !== undefined) closeSync(this.fd);
+      this.fd = undefined;
+    }
   }
+}
+
+/** The `pair` entry a journal starts with: which mailbox and folder it belongs to. */
+function journalPair(path: string): { pop3: string; imap: string; folder: string } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    try {
+      const e = JSON.parse(line) as JournalEntry | null;
+      if (e !== null && typeof e === 'object' && e.t === 'pair') return { pop3: e.pop3, imap: e.imap, folder: e.folder };
+    } catch {
+      // Not this line.
+    }
+  }
+  return undefined;
+}
+
+/** Whether the journal at `legacyPath` (an older name) is this pair's and `path` does not exist yet. */
+export function legacyJournalBelongs(legacyPath: string, path: string, pair: { pop3: string; imap: string; folder: string }): boolean {
+  if (legacyPath === path || existsSync(path) || !existsSync(legacyPath)) return false;
+  const found = journalPair(legacyPath);
+  return found !== undefined && found.pop3 === pair.pop3 && found.imap === pair.imap && found.folder === pair.folder;
+}
+
+/**
+ * Renames a journal from an older naming scheme to `path` when it surely
+ * belongs to this pair: its `pair` entry names the same POP3 and IMAP URLs
+ * (scheme, host and port) and folder. Otherwise it is left alone (another
+ * port's mailbox may own it) and the destination's index does the journal's
+ * work. Returns whether it was moved.
+ */
+export function adoptLegacyJournal(legacyPath: string, path: string, pair: { pop3: string; imap: string; folder: string }): boolean {
+  if (!legacyJournalBelongs(legacyPath, path, pair)) return false;
+  try {
+    // link + unlink rather than rename: never replaces a journal another run wrote meanwhile.
+    linkSync(legacyPath, path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST' || (err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw stateFsError(err, path, 'rename the journal to');
+  }
+  try {
+    unlinkSync(legacyPath);
+  } catch {
+    // Another run adopted it at the same moment; both names are one file.
+  }
+  return true;
 }

@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ExitCode, PopliftError } from '../../src/errors.js';
 import { inShard, parseCsv, parseShard, readBatchFile, validateRow, type ColumnSpec } from '../../src/cli/batch-file.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'poplift-batchfile-'));
@@ -74,5 +75,39 @@ describe('batch file', () => {
     }
     expect(parseShard('2/4')).toEqual({ k: 2, n: 4 });
     for (const bad of ['0/2', '3/2', '1/0', 'x', '1-2']) expect(() => parseShard(bad)).toThrow(/--shard must be K\/N/);
+  });
+});
+
+describe('batch file: files that hold no mailbox are refused (exit 2)', () => {
+  const refused = (name: string, text: string): PopliftError => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    try {
+      readBatchFile(path);
+    } catch (err) {
+      expect(err).toBeInstanceOf(PopliftError);
+      expect((err as PopliftError).exitCode).toBe(ExitCode.USAGE);
+      return err as PopliftError;
+    }
+    throw new Error(`${name} was accepted`);
+  };
+  it('a JSON object instead of an array', () => {
+    expect(refused('object.json', '{"pop3_url": "pop3://a@h", "imap_url": "imap://b@h"}\n').message).toMatch(/object\.json is a JSON object; it must be a JSON array of objects, one per mailbox/);
+  });
+  it('a CSV header without rows, and an empty JSON array', () => {
+    expect(refused('header.csv', 'pop3_url,imap_url,folder\n').message).toMatch(/header\.csv has a header row but no mailbox rows/);
+    expect(refused('empty.json', '[ ]\n').message).toMatch(/empty\.json is an empty array: it needs one object per mailbox/);
+  });
+  it('a header naming a column twice, by name', () => {
+    expect(refused('twice.csv', 'pop3_url,imap_url,folder,Folder\npop3://a@h,imap://b@h,A,B\n').message).toMatch(/twice\.csv names the column 'folder' twice in its header \(columns 3 and 4\)/);
+  });
+});
+
+describe('batch file: a JSON object naming a key twice (in any case)', () => {
+  it('is a bad row naming the key', () => {
+    const path = join(dir, 'twice.json');
+    writeFileSync(path, '[{"pop3_url": "pop3://a@h", "imap_url": "imap://b@h", "folder": "A", "Folder": "B"}]');
+    const [raw] = readBatchFile(path);
+    expect(validateRow(raw!, 0, columns, () => undefined).problems).toEqual(["the key 'folder' is given twice"]);
   });
 });
