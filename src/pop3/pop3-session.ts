@@ -12,7 +12,7 @@ import {
 } from './pop3-auth.js';
 import { commandRefused, protocolFailure, tlsUnavailable } from './pop3-errors.js';
 import type { Pop3Reply } from './pop3-framing.js';
-import { MalformedLine, parseListReply, parseUidlReply } from './pop3-listing.js';
+import { MalformedLine, Pop3Listing, parseListReply, parseUidlLines, type UidlLines } from './pop3-listing.js';
 import { Pop3Transport } from './pop3-transport.js';
 
 
@@ -180,11 +180,29 @@ export class Pop3Session {
     return sizes;
   }
 
-  /** Message number → unique id; undefined when the server answers -ERR (no UIDL). */
+  /**
+   * Message number → unique id exactly as sent (latin1, one character per
+   * byte; spaces and 8-bit bytes kept); undefined when the server answers
+   * -ERR (no UIDL). listing() says which ids can be trusted.
+   */
   async uidl(): Promise<Map<number, string> | undefined> {
+    return (await this.uidlLines())?.uids;
+  }
+
+  /**
+   * LIST and UIDL together (one round trip with PIPELINING), checked against
+   * each other: for each message number its size, its UIDL as sent and
+   * whether that UIDL identifies it (unique, RFC 1939 characters, present).
+   */
+  async listing(): Promise<Pop3Listing> {
+    const [sizes, uidl] = await Promise.all([this.list(), this.uidlLines()]);
+    return new Pop3Listing(sizes, uidl);
+  }
+
+  private async uidlLines(): Promise<UidlLines | undefined> {
     const reply = await this.transport.send('UIDL', true);
     if (!reply.ok) return undefined;
-    return this.parse('UIDL', () => parseUidlReply(reply.body ?? Buffer.alloc(0)));
+    return this.parse('UIDL', () => parseUidlLines(reply.body ?? Buffer.alloc(0)));
   }
 
   /** The message exactly as the server stores it, after dot-unstuffing. */
