@@ -45,6 +45,7 @@ export interface MigrateCliOptions extends OutputCliOptions {
   allowPlaintext?: boolean;
   requireTls?: boolean;
   timeout: string;
+  maxMessageSize?: string;
   multiappend: boolean;
   maxInflight: string;
   stateDir?: string;

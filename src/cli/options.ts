@@ -139,7 +139,7 @@ export const HELP_GROUPS: Array<[string, RegExp]> = [
   ['Passwords and logins:', /^(pop3|imap)(PasswordFile|PasswordCommand|TokenFile|TokenCommand|Auth)$/],
   ['TLS:', /^((pop3|imap)?(CaFile)|(pop3|imap)?Insecure|insecure|caFile|allowPlaintext|requireTls)$/i],
   ['Cron, state and deleting:', /^(stateDir|retries|timeout|maxErrors|delete|deleteEvery)$/],
-  ['Speed and memory:', /^(multiappend|maxInflight|batchMessages|jobs|shard)$/],
+  ['Speed and memory:', /^(multiappend|maxInflight|maxMessageSize|batchMessages|jobs|shard)$/],
   ['Output:', /^(json|quiet|progressInterval|logFile|debug|skipBadRows)$/],
   ['Config:', /^config$/],
 ];
@@ -183,5 +183,6 @@ export function addTlsOptions(command: Command): Command {
     .option('--allow-plaintext', 'log in without TLS when a server offers no STARTTLS/STLS (always allowed on loopback)')
     // Together they would leave one silently ignored, and a refusal's advice (--allow-plaintext) useless.
     .addOption(new Option('--require-tls', 'refuse unencrypted logins even on loopback').conflicts('allowPlaintext'))
-    .option('--timeout <seconds>', 'give up on a connection that sends nothing for this long', '60');
+    .option('--timeout <seconds>', 'give up on a connection that sends nothing for this long', '60')
+    .option('--max-message-size <MiB>', 'leave (and report) a POP3 message larger than this on the server', '256');
 }

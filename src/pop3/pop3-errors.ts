@@ -32,6 +32,12 @@ export const Pop3ErrorCode = {
   CONNECTION_LOST: 'POP3_CONNECTION_LOST',
   /** No byte arrived for the idle timeout while a reply was awaited. */
   TIMEOUT: 'POP3_TIMEOUT',
+  /**
+   * A message was larger than its LIST size allows (plus a margin) or than
+   * the --max-message-size limit: it was read to its end and dropped, stays
+   * on the server, and the connection is still usable.
+   */
+  TOO_BIG: 'POP3_TOO_BIG',
   /** The server answered one command with -ERR; the connection is still usable. */
   ERR: 'POP3_ERR',
   /** The server sent bytes that cannot be a POP3 reply. */
@@ -188,6 +194,46 @@ export function idleTimeout(server: string, during: string, timeoutMs: number): 
   return new PopliftError(
     `POP3 server ${server} sent nothing for ${seconds(timeoutMs)} during ${during}, so poplift dropped the connection: ${RERUN}, or raise the timeout for a slow server.`,
     { exitCode: ExitCode.PARTIAL, side: SIDE, server, code: Pop3ErrorCode.TIMEOUT },
+  );
+}
+
+/**
+ * A reply did not finish within its hard deadline although bytes kept
+ * coming (or came too slowly): code TIMEOUT, since the connection is gone
+ * and a new one may do better.
+ */
+export function replyDeadline(server: string, during: string, deadlineMs: number, octets: number): PopliftError {
+  return new PopliftError(
+    `POP3 server ${server} did not finish ${during} within ${seconds(Math.round(deadlineMs / 100) * 100)} (${octets} octets received), so poplift dropped the connection; the message stays on the server: ${RERUN}, or raise --timeout for a very slow server.`,
+    { exitCode: ExitCode.PARTIAL, side: SIDE, server, code: Pop3ErrorCode.TIMEOUT },
+  );
+}
+
+/**
+ * A message beyond its allowed size was read to its end and dropped; the
+ * session goes on. `listSize` is set when the LIST size set the limit.
+ */
+export function messageTooLarge(
+  server: string,
+  command: string,
+  octets: number,
+  limit: number,
+  listSize: number | undefined,
+  notSent = false,
+): PopliftError {
+  if (notSent) {
+    return new PopliftError(
+      `POP3 server ${server} lists a message of ${octets} octets, more than --max-message-size allows (${limit} octets), so poplift did not send ${command}; the message stays on the server: raise --max-message-size to move it.`,
+      { exitCode: ExitCode.PARTIAL, side: SIDE, server, code: Pop3ErrorCode.TOO_BIG },
+    );
+  }
+  const why =
+    listSize === undefined
+      ? `more than --max-message-size allows (${limit} octets): raise it if the message is genuine`
+      : `far more than its LIST size of ${listSize} octets: the server's answers cannot be trusted for this message`;
+  return new PopliftError(
+    `POP3 server ${server} sent ${octets} octets for ${command}, ${why}; the message stays on the server.`,
+    { exitCode: ExitCode.PARTIAL, side: SIDE, server, code: Pop3ErrorCode.TOO_BIG },
   );
 }
 

@@ -10,10 +10,10 @@ import {
   type Pop3Capabilities,
   type Pop3Credentials,
 } from './pop3-auth.js';
-import { commandRefused, protocolFailure, tlsUnavailable } from './pop3-errors.js';
+import { commandRefused, messageTooLarge, protocolFailure, tlsUnavailable } from './pop3-errors.js';
 import type { Pop3Reply } from './pop3-framing.js';
 import { MalformedLine, Pop3Listing, parseListReply, parseUidlLines, type UidlLines } from './pop3-listing.js';
-import { Pop3Transport } from './pop3-transport.js';
+import { Pop3Transport, type SendOptions } from './pop3-transport.js';
 
 
 export interface Pop3ConnectOptions {
@@ -50,8 +50,19 @@ export interface Pop3ConnectOptions {
    * once. Only with auth 'auto' (or unset).
    */
   accessToken?: string;
-  /** Idle timeout: no byte from the server for this long while a reply is awaited. */
+  /**
+   * Idle timeout: no byte from the server for this long while a reply is
+   * awaited. Each message also has a hard deadline of twice this plus one
+   * second per MIN_TRANSFER_RATE octets of its LIST size.
+   */
   timeoutMs: number;
+  /**
+   * Largest message taken (default DEFAULT_MAX_MESSAGE_BYTES). A message
+   * whose LIST size is larger is not retrieved; one that turns out larger,
+   * or more than LIST_SLACK beyond its LIST size, is read to its end and
+   * dropped. Either way it fails alone with code POP3_TOO_BIG.
+   */
+  maxMessageBytes?: number;
   tlsOptions?: ConnectionOptions;
   /**
    * Protocol trace, one line per call. Secrets never appear: commands that
@@ -86,6 +97,26 @@ export const DEFAULT_RETR_WINDOW = 128;
  */
 export const MAX_RETR_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
 
+/** Default of Pop3ConnectOptions.maxMessageBytes (--max-message-size). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
+
+/**
+ * How far a message may exceed its LIST size: servers that store LF line
+ * ends may count them as one octet and send two, so half the size (at least
+ * 64 KiB) covers every honest server while keeping memory tied to LIST.
+ */
+export function listSlack(listSize: number): number {
+  return Math.max(64 * 1024, Math.ceil(listSize / 2));
+}
+
+/**
+ * Slowest rate the per-message deadline allows for, in octets per second:
+ * 16 KiB/s moves a 256 MiB message in under five hours, and a server that
+ * trickles a byte now and then (which the idle timeout never catches) is
+ * cut off.
+ */
+export const MIN_TRANSFER_RATE = 16 * 1024;
+
 /** What topMany counts a TOP reply as, at most, against MAX_RETR_BYTES_IN_FLIGHT. */
 export const TOP_BYTES_ESTIMATE = 64 * 1024;
 
@@ -103,11 +134,15 @@ export class Pop3Session {
   readonly server: string;
 
   private readonly transport: Pop3Transport;
+  private readonly maxMessageBytes: number;
+  private readonly timeoutMs: number;
   /** LIST sizes by message number from the last list(), to bound the bytes retrMany keeps in flight. */
   private sizes: number[] | undefined;
 
-  private constructor(transport: Pop3Transport, capabilities: ReadonlySet<string>) {
+  private constructor(transport: Pop3Transport, capabilities: ReadonlySet<string>, options: Pop3ConnectOptions) {
     this.transport = transport;
+    this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.timeoutMs = options.timeoutMs;
     this.server = transport.server;
     this.capabilities = capabilities;
   }
@@ -155,7 +190,7 @@ export class Pop3Session {
       const afterLogin = beforeLogin === undefined ? undefined : await readCapabilities(transport);
       const capabilities = afterLogin?.names ?? beforeLogin?.names ?? new Set<string>();
       transport.pipelining = capabilities.has('PIPELINING');
-      return new Pop3Session(transport, capabilities);
+      return new Pop3Session(transport, capabilities, options);
     } catch (err) {
       transport.dropConnection();
       throw err;
@@ -202,13 +237,51 @@ export class Pop3Session {
   private async uidlLines(): Promise<UidlLines | undefined> {
     const reply = await this.transport.send('UIDL', true);
     if (!reply.ok) return undefined;
+    if (reply.tooLarge !== undefined) throw this.malformed('UIDL', `reply of ${reply.tooLarge} octets`);
     return this.parse('UIDL', () => parseUidlLines(reply.body ?? Buffer.alloc(0)));
   }
 
   /** The message exactly as the server stores it, after dot-unstuffing. */
   async retr(n: number): Promise<Buffer> {
     checkMessageNumber(n);
-    const reply = await this.command(`RETR ${n}`, true);
+    const line = `RETR ${n}`;
+    const early = this.refuseBeforeSending(n, line);
+    if (early !== undefined) throw early;
+    const reply = await this.transport.send(line, true, this.messageLimits(n));
+    return this.messageBody(n, line, reply);
+  }
+
+  /** What a RETR or TOP of n may bring: see Pop3ConnectOptions.maxMessageBytes and timeoutMs. */
+  private messageLimits(n: number): SendOptions {
+    const listSize = this.sizes?.[n];
+    const limit = this.sizeLimit(listSize);
+    const expected = listSize ?? limit;
+    return {
+      maxBodyBytes: limit,
+      preallocateUpTo: listSize === undefined ? 0 : Math.min(listSize, limit),
+      deadlineMs: 2 * this.timeoutMs + (expected / MIN_TRANSFER_RATE) * 1000,
+    };
+  }
+
+  private sizeLimit(listSize: number | undefined): number {
+    return listSize === undefined ? this.maxMessageBytes : Math.min(this.maxMessageBytes, listSize + listSlack(listSize));
+  }
+
+  /** A message LIST already shows to be too large is refused without transferring it. */
+  private refuseBeforeSending(n: number, line: string): PopliftError | undefined {
+    const listSize = this.sizes?.[n];
+    if (listSize === undefined || listSize <= this.maxMessageBytes) return undefined;
+    return messageTooLarge(this.server, line, listSize, this.maxMessageBytes, undefined, true);
+  }
+
+  /** The body of a RETR/TOP reply, or the POP3_ERR / POP3_TOO_BIG error for that one message. */
+  private messageBody(n: number, line: string, reply: Pop3Reply): Buffer {
+    if (!reply.ok) throw commandRefused(this.server, line, reply.text);
+    if (reply.tooLarge !== undefined) {
+      const listSize = this.sizes?.[n];
+      const limit = this.sizeLimit(listSize);
+      throw messageTooLarge(this.server, line, reply.tooLarge, limit, limit < this.maxMessageBytes ? listSize : undefined);
+    }
     return reply.body ?? Buffer.alloc(0);
   }
 
@@ -238,8 +311,9 @@ export class Pop3Session {
   async top(n: number, lines: number): Promise<Buffer> {
     checkMessageNumber(n);
     checkLineCount(lines);
-    const reply = await this.command(`TOP ${n} ${lines}`, true);
-    return reply.body ?? Buffer.alloc(0);
+    const line = `TOP ${n} ${lines}`;
+    const reply = await this.transport.send(line, true, this.messageLimits(n));
+    return this.messageBody(n, line, reply);
   }
 
   /**
@@ -279,7 +353,7 @@ export class Pop3Session {
     for (const n of nums) checkMessageNumber(n);
     const window = this.capabilities.has('PIPELINING') ? Math.max(1, Math.floor(options.window ?? DEFAULT_RETR_WINDOW)) : 1;
     const stopped = options.stopWhen ?? ((): boolean => false);
-    const inFlight: { n: number; line: string; size: number; reply: Promise<Pop3Reply> }[] = [];
+    const inFlight: { n: number; line: string; size: number; reply: Promise<Pop3Reply> | PopliftError }[] = [];
     let next = 0;
     let bytesInFlight = 0;
 
@@ -290,7 +364,12 @@ export class Pop3Session {
         if (inFlight.length > 0 && bytesInFlight + size > MAX_RETR_BYTES_IN_FLIGHT) return;
         next++;
         const line = commandFor(n);
-        const reply = this.transport.send(line, true, { background: true });
+        const refused = this.refuseBeforeSending(n, line);
+        if (refused !== undefined) {
+          inFlight.push({ n, line, size: 0, reply: refused });
+          continue;
+        }
+        const reply = this.transport.send(line, true, { background: true, ...this.messageLimits(n) });
         // Awaited below in order; if we stop early, the replies still in flight
         // are consumed by the transport and their rejections must not surface
         // as unhandled.
@@ -303,15 +382,19 @@ export class Pop3Session {
     fill();
     while (inFlight.length > 0) {
       const item = inFlight.shift()!;
-      const reply = await item.reply;
+      const reply = item.reply instanceof PopliftError ? item.reply : await item.reply;
       bytesInFlight -= item.size;
       if (stopped()) return;
-      if (!reply.ok || reply.body === undefined) {
-        const err = commandRefused(this.server, item.line, reply.text);
-        if (options.onError === undefined) throw err;
+      let body: Buffer | undefined;
+      try {
+        if (reply instanceof PopliftError) throw reply;
+        body = this.messageBody(item.n, item.line, reply);
+      } catch (err) {
+        if (!(err instanceof PopliftError) || options.onError === undefined) throw err;
         options.onError(item.n, err);
-      } else {
-        const result = onMessage(item.n, reply.body);
+      }
+      if (body !== undefined) {
+        const result = onMessage(item.n, body);
         if (isPromiseLike(result)) {
           this.transport.pauseReading();
           try {
@@ -345,6 +428,7 @@ export class Pop3Session {
   private async command(line: string, multiLine: boolean): Promise<Pop3Reply> {
     const reply = await this.transport.send(line, multiLine);
     if (!reply.ok) throw commandRefused(this.server, line, reply.text);
+    if (reply.tooLarge !== undefined) throw this.malformed(line, `reply of ${reply.tooLarge} octets`);
     return reply;
   }
 
@@ -415,6 +499,9 @@ function validateOptions(o: Pop3ConnectOptions): void {
   }
   if (!(o.timeoutMs > 0) || !Number.isFinite(o.timeoutMs)) {
     throw usage(`The POP3 timeout must be a positive number of milliseconds, got ${o.timeoutMs}.`);
+  }
+  if (o.maxMessageBytes !== undefined && !(Number.isSafeInteger(o.maxMessageBytes) && o.maxMessageBytes > 0)) {
+    throw usage(`The POP3 message size limit must be a positive whole number of octets, got ${o.maxMessageBytes}.`);
   }
   if (o.user === '') throw usage('The POP3 user name is empty.');
   // A CR or LF would end the command early and inject another one; a NUL

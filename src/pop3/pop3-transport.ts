@@ -9,6 +9,7 @@ import {
   greetingRefused,
   idleTimeout,
   notPop3,
+  replyDeadline,
   protocolFailure,
   sessionClosed,
   Pop3ErrorCode,
@@ -40,6 +41,17 @@ export interface SendOptions {
    * `continuation: true`: for AUTH and for the answers to its challenges.
    */
   continuation?: boolean;
+  /** Multi-line only: see Expectation.maxBodyBytes. */
+  maxBodyBytes?: number;
+  /** Multi-line only: see Expectation.preallocateUpTo. */
+  preallocateUpTo?: number;
+  /**
+   * Longest time the reply may take from when it is next in line until it
+   * is complete, time spent with reading paused not counted. Unlike the
+   * idle timeout, a server trickling bytes cannot stretch it; when it
+   * passes the connection is dropped (code POP3_TIMEOUT).
+   */
+  deadlineMs?: number;
 }
 
 interface PendingCommand {
@@ -48,6 +60,11 @@ interface PendingCommand {
   readonly multiLine: boolean;
   readonly continuation: boolean;
   readonly background: boolean;
+  readonly maxBodyBytes?: number;
+  readonly preallocateUpTo?: number;
+  readonly deadlineMs?: number;
+  /** What is left of the deadline, once the reply has been next in line. */
+  deadlineLeftMs?: number;
   resolve(reply: Pop3Reply): void;
   reject(err: Error): void;
 }
@@ -100,6 +117,12 @@ export class Pop3Transport extends Pop3Command {
   private readingPaused = false;
   private corked = false;
   private idleTimer: NodeJS.Timeout | undefined;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  /** The command whose deadline is running, and since when. */
+  private deadlineFor: PendingCommand | undefined;
+  private deadlineSince = 0;
+  /** Octets received for the reply at the head of the queue, for the deadline's message. */
+  private headOctets = 0;
   /** Set while an STLS upgrade negotiates; socket errors then are TLS failures. */
   private handshake: Handshake | undefined;
   private readonly ourListeners: [string, Listener][] = [];
@@ -203,6 +226,9 @@ export class Pop3Transport extends Pop3Command {
         multiLine,
         continuation: options.continuation === true,
         background: options.background === true,
+        ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+        ...(options.preallocateUpTo === undefined ? {} : { preallocateUpTo: options.preallocateUpTo }),
+        ...(options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs, deadlineLeftMs: options.deadlineMs }),
         resolve,
         reject,
       };
@@ -308,7 +334,12 @@ export class Pop3Transport extends Pop3Command {
   }
 
   private transmitted(command: PendingCommand): void {
-    this.parser.expect({ multiLine: command.multiLine, continuation: command.continuation });
+    this.parser.expect({
+      multiLine: command.multiLine,
+      continuation: command.continuation,
+      ...(command.maxBodyBytes === undefined ? {} : { maxBodyBytes: command.maxBodyBytes }),
+      ...(command.preallocateUpTo === undefined ? {} : { preallocateUpTo: command.preallocateUpTo }),
+    });
     this.inFlight.push(command);
     this.updateIdleTimer();
   }
@@ -316,6 +347,7 @@ export class Pop3Transport extends Pop3Command {
   private onData(chunk: Buffer): void {
     if (this.failure !== undefined) return;
     this.idleTimer?.refresh();
+    this.headOctets += chunk.length;
     let replies: Pop3Reply[];
     try {
       replies = this.parser.push(chunk);
@@ -332,6 +364,8 @@ export class Pop3Transport extends Pop3Command {
       }
       const command = this.inFlight.shift();
       if (command === undefined) continue;
+      // Counted from the chunk that finished the previous reply: close enough for a message.
+      this.headOctets = 0;
       if (!command.background) this.foregroundWaiting--;
       this.trace(`S: ${statusLine(reply)}`);
       if (reply.body !== undefined) this.trace(`S: (${reply.body.length} octets)`);
@@ -435,6 +469,33 @@ export class Pop3Transport extends Pop3Command {
       clearTimeout(this.idleTimer);
       this.idleTimer = undefined;
     }
+    this.updateDeadline(waiting && this.handshake === undefined);
+  }
+
+  /** Runs the deadline of the reply next in line while it is being read; paused time does not count. */
+  private updateDeadline(reading: boolean): void {
+    const head = reading ? this.inFlight[0] : undefined;
+    const target = head?.deadlineLeftMs === undefined ? undefined : head;
+    if (this.deadlineFor === target) return;
+    const running = this.deadlineFor;
+    if (running !== undefined) {
+      clearTimeout(this.deadlineTimer);
+      this.deadlineTimer = undefined;
+      running.deadlineLeftMs = (running.deadlineLeftMs ?? 0) - (performance.now() - this.deadlineSince);
+      this.deadlineFor = undefined;
+    }
+    if (target !== undefined) {
+      this.deadlineFor = target;
+      this.deadlineSince = performance.now();
+      this.deadlineTimer = setTimeout(() => this.onDeadline(target), Math.max(0, target.deadlineLeftMs ?? 0));
+    }
+  }
+
+  private onDeadline(command: PendingCommand): void {
+    this.deadlineTimer = undefined;
+    this.deadlineFor = undefined;
+    if (this.failure !== undefined || this.inFlight[0] !== command) return;
+    this.fail(replyDeadline(this.server, command.label, command.deadlineMs ?? 0, this.headOctets));
   }
 
   private trace(line: string): void {

@@ -108,3 +108,131 @@ describe('UIDLs kept exactly as sent', () => {
     expect(listing.numbers.map((n) => listing.problem(n))).toEqual(['no-uidl', 'no-uidl']);
   });
 });
+
+describe('bounded RETR', () => {
+  it('a message far beyond its LIST size fails alone (POP3_TOO_BIG) and the session goes on', async () => {
+    const huge = Buffer.alloc(600 * 1024, 0x61);
+    const body = Buffer.concat([Buffer.from('Subject: big\r\n\r\n'), huge, Buffer.from('\r\n')]);
+    const small = messages(3);
+    const server = await start({
+      capa: CAPA,
+      messages: small,
+      hook: async (line, ctx) => {
+        if (line !== 'RETR 2') return false;
+        // LIST says 40 octets; 600 KiB arrive, without a line end for most of it.
+        await ctx.send(Buffer.concat([Buffer.from('+OK\r\n'), body, Buffer.from('.\r\n')]));
+        return true;
+      },
+    });
+    const session = await connect(server);
+    await session.list();
+    const got: number[] = [];
+    const failed: [number, string | undefined][] = [];
+    await session.retrMany([1, 2, 3], (n) => void got.push(n), { onError: (n, err) => failed.push([n, (err as PopliftError).code]) });
+    expect(got).toEqual([1, 3]);
+    expect(failed).toEqual([[2, 'POP3_TOO_BIG']]);
+    const err = await rejection(session.retr(2));
+    expect(err.code).toBe('POP3_TOO_BIG');
+    expect(err.message).toMatch(/far more than its LIST size of \d+ octets.*stays on the server/);
+    expect((await session.retr(3)).equals(small[2]!)).toBe(true);
+  });
+
+  it('a message larger than maxMessageBytes by LIST is not retrieved at all', async () => {
+    const server = await start({ capa: CAPA, messages: [...messages(1), Buffer.alloc(5000, 0x62), ...messages(1)] });
+    const session = await connect(server, { maxMessageBytes: 4096 });
+    await session.list();
+    const got: number[] = [];
+    const failed: [number, string | undefined][] = [];
+    await session.retrMany([1, 2, 3], (n) => void got.push(n), { onError: (n, err) => failed.push([n, (err as PopliftError).code]) });
+    expect(got).toEqual([1, 3]);
+    expect(failed).toEqual([[2, 'POP3_TOO_BIG']]);
+    expect(server.log).not.toContain('RETR 2');
+  });
+
+  it('without LIST, maxMessageBytes bounds what a RETR may bring', async () => {
+    const server = await start({ capa: CAPA, messages: [Buffer.alloc(5000, 0x62)] });
+    const session = await connect(server, { maxMessageBytes: 4096 });
+    const err = await rejection(session.retr(1));
+    expect(err.code).toBe('POP3_TOO_BIG');
+    expect(err.message).toContain('--max-message-size');
+  });
+
+  it('a body that trickles forever without the final dot fails at the hard deadline (POP3_TIMEOUT)', async () => {
+    let stop = false;
+    const server = await start({
+      capa: CAPA,
+      messages: messages(1),
+      hook: async (line, ctx) => {
+        if (line !== 'RETR 1') return false;
+        await ctx.send('+OK\r\nSubject: slow\r\n');
+        // One byte every 50 ms: always well within the idle timeout.
+        while (!stop && !ctx.socket.destroyed) {
+          await ctx.send('a');
+          await sleep(50);
+        }
+        return true;
+      },
+    });
+    const session = await connect(server, { timeoutMs: 400 });
+    await session.list();
+    const started = performance.now();
+    const err = await rejection(session.retr(1), 6000);
+    stop = true;
+    expect(err.code).toBe('POP3_TIMEOUT');
+    expect(err.message).toMatch(/did not finish RETR 1 within .* octets received.*stays on the server/);
+    // 2 x 400 ms plus 40 octets at 16 KiB/s.
+    expect(performance.now() - started).toBeGreaterThan(700);
+    expect(performance.now() - started).toBeLessThan(4000);
+  });
+
+  it('time with reading paused by the consumer does not count against the deadline', async () => {
+    const server = await start({ capa: CAPA, messages: messages(3) });
+    const session = await connect(server, { timeoutMs: 300 });
+    await session.list();
+    const got: number[] = [];
+    await session.retrMany([1, 2, 3], async (n) => {
+      got.push(n);
+      await sleep(900);
+    });
+    expect(got).toEqual([1, 2, 3]);
+  });
+});
+
+describe('bounded RETR: the reply parser', () => {
+  it('"+OK 1000000000 octets" allocates nothing like it up front', async () => {
+    const { Pop3ReplyParser } = await import('../../src/pop3/pop3-framing.js');
+    const { vi } = await import('vitest');
+    const real = Buffer.allocUnsafe.bind(Buffer);
+    const spy = vi.spyOn(Buffer, 'allocUnsafe').mockImplementation((size: number) => {
+      if (size > 64 * 1024 * 1024) throw new RangeError(`allocUnsafe(${size})`);
+      return real(size);
+    });
+    try {
+      for (const expectation of [true, { multiLine: true, preallocateUpTo: 100, maxBodyBytes: 70000 }] as const) {
+        const parser = new Pop3ReplyParser();
+        parser.expect(expectation);
+        const [reply] = parser.push(Buffer.from('+OK 1000000000 octets\r\nSubject: x\r\n\r\nbody\r\n.\r\n'));
+        expect(reply!.body!.toString()).toBe('Subject: x\r\n\r\nbody\r\n');
+      }
+      expect(spy.mock.calls.every(([size]) => size <= 64 * 1024 * 1024)).toBe(true);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('keeps nothing of a body past maxBodyBytes, whatever its line ends, and stays in step', async () => {
+    const { Pop3ReplyParser } = await import('../../src/pop3/pop3-framing.js');
+    const parser = new Pop3ReplyParser();
+    parser.expect({ multiLine: true, maxBodyBytes: 1000 });
+    parser.expect(false);
+    const chunk = Buffer.alloc(1024 * 1024, 0x61);
+    expect(parser.push(Buffer.from('+OK\r\n'))).toEqual([]);
+    for (let i = 0; i < 20; i++) expect(parser.push(chunk)).toEqual([]);
+    expect((parser as unknown as { bodyParts: Buffer[] }).bodyParts).toHaveLength(0);
+    const replies = parser.push(Buffer.from('\r\n.\r\n+OK next\r\n'));
+    expect(replies).toHaveLength(2);
+    expect(replies[0]!.tooLarge).toBe(20 * 1024 * 1024 + 2);
+    expect(replies[0]!.body).toBeUndefined();
+    expect(replies[1]!.text).toBe('next');
+  });
+});
