@@ -97,6 +97,32 @@ export const DEFAULT_RETR_WINDOW = 128;
  */
 export const MAX_RETR_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
 
+/** What retrMany tells onMessage besides the body. */
+export interface RetrInfo {
+  /** n's size in the last list() of this session, if any. */
+  listSize: number | undefined;
+  /**
+   * The body's length differs from listSize by more than line ends explain
+   * (sizeMismatch); always false for TOP and when no LIST was read.
+   */
+  sizeSuspect: boolean;
+}
+
+/**
+ * Whether a retrieved message's length is further from its LIST size than
+ * one octet per line: servers that store LF line ends may count them as
+ * one octet and send CRLF, which is no sign of trouble; anything beyond
+ * means the server sent something other than what it listed (Courier
+ * without UTF8 serves a generated wrapper for 8-bit headers).
+ */
+export function sizeMismatch(listSize: number, body: Buffer): boolean {
+  const difference = Math.abs(body.length - listSize);
+  if (difference === 0) return false;
+  let lines = 0;
+  for (let i = body.indexOf(0x0a); i !== -1 && lines < difference; i = body.indexOf(0x0a, i + 1)) lines++;
+  return difference > lines;
+}
+
 /** Default of Pop3ConnectOptions.maxMessageBytes (--max-message-size). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
 
@@ -132,6 +158,12 @@ export class Pop3Session {
   readonly capabilities: ReadonlySet<string>;
   /** "host:port", as used in error messages. */
   readonly server: string;
+  /**
+   * The server accepted UTF8 (RFC 6856), offered in CAPA: it serves
+   * messages with 8-bit headers as stored instead of a generated
+   * replacement.
+   */
+  readonly utf8: boolean;
 
   private readonly transport: Pop3Transport;
   private readonly maxMessageBytes: number;
@@ -139,8 +171,9 @@ export class Pop3Session {
   /** LIST sizes by message number from the last list(), to bound the bytes retrMany keeps in flight. */
   private sizes: number[] | undefined;
 
-  private constructor(transport: Pop3Transport, capabilities: ReadonlySet<string>, options: Pop3ConnectOptions) {
+  private constructor(transport: Pop3Transport, capabilities: ReadonlySet<string>, options: Pop3ConnectOptions, utf8: boolean) {
     this.transport = transport;
+    this.utf8 = utf8;
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.timeoutMs = options.timeoutMs;
     this.server = transport.server;
@@ -184,13 +217,17 @@ export class Pop3Session {
           throw tlsUnavailable(transport.server, refusal === 'none' ? undefined : refusal, secretName(credentials));
         }
       }
+      // RFC 6856 §2: UTF8 belongs to the AUTHORIZATION state. Without it a
+      // server such as Courier replaces each message with 8-bit headers by
+      // a generated notice. A refusal changes nothing we rely on.
+      const utf8 = beforeLogin?.names.has('UTF8') === true && (await transport.send('UTF8', false)).ok;
       await authenticate(transport, credentials, beforeLogin, mask);
       // RFC 2449 §5: capabilities may change after login (PIPELINING in
       // particular), so ask again unless the server has shown it lacks CAPA.
       const afterLogin = beforeLogin === undefined ? undefined : await readCapabilities(transport);
       const capabilities = afterLogin?.names ?? beforeLogin?.names ?? new Set<string>();
       transport.pipelining = capabilities.has('PIPELINING');
-      return new Pop3Session(transport, capabilities, options);
+      return new Pop3Session(transport, capabilities, options, utf8);
     } catch (err) {
       transport.dropConnection();
       throw err;
@@ -251,6 +288,22 @@ export class Pop3Session {
     return this.messageBody(n, line, reply);
   }
 
+  /**
+   * Whether a RETR of n brought a body whose length differs from n's LIST
+   * size by more than line ends can explain (see sizeMismatch): such a
+   * message may not be what the server stores, e.g. a wrapper generated in
+   * its place, and should be kept on the server and reported.
+   */
+  sizeSuspect(n: number, body: Buffer): boolean {
+    const listSize = this.sizes?.[n];
+    return listSize !== undefined && sizeMismatch(listSize, body);
+  }
+
+  private retrInfo(n: number, body: Buffer, whole: boolean): RetrInfo {
+    const listSize = this.sizes?.[n];
+    return { listSize, sizeSuspect: whole && listSize !== undefined && sizeMismatch(listSize, body) };
+  }
+
   /** What a RETR or TOP of n may bring: see Pop3ConnectOptions.maxMessageBytes and timeoutMs. */
   private messageLimits(n: number): SendOptions {
     const listSize = this.sizes?.[n];
@@ -295,7 +348,7 @@ export class Pop3Session {
    */
   async retrMany(
     nums: readonly number[],
-    onMessage: (n: number, body: Buffer) => void | Promise<void>,
+    onMessage: (n: number, body: Buffer, info: RetrInfo) => void | Promise<void>,
     options: RetrManyOptions = {},
   ): Promise<void> {
     const sizes = this.sizes;
@@ -347,7 +400,7 @@ export class Pop3Session {
     nums: readonly number[],
     commandFor: (n: number) => string,
     bytesOf: (n: number) => number,
-    onMessage: (n: number, body: Buffer) => void | Promise<void>,
+    onMessage: (n: number, body: Buffer, info: RetrInfo) => void | Promise<void>,
     options: RetrManyOptions,
   ): Promise<void> {
     for (const n of nums) checkMessageNumber(n);
@@ -394,7 +447,7 @@ export class Pop3Session {
         options.onError(item.n, err);
       }
       if (body !== undefined) {
-        const result = onMessage(item.n, body);
+        const result = onMessage(item.n, body, this.retrInfo(item.n, body, item.line.startsWith('RETR')));
         if (isPromiseLike(result)) {
           this.transport.pauseReading();
           try {

@@ -236,3 +236,84 @@ describe('bounded RETR: the reply parser', () => {
     expect(replies[1]!.text).toBe('next');
   });
 });
+
+describe('UTF8 (RFC 6856) and sizes that do not match LIST', () => {
+  const original = Buffer.concat([Buffer.from('Subject: caf'), Buffer.from([0xc3, 0xa9]), Buffer.from('\r\n\r\nbody\r\n')]);
+  const wrapper = Buffer.from(
+    'Subject: Cannot display Unicode content\r\nContent-Type: multipart/mixed; boundary="x1"\r\n\r\n--x1\r\n' +
+      'This message cannot be displayed because it has Unicode headers.\r\n--x1--\r\n',
+  );
+
+  /** Courier's behaviour: CAPA lists UTF8; without the command, 8-bit headers get a generated wrapper. */
+  async function courierLike(): Promise<ScriptedPop3> {
+    let enabled = false;
+    return start({
+      capa: ['TOP', 'UIDL', 'USER', 'UTF8 USER', 'PIPELINING'],
+      messages: [original],
+      hook: async (line, ctx) => {
+        if (line === 'UTF8') {
+          enabled = true;
+          await ctx.send('+OK UTF8 enabled\r\n');
+          return true;
+        }
+        if (line === 'RETR 1' && !enabled) {
+          await ctx.send(Buffer.concat([Buffer.from(`+OK ${wrapper.length} octets\r\n`), wrapper, Buffer.from('.\r\n')]));
+          return true;
+        }
+        return false;
+      },
+    });
+  }
+
+  it('sends UTF8 before logging in when CAPA offers it, and gets the message as stored', async () => {
+    const server = await courierLike();
+    const session = await connect(server);
+    expect(session.utf8).toBe(true);
+    expect(server.log.indexOf('UTF8')).toBeLessThan(server.log.indexOf('USER alice'));
+    await session.list();
+    expect((await session.retr(1)).equals(original)).toBe(true);
+  });
+
+  it('does not send UTF8 to a server that does not offer it', async () => {
+    const server = await start({ capa: CAPA, messages: messages(1) });
+    const session = await connect(server);
+    expect(session.utf8).toBe(false);
+    expect(server.log).not.toContain('UTF8');
+  });
+
+  it('marks a RETR whose length differs from LIST by more than line ends as suspect', async () => {
+    const server = await start({
+      capa: CAPA,
+      messages: [original, original, original],
+      hook: async (line, ctx) => {
+        if (line === 'RETR 1') {
+          await ctx.send(Buffer.concat([Buffer.from('+OK\r\n'), wrapper, Buffer.from('.\r\n')]));
+          return true;
+        }
+        if (line === 'RETR 2') {
+          // What a server storing LF line ends may do: LIST counted LF, RETR sends CRLF. Honest.
+          await ctx.send(Buffer.concat([Buffer.from('+OK\r\n'), original, Buffer.from('.\r\n')]));
+          return true;
+        }
+        if (line === 'LIST') {
+          // Three lines: stored with LF they count three octets less.
+          const lfSize = original.length - 3;
+          await ctx.send(`+OK\r\n1 ${original.length}\r\n2 ${lfSize}\r\n3 ${original.length}\r\n.\r\n`);
+          return true;
+        }
+        return false;
+      },
+    });
+    const session = await connect(server);
+    await session.list();
+    const seen: [number, boolean, number | undefined][] = [];
+    await session.retrMany([1, 2, 3], (n, _body, info) => void seen.push([n, info.sizeSuspect, info.listSize]));
+    expect(seen).toEqual([
+      [1, true, original.length],
+      [2, false, original.length - 3],
+      [3, false, original.length],
+    ]);
+    expect(session.sizeSuspect(1, wrapper)).toBe(true);
+    expect(session.sizeSuspect(3, original)).toBe(false);
+  });
+});
