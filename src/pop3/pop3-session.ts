@@ -517,12 +517,16 @@ async function readCapabilities(transport: Pop3Transport): Promise<Pop3Capabilit
   return { names, sasl };
 }
 
-/** Lines of a CAPA body (LIST and UIDL are read by pop3-listing.ts); ASCII by RFC, latin1 keeps any stray byte visible. */
+/**
+ * Lines of a CAPA body (LIST and UIDL are read by pop3-listing.ts); ASCII by
+ * RFC, latin1 keeps any stray byte visible. A bare LF ends a line too, as
+ * some servers end their lines so, and a CAPA line cannot contain one.
+ */
 function bodyLines(reply: Pop3Reply): string[] {
   if (reply.body === undefined) return [];
   return reply.body
     .toString('latin1')
-    .split('\r\n')
+    .split(/\r?\n/)
     .filter((line) => line.trim() !== '');
 }
 

@@ -305,6 +305,10 @@ export class Pop3Transport extends Pop3Command {
 
   private attach(socket: Socket | TLSSocket): void {
     this.sock = socket;
+    // Commands are small writes answered before the next goes out (always,
+    // without PIPELINING): Nagle's algorithm would hold each one back for
+    // the server's delayed ACK, tens of milliseconds per round trip.
+    socket.setNoDelay(true);
     const listeners: [string, Listener][] = [
       ['data', (chunk: Buffer) => this.onData(chunk)],
       ['error', (err: Error) => this.onSocketError(err)],

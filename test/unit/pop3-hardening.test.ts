@@ -4,7 +4,10 @@
  * temporary login refusals, and the extensions (UTF8, PIPELINING) that
  * decide whether a message is served as stored and how fast it goes.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { PopliftError } from '../../src/errors.js';
 import { Pop3Session, type Pop3ConnectOptions } from '../../src/pop3/pop3-session.js';
 import { startScriptedPop3, type ScriptedPop3, type ScriptedPop3Options } from '../helpers/scripted-pop3.js';
@@ -315,5 +318,65 @@ describe('UTF8 (RFC 6856) and sizes that do not match LIST', () => {
     ]);
     expect(session.sizeSuspect(1, wrapper)).toBe(true);
     expect(session.sizeSuspect(3, original)).toBe(false);
+  });
+});
+
+describe('socket settings and line ends', () => {
+  const fixture = (name: string): Buffer => readFileSync(new URL(`./fixtures/${name}`, import.meta.url));
+  const tlsKeys = () => ({ key: fixture('tls-server-key.pem'), cert: fixture('tls-server.pem') });
+
+  async function noDelaySockets(run: () => Promise<unknown>, port: number): Promise<string[]> {
+    const spy = vi.spyOn(Socket.prototype, 'setNoDelay');
+    try {
+      await run();
+      return spy.mock.contexts
+        .map((socket, i) => [socket as Socket, spy.mock.calls[i]![0]] as const)
+        // The scripted server's own sockets are the ones on its port; a client
+        // TLSSocket over node-pop3's connection does not report its ports.
+        .filter(([socket, on]) => socket.localPort !== port && on !== false)
+        .map(([socket]) => (socket instanceof TLSSocket ? 'tls' : 'plain'));
+    } finally {
+      spy.mockRestore();
+    }
+  }
+
+  it('sets no-delay on the plain, the implicit TLS and the STLS socket', async () => {
+    const plain = await start({ capa: CAPA });
+    expect(await noDelaySockets(() => connect(plain), plain.port)).toContain('plain');
+
+    const implicit = await start({ capa: CAPA, tls: tlsKeys() });
+    expect(await noDelaySockets(() => connect(implicit, { tls: true, tlsOptions: { ca: fixture('tls-ca.pem') } }), implicit.port)).toContain('tls');
+
+    const stls = await start({ capa: ['USER', 'STLS', 'UIDL'], stls: tlsKeys() });
+    const kinds = await noDelaySockets(
+      () => connect(stls, { tls: 'starttls', allowPlaintext: false, tlsOptions: { ca: fixture('tls-ca.pem') } }),
+      stls.port,
+    );
+    expect(kinds).toEqual(expect.arrayContaining(['plain', 'tls']));
+  });
+
+  it('accepts a bare LF at the end of status lines, SASL continuations and CAPA lines', async () => {
+    const server = await start({
+      messages: messages(1),
+      greeting: '+OK ready',
+      hook: async (line, ctx) => {
+        if (line === 'CAPA') {
+          await ctx.send('+OK\nUSER\nUIDL\nPIPELINING\nSASL PLAIN\r\n.\r\n');
+          return true;
+        }
+        if (line === 'AUTH PLAIN') {
+          await ctx.send('+ \n');
+          return true;
+        }
+        if (line.startsWith('AUTH PLAIN ') || line === Buffer.from('\0alice\0secret').toString('base64')) {
+          await ctx.send('+OK Logged in.\n');
+          return true;
+        }
+        return false;
+      },
+    });
+    const session = await connect(server);
+    expect([...session.capabilities].sort()).toEqual(['PIPELINING', 'SASL', 'UIDL', 'USER']);
+    expect(await session.stat()).toEqual({ count: 1, size: messages(1)[0]!.length });
   });
 });
