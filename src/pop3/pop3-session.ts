@@ -123,6 +123,35 @@ export function sizeMismatch(listSize: number, body: Buffer): boolean {
   return difference > lines;
 }
 
+export interface DeleManyOptions {
+  /** Most DELEs in flight at once when the server offers PIPELINING (default DEFAULT_DELE_WINDOW). */
+  window?: number;
+  /** Polled before each DELE and every STOP_POLL_MS; once true, deleMany stops (see there). */
+  stopWhen?: () => boolean;
+  /** Aborting it stops deleMany at once, as stopWhen does. */
+  signal?: AbortSignal;
+}
+
+export interface DeleManyResult {
+  /** Answered +OK: deleted when quit() succeeds. */
+  deleted: number[];
+  /** Answered -ERR (code POP3_ERR): the message stays. */
+  refused: { n: number; error: PopliftError }[];
+  /** Never sent because deleMany stopped. */
+  notSent: number[];
+  /** Sent, but no answer came within STOP_GRACE_MS of the stop: the server may or may not delete them on QUIT. */
+  unanswered: number[];
+  /** deleMany was asked to stop before every DELE was answered or sent. */
+  stopped: boolean;
+}
+
+/** A window deep enough to hide a 50 ms round trip behind a thousand DELEs a second. */
+export const DEFAULT_DELE_WINDOW = 64;
+/** How often deleMany asks stopWhen while it waits for answers. */
+export const STOP_POLL_MS = 100;
+/** How long deleMany waits, once stopped, for the answers to DELEs already sent. */
+export const STOP_GRACE_MS = 500;
+
 /** Default of Pop3ConnectOptions.maxMessageBytes (--max-message-size). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
 
@@ -459,6 +488,73 @@ export class Pop3Session {
       }
       fill();
     }
+  }
+
+  /**
+   * DELE for each of `nums`, in order: up to `window` in flight with
+   * PIPELINING, one at a time without. Resolves with what the server
+   * answered. Stopping (stopWhen true, polled before each DELE and every
+   * STOP_POLL_MS, or `signal` aborted) sends no further DELE and resolves
+   * once those already sent are answered, or after STOP_GRACE_MS with them
+   * listed as unanswered, so a stop takes well under a second. Nothing is
+   * committed until quit(); close() instead undoes every DELE of the session.
+   * Rejects only on a connection-level failure.
+   */
+  async deleMany(nums: readonly number[], options: DeleManyOptions = {}): Promise<DeleManyResult> {
+    for (const n of nums) checkMessageNumber(n);
+    const window = this.capabilities.has('PIPELINING') ? Math.max(1, Math.floor(options.window ?? DEFAULT_DELE_WINDOW)) : 1;
+    const result: DeleManyResult = { deleted: [], refused: [], notSent: [], unanswered: [], stopped: false };
+    const pending = new Set<number>();
+    let next = 0;
+    let failure: unknown;
+    let wake: (() => void) | undefined;
+    const stopRequested = (): boolean => options.signal?.aborted === true || options.stopWhen?.() === true;
+    const onAbort = (): void => wake?.();
+    options.signal?.addEventListener('abort', onAbort);
+    const poll = options.stopWhen === undefined ? undefined : setInterval(() => wake?.(), STOP_POLL_MS);
+    let stoppedAt = 0;
+    try {
+      for (;;) {
+        if (!result.stopped && stopRequested()) {
+          result.stopped = true;
+          stoppedAt = performance.now();
+        }
+        while (!result.stopped && failure === undefined && next < nums.length && pending.size < window) {
+          const n = nums[next++]!;
+          pending.add(n);
+          this.transport.send(`DELE ${n}`, false).then(
+            (reply) => {
+              pending.delete(n);
+              if (reply.ok) result.deleted.push(n);
+              else result.refused.push({ n, error: commandRefused(this.server, `DELE ${n}`, reply.text) });
+              wake?.();
+            },
+            (err: unknown) => {
+              pending.delete(n);
+              failure ??= err;
+              wake?.();
+            },
+          );
+        }
+        if (failure !== undefined) throw failure;
+        if (pending.size === 0 && (result.stopped || next >= nums.length)) break;
+        const graceLeft = result.stopped ? stoppedAt + STOP_GRACE_MS - performance.now() : Infinity;
+        if (graceLeft <= 0) break;
+        let timer: NodeJS.Timeout | undefined;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          if (graceLeft !== Infinity) timer = setTimeout(resolve, graceLeft);
+        });
+        clearTimeout(timer);
+        wake = undefined;
+      }
+    } finally {
+      if (poll !== undefined) clearInterval(poll);
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+    result.unanswered.push(...nums.slice(0, next).filter((n) => pending.has(n)));
+    result.notSent.push(...nums.slice(next));
+    return result;
   }
 
   /** Marks message n deleted; the server removes it only when quit() succeeds. */

@@ -380,3 +380,109 @@ describe('socket settings and line ends', () => {
     expect(await session.stat()).toEqual({ count: 1, size: messages(1)[0]!.length });
   });
 });
+
+describe('deleMany', () => {
+  /** A server that answers each DELE after `delayMs`, as over a slow link. */
+  async function slowDele(count: number, capa: string[], delayMs: number): Promise<ScriptedPop3> {
+    return start({
+      capa,
+      messages: messages(count, 30),
+      hook: async (line, ctx) => {
+        if (!line.startsWith('DELE ')) return false;
+        await sleep(delayMs);
+        await ctx.send(ctx.defaultReply(line));
+        return true;
+      },
+    });
+  }
+
+  it('pipelines DELEs on a PIPELINING server; QUIT commits them', async () => {
+    const server = await start({
+      capa: CAPA,
+      messages: messages(200, 30),
+      hook: async (line, ctx) => {
+        if (line !== 'DELE 1') return false;
+        // Hold the first answer until many DELEs are already here: proof they were pipelined.
+        await Promise.race([ctx.waitForCommands(ctx.commands.indexOf('DELE 1') + 51), sleep(2000)]);
+        await ctx.send(ctx.defaultReply(line));
+        return true;
+      },
+    });
+    const session = await connect(server);
+    const numbers = Array.from({ length: 200 }, (_, i) => i + 1);
+    const started = performance.now();
+    const result = await session.deleMany([...numbers, 999]);
+    expect(performance.now() - started).toBeLessThan(1500);
+    expect(result.deleted.sort((a, b) => a - b)).toEqual(numbers);
+    expect(result.refused.map((r) => [r.n, r.error.code])).toEqual([[999, 'POP3_ERR']]);
+    expect(result.stopped).toBe(false);
+    await session.quit();
+    expect(server.committedDeletes).toEqual(numbers);
+  });
+
+  it('sends one DELE at a time without PIPELINING', async () => {
+    const server = await start({
+      capa: SERIAL_CAPA,
+      messages: messages(5, 30),
+      hook: async (line, ctx) => {
+        if (!line.startsWith('DELE ')) return false;
+        await sleep(20);
+        // Nothing else may have arrived while this DELE was unanswered.
+        expect(ctx.commands[ctx.commands.length - 1]).toBe(line);
+        await ctx.send(ctx.defaultReply(line));
+        return true;
+      },
+    });
+    const session = await connect(server);
+    const result = await session.deleMany([1, 2, 3, 4, 5]);
+    expect(result.deleted).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  for (const [name, capa] of [
+    ['with PIPELINING', CAPA],
+    ['without PIPELINING', SERIAL_CAPA],
+  ] as const) {
+    it(`stops within a second when asked (${name}), and QUIT commits only what was deleted`, async () => {
+      const server = await slowDele(1000, capa, 20);
+      const session = await connect(server);
+      let stop = false;
+      setTimeout(() => (stop = true), 300);
+      const started = performance.now();
+      const result = await session.deleMany(
+        Array.from({ length: 1000 }, (_, i) => i + 1),
+        { stopWhen: () => stop, window: 16 },
+      );
+      const took = performance.now() - started;
+      expect(result.stopped).toBe(true);
+      expect(took).toBeLessThan(300 + 1000);
+      expect(result.deleted.length).toBeGreaterThan(0);
+      expect(result.deleted.length + result.unanswered.length + result.notSent.length).toBe(1000);
+      expect(result.notSent.length).toBeGreaterThan(500);
+      // The server answers the stragglers; QUIT then commits what it marked.
+      await session.quit();
+      expect(server.committedDeletes.length).toBeGreaterThanOrEqual(result.deleted.length);
+      expect(server.committedDeletes.length).toBeLessThanOrEqual(result.deleted.length + result.unanswered.length);
+    });
+  }
+
+  it('an aborted signal stops it even while DELEs go unanswered', async () => {
+    const server = await start({
+      capa: CAPA,
+      messages: messages(10, 30),
+      hook: async (line) => {
+        // The server stalls on DELE 3; the answers to it and what follows come too late.
+        if (line === 'DELE 3') await sleep(3000);
+        return false;
+      },
+    });
+    const session = await connect(server);
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 200);
+    const started = performance.now();
+    const result = await session.deleMany([1, 2, 3, 4, 5], { signal: controller.signal });
+    expect(performance.now() - started).toBeLessThan(1200);
+    expect(result.deleted).toEqual([1, 2]);
+    expect(result.unanswered).toEqual([3, 4, 5]);
+    expect(result.stopped).toBe(true);
+  });
+});
