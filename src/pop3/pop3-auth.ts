@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { loginRefused, loginUnsupported, protocolFailure, quoteServer, type LoginAttempt } from './pop3-errors.js';
 import type { Pop3Reply } from './pop3-framing.js';
 import type { Pop3Transport } from './pop3-transport.js';
+import { REDACTED, SecretRedactor } from '../secrets-redaction.js';
 
 /**
  * 'auto': SASL PLAIN when CAPA lists it, else USER/PASS. 'plain': AUTH PLAIN
@@ -44,32 +45,13 @@ const MAX_COMMAND_OCTETS = 255;
 /** Challenges answered before a server that keeps challenging is given up on. */
 const MAX_SASL_ROUNDS = 4;
 
-const MASK = '****';
+const MASK = REDACTED;
 
 /**
  * Replaces every known secret (and the encodings that go on the wire) with
- * "****". Secrets can be added later (the APOP digest needs the greeting);
- * apply() always uses all of them, longest first.
+ * "****". Secrets can be added later (the APOP digest needs the greeting).
  */
-export class SecretMask {
-  private secrets: string[] = [];
-
-  add(...secrets: (string | undefined)[]): void {
-    for (const secret of secrets) {
-      if (secret === undefined || secret === '' || this.secrets.includes(secret)) continue;
-      this.secrets.push(secret);
-    }
-    this.secrets.sort((a, b) => b.length - a.length);
-  }
-
-  apply(text: string): string {
-    let out = text;
-    for (const secret of this.secrets) {
-      if (out.includes(secret)) out = out.split(secret).join(MASK);
-    }
-    return out;
-  }
-}
+export class SecretMask extends SecretRedactor {}
 
 const base64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
 

@@ -233,6 +233,7 @@ export class Pop3Session {
       ...(options.tlsOptions === undefined ? {} : { tlsOptions: options.tlsOptions }),
       // The server may echo what it was sent; the trace shows no secret either way.
       ...(debug === undefined ? {} : { debug: (line: string) => debug(mask.apply(line)) }),
+      redactor: mask,
     });
     try {
       await transport.connect();
@@ -243,7 +244,7 @@ export class Pop3Session {
           // RFC 2595 §4: what the server said before TLS cannot be trusted.
           beforeLogin = await readCapabilities(transport);
         } else if (options.allowPlaintext === false) {
-          throw tlsUnavailable(transport.server, refusal === 'none' ? undefined : refusal, secretName(credentials));
+          throw tlsUnavailable(transport.server, refusal === 'none' ? undefined : mask.apply(refusal), secretName(credentials));
         }
       }
       // RFC 6856 §2: UTF8 belongs to the AUTHORIZATION state. Without it a
@@ -358,7 +359,7 @@ export class Pop3Session {
 
   /** The body of a RETR/TOP reply, or the POP3_ERR / POP3_TOO_BIG error for that one message. */
   private messageBody(n: number, line: string, reply: Pop3Reply): Buffer {
-    if (!reply.ok) throw commandRefused(this.server, line, reply.text);
+    if (!reply.ok) throw commandRefused(this.server, line, this.transport.redact(reply.text));
     if (reply.tooLarge !== undefined) {
       const listSize = this.sizes?.[n];
       const limit = this.sizeLimit(listSize);
@@ -526,7 +527,7 @@ export class Pop3Session {
             (reply) => {
               pending.delete(n);
               if (reply.ok) result.deleted.push(n);
-              else result.refused.push({ n, error: commandRefused(this.server, `DELE ${n}`, reply.text) });
+              else result.refused.push({ n, error: commandRefused(this.server, `DELE ${n}`, this.transport.redact(reply.text)) });
               wake?.();
             },
             (err: unknown) => {
@@ -566,7 +567,7 @@ export class Pop3Session {
   /** QUIT: commits the DELEs of this session, then closes the connection. */
   async quit(): Promise<void> {
     const reply = await this.transport.quit();
-    if (!reply.ok) throw commandRefused(this.server, 'QUIT', reply.text);
+    if (!reply.ok) throw commandRefused(this.server, 'QUIT', this.transport.redact(reply.text));
   }
 
   /** Drops the connection without QUIT, so no DELE of this session takes effect. */
@@ -576,7 +577,7 @@ export class Pop3Session {
 
   private async command(line: string, multiLine: boolean): Promise<Pop3Reply> {
     const reply = await this.transport.send(line, multiLine);
-    if (!reply.ok) throw commandRefused(this.server, line, reply.text);
+    if (!reply.ok) throw commandRefused(this.server, line, this.transport.redact(reply.text));
     if (reply.tooLarge !== undefined) throw this.malformed(line, `reply of ${reply.tooLarge} octets`);
     return reply;
   }

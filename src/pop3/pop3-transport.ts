@@ -16,6 +16,7 @@ import {
   tlsHandshakeTimeout,
 } from './pop3-errors.js';
 import { Pop3FramingError, Pop3ReplyParser, type Pop3Reply } from './pop3-framing.js';
+import type { SecretRedactor } from '../secrets-redaction.js';
 
 export interface Pop3TransportOptions {
   host: string;
@@ -25,6 +26,8 @@ export interface Pop3TransportOptions {
   timeoutMs: number;
   tlsOptions?: ConnectionOptions;
   debug?: (line: string) => void;
+  /** Secrets to remove from server text in the errors this transport raises. */
+  redactor?: SecretRedactor;
 }
 
 export interface SendOptions {
@@ -103,6 +106,7 @@ export class Pop3Transport extends Pop3Command {
 
   private readonly idleTimeoutMs: number;
   private readonly debugLine: ((line: string) => void) | undefined;
+  private readonly redactor: SecretRedactor | undefined;
   private readonly parser = new Pop3ReplyParser();
   private readonly inFlight: PendingCommand[] = [];
   private readonly unsent: PendingCommand[] = [];
@@ -150,6 +154,7 @@ export class Pop3Transport extends Pop3Command {
     this.server = describeServer(options);
     this.idleTimeoutMs = options.timeoutMs;
     this.debugLine = options.debug;
+    this.redactor = options.redactor;
   }
 
   /** Opens the connection; resolves once the +OK greeting has arrived. */
@@ -298,6 +303,11 @@ export class Pop3Transport extends Pop3Command {
     this.updateReading();
   }
 
+  /** `text` from the server with the user's secrets removed, for an error message. */
+  redact(text: string): string {
+    return this.redactor?.redact(text) ?? text;
+  }
+
   /** The connection-level failure, once one happened. */
   get failed(): PopliftError | undefined {
     return this.failure;
@@ -426,6 +436,8 @@ export class Pop3Transport extends Pop3Command {
   /** Connection-level failure: everything pending and everything later rejects with `err`. */
   private fail(err: PopliftError): void {
     if (this.failure !== undefined) return;
+    // The server's last words and unreadable lines are quoted: they may echo a secret.
+    this.redactor?.redactError(err);
     this.failure = err;
     this.updateIdleTimer();
     const victims = [...this.inFlight, ...this.unsent];

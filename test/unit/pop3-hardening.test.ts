@@ -486,3 +486,65 @@ describe('deleMany', () => {
     expect(result.stopped).toBe(true);
   });
 });
+
+describe('secrets echoed by the server', () => {
+  const password = 'Tr0ub4dor&3xyz';
+  const blob = Buffer.from(`\0alice\0${password}`).toString('base64');
+
+  it('never reach an error message or the trace, in any encoding', async () => {
+    const server = await start({
+      capa: CAPA,
+      password,
+      messages: messages(3),
+      hook: async (line, ctx) => {
+        if (line === 'RETR 1') {
+          await ctx.send(`-ERR cannot read message for ${password} (${encodeURIComponent(password)})\r\n`);
+          return true;
+        }
+        if (line === 'DELE 2') {
+          await ctx.send(`-ERR refused; you logged in with ${blob}\r\n`);
+          return true;
+        }
+        if (line === 'RETR 3') {
+          await ctx.send(`-ERR [SYS/PERM] goodbye ${password}\r\n`);
+          ctx.socket.destroy();
+          return true;
+        }
+        return false;
+      },
+    });
+    const trace: string[] = [];
+    const session = await connect(server, { password, debug: (l) => trace.push(l) });
+    const errors = [await rejection(session.retr(1)), await rejection(session.dele(2))];
+    const dele = await session.deleMany([2]);
+    errors.push(...dele.refused.map((r) => r.error));
+    errors.push(await rejection(session.retr(3)));
+    expect(errors.map((e) => e.code)).toEqual(['POP3_ERR', 'POP3_ERR', 'POP3_ERR', expect.stringMatching(/POP3_(ERR|CONNECTION_LOST)/)]);
+    const everything = [...errors.map((e) => e.message), ...trace].join('\n');
+    expect(everything).toContain('****');
+    expect(everything).not.toContain(password);
+    expect(everything).not.toContain(encodeURIComponent(password));
+    expect(everything).not.toContain(blob);
+  });
+
+  it('in the last words before a hang-up', async () => {
+    const server = await start({
+      capa: CAPA,
+      password,
+      messages: messages(1),
+      hook: async (line, ctx) => {
+        if (line !== 'STAT') return false;
+        await ctx.send(`+OK 1 40\r\n-ERR session of ${password} ends\r\n`);
+        await sleep(20);
+        ctx.socket.destroy();
+        return true;
+      },
+    });
+    const session = await connect(server, { password });
+    await session.stat();
+    await sleep(100);
+    const err = await rejection(session.retr(1));
+    expect(err.message).toContain('****');
+    expect(err.message).not.toContain(password);
+  });
+});
