@@ -12,7 +12,7 @@ Exit codes:
   1    finished, but some messages failed (or the mailbox was stopped early)
   2    usage or configuration error
   3    authentication failed
-  4    could not connect (network or TLS)
+  4    could not connect (network or TLS), or the server is busy: try again later
   5    another poplift run holds this mailbox's lock
   130  stopped by SIGINT (143: SIGTERM) after saving its progress`;
 
@@ -49,7 +49,7 @@ Exit codes:
   1    some are missing, or (--deep) differ from their copy
   2    usage or configuration error
   3    authentication failed
-  4    could not connect (network or TLS)`;
+  4    could not connect (network or TLS), or the server is busy: try again later`;
 
 export const BATCH_HELP = `
 The file: a CSV with a header row, or a JSON array of objects with the same

@@ -24,10 +24,15 @@ export const Pop3ErrorCode = {
    * (exit USAGE: no credentials were sent, the configuration must change).
    */
   AUTH_UNSUPPORTED: 'POP3_AUTH_UNSUPPORTED',
-  /** Login answered -ERR [IN-USE]: another session holds the maildrop. */
+  /**
+   * Login answered -ERR [IN-USE], or said it could not lock the maildrop:
+   * another session holds it (exit CONNECT: try again later).
+   */
   IN_USE: 'POP3_IN_USE',
-  /** Login answered -ERR [SYS/TEMP]: the server has a transient problem. */
+  /** Login answered -ERR [SYS/TEMP]: the server has a transient problem (exit CONNECT). */
   UNAVAILABLE: 'POP3_UNAVAILABLE',
+  /** Login answered -ERR [LOGIN-DELAY]: logged in again too soon after the last session (exit CONNECT). */
+  LOGIN_DELAY: 'POP3_LOGIN_DELAY',
   /** The server closed or reset the connection. */
   CONNECTION_LOST: 'POP3_CONNECTION_LOST',
   /** No byte arrived for the idle timeout while a reply was awaited. */
@@ -113,6 +118,12 @@ export function greetingRefused(server: string, text: string): PopliftError {
   });
 }
 
+/**
+ * Servers that predate RFC 2449 response codes say in words that another
+ * session holds the maildrop ("Unable to lock maildrop", "Mailbox is locked").
+ */
+const MAILDROP_LOCKED = /unable to lock|\b(maildrop|mailbox)\b[^.]*\b(locked|in use)\b|\block(ed)?\b[^.]*\b(maildrop|mailbox)\b/i;
+
 /** How the refused login was attempted, for the message and the code. */
 export interface LoginAttempt {
   /** The command as the user may read it: "AUTH PLAIN", "APOP", "AUTH XOAUTH2". */
@@ -130,16 +141,24 @@ export interface LoginAttempt {
  */
 export function loginRefused(server: string, user: string, text: string, attempt?: LoginAttempt): PopliftError {
   const said = quoteServer(text);
-  if (/^\[IN-USE\]/i.test(text)) {
+  // Temporary refusals are exit 4, like a server that cannot be reached: the
+  // password may well be right, and a cron job simply tries again later.
+  if (/^\[IN-USE\]/i.test(text) || (!/^\[AUTH\]/i.test(text) && MAILDROP_LOCKED.test(text))) {
     return new PopliftError(
-      `POP3 mailbox of "${user}" on ${server} is in use by another session (${said}): close other mail clients for this account, then ${RERUN}.`,
-      { exitCode: ExitCode.PARTIAL, side: SIDE, server, code: Pop3ErrorCode.IN_USE },
+      `POP3 mailbox of "${user}" on ${server} is in use by another session (${said}): close other mail clients for this account and try again later.`,
+      { exitCode: ExitCode.CONNECT, side: SIDE, server, code: Pop3ErrorCode.IN_USE },
+    );
+  }
+  if (/^\[LOGIN-DELAY\]/i.test(text)) {
+    return new PopliftError(
+      `POP3 server ${server} does not let "${user}" log in again so soon after the last session (${said}): try again later; its CAPA LOGIN-DELAY says how many seconds to wait.`,
+      { exitCode: ExitCode.CONNECT, side: SIDE, server, code: Pop3ErrorCode.LOGIN_DELAY },
     );
   }
   if (/^\[SYS\/TEMP\]/i.test(text)) {
     return new PopliftError(
       `POP3 server ${server} has a temporary problem logging in "${user}" (${said}): try again later.`,
-      { exitCode: ExitCode.PARTIAL, side: SIDE, server, code: Pop3ErrorCode.UNAVAILABLE },
+      { exitCode: ExitCode.CONNECT, side: SIDE, server, code: Pop3ErrorCode.UNAVAILABLE },
     );
   }
   if (attempt?.token === true) {

@@ -548,3 +548,35 @@ describe('secrets echoed by the server', () => {
     expect(err.message).not.toContain(password);
   });
 });
+
+describe('temporary login refusals are not a wrong password', () => {
+  for (const [reply, code] of [
+    ['-ERR [LOGIN-DELAY] Wait 300 seconds between logins.', 'POP3_LOGIN_DELAY'],
+    ['-ERR [IN-USE] Mailbox is locked by another POP3 session.', 'POP3_IN_USE'],
+    ['-ERR [SYS/TEMP] Temporary authentication failure.', 'POP3_UNAVAILABLE'],
+    ['-ERR Unable to lock maildrop: /var/mail/alice', 'POP3_IN_USE'],
+    ['-ERR Your mailbox is locked by another session', 'POP3_IN_USE'],
+  ] as const) {
+    it(`${reply}: exit 4, "try again later"`, async () => {
+      const server = await start({
+        capa: ['USER', 'UIDL'],
+        hook: async (line, ctx) => {
+          if (!line.startsWith('PASS ')) return false;
+          await ctx.send(`${reply}\r\n`);
+          return true;
+        },
+      });
+      const err = await rejection(connect(server));
+      expect(err.code).toBe(code);
+      expect(err.exitCode).toBe(4);
+      expect(err.message).toContain('try again later');
+      expect(err.message).not.toContain('check the POP3 user name and password');
+    });
+  }
+
+  it('a plain wrong password is still exit 3', async () => {
+    const server = await start({ capa: ['USER', 'UIDL'] });
+    const err = await rejection(connect(server, { password: 'wrong' }));
+    expect(err.exitCode).toBe(3);
+  });
+});

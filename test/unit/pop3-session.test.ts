@@ -511,7 +511,7 @@ describe('Pop3Session against a scripted server', () => {
         },
       });
       const err = await rejection(Pop3Session.connect(optionsFor(server)));
-      expect(err.exitCode).toBe(ExitCode.PARTIAL);
+      expect(err.exitCode).toBe(ExitCode.CONNECT);
       expect(err.code).toBe('POP3_IN_USE');
     });
 
