@@ -12,7 +12,7 @@ import { MailboxLock } from '../state/lock.js';
 import { ensureStateDirectory, stateDirectory, stateName } from '../state/state-dir.js';
 import { connectionEndpoints, label } from './connections.js';
 import type { CliIo } from './main.js';
-import { folderLevels, parseFlagListOrUsage, positiveNumber, wholeNumber } from './options.js';
+import { folderLevels, parseFlagListOrUsage, positiveNumber, timeoutMs, wholeNumber } from './options.js';
 import { Output, outputSettings, summaryLine, type OutputCliOptions } from './output.js';
 import { parseServerUrl, type ServerUrl } from './server-url.js';
 import { formatSummary } from './summary-output.js';
@@ -104,7 +104,7 @@ export function planMigrate(pop3Text: string, imapText: string, o: MigrateCliOpt
     imapLabel: label(imap),
     levels: folderLevels(o.folder),
     extraFlags,
-    timeoutMs: positiveNumber(o.timeout, '--timeout') * 1000,
+    timeoutMs: timeoutMs(o.timeout),
     maxInflight: positiveNumber(o.maxInflight, '--max-inflight') * 1024 * 1024,
     retries: wholeNumber(o.retries, '--retries', 0),
     maxErrors: o.maxErrors === undefined ? undefined : wholeNumber(o.maxErrors, '--max-errors', 1),

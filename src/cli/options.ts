@@ -82,6 +82,21 @@ export function positiveNumber(text: string, name: string): number {
   return n;
 }
 
+/**
+ * Node's timers take at most 2^31-1 ms (about 24.8 days); a longer delay
+ * silently becomes 1 ms, which would turn a generous --timeout into none.
+ */
+export const MAX_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+/** --timeout in milliseconds: a positive number of seconds, at most MAX_TIMEOUT_SECONDS. */
+export function timeoutMs(text: string): number {
+  const seconds = positiveNumber(text, '--timeout');
+  if (seconds > MAX_TIMEOUT_SECONDS) {
+    throw usageError(`--timeout must be at most ${MAX_TIMEOUT_SECONDS} seconds (about 24 days), not '${text}'.`);
+  }
+  return Math.max(1, Math.round(seconds * 1000));
+}
+
 export function wholeNumber(text: string, name: string, min: number): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < min) throw usageError(`${name} must be a whole number of at least ${min}, not '${text}'.`);

@@ -651,8 +651,9 @@ function validateOptions(o: Pop3ConnectOptions): void {
   if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535) {
     throw usage(`The POP3 port ${o.port} is not a TCP port number (1-65535).`);
   }
-  if (!(o.timeoutMs > 0) || !Number.isFinite(o.timeoutMs)) {
-    throw usage(`The POP3 timeout must be a positive number of milliseconds, got ${o.timeoutMs}.`);
+  // Node's timers turn anything above 2^31-1 ms into 1 ms.
+  if (!(o.timeoutMs > 0) || !Number.isFinite(o.timeoutMs) || o.timeoutMs > 2 ** 31 - 1) {
+    throw usage(`The POP3 timeout must be a positive number of milliseconds up to ${2 ** 31 - 1}, got ${o.timeoutMs}.`);
   }
   if (o.maxMessageBytes !== undefined && !(Number.isSafeInteger(o.maxMessageBytes) && o.maxMessageBytes > 0)) {
     throw usage(`The POP3 message size limit must be a positive whole number of octets, got ${o.maxMessageBytes}.`);
