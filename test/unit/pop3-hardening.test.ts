@@ -580,3 +580,44 @@ describe('temporary login refusals are not a wrong password', () => {
     expect(err.exitCode).toBe(3);
   });
 });
+
+describe('Microsoft 365 POP3 XOAUTH2', () => {
+  const token = 'eyJ0eXAiOiJKV1Qi.m365-token';
+  const m365 = (user: string): ScriptedPop3Options => ({
+    capa: ['TOP', 'UIDL', 'SASL PLAIN XOAUTH2', 'USER'],
+    user,
+    accessToken: token,
+    messages: messages(1),
+    // Microsoft 365 refuses the response on the AUTH line itself.
+    hook: async (line, ctx) => {
+      if (!/^AUTH XOAUTH2 \S/i.test(line)) return false;
+      await ctx.send('-ERR Protocol error. Connection is closed. 10\r\n');
+      return true;
+    },
+  });
+
+  it('sends the token after AUTH XOAUTH2 and the "+" when the one-line form is refused', async () => {
+    const user = 'alice@contoso.onmicrosoft.com';
+    const server = await start(m365(user));
+    const session = await connect(server, { user, password: undefined, accessToken: token });
+    expect((await session.retr(1)).equals(messages(1)[0]!)).toBe(true);
+    const auth = server.log.filter((l) => l.startsWith('AUTH'));
+    expect(auth).toEqual([expect.stringMatching(/^AUTH XOAUTH2 \S+$/), 'AUTH XOAUTH2']);
+  });
+
+  it('a refused token is still reported as a refused token (exit 3), not retried again', async () => {
+    const user = 'alice@contoso.onmicrosoft.com';
+    const server = await start(m365(user));
+    const err = await rejection(connect(server, { user, password: undefined, accessToken: 'expired-token' }));
+    expect(err.code).toBe('POP3_AUTH_TOKEN');
+    expect(err.exitCode).toBe(3);
+    expect(server.log.filter((l) => l.startsWith('AUTH'))).toHaveLength(2);
+  });
+
+  it('a Gmail-style refusal of the one-line form (a JSON challenge) is not retried', async () => {
+    const server = await start({ capa: ['USER', 'SASL XOAUTH2'], messages: messages(1) });
+    const err = await rejection(connect(server, { password: undefined, accessToken: 'expired-token' }));
+    expect(err.code).toBe('POP3_AUTH_TOKEN');
+    expect(server.log.filter((l) => l.startsWith('AUTH'))).toHaveLength(1);
+  });
+});
