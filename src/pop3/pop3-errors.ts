@@ -99,8 +99,50 @@ export function closedBeforeGreeting(server: string, serverWords: string | undef
   );
 }
 
+/**
+ * What answered instead of POP3, told by the first bytes it sent, with what
+ * to use instead; undefined when they say nothing recognisable.
+ */
+export function recogniseService(first: Buffer, port: number): string | undefined {
+  if (first.length >= 2 && (first[0] === 0x15 || first[0] === 0x16) && first[1] === 0x03) {
+    return `port ${port} speaks TLS from the first byte: use pop3s://`;
+  }
+  const text = first.toString('latin1');
+  if (/^\* (OK|PREAUTH|BYE)\b/i.test(text)) {
+    return `it greets like an IMAP server ("* OK"): give it as the IMAP URL, and the POP3 server's port (usually 995 for pop3s://, 110 for pop3://) here`;
+  }
+  if (/^220[ -]/.test(text)) return 'it greets like an SMTP server ("220"): use the POP3 port (usually 995 for pop3s://, 110 for pop3://)';
+  if (/^SSH-/.test(text)) return 'it is an SSH server: use the POP3 port (usually 995 for pop3s://, 110 for pop3://)';
+  if (/^HTTP\//.test(text)) return 'it is a web server: use the POP3 port (usually 995 for pop3s://, 110 for pop3://)';
+  return undefined;
+}
+
+/** A plain connection met silence, and a TLS handshake on the same port succeeded. */
+export function tlsPortAsPlain(server: string, port: number): PopliftError {
+  return new PopliftError(
+    `POP3 server ${server} sent no greeting, and port ${port} speaks TLS from the first byte: use pop3s:// for it.`,
+    { exitCode: ExitCode.CONNECT, side: SIDE, server, code: Pop3ErrorCode.CONNECT },
+  );
+}
+
+/** A TLS connection got bytes that are not TLS (a plain-text greeting). */
+export function plainPortAsTls(server: string, port: number, code: string): PopliftError {
+  return new PopliftError(
+    `TLS handshake with POP3 server ${server} failed (${code}): port ${port} answers in plain text, not TLS: use pop3:// for it (TLS is then negotiated with STLS), or the POP3S port, usually 995.`,
+    { exitCode: ExitCode.CONNECT, side: SIDE, server, code: Pop3ErrorCode.TLS },
+  );
+}
+
 /** The greeting was not a POP3 status line: some other service answers on this port. */
-export function notPop3(server: string, detail: string): PopliftError {
+export function notPop3(server: string, detail: string, recognised?: string): PopliftError {
+  if (recognised !== undefined) {
+    return new PopliftError(`${server} is not a POP3 server: ${recognised}.`, {
+      exitCode: ExitCode.CONNECT,
+      side: SIDE,
+      server,
+      code: Pop3ErrorCode.CONNECT,
+    });
+  }
   return new PopliftError(`${server} does not answer like a POP3 server (${detail}): check the POP3 port and the TLS setting.`, {
     exitCode: ExitCode.CONNECT,
     side: SIDE,

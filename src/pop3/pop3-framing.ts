@@ -78,9 +78,13 @@ export const DEFAULT_MAX_BODY_BYTES = 256 * 1024 * 1024;
 
 /** The byte stream can no longer be matched to commands. */
 export class Pop3FramingError extends Error {
-  constructor(message: string) {
+  /** The first bytes of the offending line, when one was the problem: they tell what else answered. */
+  readonly line: Buffer | undefined;
+
+  constructor(message: string, line?: Buffer) {
     super(message);
     this.name = 'Pop3FramingError';
+    this.line = line;
   }
 }
 
@@ -214,7 +218,7 @@ export class Pop3ReplyParser {
     if (lf === -1) {
       if (this.statusLength > MAX_STATUS_LINE) {
         this.state = State.Broken;
-        throw new Pop3FramingError(`POP3 status line longer than ${MAX_STATUS_LINE} bytes`);
+        throw new Pop3FramingError(`POP3 status line longer than ${MAX_STATUS_LINE} bytes`, Buffer.from(this.statusParts[0]!.subarray(0, 16)));
       }
       return end;
     }
@@ -244,7 +248,7 @@ export class Pop3ReplyParser {
     } else {
       this.state = State.Broken;
       const shown = line.subarray(0, 80).toString('latin1').replace(/[^\x20-\x7e]/g, '?');
-      throw new Pop3FramingError(`unexpected POP3 server line "${shown}" (neither +OK nor -ERR)`);
+      throw new Pop3FramingError(`unexpected POP3 server line "${shown}" (neither +OK nor -ERR)`, Buffer.from(line.subarray(0, 16)));
     }
     const shape = this.statusUnsolicited ? undefined : this.expected[this.expectedHead]!;
     // RFC 5034: a challenge is "+" then a space and base64 (possibly empty);

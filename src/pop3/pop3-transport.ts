@@ -1,7 +1,7 @@
 import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket, type TlsOptions } from 'node:tls';
 import Pop3Command from 'node-pop3';
-import { connectFailure, describeServer, isTlsError, tlsFailure, type PopliftError } from '../errors.js';
+import { connectFailure, describeServer, errnoCode, isTlsError, tlsFailure, type PopliftError } from '../errors.js';
 import {
   closedBeforeGreeting,
   connectionLost,
@@ -9,6 +9,9 @@ import {
   greetingRefused,
   idleTimeout,
   notPop3,
+  plainPortAsTls,
+  recogniseService,
+  tlsPortAsPlain,
   replyDeadline,
   protocolFailure,
   sessionClosed,
@@ -73,6 +76,11 @@ interface PendingCommand {
 }
 
 const LISTENED_EVENTS = ['data', 'error', 'close', 'end'] as const;
+
+/** How long a plain connection may stay silent before poplift checks whether the port speaks TLS. */
+const PROBE_AFTER_MS = 1000;
+/** How long that check may take. */
+const PROBE_LIMIT_MS = 3000;
 
 // Node's EventEmitter signature: listeners take whatever the event carries.
 type Listener = (...args: any[]) => void;
@@ -195,6 +203,7 @@ export class Pop3Transport extends Pop3Command {
     this.attach(socket);
     socket.once(this.tls === true ? 'secureConnect' : 'connect', () => {
       this.transportUp = true;
+      if (this.tls !== true) this.watchForTlsPort();
       this.trace(`-- connected to ${this.server}${this.tls === true ? ` (${(socket as TLSSocket).getProtocol() ?? 'TLS'})` : ''}`);
     });
     this.updateIdleTimer();
@@ -208,6 +217,36 @@ export class Pop3Transport extends Pop3Command {
       this.greeted = true;
       this.greetingText = reply.text;
     });
+  }
+
+  /**
+   * A plain connection to an implicit-TLS port meets silence: the server
+   * waits for a ClientHello. After PROBE_AFTER_MS without a greeting, a TLS
+   * handshake on a second connection tells the two apart, so the user hears
+   * "use pop3s://" within a second or two instead of a timeout.
+   */
+  private watchForTlsPort(): void {
+    const timer = setTimeout(() => {
+      if (this.greeted || this.failure !== undefined) return;
+      const probe = tlsConnect({
+        host: this.host,
+        port: this.port,
+        rejectUnauthorized: false,
+        ...(isIP(this.host) === 0 ? { servername: this.host } : {}),
+      });
+      const done = (): void => {
+        clearTimeout(limit);
+        probe.destroy();
+      };
+      const limit = setTimeout(done, PROBE_LIMIT_MS);
+      limit.unref();
+      probe.on('secureConnect', () => {
+        done();
+        if (!this.greeted && this.failure === undefined) this.fail(tlsPortAsPlain(this.server, this.port));
+      });
+      probe.on('error', done);
+    }, PROBE_AFTER_MS);
+    timer.unref();
   }
 
   /** Text of the +OK greeting (after "+OK "), once connect() has resolved; APOP needs its <timestamp>. */
@@ -367,7 +406,8 @@ export class Pop3Transport extends Pop3Command {
       replies = this.parser.push(chunk);
     } catch (err) {
       if (!(err instanceof Pop3FramingError)) throw err;
-      this.fail(this.greeted ? protocolFailure(this.server, this.inFlight[0]?.label, err.message) : notPop3(this.server, err.message));
+      const recognised = err.line === undefined ? undefined : recogniseService(err.line, this.port);
+      this.fail(this.greeted ? protocolFailure(this.server, this.inFlight[0]?.label, err.message) : notPop3(this.server, err.message, recognised));
       return;
     }
     for (const reply of replies) {
@@ -396,6 +436,12 @@ export class Pop3Transport extends Pop3Command {
   private onSocketError(err: Error): void {
     if (this.failure !== undefined) return;
     if (!this.greeted || this.handshake !== undefined) {
+      const code = errnoCode(err) ?? '';
+      // OpenSSL's words for a record that is not TLS: a plain-text greeting.
+      if (/WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|UNKNOWN_PROTOCOL|RECORD_LAYER_FAILURE/.test(code) && this.handshake === undefined) {
+        this.fail(plainPortAsTls(this.server, this.port, code));
+        return;
+      }
       this.fail(isTlsError(err) ? tlsFailure('POP3', this.server, this.host, err) : connectFailure('POP3', this.server, this.host, err));
       return;
     }

@@ -621,3 +621,31 @@ describe('Microsoft 365 POP3 XOAUTH2', () => {
     expect(server.log.filter((l) => l.startsWith('AUTH'))).toHaveLength(1);
   });
 });
+
+describe('what answered on the port', () => {
+  const fixture = (name: string): Buffer => readFileSync(new URL(`./fixtures/${name}`, import.meta.url));
+
+  it('pop3:// on an implicit-TLS port: says to use pop3s:// within seconds, not after the timeout', async () => {
+    const server = await start({ capa: CAPA, tls: { key: fixture('tls-server-key.pem'), cert: fixture('tls-server.pem') } });
+    const started = performance.now();
+    const err = await rejection(connect(server, { tls: 'starttls', timeoutMs: 30_000 }), 6000);
+    expect(err.exitCode).toBe(4);
+    expect(err.message).toMatch(/speaks TLS from the first byte: use pop3s:\/\//);
+    expect(performance.now() - started).toBeLessThan(5000);
+  });
+
+  it('an IMAP server on the POP3 port: says so', async () => {
+    const server = await start({ greeting: '* OK [CAPABILITY IMAP4rev1 STARTTLS] Dovecot ready.' });
+    const err = await rejection(connect(server));
+    expect(err.exitCode).toBe(4);
+    expect(err.message).toMatch(/is not a POP3 server: it greets like an IMAP server/);
+  });
+
+  it('pop3s:// on a plain POP3 port: says to use pop3://', async () => {
+    const server = await start({ capa: CAPA });
+    const err = await rejection(connect(server, { tls: true, tlsOptions: { ca: fixture('tls-ca.pem') } }));
+    expect(err.exitCode).toBe(4);
+    expect(err.code).toBe('POP3_TLS');
+    expect(err.message).toMatch(/TLS handshake .* answers in plain text, not TLS: use pop3:\/\//);
+  });
+});

@@ -556,6 +556,13 @@ describe('Pop3Session against a scripted server', () => {
       const server = await start({ greeting: 'SSH-2.0-OpenSSH_9.2p1' });
       const err = await rejection(Pop3Session.connect(optionsFor(server)));
       expect(err.exitCode).toBe(ExitCode.CONNECT);
+      expect(err.message).toContain('is not a POP3 server: it is an SSH server');
+    });
+
+    it('something unrecognisable that is not POP3: CONNECT', async () => {
+      const server = await start({ greeting: 'hello there' });
+      const err = await rejection(Pop3Session.connect(optionsFor(server)));
+      expect(err.exitCode).toBe(ExitCode.CONNECT);
       expect(err.message).toContain('does not answer like a POP3 server');
     });
 
