@@ -172,6 +172,9 @@ export function listSlack(listSize: number): number {
  */
 export const MIN_TRANSFER_RATE = 16 * 1024;
 
+/** A LIST or UIDL reply must be complete within this many idle timeouts. */
+export const LISTING_DEADLINE_FACTOR = 20;
+
 /** What topMany counts a TOP reply as, at most, against MAX_RETR_BYTES_IN_FLIGHT. */
 export const TOP_BYTES_ESTIMATE = 64 * 1024;
 
@@ -302,7 +305,7 @@ export class Pop3Session {
   }
 
   private async uidlLines(): Promise<UidlLines | undefined> {
-    const reply = await this.transport.send('UIDL', true);
+    const reply = await this.transport.send('UIDL', true, { deadlineMs: this.listingDeadlineMs() });
     if (!reply.ok) return undefined;
     if (reply.tooLarge !== undefined) throw this.malformed('UIDL', `reply of ${reply.tooLarge} octets`);
     return this.parse('UIDL', () => parseUidlLines(reply.body ?? Buffer.alloc(0)));
@@ -332,6 +335,15 @@ export class Pop3Session {
   private retrInfo(n: number, body: Buffer, whole: boolean): RetrInfo {
     const listSize = this.sizes?.[n];
     return { listSize, sizeSuspect: whole && listSize !== undefined && sizeMismatch(listSize, body) };
+  }
+
+  /**
+   * LIST and UIDL have no size to scale with: LISTING_DEADLINE_FACTOR idle
+   * timeouts (20 minutes by default) read a million-message listing even at
+   * MIN_TRANSFER_RATE, and stop a server that trickles one forever.
+   */
+  private listingDeadlineMs(): number {
+    return Math.min(LISTING_DEADLINE_FACTOR * this.timeoutMs, 2 ** 31 - 1);
   }
 
   /** What a RETR or TOP of n may bring: see Pop3ConnectOptions.maxMessageBytes and timeoutMs. */
@@ -576,7 +588,7 @@ export class Pop3Session {
   }
 
   private async command(line: string, multiLine: boolean): Promise<Pop3Reply> {
-    const reply = await this.transport.send(line, multiLine);
+    const reply = await this.transport.send(line, multiLine, multiLine ? { deadlineMs: this.listingDeadlineMs() } : {});
     if (!reply.ok) throw commandRefused(this.server, line, this.transport.redact(reply.text));
     if (reply.tooLarge !== undefined) throw this.malformed(line, `reply of ${reply.tooLarge} octets`);
     return reply;

@@ -649,3 +649,29 @@ describe('what answered on the port', () => {
     expect(err.message).toMatch(/TLS handshake .* answers in plain text, not TLS: use pop3:\/\//);
   });
 });
+
+describe('a listing that never ends', () => {
+  it('LIST trickled forever fails at its deadline (POP3_TIMEOUT)', async () => {
+    let stop = false;
+    const server = await start({
+      capa: CAPA,
+      messages: messages(1),
+      hook: async (line, ctx) => {
+        if (line !== 'LIST') return false;
+        await ctx.send('+OK\r\n');
+        for (let n = 1; !stop && !ctx.socket.destroyed; n++) {
+          await ctx.send(`${n} 100\r\n`);
+          await sleep(20);
+        }
+        return true;
+      },
+    });
+    const session = await connect(server, { timeoutMs: 100 });
+    const started = performance.now();
+    const err = await rejection(session.list(), 8000);
+    stop = true;
+    expect(err.code).toBe('POP3_TIMEOUT');
+    expect(err.message).toMatch(/did not finish LIST within 2s/);
+    expect(performance.now() - started).toBeGreaterThan(1500);
+  });
+});
