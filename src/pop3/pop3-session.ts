@@ -130,6 +130,15 @@ export interface DeleManyOptions {
   stopWhen?: () => boolean;
   /** Aborting it stops deleMany at once, as stopWhen does. */
   signal?: AbortSignal;
+  /**
+   * What each number must be: with it, a DELE goes out only for a number
+   * that this session's last listing() shows with exactly this UIDL and LIST
+   * size, and whose UIDL identifies it (unique, well formed, present).
+   * Anything else lands in `unverified` and is not deleted. Message numbers
+   * name whatever sits there now; this is the proof that it is the message
+   * the caller means.
+   */
+  expected?: ReadonlyMap<number, { uidl: string; size: number }>;
 }
 
 export interface DeleManyResult {
@@ -143,6 +152,8 @@ export interface DeleManyResult {
   unanswered: number[];
   /** deleMany was asked to stop before every DELE was answered or sent. */
   stopped: boolean;
+  /** Not sent because `expected` could not be proven, with why. */
+  unverified: { n: number; reason: string }[];
 }
 
 /** A window deep enough to hide a 50 ms round trip behind a thousand DELEs a second. */
@@ -200,6 +211,8 @@ export class Pop3Session {
   private readonly transport: Pop3Transport;
   private readonly maxMessageBytes: number;
   private readonly timeoutMs: number;
+  /** The last listing(), against which deleMany proves what it deletes. */
+  private lastListing: Pop3Listing | undefined;
   /** LIST sizes by message number from the last list(), to bound the bytes retrMany keeps in flight. */
   private sizes: number[] | undefined;
 
@@ -301,7 +314,8 @@ export class Pop3Session {
    */
   async listing(): Promise<Pop3Listing> {
     const [sizes, uidl] = await Promise.all([this.list(), this.uidlLines()]);
-    return new Pop3Listing(sizes, uidl);
+    this.lastListing = new Pop3Listing(sizes, uidl);
+    return this.lastListing;
   }
 
   private async uidlLines(): Promise<UidlLines | undefined> {
@@ -504,7 +518,8 @@ export class Pop3Session {
   }
 
   /**
-   * DELE for each of `nums`, in order: up to `window` in flight with
+   * DELE for each of `numbers`, in order (see DeleManyOptions.expected for
+   * the proof of identity it can demand): up to `window` in flight with
    * PIPELINING, one at a time without. Resolves with what the server
    * answered. Stopping (stopWhen true, polled before each DELE and every
    * STOP_POLL_MS, or `signal` aborted) sends no further DELE and resolves
@@ -513,10 +528,21 @@ export class Pop3Session {
    * committed until quit(); close() instead undoes every DELE of the session.
    * Rejects only on a connection-level failure.
    */
-  async deleMany(nums: readonly number[], options: DeleManyOptions = {}): Promise<DeleManyResult> {
+  async deleMany(numbers: readonly number[], options: DeleManyOptions = {}): Promise<DeleManyResult> {
+    let nums = numbers;
     for (const n of nums) checkMessageNumber(n);
     const window = this.capabilities.has('PIPELINING') ? Math.max(1, Math.floor(options.window ?? DEFAULT_DELE_WINDOW)) : 1;
-    const result: DeleManyResult = { deleted: [], refused: [], notSent: [], unanswered: [], stopped: false };
+    const result: DeleManyResult = { deleted: [], refused: [], notSent: [], unanswered: [], stopped: false, unverified: [] };
+    if (options.expected !== undefined) {
+      const expected = options.expected;
+      const proven: number[] = [];
+      for (const n of nums) {
+        const reason = this.unproven(n, expected.get(n));
+        if (reason === undefined) proven.push(n);
+        else result.unverified.push({ n, reason });
+      }
+      nums = proven;
+    }
     const pending = new Set<number>();
     let next = 0;
     let failure: unknown;
@@ -568,6 +594,24 @@ export class Pop3Session {
     result.unanswered.push(...nums.slice(0, next).filter((n) => pending.has(n)));
     result.notSent.push(...nums.slice(next));
     return result;
+  }
+
+  /** Why message n cannot be proven to be `expected` in this session, or undefined when it can. */
+  private unproven(n: number, expected: { uidl: string; size: number } | undefined): string | undefined {
+    const listing = this.lastListing;
+    if (expected === undefined) return 'nothing was expected at this number';
+    if (listing === undefined) return 'this session has not listed the mailbox';
+    const size = listing.size(n);
+    if (size === undefined) return 'the server no longer lists this number';
+    const problem = listing.problem(n);
+    if (problem !== undefined) {
+      return problem === 'no-uidl'
+        ? 'the server has no UIDL, so nothing proves which message this number holds now'
+        : `its UIDL is ${problem}, so it cannot be told from other messages`;
+    }
+    if (listing.uidl(n) !== expected.uidl) return 'another message holds this number now (its UIDL differs)';
+    if (size !== expected.size) return `its size changed (LIST says ${size} octets, ${expected.size} were expected)`;
+    return undefined;
   }
 
   /** Marks message n deleted; the server removes it only when quit() succeeds. */

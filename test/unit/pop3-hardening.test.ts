@@ -675,3 +675,53 @@ describe('a listing that never ends', () => {
     expect(performance.now() - started).toBeGreaterThan(1500);
   });
 });
+
+describe('deleMany proves what it deletes', () => {
+  it('deletes only numbers whose unique UIDL and size match; says why for the rest', async () => {
+    const uidlReply = '+OK\r\n1 a\r\n2 b\r\n3 dup\r\n4 dup\r\n5 has space\r\n6 f\r\n.\r\n';
+    const server = await start({
+      capa: CAPA,
+      messages: messages(7),
+      hook: async (line, ctx) => {
+        if (line !== 'UIDL') return false;
+        await ctx.send(uidlReply);
+        return true;
+      },
+    });
+    const session = await connect(server);
+    const listing = await session.listing();
+    const size = (n: number) => listing.size(n)!;
+    const expected = new Map([
+      [1, { uidl: 'a', size: size(1) }],
+      // New mail now sits at number 2: an earlier session saw another message there.
+      [2, { uidl: 'old-b', size: size(2) }],
+      [3, { uidl: 'dup', size: size(3) }],
+      [5, { uidl: 'has space', size: size(5) }],
+      [6, { uidl: 'f', size: size(6) + 1 }],
+      [7, { uidl: 'g', size: size(7) }],
+    ]);
+    const result = await session.deleMany([1, 2, 3, 4, 5, 6, 7], { expected });
+    expect(result.deleted).toEqual([1]);
+    expect(Object.fromEntries(result.unverified.map((u) => [u.n, u.reason]))).toEqual({
+      2: expect.stringMatching(/UIDL differs/),
+      3: expect.stringMatching(/UIDL is duplicate/),
+      4: 'nothing was expected at this number',
+      5: expect.stringMatching(/UIDL is malformed/),
+      6: expect.stringMatching(/size changed/),
+      7: expect.stringMatching(/UIDL is missing/),
+    });
+    await session.quit();
+    expect(server.committedDeletes).toEqual([1]);
+    expect(server.log.filter((l) => l.startsWith('DELE'))).toEqual(['DELE 1']);
+  });
+
+  it('refuses everything without a listing in this session, or without UIDL', async () => {
+    const server = await start({ capa: ['USER'], uidl: false, messages: messages(2) });
+    const session = await connect(server);
+    const expected = new Map([[1, { uidl: '1', size: 40 }]]);
+    expect((await session.deleMany([1], { expected })).unverified[0]!.reason).toMatch(/not listed the mailbox/);
+    await session.listing();
+    expect((await session.deleMany([1], { expected })).unverified[0]!.reason).toMatch(/no UIDL/);
+    expect(server.log.some((l) => l.startsWith('DELE'))).toBe(false);
+  });
+});
