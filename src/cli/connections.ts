@@ -12,6 +12,7 @@ import { ImapDestination } from '../imap/imap-destination.js';
 import { readFileSync } from 'node:fs';
 import type { CliIo } from './main.js';
 import type { MigrateCliOptions } from './migrate-command.js';
+import { positiveNumber } from './options.js';
 import { resolveCredentials, terminalPrompt, type Credentials } from './secrets.js';
 import { isLoopback, type ServerUrl } from './server-url.js';
 
@@ -37,6 +38,7 @@ export type ConnectionCliOptions = Pick<
   | 'allowPlaintext'
   | 'requireTls'
   | 'timeout'
+  | 'maxMessageSize'
 >;
 
 export function tlsOptions(side: Side, o: ConnectionCliOptions, warn: (m: string) => void): ConnectionOptions {
@@ -127,6 +129,7 @@ export async function connectionEndpoints(
     warn,
     prompt,
   });
+  const maxMessageBytes = Math.floor(positiveNumber(o.maxMessageSize ?? '256', '--max-message-size') * 1024 * 1024);
   const pop3Tls = tlsOptions('POP3', o, warn);
   const imapTls = tlsOptions('IMAP', o, warn);
 
@@ -143,6 +146,7 @@ export async function connectionEndpoints(
         ...secret,
         auth: secret.accessToken === undefined ? o.pop3Auth : 'auto',
         timeoutMs,
+        maxMessageBytes,
         tlsOptions: pop3Tls,
         debug: debug && ((line: string) => debug(`POP3 ${line}`)),
       })),

@@ -13,7 +13,7 @@ import { mailboxIdentity } from '../state/mailbox-identity.js';
 import { ensureStateDirectory, journalName, legacyJournalName, lockStem, stateDirectory, type StateEndpoint } from '../state/state-dir.js';
 import { connectionEndpoints, label } from './connections.js';
 import type { CliIo } from './main.js';
-import { folderLevels, parseFlagListOrUsage, positiveNumber, wholeNumber } from './options.js';
+import { folderLevels, parseFlagListOrUsage, positiveNumber, timeoutMs, wholeNumber } from './options.js';
 import { Output, outputSettings, summaryLine, type OutputCliOptions } from './output.js';
 import { parseServerUrl, type ServerUrl } from './server-url.js';
 import { formatSummary } from './summary-output.js';
@@ -46,6 +46,7 @@ export interface MigrateCliOptions extends OutputCliOptions {
   allowPlaintext?: boolean;
   requireTls?: boolean;
   timeout: string;
+  maxMessageSize?: string;
   multiappend: boolean;
   maxInflight: string;
   stateDir?: string;
@@ -110,7 +111,7 @@ export function planMigrate(pop3Text: string, imapText: string, o: MigrateCliOpt
     imapLabel: label(imap),
     levels: folderLevels(o.folder),
     extraFlags,
-    timeoutMs: positiveNumber(o.timeout, '--timeout') * 1000,
+    timeoutMs: timeoutMs(o.timeout),
     maxInflight: positiveNumber(o.maxInflight, '--max-inflight') * 1024 * 1024,
     retries: wholeNumber(o.retries, '--retries', 0),
     maxErrors: o.maxErrors === undefined ? undefined : wholeNumber(o.maxErrors, '--max-errors', 1),

@@ -12,7 +12,7 @@ Exit codes:
   1    finished, but some messages failed (or the mailbox was stopped early)
   2    usage or configuration error
   3    authentication failed
-  4    could not connect (network or TLS)
+  4    could not connect (network or TLS), or the server is busy: try again later
   5    another poplift run holds this mailbox's lock
   130  stopped by SIGINT (143: SIGTERM) after saving its progress`;
 
@@ -49,7 +49,7 @@ Exit codes:
   1    some are missing, or (--deep) differ from their copy
   2    usage or configuration error
   3    authentication failed
-  4    could not connect (network or TLS)`;
+  4    could not connect (network or TLS), or the server is busy: try again later`;
 
 export const BATCH_HELP = `
 The file: a CSV with a header row, or a JSON array of objects with the same
@@ -80,6 +80,21 @@ export function positiveNumber(text: string, name: string): number {
   const n = Number(text);
   if (!Number.isFinite(n) || n <= 0) throw usageError(`${name} must be a positive number, not '${text}'.`);
   return n;
+}
+
+/**
+ * Node's timers take at most 2^31-1 ms (about 24.8 days); a longer delay
+ * silently becomes 1 ms, which would turn a generous --timeout into none.
+ */
+export const MAX_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+/** --timeout in milliseconds: a positive number of seconds, at most MAX_TIMEOUT_SECONDS. */
+export function timeoutMs(text: string): number {
+  const seconds = positiveNumber(text, '--timeout');
+  if (seconds > MAX_TIMEOUT_SECONDS) {
+    throw usageError(`--timeout must be at most ${MAX_TIMEOUT_SECONDS} seconds (about 24 days), not '${text}'.`);
+  }
+  return Math.max(1, Math.round(seconds * 1000));
 }
 
 export function wholeNumber(text: string, name: string, min: number): number {
@@ -139,7 +154,7 @@ export const HELP_GROUPS: Array<[string, RegExp]> = [
   ['Passwords and logins:', /^(pop3|imap)(PasswordFile|PasswordCommand|TokenFile|TokenCommand|Auth)$/],
   ['TLS:', /^((pop3|imap)?(CaFile)|(pop3|imap)?Insecure|insecure|caFile|allowPlaintext|requireTls)$/i],
   ['Cron, state and deleting:', /^(stateDir|retries|timeout|maxErrors|delete|deleteEvery)$/],
-  ['Speed and memory:', /^(multiappend|maxInflight|batchMessages|jobs|shard)$/],
+  ['Speed and memory:', /^(multiappend|maxInflight|maxMessageSize|batchMessages|jobs|shard)$/],
   ['Output:', /^(json|quiet|progressInterval|logFile|debug|skipBadRows)$/],
   ['Config:', /^config$/],
 ];
@@ -183,5 +198,6 @@ export function addTlsOptions(command: Command): Command {
     .option('--allow-plaintext', 'log in without TLS when a server offers no STARTTLS/STLS (always allowed on loopback)')
     // Together they would leave one silently ignored, and a refusal's advice (--allow-plaintext) useless.
     .addOption(new Option('--require-tls', 'refuse unencrypted logins even on loopback').conflicts('allowPlaintext'))
-    .option('--timeout <seconds>', 'give up on a connection that sends nothing for this long', '60');
+    .option('--timeout <seconds>', 'give up on a connection that sends nothing for this long', '60')
+    .option('--max-message-size <MiB>', 'leave (and report) a POP3 message larger than this on the server', '256');
 }

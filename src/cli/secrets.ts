@@ -2,7 +2,7 @@
  * Where passwords and OAuth2 tokens come from. Never from argv unless the
  * user put a password in the URL; never echoed, logged or stored.
  */
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { usageError, type Side } from '../errors.js';
 
@@ -54,21 +54,74 @@ export function readSecretFile(path: string, what: string, warn: (m: string) => 
   return line;
 }
 
-/** Runs a user's command through the shell; its first line of output is the secret. */
-export function runSecretCommand(command: string, what: string): Promise<string> {
+/** How long a --*-password-command or --*-token-command may run. */
+export const SECRET_COMMAND_TIMEOUT_MS = 60_000;
+
+/** Most output read from a secret command; only its first line is used. */
+const MAX_COMMAND_OUTPUT = 1024 * 1024;
+
+/**
+ * Runs a user's command through the shell; its first line of output is the
+ * secret. It gets no stdin (a command that asks a question gets end of
+ * input instead of waiting forever) and runs in its own process group, so
+ * that on timeout the whole group is killed: killing only the shell left
+ * its children holding the output pipe open, and the run hung.
+ */
+export function runSecretCommand(command: string, what: string, timeoutMs = SECRET_COMMAND_TIMEOUT_MS): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('/bin/sh', ['-c', command], { timeout: 60_000, maxBuffer: 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) {
-        const why = (err as { killed?: boolean }).killed ? 'timed out after 60 s' : `failed (${(err as { code?: unknown }).code ?? err.message})`;
+    const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    let outLength = 0;
+    let settled = false;
+    const killGroup = (): void => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    };
+    const finish = (err: Error | undefined, value?: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err !== undefined) reject(err);
+      else resolve(value!);
+    };
+    const timer = setTimeout(() => {
+      killGroup();
+      const seconds = timeoutMs % 1000 === 0 ? `${timeoutMs / 1000} s` : `${(timeoutMs / 1000).toFixed(1)} s`;
+      finish(usageError(`The ${what} command did not finish within ${seconds} and was stopped: check that it runs without asking for input.`));
+    }, timeoutMs);
+    child.stdout.on('data', (chunk: Buffer) => {
+      outLength += chunk.length;
+      if (outLength <= MAX_COMMAND_OUTPUT) stdout.push(chunk);
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      if (stderr.reduce((n, b) => n + b.length, 0) < 64 * 1024) stderr.push(chunk);
+    });
+    child.on('error', (err) => finish(usageError(`The ${what} command could not be started (${(err as NodeJS.ErrnoException).code ?? err.message}).`)));
+    const conclude = (code: number | null, signal: NodeJS.Signals | null): void => {
+      clearTimeout(exitTimer);
+      child.stdout.destroy();
+      child.stderr.destroy();
+      if (code !== 0) {
         // The command's own words may help, but never its output, which could hold the secret.
-        const said = firstLine(String(stderr)).slice(0, 200);
-        reject(usageError(`The ${what} command ${why}${said ? `: ${said}` : ''}.`));
+        const said = firstLine(Buffer.concat(stderr).toString('utf8')).slice(0, 200);
+        finish(usageError(`The ${what} command failed (${code ?? signal})${said ? `: ${said}` : ''}.`));
         return;
       }
-      const line = firstLine(String(stdout)).trim();
-      if (line === '') reject(usageError(`The ${what} command printed nothing.`));
-      else resolve(line);
+      const line = firstLine(Buffer.concat(stdout).toString('utf8')).trim();
+      if (line === '') finish(usageError(`The ${what} command printed nothing.`));
+      else finish(undefined, line);
+    };
+    let exitTimer: NodeJS.Timeout | undefined;
+    // A child the command left running may hold the pipes open after the
+    // shell exits: its exit status and what came within a second are enough.
+    child.on('exit', (code, signal) => {
+      exitTimer = setTimeout(() => conclude(code, signal), 1000);
     });
+    child.on('close', conclude);
   });
 }
 

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { domainToASCII } from 'node:url';
 import { usageError, type Side } from '../errors.js';
 
 export type TlsMode = 'implicit' | 'starttls';
@@ -51,7 +52,7 @@ export function parseServerUrl(text: string, side: Side): ServerUrl {
   }
   const port = url.port ? Number(url.port) : scheme.port;
   // URL keeps brackets around IPv6 literals; sockets want them bare.
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const host = asciiHost(url.hostname.replace(/^\[(.*)\]$/, '$1'), redactUrl(text));
   return {
     side,
     tls: scheme.tls,
@@ -60,6 +61,25 @@ export function parseServerUrl(text: string, side: Side): ServerUrl {
     user: decode(url.username, 'user name', redactUrl(text)),
     password: url.password ? decode(url.password, 'password', redactUrl(text)) : undefined,
   };
+}
+
+/**
+ * DNS knows only ASCII names. URL leaves the host of a pop3:/imap: URL (not
+ * a special scheme) percent-encoded, so `bücher.example` arrived at the
+ * resolver as `b%C3%BCcher.example`; IDNA (UTS #46) gives the xn-- name.
+ */
+function asciiHost(host: string, shown: string): string {
+  if (isIP(host) !== 0) return host;
+  let unicode: string;
+  try {
+    unicode = decodeURIComponent(host);
+  } catch {
+    throw usageError(`The host in '${shown}' has a bad percent-escape.`);
+  }
+  if (/^[\x21-\x7e]+$/.test(unicode)) return unicode;
+  const ascii = domainToASCII(unicode);
+  if (ascii === '') throw usageError(`The host '${unicode}' in '${shown}' is not a valid international domain name.`);
+  return ascii;
 }
 
 /** The URL with any password replaced, safe to print. */

@@ -3,7 +3,7 @@ import { verifyExitCode, verifyMailbox, type VerifyReport } from '../engine/veri
 import { connectionEndpoints, type ConnectionCliOptions } from './connections.js';
 import type { CliIo } from './main.js';
 import type { MigrateCliOptions, MigratePlan } from './migrate-command.js';
-import { folderLevels, positiveNumber } from './options.js';
+import { folderLevels, timeoutMs } from './options.js';
 import { parseServerUrl } from './server-url.js';
 import { formatVerifyReport } from './verify-output.js';
 
@@ -26,8 +26,7 @@ export async function runVerify(pop3Text: string, imapText: string, o: VerifyCli
   const pop3 = parseServerUrl(pop3Text, 'POP3');
   const imap = parseServerUrl(imapText, 'IMAP');
   const levels = folderLevels(o.folder);
-  const timeoutMs = positiveNumber(o.timeout, '--timeout') * 1000;
-  const endpoints = await connectionEndpoints(pop3, imap, o, timeoutMs, io, warn);
+  const endpoints = await connectionEndpoints(pop3, imap, o, timeoutMs(o.timeout), io, warn);
   const report = await verifyMailbox(endpoints, { folder: levels, deep: Boolean(o.deep) }, { warn });
   if (o.json) io.stdout.write(`${JSON.stringify(report)}\n`);
   else io.stderr.write(formatVerifyReport(report));

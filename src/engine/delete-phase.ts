@@ -15,6 +15,8 @@ export interface DeleteOptions {
   /** Deletions committed per source session. */
   deleteEvery: number;
   warnOnce(key: string, message: string): void;
+  /** True once the user asked to stop: marking stops within about a second, and what was marked is committed. */
+  stopRequested(): boolean;
 }
 
 interface ToCheck {
@@ -44,6 +46,8 @@ async function provenCopies(sessions: Sessions, ledger: Ledger, journal: Journal
     const k = r === undefined ? journal?.done.get(uidl) : undefined;
     if (r === undefined && k === undefined) continue;
     if (r?.outcome === 'failed' || r?.outcome === 'planned') continue;
+    // A message that came with another length than listed may not be what the server stores.
+    if (ledger.isSuspect(uidl) || k?.suspect) continue;
     if (!listing.identified(uidl)) {
       unidentified++;
       continue;
@@ -104,12 +108,24 @@ export async function deletePhase(sessions: Sessions, ledger: Ledger, journal: J
     ledger.summary.wouldDelete.push(...pending);
     return;
   }
-  while (pending.length > 0) {
+  while (pending.length > 0 && !options.stopRequested()) {
     const { source, listing } = await sessions.openSource();
     const chunk = pending.slice(0, options.deleteEvery).filter((u) => listing.has(u));
-    await source.markDeleted(chunk.map((u) => listing.number(u)!));
+    const result = await source.markDeleted(
+      chunk.map((uidl) => ({ n: listing.number(uidl)!, uidl, size: listing.size(uidl)! })),
+      { stopWhen: options.stopRequested },
+    );
+    // QUIT commits what was marked, also after a stop: those copies are proven.
     await sessions.commitSource();
-    ledger.deleted(chunk);
+    const marked = new Set(result.marked);
+    ledger.deleted(chunk.filter((u) => marked.has(listing.number(u)!)));
+    if (result.kept.length > 0 && !result.stopped) {
+      options.warnOnce(
+        `delete-kept:${result.kept[0]!.n}`,
+        `${result.kept.length} message(s) stay on POP3 server ${source.server}: ${result.kept[0]!.reason}${result.kept.length > 1 ? ' (and others)' : ''}.`,
+      );
+    }
+    if (result.stopped) return;
     pending.splice(0, options.deleteEvery);
   }
 }

@@ -14,6 +14,9 @@ export interface LedgerHooks {
 }
 
 export class Ledger {
+  /** Messages whose bytes differ in length from what the source listed: copied, never deleted. */
+  private readonly suspects = new Set<string>();
+
   constructor(
     readonly settled: SettledMessages,
     readonly summary: MigrationSummary,
@@ -25,6 +28,19 @@ export class Ledger {
     private readonly listSize: (uidl: string) => number | undefined = () => undefined,
   ) {}
 
+  /** The source sent this message with another length than it listed (see RetrievedInfo). */
+  suspect(uidl: string): void {
+    this.suspects.add(uidl);
+  }
+
+  isSuspect(uidl: string): boolean {
+    return this.suspects.has(uidl);
+  }
+
+  get suspectCount(): number {
+    return this.suspects.size;
+  }
+
   appended(uidl: string, key: string, size: number, uid: number | undefined, uidValidity: bigint | undefined): void {
     // One bigint for the folder rather than one per message: a run keeps these for the whole mailbox.
     const folderValidity = this.uidValidity();
@@ -32,7 +48,7 @@ export class Ledger {
     this.settled.set(uidl, { outcome: 'appended', key, size, uid, uidValidity: validity });
     this.summary.appended++;
     this.summary.bytes += size;
-    this.journal?.add({ t: 'appended', uidl, key, size, listSize: this.listSize(uidl), uid, uidValidity: validity?.toString() });
+    this.journal?.add({ t: 'appended', uidl, key, size, listSize: this.listSize(uidl), uid, uidValidity: validity?.toString(), ...this.suspectMark(uidl) });
     this.hooks.advance(size);
   }
 
@@ -47,6 +63,7 @@ export class Ledger {
       key,
       size,
       listSize: this.listSize(uidl),
+      ...this.suspectMark(uidl),
       sizeDiffers,
       uid: keptUid,
       uidValidity: keptUid === undefined ? undefined : this.uidValidity()?.toString(),
@@ -104,6 +121,10 @@ export class Ledger {
     for (const uidl of uidls) this.journal?.add({ t: 'deleted', uidl });
     this.journal?.flush();
     this.summary.deleted += uidls.length;
+  }
+
+  private suspectMark(uidl: string): { suspect?: true } {
+    return this.suspects.has(uidl) ? { suspect: true } : {};
   }
 
   /** Makes what was recorded so far durable. */

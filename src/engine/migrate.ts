@@ -188,6 +188,12 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     }
 
     if (!options.dryRun) await withRetries('confirm the uploads', () => confirmUploads(sessions, ledger));
+    if (ledger.suspectCount > 0) {
+      warnOnce(
+        'size-suspect',
+        `${ledger.suspectCount} message(s) came from POP3 server ${s.value.source.server} with another length than it listed: they were copied as sent, but stay on the server (check them there).`,
+      );
+    }
 
     if (stop.userRequested) stop.stop('interrupted', 'interrupted; run poplift again to continue.');
     const left = fresh.filter((u) => !ledger.settled.has(u) && !vanished.has(u)).length;
@@ -199,7 +205,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     summary.stopReason = stop.reason;
 
     if (options.delete && stop.reason === undefined) {
-      await withRetries('delete confirmed messages', () => deletePhase(sessions, ledger, journal?.state, { ...options, warnOnce }));
+      await withRetries('delete confirmed messages', () => deletePhase(sessions, ledger, journal?.state, { ...options, warnOnce, stopRequested: () => stop.userRequested }));
     }
 
     // The folder's state for the journal and ending the source session need no order: one round trip for both.

@@ -230,7 +230,8 @@ class TransferPass {
     try {
       await this.ctx.source.retrieve(
         numbers,
-        async (n, content) => {
+        async (n, content, info) => {
+          if (info.sizeSuspect) this.ctx.ledger.suspect(listing.uidlOf(n)!);
           if (await this.take(n, content)) await this.drain(this.options.maxInflightBytes);
           else this.reclaimer.released(content.length);
         },

@@ -12,6 +12,7 @@ import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { ExitCode, PopliftError, connectFailure, describeServer } from '../errors.js';
 import { imapAstring } from './mailbox-name.js';
+import { SecretRedactor } from '../secrets-redaction.js';
 
 export interface ImapLogin {
   host: string;
@@ -113,8 +114,12 @@ export class ImapAppendChannel {
   private failure: Error | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
 
+  /** Server text may echo the credentials (a refused AUTHENTICATE's blob): traces and errors go through it. */
+  private readonly redactor: SecretRedactor;
+
   private constructor(private readonly login: ImapLogin) {
     this.server = describeServer(login);
+    this.redactor = SecretRedactor.forCredentials(login);
   }
 
   static async open(login: ImapLogin): Promise<ImapAppendChannel> {
@@ -124,7 +129,7 @@ export class ImapAppendChannel {
   }
 
   private trace(dir: 'C' | 'S', line: string): void {
-    this.login.debug?.(`IMAP ${dir}: ${line}`);
+    this.login.debug?.(this.redactor.redact(`IMAP ${dir}: ${line}`));
   }
 
   private async start(): Promise<void> {
@@ -371,7 +376,7 @@ export class ImapAppendChannel {
       return;
     }
     if (line.startsWith('*')) {
-      if (/^\* BYE/i.test(line)) this.byeText = line.slice(6);
+      if (/^\* BYE/i.test(line)) this.byeText = this.redactor.redact(line.slice(6));
       for (const h of this.untaggedHandlers) h(line);
       return;
     }
@@ -381,7 +386,8 @@ export class ImapAppendChannel {
     if (!pending) return;
     this.pending.delete(tag);
     this.armIdle();
-    pending.resolve(parseTagged(line.slice(sp + 1)));
+    const reply = parseTagged(line.slice(sp + 1));
+    pending.resolve({ ...reply, text: this.redactor.redact(reply.text) });
   }
 
   private byeText: string | undefined;

@@ -9,6 +9,7 @@ import { ExitCode, PopliftError, connectFailure, describeServer, isTlsError } fr
 import type { FolderInfo, FolderScan } from '../store/mail-store.js';
 import { ImapAppendChannel, noStartTls, type AppendItem, type AppendOutcome, type ImapLogin } from './imap-append-channel.js';
 import { encodeModifiedUtf7 } from './mailbox-name.js';
+import { SecretRedactor } from '../secrets-redaction.js';
 
 export interface ImapConnectOptions extends ImapLogin {
   /**
@@ -89,7 +90,7 @@ export class ImapTarget {
             { user: options.user, pass: options.password ?? '', loginMethod: 'LOGIN' },
       tls: { ...options.tlsOptions },
       // imapflow logs pino JSON to stdout by default; poplift's stdout is for results only.
-      logger: options.debug ? debugLogger(options.debug) : false,
+      logger: options.debug ? debugLogger(SecretRedactor.forCredentials(options).wrap(options.debug)!) : false,
       disableAutoIdle: true,
       // No ENABLE round trip: poplift needs neither CONDSTORE nor UTF8=ACCEPT (names go out in modified UTF-7).
       disableAutoEnable: true,
@@ -110,7 +111,8 @@ export class ImapTarget {
       if (options.tls === 'starttls' && !options.allowPlaintext && /STARTTLS/i.test(e?.message ?? '')) {
         throw noStartTls(server, err);
       }
-      throw loginError(options, err ?? lastError);
+      // A server may echo the credentials in its refusal.
+      throw SecretRedactor.forCredentials(options).redactError(loginError(options, err ?? lastError));
     }
     const target = new ImapTarget(options, client, server);
     return target;
@@ -118,6 +120,10 @@ export class ImapTarget {
 
   private fail(what: string, err: unknown): PopliftError {
     if (err instanceof PopliftError) return err;
+    return SecretRedactor.forCredentials(this.options).redactError(this.describeFailure(what, err));
+  }
+
+  private describeFailure(what: string, err: unknown): PopliftError {
     const e = err as { responseText?: string; message?: string; code?: string };
     const lost = e?.code === 'NoConnection' || e?.code === 'EConnectionClosed' || !this.client.usable;
     return new PopliftError(`IMAP server ${this.server}: ${what} failed: ${e?.responseText ?? e?.message ?? String(err)}`, {
@@ -162,10 +168,10 @@ export class ImapTarget {
         path = created.path;
       } catch (err) {
         const e = err as { responseText?: string; message?: string };
-        throw new PopliftError(
+        throw SecretRedactor.forCredentials(this.options).redactError(new PopliftError(
           `IMAP server ${this.server} refused to create folder '${levels.join('/')}': ${e.responseText ?? e.message}. Check the folder name and the account's rights.`,
           { exitCode: ExitCode.USAGE, side: 'IMAP', server: this.server, code: 'IMAP_FOLDER', cause: err },
-        );
+        ));
       }
       status = await this.client.status(path, { uidValidity: true }).catch(() => false as const);
     }

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { loginRefused, loginUnsupported, protocolFailure, quoteServer, type LoginAttempt } from './pop3-errors.js';
 import type { Pop3Reply } from './pop3-framing.js';
 import type { Pop3Transport } from './pop3-transport.js';
+import { REDACTED, SecretRedactor } from '../secrets-redaction.js';
 
 /**
  * 'auto': SASL PLAIN when CAPA lists it, else USER/PASS. 'plain': AUTH PLAIN
@@ -44,32 +45,13 @@ const MAX_COMMAND_OCTETS = 255;
 /** Challenges answered before a server that keeps challenging is given up on. */
 const MAX_SASL_ROUNDS = 4;
 
-const MASK = '****';
+const MASK = REDACTED;
 
 /**
  * Replaces every known secret (and the encodings that go on the wire) with
- * "****". Secrets can be added later (the APOP digest needs the greeting);
- * apply() always uses all of them, longest first.
+ * "****". Secrets can be added later (the APOP digest needs the greeting).
  */
-export class SecretMask {
-  private secrets: string[] = [];
-
-  add(...secrets: (string | undefined)[]): void {
-    for (const secret of secrets) {
-      if (secret === undefined || secret === '' || this.secrets.includes(secret)) continue;
-      this.secrets.push(secret);
-    }
-    this.secrets.sort((a, b) => b.length - a.length);
-  }
-
-  apply(text: string): string {
-    let out = text;
-    for (const secret of this.secrets) {
-      if (out.includes(secret)) out = out.split(secret).join(MASK);
-    }
-    return out;
-  }
-}
+export class SecretMask extends SecretRedactor {}
 
 const base64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
 
@@ -153,7 +135,7 @@ export async function authenticate(
     }
     const initial = mechanism === 'OAUTHBEARER' ? oauthBearerResponse(user, token) : xoauth2Response(user, token);
     let oauthStatus: string | undefined;
-    const result = await saslExchange(transport, mechanism, initial, (challenge, round) => {
+    const onChallenge = (challenge: string, round: number): ClientAnswer => {
       if (round > 0) return CANCEL;
       oauthStatus = oauthErrorStatus(challenge);
       // RFC 7628 §3.2.3: OAUTHBEARER answers the error challenge with a lone
@@ -162,7 +144,21 @@ export async function authenticate(
       return mechanism === 'OAUTHBEARER'
         ? { line: base64('\x01'), label: `${base64('\x01')} (AUTH ${mechanism} error acknowledgement)` }
         : { line: '', label: `(empty AUTH ${mechanism} response to the error challenge)` };
-    });
+    };
+    let result = await saslExchange(transport, mechanism, initial, onChallenge);
+    // Microsoft 365 takes the XOAUTH2 response only after "AUTH XOAUTH2" and
+    // its "+", and answers the one-line form with "-ERR Protocol error"
+    // before looking at the token. A refusal without challenge and without a
+    // [AUTH] code is such a rejection of the form: send it again in two steps.
+    if (
+      mechanism === 'XOAUTH2' &&
+      result.inline &&
+      !result.reply.ok &&
+      !result.challenged &&
+      !/^\[AUTH\]/i.test(result.reply.text)
+    ) {
+      result = await saslExchange(transport, mechanism, initial, onChallenge, { inline: false });
+    }
     if (!result.reply.ok) {
       const attempt: LoginAttempt = { method: `AUTH ${mechanism}`, token: result.credentialsSent };
       if (oauthStatus !== undefined) attempt.oauthStatus = oauthStatus;
@@ -230,6 +226,10 @@ interface SaslResult {
   reply: Pop3Reply;
   /** Whether the initial response (the credentials) was sent. */
   credentialsSent: boolean;
+  /** The credentials went on the AUTH line itself. */
+  inline: boolean;
+  /** The server sent at least one challenge. */
+  challenged: boolean;
 }
 
 /**
@@ -243,11 +243,13 @@ async function saslExchange(
   mechanism: string,
   initialResponse: string,
   onChallenge: (challenge: string, round: number) => ClientAnswer,
+  options: { inline?: boolean } = {},
 ): Promise<SaslResult> {
   const command = `AUTH ${mechanism}`;
   // RFC 5034 §4: a zero-length initial response is sent as "=".
   const inline = `${command} ${initialResponse === '' ? '=' : initialResponse}`;
-  let credentialsSent = Buffer.byteLength(inline) + 2 <= MAX_COMMAND_OCTETS;
+  let credentialsSent = options.inline !== false && Buffer.byteLength(inline) + 2 <= MAX_COMMAND_OCTETS;
+  const sentInline = credentialsSent;
   let reply = credentialsSent
     ? await transport.send(inline, false, { label: `${command} ${MASK}`, continuation: true })
     : await transport.send(command, false, { continuation: true });
@@ -275,7 +277,7 @@ async function saslExchange(
     cancelled = answer === CANCEL;
     reply = await transport.send(answer.line, false, { label: answer.label, continuation: true });
   }
-  return { reply, credentialsSent };
+  return { reply, credentialsSent, inline: sentInline, challenged: challenges > 0 };
 }
 
 /**

@@ -18,12 +18,20 @@ export const Pop3ErrorCode = {
    * server does not list (exit USAGE: no credentials were sent).
    */
   AUTH_UNSUPPORTED: ErrorCode.POP3_AUTH_UNSUPPORTED,
-  /** Login answered -ERR [IN-USE]. */
+  /** Login answered -ERR [IN-USE], or said it could not lock the maildrop (exit CONNECT: try again later). */
   IN_USE: ErrorCode.POP3_IN_USE,
-  /** Login answered -ERR [SYS/TEMP]. */
+  /** Login answered -ERR [SYS/TEMP] (exit CONNECT). */
   UNAVAILABLE: ErrorCode.POP3_UNAVAILABLE,
+  /** Login answered -ERR [LOGIN-DELAY]: logged in again too soon after the last session (exit CONNECT). */
+  LOGIN_DELAY: ErrorCode.POP3_LOGIN_DELAY,
   CONNECTION_LOST: ErrorCode.POP3_CONNECTION_LOST,
   TIMEOUT: ErrorCode.POP3_TIMEOUT,
+  /**
+   * A message was larger than its LIST size allows (plus a margin) or than
+   * --max-message-size: read to its end and dropped; it stays on the server
+   * and the connection is still usable.
+   */
+  TOO_BIG: ErrorCode.POP3_TOO_BIG,
   /** One command answered -ERR; the connection is still usable. */
   ERR: ErrorCode.POP3_ERR,
   PROTOCOL: ErrorCode.POP3_PROTOCOL,
@@ -79,8 +87,50 @@ export function closedBeforeGreeting(server: string, serverWords: string | undef
   );
 }
 
+/**
+ * What answered instead of POP3, told by the first bytes it sent, with what
+ * to use instead; undefined when they say nothing recognisable.
+ */
+export function recogniseService(first: Buffer, port: number): string | undefined {
+  if (first.length >= 2 && (first[0] === 0x15 || first[0] === 0x16) && first[1] === 0x03) {
+    return `port ${port} speaks TLS from the first byte: use pop3s://`;
+  }
+  const text = first.toString('latin1');
+  if (/^\* (OK|PREAUTH|BYE)\b/i.test(text)) {
+    return `it greets like an IMAP server ("* OK"): give it as the IMAP URL, and the POP3 server's port (usually 995 for pop3s://, 110 for pop3://) here`;
+  }
+  if (/^220[ -]/.test(text)) return 'it greets like an SMTP server ("220"): use the POP3 port (usually 995 for pop3s://, 110 for pop3://)';
+  if (/^SSH-/.test(text)) return 'it is an SSH server: use the POP3 port (usually 995 for pop3s://, 110 for pop3://)';
+  if (/^HTTP\//.test(text)) return 'it is a web server: use the POP3 port (usually 995 for pop3s://, 110 for pop3://)';
+  return undefined;
+}
+
+/** A plain connection met silence, and a TLS handshake on the same port succeeded. */
+export function tlsPortAsPlain(server: string, port: number): PopliftError {
+  return new PopliftError(
+    `POP3 server ${server} sent no greeting, and port ${port} speaks TLS from the first byte: use pop3s:// for it.`,
+    { exitCode: ExitCode.CONNECT, side: SIDE, server, code: Pop3ErrorCode.CONNECT },
+  );
+}
+
+/** A TLS connection got bytes that are not TLS (a plain-text greeting). */
+export function plainPortAsTls(server: string, port: number, code: string): PopliftError {
+  return new PopliftError(
+    `TLS handshake with POP3 server ${server} failed (${code}): port ${port} answers in plain text, not TLS: use pop3:// for it (TLS is then negotiated with STLS), or the POP3S port, usually 995.`,
+    { exitCode: ExitCode.CONNECT, side: SIDE, server, code: Pop3ErrorCode.TLS },
+  );
+}
+
 /** The greeting was not a POP3 status line: some other service answers on this port. */
-export function notPop3(server: string, detail: string): PopliftError {
+export function notPop3(server: string, detail: string, recognised?: string): PopliftError {
+  if (recognised !== undefined) {
+    return new PopliftError(`${server} is not a POP3 server: ${recognised}.`, {
+      exitCode: ExitCode.CONNECT,
+      side: SIDE,
+      server,
+      code: Pop3ErrorCode.CONNECT,
+    });
+  }
   return new PopliftError(`${server} does not answer like a POP3 server (${detail}): check the POP3 port and the TLS setting.`, {
     exitCode: ExitCode.CONNECT,
     side: SIDE,
@@ -97,6 +147,12 @@ export function greetingRefused(server: string, text: string): PopliftError {
     code: Pop3ErrorCode.CONNECT,
   });
 }
+
+/**
+ * Servers that predate RFC 2449 response codes say in words that another
+ * session holds the maildrop ("Unable to lock maildrop", "Mailbox is locked").
+ */
+const MAILDROP_LOCKED = /unable to lock|\b(maildrop|mailbox)\b[^.]*\b(locked|in use)\b|\block(ed)?\b[^.]*\b(maildrop|mailbox)\b/i;
 
 /** How the refused login was attempted, for the message and the code. */
 export interface LoginAttempt {
@@ -115,16 +171,24 @@ export interface LoginAttempt {
  */
 export function loginRefused(server: string, user: string, text: string, attempt?: LoginAttempt): PopliftError {
   const said = quoteServer(text);
-  if (/^\[IN-USE\]/i.test(text)) {
+  // Temporary refusals are exit 4, like a server that cannot be reached: the
+  // password may well be right, and a cron job simply tries again later.
+  if (/^\[IN-USE\]/i.test(text) || (!/^\[AUTH\]/i.test(text) && MAILDROP_LOCKED.test(text))) {
     return new PopliftError(
-      `POP3 mailbox of "${user}" on ${server} is in use by another session (${said}): close other mail clients for this account, then ${RERUN}.`,
-      { exitCode: ExitCode.PARTIAL, side: SIDE, server, code: Pop3ErrorCode.IN_USE },
+      `POP3 mailbox of "${user}" on ${server} is in use by another session (${said}): close other mail clients for this account and try again later.`,
+      { exitCode: ExitCode.CONNECT, side: SIDE, server, code: Pop3ErrorCode.IN_USE },
+    );
+  }
+  if (/^\[LOGIN-DELAY\]/i.test(text)) {
+    return new PopliftError(
+      `POP3 server ${server} does not let "${user}" log in again so soon after the last session (${said}): try again later; its CAPA LOGIN-DELAY says how many seconds to wait.`,
+      { exitCode: ExitCode.CONNECT, side: SIDE, server, code: Pop3ErrorCode.LOGIN_DELAY },
     );
   }
   if (/^\[SYS\/TEMP\]/i.test(text)) {
     return new PopliftError(
       `POP3 server ${server} has a temporary problem logging in "${user}" (${said}): try again later.`,
-      { exitCode: ExitCode.PARTIAL, side: SIDE, server, code: Pop3ErrorCode.UNAVAILABLE },
+      { exitCode: ExitCode.CONNECT, side: SIDE, server, code: Pop3ErrorCode.UNAVAILABLE },
     );
   }
   if (attempt?.token === true) {
@@ -179,6 +243,46 @@ export function idleTimeout(server: string, during: string, timeoutMs: number): 
   return new PopliftError(
     `POP3 server ${server} sent nothing for ${seconds(timeoutMs)} during ${during}, so poplift dropped the connection: ${RERUN}, or raise the timeout for a slow server.`,
     { exitCode: ExitCode.PARTIAL, side: SIDE, server, code: Pop3ErrorCode.TIMEOUT },
+  );
+}
+
+/**
+ * A reply did not finish within its hard deadline although bytes kept
+ * coming (or came too slowly): code TIMEOUT, since the connection is gone
+ * and a new one may do better.
+ */
+export function replyDeadline(server: string, during: string, deadlineMs: number, octets: number): PopliftError {
+  return new PopliftError(
+    `POP3 server ${server} did not finish ${during} within ${seconds(Math.round(deadlineMs / 100) * 100)} (${octets} octets received), so poplift dropped the connection; the message stays on the server: ${RERUN}, or raise --timeout for a very slow server.`,
+    { exitCode: ExitCode.PARTIAL, side: SIDE, server, code: Pop3ErrorCode.TIMEOUT },
+  );
+}
+
+/**
+ * A message beyond its allowed size was read to its end and dropped; the
+ * session goes on. `listSize` is set when the LIST size set the limit.
+ */
+export function messageTooLarge(
+  server: string,
+  command: string,
+  octets: number,
+  limit: number,
+  listSize: number | undefined,
+  notSent = false,
+): PopliftError {
+  if (notSent) {
+    return new PopliftError(
+      `POP3 server ${server} lists a message of ${octets} octets, more than --max-message-size allows (${limit} octets), so poplift did not send ${command}; the message stays on the server: raise --max-message-size to move it.`,
+      { exitCode: ExitCode.PARTIAL, side: SIDE, server, code: Pop3ErrorCode.TOO_BIG },
+    );
+  }
+  const why =
+    listSize === undefined
+      ? `more than --max-message-size allows (${limit} octets): raise it if the message is genuine`
+      : `far more than its LIST size of ${listSize} octets: the server's answers cannot be trusted for this message`;
+  return new PopliftError(
+    `POP3 server ${server} sent ${octets} octets for ${command}, ${why}; the message stays on the server.`,
+    { exitCode: ExitCode.PARTIAL, side: SIDE, server, code: Pop3ErrorCode.TOO_BIG },
   );
 }
 

@@ -44,6 +44,13 @@ export interface Pop3Reply {
    * client's answer line is registered and sent as a command of its own.
    */
   readonly continuation?: true;
+  /**
+   * Present for a +OK multi-line reply whose body grew beyond the
+   * expectation's maxBodyBytes: the octets the server sent. The body was
+   * read to its end and dropped, so the stream stays in step; `body` is
+   * then undefined.
+   */
+  readonly tooLarge?: number;
 }
 
 /** What the reply to one registered command can look like. */
@@ -52,13 +59,32 @@ export interface Expectation {
   multiLine: boolean;
   /** A "+ " / "+" line is a SASL challenge (AUTH and the answers to its challenges). */
   continuation?: boolean;
+  /**
+   * Most body octets kept (multi-line only); beyond it the body is read to
+   * its end and dropped and the reply carries `tooLarge`. Default
+   * DEFAULT_MAX_BODY_BYTES.
+   */
+  maxBodyBytes?: number;
+  /**
+   * Most octets that may be allocated up front when the status line
+   * announces a size ("+OK n octets"); the caller passes what LIST said.
+   * Default 0: a status line alone is never trusted with an allocation.
+   */
+  preallocateUpTo?: number;
 }
+
+/** What any multi-line reply may hold unless the caller says otherwise. */
+export const DEFAULT_MAX_BODY_BYTES = 256 * 1024 * 1024;
 
 /** The byte stream can no longer be matched to commands. */
 export class Pop3FramingError extends Error {
-  constructor(message: string) {
+  /** The first bytes of the offending line, when one was the problem: they tell what else answered. */
+  readonly line: Buffer | undefined;
+
+  constructor(message: string, line?: Buffer) {
     super(message);
     this.name = 'Pop3FramingError';
+    this.line = line;
   }
 }
 
@@ -72,6 +98,14 @@ const Shape = {
   Sasl: 2,
 } as const;
 type Shape = (typeof Shape)[keyof typeof Shape];
+
+/** Limits of a multi-line reply, kept only for commands that set them. */
+interface BodyLimits {
+  maxBodyBytes: number;
+  preallocateUpTo: number;
+}
+
+const DEFAULT_LIMITS: BodyLimits = { maxBodyBytes: DEFAULT_MAX_BODY_BYTES, preallocateUpTo: 0 };
 
 const State = {
   /** Collecting a status line. */
@@ -91,13 +125,18 @@ type State = (typeof State)[keyof typeof State];
 
 /** Messages at least this large announced in "+OK n octets" are read into one preallocated buffer. */
 const PREALLOCATE_FROM = 1024 * 1024;
-/** A larger announcement is not trusted enough to allocate for up front. */
-const PREALLOCATE_UP_TO = 1024 * 1024 * 1024;
 
 export class Pop3ReplyParser {
   /** One entry per command sent and not yet answered: the shape of its reply. */
   private readonly expected: Shape[] = [];
   private expectedHead = 0;
+  /** Limits by index into `expected`, for the commands that set them. */
+  private readonly limits = new Map<number, BodyLimits>();
+  private expectedBase = 0;
+  /** Limits of the body being read. */
+  private currentLimits: BodyLimits = DEFAULT_LIMITS;
+  /** The body passed maxBodyBytes: bytes are counted, not kept. */
+  private discarding = false;
 
   private state: State = State.Status;
   private statusParts: Buffer[] = [];
@@ -125,8 +164,16 @@ export class Pop3ReplyParser {
    */
   expect(shape: boolean | Expectation): void {
     if (this.state === State.Broken) throw new Pop3FramingError('the POP3 reply stream is out of step');
-    const { multiLine, continuation } = typeof shape === 'boolean' ? { multiLine: shape, continuation: false } : shape;
+    const e: Expectation = typeof shape === 'boolean' ? { multiLine: shape, continuation: false } : shape;
+    const { multiLine, continuation } = e;
     if (multiLine && continuation === true) throw new RangeError('a POP3 reply cannot be both multi-line and a SASL challenge');
+    if (multiLine && (e.maxBodyBytes !== undefined || e.preallocateUpTo !== undefined)) {
+      const maxBodyBytes = e.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+      this.limits.set(this.expectedBase + this.expected.length, {
+        maxBodyBytes,
+        preallocateUpTo: Math.min(e.preallocateUpTo ?? 0, maxBodyBytes),
+      });
+    }
     this.expected.push(multiLine ? Shape.Multi : continuation === true ? Shape.Sasl : Shape.Single);
   }
 
@@ -171,7 +218,7 @@ export class Pop3ReplyParser {
     if (lf === -1) {
       if (this.statusLength > MAX_STATUS_LINE) {
         this.state = State.Broken;
-        throw new Pop3FramingError(`POP3 status line longer than ${MAX_STATUS_LINE} bytes`);
+        throw new Pop3FramingError(`POP3 status line longer than ${MAX_STATUS_LINE} bytes`, Buffer.from(this.statusParts[0]!.subarray(0, 16)));
       }
       return end;
     }
@@ -201,7 +248,7 @@ export class Pop3ReplyParser {
     } else {
       this.state = State.Broken;
       const shown = line.subarray(0, 80).toString('latin1').replace(/[^\x20-\x7e]/g, '?');
-      throw new Pop3FramingError(`unexpected POP3 server line "${shown}" (neither +OK nor -ERR)`);
+      throw new Pop3FramingError(`unexpected POP3 server line "${shown}" (neither +OK nor -ERR)`, Buffer.from(line.subarray(0, 16)));
     }
     const shape = this.statusUnsolicited ? undefined : this.expected[this.expectedHead]!;
     // RFC 5034: a challenge is "+" then a space and base64 (possibly empty);
@@ -224,9 +271,13 @@ export class Pop3ReplyParser {
       this.currentText = text;
       this.bodyParts = [];
       this.bodyLength = 0;
+      this.discarding = false;
+      this.currentLimits = this.limits.get(this.expectedBase + this.expectedHead) ?? DEFAULT_LIMITS;
       const announced = /^(\d+) octets/i.exec(text);
       const size = announced ? Number(announced[1]) : 0;
-      this.bodyTarget = size >= PREALLOCATE_FROM && size <= PREALLOCATE_UP_TO ? Buffer.allocUnsafe(size) : undefined;
+      // The status line alone could ask for any amount: only what LIST said (capped) is allocated.
+      this.bodyTarget =
+        size >= PREALLOCATE_FROM && size <= this.currentLimits.preallocateUpTo ? Buffer.allocUnsafe(size) : undefined;
       this.bodyFilled = 0;
       this.lastWasCr = false;
       this.state = State.LineStart;
@@ -305,6 +356,20 @@ export class Pop3ReplyParser {
 
   private addBody(chunk: Buffer, from: number, to: number): void {
     if (to <= from) return;
+    if (this.discarding) {
+      this.bodyLength += to - from;
+      return;
+    }
+    const held = this.bodyTarget !== undefined ? this.bodyFilled : this.bodyLength;
+    if (held + (to - from) > this.currentLimits.maxBodyBytes) {
+      // Read on to the terminator so the replies after this one stay in step, keeping nothing.
+      this.bodyLength = held + (to - from);
+      this.bodyFilled = 0;
+      this.bodyTarget = undefined;
+      this.bodyParts = [];
+      this.discarding = true;
+      return;
+    }
     const target = this.bodyTarget;
     if (target !== undefined) {
       if (this.bodyFilled + (to - from) <= target.length) {
@@ -323,6 +388,16 @@ export class Pop3ReplyParser {
   }
 
   private finishBody(out: Pop3Reply[]): void {
+    if (this.discarding) {
+      const received = this.bodyLength;
+      this.discarding = false;
+      this.bodyLength = 0;
+      this.state = State.Status;
+      this.shiftExpected();
+      out.push({ ok: true, text: this.currentText, body: undefined, unsolicited: false, tooLarge: received });
+      this.currentText = '';
+      return;
+    }
     const target = this.bodyTarget;
     this.bodyTarget = undefined;
     const body =
@@ -338,11 +413,13 @@ export class Pop3ReplyParser {
   }
 
   private shiftExpected(): void {
+    this.limits.delete(this.expectedBase + this.expectedHead);
     this.expectedHead++;
     // Compact now and then so a long pipelined session does not keep an
     // ever-growing array of answered entries.
     if (this.expectedHead >= 1024 && this.expectedHead * 2 >= this.expected.length) {
       this.expected.splice(0, this.expectedHead);
+      this.expectedBase += this.expectedHead;
       this.expectedHead = 0;
     }
   }

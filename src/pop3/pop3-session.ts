@@ -10,10 +10,10 @@ import {
   type Pop3Capabilities,
   type Pop3Credentials,
 } from './pop3-auth.js';
-import { commandRefused, protocolFailure, tlsUnavailable } from './pop3-errors.js';
+import { commandRefused, messageTooLarge, protocolFailure, tlsUnavailable } from './pop3-errors.js';
 import type { Pop3Reply } from './pop3-framing.js';
-import { MalformedLine, parseListReply, parseUidlReply } from './pop3-listing.js';
-import { Pop3Transport } from './pop3-transport.js';
+import { MalformedLine, Pop3Listing, parseListReply, parseUidlLines, type UidlLines } from './pop3-listing.js';
+import { Pop3Transport, type SendOptions } from './pop3-transport.js';
 
 
 export interface Pop3ConnectOptions {
@@ -50,8 +50,19 @@ export interface Pop3ConnectOptions {
    * once. Only with auth 'auto' (or unset).
    */
   accessToken?: string;
-  /** Idle timeout: no byte from the server for this long while a reply is awaited. */
+  /**
+   * Idle timeout: no byte from the server for this long while a reply is
+   * awaited. Each message also has a hard deadline of twice this plus one
+   * second per MIN_TRANSFER_RATE octets of its LIST size.
+   */
   timeoutMs: number;
+  /**
+   * Largest message taken (default DEFAULT_MAX_MESSAGE_BYTES). A message
+   * whose LIST size is larger is not retrieved; one that turns out larger,
+   * or more than LIST_SLACK beyond its LIST size, is read to its end and
+   * dropped. Either way it fails alone with code POP3_TOO_BIG.
+   */
+  maxMessageBytes?: number;
   tlsOptions?: ConnectionOptions;
   /**
    * Protocol trace, one line per call. Secrets never appear: commands that
@@ -86,6 +97,95 @@ export const DEFAULT_RETR_WINDOW = 128;
  */
 export const MAX_RETR_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
 
+/** What retrMany tells onMessage besides the body. */
+export interface RetrInfo {
+  /** n's size in the last list() of this session, if any. */
+  listSize: number | undefined;
+  /**
+   * The body's length differs from listSize by more than line ends explain
+   * (sizeMismatch); always false for TOP and when no LIST was read.
+   */
+  sizeSuspect: boolean;
+}
+
+/**
+ * Whether a retrieved message's length is further from its LIST size than
+ * one octet per line: servers that store LF line ends may count them as
+ * one octet and send CRLF, which is no sign of trouble; anything beyond
+ * means the server sent something other than what it listed (Courier
+ * without UTF8 serves a generated wrapper for 8-bit headers).
+ */
+export function sizeMismatch(listSize: number, body: Buffer): boolean {
+  const difference = Math.abs(body.length - listSize);
+  if (difference === 0) return false;
+  let lines = 0;
+  for (let i = body.indexOf(0x0a); i !== -1 && lines < difference; i = body.indexOf(0x0a, i + 1)) lines++;
+  return difference > lines;
+}
+
+export interface DeleManyOptions {
+  /** Most DELEs in flight at once when the server offers PIPELINING (default DEFAULT_DELE_WINDOW). */
+  window?: number;
+  /** Polled before each DELE and every STOP_POLL_MS; once true, deleMany stops (see there). */
+  stopWhen?: () => boolean;
+  /** Aborting it stops deleMany at once, as stopWhen does. */
+  signal?: AbortSignal;
+  /**
+   * What each number must be: with it, a DELE goes out only for a number
+   * that this session's last listing() shows with exactly this UIDL and LIST
+   * size, and whose UIDL identifies it (unique, well formed, present).
+   * Anything else lands in `unverified` and is not deleted. Message numbers
+   * name whatever sits there now; this is the proof that it is the message
+   * the caller means.
+   */
+  expected?: ReadonlyMap<number, { uidl: string; size: number }>;
+}
+
+export interface DeleManyResult {
+  /** Answered +OK: deleted when quit() succeeds. */
+  deleted: number[];
+  /** Answered -ERR (code POP3_ERR): the message stays. */
+  refused: { n: number; error: PopliftError }[];
+  /** Never sent because deleMany stopped. */
+  notSent: number[];
+  /** Sent, but no answer came within STOP_GRACE_MS of the stop: the server may or may not delete them on QUIT. */
+  unanswered: number[];
+  /** deleMany was asked to stop before every DELE was answered or sent. */
+  stopped: boolean;
+  /** Not sent because `expected` could not be proven, with why. */
+  unverified: { n: number; reason: string }[];
+}
+
+/** A window deep enough to hide a 50 ms round trip behind a thousand DELEs a second. */
+export const DEFAULT_DELE_WINDOW = 64;
+/** How often deleMany asks stopWhen while it waits for answers. */
+export const STOP_POLL_MS = 100;
+/** How long deleMany waits, once stopped, for the answers to DELEs already sent. */
+export const STOP_GRACE_MS = 500;
+
+/** Default of Pop3ConnectOptions.maxMessageBytes (--max-message-size). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
+
+/**
+ * How far a message may exceed its LIST size: servers that store LF line
+ * ends may count them as one octet and send two, so half the size (at least
+ * 64 KiB) covers every honest server while keeping memory tied to LIST.
+ */
+export function listSlack(listSize: number): number {
+  return Math.max(64 * 1024, Math.ceil(listSize / 2));
+}
+
+/**
+ * Slowest rate the per-message deadline allows for, in octets per second:
+ * 16 KiB/s moves a 256 MiB message in under five hours, and a server that
+ * trickles a byte now and then (which the idle timeout never catches) is
+ * cut off.
+ */
+export const MIN_TRANSFER_RATE = 16 * 1024;
+
+/** A LIST or UIDL reply must be complete within this many idle timeouts. */
+export const LISTING_DEADLINE_FACTOR = 20;
+
 /** What topMany counts a TOP reply as, at most, against MAX_RETR_BYTES_IN_FLIGHT. */
 export const TOP_BYTES_ESTIMATE = 64 * 1024;
 
@@ -101,13 +201,26 @@ export class Pop3Session {
   readonly capabilities: ReadonlySet<string>;
   /** "host:port", as used in error messages. */
   readonly server: string;
+  /**
+   * The server accepted UTF8 (RFC 6856), offered in CAPA: it serves
+   * messages with 8-bit headers as stored instead of a generated
+   * replacement.
+   */
+  readonly utf8: boolean;
 
   private readonly transport: Pop3Transport;
+  private readonly maxMessageBytes: number;
+  private readonly timeoutMs: number;
+  /** The last listing(), against which deleMany proves what it deletes. */
+  private lastListing: Pop3Listing | undefined;
   /** LIST sizes by message number from the last list(), to bound the bytes retrMany keeps in flight. */
   private sizes: number[] | undefined;
 
-  private constructor(transport: Pop3Transport, capabilities: ReadonlySet<string>) {
+  private constructor(transport: Pop3Transport, capabilities: ReadonlySet<string>, options: Pop3ConnectOptions, utf8: boolean) {
     this.transport = transport;
+    this.utf8 = utf8;
+    this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.timeoutMs = options.timeoutMs;
     this.server = transport.server;
     this.capabilities = capabilities;
   }
@@ -136,6 +249,7 @@ export class Pop3Session {
       ...(options.tlsOptions === undefined ? {} : { tlsOptions: options.tlsOptions }),
       // The server may echo what it was sent; the trace shows no secret either way.
       ...(debug === undefined ? {} : { debug: (line: string) => debug(mask.apply(line)) }),
+      redactor: mask,
     });
     try {
       await transport.connect();
@@ -146,16 +260,20 @@ export class Pop3Session {
           // RFC 2595 §4: what the server said before TLS cannot be trusted.
           beforeLogin = await readCapabilities(transport);
         } else if (options.allowPlaintext === false) {
-          throw tlsUnavailable(transport.server, refusal === 'none' ? undefined : refusal, secretName(credentials));
+          throw tlsUnavailable(transport.server, refusal === 'none' ? undefined : mask.apply(refusal), secretName(credentials));
         }
       }
+      // RFC 6856 §2: UTF8 belongs to the AUTHORIZATION state. Without it a
+      // server such as Courier replaces each message with 8-bit headers by
+      // a generated notice. A refusal changes nothing we rely on.
+      const utf8 = beforeLogin?.names.has('UTF8') === true && (await transport.send('UTF8', false)).ok;
       await authenticate(transport, credentials, beforeLogin, mask);
       // RFC 2449 §5: capabilities may change after login (PIPELINING in
       // particular), so ask again unless the server has shown it lacks CAPA.
       const afterLogin = beforeLogin === undefined ? undefined : await readCapabilities(transport);
       const capabilities = afterLogin?.names ?? beforeLogin?.names ?? new Set<string>();
       transport.pipelining = capabilities.has('PIPELINING');
-      return new Pop3Session(transport, capabilities);
+      return new Pop3Session(transport, capabilities, options, utf8);
     } catch (err) {
       transport.dropConnection();
       throw err;
@@ -180,17 +298,99 @@ export class Pop3Session {
     return sizes;
   }
 
-  /** Message number → unique id; undefined when the server answers -ERR (no UIDL). */
+  /**
+   * Message number → unique id exactly as sent (latin1, one character per
+   * byte; spaces and 8-bit bytes kept); undefined when the server answers
+   * -ERR (no UIDL). listing() says which ids can be trusted.
+   */
   async uidl(): Promise<Map<number, string> | undefined> {
-    const reply = await this.transport.send('UIDL', true);
+    return (await this.uidlLines())?.uids;
+  }
+
+  /**
+   * LIST and UIDL together (one round trip with PIPELINING), checked against
+   * each other: for each message number its size, its UIDL as sent and
+   * whether that UIDL identifies it (unique, RFC 1939 characters, present).
+   */
+  async listing(): Promise<Pop3Listing> {
+    const [sizes, uidl] = await Promise.all([this.list(), this.uidlLines()]);
+    this.lastListing = new Pop3Listing(sizes, uidl);
+    return this.lastListing;
+  }
+
+  private async uidlLines(): Promise<UidlLines | undefined> {
+    const reply = await this.transport.send('UIDL', true, { deadlineMs: this.listingDeadlineMs() });
     if (!reply.ok) return undefined;
-    return this.parse('UIDL', () => parseUidlReply(reply.body ?? Buffer.alloc(0)));
+    if (reply.tooLarge !== undefined) throw this.malformed('UIDL', `reply of ${reply.tooLarge} octets`);
+    return this.parse('UIDL', () => parseUidlLines(reply.body ?? Buffer.alloc(0)));
   }
 
   /** The message exactly as the server stores it, after dot-unstuffing. */
   async retr(n: number): Promise<Buffer> {
     checkMessageNumber(n);
-    const reply = await this.command(`RETR ${n}`, true);
+    const line = `RETR ${n}`;
+    const early = this.refuseBeforeSending(n, line);
+    if (early !== undefined) throw early;
+    const reply = await this.transport.send(line, true, this.messageLimits(n));
+    return this.messageBody(n, line, reply);
+  }
+
+  /**
+   * Whether a RETR of n brought a body whose length differs from n's LIST
+   * size by more than line ends can explain (see sizeMismatch): such a
+   * message may not be what the server stores, e.g. a wrapper generated in
+   * its place, and should be kept on the server and reported.
+   */
+  sizeSuspect(n: number, body: Buffer): boolean {
+    const listSize = this.sizes?.[n];
+    return listSize !== undefined && sizeMismatch(listSize, body);
+  }
+
+  private retrInfo(n: number, body: Buffer, whole: boolean): RetrInfo {
+    const listSize = this.sizes?.[n];
+    return { listSize, sizeSuspect: whole && listSize !== undefined && sizeMismatch(listSize, body) };
+  }
+
+  /**
+   * LIST and UIDL have no size to scale with: LISTING_DEADLINE_FACTOR idle
+   * timeouts (20 minutes by default) read a million-message listing even at
+   * MIN_TRANSFER_RATE, and stop a server that trickles one forever.
+   */
+  private listingDeadlineMs(): number {
+    return Math.min(LISTING_DEADLINE_FACTOR * this.timeoutMs, 2 ** 31 - 1);
+  }
+
+  /** What a RETR or TOP of n may bring: see Pop3ConnectOptions.maxMessageBytes and timeoutMs. */
+  private messageLimits(n: number): SendOptions {
+    const listSize = this.sizes?.[n];
+    const limit = this.sizeLimit(listSize);
+    const expected = listSize ?? limit;
+    return {
+      maxBodyBytes: limit,
+      preallocateUpTo: listSize === undefined ? 0 : Math.min(listSize, limit),
+      deadlineMs: 2 * this.timeoutMs + (expected / MIN_TRANSFER_RATE) * 1000,
+    };
+  }
+
+  private sizeLimit(listSize: number | undefined): number {
+    return listSize === undefined ? this.maxMessageBytes : Math.min(this.maxMessageBytes, listSize + listSlack(listSize));
+  }
+
+  /** A message LIST already shows to be too large is refused without transferring it. */
+  private refuseBeforeSending(n: number, line: string): PopliftError | undefined {
+    const listSize = this.sizes?.[n];
+    if (listSize === undefined || listSize <= this.maxMessageBytes) return undefined;
+    return messageTooLarge(this.server, line, listSize, this.maxMessageBytes, undefined, true);
+  }
+
+  /** The body of a RETR/TOP reply, or the POP3_ERR / POP3_TOO_BIG error for that one message. */
+  private messageBody(n: number, line: string, reply: Pop3Reply): Buffer {
+    if (!reply.ok) throw commandRefused(this.server, line, this.transport.redact(reply.text));
+    if (reply.tooLarge !== undefined) {
+      const listSize = this.sizes?.[n];
+      const limit = this.sizeLimit(listSize);
+      throw messageTooLarge(this.server, line, reply.tooLarge, limit, limit < this.maxMessageBytes ? listSize : undefined);
+    }
     return reply.body ?? Buffer.alloc(0);
   }
 
@@ -204,7 +404,7 @@ export class Pop3Session {
    */
   async retrMany(
     nums: readonly number[],
-    onMessage: (n: number, body: Buffer) => void | Promise<void>,
+    onMessage: (n: number, body: Buffer, info: RetrInfo) => void | Promise<void>,
     options: RetrManyOptions = {},
   ): Promise<void> {
     const sizes = this.sizes;
@@ -220,8 +420,9 @@ export class Pop3Session {
   async top(n: number, lines: number): Promise<Buffer> {
     checkMessageNumber(n);
     checkLineCount(lines);
-    const reply = await this.command(`TOP ${n} ${lines}`, true);
-    return reply.body ?? Buffer.alloc(0);
+    const line = `TOP ${n} ${lines}`;
+    const reply = await this.transport.send(line, true, this.messageLimits(n));
+    return this.messageBody(n, line, reply);
   }
 
   /**
@@ -255,13 +456,13 @@ export class Pop3Session {
     nums: readonly number[],
     commandFor: (n: number) => string,
     bytesOf: (n: number) => number,
-    onMessage: (n: number, body: Buffer) => void | Promise<void>,
+    onMessage: (n: number, body: Buffer, info: RetrInfo) => void | Promise<void>,
     options: RetrManyOptions,
   ): Promise<void> {
     for (const n of nums) checkMessageNumber(n);
     const window = this.capabilities.has('PIPELINING') ? Math.max(1, Math.floor(options.window ?? DEFAULT_RETR_WINDOW)) : 1;
     const stopped = options.stopWhen ?? ((): boolean => false);
-    const inFlight: { n: number; line: string; size: number; reply: Promise<Pop3Reply> }[] = [];
+    const inFlight: { n: number; line: string; size: number; reply: Promise<Pop3Reply> | PopliftError }[] = [];
     let next = 0;
     let bytesInFlight = 0;
 
@@ -272,7 +473,12 @@ export class Pop3Session {
         if (inFlight.length > 0 && bytesInFlight + size > MAX_RETR_BYTES_IN_FLIGHT) return;
         next++;
         const line = commandFor(n);
-        const reply = this.transport.send(line, true, { background: true });
+        const refused = this.refuseBeforeSending(n, line);
+        if (refused !== undefined) {
+          inFlight.push({ n, line, size: 0, reply: refused });
+          continue;
+        }
+        const reply = this.transport.send(line, true, { background: true, ...this.messageLimits(n) });
         // Awaited below in order; if we stop early, the replies still in flight
         // are consumed by the transport and their rejections must not surface
         // as unhandled.
@@ -285,15 +491,19 @@ export class Pop3Session {
     fill();
     while (inFlight.length > 0) {
       const item = inFlight.shift()!;
-      const reply = await item.reply;
+      const reply = item.reply instanceof PopliftError ? item.reply : await item.reply;
       bytesInFlight -= item.size;
       if (stopped()) return;
-      if (!reply.ok || reply.body === undefined) {
-        const err = commandRefused(this.server, item.line, reply.text);
-        if (options.onError === undefined) throw err;
+      let body: Buffer | undefined;
+      try {
+        if (reply instanceof PopliftError) throw reply;
+        body = this.messageBody(item.n, item.line, reply);
+      } catch (err) {
+        if (!(err instanceof PopliftError) || options.onError === undefined) throw err;
         options.onError(item.n, err);
-      } else {
-        const result = onMessage(item.n, reply.body);
+      }
+      if (body !== undefined) {
+        const result = onMessage(item.n, body, this.retrInfo(item.n, body, item.line.startsWith('RETR')));
         if (isPromiseLike(result)) {
           this.transport.pauseReading();
           try {
@@ -307,6 +517,103 @@ export class Pop3Session {
     }
   }
 
+  /**
+   * DELE for each of `numbers`, in order (see DeleManyOptions.expected for
+   * the proof of identity it can demand): up to `window` in flight with
+   * PIPELINING, one at a time without. Resolves with what the server
+   * answered. Stopping (stopWhen true, polled before each DELE and every
+   * STOP_POLL_MS, or `signal` aborted) sends no further DELE and resolves
+   * once those already sent are answered, or after STOP_GRACE_MS with them
+   * listed as unanswered, so a stop takes well under a second. Nothing is
+   * committed until quit(); close() instead undoes every DELE of the session.
+   * Rejects only on a connection-level failure.
+   */
+  async deleMany(numbers: readonly number[], options: DeleManyOptions = {}): Promise<DeleManyResult> {
+    let nums = numbers;
+    for (const n of nums) checkMessageNumber(n);
+    const window = this.capabilities.has('PIPELINING') ? Math.max(1, Math.floor(options.window ?? DEFAULT_DELE_WINDOW)) : 1;
+    const result: DeleManyResult = { deleted: [], refused: [], notSent: [], unanswered: [], stopped: false, unverified: [] };
+    if (options.expected !== undefined) {
+      const expected = options.expected;
+      const proven: number[] = [];
+      for (const n of nums) {
+        const reason = this.unproven(n, expected.get(n));
+        if (reason === undefined) proven.push(n);
+        else result.unverified.push({ n, reason });
+      }
+      nums = proven;
+    }
+    const pending = new Set<number>();
+    let next = 0;
+    let failure: unknown;
+    let wake: (() => void) | undefined;
+    const stopRequested = (): boolean => options.signal?.aborted === true || options.stopWhen?.() === true;
+    const onAbort = (): void => wake?.();
+    options.signal?.addEventListener('abort', onAbort);
+    const poll = options.stopWhen === undefined ? undefined : setInterval(() => wake?.(), STOP_POLL_MS);
+    let stoppedAt = 0;
+    try {
+      for (;;) {
+        if (!result.stopped && stopRequested()) {
+          result.stopped = true;
+          stoppedAt = performance.now();
+        }
+        while (!result.stopped && failure === undefined && next < nums.length && pending.size < window) {
+          const n = nums[next++]!;
+          pending.add(n);
+          this.transport.send(`DELE ${n}`, false).then(
+            (reply) => {
+              pending.delete(n);
+              if (reply.ok) result.deleted.push(n);
+              else result.refused.push({ n, error: commandRefused(this.server, `DELE ${n}`, this.transport.redact(reply.text)) });
+              wake?.();
+            },
+            (err: unknown) => {
+              pending.delete(n);
+              failure ??= err;
+              wake?.();
+            },
+          );
+        }
+        if (failure !== undefined) throw failure;
+        if (pending.size === 0 && (result.stopped || next >= nums.length)) break;
+        const graceLeft = result.stopped ? stoppedAt + STOP_GRACE_MS - performance.now() : Infinity;
+        if (graceLeft <= 0) break;
+        let timer: NodeJS.Timeout | undefined;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          if (graceLeft !== Infinity) timer = setTimeout(resolve, graceLeft);
+        });
+        clearTimeout(timer);
+        wake = undefined;
+      }
+    } finally {
+      if (poll !== undefined) clearInterval(poll);
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+    result.unanswered.push(...nums.slice(0, next).filter((n) => pending.has(n)));
+    result.notSent.push(...nums.slice(next));
+    return result;
+  }
+
+  /** Why message n cannot be proven to be `expected` in this session, or undefined when it can. */
+  private unproven(n: number, expected: { uidl: string; size: number } | undefined): string | undefined {
+    const listing = this.lastListing;
+    if (expected === undefined) return 'nothing was expected at this number';
+    if (listing === undefined) return 'this session has not listed the mailbox';
+    const size = listing.size(n);
+    if (size === undefined) return 'the server no longer lists this number';
+    const problem = listing.problem(n);
+    if (problem !== undefined) {
+      return problem === 'no-uidl'
+        ? 'the server has no UIDL, so nothing proves which message this number holds now'
+        : `its UIDL is ${problem}, so it cannot be told from other messages`;
+    }
+    if (listing.uidl(n) !== expected.uidl) return 'another message holds this number now (its UIDL differs)';
+    if (size !== expected.size) return `its size changed (LIST says ${size} octets, ${expected.size} were expected)`;
+    return undefined;
+  }
+
   /** Marks message n deleted; the server removes it only when quit() succeeds. */
   async dele(n: number): Promise<void> {
     checkMessageNumber(n);
@@ -316,7 +623,7 @@ export class Pop3Session {
   /** QUIT: commits the DELEs of this session, then closes the connection. */
   async quit(): Promise<void> {
     const reply = await this.transport.quit();
-    if (!reply.ok) throw commandRefused(this.server, 'QUIT', reply.text);
+    if (!reply.ok) throw commandRefused(this.server, 'QUIT', this.transport.redact(reply.text));
   }
 
   /** Drops the connection without QUIT, so no DELE of this session takes effect. */
@@ -325,8 +632,9 @@ export class Pop3Session {
   }
 
   private async command(line: string, multiLine: boolean): Promise<Pop3Reply> {
-    const reply = await this.transport.send(line, multiLine);
-    if (!reply.ok) throw commandRefused(this.server, line, reply.text);
+    const reply = await this.transport.send(line, multiLine, multiLine ? { deadlineMs: this.listingDeadlineMs() } : {});
+    if (!reply.ok) throw commandRefused(this.server, line, this.transport.redact(reply.text));
+    if (reply.tooLarge !== undefined) throw this.malformed(line, `reply of ${reply.tooLarge} octets`);
     return reply;
   }
 
@@ -362,12 +670,16 @@ async function readCapabilities(transport: Pop3Transport): Promise<Pop3Capabilit
   return { names, sasl };
 }
 
-/** Lines of a CAPA body (LIST and UIDL are read by pop3-listing.ts); ASCII by RFC, latin1 keeps any stray byte visible. */
+/**
+ * Lines of a CAPA body (LIST and UIDL are read by pop3-listing.ts); ASCII by
+ * RFC, latin1 keeps any stray byte visible. A bare LF ends a line too, as
+ * some servers end their lines so, and a CAPA line cannot contain one.
+ */
 function bodyLines(reply: Pop3Reply): string[] {
   if (reply.body === undefined) return [];
   return reply.body
     .toString('latin1')
-    .split('\r\n')
+    .split(/\r?\n/)
     .filter((line) => line.trim() !== '');
 }
 
@@ -395,8 +707,12 @@ function validateOptions(o: Pop3ConnectOptions): void {
   if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535) {
     throw usage(`The POP3 port ${o.port} is not a TCP port number (1-65535).`);
   }
-  if (!(o.timeoutMs > 0) || !Number.isFinite(o.timeoutMs)) {
-    throw usage(`The POP3 timeout must be a positive number of milliseconds, got ${o.timeoutMs}.`);
+  // Node's timers turn anything above 2^31-1 ms into 1 ms.
+  if (!(o.timeoutMs > 0) || !Number.isFinite(o.timeoutMs) || o.timeoutMs > 2 ** 31 - 1) {
+    throw usage(`The POP3 timeout must be a positive number of milliseconds up to ${2 ** 31 - 1}, got ${o.timeoutMs}.`);
+  }
+  if (o.maxMessageBytes !== undefined && !(Number.isSafeInteger(o.maxMessageBytes) && o.maxMessageBytes > 0)) {
+    throw usage(`The POP3 message size limit must be a positive whole number of octets, got ${o.maxMessageBytes}.`);
   }
   if (o.user === '') throw usage('The POP3 user name is empty.');
   // A CR or LF would end the command early and inject another one; a NUL

@@ -4,7 +4,7 @@
  * server removes what DELE marked (RFC 1939 UPDATE state).
  */
 import { Listing } from '../store/listing.js';
-import type { MailSource, RetrieveOptions } from '../store/mail-store.js';
+import type { DeleteRequest, DeleteResult, MailSource, RetrievedInfo, RetrieveOptions } from '../store/mail-store.js';
 import { Pop3Session, type Pop3ConnectOptions } from './pop3-session.js';
 
 export class Pop3Source implements MailSource {
@@ -23,22 +23,44 @@ export class Pop3Source implements MailSource {
   }
 
   async list(): Promise<Listing> {
-    // Both commands go out together on a PIPELINING server: one round trip instead of two.
-    const [sizes, uidls] = await Promise.all([this.session.list(), this.session.uidl()]);
-    const numbers = Float64Array.from(sizes.keys()).sort();
-    return new Listing(numbers, (n) => sizes.get(n)!, (n) => (uidls ? uidls.get(n) : String(n)), uidls !== undefined);
+    const listing = await this.session.listing();
+    return new Listing(
+      listing.numbers,
+      (n) => listing.size(n)!,
+      (n) => (listing.hasUidl ? listing.uidl(n) : String(n)),
+      listing.hasUidl,
+      (n) => listing.identifiable(n),
+    );
   }
 
-  retrieve(numbers: readonly number[], onMessage: (n: number, content: Buffer) => void | Promise<void>, options?: RetrieveOptions): Promise<void> {
-    return this.session.retrMany(numbers, onMessage, options);
+  retrieve(
+    numbers: readonly number[],
+    onMessage: (n: number, content: Buffer, info: RetrievedInfo) => void | Promise<void>,
+    options?: RetrieveOptions,
+  ): Promise<void> {
+    return this.session.retrMany(numbers, (n, body, info) => onMessage(n, body, { sizeSuspect: info.sizeSuspect }), options);
   }
 
   readHeaders(numbers: readonly number[], onHeaders: (n: number, head: Buffer) => void | Promise<void>, options?: RetrieveOptions): Promise<void> {
     return this.session.topMany(numbers, 0, onHeaders, options);
   }
 
-  async markDeleted(numbers: readonly number[]): Promise<void> {
-    for (const n of numbers) await this.session.dele(n);
+  async markDeleted(requests: readonly DeleteRequest[], options: { stopWhen?: () => boolean } = {}): Promise<DeleteResult> {
+    const expected = new Map(requests.map((r) => [r.n, { uidl: r.uidl, size: r.size }] as const));
+    const result = await this.session.deleMany(
+      requests.map((r) => r.n),
+      { expected, stopWhen: options.stopWhen },
+    );
+    return {
+      marked: result.deleted,
+      kept: [
+        ...result.unverified,
+        ...result.refused.map(({ n, error }) => ({ n, reason: error.message })),
+        ...result.unanswered.map((n) => ({ n, reason: 'the server did not answer DELE before poplift stopped' })),
+        ...result.notSent.map((n) => ({ n, reason: 'poplift stopped before deleting it' })),
+      ],
+      stopped: result.stopped,
+    };
   }
 
   commit(): Promise<void> {

@@ -1,7 +1,7 @@
 import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket, type TlsOptions } from 'node:tls';
 import Pop3Command from 'node-pop3';
-import { connectFailure, describeServer, isTlsError, tlsFailure, type PopliftError } from '../errors.js';
+import { connectFailure, describeServer, errnoCode, isTlsError, tlsFailure, type PopliftError } from '../errors.js';
 import {
   closedBeforeGreeting,
   connectionLost,
@@ -9,12 +9,17 @@ import {
   greetingRefused,
   idleTimeout,
   notPop3,
+  plainPortAsTls,
+  recogniseService,
+  tlsPortAsPlain,
+  replyDeadline,
   protocolFailure,
   sessionClosed,
   Pop3ErrorCode,
   tlsHandshakeTimeout,
 } from './pop3-errors.js';
 import { Pop3FramingError, Pop3ReplyParser, type Pop3Reply } from './pop3-framing.js';
+import type { SecretRedactor } from '../secrets-redaction.js';
 
 export interface Pop3TransportOptions {
   host: string;
@@ -24,6 +29,8 @@ export interface Pop3TransportOptions {
   timeoutMs: number;
   tlsOptions?: ConnectionOptions;
   debug?: (line: string) => void;
+  /** Secrets to remove from server text in the errors this transport raises. */
+  redactor?: SecretRedactor;
 }
 
 export interface SendOptions {
@@ -40,6 +47,17 @@ export interface SendOptions {
    * `continuation: true`: for AUTH and for the answers to its challenges.
    */
   continuation?: boolean;
+  /** Multi-line only: see Expectation.maxBodyBytes. */
+  maxBodyBytes?: number;
+  /** Multi-line only: see Expectation.preallocateUpTo. */
+  preallocateUpTo?: number;
+  /**
+   * Longest time the reply may take from when it is next in line until it
+   * is complete, time spent with reading paused not counted. Unlike the
+   * idle timeout, a server trickling bytes cannot stretch it; when it
+   * passes the connection is dropped (code POP3_TIMEOUT).
+   */
+  deadlineMs?: number;
 }
 
 interface PendingCommand {
@@ -48,11 +66,21 @@ interface PendingCommand {
   readonly multiLine: boolean;
   readonly continuation: boolean;
   readonly background: boolean;
+  readonly maxBodyBytes?: number;
+  readonly preallocateUpTo?: number;
+  readonly deadlineMs?: number;
+  /** What is left of the deadline, once the reply has been next in line. */
+  deadlineLeftMs?: number;
   resolve(reply: Pop3Reply): void;
   reject(err: Error): void;
 }
 
 const LISTENED_EVENTS = ['data', 'error', 'close', 'end'] as const;
+
+/** How long a plain connection may stay silent before poplift checks whether the port speaks TLS. */
+const PROBE_AFTER_MS = 1000;
+/** How long that check may take. */
+const PROBE_LIMIT_MS = 3000;
 
 // Node's EventEmitter signature: listeners take whatever the event carries.
 type Listener = (...args: any[]) => void;
@@ -86,6 +114,7 @@ export class Pop3Transport extends Pop3Command {
 
   private readonly idleTimeoutMs: number;
   private readonly debugLine: ((line: string) => void) | undefined;
+  private readonly redactor: SecretRedactor | undefined;
   private readonly parser = new Pop3ReplyParser();
   private readonly inFlight: PendingCommand[] = [];
   private readonly unsent: PendingCommand[] = [];
@@ -100,6 +129,12 @@ export class Pop3Transport extends Pop3Command {
   private readingPaused = false;
   private corked = false;
   private idleTimer: NodeJS.Timeout | undefined;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  /** The command whose deadline is running, and since when. */
+  private deadlineFor: PendingCommand | undefined;
+  private deadlineSince = 0;
+  /** Octets received for the reply at the head of the queue, for the deadline's message. */
+  private headOctets = 0;
   /** Set while an STLS upgrade negotiates; socket errors then are TLS failures. */
   private handshake: Handshake | undefined;
   private readonly ourListeners: [string, Listener][] = [];
@@ -127,6 +162,7 @@ export class Pop3Transport extends Pop3Command {
     this.server = describeServer(options);
     this.idleTimeoutMs = options.timeoutMs;
     this.debugLine = options.debug;
+    this.redactor = options.redactor;
   }
 
   /** Opens the connection; resolves once the +OK greeting has arrived. */
@@ -167,6 +203,7 @@ export class Pop3Transport extends Pop3Command {
     this.attach(socket);
     socket.once(this.tls === true ? 'secureConnect' : 'connect', () => {
       this.transportUp = true;
+      if (this.tls !== true) this.watchForTlsPort();
       this.trace(`-- connected to ${this.server}${this.tls === true ? ` (${(socket as TLSSocket).getProtocol() ?? 'TLS'})` : ''}`);
     });
     this.updateIdleTimer();
@@ -180,6 +217,36 @@ export class Pop3Transport extends Pop3Command {
       this.greeted = true;
       this.greetingText = reply.text;
     });
+  }
+
+  /**
+   * A plain connection to an implicit-TLS port meets silence: the server
+   * waits for a ClientHello. After PROBE_AFTER_MS without a greeting, a TLS
+   * handshake on a second connection tells the two apart, so the user hears
+   * "use pop3s://" within a second or two instead of a timeout.
+   */
+  private watchForTlsPort(): void {
+    const timer = setTimeout(() => {
+      if (this.greeted || this.failure !== undefined) return;
+      const probe = tlsConnect({
+        host: this.host,
+        port: this.port,
+        rejectUnauthorized: false,
+        ...(isIP(this.host) === 0 ? { servername: this.host } : {}),
+      });
+      const done = (): void => {
+        clearTimeout(limit);
+        probe.destroy();
+      };
+      const limit = setTimeout(done, PROBE_LIMIT_MS);
+      limit.unref();
+      probe.on('secureConnect', () => {
+        done();
+        if (!this.greeted && this.failure === undefined) this.fail(tlsPortAsPlain(this.server, this.port));
+      });
+      probe.on('error', done);
+    }, PROBE_AFTER_MS);
+    timer.unref();
   }
 
   /** Text of the +OK greeting (after "+OK "), once connect() has resolved; APOP needs its <timestamp>. */
@@ -203,6 +270,9 @@ export class Pop3Transport extends Pop3Command {
         multiLine,
         continuation: options.continuation === true,
         background: options.background === true,
+        ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+        ...(options.preallocateUpTo === undefined ? {} : { preallocateUpTo: options.preallocateUpTo }),
+        ...(options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs, deadlineLeftMs: options.deadlineMs }),
         resolve,
         reject,
       };
@@ -272,6 +342,11 @@ export class Pop3Transport extends Pop3Command {
     this.updateReading();
   }
 
+  /** `text` from the server with the user's secrets removed, for an error message. */
+  redact(text: string): string {
+    return this.redactor?.redact(text) ?? text;
+  }
+
   /** The connection-level failure, once one happened. */
   get failed(): PopliftError | undefined {
     return this.failure;
@@ -279,6 +354,10 @@ export class Pop3Transport extends Pop3Command {
 
   private attach(socket: Socket | TLSSocket): void {
     this.sock = socket;
+    // Commands are small writes answered before the next goes out (always,
+    // without PIPELINING): Nagle's algorithm would hold each one back for
+    // the server's delayed ACK, tens of milliseconds per round trip.
+    socket.setNoDelay(true);
     const listeners: [string, Listener][] = [
       ['data', (chunk: Buffer) => this.onData(chunk)],
       ['error', (err: Error) => this.onSocketError(err)],
@@ -308,7 +387,12 @@ export class Pop3Transport extends Pop3Command {
   }
 
   private transmitted(command: PendingCommand): void {
-    this.parser.expect({ multiLine: command.multiLine, continuation: command.continuation });
+    this.parser.expect({
+      multiLine: command.multiLine,
+      continuation: command.continuation,
+      ...(command.maxBodyBytes === undefined ? {} : { maxBodyBytes: command.maxBodyBytes }),
+      ...(command.preallocateUpTo === undefined ? {} : { preallocateUpTo: command.preallocateUpTo }),
+    });
     this.inFlight.push(command);
     this.updateIdleTimer();
   }
@@ -316,12 +400,14 @@ export class Pop3Transport extends Pop3Command {
   private onData(chunk: Buffer): void {
     if (this.failure !== undefined) return;
     this.idleTimer?.refresh();
+    this.headOctets += chunk.length;
     let replies: Pop3Reply[];
     try {
       replies = this.parser.push(chunk);
     } catch (err) {
       if (!(err instanceof Pop3FramingError)) throw err;
-      this.fail(this.greeted ? protocolFailure(this.server, this.inFlight[0]?.label, err.message) : notPop3(this.server, err.message));
+      const recognised = err.line === undefined ? undefined : recogniseService(err.line, this.port);
+      this.fail(this.greeted ? protocolFailure(this.server, this.inFlight[0]?.label, err.message) : notPop3(this.server, err.message, recognised));
       return;
     }
     for (const reply of replies) {
@@ -332,6 +418,8 @@ export class Pop3Transport extends Pop3Command {
       }
       const command = this.inFlight.shift();
       if (command === undefined) continue;
+      // Counted from the chunk that finished the previous reply: close enough for a message.
+      this.headOctets = 0;
       if (!command.background) this.foregroundWaiting--;
       this.trace(`S: ${statusLine(reply)}`);
       if (reply.body !== undefined) this.trace(`S: (${reply.body.length} octets)`);
@@ -348,6 +436,12 @@ export class Pop3Transport extends Pop3Command {
   private onSocketError(err: Error): void {
     if (this.failure !== undefined) return;
     if (!this.greeted || this.handshake !== undefined) {
+      const code = errnoCode(err) ?? '';
+      // OpenSSL's words for a record that is not TLS: a plain-text greeting.
+      if (/WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|UNKNOWN_PROTOCOL|RECORD_LAYER_FAILURE/.test(code) && this.handshake === undefined) {
+        this.fail(plainPortAsTls(this.server, this.port, code));
+        return;
+      }
       this.fail(isTlsError(err) ? tlsFailure('POP3', this.server, this.host, err) : connectFailure('POP3', this.server, this.host, err));
       return;
     }
@@ -388,6 +482,8 @@ export class Pop3Transport extends Pop3Command {
   /** Connection-level failure: everything pending and everything later rejects with `err`. */
   private fail(err: PopliftError): void {
     if (this.failure !== undefined) return;
+    // The server's last words and unreadable lines are quoted: they may echo a secret.
+    this.redactor?.redactError(err);
     this.failure = err;
     this.updateIdleTimer();
     const victims = [...this.inFlight, ...this.unsent];
@@ -435,6 +531,33 @@ export class Pop3Transport extends Pop3Command {
       clearTimeout(this.idleTimer);
       this.idleTimer = undefined;
     }
+    this.updateDeadline(waiting && this.handshake === undefined);
+  }
+
+  /** Runs the deadline of the reply next in line while it is being read; paused time does not count. */
+  private updateDeadline(reading: boolean): void {
+    const head = reading ? this.inFlight[0] : undefined;
+    const target = head?.deadlineLeftMs === undefined ? undefined : head;
+    if (this.deadlineFor === target) return;
+    const running = this.deadlineFor;
+    if (running !== undefined) {
+      clearTimeout(this.deadlineTimer);
+      this.deadlineTimer = undefined;
+      running.deadlineLeftMs = (running.deadlineLeftMs ?? 0) - (performance.now() - this.deadlineSince);
+      this.deadlineFor = undefined;
+    }
+    if (target !== undefined) {
+      this.deadlineFor = target;
+      this.deadlineSince = performance.now();
+      this.deadlineTimer = setTimeout(() => this.onDeadline(target), Math.max(0, target.deadlineLeftMs ?? 0));
+    }
+  }
+
+  private onDeadline(command: PendingCommand): void {
+    this.deadlineTimer = undefined;
+    this.deadlineFor = undefined;
+    if (this.failure !== undefined || this.inFlight[0] !== command) return;
+    this.fail(replyDeadline(this.server, command.label, command.deadlineMs ?? 0, this.headOctets));
   }
 
   private trace(line: string): void {

@@ -25,9 +25,9 @@ export type JournalEntry =
   /** The server accepted the upload, but the copy is not in the folder. */
   | { t: 'missing'; uidl: string }
   /** `size` is the message's length as read, `listSize` the size the source listed it with. */
-  | { t: 'appended'; uidl: string; key: string; size: number; listSize?: number; uid?: number; uidValidity?: string }
+  | { t: 'appended'; uidl: string; key: string; size: number; listSize?: number; suspect?: true; uid?: number; uidValidity?: string }
   /** `uid` is the destination copy found (when the folder had it), for a later verified delete. */
-  | { t: 'duplicate'; uidl: string; key: string; size: number; listSize?: number; sizeDiffers: boolean; uid?: number; uidValidity?: string }
+  | { t: 'duplicate'; uidl: string; key: string; size: number; listSize?: number; suspect?: true; sizeDiffers: boolean; uid?: number; uidValidity?: string }
   | { t: 'failed'; uidl: string; reason: string }
   /** Committed by QUIT: the message is gone from the source. */
   | { t: 'deleted'; uidl: string };
@@ -38,6 +38,8 @@ export interface KnownMessage {
   size: number;
   /** The size the source listed it with (absent in journals written before it was recorded). */
   listSize: number | undefined;
+  /** Read with another length than the source listed: never deleted on this entry's word. */
+  suspect: boolean;
   uid: number | undefined;
   uidValidity: string | undefined;
   sizeDiffers: boolean;
@@ -91,10 +93,10 @@ export function loadJournal(path: string): JournalState {
         state.done.delete(e.uidl);
         break;
       case 'appended':
-        unconfirmed.set(e.uidl, { outcome: 'appended', key: e.key, size: e.size, listSize: e.listSize, uid: e.uid, uidValidity: e.uidValidity, sizeDiffers: false });
+        unconfirmed.set(e.uidl, { outcome: 'appended', key: e.key, size: e.size, listSize: e.listSize, suspect: e.suspect === true, uid: e.uid, uidValidity: e.uidValidity, sizeDiffers: false });
         break;
       case 'duplicate':
-        state.done.set(e.uidl, { outcome: 'duplicate', key: e.key, size: e.size, listSize: e.listSize, uid: e.uid, uidValidity: e.uidValidity, sizeDiffers: e.sizeDiffers });
+        state.done.set(e.uidl, { outcome: 'duplicate', key: e.key, size: e.size, listSize: e.listSize, suspect: e.suspect === true, uid: e.uid, uidValidity: e.uidValidity, sizeDiffers: e.sizeDiffers });
         break;
       case 'failed':
         // A failure is retried next run; it does not undo an earlier success.

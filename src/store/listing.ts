@@ -22,7 +22,14 @@ export class Listing {
    * @param uidlOf the UIDL of a message number as the server sent it (undefined when its line is missing;
    *   its number as text when the server has no UIDL at all)
    */
-  constructor(numbers: ArrayLike<number>, sizeOf: (n: number) => number, uidlOf: (n: number) => string | undefined, hasUidl: boolean) {
+  constructor(
+    numbers: ArrayLike<number>,
+    sizeOf: (n: number) => number,
+    uidlOf: (n: number) => string | undefined,
+    hasUidl: boolean,
+    /** The source's own verdict on whether n's id identifies it (it may know more, e.g. a number listed twice). */
+    identifiable: (n: number) => boolean = () => true,
+  ) {
     this.hasUidl = hasUidl;
     this.numbers = new Float64Array(numbers.length);
     this.sizes = new Float64Array(numbers.length);
@@ -31,6 +38,7 @@ export class Listing {
     for (let i = 0; i < numbers.length; i++) {
       const n = numbers[i]!;
       order.push(this.add(i, n, sizeOf(n), uidlOf(n)));
+      if (!identifiable(n)) this.unidentified[i] = 1;
     }
     this.order = order;
   }

@@ -18,6 +18,31 @@ export interface RetrieveOptions {
   stopWhen?: () => boolean;
 }
 
+/** What the source says about a message it delivers, besides its bytes. */
+export interface RetrievedInfo {
+  /**
+   * Its length is further from the size the source listed than line ends
+   * explain: the source may have sent something other than what it stores.
+   */
+  sizeSuspect: boolean;
+}
+
+/** A message to delete, named as the caller saw it: a source deletes it only while its number still names that id and size. */
+export interface DeleteRequest {
+  n: number;
+  uidl: string;
+  size: number;
+}
+
+export interface DeleteResult {
+  /** Marked for deletion: removed by commit(). */
+  marked: number[];
+  /** Not marked, with why (the number no longer names that message, the server refused, no answer came). */
+  kept: Array<{ n: number; reason: string }>;
+  /** The caller asked to stop before every request was sent. */
+  stopped: boolean;
+}
+
 /** A mailbox messages are read from and, once proven copied, deleted from. */
 export interface MailSource {
   /** host:port, as messages name the server. */
@@ -30,11 +55,19 @@ export interface MailSource {
    * Each of `numbers`, whole and byte-exact, handed to onMessage in the order
    * given. While a promise returned by onMessage is pending no more are read.
    */
-  retrieve(numbers: readonly number[], onMessage: (n: number, content: Buffer) => void | Promise<void>, options?: RetrieveOptions): Promise<void>;
+  retrieve(
+    numbers: readonly number[],
+    onMessage: (n: number, content: Buffer, info: RetrievedInfo) => void | Promise<void>,
+    options?: RetrieveOptions,
+  ): Promise<void>;
   /** The header section of each of `numbers`, as retrieve delivers messages. */
   readHeaders(numbers: readonly number[], onHeaders: (n: number, head: Buffer) => void | Promise<void>, options?: RetrieveOptions): Promise<void>;
-  /** Marks these messages for deletion; nothing is removed before commit(). */
-  markDeleted(numbers: readonly number[]): Promise<void>;
+  /**
+   * Marks these messages for deletion, each only after proving its number
+   * still names that id and listed size in this session; nothing is removed
+   * before commit(). Stops within about a second once stopWhen is true.
+   */
+  markDeleted(requests: readonly DeleteRequest[], options?: { stopWhen?: () => boolean }): Promise<DeleteResult>;
   /** Ends the session, removing what was marked; the store must be connected again to go on. */
   commit(): Promise<void>;
   /** Undoes what this session marked (deletions, and on some servers the read state). */

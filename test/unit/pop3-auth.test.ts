@@ -147,7 +147,7 @@ describe('password logins', () => {
     ['[SYS/TEMP] Authentication service unavailable', 'POP3_UNAVAILABLE'],
     ['[IN-USE] Mailbox is locked', 'POP3_IN_USE'],
   ] as const) {
-    it(`AUTH PLAIN answered ${words.split(']')[0]}]: ${code}, exit PARTIAL, as for USER/PASS`, async () => {
+    it(`AUTH PLAIN answered ${words.split(']')[0]}]: ${code}, exit CONNECT (try again later), as for USER/PASS`, async () => {
       const server = await start({
         capa: capaWith('SASL PLAIN'),
         hook: async (line, ctx) => {
@@ -157,7 +157,7 @@ describe('password logins', () => {
         },
       });
       const err = await rejection(Pop3Session.connect(optionsFor(server)));
-      expect(err.exitCode).toBe(ExitCode.PARTIAL);
+      expect(err.exitCode).toBe(ExitCode.CONNECT);
       expect(err.code).toBe(code);
       expect(err.message).toContain(words);
     });

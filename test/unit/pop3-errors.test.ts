@@ -49,7 +49,7 @@ describe('POP3 error messages', () => {
     expect(loginRefused(S, 'alice', 'no').code).toBe('POP3_AUTH');
     expect(loginRefused(S, 'alice', '[IN-USE] locked').code).toBe('POP3_IN_USE');
     expect(loginRefused(S, 'alice', '[SYS/TEMP] try later').code).toBe('POP3_UNAVAILABLE');
-    expect(loginRefused(S, 'alice', '[SYS/TEMP] try later').exitCode).toBe(ExitCode.PARTIAL);
+    expect(loginRefused(S, 'alice', '[SYS/TEMP] try later').exitCode).toBe(ExitCode.CONNECT);
   });
 
   it('server text is quoted on one line, control characters removed', () => {

@@ -511,7 +511,7 @@ describe('Pop3Session against a scripted server', () => {
         },
       });
       const err = await rejection(Pop3Session.connect(optionsFor(server)));
-      expect(err.exitCode).toBe(ExitCode.PARTIAL);
+      expect(err.exitCode).toBe(ExitCode.CONNECT);
       expect(err.code).toBe('POP3_IN_USE');
     });
 
@@ -554,6 +554,13 @@ describe('Pop3Session against a scripted server', () => {
 
     it('something that is not POP3: CONNECT', async () => {
       const server = await start({ greeting: 'SSH-2.0-OpenSSH_9.2p1' });
+      const err = await rejection(Pop3Session.connect(optionsFor(server)));
+      expect(err.exitCode).toBe(ExitCode.CONNECT);
+      expect(err.message).toContain('is not a POP3 server: it is an SSH server');
+    });
+
+    it('something unrecognisable that is not POP3: CONNECT', async () => {
+      const server = await start({ greeting: 'hello there' });
       const err = await rejection(Pop3Session.connect(optionsFor(server)));
       expect(err.exitCode).toBe(ExitCode.CONNECT);
       expect(err.message).toContain('does not answer like a POP3 server');

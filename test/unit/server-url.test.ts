@@ -26,3 +26,21 @@ describe('server URLs keep passwords out of messages', () => {
     expect(() => parseServerUrl('imaps://bob:Zq9-secret@imap.example/INBOX', 'IMAP')).toThrow(/^(?!.*Zq9-secret)/s);
   });
 });
+
+describe('international host names', () => {
+  it.each([
+    ['pop3s://alice@bücher.example', 'POP3', 'xn--bcher-kva.example'],
+    ['imap://alice@mail.bücher.example:143', 'IMAP', 'mail.xn--bcher-kva.example'],
+    ['imaps://alice@MAIL.Example.ORG', 'IMAP', 'mail.example.org'],
+    ['pop3://alice@b%C3%BCcher.example', 'POP3', 'xn--bcher-kva.example'],
+    ['pop3://alice@127.0.0.1:1110', 'POP3', '127.0.0.1'],
+    ['imaps://alice@[::1]:993', 'IMAP', '::1'],
+  ] as const)('%s (%s side) reaches DNS as %s', (text, side, host) => {
+    expect(parseServerUrl(text, side).host.toLowerCase()).toBe(host);
+  });
+
+  it('an invalid international name is a usage error', () => {
+    expect(() => parseServerUrl('pop3://alice@xn--a.example', 'POP3')).not.toThrow();
+    expect(() => parseServerUrl('pop3://alice@bü\u0000cher.example', 'POP3')).toThrow();
+  });
+});
