@@ -1,3 +1,4 @@
+import { appendFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PopliftError } from '../../src/errors.js';
 import { JournalFile, mail, mails, migrate, migrateOptions } from '../stores/engine-run.js';
@@ -68,6 +69,26 @@ describe('migrateMailbox on in-memory stores', () => {
     expect(second.summary).toMatchObject({ found: 7, knownFromJournal: 6, appended: 1, duplicates: 0 });
     expect(mailbox.retrieved - read).toBe(1);
     expect(account.folders.get('Archive')!.messages).toHaveLength(7);
+  });
+
+  it('after an interrupted run, and a torn last journal line, the next run reads only what the journal does not vouch for', async () => {
+    const { mailbox, account, endpoints } = setup(mails(8));
+    const journal = journalFile();
+    let settled = 0;
+    const first = await journal.with((j) =>
+      migrate(endpoints, migrateOptions({ journal: j, batchMessages: 1 }), { onProgress: () => settled++, stopRequested: () => settled >= 3 }),
+    );
+    expect(first.summary.stopReason).toBe('interrupted');
+    const done = first.summary.appended;
+    expect(journal.load().done.size).toBe(done);
+    // A crash in the middle of writing the next line.
+    appendFileSync(journal.path, '{"t":"appended","uidl":"u8","ke');
+    const read = mailbox.retrieved;
+    const second = await journal.with((j) => migrate(endpoints, migrateOptions({ journal: j })));
+    expect(second.summary).toMatchObject({ knownFromJournal: done, appended: 8 - done, duplicates: 0, stopReason: undefined });
+    expect(mailbox.retrieved - read).toBe(8 - done);
+    expect(account.folders.get('Archive')!.messages).toHaveLength(8);
+    expect(journal.load().done.size).toBe(8);
   });
 
   it('does not trust the journal once the folder was recreated (UIDVALIDITY changed)', async () => {
