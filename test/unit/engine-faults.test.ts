@@ -114,6 +114,21 @@ describe('the engine after a dropped connection', () => {
     expect(mailbox.sessionsOpened + account.sessionsOpened).toBe(2);
   });
 
+  it('after a reconnect, a message another client deleted meanwhile is not waited for', async () => {
+    const { messages, mailbox, account, endpoints } = setup(6);
+    mailbox.faults.drops = [{ afterMessages: 2 }];
+    let once = false;
+    const { summary } = await migrate(endpoints, migrateOptions({ batchMessages: 1 }), {
+      onProgress: () => {
+        if (once) return;
+        once = true;
+        mailbox.messages = mailbox.messages.filter((m) => m.uidl !== 'u5');
+      },
+    });
+    expect(summary).toMatchObject({ found: 6, appended: 5, failed: 0, stopReason: undefined, reconnects: 1 });
+    expectEachOnce(account, messages.filter((_, i) => i !== 4));
+  });
+
   it('a first connection that fails is reported at once, not retried', async () => {
     const { mailbox, account, endpoints } = setup(2);
     mailbox.faults.failConnects = 1;
