@@ -1,0 +1,235 @@
+/**
+ * Property: whatever faults the servers throw at it, migrate never deletes
+ * a message that is not on the destination byte for byte, never stores a
+ * message twice, and once a run succeeds every source message is on the
+ * destination exactly once. Mailboxes are random (8-bit, NUL, bare CR and
+ * LF, with and without Message-ID, exact duplicates, some already on the
+ * destination, new mail arriving between runs), and so are the faults of
+ * each run; runs repeat, with the journal kept between them, until one
+ * succeeds, and verify --deep then agrees.
+ */
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { MigrateOptions } from '../../src/engine/migrate.js';
+import { summaryExitCode } from '../../src/engine/summary.js';
+import { verifyMailbox } from '../../src/engine/verify.js';
+import { JournalFile, migrate, migrateOptions } from '../stores/engine-run.js';
+import { MemoryImapServer, type UploadDrop } from '../stores/memory-destination.js';
+import { memoryEndpoints } from '../stores/memory-endpoints.js';
+import { MemoryMailbox, type DropFault } from '../stores/memory-source.js';
+
+/** Bytes with the awkward ones (NUL, CR, LF, 8-bit, '.') far more likely than chance would make them. */
+const byte = fc.oneof(fc.constantFrom(0x00, 0x0a, 0x0d, 0x2e, 0x80, 0xff), fc.integer({ min: 0, max: 255 }));
+const bytes = (maxLength: number) => fc.array(byte, { maxLength }).map((a) => Buffer.from(a));
+
+const messageSpec = fc.record({
+  withId: fc.boolean(),
+  crlf: fc.boolean(),
+  /** Header bytes on the Subject line: anything but a line break. */
+  subject: bytes(12).map((b) => Buffer.from(b.filter((c) => c !== 0x0a && c !== 0x0d))),
+  body: bytes(160),
+});
+type MessageSpec = typeof messageSpec extends fc.Arbitrary<infer T> ? T : never;
+
+/** Distinct messages: each has its own Message-ID or, without one, its own From (so its fallback key is its own). */
+function build(spec: MessageSpec, i: number): Buffer {
+  const eol = spec.crlf ? '\r\n' : '\n';
+  const line = (s: string) => Buffer.from(s + eol, 'latin1');
+  return Buffer.concat([
+    ...(spec.withId ? [line(`Message-ID: <p${i}@prop.test>`)] : []),
+    line(`From: p${i}@prop.test`),
+    Buffer.from('Subject: ', 'latin1'),
+    spec.subject,
+    line(''),
+    line('Date: Tue, 3 Mar 2026 09:00:00 +0000'),
+    line(''),
+    spec.body,
+  ]);
+}
+
+const sourceDrop: fc.Arbitrary<DropFault> = fc.oneof(
+  fc.record({ afterMessages: fc.nat({ max: 8 }) }),
+  fc.record({ afterBytes: fc.nat({ max: 2500 }) }),
+  fc.record({ afterCommands: fc.nat({ max: 20 }) }),
+);
+const uploadDrop: fc.Arbitrary<UploadDrop> = fc.record({
+  at: fc.oneof(
+    fc.record({ afterUploads: fc.nat({ max: 8 }) }),
+    fc.record({ afterBytes: fc.nat({ max: 2500 }) }),
+    fc.record({ afterCommands: fc.nat({ max: 12 }) }),
+  ),
+  stored: fc.boolean(),
+}).map(({ at, stored }) => ({ ...at, stored }));
+
+/** A value in about one run of four, undefined otherwise. */
+function sometimes<T>(value: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> {
+  return fc.oneof({ weight: 3, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: value });
+}
+
+const runSpec = fc.record({
+  /** New mail delivered to the source before the run. */
+  arrivals: fc.array(messageSpec, { maxLength: 2 }),
+  sourceDrops: fc.array(fc.option(sourceDrop, { nil: undefined }), { maxLength: 3 }),
+  destinationDrops: fc.array(fc.option(uploadDrop, { nil: undefined }), { maxLength: 3 }),
+  commitFailures: fc.array(fc.constantFrom('before-update' as const, 'after-update' as const), { maxLength: 2 }),
+  /** Reconnects refused, armed once the first message is settled (a first connection that fails ends the run at once). */
+  failReconnects: fc.record({ pop3: fc.nat({ max: 2 }), imap: fc.nat({ max: 2 }) }),
+  throttle: fc.nat({ max: 3 }),
+  refuseNext: fc.nat({ max: 2 }),
+  /** Positions (modulo the mailbox size) of messages the POP3 server will not send in this run. */
+  unreadable: fc.array(fc.nat({ max: 20 }), { maxLength: 2 }),
+  /** Octets the account may take in this run, beyond what it holds. */
+  quotaLeft: sometimes(fc.nat({ max: 1500 })),
+  /** A stop is requested once this many messages are settled. */
+  stopAfter: sometimes(fc.nat({ max: 6 })),
+  delete: fc.boolean(),
+  deleteEvery: fc.integer({ min: 1, max: 4 }),
+  batchMessages: fc.integer({ min: 1, max: 4 }),
+  multiAppend: fc.boolean(),
+  useJournal: fc.boolean(),
+  dryRun: fc.integer({ min: 0, max: 9 }).map((n) => n === 0),
+});
+type RunSpec = typeof runSpec extends fc.Arbitrary<infer T> ? T : never;
+
+const scenario = fc.record({
+  messages: fc.array(messageSpec, { maxLength: 10 }),
+  /** Exact copies: [which message, where the copy goes]. */
+  copies: fc.array(fc.tuple(fc.nat({ max: 20 }), fc.nat({ max: 20 })), { maxLength: 3 }),
+  /** Which messages the destination holds before the first run. */
+  onDestination: fc.array(fc.boolean(), { maxLength: 10 }),
+  hasUidl: fc.integer({ min: 0, max: 4 }).map((n) => n !== 0),
+  uidPlus: fc.boolean(),
+  runs: fc.array(runSpec, { minLength: 1, maxLength: 4 }),
+  finalDelete: fc.boolean(),
+});
+
+/** Clean runs after the scheduled ones; one should do, the second proves it is not luck. */
+const CLEAN_RUNS = 2;
+
+const journals: JournalFile[] = [];
+afterAll(() => {
+  for (const j of journals) j.remove();
+});
+
+function checkInvariants(mailbox: MemoryMailbox, account: MemoryImapServer, original: readonly Buffer[], label: string): void {
+  const stored = account.allMessages();
+  const count = new Map<string, number>();
+  for (const m of stored) {
+    const k = m.content.toString('latin1');
+    count.set(k, (count.get(k) ?? 0) + 1);
+  }
+  for (const [k, n] of count) {
+    if (n > 1) throw new Error(`${label}: a message is stored ${n} times: ${JSON.stringify(k.slice(0, 60))}`);
+  }
+  for (const gone of mailbox.removed) {
+    if (!count.has(gone.content.toString('latin1'))) throw new Error(`${label}: ${gone.uidl} was deleted from the source but is not on the destination`);
+  }
+  const onSource = [...mailbox.messages, ...mailbox.removed].map((m) => m.content.toString('latin1')).sort();
+  expect(onSource).toEqual(original.map((m) => m.toString('latin1')).sort());
+}
+
+function arm(mailbox: MemoryMailbox, account: MemoryImapServer, run: RunSpec, uidls: readonly string[]): void {
+  mailbox.faults.drops = [...run.sourceDrops];
+  mailbox.faults.failConnects = 0;
+  account.faults.failConnects = 0;
+  mailbox.faults.commitFailures = [...run.commitFailures];
+  mailbox.faults.unreadable = new Set(uidls.length === 0 ? [] : run.unreadable.map((i) => uidls[i % uidls.length]!));
+  account.faults.drops = [...run.destinationDrops];
+  account.faults.throttle = run.throttle;
+  account.faults.refuseNext = run.refuseNext;
+  account.faults.quotaBytes = run.quotaLeft === undefined ? undefined : account.storedBytes() + run.quotaLeft;
+}
+
+function disarm(mailbox: MemoryMailbox, account: MemoryImapServer): void {
+  Object.assign(mailbox.faults, { drops: [], commitFailures: [], failConnects: 0, unreadable: new Set() });
+  Object.assign(account.faults, { drops: [], failConnects: 0, throttle: 0, refuseNext: 0, quotaBytes: undefined });
+}
+
+async function property(s: typeof scenario extends fc.Arbitrary<infer T> ? T : never): Promise<void> {
+  const distinct = s.messages.map(build);
+  const original = [...distinct];
+  for (const [which, where] of s.copies) {
+    if (distinct.length === 0) break;
+    original.splice(where % (original.length + 1), 0, Buffer.from(distinct[which % distinct.length]!));
+  }
+  const mailbox = new MemoryMailbox(original, { hasUidl: s.hasUidl });
+  const account = new MemoryImapServer({ uidPlus: s.uidPlus });
+  account.addFolder(
+    'Archive',
+    distinct.filter((_, i) => s.onDestination[i] === true),
+  );
+  const endpoints = memoryEndpoints(mailbox, account);
+  const journal = new JournalFile();
+  journals.push(journal);
+
+  const runOnce = async (run: RunSpec | undefined, label: string): Promise<boolean> => {
+    for (const spec of run?.arrivals ?? []) {
+      const content = build(spec, distinct.length);
+      distinct.push(content);
+      original.push(content);
+      mailbox.deliver(content);
+    }
+    if (run) arm(mailbox, account, run, mailbox.messages.map((m) => m.uidl));
+    else disarm(mailbox, account);
+    // Without UIDL no --delete: see the it.fails tests in engine-migrate.test.ts (ids that are message
+    // numbers shift after a commit, and deletePhase then deletes messages it never proved; this property
+    // finds that within a few dozen cases when the condition is removed).
+    const del = s.hasUidl && (run ? run.delete : s.finalDelete);
+    const dryRun = run?.dryRun ?? false;
+    const before = dryRun ? JSON.stringify([mailbox.messages, account.allMessages()]) : '';
+    let settled = 0;
+    const options = migrateOptions({
+      retries: 3,
+      delete: del,
+      deleteEvery: run?.deleteEvery ?? 2,
+      batchMessages: run?.batchMessages ?? 3,
+      multiAppend: run?.multiAppend ?? false,
+      dryRun,
+    });
+    const go = (j: MigrateOptions['journal']) =>
+      migrate(endpoints, { ...options, journal: j }, {
+        onProgress: () => {
+          if (settled++ === 0 && run) {
+            mailbox.faults.failConnects = run.failReconnects.pop3;
+            account.faults.failConnects = run.failReconnects.imap;
+          }
+        },
+        stopRequested: () => run?.stopAfter !== undefined && settled >= run.stopAfter,
+      });
+    let ok = false;
+    try {
+      const { summary } = run?.useJournal === false || dryRun ? await go(undefined) : await journal.with((j) => go(j));
+      ok = summaryExitCode(summary) === 0 && !dryRun;
+    } catch {
+      // A run may end in an error (a fault on a first session, retries used up); the invariants must hold all the same.
+    }
+    checkInvariants(mailbox, account, original, label);
+    if (dryRun) expect(JSON.stringify([mailbox.messages, account.allMessages()])).toBe(before);
+    return ok;
+  };
+
+  for (const [i, run] of s.runs.entries()) await runOnce(run, `run ${i + 1}`);
+  let success = false;
+  for (let i = 0; i < CLEAN_RUNS && !success; i++) success = await runOnce(undefined, `clean run ${i + 1}`);
+  if (!success) throw new Error('no clean run succeeded');
+
+  const stored = account.folders.get('Archive')?.messages ?? [];
+  for (const m of distinct) {
+    const n = stored.filter((x) => x.content.equals(m)).length;
+    if (n !== 1) throw new Error(`after success, a source message is on the destination ${n} times`);
+  }
+  expect(stored).toHaveLength(distinct.length);
+  // What migrate did, verify proves, byte for byte.
+  const report = await verifyMailbox(endpoints, { folder: ['Archive'], deep: true }, { warn: () => undefined });
+  expect(report.problems).toEqual([]);
+  expect(report.present).toBe(mailbox.messages.length);
+}
+
+describe('migrate under random faults', () => {
+  it('never deletes an uncopied message, never stores one twice, and ends with each message once', async () => {
+    await fc.assert(
+      fc.asyncProperty(scenario, (s) => property(s)),
+      { numRuns: Number(process.env.POPLIFT_PROPERTY_RUNS ?? 100) },
+    );
+  });
+});

@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { verifyMailbox, type VerifyOptions } from '../../src/engine/verify.js';
+import { mail, mails, migrate, migrateOptions } from '../stores/engine-run.js';
+import { MemoryImapServer, type AccountOptions } from '../stores/memory-destination.js';
+import { memoryEndpoints } from '../stores/memory-endpoints.js';
+import { MemoryMailbox, type MailboxOptions } from '../stores/memory-source.js';
+
+function setup(messages: Buffer[], source: MailboxOptions = {}, destination: AccountOptions = {}) {
+  const mailbox = new MemoryMailbox(messages, source);
+  const account = new MemoryImapServer(destination);
+  return { mailbox, account, endpoints: memoryEndpoints(mailbox, account) };
+}
+
+function verify(endpoints: ReturnType<typeof memoryEndpoints>, options: Partial<VerifyOptions> = {}) {
+  return verifyMailbox(endpoints, { folder: ['Archive'], deep: false, ...options }, { warn: () => undefined });
+}
+
+const withNul = mail('nul', { body: Buffer.from([0x61, 0x00, 0x62, 0x0d, 0x0a]) });
+
+describe('verifyMailbox on in-memory stores', () => {
+  it.each([true, false])('proves a migrated mailbox present (TOP offered: %s), and changes nothing', async (readsHeaders) => {
+    const { mailbox, account, endpoints } = setup([...mails(4), withNul], { readsHeaders });
+    await migrate(endpoints, migrateOptions());
+    const appends = account.appends;
+    const report = await verify(endpoints);
+    expect(report).toMatchObject({ found: 5, folderMessages: 5, present: 5, missing: 0, altered: 0, problems: [], read: readsHeaders ? 'TOP' : 'RETR' });
+    expect(mailbox.messages).toHaveLength(5);
+    expect(mailbox.removed).toEqual([]);
+    expect(account.appends).toBe(appends);
+    // Both sessions were ended: the maildrop can be opened again.
+    (await mailbox.connect()).close();
+  });
+
+  it('reports what is missing, and a copy of another size, without creating the folder', async () => {
+    const { account, endpoints } = setup(mails(3));
+    const missing = await verify(endpoints);
+    expect(missing.folderExists).toBe(false);
+    expect(missing.problems.map((p) => p.problem)).toEqual(['missing', 'missing', 'missing']);
+    expect(account.folders.size).toBe(0);
+
+    account.addFolder('Archive', [mail(1), Buffer.concat([mail(2), Buffer.from('longer\r\n')])]);
+    const report = await verify(endpoints);
+    expect(report.present).toBe(1);
+    expect(report.problems.map((p) => [p.uidl, p.problem])).toEqual([
+      ['u2', 'size-differs'],
+      ['u3', 'missing'],
+    ]);
+  });
+
+  it('reports a message the POP3 server will not send as unreadable', async () => {
+    const { mailbox, endpoints } = setup(mails(2));
+    await migrate(endpoints, migrateOptions());
+    mailbox.faults.unreadable.add('u2');
+    const report = await verify(endpoints);
+    expect(report.problems).toMatchObject([{ uidl: 'u2', problem: 'unreadable' }]);
+  });
+
+  describe('--deep', () => {
+    it('finds a copy whose bytes differ at the same size', async () => {
+      const { account, endpoints } = setup(mails(2));
+      await migrate(endpoints, migrateOptions());
+      const copy = account.folders.get('Archive')!.messages[1]!;
+      const altered = Buffer.from(copy.content);
+      altered[altered.length - 3] = 0x58;
+      expect(altered.equals(copy.content)).toBe(false);
+      copy.content = altered;
+      expect((await verify(endpoints)).problems).toEqual([]);
+      const deep = await verify(endpoints, { deep: true });
+      expect(deep).toMatchObject({ present: 1, altered: 1 });
+      expect(deep.problems[0]).toMatchObject({ uidl: 'u2', problem: 'altered' });
+    });
+
+    it('compares a message with NUL through BINARY, and notes it as not compared without it', async () => {
+      for (const readsBinary of [true, false]) {
+        const { endpoints } = setup([withNul], {}, { readsBinary });
+        await migrate(endpoints, migrateOptions());
+        const report = await verify(endpoints, { deep: true });
+        expect(report.present).toBe(1);
+        expect(report.problems).toEqual([]);
+        expect(report.notes.map((n) => n.note)).toEqual(readsBinary ? [] : ['not-compared']);
+      }
+    });
+  });
+});
