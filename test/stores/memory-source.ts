@@ -13,7 +13,7 @@
 import { ExitCode, PopliftError, type ErrorCodeValue } from '../../src/errors.js';
 import { headerBlock } from '../../src/message/headers.js';
 import { Listing } from '../../src/store/listing.js';
-import type { MailSource, RetrieveOptions } from '../../src/store/mail-store.js';
+import type { DeleteRequest, DeleteResult, MailSource, RetrievedInfo, RetrieveOptions } from '../../src/store/mail-store.js';
 
 /** Where one session's connection drops: before it sends more than this many messages, octets or answers. */
 export interface DropFault {
@@ -155,8 +155,13 @@ export class MemorySource implements MailSource {
     );
   }
 
-  retrieve(numbers: readonly number[], onMessage: (n: number, content: Buffer) => void | Promise<void>, options?: RetrieveOptions): Promise<void> {
-    return this.send(numbers, (m) => m.content, onMessage, options);
+  retrieve(
+    numbers: readonly number[],
+    onMessage: (n: number, content: Buffer, info: RetrievedInfo) => void | Promise<void>,
+    options?: RetrieveOptions,
+  ): Promise<void> {
+    // This store lists every message with its exact length.
+    return this.send(numbers, (m) => m.content, (n, content) => onMessage(n, content, { sizeSuspect: false }), options);
   }
 
   readHeaders(numbers: readonly number[], onHeaders: (n: number, head: Buffer) => void | Promise<void>, options?: RetrieveOptions): Promise<void> {
@@ -164,12 +169,33 @@ export class MemorySource implements MailSource {
     return this.send(numbers, (m) => headerBlock(m.content), onHeaders, options);
   }
 
-  async markDeleted(numbers: readonly number[]): Promise<void> {
-    for (const n of numbers) {
+  /** The delete requests that name these numbers as this session lists them (for tests of the store itself). */
+  requestsFor(numbers: readonly number[]): DeleteRequest[] {
+    return numbers.map((n) => ({ n, uidl: this.mailbox.hasUidl ? this.view[n - 1]!.uidl : String(n), size: this.view[n - 1]!.content.length }));
+  }
+
+  /** Like a POP3 session's: a number is marked only while it names the id and size asked for, as this session listed it. */
+  async markDeleted(requests: readonly DeleteRequest[], options: { stopWhen?: () => boolean } = {}): Promise<DeleteResult> {
+    const result: DeleteResult = { marked: [], kept: [], stopped: false };
+    for (const { n, uidl, size } of requests) {
+      if (options.stopWhen?.()) {
+        result.stopped = true;
+        result.kept.push({ n, reason: 'stopped before deleting it' });
+        continue;
+      }
+      const m = this.view[n - 1];
+      const listedId = this.mailbox.hasUidl ? m?.uidl : String(n);
+      const unique = this.mailbox.hasUidl && this.view.filter((other) => other.uidl === m?.uidl).length === 1;
+      if (m === undefined || listedId !== uidl || m.content.length !== size || !unique) {
+        result.kept.push({ n, reason: 'its number does not name the message asked for with a unique UIDL' });
+        continue;
+      }
       await this.command();
       if (this.messageAt(n) === undefined) throw pop3Error(this.server, 'POP3_ERR', `answered DELE ${n} with -ERR no such message.`);
       this.marked.add(n);
+      result.marked.push(n);
     }
+    return result;
   }
 
   async commit(): Promise<void> {

@@ -70,11 +70,9 @@ describe('the engine after a dropped connection', () => {
     }
   });
 
-  // Bug (engine/transfer.ts, TransferPass.take): the lookup of uploads whose reply was lost happens only under
-  // --dedupe message-id (and migrate reads the folder's index only with --dedupe or --delete), so with
-  // --dedupe none the message is sent again and stored twice, although README promises "an upload whose reply
-  // was lost is looked up on the destination before anything is sent again".
-  it.fails('with --dedupe none, an upload whose reply was lost is not stored twice', async () => {
+  // README promises "an upload whose reply was lost is looked up on the destination before anything is sent
+  // again", whatever --dedupe says.
+  it('with --dedupe none, an upload whose reply was lost is not stored twice', async () => {
     const { messages, account, endpoints } = setup(4);
     account.faults.drops = [{ afterUploads: 1, stored: true }];
     const { summary } = await migrate(endpoints, migrateOptions({ dedupe: false, batchMessages: 4 }));

@@ -171,10 +171,7 @@ async function property(s: typeof scenario extends fc.Arbitrary<infer T> ? T : n
     }
     if (run) arm(mailbox, account, run, mailbox.messages.map((m) => m.uidl));
     else disarm(mailbox, account);
-    // Without UIDL no --delete: see the it.fails tests in engine-migrate.test.ts (ids that are message
-    // numbers shift after a commit, and deletePhase then deletes messages it never proved; this property
-    // finds that within a few dozen cases when the condition is removed).
-    const del = s.hasUidl && (run ? run.delete : s.finalDelete);
+    const del = run ? run.delete : s.finalDelete;
     const dryRun = run?.dryRun ?? false;
     const before = dryRun ? JSON.stringify([mailbox.messages, account.allMessages()]) : '';
     let settled = 0;

@@ -21,7 +21,7 @@ describe('MemoryMailbox', () => {
     const s1 = await mailbox.connect();
     const l1 = await s1.list();
     expect(l1.order).toEqual(['u1', 'u2', 'u3']);
-    await s1.markDeleted([1]);
+    await s1.markDeleted(s1.requestsFor([1]));
     // Marked messages cannot be read or marked again in the session.
     await expect(s1.retrieve([1], () => undefined)).rejects.toMatchObject({ code: 'POP3_ERR' });
     s1.close();
@@ -29,9 +29,9 @@ describe('MemoryMailbox', () => {
 
     const s2 = await mailbox.connect();
     await s2.list();
-    await s2.markDeleted([1, 3]);
+    await s2.markDeleted(s2.requestsFor([1, 3]));
     await s2.forget();
-    await s2.markDeleted([2]);
+    await s2.markDeleted(s2.requestsFor([2]));
     await s2.commit();
     expect(mailbox.removed.map((m) => m.uidl)).toEqual(['u2']);
     const s3 = await mailbox.connect();
@@ -63,7 +63,7 @@ describe('MemoryMailbox', () => {
     mailbox.faults.drops = [{ afterMessages: 1 }];
     const s = await mailbox.connect();
     await s.list();
-    await s.markDeleted([3]);
+    await s.markDeleted(s.requestsFor([3]));
     const seen: number[] = [];
     const err = await s.retrieve([1, 2], (n) => void seen.push(n)).catch((e: unknown) => e);
     expect(seen).toEqual([1]);
@@ -109,7 +109,7 @@ describe('MemoryMailbox', () => {
     for (const removed of [0, 1]) {
       const s = await mailbox.connect();
       await s.list();
-      await s.markDeleted([1]);
+      await s.markDeleted(s.requestsFor([1]));
       await expect(s.commit()).rejects.toMatchObject({ code: 'POP3_CONNECTION_LOST' });
       expect(mailbox.removed).toHaveLength(removed);
     }
