@@ -17,6 +17,11 @@ export const ExitCode = {
   CONNECT: 4,
   /** Another poplift run holds this mailbox's lock. */
   LOCKED: 5,
+  /**
+   * A provider's daily quota, or throttling longer than a run should wait:
+   * what was done is recorded; run again later (a cron schedule simply does).
+   */
+  LATER: 6,
 } as const;
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
