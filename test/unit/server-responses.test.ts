@@ -36,6 +36,7 @@ describe("the providers' own answers", () => {
     ['gmail bandwidth', '* BYE [OVERQUOTA] Account exceeded command or bandwidth limits.', { kind: 'daily-quota' }],
     ['gmail bandwidth as NO', 'A5 NO [OVERQUOTA] Account exceeded command or bandwidth limits. (Failure)', { kind: 'daily-quota' }],
     ['gmail connections', 'A1 NO [ALERT] Too many simultaneous connections. (Failure)', { kind: 'too-many-connections' }],
+    ['dovecot connections at login', 'a1 NO [LIMIT] Maximum number of connections from user+IP exceeded (mail_max_userip_connections=3)', { kind: 'too-many-connections' }],
     ['dovecot connections', '* BYE Maximum number of connections from user+IP exceeded (mail_max_userip_connections=3)', { kind: 'too-many-connections' }],
     ['dovecot pop3 connections', '-ERR [IN-USE] Maximum number of connections from user+IP exceeded (mail_max_userip_connections=3)', { kind: 'too-many-connections' }],
     ['dovecot storage', 'A9 NO [OVERQUOTA] Quota exceeded (mailbox for user is full)', { kind: 'over-quota' }],
