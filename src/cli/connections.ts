@@ -9,6 +9,7 @@ import { ExitCode, PopliftError, describeServer, usageError, type Side } from '.
 import type { Endpoints } from '../engine/migrate.js';
 import { Pop3Session } from '../pop3/pop3-session.js';
 import { ImapTarget } from '../imap/imap-target.js';
+import { describeProfile } from '../imap/provider-profile.js';
 import { readFileSync } from 'node:fs';
 import type { CliIo } from './main.js';
 import type { MigrateCliOptions } from './migrate-command.js';
@@ -37,6 +38,7 @@ export type ConnectionCliOptions = Pick<
   | 'allowPlaintext'
   | 'requireTls'
   | 'timeout'
+  | 'profile'
 >;
 
 export function tlsOptions(side: Side, o: ConnectionCliOptions, warn: (m: string) => void): ConnectionOptions {
@@ -158,6 +160,10 @@ export async function connectionEndpoints(
         timeoutMs,
         tlsOptions: imapTls,
         debug,
+        ...(o.profile === undefined ? {} : { profile: o.profile }),
+      }).then((target) => {
+        debug?.(`IMAP provider profile: ${describeProfile(target.profile)}`);
+        return target;
       })),
   };
 }

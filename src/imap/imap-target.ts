@@ -10,6 +10,8 @@ import { identityKey, KEY_HEADER_FIELDS } from '../message/identity-key.js';
 import { parseHeaders } from '../message/headers.js';
 import { ImapAppendChannel, noStartTls, type AppendItem, type AppendOutcome, type ImapLogin } from './imap-append-channel.js';
 import { encodeModifiedUtf7 } from './mailbox-name.js';
+import { describeFolderNameProblems, folderNameProblems } from './folder-name-rules.js';
+import { resolveProfile, type DetectedProfile, type ProfileChoice } from './provider-profile.js';
 
 export interface ImapConnectOptions extends ImapLogin {
   /**
@@ -17,6 +19,8 @@ export interface ImapConnectOptions extends ImapLogin {
    * control connection, so the token may expire (or be spent) in between.
    */
   refreshToken?: () => Promise<string>;
+  /** The provider's rules to follow (--profile); 'auto' or absent: detected from host, greeting and capabilities. */
+  profile?: ProfileChoice;
 }
 
 /** What poplift needs to know about the destination folder. */
@@ -95,6 +99,8 @@ export class ImapTarget {
     private readonly options: ImapConnectOptions,
     private readonly client: ImapFlow,
     readonly server: string,
+    /** The hosted provider behind the server (or 'generic'), and why. */
+    readonly profile: DetectedProfile,
   ) {}
 
   static async connect(options: ImapConnectOptions): Promise<ImapTarget> {
@@ -136,7 +142,12 @@ export class ImapTarget {
       }
       throw loginError(options, err ?? lastError);
     }
-    const target = new ImapTarget(options, client, server);
+    const profile = resolveProfile(options.profile, {
+      host: options.host,
+      greeting: client.greeting,
+      capabilities: client.capabilities.keys(),
+    });
+    const target = new ImapTarget(options, client, server, profile);
     return target;
   }
 
@@ -171,12 +182,17 @@ export class ImapTarget {
   async openFolder(levels: string[], create: boolean): Promise<FolderInfo> {
     const isInbox = levels.length === 1 && levels[0]!.toUpperCase() === 'INBOX';
     const delimiter = await this.delimiter();
-    const badLevel = levels.find((l) => l.includes(delimiter) && delimiter !== '');
-    if (badLevel !== undefined && !isInbox) {
-      throw new PopliftError(
-        `IMAP server ${this.server} uses '${delimiter}' to separate folder levels, so the folder name '${badLevel}' cannot be created as one level; choose another name.`,
-        { exitCode: ExitCode.USAGE, side: 'IMAP', server: this.server, code: 'USAGE' },
-      );
+    // Checked before anything is created, and in a dry run, so that a dry run never promises a folder the server refuses.
+    const problems = folderNameProblems(levels, { separator: delimiter, profile: this.profile.profile });
+    const refusal = describeFolderNameProblems(levels, problems);
+    if (refusal !== undefined) {
+      const provider = this.profile.profile.name === 'generic' ? '' : ` (${this.profile.profile.label})`;
+      throw new PopliftError(`IMAP server ${this.server}${provider}: ${refusal}`, {
+        exitCode: ExitCode.USAGE,
+        side: 'IMAP',
+        server: this.server,
+        code: 'FOLDER_NAME',
+      });
     }
     let path = isInbox ? 'INBOX' : levels.join(delimiter);
     let status = await this.client.status(path, { uidValidity: true }).catch(() => false as const);

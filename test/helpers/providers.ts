@@ -10,7 +10,9 @@
  * The lists are the providers' own as their servers sent them in protocol
  * logs, less the AUTH= entries (Dovecot adds its own mechanisms) and less
  * what Dovecot would be asked to do and cannot here (Gmail's COMPRESS=DEFLATE:
- * no zlib plugin; XLIST). Zoho's list beyond LITERAL- and APPENDLIMIT is an
+ * no zlib plugin; XLIST; X-GM-EXT-1, on which imapflow adds X-GM-MSGID to
+ * every FETCH, which Dovecot refuses: the Gmail personality is known by its
+ * greeting). Zoho's list beyond LITERAL- and APPENDLIMIT is an
  * assumption.
  */
 import type { DovecotOptions } from './dovecot.js';
@@ -30,7 +32,7 @@ export interface ProviderPersonality {
 export const PERSONALITIES: Readonly<Record<Personality, ProviderPersonality>> = {
   gmail: {
     capability:
-      'IMAP4rev1 UNSELECT IDLE NAMESPACE QUOTA ID CHILDREN X-GM-EXT-1 UIDPLUS ENABLE MOVE CONDSTORE ESEARCH UTF8=ACCEPT LIST-EXTENDED LIST-STATUS LITERAL- SPECIAL-USE APPENDLIMIT=35651584',
+      'IMAP4rev1 UNSELECT IDLE NAMESPACE QUOTA ID CHILDREN UIDPLUS ENABLE MOVE CONDSTORE ESEARCH UTF8=ACCEPT LIST-EXTENDED LIST-STATUS LITERAL- SPECIAL-USE APPENDLIMIT=35651584',
     greeting: 'Gimap ready for requests from 127.0.0.1 t1mb1234567',
     maxConnections: 15,
     tooManyConnections: 'NO [ALERT] Too many simultaneous connections. (Failure)',
