@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import { usageError } from '../errors.js';
 import { parseFlagList } from '../message/flags.js';
 import { PROFILE_NAMES } from '../imap/provider-profile.js';
+import type { RateLimit, RunLimits } from '../imap/upload-budget.js';
 
 export const EXIT_CODES_HELP = `
 Exit codes:
@@ -206,8 +207,6 @@ export function byteSize(text: string, name: string): number {
 }
 
 /** An upload pace: octets per second ('2M', '2M/s') or messages per second ('4msg', '4msg/s'). */
-export type RateLimit = { bytesPerSecond: number } | { messagesPerSecond: number };
-
 export function rateLimit(text: string, name = '--rate'): RateLimit {
   const body = text.trim().replace(/\/s$/i, '');
   const messages = /^(\d+(?:\.\d+)?)\s*(?:msg|msgs|messages?)$/i.exec(body);
@@ -234,11 +233,6 @@ export function addRunLimitOptions(command: Command): Command {
   return command
     .option('--max-bytes-per-run <size>', 'upload at most this much per run (e.g. 450M for a 500 MB/day quota), then stop with exit 6; the next run goes on')
     .option('--rate <pace>', 'upload at most this fast: octets per second (2M) or messages per second (4msg)');
-}
-
-export interface RunLimits {
-  maxBytesPerRun: number | undefined;
-  rate: RateLimit | undefined;
 }
 
 export function parseRunLimits(o: { maxBytesPerRun?: string | undefined; rate?: string | undefined }): RunLimits {

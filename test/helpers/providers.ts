@@ -12,8 +12,8 @@
  * what Dovecot would be asked to do and cannot here (Gmail's COMPRESS=DEFLATE:
  * no zlib plugin; XLIST; X-GM-EXT-1, on which imapflow adds X-GM-MSGID to
  * every FETCH, which Dovecot refuses: the Gmail personality is known by its
- * greeting). Zoho's list beyond LITERAL- and APPENDLIMIT is an
- * assumption.
+ * greeting). Zoho's list beyond LITERAL- and APPENDLIMIT, and its greeting,
+ * are assumptions: poplift knows Zoho by its host names only.
  */
 import type { DovecotOptions } from './dovecot.js';
 
@@ -23,10 +23,13 @@ export interface ProviderPersonality {
   /** CAPABILITY after login. */
   capability: string;
   greeting: string;
-  /** Simultaneous IMAP connections the provider allows one account. */
+  /**
+   * Simultaneous IMAP connections the provider allows one account, enforced
+   * by Dovecot in its own words (NO [LIMIT] Maximum number of connections
+   * ...); ProviderImapProxy answers in Gmail's words, the only provider whose
+   * refusal is documented.
+   */
   maxConnections: number | undefined;
-  /** The refusal of a connection over the cap, as the provider words it (tagged, without the tag). */
-  tooManyConnections: string;
 }
 
 export const PERSONALITIES: Readonly<Record<Personality, ProviderPersonality>> = {
@@ -35,25 +38,21 @@ export const PERSONALITIES: Readonly<Record<Personality, ProviderPersonality>> =
       'IMAP4rev1 UNSELECT IDLE NAMESPACE QUOTA ID CHILDREN UIDPLUS ENABLE MOVE CONDSTORE ESEARCH UTF8=ACCEPT LIST-EXTENDED LIST-STATUS LITERAL- SPECIAL-USE APPENDLIMIT=35651584',
     greeting: 'Gimap ready for requests from 127.0.0.1 t1mb1234567',
     maxConnections: 15,
-    tooManyConnections: 'NO [ALERT] Too many simultaneous connections. (Failure)',
   },
   m365: {
     capability: 'IMAP4 IMAP4rev1 SASL-IR UIDPLUS MOVE ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+',
     greeting: 'The Microsoft Exchange IMAP4 service is ready. [TQBOADIAUABSADEAMABDAEEAMAAwADIANgAuAG4AYQBtAHAAcgBkADEAMAAuAHAAcgBvAGQALgBvAHUAdABsAG8AbwBrAC4AYwBvAG0A]',
     maxConnections: 20,
-    tooManyConnections: 'NO User is authenticated but not connected.',
   },
   yahoo: {
     capability: 'IMAP4rev1 ID MOVE NAMESPACE X-ID-ACLID UIDPLUS LITERAL+ CHILDREN XAPPLEPUSHSERVICE XYMHIGHESTMODSEQ',
     greeting: 'IMAP4rev1 imapgate-1.8.1_01.20166 imap1015.mail.gq1.yahoo.com',
     maxConnections: undefined,
-    tooManyConnections: 'NO [LIMIT] Too many connections',
   },
   zoho: {
     capability: 'IMAP4rev1 UNSELECT ID IDLE NAMESPACE CHILDREN UIDPLUS MOVE LITERAL- APPENDLIMIT=20971520',
     greeting: 'Zoho IMAP4rev1 Server ready',
     maxConnections: 3,
-    tooManyConnections: 'NO [ALERT] Too many simultaneous connections',
   },
 };
 
