@@ -338,6 +338,32 @@ export class ImapTarget {
   }
 
   /**
+   * Adds flags to messages already in the folder, by UID (UID STORE +FLAGS).
+   * For providers that drop some flags given with APPEND (Microsoft
+   * 365 drops \Flagged, see ProviderProfile.flaggedNeedsStore): upload
+   * without them, then set them here with the UIDs APPENDUID returned.
+   */
+  async addFlags(folder: FolderInfo, uids: readonly number[], flags: readonly string[]): Promise<void> {
+    if (uids.length === 0 || flags.length === 0 || !folder.exists) return;
+    try {
+      await this.deselected();
+      const lock = await this.client.getMailboxLock(folder.path);
+      try {
+        const sorted = [...new Set(uids)].sort((a, b) => a - b);
+        for (let i = 0; i < sorted.length; i += FETCH_UIDS_PER_COMMAND) {
+          await this.client.messageFlagsAdd(uidSet(sorted.slice(i, i + FETCH_UIDS_PER_COMMAND)), [...flags], { uid: true, silent: true });
+        }
+      } finally {
+        lock.release();
+      }
+      // Deselected at once: STATUS on the selected folder would not see the other connection's uploads.
+      if (this.client.mailbox) await this.client.mailboxClose().catch(() => undefined);
+    } catch (err) {
+      throw this.fail(`setting flags in folder '${folder.path}'`, err);
+    }
+  }
+
+  /**
    * Uploads a batch into the folder. The outcome of each message is reported
    * separately; a lost connection rejects (outcome unknown for the batch).
    */

@@ -152,6 +152,34 @@ describeIntegration('hosted-provider personalities on Dovecot', () => {
     }
   });
 
+  it('m365: \\Flagged is set with STORE after the upload (addFlags), by the UIDs APPENDUID gave', async () => {
+    const target = await connectTarget('m365');
+    try {
+      expect(target.profile.profile.flaggedNeedsStore).toBe(true);
+      const folder = await target.openFolder(['Flagged later'], true);
+      const outcomes = await target.append(folder, [
+        { content: message(11), flags: ['\\Seen'], date: undefined },
+        { content: message(12), flags: [], date: undefined },
+      ], false);
+      const uids = outcomes.map((o) => (o.ok ? o.uid : undefined));
+      expect(uids.every((u) => typeof u === 'number')).toBe(true);
+      await target.addFlags(folder, [uids[0]!], ['\\Flagged']);
+      // The folder is left deselected: STATUS sees what other connections upload.
+      expect(await target.status(folder)).toMatchObject({ uidNext: uids[1]! + 1 });
+    } finally {
+      await target.close();
+    }
+    const client = await imapClient(dovecots.get('m365')!, users.get('m365')!);
+    try {
+      await client.mailboxOpen('Flagged later', { readOnly: true });
+      const flags = new Map<number, string[]>();
+      for await (const m of client.fetch('1:*', { uid: true, flags: true })) flags.set(m.uid, [...(m.flags ?? [])].sort());
+      expect([...flags.values()]).toEqual([['\\Flagged', '\\Seen'], []]);
+    } finally {
+      await client.logout();
+    }
+  });
+
   describe('a proxy that answers in the providers\' words', () => {
     let proxy: ProviderImapProxy;
     beforeAll(async () => {
