@@ -184,6 +184,17 @@ export function uploadSizeLimit(profile: ProviderProfile, serverLimit: number | 
 }
 
 /**
+ * The failure reason for a message too big to upload (checked before
+ * sending it: the run goes on with the others), or undefined when it fits.
+ */
+export function oversizeReason(profile: ProviderProfile, serverLimit: number | undefined, size: number): string | undefined {
+  const limit = uploadSizeLimit(profile, serverLimit);
+  if (limit === undefined || size <= limit) return undefined;
+  const whose = serverLimit !== undefined && serverLimit > 0 ? "the server's APPENDLIMIT" : `${profile.label}'s upload limit`;
+  return `${size} octets is over ${whose} of ${limit} octets; not uploaded`;
+}
+
+/**
  * How many upload connections to open when there is no MULTIAPPEND: the
  * user's --connections when given (never above the provider's cap less one,
  * kept for the control connection), else the profile's default.

@@ -4,6 +4,7 @@ import {
   describeProfile,
   detectProfile,
   isProfileChoice,
+  oversizeReason,
   resolveProfile,
   uploadConnectionCount,
   uploadSizeLimit,
@@ -78,6 +79,13 @@ describe('what a profile says', () => {
     expect(uploadSizeLimit(PROFILES.zoho, 10_000_000)).toBe(10_000_000);
     expect(uploadSizeLimit(PROFILES.generic, undefined)).toBeUndefined();
     expect(uploadSizeLimit(PROFILES.m365, undefined)).toBe(35 * 1024 * 1024);
+  });
+
+  it('a message over the limit gets a failure reason naming whose limit it is', () => {
+    expect(oversizeReason(PROFILES.gmail, undefined, 35_651_584)).toBeUndefined();
+    expect(oversizeReason(PROFILES.gmail, undefined, 35_651_585)).toBe("35651585 octets is over Gmail's upload limit of 35651584 octets; not uploaded");
+    expect(oversizeReason(PROFILES.generic, 1000, 1001)).toBe("1001 octets is over the server's APPENDLIMIT of 1000 octets; not uploaded");
+    expect(oversizeReason(PROFILES.generic, undefined, 1e12)).toBeUndefined();
   });
 
   it('upload connections: the profile default, never at or over the cap', () => {
