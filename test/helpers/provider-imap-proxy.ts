@@ -42,6 +42,8 @@ interface Rule {
   verb: string;
   answer: InjectedAnswer;
   times: number;
+  /** Commands with this verb to let through before answering. */
+  after: number;
 }
 
 const LOGIN_VERBS = new Set(['LOGIN', 'AUTHENTICATE']);
@@ -75,14 +77,22 @@ export class ProviderImapProxy {
     return proxy;
   }
 
-  /** Answers the next `times` commands with this verb (APPEND, LOGIN, SELECT, ...) with `answer`. */
-  inject(verb: string, answer: InjectedAnswer, times = 1): void {
-    this.rules.push({ verb: verb.toUpperCase(), answer, times });
+  /**
+   * Answers `times` commands with this verb (APPEND, LOGIN, SELECT, ...) with
+   * `answer`, after letting the next `after` of them through (a quota that
+   * bites in mid-run).
+   */
+  inject(verb: string, answer: InjectedAnswer, times = 1, after = 0): void {
+    this.rules.push({ verb: verb.toUpperCase(), answer, times, after });
   }
 
   private take(verb: string): InjectedAnswer | undefined {
     const rule = this.rules.find((r) => r.verb === verb && r.times > 0);
     if (!rule) return undefined;
+    if (rule.after > 0) {
+      rule.after--;
+      return undefined;
+    }
     rule.times--;
     return rule.answer;
   }

@@ -228,6 +228,39 @@ describeIntegration('hosted-provider personalities on Dovecot', () => {
       expect(stored.some((m) => m.includes('number 3'))).toBe(false);
     });
 
+    it('lets chosen commands through before answering (a quota that bites in mid-run)', async () => {
+      proxy.inject('APPEND', PROVIDER_ANSWERS.m365ThrottledBad(1234), 1, 2);
+      const raw = await RawImap.open(proxy.port);
+      try {
+        await raw.command('a1', `LOGIN bob ${users.get('m365')!.password}`);
+        expect(await raw.append('a2', 'INBOX', message(21))).toMatch(/^a2 OK /);
+        expect(await raw.append('a3', 'INBOX', message(22))).toMatch(/^a3 OK /);
+        const refused = await raw.append('a4', 'INBOX', message(23));
+        expect(refused).toBe('a4 BAD Request is throttled. Suggested Backoff Time: 1234 milliseconds\r\n');
+        expect(classifyResponseLine(refused)).toMatchObject({ kind: 'throttle', waitMs: 1234, refused: true });
+        expect(await raw.append('a5', 'INBOX', message(24))).toMatch(/^a5 OK /);
+      } finally {
+        raw.close();
+      }
+    });
+
+    it('poplift through the proxy: a short Microsoft 365 throttle is waited out and every message lands once', async () => {
+      const m365 = dovecots.get('m365')!;
+      const alice = m365.addUser('alice');
+      for (let i = 0; i < 10; i++) m365.deliver(alice, message(300 + i));
+      proxy.inject('APPEND', PROVIDER_ANSWERS.m365Throttled(300), 1, 3);
+      const r = await runCli(
+        ['migrate', `pop3://alice@127.0.0.1:${m365.ports.pop3}`, `imap://bob@127.0.0.1:${proxy.port}`, '--folder', 'Throttled', '--json', '--no-multiappend'],
+        { POPLIFT_POP3_PASSWORD: alice.password, POPLIFT_IMAP_PASSWORD: users.get('m365')!.password },
+      );
+      expect(r.code).toBe(0);
+      const summary = JSON.parse(r.stdout) as MigrationSummary;
+      expect([summary.appended, summary.failed]).toEqual([10, 0]);
+      expect(proxy.injected.at(-1)).toBe('APPEND: NO Request is throttled. Suggested Backoff Time: 300 milliseconds');
+      const landed = await folderSources(m365, users.get('m365')!, 'Throttled');
+      expect(landed.sort()).toEqual(Array.from({ length: 10 }, (_, i) => message(300 + i).toString('latin1')).sort());
+    });
+
     it('refuses a login beyond the connection cap, and counts connections', async () => {
       const open: RawImap[] = [];
       try {
