@@ -335,10 +335,11 @@ describeIntegration('hosted-provider personalities on Dovecot', () => {
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
     });
 
-    it('the same names pass on a server without those rules', async () => {
-      const r = await dryRun('yahoo', 'Old  ISP');
+    it('the same names pass on a server without those rules; --debug names the provider found', async () => {
+      const r = await dryRun('yahoo', 'Old  ISP', '--debug');
       expect(r.code).toBe(0);
       expect(r.stderr).toContain('would be created');
+      expect(r.stderr).toContain('IMAP provider profile: Yahoo (capability XYMHIGHESTMODSEQ)\n');
     });
 
     it("a '.' inside a level on a '.'-separator server is reported, not 'would be created'", async () => {
