@@ -336,10 +336,34 @@ describeIntegration('hosted-provider personalities on Dovecot', () => {
     });
 
     it('the same names pass on a server without those rules; --debug names the provider found', async () => {
+      const before = source.downloaded.size;
       const r = await dryRun('yahoo', 'Old  ISP', '--debug');
       expect(r.code).toBe(0);
       expect(r.stderr).toContain('would be created');
       expect(r.stderr).toContain('IMAP provider profile: Yahoo (capability XYMHIGHESTMODSEQ)\n');
+      // Today's hazard, for the engine to fix: the dry run RETRieved the message and ended the session
+      // with QUIT, so a Gmail-style source counts it as downloaded (never listed again; with the account's
+      // "delete Gmail's copy" setting, deleted). A dry run must read keys with TOP n 0 and LIST sizes, as
+      // verify does (TOP does not count); this must then stay at `before`.
+      expect(source.downloaded.size).toBe(before + 1);
+    });
+
+    it('a real run stops the same way before creating anything', async () => {
+      const before = source.downloaded.size;
+      const r = await runCli(
+        ['migrate', `pop3://alice@127.0.0.1:${source.port}`, `imap://bob@127.0.0.1:${dovecots.get('gmail')!.ports.imap}`, '--folder', 'Old^ISP'],
+        { POPLIFT_POP3_PASSWORD: 'pop-secret', POPLIFT_IMAP_PASSWORD: users.get('gmail')!.password },
+      );
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain("'Old^ISP' contains '^', which Gmail refuses in label names");
+      const client = await imapClient(dovecots.get('gmail')!, users.get('gmail')!);
+      try {
+        expect((await client.list()).map((m) => m.path)).not.toContain('Old^ISP');
+      } finally {
+        await client.logout();
+      }
+      // The folder is checked before any RETR: a Gmail-style source still counts nothing as downloaded.
+      expect(source.downloaded.size).toBe(before);
     });
 
     it("a '.' inside a level on a '.'-separator server is reported, not 'would be created'", async () => {
