@@ -17,6 +17,11 @@ export const ExitCode = {
   CONNECT: 4,
   /** Another poplift run holds this mailbox's lock. */
   LOCKED: 5,
+  /**
+   * A provider's daily quota, or throttling longer than a run should wait:
+   * what was done is recorded; run again later (a cron schedule simply does).
+   */
+  LATER: 6,
 } as const;
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -54,6 +59,9 @@ const ERROR_CODES = {
   IMAP_PROTOCOL: { transient: false, what: 'the IMAP server sent something unexpected or refused a command' },
   IMAP_CLOSED: { transient: true, what: 'the IMAP connection was closed by poplift' },
   IMAP_FOLDER: { transient: false, what: 'the IMAP server refused to create the folder' },
+  FOLDER_NAME: { transient: false, what: "the folder name breaks the server's or the provider's naming rules" },
+  THROTTLED: { transient: false, what: 'the server throttles beyond what one run waits for: run again later' },
+  DAILY_QUOTA: { transient: false, what: "the account's daily upload or bandwidth quota is reached: run again later" },
 } as const satisfies Record<string, { transient: boolean; what: string }>;
 
 export type ErrorCodeValue = keyof typeof ERROR_CODES;

@@ -9,6 +9,7 @@ import { ExitCode, PopliftError, describeServer, usageError, type Side } from '.
 import type { StoreEndpoints } from '../store/mail-store.js';
 import { Pop3Source } from '../pop3/pop3-source.js';
 import { ImapDestination } from '../imap/imap-destination.js';
+import { describeProfile } from '../imap/provider-profile.js';
 import { readFileSync } from 'node:fs';
 import type { CliIo } from './main.js';
 import type { MigrateCliOptions } from './migrate-command.js';
@@ -39,6 +40,7 @@ export type ConnectionCliOptions = Pick<
   | 'requireTls'
   | 'timeout'
   | 'maxMessageSize'
+  | 'profile'
 >;
 
 export function tlsOptions(side: Side, o: ConnectionCliOptions, warn: (m: string) => void): ConnectionOptions {
@@ -162,6 +164,10 @@ export async function connectionEndpoints(
         timeoutMs,
         tlsOptions: imapTls,
         debug,
+        ...(o.profile === undefined ? {} : { profile: o.profile }),
+      }).then((target) => {
+        debug?.(`IMAP provider profile: ${describeProfile(target.profile)}`);
+        return target;
       })),
   };
 }

@@ -7,6 +7,7 @@ import { signalExitCode } from '../errors.js';
 import { migrateMailbox, type MigrateHooks, type MigrateOptions } from '../engine/migrate.js';
 import { summaryExitCode, type MigrationSummary } from '../engine/summary.js';
 import type { DateMode } from '../message/internal-date.js';
+import type { ProfileChoice } from '../imap/provider-profile.js';
 import { adoptLegacyJournal, legacyJournalBelongs, loadJournal, JournalWriter } from '../state/journal.js';
 import { MailboxLock } from '../state/lock.js';
 import { mailboxIdentity } from '../state/mailbox-identity.js';
@@ -55,6 +56,8 @@ export interface MigrateCliOptions extends OutputCliOptions {
   delete?: boolean;
   deleteEvery: string;
   batchMessages: string;
+  /** The destination's provider rules; absent (verify) means auto. */
+  profile?: ProfileChoice;
 }
 
 /** SIGINT/SIGTERM ask the engine to stop taking messages; a second signal leaves at once. */

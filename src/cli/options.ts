@@ -5,6 +5,8 @@
 import { Command, Option } from 'commander';
 import { usageError } from '../errors.js';
 import { parseFlagList } from '../message/flags.js';
+import { PROFILE_NAMES } from '../imap/provider-profile.js';
+import type { RateLimit, RunLimits } from '../imap/upload-budget.js';
 
 export const EXIT_CODES_HELP = `
 Exit codes:
@@ -14,6 +16,8 @@ Exit codes:
   3    authentication failed
   4    could not connect (network or TLS), or the server is busy: try again later
   5    another poplift run holds this mailbox's lock
+  6    a provider's daily quota or long throttling stopped the run: what is
+       done is recorded; run again later (from cron: nothing to do)
   130  stopped by SIGINT (143: SIGTERM) after saving its progress`;
 
 export const MIGRATE_HELP = `
@@ -134,6 +138,11 @@ export function addMigrateOptions(command: Command, jsonHelp: string): Command {
     .option('--json', jsonHelp)
     .option('--debug', 'print protocol traces (passwords masked) and stack traces');
   return addTlsOptions(command)
+    .addOption(
+      new Option('--profile <provider>', "the destination's rules (connections, upload size, folder names): detected from its host name and greeting unless set")
+        .choices(['auto', ...PROFILE_NAMES])
+        .default('auto'),
+    )
     .option('--no-multiappend', 'upload one message per APPEND even when the server offers MULTIAPPEND')
     .option('--max-inflight <MiB>', 'message data held in memory between reading and upload', '16')
     .option('--batch-messages <n>', 'messages per MULTIAPPEND command (at most 8 MB each)', '100')
@@ -154,7 +163,7 @@ export const HELP_GROUPS: Array<[string, RegExp]> = [
   ['Passwords and logins:', /^(pop3|imap)(PasswordFile|PasswordCommand|TokenFile|TokenCommand|Auth)$/],
   ['TLS:', /^((pop3|imap)?(CaFile)|(pop3|imap)?Insecure|insecure|caFile|allowPlaintext|requireTls)$/i],
   ['Cron, state and deleting:', /^(stateDir|retries|timeout|maxErrors|delete|deleteEvery)$/],
-  ['Speed and memory:', /^(multiappend|maxInflight|maxMessageSize|batchMessages|jobs|shard)$/],
+  ['Speed and memory:', /^(multiappend|maxInflight|maxMessageSize|batchMessages|jobs|shard|profile|maxBytesPerRun|rate)$/],
   ['Output:', /^(json|quiet|progressInterval|logFile|debug|skipBadRows)$/],
   ['Config:', /^config$/],
 ];
@@ -200,4 +209,51 @@ export function addTlsOptions(command: Command): Command {
     .addOption(new Option('--require-tls', 'refuse unencrypted logins even on loopback').conflicts('allowPlaintext'))
     .option('--timeout <seconds>', 'give up on a connection that sends nothing for this long', '60')
     .option('--max-message-size <MiB>', 'leave (and report) a POP3 message larger than this on the server', '256');
+}
+
+const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, B: 1, K: 1024, KB: 1024, KIB: 1024, M: 1024 ** 2, MB: 1024 ** 2, MIB: 1024 ** 2, G: 1024 ** 3, GB: 1024 ** 3, GIB: 1024 ** 3 };
+
+/** A size in octets from '500M', '2G', '1.5GB', '300k' or plain octets (K, M, G are powers of 1024). */
+export function byteSize(text: string, name: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = m ? SIZE_UNITS[m[2]!.toUpperCase()] : undefined;
+  const bytes = m && unit !== undefined ? Math.floor(Number(m[1]) * unit) : NaN;
+  if (!Number.isFinite(bytes) || bytes < 1) throw usageError(`${name} must be a size such as 500M or 2G, not '${text}'.`);
+  return bytes;
+}
+
+/** An upload pace: octets per second ('2M', '2M/s') or messages per second ('4msg', '4msg/s'). */
+export function rateLimit(text: string, name = '--rate'): RateLimit {
+  const body = text.trim().replace(/\/s$/i, '');
+  const messages = /^(\d+(?:\.\d+)?)\s*(?:msg|msgs|messages?)$/i.exec(body);
+  if (messages) {
+    const n = Number(messages[1]);
+    if (n > 0) return { messagesPerSecond: n };
+  } else {
+    try {
+      return { bytesPerSecond: byteSize(body, name) };
+    } catch {
+      // Reported below with both forms.
+    }
+  }
+  throw usageError(`${name} must be octets per second such as 2M (or 2M/s), or messages per second such as 4msg, not '${text}'.`);
+}
+
+/**
+ * Limits for users who must stay under a provider's budget. The engine
+ * applies them: --max-bytes-per-run stops taking messages once that many
+ * octets were uploaded (the run ends as for a daily quota, exit 6),
+ * --rate paces uploads.
+ */
+export function addRunLimitOptions(command: Command): Command {
+  return command
+    .option('--max-bytes-per-run <size>', 'upload at most this much per run (e.g. 450M for a 500 MB/day quota), then stop with exit 6; the next run goes on')
+    .option('--rate <pace>', 'upload at most this fast: octets per second (2M) or messages per second (4msg)');
+}
+
+export function parseRunLimits(o: { maxBytesPerRun?: string | undefined; rate?: string | undefined }): RunLimits {
+  return {
+    maxBytesPerRun: o.maxBytesPerRun === undefined ? undefined : byteSize(o.maxBytesPerRun, '--max-bytes-per-run'),
+    rate: o.rate === undefined ? undefined : rateLimit(o.rate),
+  };
 }

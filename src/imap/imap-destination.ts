@@ -7,6 +7,7 @@
 import type { FolderInfo, FolderScan, MailDestination, UploadItem, UploadOutcome } from '../store/mail-store.js';
 import { isThrottling, type AppendOutcome } from './imap-append-channel.js';
 import { ImapTarget, type ImapConnectOptions } from './imap-target.js';
+import type { DetectedProfile } from './provider-profile.js';
 
 /** The longest wait a throttling answer is obeyed for within one batch. */
 const MAX_THROTTLE_WAIT_MS = 120_000;
@@ -36,6 +37,11 @@ export class ImapDestination implements MailDestination {
 
   get server(): string {
     return this.target.server;
+  }
+
+  /** The hosted provider this server was recognised as (or the one the user named). */
+  get profile(): DetectedProfile {
+    return this.target.profile;
   }
 
   get readsBinary(): boolean {

@@ -10,6 +10,8 @@ import type { FolderInfo, FolderScan } from '../store/mail-store.js';
 import { ImapAppendChannel, noStartTls, type AppendItem, type AppendOutcome, type ImapLogin } from './imap-append-channel.js';
 import { encodeModifiedUtf7 } from './mailbox-name.js';
 import { SecretRedactor } from '../secrets-redaction.js';
+import { describeFolderNameProblems, folderNameProblems } from './folder-name-rules.js';
+import { resolveProfile, type DetectedProfile, type ProfileChoice } from './provider-profile.js';
 
 export interface ImapConnectOptions extends ImapLogin {
   /**
@@ -17,6 +19,8 @@ export interface ImapConnectOptions extends ImapLogin {
    * control connection, so the token may expire (or be spent) in between.
    */
   refreshToken?: () => Promise<string>;
+  /** The provider's rules to follow (--profile); 'auto' or absent: detected from host, greeting and capabilities. */
+  profile?: ProfileChoice;
 }
 
 export type { FolderIndex, FolderInfo, IndexedMessage } from '../store/mail-store.js';
@@ -72,6 +76,8 @@ export class ImapTarget {
     private readonly options: ImapConnectOptions,
     private readonly client: ImapFlow,
     readonly server: string,
+    /** The hosted provider behind the server (or 'generic'), and why. */
+    readonly profile: DetectedProfile,
   ) {}
 
   static async connect(options: ImapConnectOptions): Promise<ImapTarget> {
@@ -114,7 +120,12 @@ export class ImapTarget {
       // A server may echo the credentials in its refusal.
       throw SecretRedactor.forCredentials(options).redactError(loginError(options, err ?? lastError));
     }
-    const target = new ImapTarget(options, client, server);
+    const profile = resolveProfile(options.profile, {
+      host: options.host,
+      greeting: client.greeting,
+      capabilities: client.capabilities.keys(),
+    });
+    const target = new ImapTarget(options, client, server, profile);
     return target;
   }
 
@@ -153,12 +164,17 @@ export class ImapTarget {
   async openFolder(levels: readonly string[], create: boolean): Promise<FolderInfo> {
     const isInbox = levels.length === 1 && levels[0]!.toUpperCase() === 'INBOX';
     const delimiter = await this.delimiter();
-    const badLevel = levels.find((l) => l.includes(delimiter) && delimiter !== '');
-    if (badLevel !== undefined && !isInbox) {
-      throw new PopliftError(
-        `IMAP server ${this.server} uses '${delimiter}' to separate folder levels, so the folder name '${badLevel}' cannot be created as one level; choose another name.`,
-        { exitCode: ExitCode.USAGE, side: 'IMAP', server: this.server, code: 'USAGE' },
-      );
+    // Checked before anything is created, and in a dry run, so that a dry run never promises a folder the server refuses.
+    const problems = folderNameProblems(levels, { separator: delimiter, profile: this.profile.profile });
+    const refusal = describeFolderNameProblems(levels, problems);
+    if (refusal !== undefined) {
+      const provider = this.profile.profile.name === 'generic' ? '' : ` (${this.profile.profile.label})`;
+      throw new PopliftError(`IMAP server ${this.server}${provider}: ${refusal}`, {
+        exitCode: ExitCode.USAGE,
+        side: 'IMAP',
+        server: this.server,
+        code: 'FOLDER_NAME',
+      });
     }
     let path = isInbox ? 'INBOX' : levels.join(delimiter);
     let status = await this.client.status(path, { uidValidity: true }).catch(() => false as const);
@@ -289,6 +305,32 @@ export class ImapTarget {
       }
     } catch (err) {
       throw this.fail(`fetching messages from folder '${folder.path}'`, err);
+    }
+  }
+
+  /**
+   * Adds flags to messages already in the folder, by UID (UID STORE +FLAGS).
+   * For providers that drop some flags given with APPEND (Microsoft
+   * 365 drops \Flagged, see ProviderProfile.flaggedNeedsStore): upload
+   * without them, then set them here with the UIDs APPENDUID returned.
+   */
+  async addFlags(folder: FolderInfo, uids: readonly number[], flags: readonly string[]): Promise<void> {
+    if (uids.length === 0 || flags.length === 0 || !folder.exists) return;
+    try {
+      await this.deselected();
+      const lock = await this.client.getMailboxLock(folder.path);
+      try {
+        const sorted = [...new Set(uids)].sort((a, b) => a - b);
+        for (let i = 0; i < sorted.length; i += FETCH_UIDS_PER_COMMAND) {
+          await this.client.messageFlagsAdd(uidSet(sorted.slice(i, i + FETCH_UIDS_PER_COMMAND)), [...flags], { uid: true, silent: true });
+        }
+      } finally {
+        lock.release();
+      }
+      // Deselected at once: STATUS on the selected folder would not see the other connection's uploads.
+      if (this.client.mailbox) await this.client.mailboxClose().catch(() => undefined);
+    } catch (err) {
+      throw this.fail(`setting flags in folder '${folder.path}'`, err);
     }
   }
 

@@ -53,6 +53,16 @@ export interface DovecotOptions {
    * from 127.0.0.1), not on 127.0.0.1 itself.
    */
   extraListen?: string[];
+  /**
+   * Dovecot's imap_capability: the CAPABILITY list announced before and
+   * after login, as a hosted provider's (see test/helpers/providers.ts).
+   * Dovecot still implements what it implements; clients go by the list.
+   */
+  imapCapability?: string;
+  /** Dovecot's login_greeting: the text of the greeting line after its [CAPABILITY ...] code. */
+  loginGreeting?: string;
+  /** IMAP connections one user may hold from one address (default 200). */
+  imapMaxConnections?: number;
 }
 
 export interface DovecotUser {
@@ -240,8 +250,10 @@ service anvil {
 }
 # Crash tests kill clients mid-session; their connections may linger for a moment.
 protocol imap {
-  mail_max_userip_connections = 200
+  mail_max_userip_connections = ${options.imapMaxConnections ?? 200}
+  ${options.imapCapability !== undefined ? `imap_capability = ${options.imapCapability}` : ''}
 }
+${options.loginGreeting !== undefined ? `login_greeting = ${options.loginGreeting}` : ''}
 protocol pop3 {
   mail_max_userip_connections = 200
 }
