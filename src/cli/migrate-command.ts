@@ -55,6 +55,7 @@ export interface MigrateCliOptions extends OutputCliOptions {
   maxErrors?: string;
   delete?: boolean;
   deleteEvery: string;
+  maxSessions: string;
   batchMessages: string;
   /** The destination's provider rules; absent (verify) means auto. */
   profile?: ProfileChoice;
@@ -92,6 +93,7 @@ export interface MigratePlan {
   retries: number;
   maxErrors: number | undefined;
   deleteEvery: number;
+  maxSessions: number;
   batchMessages: number;
   /** The POP3 mailbox's identity (mailboxIdentity) when the caller resolved it already, as batch does. */
   pop3Identity?: string;
@@ -119,6 +121,7 @@ export function planMigrate(pop3Text: string, imapText: string, o: MigrateCliOpt
     retries: wholeNumber(o.retries, '--retries', 0),
     maxErrors: o.maxErrors === undefined ? undefined : wholeNumber(o.maxErrors, '--max-errors', 1),
     deleteEvery: wholeNumber(o.deleteEvery, '--delete-every', 1),
+    maxSessions: wholeNumber(o.maxSessions, '--max-sessions', 1),
     batchMessages: wholeNumber(o.batchMessages, '--batch-messages', 1),
   };
 }
@@ -189,6 +192,7 @@ export async function executeMigrate(plan: MigratePlan, o: MigrateCliOptions, io
       maxErrors: plan.maxErrors,
       delete: Boolean(o.delete),
       deleteEvery: plan.deleteEvery,
+      maxSessions: plan.maxSessions,
       journal: { state, writer },
     };
     const summary = await migrateMailbox(endpoints, options, hooks);

@@ -151,6 +151,7 @@ export function addMigrateOptions(command: Command, jsonHelp: string): Command {
     .option('--max-errors <n>', 'stop the mailbox after this many failed messages')
     .option('--delete', 'delete from POP3 each message whose copy is confirmed on the destination')
     .option('--delete-every <n>', 'commit deletions (QUIT and reconnect) every <n> messages', '500')
+    .option('--max-sessions <n>', 'most POP3 sessions one run opens to find messages a server lists only in later sessions (Gmail)', '50')
     .option('--quiet', 'print only errors and the final one-line summary')
     .option('--progress-interval <seconds>', 'when stderr is not a terminal, a progress line at most this often', '30')
     .option('--log-file <file>', 'also append the plain-text log (timestamped lines) to <file>')
@@ -162,7 +163,7 @@ export const HELP_GROUPS: Array<[string, RegExp]> = [
   ['What to move:', /^(folder|dedupe|flags|markSeen|keepDeletedFlag|internalDate|dryRun|deep|verify)$/],
   ['Passwords and logins:', /^(pop3|imap)(PasswordFile|PasswordCommand|TokenFile|TokenCommand|Auth)$/],
   ['TLS:', /^((pop3|imap)?(CaFile)|(pop3|imap)?Insecure|insecure|caFile|allowPlaintext|requireTls)$/i],
-  ['Cron, state and deleting:', /^(stateDir|retries|timeout|maxErrors|delete|deleteEvery)$/],
+  ['Cron, state and deleting:', /^(stateDir|retries|timeout|maxErrors|delete|deleteEvery|maxSessions)$/],
   ['Speed and memory:', /^(multiappend|maxInflight|maxMessageSize|batchMessages|jobs|shard|profile|maxBytesPerRun|rate)$/],
   ['Output:', /^(json|quiet|progressInterval|logFile|debug|skipBadRows)$/],
   ['Config:', /^config$/],

@@ -36,7 +36,6 @@ interface ToCheck {
 async function provenCopies(sessions: Sessions, ledger: Ledger, journal: JournalState | undefined, options: DeleteOptions): Promise<string[]> {
   const { listing } = await sessions.openSource();
   const { settled } = ledger;
-  const first = settled.listing;
   const confirmed: string[] = [];
   const toCheck: ToCheck[] = [];
   let unidentified = 0;
@@ -52,7 +51,7 @@ async function provenCopies(sessions: Sessions, ledger: Ledger, journal: Journal
       unidentified++;
       continue;
     }
-    const recordedSize = r !== undefined ? first?.size(uidl) : (k!.listSize ?? k!.size);
+    const recordedSize = r !== undefined ? ledger.listSize(uidl) : (k!.listSize ?? k!.size);
     if (recordedSize !== listing.size(uidl)) {
       resized++;
       continue;

@@ -25,7 +25,7 @@ export class Ledger {
     /** The folder's UIDVALIDITY, recorded with the destination UIDs it qualifies. */
     private readonly uidValidity: () => bigint | undefined,
     /** The size the source listed a message with, recorded so a later run can tell it is the same message. */
-    private readonly listSize: (uidl: string) => number | undefined = () => undefined,
+    readonly listSize: (uidl: string) => number | undefined = () => undefined,
   ) {}
 
   /** The source sent this message with another length than it listed (see RetrievedInfo). */

@@ -29,6 +29,11 @@ export interface MigrateOptions extends TransferOptions {
   delete: boolean;
   /** Deletions committed per source session. */
   deleteEvery: number;
+  /**
+   * Most source sessions a run opens: a source that lists only part of the
+   * mailbox per session (Gmail's POP3 window) shows the rest in later ones.
+   */
+  maxSessions: number;
   journal: { state: JournalState; writer: JournalWriter | undefined } | undefined;
 }
 
@@ -56,14 +61,16 @@ function plan(
   journal: JournalState | undefined,
   warn: (message: string) => void,
   folderName: string,
-): { fresh: string[]; known: number } {
+): { vouched: (uidl: string) => boolean; recreated: boolean } {
   // What the journal knows holds only while the folder is the one it was written for,
   // and only when message ids are stable (without them it is keyed by shifting numbers).
   let known = new Map<string, KnownMessage>();
+  let recreated = false;
   if (journal && listing.hasUidl) {
     const recorded = journal.folder?.uidValidity;
     if (recorded !== undefined && folder.uidValidity !== undefined && recorded !== String(folder.uidValidity)) {
       warn(`IMAP folder '${folderName}' was recreated (UIDVALIDITY changed); checking every message against it again.`);
+      recreated = true;
     } else {
       known = journal.done;
     }
@@ -75,8 +82,7 @@ function plan(
     const k = known.get(u);
     return k !== undefined && listing.identified(u) && (k.listSize ?? k.size) === listing.size(u);
   };
-  const fresh = listing.order.filter((u) => !vouched(u));
-  return { fresh, known: listing.order.length - fresh.length };
+  return { vouched, recreated };
 }
 
 export async function migrateMailbox(endpoints: StoreEndpoints, options: MigrateOptions, hooks: MigrateHooks): Promise<MigrationSummary> {
@@ -114,8 +120,10 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       },
     },
     () => sessions.folder?.uidValidity,
-    (uidl) => settled.listing?.size(uidl),
+    (uidl) => settled.listing?.size(uidl) ?? laterSizes.get(uidl),
   );
+  /** Listed sizes of the messages first seen in a later source session. */
+  const laterSizes = new Map<string, number>();
   /** Uploads cut off before the server answered: found on the destination later, they count as appended. */
   const unknown = new Set<string>();
   /** Ids that disappeared from the source during the run (another client deleted them). */
@@ -134,9 +142,10 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     }
     if (options.dryRun && !t.value.folder.exists) warnOnce('no-folder', `IMAP folder '${summary.folder}' does not exist yet; it would be created.`);
 
-    const { fresh, known } = plan(first, t.value.folder, journal?.state, hooks.warn, summary.folder);
+    const { vouched } = plan(first, t.value.folder, journal?.state, hooks.warn, summary.folder);
+    const fresh = first.order.filter((u) => !vouched(u));
     summary.found = first.order.length;
-    summary.knownFromJournal = known;
+    summary.knownFromJournal = first.order.length - fresh.length;
     // The folder is created only now that there is something to upload into it, and before any
     // progress is shown: a name the server refuses is the run's one line of output.
     if (fresh.length > 0 && !options.dryRun) {
@@ -149,10 +158,11 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     progress.totalBytes = fresh.reduce((n, u) => n + first.size(u)!, 0);
     hooks.onListed?.({ ...progress });
 
-    if (fresh.length > 0) {
-      await withRetries('continue the transfer', async () => {
+    /** Moves `batch` (ids of the current source session) in passes until each is settled or gone. */
+    const moveAll = (batch: readonly string[]) =>
+      withRetries('continue the transfer', async () => {
         for (;;) {
-          const remaining = fresh.filter((u) => !ledger.settled.has(u));
+          const remaining = batch.filter((u) => !ledger.settled.has(u) && !vanished.has(u));
           if (remaining.length === 0 || stop.stopping) return;
           const destination = (async (): Promise<Destination> => {
             const { destination: d } = await sessions.openDestination(!options.dryRun);
@@ -185,6 +195,32 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
           if (gone.length > 0 || ledger.settled.size === before || stop.userRequested) return;
         }
       });
+
+    if (fresh.length > 0) await moveAll(fresh);
+
+    // A source may list only part of the mailbox per session (Gmail's POP3 lists about 250 messages
+    // not yet downloaded, and counts a message downloaded once it was read and the session ended).
+    // While a session moved everything it listed, end it and look at what the next one lists.
+    let listed = new Set(first.order);
+    let latest = fresh;
+    summary.sessions = 1;
+    while (latest.length > 0 && summary.sessions < options.maxSessions && !options.dryRun && !stop.stopping && latest.every((u) => ledger.settled.has(u))) {
+      const next = await withRetries('look for more messages', async () => {
+        await sessions.commitSource();
+        return (await sessions.openSource()).listing;
+      });
+      summary.sessions++;
+      const { vouched: vouchedNow } = plan(next, sessions.folder ?? t.value.folder, journal?.state, () => undefined, summary.folder);
+      latest = next.order.filter((u) => !listed.has(u) && !ledger.settled.has(u) && !vouchedNow(u));
+      listed = new Set([...listed, ...next.order]);
+      if (latest.length === 0) break;
+      for (const u of latest) laterSizes.set(u, next.size(u)!);
+      fresh.push(...latest);
+      summary.found += latest.length;
+      progress.found += latest.length;
+      progress.totalBytes += latest.reduce((n, u) => n + next.size(u)!, 0);
+      hooks.onListed?.({ ...progress });
+      await moveAll(latest);
     }
 
     if (!options.dryRun) await withRetries('confirm the uploads', () => confirmUploads(sessions, ledger));

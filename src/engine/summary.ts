@@ -54,6 +54,8 @@ export interface MigrationSummary {
   wouldDelete: string[];
   /** Messages whose earlier outcome the journal recorded, so this run did not read them. */
   knownFromJournal: number;
+  /** Source sessions that listed messages (more than one when the source shows its mailbox in windows). */
+  sessions: number;
   /** Connections re-established after a drop, reset or stall. */
   reconnects: number;
   /** Set when the mailbox was stopped early (over quota, --max-errors, a signal). */
@@ -82,6 +84,7 @@ export function emptySummary(pop3: string, imap: string, folder: string, dryRun:
     deleted: 0,
     wouldDelete: [],
     knownFromJournal: 0,
+    sessions: 0,
     reconnects: 0,
     stopped: undefined,
     stopReason: undefined,

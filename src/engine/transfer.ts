@@ -8,7 +8,7 @@
  */
 import { prepareMessage, type PrepareOptions } from '../message/prepared-message.js';
 import type { Listing } from '../store/listing.js';
-import type { FolderInfo, MailDestination, MailSource, UploadItem, UploadOutcome } from '../store/mail-store.js';
+import type { FolderInfo, MailDestination, MailSource, RetrievedInfo, UploadItem, UploadOutcome } from '../store/mail-store.js';
 import type { DedupIndex } from './dedup-index.js';
 import type { Ledger } from './ledger.js';
 import { Reclaimer } from './reclaim.js';
@@ -167,8 +167,12 @@ class TransferPass {
     while (this.inflightBytes > limit && this.uploads.length > 0) await this.uploads.shift();
   }
 
-  /** Decides what becomes of one message read; true when it was queued for upload. */
-  private async take(n: number, content: Buffer): Promise<boolean> {
+  /**
+   * Decides what becomes of one message read; true when it was queued for
+   * upload. `size` is the message's size: its length, or in a dry run that
+   * read only headers, its listed size.
+   */
+  private async take(n: number, content: Buffer, size: number): Promise<boolean> {
     const { ctx, options } = this;
     if (this.stopping) return false;
     this.target ??= await ctx.destination;
@@ -176,7 +180,7 @@ class TransferPass {
     const { destination, folder, dedup } = this.target;
     const { ledger } = ctx;
     const uidl = ctx.listing.uidlOf(n)!;
-    const prepared = prepareMessage(content, options);
+    const prepared = prepareMessage(content, options, size === size ? undefined : size);
     for (const bad of prepared.invalidKeywords) {
       ctx.warnOnce(`kw:${bad}`, `Keyword '${bad}' (from message ${uidl} and perhaps others) is not a valid IMAP keyword and was dropped.`);
     }
@@ -184,20 +188,20 @@ class TransferPass {
     // without a look would store it twice. Only a copy no other upload of this run accounts for
     // is its own (the folder may hold an exact duplicate's copy under the same key and size).
     if (ctx.unknown.has(uidl)) {
-      const uid = dedup.unclaimedCopy(prepared.key, content.length, prepared.altKeys, prepared.altSizes);
+      const uid = dedup.unclaimedCopy(prepared.key, size, prepared.altKeys, prepared.altSizes);
       if (uid !== undefined) {
-        ledger.appended(uidl, prepared.key, content.length, uid, folder.uidValidity);
+        ledger.appended(uidl, prepared.key, size, uid, folder.uidValidity);
         return false;
       }
     }
     if (options.dedupe) {
-      const dup = dedup.check(prepared.key, content.length, uidl, prepared.altKeys, prepared.altSizes);
+      const dup = dedup.check(prepared.key, size, uidl, prepared.altKeys, prepared.altSizes);
       if (dup) {
-        ledger.duplicate(dup, content.length);
+        ledger.duplicate(dup, size);
         return false;
       }
     }
-    dedup.remember(prepared.key, content.length, uidl);
+    dedup.remember(prepared.key, size, uidl);
     const flags = prepared.flags.filter((flag) => {
       if (destination.acceptsFlag(folder, flag)) return true;
       ctx.warnOnce(`flag:${flag.toUpperCase()}`, `IMAP folder '${ledger.summary.folder}' does not keep the flag ${flag}; it was dropped.`);
@@ -205,16 +209,16 @@ class TransferPass {
     });
     if (prepared.dateSource === 'server') ledger.summary.serverDates++;
     if (options.dryRun) {
-      ledger.planned({ uidl, key: prepared.key, size: content.length, flags, date: prepared.date?.toISOString() });
+      ledger.planned({ uidl, key: prepared.key, size: size, flags, date: prepared.date?.toISOString() });
       return false;
     }
-    if (folder.appendLimit !== undefined && content.length > folder.appendLimit) {
-      this.fail(uidl, 'IMAP', `${content.length} octets is over the server's APPENDLIMIT of ${folder.appendLimit} octets`, content.length);
+    if (folder.appendLimit !== undefined && size > folder.appendLimit) {
+      this.fail(uidl, 'IMAP', `${size} octets is over the server's APPENDLIMIT of ${folder.appendLimit} octets`, size);
       return false;
     }
     this.batch.push({ uidl, key: prepared.key, item: { content, flags, date: prepared.date } });
-    this.batchBytes += content.length;
-    this.inflightBytes += content.length;
+    this.batchBytes += size;
+    this.inflightBytes += size;
     if (this.batch.length >= options.batchMessages || this.batchBytes >= options.batchBytes) this.flush();
     return true;
   }
@@ -227,19 +231,22 @@ class TransferPass {
       if (n !== undefined) numbers.push(n);
     }
     let readError: unknown;
+    // A dry run needs only headers and sizes, and a source that counts a message as downloaded once it
+    // is read (Gmail's POP3) must not see it read.
+    const headersOnly = this.options.dryRun && this.ctx.source.readsHeaders;
+    const onMessage = async (n: number, content: Buffer, info?: RetrievedInfo): Promise<void> => {
+      if (info?.sizeSuspect) this.ctx.ledger.suspect(listing.uidlOf(n)!);
+      const size = headersOnly ? (listing.size(listing.uidlOf(n)!) ?? content.length) : content.length;
+      if (await this.take(n, content, size)) await this.drain(this.options.maxInflightBytes);
+      else this.reclaimer.released(content.length);
+    };
+    const readOptions = {
+      onError: (n: number, err: Error) => this.fail(listing.uidlOf(n)!, 'POP3', err.message, listing.size(listing.uidlOf(n)!) ?? 0),
+      stopWhen: () => this.stopping,
+    };
     try {
-      await this.ctx.source.retrieve(
-        numbers,
-        async (n, content, info) => {
-          if (info.sizeSuspect) this.ctx.ledger.suspect(listing.uidlOf(n)!);
-          if (await this.take(n, content)) await this.drain(this.options.maxInflightBytes);
-          else this.reclaimer.released(content.length);
-        },
-        {
-          onError: (n, err) => this.fail(listing.uidlOf(n)!, 'POP3', err.message, listing.size(listing.uidlOf(n)!) ?? 0),
-          stopWhen: () => this.stopping,
-        },
-      );
+      if (headersOnly) await this.ctx.source.readHeaders(numbers, onMessage, readOptions);
+      else await this.ctx.source.retrieve(numbers, onMessage, readOptions);
     } catch (err) {
       readError = err;
     }

@@ -40,15 +40,20 @@ export interface MessageKeys {
 }
 
 /** The dedup key of a complete message, and the keys and sizes a CR-folding server may give its copy. */
-export function messageKeys(content: Buffer): MessageKeys {
+/**
+ * @param size the message's whole size, when `content` is only its header
+ *   section (then no rewritten sizes can be worked out)
+ */
+export function messageKeys(content: Buffer, size?: number): MessageKeys {
   const fields = parseHeaders(headerBlock(content));
-  const key = identityKey(fields, content.length);
-  const altSizes = crFoldedSizes(content);
+  const key = identityKey(fields, size ?? content.length);
+  const altSizes = size === undefined ? crFoldedSizes(content) : [];
   return { fields, key, altKeys: key.startsWith('fb:') ? altSizes.map((size) => identityKey(fields, size)) : [], altSizes };
 }
 
-export function prepareMessage(content: Buffer, options: PrepareOptions): PreparedMessage {
-  const { fields, key, altKeys, altSizes } = messageKeys(content);
+/** See messageKeys for `size`: everything but the rewritten sizes comes from the headers. */
+export function prepareMessage(content: Buffer, options: PrepareOptions, size?: number): PreparedMessage {
+  const { fields, key, altKeys, altSizes } = messageKeys(content, size);
   const mapped = flagsFromHeaders(fields, { keepDeletedFlag: options.keepDeletedFlag });
   const flags = [...mapped.flags];
   for (const extra of options.extraFlags) {

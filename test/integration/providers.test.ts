@@ -341,11 +341,10 @@ describeIntegration('hosted-provider personalities on Dovecot', () => {
       expect(r.code).toBe(0);
       expect(r.stderr).toContain('would be created');
       expect(r.stderr).toContain('IMAP provider profile: Yahoo (capability XYMHIGHESTMODSEQ)\n');
-      // Today's hazard, for the engine to fix: the dry run RETRieved the message and ended the session
-      // with QUIT, so a Gmail-style source counts it as downloaded (never listed again; with the account's
-      // "delete Gmail's copy" setting, deleted). A dry run must read keys with TOP n 0 and LIST sizes, as
-      // verify does (TOP does not count); this must then stay at `before`.
-      expect(source.downloaded.size).toBe(before + 1);
+      // A dry run reads headers with TOP, which a Gmail-style source does not count as downloading
+      // (RETR would: the message would never be listed again, or with the account's "delete Gmail's
+      // copy" setting, be deleted).
+      expect(source.downloaded.size).toBe(before);
     });
 
     it('a real run stops the same way before creating anything', async () => {
@@ -391,37 +390,33 @@ describeIntegration('hosted-provider personalities on Dovecot', () => {
     });
   });
 
-  describe('a Gmail-style POP3 source: 500 messages, a window of 250', () => {
+  describe('a Gmail-style POP3 source: 1,000 messages, a window of 250', () => {
     let source: GmailPop3;
-    let summary: MigrationSummary;
-    let code: number;
-
-    beforeAll(async () => {
-      source = await startGmailPop3({ messages: Array.from({ length: 500 }, (_, i) => message(1000 + i)), window: 250, password: 'pop-secret' });
-      const r = await runCli(
-        ['migrate', `pop3://alice@127.0.0.1:${source.port}`, `imap://bob@127.0.0.1:${dovecots.get('gmail')!.ports.imap}`, '--folder', 'Old ISP', '--json'],
+    const run = () =>
+      runCli(
+        ['migrate', `pop3://alice@127.0.0.1:${source.port}`, `imap://bob@127.0.0.1:${dovecots.get('gmail')!.ports.imap}`, '--folder', 'Window', '--json'],
         { POPLIFT_POP3_PASSWORD: 'pop-secret', POPLIFT_IMAP_PASSWORD: users.get('gmail')!.password },
       );
-      code = r.code;
-      summary = JSON.parse(r.stdout) as MigrationSummary;
-    }, 120_000);
+
+    beforeAll(async () => {
+      source = await startGmailPop3({ messages: Array.from({ length: 1000 }, (_, i) => message(3000 + i)), window: 250, password: 'pop-secret' });
+    });
     afterAll(async () => {
       await source.close();
     });
 
-    // Today's behaviour, which issue 14 asks to change: the engine opens one session, so one run moves
-    // only the first window and reports success. When the engine opens further sessions while they list
-    // new messages, this test must change to: found 500, appended 500, every message downloaded.
-    it('today one run migrates only the first window (250 of 500) and exits 0', async () => {
-      expect(code).toBe(0);
-      expect([summary.found, summary.appended, summary.failed]).toEqual([250, 250, 0]);
-      expect(source.sessions()).toBe(1);
-      expect(source.downloaded.size).toBe(250);
-      const landed = await folderSources(dovecots.get('gmail')!, users.get('gmail')!, 'Old ISP');
-      expect(landed).toHaveLength(250);
-      // A further session would have listed the other 250.
-      const remaining = Array.from({ length: 500 }, (_, i) => i).filter((i) => !source.downloaded.has(i));
-      expect(remaining).toEqual(Array.from({ length: 250 }, (_, i) => 250 + i));
+    it('one run opens a session per window and moves all of them; a second run moves none', async () => {
+      const first = await run();
+      expect(first.code, first.stderr).toBe(0);
+      const summary = JSON.parse(first.stdout) as MigrationSummary;
+      expect([summary.found, summary.appended, summary.failed]).toEqual([1000, 1000, 0]);
+      // Four windows, and a fifth session that listed nothing new.
+      expect(summary.sessions).toBe(5);
+      expect(source.downloaded.size).toBe(1000);
+      expect(await folderSources(dovecots.get('gmail')!, users.get('gmail')!, 'Window')).toHaveLength(1000);
+      const second = await run();
+      expect(second.code, second.stderr).toBe(0);
+      expect(JSON.parse(second.stdout)).toMatchObject({ appended: 0 });
     });
   });
 });

@@ -28,6 +28,7 @@ export function migrateOptions(overrides: Partial<MigrateOptions> = {}): Migrate
     backoffMs: 1,
     delete: false,
     deleteEvery: 100,
+    maxSessions: 50,
     journal: undefined,
     ...overrides,
   };
