@@ -13,9 +13,10 @@ import { ensureStateDirectory, stateDirectory, stateName } from '../state/state-
 import { connectionEndpoints, label } from './connections.js';
 import type { CliIo } from './main.js';
 import { folderLevels, parseFlagListOrUsage, positiveNumber, wholeNumber } from './options.js';
-import { Output, outputSettings, summaryLine, type OutputCliOptions } from './output.js';
+import { count, Output, outputSettings, summaryLine, type OutputCliOptions } from './output.js';
 import { parseServerUrl, type ServerUrl } from './server-url.js';
 import { formatSummary } from './summary-output.js';
+import { migrateJson } from './json-result.js';
 
 export interface MigrateCliOptions extends OutputCliOptions {
   folder: string;
@@ -145,7 +146,7 @@ export async function executeMigrate(plan: MigratePlan, o: MigrateCliOptions, io
   }
   try {
     const state = loadJournal(journalPath);
-    if (state.badLines > 0) warn(`The journal ${journalPath} has ${state.badLines} unreadable line(s); those messages are checked against the destination again.`);
+    if (state.badLines > 0) warn(`The journal ${journalPath} has ${count(state.badLines, 'unreadable line')}; those messages are checked against the destination again.`);
     if (!o.dryRun) {
       writer = new JournalWriter(journalPath);
       if (state.done.size === 0 && state.folder === undefined) {
@@ -186,7 +187,7 @@ export function mailboxName(plan: MigratePlan): string {
 
 export async function runMigrate(pop3Text: string, imapText: string, o: MigrateCliOptions, io: CliIo): Promise<number> {
   const plan = planMigrate(pop3Text, imapText, o);
-  const output = new Output(io.stderr, outputSettings(o, io.stderr, false, 'when-listed'));
+  const output = new Output(io.stderr, { ...outputSettings(o, io.stderr, false, 'when-listed'), endLine: false });
   const signals = watchSignals();
   const id = 0;
   try {
@@ -200,11 +201,12 @@ export async function runMigrate(pop3Text: string, imapText: string, o: MigrateC
     const result = summaryLine(summary);
     output.mailboxEnded(id, result, exitCode === 0);
     output.close();
-    if (o.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
-    output.final(formatSummary(summary), result);
     const sig = signals.signal();
-    if (sig) return signalExitCode(sig);
-    return exitCode;
+    const code = sig ? signalExitCode(sig) : exitCode;
+    if (o.json) io.stdout.write(`${JSON.stringify(migrateJson(summary, code, sig))}\n`);
+    const changed = summary.appended > 0 || summary.deleted > 0 || summary.wouldAppend.length > 0 || summary.wouldDelete.length > 0;
+    output.final(formatSummary(summary), result, { changed, ok: code === 0 });
+    return code;
   } catch (err) {
     output.close();
     if (err instanceof Error) output.logOnly(`poplift: ${err.message}`);
