@@ -11,7 +11,7 @@ import type { MigrationSummary } from '../engine/summary.js';
 import type { VerifyReport } from '../engine/verify.js';
 import { inShard, parseShard, readBatchFile, validateRow, type BatchRow, type ColumnSpec } from './batch-file.js';
 import type { CliIo } from './main.js';
-import { executeMigrate, planMigrate, watchSignals, type MigrateCliOptions, type MigratePlan } from './migrate-command.js';
+import { executeMigrate, planMigrate, shortLabel, watchSignals, type MigrateCliOptions, type MigratePlan } from './migrate-command.js';
 import { verifyPlanned } from './verify-command.js';
 import { isYesNo } from './config.js';
 import { wholeNumber } from './options.js';
@@ -203,7 +203,7 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
   const runOne = async (id: number, job: Job): Promise<void> => {
     const where = { line: job.row.line, row: job.row.index, pop3: job.plan.pop3Label, imap: job.plan.imapLabel, folder: job.plan.levels.join('/') };
     json({ event: 'start', ...where });
-    output.mailboxStarted(id, job.name);
+    output.mailboxStarted(id, job.name, shortLabel(job.plan));
     const t0 = performance.now();
     /** A mailbox that could not run (login refused, lock held, ...): reported, and the batch goes on. */
     const failure = (err: unknown): JobResult => {

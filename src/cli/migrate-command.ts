@@ -185,13 +185,18 @@ export function mailboxName(plan: MigratePlan): string {
   return `${plan.pop3Label} -> ${plan.imapLabel} folder "${plan.levels.join('/')}"`;
 }
 
+/** What a progress bar calls a mailbox, short enough to leave room for the bar on 80 columns. */
+export function shortLabel(plan: MigratePlan): string {
+  return `${plan.pop3.user} → ${plan.levels.join('/')}`;
+}
+
 export async function runMigrate(pop3Text: string, imapText: string, o: MigrateCliOptions, io: CliIo): Promise<number> {
   const plan = planMigrate(pop3Text, imapText, o);
   const output = new Output(io.stderr, { ...outputSettings(o, io.stderr, false, 'when-listed'), endLine: false });
   const signals = watchSignals();
   const id = 0;
   try {
-    output.mailboxStarted(id, mailboxName(plan));
+    output.mailboxStarted(id, mailboxName(plan), shortLabel(plan));
     const { summary, exitCode } = await executeMigrate(plan, o, io, {
       warn: (message) => output.warn(message),
       onListed: (e) => output.mailboxListed(id, e),

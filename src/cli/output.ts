@@ -94,7 +94,7 @@ export function summaryLine(s: MigrationSummary): string {
 export class Output {
   private readonly mode: 'bars' | 'lines' | 'none';
   private bars: BarDisplay | undefined;
-  private readonly running = new Map<number, { name: string; tally: Tally }>();
+  private readonly running = new Map<number, { name: string; label: string; tally: Tally }>();
   /** Bytes and messages of mailboxes already finished, for the total. */
   private readonly finishedTally = emptyTally(0);
   private readonly startedAt: number;
@@ -149,18 +149,21 @@ export class Output {
     if (this.mode === 'lines') this.stderr.write(`${line}\n`);
   }
 
-  mailboxStarted(id: number, name: string): void {
+  /** `label` is the short name a bar shows (e.g. `alice → Archive/Old ISP`); `name`, with both URLs, is printed once above it. */
+  mailboxStarted(id: number, name: string, label: string = name): void {
     if (this.closed) return;
-    this.running.set(id, { name, tally: emptyTally(this.now()) });
+    this.running.set(id, { name, label, tally: emptyTally(this.now()) });
     if (this.settings.startLine === 'when-listed') return;
-    this.startBar(id, name);
+    this.startBar(id);
     this.event(`poplift: started ${name}`);
   }
 
-  private startBar(id: number, name: string): void {
-    if (this.mode !== 'bars' || this.closed) return;
+  private startBar(id: number): void {
+    const r = this.running.get(id);
+    if (this.mode !== 'bars' || this.closed || !r) return;
     this.bars ??= new BarDisplay(this.stderr, this.settings.total, () => this.totalTally(), this.now);
-    this.bars.start(id, name);
+    if (r.label !== r.name) this.bars.log(`poplift: ${r.name}`);
+    this.bars.start(id, r.label);
   }
 
   mailboxListed(id: number, e: ProgressEvent): void {
@@ -169,7 +172,7 @@ export class Output {
     applyEvent(r.tally, e);
     if (this.settings.startLine === 'when-listed') {
       r.tally.startedAt = this.now();
-      this.startBar(id, r.name);
+      this.startBar(id);
     }
     this.bars?.update(id, e);
     const what = `${count(e.found, 'message')} to read, ${formatSize(e.totalBytes)}`;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { count, formatSize, Output, outputSettings, type OutputSettings } from '../../src/cli/output.js';
-import { etaSeconds, formatDuration, rateMBps } from '../../src/cli/progress.js';
+import { etaSeconds, fitBarLine, formatDuration, rateMBps } from '../../src/cli/progress.js';
 
 function sink(tty = false): { stream: PassThrough; text: () => string } {
   const stream = new PassThrough();
@@ -144,5 +144,26 @@ describe('figures in words', () => {
       '1 mailbox',
       '3 mailboxes',
     ]);
+  });
+});
+
+describe('a bar line fits the terminal', () => {
+  const parts = { label: 'alice → Archive/Old ISP', ratio: 0.5, msgs: '500/1000 msgs', mb: '12.3/24.6 MB', rate: '3.2 MB/s', left: 'ETA 4m10s' };
+  it('keeps the label, the percentage and the ETA down to 60 columns, dropping MB figures and counts first', () => {
+    expect(fitBarLine(120, parts)).toBe(`alice → Archive/Old ISP ${'█'.repeat(15)}${'░'.repeat(15)}  50% | 500/1000 msgs | 12.3/24.6 MB | 3.2 MB/s | ETA 4m10s`);
+    for (const cols of [200, 120, 100, 80, 72, 60, 40, 20]) {
+      const line = fitBarLine(cols, parts);
+      expect(line.length, line).toBeLessThan(cols);
+      expect(line).toContain('50%');
+      if (cols >= 60) expect(line).toMatch(/^alice → Archive\/Old ISP █+░+  50% \|.* ETA 4m10s$/);
+    }
+    expect(fitBarLine(80, parts)).toMatch(/ 50% \| 500\/1000 msgs \| 3\.2 MB\/s \| ETA 4m10s$/);
+  });
+  it('shortens only a long label, and shows 100 % when done', () => {
+    const long = fitBarLine(80, { ...parts, label: 'a-very-long-user-name@example.org → Archive/Some/Deep/Folder', ratio: 1 });
+    expect(long.length).toBeLessThan(80);
+    expect(long).toMatch(/…/);
+    expect(long).toMatch(/ 100% \|/);
+    expect(fitBarLine(80, { ...parts, ratio: undefined })).toBe('alice → Archive/Old ISP listing…');
   });
 });
