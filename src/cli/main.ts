@@ -24,7 +24,11 @@ export interface CliIo {
   stdin?: NodeJS.ReadStream;
 }
 
+/** Set by the single-file executable's bundler, which has no package.json beside it. */
+declare const POPLIFT_BUNDLED_VERSION: string | undefined;
+
 function packageVersion(): string {
+  if (typeof POPLIFT_BUNDLED_VERSION === 'string') return POPLIFT_BUNDLED_VERSION;
   // dist/cli/main.js and src/cli/main.ts both sit two levels below package.json.
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
