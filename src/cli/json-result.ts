@@ -42,13 +42,14 @@ export function roundSeconds(seconds: number): number {
 export type StopCode = 'INTERRUPTED' | 'MAX_ERRORS' | 'OVER_QUOTA' | 'INCOMPLETE' | 'STOPPED';
 
 /**
- * Why a mailbox was stopped early, as a stable code. The engine reports the
- * reason as a sentence; a code it sets itself (`stoppedCode`) wins.
+ * Why a mailbox was stopped early, as a stable code: from the engine's
+ * stopReason ('max-errors' becomes MAX_ERRORS) where it sets one, else from
+ * the signal received or the engine's sentence.
  */
 export function stopCode(summary: MigrationSummary, signal: NodeJS.Signals | undefined): StopCode | undefined {
+  const reason = (summary as { stopReason?: unknown }).stopReason;
+  if (typeof reason === 'string') return reason.toUpperCase().replace(/-/g, '_') as StopCode;
   if (summary.stopped === undefined) return undefined;
-  const own = (summary as { stoppedCode?: unknown }).stoppedCode;
-  if (typeof own === 'string') return own as StopCode;
   if (signal !== undefined) return 'INTERRUPTED';
   if (/--max-errors/.test(summary.stopped)) return 'MAX_ERRORS';
   if (/over quota/i.test(summary.stopped)) return 'OVER_QUOTA';
@@ -59,7 +60,7 @@ export function stopCode(summary: MigrationSummary, signal: NodeJS.Signals | und
 
 export function migrateJson(summary: MigrationSummary, exitCode: number, signal: NodeJS.Signals | undefined): Record<string, unknown> {
   const code = stopCode(summary, signal);
-  return {
+  const out: Record<string, unknown> = {
     schema: JSON_SCHEMA,
     command: 'migrate',
     status: runStatus(exitCode, code !== undefined),
@@ -68,6 +69,9 @@ export function migrateJson(summary: MigrationSummary, exitCode: number, signal:
     seconds: roundSeconds(summary.seconds),
     stopped: code === undefined ? null : { code, message: summary.stopped },
   };
+  // Carried by stopped.code.
+  delete out.stopReason;
+  return out;
 }
 
 export function verifyJson(report: VerifyReport, exitCode: number): Record<string, unknown> {

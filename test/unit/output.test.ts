@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { count, formatSize, Output, outputSettings, type OutputSettings } from '../../src/cli/output.js';
+import { emptySummary, type MigrationSummary } from '../../src/engine/summary.js';
+import { migrateJson, stopCode } from '../../src/cli/json-result.js';
 import { etaSeconds, fitBarLine, formatDuration, rateMBps } from '../../src/cli/progress.js';
 
 function sink(tty = false): { stream: PassThrough; text: () => string } {
@@ -165,5 +167,19 @@ describe('a bar line fits the terminal', () => {
     expect(long).toMatch(/…/);
     expect(long).toMatch(/ 100% \|/);
     expect(fitBarLine(80, { ...parts, ratio: undefined })).toBe('alice → Archive/Old ISP listing…');
+  });
+});
+
+describe('--json stop codes', () => {
+  const summary = (over: Partial<MigrationSummary> & { stopReason?: string }) => ({ ...emptySummary('p', 'i', 'F', false), ...over }) as MigrationSummary;
+  it('from the engine\'s stop reason where there is one, else from the signal or the sentence', () => {
+    expect(stopCode(summary({ stopped: 'x', stopReason: 'max-errors' }), undefined)).toBe('MAX_ERRORS');
+    expect(stopCode(summary({ stopped: 'x', stopReason: 'over-quota' }), undefined)).toBe('OVER_QUOTA');
+    expect(stopCode(summary({ stopped: 'interrupted; run poplift again to continue.' }), 'SIGTERM')).toBe('INTERRUPTED');
+    expect(stopCode(summary({ stopped: '3 messages failed, the --max-errors limit; the rest were not tried.' }), undefined)).toBe('MAX_ERRORS');
+    expect(stopCode(summary({}), undefined)).toBeUndefined();
+    const json = migrateJson(summary({ stopped: 'full', stopReason: 'over-quota', seconds: 1.23456 }), 1, undefined);
+    expect(json).toMatchObject({ schema: 1, status: 'stopped', exitCode: 1, seconds: 1.235, stopped: { code: 'OVER_QUOTA', message: 'full' } });
+    expect(json).not.toHaveProperty('stopReason');
   });
 });
