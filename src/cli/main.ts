@@ -156,7 +156,9 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   const command = COMMANDS.has(args[0]!) ? args[0] : undefined;
   const fail = (err: unknown, code: number): number => {
     if (command && !result.jsonDone && (result.json ?? jsonRequested(args, io.env))) {
-      io.stdout.write(`${JSON.stringify(errorJson(command, err, code))}\n`);
+      // batch speaks JSON Lines: its final line is always the summary event.
+      const event = command === 'batch' ? { event: 'summary' } : {};
+      io.stdout.write(`${JSON.stringify({ ...event, ...errorJson(command, err, code) })}\n`);
     }
     return code;
   };

@@ -69,3 +69,18 @@ describe('usage errors say exactly what is wrong, all at once', () => {
     expect(r.stderr).toContain('(run poplift verify --help for usage)');
   });
 });
+
+describe('--json on a usage error', () => {
+  it('batch: the last JSON line is a summary event with status usage', async () => {
+    const r = await runCli(['batch', join(dir, 'no-such-file.csv'), '--json']);
+    expect(r.code).toBe(2);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ event: 'summary', schema: 1, command: 'batch', status: 'usage', exitCode: 2, error: { code: 'USAGE' } });
+  });
+  it('POPLIFT_JSON=1 counts as --json, also when commander refuses the command line', async () => {
+    const r = await runCli(['migrate', 'pop3s://a@b'], { POPLIFT_JSON: '1' });
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout)).toMatchObject({ status: 'usage', exitCode: 2 });
+  });
+});
