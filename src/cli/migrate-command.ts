@@ -13,7 +13,7 @@ import { ensureStateDirectory, stateDirectory, stateName } from '../state/state-
 import { connectionEndpoints, label } from './connections.js';
 import type { CliIo } from './main.js';
 import { folderLevels, parseFlagListOrUsage, positiveNumber, wholeNumber } from './options.js';
-import { count, Output, outputSettings, summaryLine, type OutputCliOptions } from './output.js';
+import { Output, outputSettings, summaryLine, type OutputCliOptions } from './output.js';
 import { parseServerUrl, type ServerUrl } from './server-url.js';
 import { formatSummary } from './summary-output.js';
 import { migrateJson } from './json-result.js';
@@ -146,7 +146,7 @@ export async function executeMigrate(plan: MigratePlan, o: MigrateCliOptions, io
   }
   try {
     const state = loadJournal(journalPath);
-    if (state.badLines > 0) warn(`The journal ${journalPath} has ${count(state.badLines, 'unreadable line')}; those messages are checked against the destination again.`);
+    if (state.badLines > 0) warn(`The journal ${journalPath} has ${state.badLines} unreadable line(s); those messages are checked against the destination again.`);
     if (!o.dryRun) {
       writer = new JournalWriter(journalPath);
       if (state.done.size === 0 && state.folder === undefined) {
