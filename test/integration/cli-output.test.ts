@@ -160,7 +160,8 @@ plugin {
     it('locked (5) while another run is busy, then stopped (130) by SIGINT', async () => {
       const busy = startChild([...args('slow', 'Busy', slowPop3.port), '--json', '--debug', '--batch-messages', '5'], env('slow'));
       await busy.waitFor(/IMAP S: \S+ OK \[APPENDUID/);
-      const second = await runCli([...args('slow', 'Busy'), '--json'], env('slow'));
+      // The same server and port: the lock is per source mailbox.
+      const second = await runCli([...args('slow', 'Busy', slowPop3.port), '--json'], env('slow'));
       expect(second.code).toBe(5);
       expect(one(second.stdout)).toMatchObject({ status: 'locked', exitCode: 5, error: { code: 'LOCKED' } });
       busy.child.kill('SIGINT');
