@@ -12,12 +12,13 @@ import type { MigrationSummary } from '../engine/summary.js';
 import type { VerifyReport } from '../engine/verify.js';
 import { inShard, parseShard, readBatchFile, validateRow, type BatchRow, type ColumnSpec } from './batch-file.js';
 import type { CliIo } from './main.js';
-import { executeMigrate, planMigrate, watchSignals, type MigrateCliOptions, type MigratePlan } from './migrate-command.js';
+import { executeMigrate, planMigrate, shortLabel, watchSignals, type MigrateCliOptions, type MigratePlan } from './migrate-command.js';
 import { verifyPlanned } from './verify-command.js';
 import { isYesNo } from './config.js';
 import { mailboxIdentity } from '../state/mailbox-identity.js';
 import { wholeNumber } from './options.js';
-import { Output, mailboxResultLine, outputSettings, type OutputCliOptions } from './output.js';
+import { JSON_SCHEMA, roundSeconds, runStatus } from './json-result.js';
+import { count as counted, formatSize, Output, mailboxResultLine, outputSettings, type OutputCliOptions } from './output.js';
 
 export interface BatchCliOptions extends MigrateCliOptions, OutputCliOptions {
   jobs: string;
@@ -28,7 +29,7 @@ export interface BatchCliOptions extends MigrateCliOptions, OutputCliOptions {
 }
 
 /** Options a row may not set: they belong to the whole batch run. */
-const BATCH_ONLY = new Set(['json', 'debug', 'quiet', 'logFile', 'progressInterval', 'jobs', 'shard', 'skipBadRows', 'verify', 'config', 'stateDir']);
+const BATCH_ONLY = new Set(['json', 'debug', 'quiet', 'silent', 'logFile', 'progressInterval', 'jobs', 'shard', 'skipBadRows', 'verify', 'config', 'stateDir']);
 
 /** Row columns (snake_case) for every migrate option of the batch command, e.g. dry_run, mark_seen. */
 export function rowColumns(command: Command): Map<string, ColumnSpec> {
@@ -146,7 +147,7 @@ export function formatBatchTable(results: JobResult[], skipped: number, seconds:
   const ok = results.filter((r) => r.ok).length;
   const totals = [
     '',
-    `total: ${results.length} mailbox(es), ${ok} ok, ${results.length - ok} failed${skipped > 0 ? `, ${skipped} bad row(s) skipped` : ''}`,
+    `total: ${counted(results.length, 'mailbox', 'mailboxes')}, ${ok} ok, ${results.length - ok} failed${skipped > 0 ? `, ${counted(skipped, 'bad row')} skipped` : ''}`,
     String(sum((s) => s.found)),
     String(sum((s) => (s.dryRun ? s.wouldAppend.length : s.appended))),
     String(sum((s) => s.duplicates)),
@@ -174,7 +175,7 @@ export function formatVerifyTable(results: JobResult[], seconds: number): string
   ]);
   const sum = (f: (v: VerifyReport) => number) => String(results.reduce((n, r) => n + (r.report ? f(r.report) : 0), 0));
   const ok = results.filter((r) => r.ok).length;
-  const totals = ['', `total: ${results.length} mailbox(es), ${ok} all there`, sum((v) => v.found), sum((v) => v.present), sum((v) => v.missing), sum((v) => v.altered), `${seconds.toFixed(1)}s`, ok === results.length ? 'ok' : 'FAILED'];
+  const totals = ['', `total: ${counted(results.length, 'mailbox', 'mailboxes')}, ${ok} all there`, sum((v) => v.found), sum((v) => v.present), sum((v) => v.missing), sum((v) => v.altered), `${seconds.toFixed(1)}s`, ok === results.length ? 'ok' : 'FAILED'];
   return table(header, right, rows, totals);
 }
 
@@ -232,7 +233,9 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
   if (problems.length > 0) {
     for (const p of problems) output.error(o.skipBadRows ? `skipping ${p.text}` : p.text);
     if (!o.skipBadRows) {
-      output.error(`${problems.length} bad row(s) in ${file}; nothing was started. Fix them, or pass --skip-bad-rows to run the others.`);
+      const message = `${counted(problems.length, 'bad row')} in ${file}; nothing was started. Fix them, or pass --skip-bad-rows to run the others.`;
+      output.error(message);
+      if (o.json) io.stdout.write(`${JSON.stringify({ event: 'summary', schema: JSON_SCHEMA, status: 'usage', exitCode: ExitCode.USAGE, error: { code: 'BAD_ROWS', message } })}\n`);
       return ExitCode.USAGE;
     }
   }
@@ -248,7 +251,7 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
   const runOne = async (id: number, job: Job): Promise<JobResult> => {
     const where = { line: job.row.line, row: job.row.index, pop3: job.plan.pop3Label, imap: job.plan.imapLabel, folder: job.plan.levels.join('/') };
     json({ event: 'start', ...where });
-    output.mailboxStarted(id, job.name);
+    output.mailboxStarted(id, job.name, shortLabel(job.plan));
     const t0 = performance.now();
     /** A mailbox that could not run (login refused, lock held, ...): reported, and the batch goes on. */
     const failure = (err: unknown): JobResult => {
@@ -343,9 +346,9 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
   if (o.verify) {
     const count = (f: (r: VerifyReport) => number) => results.reduce((n, r) => n + (r.report ? f(r.report) : 0), 0);
     const totals = { mailboxes: jobCount, allThere: ok, notAllThere: jobCount - ok, found: count((r) => r.found), present: count((r) => r.present), missing: count((r) => r.missing), altered: count((r) => r.altered) };
-    json({ event: 'summary', verify: true, ...totals, seconds: Number(seconds.toFixed(3)), exitCode });
-    const oneLine = `poplift batch --verify: ${totals.mailboxes} mailbox(es), ${ok} with every message there; ${totals.missing} missing, ${totals.altered} altered of ${totals.found}`;
-    output.final(formatVerifyTable(results, seconds), oneLine);
+    json({ event: 'summary', schema: JSON_SCHEMA, status: runStatus(exitCode), verify: true, ...totals, seconds: roundSeconds(seconds), exitCode });
+    const oneLine = `poplift batch --verify: ${counted(totals.mailboxes, 'mailbox', 'mailboxes')}, ${ok} with every message there; ${totals.missing} missing, ${totals.altered} altered of ${totals.found}`;
+    output.final(formatVerifyTable(results, seconds), oneLine, { changed: false, ok: exitCode === 0 });
     return exitCode;
   }
   const sum = (f: (s: MigrationSummary) => number) => results.reduce((n, r) => n + (r.summary ? f(r.summary) : 0), 0);
@@ -363,10 +366,11 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
     deleted: sum((s) => s.deleted),
     seconds: Number(seconds.toFixed(3)),
   };
-  json({ event: 'summary', ...totals, ...(shard ? { shard: `${shard.k}/${shard.n}` } : {}), exitCode });
+  json({ event: 'summary', schema: JSON_SCHEMA, status: runStatus(exitCode), ...totals, ...(shard ? { shard: `${shard.k}/${shard.n}` } : {}), exitCode });
   const oneLine =
-    `poplift batch: ${totals.mailboxes} mailbox(es), ${ok} ok, ${totals.failed} failed${skipped > 0 ? `, ${skipped} bad row(s) skipped` : ''}; ` +
-    `found ${totals.found}, appended ${totals.appended}, duplicates ${totals.duplicates}, failed ${totals.failedMessages}; ${(totals.bytes / 1e6).toFixed(1)} MB in ${seconds.toFixed(1)} s`;
-  output.final(formatBatchTable(results, skipped, seconds) + (sig ? `stopped by ${sig}; run the batch again to continue.\n` : ''), oneLine);
+    `poplift batch: ${counted(totals.mailboxes, 'mailbox', 'mailboxes')}, ${ok} ok, ${totals.failed} failed${skipped > 0 ? `, ${counted(skipped, 'bad row')} skipped` : ''}; ` +
+    `found ${totals.found}, appended ${totals.appended}, duplicates ${totals.duplicates}, failed ${totals.failedMessages}; ${formatSize(totals.bytes)} in ${seconds.toFixed(1)} s`;
+  const changed = totals.appended > 0 || totals.deleted > 0 || sum((s) => s.wouldAppend.length) > 0;
+  output.final(formatBatchTable(results, skipped, seconds) + (sig ? `stopped by ${sig}; run the batch again to continue.\n` : ''), oneLine, { changed, ok: exitCode === 0 });
   return exitCode;
 }

@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import type { CliIo } from './main.js';
 import type { MigrateCliOptions } from './migrate-command.js';
 import { positiveNumber } from './options.js';
-import { resolveCredentials, terminalPrompt, type Credentials } from './secrets.js';
+import { fileProblem, resolveCredentials, terminalPrompt, type Credentials } from './secrets.js';
 import { isLoopback, type ServerUrl } from './server-url.js';
 
 /** What migrate and verify share: how to log in and reach both servers. */
@@ -45,7 +45,9 @@ export type ConnectionCliOptions = Pick<
 
 export function tlsOptions(side: Side, o: ConnectionCliOptions, warn: (m: string) => void): ConnectionOptions {
   const lower = side === 'POP3' ? 'pop3' : 'imap';
-  const caFile = (side === 'POP3' ? o.pop3CaFile : o.imapCaFile) ?? o.caFile;
+  const ownCaFile = side === 'POP3' ? o.pop3CaFile : o.imapCaFile;
+  const caFile = ownCaFile ?? o.caFile;
+  const caOption = ownCaFile !== undefined ? `--${lower}-ca-file` : '--ca-file';
   const insecure = (side === 'POP3' ? o.pop3Insecure : o.imapInsecure) ?? o.insecure;
   // Set here for both sides rather than left to Node's default, which NODE_OPTIONS can lower.
   const options: ConnectionOptions = { minVersion: 'TLSv1.2' };
@@ -54,7 +56,8 @@ export function tlsOptions(side: Side, o: ConnectionCliOptions, warn: (m: string
       // Node's `ca` replaces the default CAs; --ca-file adds to them, so a server with a public certificate still verifies.
       options.ca = [...defaultCas(), readFileSync(caFile, 'utf8')];
     } catch (err) {
-      throw usageError(`Cannot read the ${side} CA file ${caFile} (--${lower}-ca-file): ${(err as NodeJS.ErrnoException).code ?? err}.`);
+      const whose = ownCaFile !== undefined ? `the ${side} CA file` : 'the CA file';
+      throw usageError(`Cannot read ${whose} ${caFile} (${caOption}): ${fileProblem(err)}.`);
     }
   }
   if (insecure) {
@@ -109,7 +112,18 @@ export async function connectionEndpoints(
 ): Promise<StoreEndpoints> {
   const debug = o.debug ? (line: string) => io.stderr.write(`${line}\n`) : undefined;
   const prompt = io.stdin?.isTTY ? terminalPrompt(io.stdin, io.stderr) : undefined;
-  const pop3Creds = await resolveCredentials({
+  // Every problem with the command line at once: fixing one only to be told of the next costs a run each.
+  const problems: PopliftError[] = [];
+  const attempt = async <T>(f: () => T | Promise<T>): Promise<T | undefined> => {
+    try {
+      return await f();
+    } catch (err) {
+      if (!(err instanceof PopliftError) || err.exitCode !== ExitCode.USAGE) throw err;
+      if (!problems.some((p) => p.message === err.message)) problems.push(err);
+      return undefined;
+    }
+  };
+  const pop3Creds = await attempt(() => resolveCredentials({
     side: 'POP3',
     passwordFile: o.pop3PasswordFile,
     passwordCommand: o.pop3PasswordCommand,
@@ -119,8 +133,8 @@ export async function connectionEndpoints(
     fromUrl: pop3.password,
     warn,
     prompt,
-  });
-  const imapCreds = await resolveCredentials({
+  }));
+  const imapCreds = await attempt(() => resolveCredentials({
     side: 'IMAP',
     passwordFile: o.imapPasswordFile,
     passwordCommand: o.imapPasswordCommand,
@@ -130,10 +144,13 @@ export async function connectionEndpoints(
     fromUrl: imap.password,
     warn,
     prompt,
-  });
+  }));
   const maxMessageBytes = Math.floor(positiveNumber(o.maxMessageSize ?? '256', '--max-message-size') * 1024 * 1024);
-  const pop3Tls = tlsOptions('POP3', o, warn);
-  const imapTls = tlsOptions('IMAP', o, warn);
+  const pop3Tls = await attempt(() => tlsOptions('POP3', o, warn));
+  const imapTls = await attempt(() => tlsOptions('IMAP', o, warn));
+  if (problems.length === 1) throw problems[0]!;
+  if (problems.length > 1) throw usageError(problems.map((p) => p.message).join(' '));
+  if (!pop3Creds || !imapCreds || !pop3Tls || !imapTls) throw new Error('credentials or TLS settings missing without a reported problem');
 
   return {
     sourceLabel: label(pop3),

@@ -11,6 +11,7 @@ import { ExitCode, PopliftError } from '../errors.js';
 import type { BatchCliOptions } from './batch-command.js';
 import { completionScript, SHELLS } from './completion.js';
 import { allOptionNames, applySettings } from './config.js';
+import { errorJson } from './json-result.js';
 import type { MigrateCliOptions } from './migrate-command.js';
 import { addLoginOptions, addMigrateOptions, addTlsOptions, BATCH_HELP, COMPLETION_HELP, EXIT_CODES_HELP, groupHelp, MIGRATE_HELP, VERIFY_HELP } from './options.js';
 import type { VerifyCliOptions } from './verify-command.js';
@@ -23,13 +24,27 @@ export interface CliIo {
   stdin?: NodeJS.ReadStream;
 }
 
+/** Set by the single-file executable's bundler, which has no package.json beside it. */
+declare const POPLIFT_BUNDLED_VERSION: string | undefined;
+
 function packageVersion(): string {
+  if (typeof POPLIFT_BUNDLED_VERSION === 'string') return POPLIFT_BUNDLED_VERSION;
   // dist/cli/main.js and src/cli/main.ts both sit two levels below package.json.
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }
 
-export function buildProgram(io: CliIo, result: { code: number; debug: boolean }): Command {
+/** What a run reports back besides its exit code. */
+export interface RunResult {
+  code: number;
+  debug: boolean;
+  /** --json was given (command line, environment or config): an error still ends in one JSON object on stdout. */
+  json?: boolean;
+  /** The final JSON object was printed. */
+  jsonDone?: boolean;
+}
+
+export function buildProgram(io: CliIo, result: RunResult): Command {
   const program = new Command();
   program
     .name('poplift')
@@ -53,8 +68,10 @@ export function buildProgram(io: CliIo, result: { code: number; debug: boolean }
     .addHelpText('after', MIGRATE_HELP)
     .action(async (pop3Url: string, imapUrl: string, o: MigrateCliOptions) => {
       result.debug = Boolean(o.debug);
+      result.json = Boolean(o.json);
       const { runMigrate } = await import('./migrate-command.js');
       result.code = await runMigrate(pop3Url, imapUrl, o, io);
+      result.jsonDone = result.json;
     });
 
   const batch = program
@@ -70,8 +87,10 @@ export function buildProgram(io: CliIo, result: { code: number; debug: boolean }
     .addHelpText('after', BATCH_HELP)
     .action(async (file: string, o: BatchCliOptions) => {
       result.debug = Boolean(o.debug);
+      result.json = Boolean(o.json);
       const { runBatch } = await import('./batch-command.js');
       result.code = await runBatch(file, o, io, batch);
+      result.jsonDone = result.json;
     });
 
   const verify = program
@@ -79,7 +98,8 @@ export function buildProgram(io: CliIo, result: { code: number; debug: boolean }
     .description('check, changing nothing, that every message of a POP3 mailbox is in an IMAP folder')
     .argument('<pop3-url>', 'pop3://USER@HOST[:PORT] or pop3s://USER@HOST[:PORT] (USER percent-encoded)')
     .argument('<imap-url>', 'imap://USER@HOST[:PORT] or imaps://USER@HOST[:PORT]')
-    .option('--folder <path>', "the folder to check, '/' separates levels", 'INBOX')
+    // No default: checking INBOX when the migration went to another folder would report every message missing.
+    .requiredOption('--folder <path>', "the folder to check, '/' separates levels (required: the folder migrate was given)")
     .option('--deep', 'read every message whole and compare its SHA-256 with that of its copy');
   addLoginOptions(verify)
     .option('--json', 'print the report as one JSON object on stdout')
@@ -91,8 +111,10 @@ export function buildProgram(io: CliIo, result: { code: number; debug: boolean }
     .addHelpText('after', VERIFY_HELP)
     .action(async (pop3Url: string, imapUrl: string, o: VerifyCliOptions) => {
       result.debug = Boolean(o.debug);
+      result.json = Boolean(o.json);
       const { runVerify } = await import('./verify-command.js');
       result.code = await runVerify(pop3Url, imapUrl, o, io);
+      result.jsonDone = result.json;
     });
 
   program
@@ -114,10 +136,32 @@ function describeUnexpected(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** Whether --json is asked for before commander has parsed anything (a parse error must still end in JSON). */
+function jsonRequested(args: string[], env: NodeJS.ProcessEnv): boolean {
+  if (args.includes('--json')) return true;
+  return /^(1|true|yes|on)$/i.test(env.POPLIFT_JSON ?? '');
+}
+
+const COMMANDS = new Set(['migrate', 'batch', 'verify']);
+
 /** Runs poplift with these arguments (without node and script) and returns the exit code. */
 export async function run(args: string[], io: CliIo): Promise<number> {
-  const result = { code: ExitCode.OK as number, debug: args.includes('--debug') };
+  const result: RunResult = { code: ExitCode.OK as number, debug: args.includes('--debug') };
   const program = buildProgram(io, result);
+  if (args.length === 0) {
+    // Nothing asked for is a usage error: a script that forgot its arguments must not look successful.
+    io.stderr.write(program.helpInformation());
+    return ExitCode.USAGE;
+  }
+  const command = COMMANDS.has(args[0]!) ? args[0] : undefined;
+  const fail = (err: unknown, code: number): number => {
+    if (command && !result.jsonDone && (result.json ?? jsonRequested(args, io.env))) {
+      // batch speaks JSON Lines: its final line is always the summary event.
+      const event = command === 'batch' ? { event: 'summary' } : {};
+      io.stdout.write(`${JSON.stringify({ ...event, ...errorJson(command, err, code) })}\n`);
+    }
+    return code;
+  };
   try {
     await program.parseAsync(args, { from: 'user' });
     return result.code;
@@ -125,16 +169,16 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.OK;
       // commander has already printed its message.
-      return ExitCode.USAGE;
+      return fail(new PopliftError(err.message.replace(/^error: /, ''), { exitCode: ExitCode.USAGE, code: 'USAGE' }), ExitCode.USAGE);
     }
     if (err instanceof PopliftError) {
       io.stderr.write(`poplift: ${err.message}\n`);
       if (result.debug && err.stack) io.stderr.write(`${err.stack}\n${err.cause ? `cause: ${(err.cause as Error).stack ?? err.cause}\n` : ''}`);
-      return err.exitCode;
+      return fail(err, err.exitCode);
     }
     io.stderr.write(`poplift: unexpected error: ${describeUnexpected(err)}${result.debug ? '' : ' (run with --debug for details)'}\n`);
     if (result.debug && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
-    return ExitCode.PARTIAL;
+    return fail(err, ExitCode.PARTIAL);
   }
 }
 

@@ -18,6 +18,7 @@ import { folderLevels, parseFlagListOrUsage, positiveNumber, timeoutMs, wholeNum
 import { Output, outputSettings, summaryLine, type OutputCliOptions } from './output.js';
 import { parseServerUrl, type ServerUrl } from './server-url.js';
 import { formatSummary } from './summary-output.js';
+import { migrateJson } from './json-result.js';
 
 export interface MigrateCliOptions extends OutputCliOptions {
   folder: string;
@@ -208,13 +209,18 @@ export function mailboxName(plan: MigratePlan): string {
   return `${plan.pop3Label} -> ${plan.imapLabel} folder "${plan.levels.join('/')}"`;
 }
 
+/** What a progress bar calls a mailbox, short enough to leave room for the bar on 80 columns. */
+export function shortLabel(plan: MigratePlan): string {
+  return `${plan.pop3.user} → ${plan.levels.join('/')}`;
+}
+
 export async function runMigrate(pop3Text: string, imapText: string, o: MigrateCliOptions, io: CliIo): Promise<number> {
   const plan = planMigrate(pop3Text, imapText, o);
-  const output = new Output(io.stderr, outputSettings(o, io.stderr, false, 'when-listed'));
+  const output = new Output(io.stderr, { ...outputSettings(o, io.stderr, false, 'when-listed'), endLine: false });
   const signals = watchSignals();
   const id = 0;
   try {
-    output.mailboxStarted(id, mailboxName(plan));
+    output.mailboxStarted(id, mailboxName(plan), shortLabel(plan));
     const { summary, exitCode } = await executeMigrate(plan, o, io, {
       warn: (message) => output.warn(message),
       onListed: (e) => output.mailboxListed(id, e),
@@ -224,11 +230,12 @@ export async function runMigrate(pop3Text: string, imapText: string, o: MigrateC
     const result = summaryLine(summary);
     output.mailboxEnded(id, result, exitCode === 0);
     output.close();
-    if (o.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
-    output.final(formatSummary(summary), result);
     const sig = signals.signal();
-    if (sig) return signalExitCode(sig);
-    return exitCode;
+    const code = sig ? signalExitCode(sig) : exitCode;
+    if (o.json) io.stdout.write(`${JSON.stringify(migrateJson(summary, code, sig))}\n`);
+    const changed = summary.appended > 0 || summary.deleted > 0 || summary.wouldAppend.length > 0 || summary.wouldDelete.length > 0;
+    output.final(formatSummary(summary), result, { changed, ok: code === 0 });
+    return code;
   } catch (err) {
     output.close();
     if (err instanceof Error) output.logOnly(`poplift: ${err.message}`);

@@ -33,9 +33,9 @@ Examples:
     poplift migrate pop3s://alice@pop.old.example imaps://alice@imap.new.example --folder "Archive/Old ISP"
   # see first what would be moved and deleted, changing nothing
   poplift migrate pop3s://alice@pop.old.example imaps://alice@imap.new.example --dry-run --delete
-  # from cron: only new mail, then delete what is confirmed on the new server
-  poplift migrate pop3s://alice@pop.old.example imaps://alice@imap.new.example \\
-    --pop3-password-file ~/.config/poplift/pop3 --imap-password-file ~/.config/poplift/imap --delete --quiet
+  # from cron (crontab line; see README "Running from cron"): only new mail,
+  # delete what is confirmed on the new server, silent unless mail moved or failed
+  */15 * * * *  $HOME/.local/bin/poplift migrate pop3s://alice@pop.old.example imaps://alice@imap.new.example --folder "Archive/Old ISP" --pop3-password-file $HOME/.config/poplift/pop3 --imap-password-file $HOME/.config/poplift/imap --delete --quiet --log-file $HOME/.local/state/poplift/cron.log
 ${EXIT_CODES_HELP}`;
 
 export const VERIFY_HELP = `
@@ -152,7 +152,8 @@ export function addMigrateOptions(command: Command, jsonHelp: string): Command {
     .option('--delete', 'delete from POP3 each message whose copy is confirmed on the destination')
     .option('--delete-every <n>', 'commit deletions (QUIT and reconnect) every <n> messages', '500')
     .option('--max-sessions <n>', 'most POP3 sessions one run opens to find messages a server lists only in later sessions (Gmail)', '50')
-    .option('--quiet', 'print only errors and the final one-line summary')
+    .option('--quiet', 'for cron: print nothing when nothing was moved and nothing failed, one line when mail was moved, always errors')
+    .option('--silent', 'for cron: print nothing unless something failed (errors and the one-line summary then)')
     .option('--progress-interval <seconds>', 'when stderr is not a terminal, a progress line at most this often', '30')
     .option('--log-file <file>', 'also append the plain-text log (timestamped lines) to <file>')
     .option('--config <file>', 'read options from this JSON or YAML file (command line, then POPLIFT_* variables, win over it)');
@@ -165,16 +166,24 @@ export const HELP_GROUPS: Array<[string, RegExp]> = [
   ['TLS:', /^((pop3|imap)?(CaFile)|(pop3|imap)?Insecure|insecure|caFile|allowPlaintext|requireTls)$/i],
   ['Cron, state and deleting:', /^(stateDir|retries|timeout|maxErrors|delete|deleteEvery|maxSessions)$/],
   ['Speed and memory:', /^(multiappend|maxInflight|maxMessageSize|batchMessages|jobs|shard|profile|maxBytesPerRun|rate)$/],
-  ['Output:', /^(json|quiet|progressInterval|logFile|debug|skipBadRows)$/],
+  ['Output:', /^(json|quiet|silent|progressInterval|logFile|debug|skipBadRows)$/],
   ['Config:', /^config$/],
 ];
 
-/** Puts each option of `command` under its theme's heading in --help. */
+/**
+ * Puts each option of `command` under its theme's heading in --help (verify
+ * moves nothing: its first heading says what it checks), shows defaults as
+ * they are typed (30, not "30"), and points a usage error at this command's
+ * own --help.
+ */
 export function groupHelp(command: Command): Command {
+  const first = command.name() === 'verify' ? 'What to check:' : undefined;
   for (const option of command.options) {
     const group = HELP_GROUPS.find(([, pattern]) => pattern.test(option.attributeName()));
-    if (group) option.helpGroup(group[0]);
+    if (group) option.helpGroup(group === HELP_GROUPS[0] && first ? first : group[0]);
+    if (typeof option.defaultValue === 'string' && option.defaultValueDescription === undefined) option.defaultValueDescription = option.defaultValue;
   }
+  command.showHelpAfterError(`(run poplift ${command.name()} --help for usage)`);
   return command;
 }
 

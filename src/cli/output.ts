@@ -6,8 +6,11 @@
  *   starts and ends, a progress line at most every --progress-interval;
  * - scripts: --json keeps stdout for JSON and stderr for warnings and errors.
  *
- * --quiet leaves errors and the final one-line summary; --log-file appends
- * the plain-text log whatever stderr shows. Every line goes out in one
+ * --quiet (for cron, in the chronic tradition) prints nothing for a run
+ * that changed nothing and failed nothing, the one-line summary for a run
+ * that moved mail, and always errors and failures; --silent drops the line
+ * for a run that moved mail too. --log-file appends the plain-text log
+ * whatever stderr shows. Every line goes out in one
  * write, so mailboxes running side by side never tear each other's lines.
  */
 import { appendFileSync } from 'node:fs';
@@ -18,6 +21,13 @@ import { BarDisplay, applyEvent, emptyTally, etaSeconds, formatDuration, rateMBp
 
 export interface OutputSettings {
   quiet: boolean;
+  /** Stricter than quiet: nothing unless something failed. */
+  silent: boolean;
+  /**
+   * Print a "finished" line when a mailbox ends (batch). Off for migrate,
+   * whose summary follows at once and would repeat it.
+   */
+  endLine?: boolean;
   json: boolean;
   logFile: string | undefined;
   /** Seconds between progress lines when stderr is not a terminal. */
@@ -35,6 +45,7 @@ export interface OutputSettings {
 
 export interface OutputCliOptions {
   quiet?: boolean;
+  silent?: boolean;
   /** Protocol traces go straight to stderr, so --debug draws no bars. */
   debug?: boolean;
   json?: boolean;
@@ -46,7 +57,8 @@ export function outputSettings(o: OutputCliOptions, stderr: NodeJS.WritableStrea
   const interval = Number(o.progressInterval);
   if (!Number.isFinite(interval) || interval <= 0) throw usageError(`--progress-interval must be a positive number of seconds, not '${o.progressInterval}'.`);
   return {
-    quiet: Boolean(o.quiet),
+    quiet: Boolean(o.quiet) || Boolean(o.silent),
+    silent: Boolean(o.silent),
     json: Boolean(o.json),
     logFile: o.logFile,
     progressInterval: interval,
@@ -56,9 +68,14 @@ export function outputSettings(o: OutputCliOptions, stderr: NodeJS.WritableStrea
   };
 }
 
-/** Octets as "12.3 MB" (10^6 octets), the unit every figure poplift prints uses. */
-export function megabytes(bytes: number): string {
-  return `${(bytes / 1e6).toFixed(1)} MB`;
+/** Octets as "12.3 MB" (10^6 octets); below 0.1 MB as "39 KB" (10^3 octets), which "0.0 MB" would hide. */
+export function formatSize(bytes: number): string {
+  return bytes < 100_000 ? `${Math.round(bytes / 1e3)} KB` : `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+/** "1 message", "2 messages": the count with the word in the right number. */
+export function count(n: number, singular: string, plural = `${singular}s`): string {
+  return `${n} ${n === 1 ? singular : plural}`;
 }
 
 /** The one-line result of a mailbox: what the non-TTY log and the finished line show. */
@@ -66,7 +83,7 @@ export function mailboxResultLine(name: string, s: MigrationSummary | undefined,
   if (!s) return `${name}: ${status}`;
   const verb = s.dryRun ? 'would append' : 'appended';
   const deleted = s.deleted > 0 ? `, deleted from POP3 ${s.deleted}` : '';
-  return `${name}: ${status}; found ${s.found}, ${verb} ${s.dryRun ? s.wouldAppend.length : s.appended}, duplicates ${s.duplicates}, failed ${s.failed}${deleted}; ${megabytes(s.bytes)} in ${s.seconds.toFixed(1)} s`;
+  return `${name}: ${status}; found ${s.found}, ${verb} ${s.dryRun ? s.wouldAppend.length : s.appended}, duplicates ${s.duplicates}, failed ${s.failed}${deleted}; ${formatSize(s.bytes)} in ${s.seconds.toFixed(1)} s`;
 }
 
 /** The final one-line summary of one migration (--quiet). */
@@ -77,7 +94,7 @@ export function summaryLine(s: MigrationSummary): string {
 export class Output {
   private readonly mode: 'bars' | 'lines' | 'none';
   private bars: BarDisplay | undefined;
-  private readonly running = new Map<number, { name: string; tally: Tally }>();
+  private readonly running = new Map<number, { name: string; label: string; tally: Tally }>();
   /** Bytes and messages of mailboxes already finished, for the total. */
   private readonly finishedTally = emptyTally(0);
   private readonly startedAt: number;
@@ -132,18 +149,21 @@ export class Output {
     if (this.mode === 'lines') this.stderr.write(`${line}\n`);
   }
 
-  mailboxStarted(id: number, name: string): void {
+  /** `label` is the short name a bar shows (e.g. `alice → Archive/Old ISP`); `name`, with both URLs, is printed once above it. */
+  mailboxStarted(id: number, name: string, label: string = name): void {
     if (this.closed) return;
-    this.running.set(id, { name, tally: emptyTally(this.now()) });
+    this.running.set(id, { name, label, tally: emptyTally(this.now()) });
     if (this.settings.startLine === 'when-listed') return;
-    this.startBar(id, name);
+    this.startBar(id);
     this.event(`poplift: started ${name}`);
   }
 
-  private startBar(id: number, name: string): void {
-    if (this.mode !== 'bars' || this.closed) return;
+  private startBar(id: number): void {
+    const r = this.running.get(id);
+    if (this.mode !== 'bars' || this.closed || !r) return;
     this.bars ??= new BarDisplay(this.stderr, this.settings.total, () => this.totalTally(), this.now);
-    this.bars.start(id, name);
+    if (r.label !== r.name) this.bars.log(`poplift: ${r.name}`);
+    this.bars.start(id, r.label);
   }
 
   mailboxListed(id: number, e: ProgressEvent): void {
@@ -152,10 +172,10 @@ export class Output {
     applyEvent(r.tally, e);
     if (this.settings.startLine === 'when-listed') {
       r.tally.startedAt = this.now();
-      this.startBar(id, r.name);
+      this.startBar(id);
     }
     this.bars?.update(id, e);
-    const what = `${e.found} message(s) to read, ${megabytes(e.totalBytes)}`;
+    const what = `${count(e.found, 'message')} to read, ${formatSize(e.totalBytes)}`;
     this.event(this.settings.startLine === 'when-listed' ? `poplift: started ${r.name}: ${what}` : `poplift: ${r.name}: ${what}`);
   }
 
@@ -181,7 +201,7 @@ export class Output {
       this.finishedTally.doneBytes += r.tally.doneBytes;
     }
     this.bars?.end(id, resultLine, ok);
-    this.event(`poplift: finished ${resultLine}`);
+    if (this.settings.endLine !== false) this.event(`poplift: finished ${resultLine}`);
   }
 
   private totalTally(): Tally {
@@ -200,7 +220,7 @@ export class Output {
     const eta = etaSeconds(t, now);
     const names = [...this.running.values()].map((r) => `${r.name} ${r.tally.done}/${r.tally.found}`).join(', ');
     return (
-      `poplift: progress: ${t.done}/${t.found} messages, ${(t.doneBytes / 1e6).toFixed(1)}/${megabytes(t.totalBytes)}, ` +
+      `poplift: progress: ${t.done}/${t.found} messages, ${formatSize(t.doneBytes)} of ${formatSize(t.totalBytes)}, ` +
       `${rateMBps(t, now).toFixed(1)} MB/s, ETA ${eta === undefined ? '-' : formatDuration(eta)}; running: ${names || 'none'}`
     );
   }
@@ -214,15 +234,17 @@ export class Output {
   }
 
   /**
-   * The end: the full text (summary or table) normally, the one line with
-   * --quiet, nothing on stderr with --json (stdout has it). The log gets the
-   * full text.
+   * The end: the full text (summary or table) normally; with --quiet the one
+   * line when the run moved mail (`changed`) or did not fully succeed, else
+   * nothing; with --silent the one line only when it did not fully succeed;
+   * nothing on stderr with --json (stdout has it). The log gets the full text.
    */
-  final(fullText: string, oneLine: string): void {
+  final(fullText: string, oneLine: string, outcome: { changed: boolean; ok: boolean }): void {
     this.close();
     this.toLog(fullText);
     if (this.settings.json) return;
-    this.stderr.write(this.settings.quiet ? `${oneLine}\n` : fullText);
+    if (!this.settings.quiet) this.stderr.write(fullText);
+    else if (!outcome.ok || (outcome.changed && !this.settings.silent)) this.stderr.write(`${oneLine}\n`);
   }
 
   /** A line for the log file only (e.g. an error the caller prints itself). */

@@ -45,6 +45,12 @@ export interface ProcessFacts {
   /** process.argv: [node, script, ...arguments] */
   argv: readonly string[];
   env: NodeJS.ProcessEnv;
+  /**
+   * A single executable application (npm run build:sea): process.argv[1] is
+   * the name it was started by, its V8 flags are built into it (execArgv),
+   * and anything on its command line is poplift's, so flags cannot go there.
+   */
+  sea?: boolean;
 }
 
 function flagName(arg: string): string {
@@ -65,11 +71,12 @@ export function tunedLaunch(facts: ProcessFacts): Launch | undefined {
   const given = new Set(nodeArgs.map(flagName));
   const flags = V8_FLAGS.filter(([name]) => !given.has(name)).map(([name, value]) => `${name}=${value}`);
   const added = facts.platform === 'linux' ? Object.keys(GLIBC_ENV).filter((name) => facts.env[name] === undefined) : [];
-  if (flags.length === 0 && added.length === 0) return undefined;
+  if (facts.sea ? added.length === 0 : flags.length === 0 && added.length === 0) return undefined;
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(facts.env)) if (value !== undefined) env[name] = value;
   for (const name of added) env[name] = GLIBC_ENV[name]!;
   env[TUNED_MARKER] = added.join(',');
+  if (facts.sea) return { args: facts.argv.slice(1), env };
   return { args: [facts.execPath, ...facts.execArgv, ...flags, ...facts.argv.slice(1)], env };
 }
 
@@ -92,7 +99,8 @@ export function restartTuned(): void {
   }
   const execve = (process as { execve?: (file: string, args: string[], env: Record<string, string>) => never }).execve;
   if (typeof execve !== 'function') return;
-  const launch = tunedLaunch({ platform: process.platform, execPath: process.execPath, execArgv: process.execArgv, argv: process.argv, env });
+  const sea = (process.getBuiltinModule?.('node:sea') as { isSea?: () => boolean } | undefined)?.isSea?.() ?? false;
+  const launch = tunedLaunch({ platform: process.platform, execPath: process.execPath, execArgv: process.execArgv, argv: process.argv, env, sea });
   if (launch === undefined) return;
   try {
     accessSync(process.execPath, constants.X_OK);

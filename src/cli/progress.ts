@@ -1,11 +1,13 @@
 /**
  * Live progress on a terminal: one cli-progress bar per running mailbox (by
  * bytes) plus a total, with messages done/total, MB/s and ETA computed here
- * (cli-progress has no rate of its own). Finished mailboxes collapse into one
- * line above the bars. Only used when stderr is a TTY: without one,
+ * (cli-progress has no rate of its own), each line fitted to the terminal's
+ * width with a short label (the full names are printed once above the
+ * bars). Finished mailboxes collapse into one line above the bars. Only used when stderr is a TTY: without one,
  * cli-progress 3.12 draws nothing until stop() and then prints bars with
  * their {payload} tokens unfilled.
  */
+import { writeSync } from 'node:fs';
 import { MultiBar, type SingleBar } from 'cli-progress';
 import type { ProgressEvent } from '../engine/migrate.js';
 
@@ -50,29 +52,112 @@ export function etaSeconds(t: Tally, now: number): number | undefined {
   return Math.max(0, t.totalBytes - t.doneBytes) / rate;
 }
 
-/** The payload every bar format uses; every key is always set (unset keys print as {name}). */
-function payload(name: string, t: Tally, now: number, listed: boolean): Record<string, string> {
+/** The parts of one bar line, each already in words. */
+export interface BarParts {
+  label: string;
+  /** 0 to 1; undefined while the mailbox is being listed. */
+  ratio: number | undefined;
+  msgs: string;
+  mb: string;
+  rate: string;
+  left: string;
+}
+
+const BAR_MIN = 10;
+const BAR_MAX = 30;
+/** A label up to this long is kept whole: fields go first. */
+const LABEL_KEEP = 32;
+
+function cut(text: string, width: number): string {
+  if (width <= 0) return '';
+  return text.length <= width ? text : `${text.slice(0, Math.max(0, width - 1))}…`;
+}
+
+/**
+ * One bar line that fits `columns`: the percentage always shows; when the
+ * line would not fit, the MB figures go first, then the message counts, then
+ * the rate; a label longer than LABEL_KEEP is shortened first. The last column
+ * stays empty (some terminals wrap on it even with autowrap off).
+ */
+export function fitBarLine(columns: number, p: BarParts): string {
+  const width = Math.max(20, columns) - 1;
+  if (p.ratio === undefined) return cut(`${p.label} listing…`, width);
+  const ratio = Math.min(1, Math.max(0, p.ratio));
+  const pct = `${Math.floor(ratio * 100)}%`.padStart(4);
+  const candidates = [
+    [pct, p.msgs, p.mb, p.rate, p.left],
+    [pct, p.msgs, p.rate, p.left],
+    [pct, p.rate, p.left],
+    [pct, p.left],
+    [pct],
+  ];
+  const label = p.label;
+  for (const fields of candidates) {
+    const tail = fields.join(' | ');
+    const room = width - tail.length - 2;
+    if (room < Math.min(label.length, LABEL_KEEP) + BAR_MIN) continue;
+    const barSize = Math.max(BAR_MIN, Math.min(BAR_MAX, room - label.length));
+    const shown = cut(label, room - barSize);
+    const filled = Math.round(ratio * barSize);
+    return `${shown} ${'█'.repeat(filled)}${'░'.repeat(barSize - filled)} ${tail}`;
+  }
+  return `${cut(label, width - pct.trim().length - 1)} ${pct.trim()}`;
+}
+
+/** What a bar shows, read again at every redraw so the rate and ETA move even between events. */
+interface BarState {
+  label: string;
+  tally: Tally;
+  listed: boolean;
+  /** A line of text instead of a bar (the finished mailboxes). */
+  text?: string;
+}
+
+function barParts(b: BarState, now: number): BarParts {
+  const t = b.tally;
   const eta = etaSeconds(t, now);
   return {
-    name,
-    msgs: listed ? `${t.done}/${t.found} msgs` : 'listing…',
+    label: b.label,
+    ratio: b.listed ? (t.totalBytes === 0 ? (t.found === t.done ? 1 : 0) : t.doneBytes / t.totalBytes) : undefined,
+    msgs: `${t.done}/${t.found} msgs`,
     mb: `${(t.doneBytes / 1e6).toFixed(1)}/${(t.totalBytes / 1e6).toFixed(1)} MB`,
     rate: `${rateMBps(t, now).toFixed(1)} MB/s`,
-    // Not `eta`, `value` or `total`: cli-progress fills those tokens itself and they would win.
     left: eta === undefined ? 'ETA -' : `ETA ${formatDuration(eta)}`,
-    text: '',
   };
 }
 
-const BAR_FORMAT = '{name} {bar} {percentage}% | {msgs} | {mb} | {rate} | {left}';
+/** The escape sequences that undo what drawing bars does to a terminal: cursor shown, autowrap on. */
+export const TERMINAL_RESTORE = '\x1b[?25h\x1b[?7h';
+
+/**
+ * Restores the terminal when the process leaves while bars are drawn: a
+ * second Ctrl-C (process.exit), an uncaught error, any exit path that does
+ * not pass through stop(). Written synchronously: 'exit' handlers cannot wait.
+ */
+function restoreOnExit(stream: NodeJS.WritableStream): () => void {
+  const fd = (stream as { fd?: unknown }).fd;
+  const restore = () => {
+    try {
+      if (typeof fd === 'number') writeSync(fd, TERMINAL_RESTORE);
+      else stream.write(TERMINAL_RESTORE);
+    } catch {
+      // The terminal is gone: nothing left to restore.
+    }
+  };
+  process.once('exit', restore);
+  return () => process.off('exit', restore);
+}
 
 export class BarDisplay {
   private readonly multibar: MultiBar;
-  private readonly bars = new Map<number, { bar: SingleBar; name: string; tally: Tally }>();
+  private readonly bars = new Map<number, { bar: SingleBar; state: BarState }>();
   private total: SingleBar | undefined;
+  private readonly totalState: BarState;
   private finishedLine: SingleBar | undefined;
+  private readonly finishedState: BarState = { label: '', tally: emptyTally(0), listed: true, text: '' };
   private readonly finished = { ok: 0, failed: 0 };
   private stopped = false;
+  private readonly forgetRestore: () => void;
 
   constructor(
     stream: NodeJS.WritableStream,
@@ -80,12 +165,19 @@ export class BarDisplay {
     private readonly totalTally: () => Tally,
     private readonly now: () => number = Date.now,
   ) {
+    this.totalState = { label: 'total', tally: totalTally(), listed: true };
+    this.forgetRestore = restoreOnExit(stream);
     this.multibar = new MultiBar({
       stream: stream as NodeJS.WriteStream,
-      format: BAR_FORMAT,
-      barCompleteChar: '█',
-      barIncompleteChar: '░',
-      barsize: 24,
+      // Computed at every redraw (5 a second), from the tallies and the terminal's width at that moment.
+      format: (_options, params, payload: { state?: BarState }) => {
+        const state = payload.state;
+        if (!state) return '';
+        if (state === this.totalState) state.tally = this.totalTally();
+        const columns = params.maxWidth;
+        if (state.text !== undefined) return cut(state.text, Math.max(20, columns) - 1);
+        return fitBarLine(columns, barParts(state, this.now()));
+      },
       hideCursor: true,
       clearOnComplete: true,
       autopadding: true,
@@ -100,57 +192,49 @@ export class BarDisplay {
     this.multibar.log(line.endsWith('\n') ? line : `${line}\n`);
   }
 
-  start(id: number, name: string): void {
+  /** `label` is what the bar shows; the full name is for lines above it. */
+  start(id: number, label: string): void {
     if (this.stopped) return;
-    const now = this.now();
-    const tally = emptyTally(now);
-    if (this.withTotal && !this.total) {
-      this.total = this.multibar.create(1, 0, payload('total', this.totalTally(), now, true));
-    }
-    const bar = this.multibar.create(1, 0, payload(name, tally, now, false));
-    this.bars.set(id, { bar, name, tally });
+    if (this.withTotal && !this.total) this.total = this.multibar.create(1, 0, { state: this.totalState });
+    const state: BarState = { label, tally: emptyTally(this.now()), listed: false };
+    const bar = this.multibar.create(1, 0, { state });
+    this.bars.set(id, { bar, state });
   }
 
   update(id: number, e: ProgressEvent): void {
     const entry = this.bars.get(id);
     if (!entry || this.stopped) return;
-    applyEvent(entry.tally, e);
-    const now = this.now();
+    if (!entry.state.listed) entry.state.tally.startedAt = this.now();
+    entry.state.listed = true;
+    applyEvent(entry.state.tally, e);
     entry.bar.setTotal(Math.max(1, e.totalBytes));
-    entry.bar.update(e.totalBytes === 0 ? 1 : e.doneBytes, payload(entry.name, entry.tally, now, true));
-    this.updateTotal(now);
+    entry.bar.update(e.totalBytes === 0 ? 0 : e.doneBytes);
+    this.total?.update(0);
   }
 
-  /** The mailbox's bar goes; its result joins the one line of finished mailboxes. */
+  /** The mailbox's bar is drawn once more as it ends (100 % when it is complete), then goes; its result joins the one line of finished mailboxes. */
   end(id: number, resultLine: string, ok: boolean): void {
     if (this.stopped) return;
     const entry = this.bars.get(id);
     if (entry) {
+      if (entry.state.listed) this.multibar.update();
       this.multibar.remove(entry.bar);
       this.bars.delete(id);
     }
     if (ok) this.finished.ok++;
     else this.finished.failed++;
-    const text = `finished ${this.finished.ok + this.finished.failed}: ${this.finished.ok} ok, ${this.finished.failed} failed; last: ${resultLine}`;
-    const p = { ...payload('', emptyTally(0), 0, true), text };
-    if (!this.finishedLine) this.finishedLine = this.multibar.create(1, 1, p, { format: '{text}' });
-    else this.finishedLine.update(1, p);
-    this.updateTotal(this.now());
+    this.finishedState.text = `finished ${this.finished.ok + this.finished.failed}: ${this.finished.ok} ok, ${this.finished.failed} failed; last: ${resultLine}`;
+    if (!this.finishedLine) this.finishedLine = this.multibar.create(1, 1, { state: this.finishedState });
+    else this.finishedLine.update(1);
   }
 
-  private updateTotal(now: number): void {
-    if (!this.total) return;
-    const t = this.totalTally();
-    this.total.setTotal(Math.max(1, t.totalBytes));
-    this.total.update(t.totalBytes === 0 ? 0 : t.doneBytes, payload('total', t, now, true));
-  }
-
-  /** Flushes lines logged since the last redraw, then clears the bars. */
+  /** Flushes lines logged since the last redraw, then clears the bars and gives the terminal back. */
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
     // A log() not yet drawn would be lost by stop(): draw once more first.
     this.multibar.update();
     this.multibar.stop();
+    this.forgetRestore();
   }
 }

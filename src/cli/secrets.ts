@@ -40,17 +40,36 @@ function firstLine(text: string): string {
   return text.split(/\r?\n/, 1)[0] ?? '';
 }
 
-/** First line of the file, without its line end. */
-export function readSecretFile(path: string, what: string, warn: (m: string) => void): string {
+/** Why a file could not be read, in words (the errno code stays in brackets for searching). */
+export function fileProblem(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  switch (code) {
+    case 'ENOENT':
+      return 'it does not exist (ENOENT)';
+    case 'EACCES':
+    case 'EPERM':
+      return `this user may not read it (${code})`;
+    case 'EISDIR':
+      return 'it is a directory (EISDIR)';
+    default:
+      return code ?? (err as Error).message;
+  }
+}
+
+/** First line of the file, without its line end. `option` names where the path came from. */
+export function readSecretFile(path: string, what: string, warn: (m: string) => void, option?: string): string {
+  const from = option === undefined ? '' : ` (${option})`;
   let text: string;
   try {
-    if ((statSync(path).mode & 0o077) !== 0) warn(`The ${what} file ${path} can be read by other users of this machine; chmod 600 it.`);
+    if ((statSync(path).mode & 0o077) !== 0) {
+      warn(`The ${what} file ${path} can be read by other users of this machine; chmod 600 it (or create it with umask 077 or install -m 600).`);
+    }
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw usageError(`Cannot read the ${what} file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`);
+    throw usageError(`Cannot read the ${what} file ${path}${from}: ${fileProblem(err)}.`);
   }
   const line = firstLine(text);
-  if (line === '') throw usageError(`The ${what} file ${path} is empty.`);
+  if (line === '') throw usageError(`The ${what} file ${path}${from} is empty.`);
   return line;
 }
 
@@ -127,12 +146,24 @@ export function runSecretCommand(command: string, what: string, timeoutMs = SECR
 
 export async function resolveCredentials(s: CredentialSources): Promise<Credentials> {
   const lower = s.side.toLowerCase();
-  const given = [s.passwordFile, s.passwordCommand, s.tokenFile, s.tokenCommand].filter((x) => x !== undefined);
+  const sources: Array<[string, string | undefined]> = [
+    [`--${lower}-password-file`, s.passwordFile],
+    [`--${lower}-password-command`, s.passwordCommand],
+    [`--${lower}-token-file`, s.tokenFile],
+    [`--${lower}-token-command`, s.tokenCommand],
+  ];
+  const given = sources.filter(([, value]) => value !== undefined).map(([option]) => option);
   if (given.length > 1) {
     throw usageError(`Give only one of --${lower}-password-file, --${lower}-password-command, --${lower}-token-file and --${lower}-token-command.`);
   }
+  const fromEnv = s.env[envName(s.side)];
+  if (fromEnv !== undefined && fromEnv !== '') given.push(envName(s.side));
+  if (s.fromUrl !== undefined && given.length > 0) {
+    // Two passwords for one login: using either silently would leave the user guessing which one the server refused.
+    throw usageError(`The ${s.side} URL has a password and ${given[0]} gives one too: remove the password from the URL.`);
+  }
   if (s.tokenFile !== undefined) {
-    const token = readSecretFile(s.tokenFile, `${s.side} token`, s.warn);
+    const token = readSecretFile(s.tokenFile, `${s.side} token`, s.warn, `--${lower}-token-file`);
     return { token: { current: () => token, refresh: undefined } };
   }
   if (s.tokenCommand !== undefined) {
@@ -148,9 +179,8 @@ export async function resolveCredentials(s: CredentialSources): Promise<Credenti
       },
     };
   }
-  if (s.passwordFile !== undefined) return { password: readSecretFile(s.passwordFile, `${s.side} password`, s.warn) };
+  if (s.passwordFile !== undefined) return { password: readSecretFile(s.passwordFile, `${s.side} password`, s.warn, `--${lower}-password-file`) };
   if (s.passwordCommand !== undefined) return { password: await runSecretCommand(s.passwordCommand, `${s.side} password`) };
-  const fromEnv = s.env[envName(s.side)];
   if (fromEnv !== undefined && fromEnv !== '') return { password: fromEnv };
   if (s.fromUrl !== undefined) {
     s.warn(`The ${s.side} password is in the URL, where other users of this machine can see it; use ${envName(s.side)} or --${lower}-password-file instead.`);

@@ -1,5 +1,5 @@
 import type { MigrationSummary } from '../engine/summary.js';
-import { megabytes } from './output.js';
+import { count, formatSize } from './output.js';
 
 /** The human summary printed to stderr at the end of a migration. */
 export function formatSummary(s: MigrationSummary): string {
@@ -7,13 +7,13 @@ export function formatSummary(s: MigrationSummary): string {
   const verb = s.dryRun ? 'would append' : 'appended';
   lines.push(`${s.dryRun ? 'Dry run: ' : ''}${s.pop3} -> ${s.imap} folder "${s.folder}"`);
   lines.push(
-    `  found ${s.found}, ${verb} ${s.dryRun ? s.wouldAppend.length : s.appended}, duplicates skipped ${s.duplicates}, failed ${s.failed}; ${megabytes(s.bytes)} in ${s.seconds.toFixed(1)} s`,
+    `  found ${s.found}, ${verb} ${s.dryRun ? s.wouldAppend.length : s.appended}, duplicates skipped ${s.duplicates}, failed ${s.failed}; ${formatSize(s.bytes)} in ${s.seconds.toFixed(1)} s`,
   );
-  if (s.knownFromJournal > 0) lines.push(`  ${s.knownFromJournal} message(s) already done in earlier runs (journal)`);
+  if (s.knownFromJournal > 0) lines.push(`  ${count(s.knownFromJournal, 'message')} already done in earlier runs (journal)`);
   if (s.deleted > 0) lines.push(`  deleted from POP3 after confirming their copy: ${s.deleted}`);
   if (s.wouldDelete.length > 0) lines.push(`  would delete from POP3 (copy confirmed): ${s.wouldDelete.join(' ')}`);
-  if (s.reconnects > 0) lines.push(`  reconnected ${s.reconnects} time(s) after a dropped or stalled connection`);
-  if (s.serverDates > 0) lines.push(`  ${s.serverDates} message(s) had no usable Received or Date header: the server's time is their date`);
+  if (s.reconnects > 0) lines.push(`  reconnected ${count(s.reconnects, 'time')} after a dropped or stalled connection`);
+  if (s.serverDates > 0) lines.push(`  ${count(s.serverDates, 'message')} had no usable Received or Date header: the server's time is ${s.serverDates === 1 ? 'its' : 'their'} date`);
   if (s.dryRun && s.wouldAppend.length > 0) {
     lines.push('  would append:');
     for (const a of s.wouldAppend) lines.push(`    ${a.uidl}  ${a.size} octets  ${a.flags.join(' ') || '-'}  ${a.date ?? 'server time'}  ${a.key}`);

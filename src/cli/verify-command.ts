@@ -6,6 +6,7 @@ import type { MigrateCliOptions, MigratePlan } from './migrate-command.js';
 import { folderLevels, timeoutMs } from './options.js';
 import { parseServerUrl } from './server-url.js';
 import { formatVerifyReport } from './verify-output.js';
+import { verifyJson } from './json-result.js';
 
 export interface VerifyCliOptions extends ConnectionCliOptions {
   folder: string;
@@ -28,7 +29,8 @@ export async function runVerify(pop3Text: string, imapText: string, o: VerifyCli
   const levels = folderLevels(o.folder);
   const endpoints = await connectionEndpoints(pop3, imap, o, timeoutMs(o.timeout), io, warn);
   const report = await verifyMailbox(endpoints, { folder: levels, deep: Boolean(o.deep) }, { warn });
-  if (o.json) io.stdout.write(`${JSON.stringify(report)}\n`);
+  const code = verifyExitCode(report);
+  if (o.json) io.stdout.write(`${JSON.stringify(verifyJson(report, code))}\n`);
   else io.stderr.write(formatVerifyReport(report));
-  return verifyExitCode(report);
+  return code;
 }

@@ -1,4 +1,5 @@
 import type { VerifyProblemKind, VerifyReport } from '../engine/verify.js';
+import { count } from './output.js';
 
 const LABELS: Record<VerifyProblemKind, string> = {
   missing: 'MISSING',
@@ -30,7 +31,7 @@ export function formatVerifyReport(r: VerifyReport): string {
       : `${r.missing} missing${r.deep ? `, ${r.altered} altered` : ''}`;
   lines.push(
     `verify ${r.pop3} -> ${r.imap} folder "${r.folder}"${r.folderExists ? '' : ' (does not exist)'}: ` +
-      `${r.found} POP3 message(s), ${r.folderMessages} in the folder, ${r.present} found ${how}; ${outcome}; ${r.seconds.toFixed(1)} s`,
+      `${count(r.found, 'POP3 message')}, ${r.folderMessages} in the folder, ${r.present} found ${how}; ${outcome}; ${r.seconds.toFixed(1)} s`,
   );
   return lines.join('\n') + '\n';
 }

@@ -60,7 +60,7 @@ plugin {
     expect(r.code).toBe(1);
     const s = JSON.parse(r.stdout) as MigrationSummary;
     expect(s.failed).toBeGreaterThanOrEqual(1);
-    expect(s.stopped).toMatch(/--max-errors/);
+    expect(s.stopped).toMatchObject({ code: 'MAX_ERRORS', message: expect.stringMatching(/--max-errors/) });
   });
 
   it('over quota stops the mailbox with a clear reason and exit 1', async () => {
@@ -68,7 +68,7 @@ plugin {
     const r = await run();
     expect(r.code).toBe(1);
     const s = JSON.parse(r.stdout) as MigrationSummary;
-    expect(s.stopped).toMatch(/over quota/);
+    expect(s.stopped).toMatchObject({ code: 'OVER_QUOTA', message: expect.stringMatching(/over quota/) });
     // Uploads already in flight when the first refusal came back are refused the same way; nothing else fails.
     expect(s.failures.length).toBeGreaterThan(0);
     expect(s.failures.filter((f) => !/OVERQUOTA/.test(f.reason) && !/APPENDLIMIT|\[LIMIT\]/.test(f.reason)).map((f) => f.reason)).toEqual([]);

@@ -26,6 +26,16 @@ describe('--help', () => {
 
   it('groups batch and verify options the same way', async () => {
     expect(await help(['batch'])).toMatch(/\nSpeed and memory:\n[\s\S]*--jobs/);
-    expect(await help(['verify'])).toMatch(/\nWhat to move:\n[\s\S]*--deep/);
+    // verify moves nothing: its options are what it checks.
+    const verify = await help(['verify']);
+    expect(verify).toMatch(/\nWhat to check:\n[\s\S]*--deep/);
+    expect(verify).not.toContain('What to move:');
+  });
+
+  it('shows defaults as typed, not as quoted strings', async () => {
+    const text = await help(['migrate']);
+    expect(text).toMatch(/--timeout <seconds>[^(]*\(default:\s+60\)/);
+    expect(text).toMatch(/--folder <path>[\s\S]*?\(default: INBOX\)/);
+    expect(text).not.toMatch(/\(default: "/);
   });
 });

@@ -3,8 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { Output, type OutputSettings } from '../../src/cli/output.js';
-import { etaSeconds, formatDuration, rateMBps } from '../../src/cli/progress.js';
+import { count, formatSize, Output, outputSettings, type OutputSettings } from '../../src/cli/output.js';
+import { emptySummary, type MigrationSummary } from '../../src/engine/summary.js';
+import { migrateJson, stopCode } from '../../src/cli/json-result.js';
+import { etaSeconds, fitBarLine, formatDuration, rateMBps } from '../../src/cli/progress.js';
 
 function sink(tty = false): { stream: PassThrough; text: () => string } {
   const stream = new PassThrough();
@@ -14,7 +16,7 @@ function sink(tty = false): { stream: PassThrough; text: () => string } {
   return { stream, text: () => Buffer.concat(chunks).toString('utf8') };
 }
 
-const base: OutputSettings = { quiet: false, json: false, logFile: undefined, progressInterval: 30, tty: false, total: true };
+const base: OutputSettings = { quiet: false, silent: false, json: false, logFile: undefined, progressInterval: 30, tty: false, total: true };
 
 /** Two mailboxes side by side; the clock moves 10 s per progress event. */
 function drive(output: Output, clock: { t: number }) {
@@ -30,7 +32,7 @@ function drive(output: Output, clock: { t: number }) {
   output.mailboxEnded(0, 'a: ok', true);
   output.error('b@pop -> b@imap "X": IMAP server refused the login');
   output.mailboxEnded(1, 'b: auth failed', false);
-  output.final('TABLE\n', 'ONE LINE');
+  output.final('TABLE\n', 'ONE LINE', { changed: true, ok: false });
 }
 
 describe('output without a terminal', () => {
@@ -46,7 +48,7 @@ describe('output without a terminal', () => {
     // 100 s of progress with a 30 s interval: at 30, 60 and 90 s.
     const progress = lines.filter((l) => l.startsWith('poplift: progress: '));
     expect(progress).toHaveLength(3);
-    expect(progress[0]).toBe('poplift: progress: 3/15 messages, 3.0/15.0 MB, 0.1 MB/s, ETA 2m00s; running: a@pop -> a@imap "X" 3/10, b@pop -> b@imap "X" 0/5');
+    expect(progress[0]).toBe('poplift: progress: 3/15 messages, 3.0 MB of 15.0 MB, 0.1 MB/s, ETA 2m00s; running: a@pop -> a@imap "X" 3/10, b@pop -> b@imap "X" 0/5');
     expect(lines).toContain('poplift: warning: a@pop -> a@imap "X": something to know');
     expect(lines.at(-1)).toBe('TABLE');
   });
@@ -70,6 +72,35 @@ describe('output without a terminal', () => {
     const clock = { t: 0 };
     drive(new Output(err.stream, { ...base, json: true }, () => clock.t), clock);
     expect(err.text()).toBe('poplift: warning: a@pop -> a@imap "X": something to know\npoplift: b@pop -> b@imap "X": IMAP server refused the login\n');
+  });
+});
+
+describe('--quiet and --silent, for cron (chronic): silent when all is well, loud when not', () => {
+  const end = (settings: Partial<OutputSettings>, outcome: { changed: boolean; ok: boolean }, error?: string): string => {
+    const err = sink();
+    const output = new Output(err.stream, { ...base, total: false, ...settings });
+    output.mailboxStarted(0, 'a');
+    output.mailboxListed(0, { found: 3, totalBytes: 3000, done: 0, doneBytes: 0 });
+    output.warn('a note');
+    if (error) output.error(error);
+    output.mailboxEnded(0, 'a: result', outcome.ok);
+    output.final('FULL SUMMARY\n', 'ONE LINE', outcome);
+    return err.text();
+  };
+  it('--quiet: nothing when nothing moved and nothing failed; the line when mail moved; always failures', () => {
+    expect(end({ quiet: true }, { changed: false, ok: true })).toBe('');
+    expect(end({ quiet: true }, { changed: true, ok: true })).toBe('ONE LINE\n');
+    expect(end({ quiet: true }, { changed: false, ok: false })).toBe('ONE LINE\n');
+    expect(end({ quiet: true }, { changed: false, ok: false }, 'IMAP refused')).toBe('poplift: IMAP refused\nONE LINE\n');
+  });
+  it('--silent: nothing unless something failed', () => {
+    expect(end({ quiet: true, silent: true }, { changed: false, ok: true })).toBe('');
+    expect(end({ quiet: true, silent: true }, { changed: true, ok: true })).toBe('');
+    expect(end({ quiet: true, silent: true }, { changed: true, ok: false })).toBe('ONE LINE\n');
+    expect(end({ quiet: true, silent: true }, { changed: false, ok: true }, 'login failed')).toBe('poplift: login failed\n');
+  });
+  it('outputSettings: --silent implies quiet', () => {
+    expect(outputSettings({ silent: true, progressInterval: '30' }, sink().stream)).toMatchObject({ quiet: true, silent: true });
   });
 });
 
@@ -100,5 +131,54 @@ describe('rates', () => {
     expect(rateMBps(t, 100)).toBe(0);
     expect(etaSeconds(t, 100)).toBeUndefined();
     expect([formatDuration(59.4), formatDuration(61), formatDuration(3725), formatDuration(Infinity)]).toEqual(['59s', '1m01s', '1h02m', '-']);
+  });
+});
+
+describe('figures in words', () => {
+  it('sizes under 0.1 MB in KB, so a small mailbox does not read "0.0 MB"', () => {
+    expect([formatSize(0), formatSize(39_000), formatSize(99_499), formatSize(100_000), formatSize(2_345_678)]).toEqual(['0 KB', '39 KB', '99 KB', '0.1 MB', '2.3 MB']);
+  });
+  it('counts with the word in the right number, never "message(s)"', () => {
+    expect([count(0, 'message'), count(1, 'message'), count(2, 'message'), count(1, 'mailbox', 'mailboxes'), count(3, 'mailbox', 'mailboxes')]).toEqual([
+      '0 messages',
+      '1 message',
+      '2 messages',
+      '1 mailbox',
+      '3 mailboxes',
+    ]);
+  });
+});
+
+describe('a bar line fits the terminal', () => {
+  const parts = { label: 'alice → Archive/Old ISP', ratio: 0.5, msgs: '500/1000 msgs', mb: '12.3/24.6 MB', rate: '3.2 MB/s', left: 'ETA 4m10s' };
+  it('keeps the label, the percentage and the ETA down to 60 columns, dropping MB figures and counts first', () => {
+    expect(fitBarLine(120, parts)).toBe(`alice → Archive/Old ISP ${'█'.repeat(15)}${'░'.repeat(15)}  50% | 500/1000 msgs | 12.3/24.6 MB | 3.2 MB/s | ETA 4m10s`);
+    for (const cols of [200, 120, 100, 80, 72, 60, 40, 20]) {
+      const line = fitBarLine(cols, parts);
+      expect(line.length, line).toBeLessThan(cols);
+      expect(line).toContain('50%');
+      if (cols >= 60) expect(line).toMatch(/^alice → Archive\/Old ISP █+░+  50% \|.* ETA 4m10s$/);
+    }
+    expect(fitBarLine(80, parts)).toMatch(/ 50% \| 500\/1000 msgs \| 3\.2 MB\/s \| ETA 4m10s$/);
+  });
+  it('shortens only a long label, and shows 100 % when done', () => {
+    const long = fitBarLine(80, { ...parts, label: 'a-very-long-user-name@example.org → Archive/Some/Deep/Folder', ratio: 1 });
+    expect(long.length).toBeLessThan(80);
+    expect(long).toMatch(/…/);
+    expect(long).toMatch(/ 100% \|/);
+    expect(fitBarLine(80, { ...parts, ratio: undefined })).toBe('alice → Archive/Old ISP listing…');
+  });
+});
+
+describe('--json stop codes', () => {
+  const summary = (over: Partial<MigrationSummary> & { stopReason?: string }) => ({ ...emptySummary('p', 'i', 'F', false), ...over }) as MigrationSummary;
+  it('from the engine\'s stop reason, else from the signal', () => {
+    expect(stopCode(summary({ stopped: 'x', stopReason: 'max-errors' }), undefined)).toBe('MAX_ERRORS');
+    expect(stopCode(summary({ stopped: 'x', stopReason: 'over-quota' }), undefined)).toBe('OVER_QUOTA');
+    expect(stopCode(summary({ stopped: 'interrupted; run poplift again to continue.' }), 'SIGTERM')).toBe('INTERRUPTED');
+    expect(stopCode(summary({}), undefined)).toBeUndefined();
+    const json = migrateJson(summary({ stopped: 'full', stopReason: 'over-quota', seconds: 1.23456 }), 1, undefined);
+    expect(json).toMatchObject({ schema: 1, status: 'stopped', exitCode: 1, seconds: 1.235, stopped: { code: 'OVER_QUOTA', message: 'full' } });
+    expect(json).not.toHaveProperty('stopReason');
   });
 });

@@ -23,6 +23,15 @@ describe('tunedLaunch', () => {
     expect(launch.env[TUNED_MARKER]).toBe('MALLOC_MMAP_THRESHOLD_,MALLOC_TRIM_THRESHOLD_,MALLOC_ARENA_MAX');
   });
 
+  it('in a single executable: no flag on the command line (it would reach poplift as an argument), the name it was started by, the glibc settings', () => {
+    const sea = { execPath: '/usr/local/bin/poplift', execArgv: ['--max-semi-space-size=1'], argv: ['/usr/local/bin/poplift', 'poplift', 'migrate', 'pop3s://a@b', 'imaps://c@d'], sea: true };
+    const launch = tunedLaunch(facts(sea))!;
+    expect(launch.args).toEqual(['poplift', 'migrate', 'pop3s://a@b', 'imaps://c@d']);
+    expect(launch.env).toMatchObject({ MALLOC_ARENA_MAX: '2' });
+    // Nothing to add: no restart.
+    expect(tunedLaunch(facts({ ...sea, env: { MALLOC_MMAP_THRESHOLD_: '1', MALLOC_TRIM_THRESHOLD_: '1', MALLOC_ARENA_MAX: '1' } }))).toBeUndefined();
+  });
+
   it('never restarts a restarted process, nor one a debugger is attached to', () => {
     expect(tunedLaunch(facts({ env: { [TUNED_MARKER]: '' } }))).toBeUndefined();
     expect(tunedLaunch(facts({ execArgv: ['--inspect-brk=9229'] }))).toBeUndefined();

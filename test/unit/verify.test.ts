@@ -141,7 +141,7 @@ describe('formatVerifyReport', () => {
       'MISSING  UIDL u1  Mon, 1 Jan 2001  "Hello"  No message with its key (mid:a@b) is in the folder.',
       'ALTERED  UIDL u2  (no date)  (no subject)  Same key and size as UID 7, but different bytes.',
       'note  UIDL u3  (no date)  "CR"  Equal to UID 8 once runs of CRs before LF are folded.',
-      'verify pop3s://alice@pop.example:995 -> imaps://alice@imap.example:993 folder "Archive/Old ISP": 3 POP3 message(s), 2 in the folder, 1 found by key, size and SHA-256; 1 missing, 1 altered; 1.3 s',
+      'verify pop3s://alice@pop.example:995 -> imaps://alice@imap.example:993 folder "Archive/Old ISP": 3 POP3 messages, 2 in the folder, 1 found by key, size and SHA-256; 1 missing, 1 altered; 1.3 s',
       '',
     ]);
   });
