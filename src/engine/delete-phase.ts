@@ -1,11 +1,17 @@
 /**
- * Deleting from the source what is proven to be on the destination. A
- * message is deleted only when its copy is confirmed: this run's upload with
- * the UID the server gave it, or a destination message with the same key and
- * size found after the uploads. Deletions are committed every `deleteEvery`
- * messages, so a run that dies keeps what it had committed, and a crash
- * before a commit deletes nothing.
+ * Deleting from the source what is proven to be on the destination. Before
+ * a message is deleted:
+ * - this session's listing must name it by a unique, well-formed id, with
+ *   the size it had when it was copied (a number alone names whatever
+ *   message sits there now);
+ * - its copy in the folder must be the message by the copy rule
+ *   (message/copy-rule.ts): the copy is fetched and compared with the
+ *   digests of the original, taken when it was read (or read again now).
+ * What cannot be proven stays, and the run says how many and why.
+ * Deletions are committed every `deleteEvery` messages, so a run that dies
+ * keeps what it had committed, and a crash before a commit deletes nothing.
  */
+import { copyDigests, judgeCopy, type CopyDigests } from '../message/copy-rule.js';
 import type { JournalState } from '../state/journal.js';
 import type { Ledger } from './ledger.js';
 import type { Sessions } from './sessions.js';
@@ -19,25 +25,20 @@ export interface DeleteOptions {
   stopRequested(): boolean;
 }
 
-interface ToCheck {
+interface Candidate {
   uidl: string;
   key: string;
-  size: number;
-  uid?: number;
-  uidValidity?: string;
+  /** The copy's UID when this run or the journal knows it (in the folder's current UIDVALIDITY). */
+  uid: number | undefined;
+  digests: CopyDigests | undefined;
 }
 
-/**
- * The ids of the current listing whose copy is proven, in listing order. A
- * message qualifies only when this session's listing names it by a unique,
- * well-formed id and lists it with the size it had when it was copied: a
- * message number alone says nothing about which message it is.
- */
-async function provenCopies(sessions: Sessions, ledger: Ledger, journal: JournalState | undefined, options: DeleteOptions): Promise<string[]> {
-  const { listing } = await sessions.openSource();
+/** The messages of the current listing that may be deleted if their copy proves to be them. */
+async function candidates(sessions: Sessions, ledger: Ledger, journal: JournalState | undefined, options: DeleteOptions): Promise<Candidate[]> {
+  const { source, listing } = await sessions.openSource();
   const { settled } = ledger;
-  const confirmed: string[] = [];
-  const toCheck: ToCheck[] = [];
+  const validity = sessions.folder?.uidValidity;
+  const out: Candidate[] = [];
   let unidentified = 0;
   let resized = 0;
   for (const uidl of listing.order) {
@@ -57,48 +58,88 @@ async function provenCopies(sessions: Sessions, ledger: Ledger, journal: Journal
       continue;
     }
     if (r?.outcome === 'appended') {
-      if (r.uid !== undefined) confirmed.push(uidl);
-      else toCheck.push({ uidl, key: r.key, size: r.size });
+      out.push({ uidl, key: r.key, uid: r.uidValidity === validity ? r.uid : undefined, digests: settled.digests(uidl) });
     } else if (r?.outcome === 'duplicate') {
+      // Messages that share a key with another size may be different messages: the report lists them.
       if (r.sizeDiffers) continue;
-      if (r.keptIn === 'destination') confirmed.push(uidl);
-      else {
-        const kept = settled.get(r.keptAs);
-        if (kept?.outcome === 'appended' && kept.size === r.size) {
-          if (kept.uid !== undefined) confirmed.push(uidl);
-          else toCheck.push({ uidl, key: r.key, size: r.size });
-        }
-      }
+      const kept = r.keptIn === 'this-run' ? settled.get(r.keptAs) : undefined;
+      // The copy kept in this run must have been uploaded (in a dry run it was only planned).
+      if (r.keptIn === 'this-run' && kept?.outcome !== 'appended') continue;
+      const uid = r.keptIn === 'destination' ? r.keptUid : kept?.outcome === 'appended' && kept.uidValidity === validity ? kept.uid : undefined;
+      out.push({ uidl, key: r.key, uid, digests: settled.digests(uidl) });
     } else if (k && !k.sizeDiffers) {
-      toCheck.push({ uidl, key: k.key, size: k.size, uid: k.uid, uidValidity: k.uidValidity });
+      out.push({ uidl, key: k.key, uid: k.uidValidity === validity?.toString() ? k.uid : undefined, digests: k.digests });
     }
   }
-  const server = (await sessions.openSource()).source.server;
   if (unidentified > 0) {
     options.warnOnce(
       'delete-unidentified',
-      `${unidentified} message(s) stay on POP3 server ${server}: it gives them no unique, well-formed UIDL, so which message a number names cannot be proven.`,
+      `${unidentified} message(s) stay on POP3 server ${source.server}: it gives them no unique, well-formed UIDL, so which message a number names cannot be proven.`,
     );
   }
   if (resized > 0) {
-    options.warnOnce(
-      'delete-resized',
-      `${resized} message(s) stay on POP3 server ${server}: it now lists them with another size than when they were copied.`,
-    );
+    options.warnOnce('delete-resized', `${resized} message(s) stay on POP3 server ${source.server}: it now lists them with another size than when they were copied.`);
   }
-  if (toCheck.length > 0) {
-    // Confirm against the folder as it is now, after this run's uploads.
-    sessions.forgetIndex();
-    const now = await sessions.folderIndex({ index: true, flags: false });
-    const uids = new Set([...now.values()].flat().map((m) => m.uid));
-    const validity = sessions.folder?.uidValidity?.toString();
-    for (const c of toCheck) {
-      // A server may store a message slightly rewritten (CR runs), so our own UID is the better proof.
-      const ownCopy = c.uid !== undefined && c.uidValidity !== undefined && c.uidValidity === validity && uids.has(c.uid);
-      if (ownCopy || now.get(c.key)?.some((m) => m.size === c.size)) confirmed.push(c.uidl);
+  // A dry run reads no message, so it can only say what would be checked.
+  if (options.dryRun) return out;
+  // Messages copied by a run that kept no digests (one without --delete) are read again to get them.
+  const unread = out.filter((c) => c.digests === undefined);
+  if (unread.length > 0) {
+    const byNumber = new Map(unread.map((c) => [listing.number(c.uidl)!, c] as const));
+    await source.retrieve([...byNumber.keys()], (n, content, info) => {
+      if (!info.sizeSuspect) byNumber.get(n)!.digests = copyDigests(content);
+    }, { onError: () => undefined });
+  }
+  return out.filter((c) => c.digests !== undefined);
+}
+
+/** The ids whose copy in the folder is the message, by the copy rule; in listing order. */
+async function provenCopies(sessions: Sessions, ledger: Ledger, journal: JournalState | undefined, options: DeleteOptions): Promise<string[]> {
+  const list = await candidates(sessions, ledger, journal, options);
+  if (list.length === 0 || options.dryRun) return list.map((c) => c.uidl);
+  // Copies without a known UID are looked for by key: every message of the folder with it is a candidate.
+  const index = list.some((c) => c.uid === undefined) ? await sessions.folderIndex({ index: true, flags: false }) : new Map();
+  const uidsOf = (c: Candidate): number[] => (c.uid !== undefined ? [c.uid] : (index.get(c.key)?.map((m: { uid: number }) => m.uid) ?? []));
+  const wanted = [...new Set(list.flatMap(uidsOf))];
+  const { destination, folder } = await sessions.openDestination();
+  const fetched = new Map<number, CopyDigests>();
+  await destination.fetchBodies(folder, wanted, false, (uid, content) => fetched.set(uid, copyDigests(content)));
+  const proven: string[] = [];
+  const unproven: Candidate[] = [];
+  let changed = 0;
+  const judge = (c: Candidate) => {
+    const verdicts = uidsOf(c).map((uid) => (fetched.has(uid) ? judgeCopy(c.digests!, fetched.get(uid)!) : 'different'));
+    return verdicts.includes('identical') ? 'identical' : verdicts.includes('server-changed') ? 'server-changed' : 'different';
+  };
+  for (const c of list) if (judge(c) === 'different') unproven.push(c);
+  // A message with NUL bytes comes back whole only through FETCH BINARY.
+  if (unproven.length > 0 && destination.readsBinary) {
+    const again = [...new Set(unproven.flatMap(uidsOf))];
+    await destination.fetchBodies(folder, again, true, (uid, content) => fetched.set(uid, copyDigests(content)));
+  }
+  const missed: string[] = [];
+  for (const c of list) {
+    const verdict = judge(c);
+    if (verdict === 'different') missed.push(c.uidl);
+    else {
+      if (verdict === 'server-changed') changed++;
+      proven.push(c.uidl);
     }
   }
-  return confirmed;
+  if (changed > 0) {
+    options.warnOnce(
+      'delete-server-changed',
+      `${changed} message(s) were deleted whose copy differs only by what IMAP server ${destination.server} changes when it stores mail (line ends, 8-bit header bytes, its own header fields).`,
+    );
+  }
+  if (missed.length > 0) {
+    const { source } = await sessions.openSource();
+    options.warnOnce(
+      'delete-different',
+      `${missed.length} message(s) stay on POP3 server ${source.server}: no copy in the folder is the same message (first: ${missed[0]}); run poplift verify --deep to see them.`,
+    );
+  }
+  return proven;
 }
 
 export async function deletePhase(sessions: Sessions, ledger: Ledger, journal: JournalState | undefined, options: DeleteOptions): Promise<void> {

@@ -123,8 +123,9 @@ export class Ledger {
     this.summary.deleted += uidls.length;
   }
 
-  private suspectMark(uidl: string): { suspect?: true } {
-    return this.suspects.has(uidl) ? { suspect: true } : {};
+  private suspectMark(uidl: string): { suspect?: true; sha?: string; cmp?: string } {
+    const digests = this.settled.digests(uidl);
+    return { ...(this.suspects.has(uidl) ? { suspect: true } : {}), ...(digests ? { sha: digests.exact, cmp: digests.tolerant } : {}) };
   }
 
   /** Makes what was recorded so far durable. */

@@ -19,7 +19,7 @@ import { StopSignal } from './stop-signal.js';
 import { emptySummary, type FailureReport, type MigrationSummary } from './summary.js';
 import { transfer, type Destination, type TransferOptions } from './transfer.js';
 
-export interface MigrateOptions extends TransferOptions {
+export interface MigrateOptions extends Omit<TransferOptions, 'proveCopies'> {
   /** Destination folder, split into levels on '/'. */
   folder: string[];
   /** Reconnect attempts after a dropped, reset or stalled connection. */
@@ -182,7 +182,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
           const { source, listing } = await sessions.openSource();
           const before = ledger.settled.size;
           try {
-            await transfer(remaining, { source, destination, listing, ledger, stop, unknown, onBatch: () => ledger.flush(), warnOnce }, options);
+            await transfer(remaining, { source, destination, listing, ledger, stop, unknown, onBatch: () => ledger.flush(), warnOnce }, { ...options, proveCopies: options.delete });
             // A destination that failed before any message needed it still fails the pass.
             await destination;
           } finally {

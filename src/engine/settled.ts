@@ -5,6 +5,7 @@
  * object per message; a UIDL that listing does not have (the source changed
  * between sessions) is kept in an ordinary map.
  */
+import type { CopyDigests } from '../message/copy-rule.js';
 import type { Listing } from '../store/listing.js';
 
 /** What became of one message in this run. */
@@ -40,6 +41,12 @@ export class SettledMessages {
   private readonly duplicates = new Map<number, Pick<Duplicate, 'sizeDiffers' | 'keptIn' | 'keptAs' | 'keptUid'>>();
   private readonly others = new Map<string, Settled>();
   private count = 0;
+  /**
+   * The copy-rule digests of the messages read with them (only when they
+   * will be deleted): 32 bytes per position, all zero when there are none.
+   */
+  private digestBytes = new Uint8Array(0);
+  private readonly otherDigests = new Map<string, CopyDigests>();
 
   /** Positions come from this listing from now on; only before anything is settled. */
   useListing(listing: Listing): void {
@@ -51,6 +58,29 @@ export class SettledMessages {
     this.uids = new Float64Array(n);
     this.keys = new Array<string | undefined>(n);
     this.validities = new Array<bigint | undefined>(n);
+    this.digestBytes = new Uint8Array(0);
+  }
+
+  /** Records what the copy rule needs to prove a copy of this message later (see message/copy-rule.ts). */
+  setDigests(uidl: string, digests: CopyDigests): void {
+    const i = this.listingValue?.position(uidl);
+    if (i === undefined) {
+      this.otherDigests.set(uidl, digests);
+      return;
+    }
+    // Allocated on first use: runs that delete nothing never hold them.
+    if (this.digestBytes.length === 0) this.digestBytes = new Uint8Array(this.outcome.length * 32);
+    this.digestBytes.set(Buffer.from(digests.exact, 'hex'), i * 32);
+    this.digestBytes.set(Buffer.from(digests.tolerant, 'hex'), i * 32 + 16);
+  }
+
+  digests(uidl: string): CopyDigests | undefined {
+    const i = this.listingValue?.position(uidl);
+    if (i === undefined) return this.otherDigests.get(uidl);
+    if (this.digestBytes.length === 0) return undefined;
+    const bytes = this.digestBytes.subarray(i * 32, i * 32 + 32);
+    if (bytes.every((b) => b === 0)) return undefined;
+    return { exact: Buffer.from(bytes.subarray(0, 16)).toString('hex'), tolerant: Buffer.from(bytes.subarray(16)).toString('hex') };
   }
 
   /** The listing positions come from: the run's first. */

@@ -6,6 +6,7 @@
  * uploads in flight are always awaited first, so every message is either
  * settled or known to be unsettled.
  */
+import { copyDigests } from '../message/copy-rule.js';
 import { prepareMessage, type PrepareOptions } from '../message/prepared-message.js';
 import type { Listing } from '../store/listing.js';
 import type { FolderInfo, MailDestination, MailSource, RetrievedInfo, UploadItem, UploadOutcome } from '../store/mail-store.js';
@@ -16,6 +17,8 @@ import type { StopSignal } from './stop-signal.js';
 
 export interface TransferOptions extends PrepareOptions {
   dedupe: boolean;
+  /** Keep each message's copy-rule digests, so its copy can be proven before it is deleted. */
+  proveCopies: boolean;
   dryRun: boolean;
   multiAppend: boolean;
   batchMessages: number;
@@ -180,6 +183,7 @@ class TransferPass {
     const { destination, folder, dedup } = this.target;
     const { ledger } = ctx;
     const uidl = ctx.listing.uidlOf(n)!;
+    if (options.proveCopies && size === content.length) ledger.settled.setDigests(uidl, copyDigests(content));
     const prepared = prepareMessage(content, options, size === size ? undefined : size);
     for (const bad of prepared.invalidKeywords) {
       ctx.warnOnce(`kw:${bad}`, `Keyword '${bad}' (from message ${uidl} and perhaps others) is not a valid IMAP keyword and was dropped.`);

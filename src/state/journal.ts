@@ -6,6 +6,7 @@
  * The journal only saves work: the destination's Message-ID index still
  * decides what is a duplicate when the journal is missing or stale.
  */
+import type { CopyDigests } from '../message/copy-rule.js';
 import { closeSync, existsSync, fstatSync, fsyncSync, linkSync, openSync, readFileSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { stateFsError } from './state-dir.js';
 
@@ -25,9 +26,22 @@ export type JournalEntry =
   /** The server accepted the upload, but the copy is not in the folder. */
   | { t: 'missing'; uidl: string }
   /** `size` is the message's length as read, `listSize` the size the source listed it with. */
-  | { t: 'appended'; uidl: string; key: string; size: number; listSize?: number; suspect?: true; uid?: number; uidValidity?: string }
+  /** `sha` and `cmp` are the copy-rule digests (message/copy-rule.ts), when the run computed them. */
+  | { t: 'appended'; uidl: string; key: string; size: number; listSize?: number; suspect?: true; sha?: string; cmp?: string; uid?: number; uidValidity?: string }
   /** `uid` is the destination copy found (when the folder had it), for a later verified delete. */
-  | { t: 'duplicate'; uidl: string; key: string; size: number; listSize?: number; suspect?: true; sizeDiffers: boolean; uid?: number; uidValidity?: string }
+  | {
+      t: 'duplicate';
+      uidl: string;
+      key: string;
+      size: number;
+      listSize?: number;
+      suspect?: true;
+      sha?: string;
+      cmp?: string;
+      sizeDiffers: boolean;
+      uid?: number;
+      uidValidity?: string;
+    }
   | { t: 'failed'; uidl: string; reason: string }
   /** Committed by QUIT: the message is gone from the source. */
   | { t: 'deleted'; uidl: string };
@@ -40,6 +54,8 @@ export interface KnownMessage {
   listSize: number | undefined;
   /** Read with another length than the source listed: never deleted on this entry's word. */
   suspect: boolean;
+  /** The copy-rule digests, when the run that copied it computed them. */
+  digests: CopyDigests | undefined;
   uid: number | undefined;
   uidValidity: string | undefined;
   sizeDiffers: boolean;
@@ -52,6 +68,10 @@ export interface JournalState {
   folder: { uidValidity: string; uidNext: number | undefined } | undefined;
   /** Lines that could not be read (other than a torn last line). */
   badLines: number;
+}
+
+function digestsOf(e: { sha?: string; cmp?: string }): CopyDigests | undefined {
+  return typeof e.sha === 'string' && typeof e.cmp === 'string' ? { exact: e.sha, tolerant: e.cmp } : undefined;
 }
 
 export function loadJournal(path: string): JournalState {
@@ -93,10 +113,10 @@ export function loadJournal(path: string): JournalState {
         state.done.delete(e.uidl);
         break;
       case 'appended':
-        unconfirmed.set(e.uidl, { outcome: 'appended', key: e.key, size: e.size, listSize: e.listSize, suspect: e.suspect === true, uid: e.uid, uidValidity: e.uidValidity, sizeDiffers: false });
+        unconfirmed.set(e.uidl, { outcome: 'appended', key: e.key, size: e.size, listSize: e.listSize, suspect: e.suspect === true, digests: digestsOf(e), uid: e.uid, uidValidity: e.uidValidity, sizeDiffers: false });
         break;
       case 'duplicate':
-        state.done.set(e.uidl, { outcome: 'duplicate', key: e.key, size: e.size, listSize: e.listSize, suspect: e.suspect === true, uid: e.uid, uidValidity: e.uidValidity, sizeDiffers: e.sizeDiffers });
+        state.done.set(e.uidl, { outcome: 'duplicate', key: e.key, size: e.size, listSize: e.listSize, suspect: e.suspect === true, digests: digestsOf(e), uid: e.uid, uidValidity: e.uidValidity, sizeDiffers: e.sizeDiffers });
         break;
       case 'failed':
         // A failure is retried next run; it does not undo an earlier success.
