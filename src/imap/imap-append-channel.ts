@@ -65,6 +65,8 @@ interface Pending {
 }
 
 const WRITE_SLICE = 1024 * 1024;
+/** Up to this many bytes of commands and literals are gathered into one write. */
+const COALESCE_BYTES = 256 * 1024;
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
@@ -137,6 +139,8 @@ export class ImapAppendChannel {
       s.once(this.login.tls === 'implicit' ? 'secureConnect' : 'connect', () => resolve(s));
       s.once('error', (err) => reject(connectFailure('IMAP', this.server, this.login.host, err)));
       s.setTimeout(this.login.timeoutMs, () => s.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })));
+      // A server that makes each literal wait for '+' would otherwise cost a delayed ACK per message.
+      s.setNoDelay(true);
     });
     socket.setTimeout(0);
     this.attach(socket);
@@ -182,6 +186,7 @@ export class ImapAppendChannel {
     plain.removeAllListeners('close');
     return new Promise((resolve, reject) => {
       const secure = tlsConnect({ socket: plain, ...tlsOptions });
+      secure.setNoDelay(true);
       secure.once('secureConnect', () => {
         secure.removeAllListeners('error');
         this.attach(secure);
@@ -299,7 +304,8 @@ export class ImapAppendChannel {
     const tag = this.nextTag();
     const reply = this.expect(tag, untagged);
     this.trace('C', `${tag} ${traced}`);
-    this.socket.write(`${tag} ${text}\r\n`);
+    this.queue(`${tag} ${text}\r\n`);
+    this.flushOut().catch(() => undefined);
     return reply;
   }
 
@@ -436,6 +442,32 @@ export class ImapAppendChannel {
 
   /** Serialises the write phase of APPEND commands so their bytes never interleave. */
   private writeChain: Promise<void> = Promise.resolve();
+  /** APPEND commands queued behind the one being written. */
+  private appendsWaiting = 0;
+
+  /**
+   * Bytes waiting to go out in one write. Every separate write of a small
+   * piece (a command line, a closing CRLF) is a packet of its own, and a
+   * server that answers nothing until it has them all then waits on it;
+   * so a literal, its CRLF and the next command line go out together.
+   */
+  private out: Buffer[] = [];
+  private outBytes = 0;
+
+  private queue(data: string | Buffer): void {
+    const b = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
+    if (b.length === 0) return;
+    this.out.push(b);
+    this.outBytes += b.length;
+  }
+
+  private flushOut(): Promise<void> {
+    if (this.outBytes === 0) return this.failure ? Promise.reject(this.failure) : Promise.resolve();
+    const data = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out, this.outBytes);
+    this.out = [];
+    this.outBytes = 0;
+    return this.write(data);
+  }
 
   /** Queues one APPEND command carrying these messages; resolves with its tagged reply. */
   private sendAppend(mailbox: string, items: readonly AppendItem[]): Promise<TaggedReply> {
@@ -443,18 +475,23 @@ export class ImapAppendChannel {
     const reply = this.expect(tag);
     // A failed write surfaces through `writing`; keep `reply` from being an unhandled rejection meanwhile.
     reply.catch(() => undefined);
-    const writing = this.writeChain.then(() => this.writeAppend(tag, reply, mailbox, items));
+    this.appendsWaiting++;
+    const writing = this.writeChain.then(() => {
+      this.appendsWaiting--;
+      return this.writeAppend(tag, reply, mailbox, items);
+    });
     this.writeChain = writing.catch(() => undefined);
     return writing.then(() => reply);
   }
 
   private async writeAppend(tag: string, reply: Promise<TaggedReply>, mailbox: string, items: readonly AppendItem[]): Promise<void> {
+    if (this.failure) throw this.failure;
     const octets = items.reduce((n, i) => n + i.content.length, 0);
     this.trace('C', `${tag} APPEND ${mailbox} (${items.length} message${items.length === 1 ? '' : 's'}, ${octets} octets)`);
     let prefix = `${tag} APPEND ${imapAstring(mailbox)} `;
     for (const item of items) {
       const head = this.literalHeader(item);
-      await this.write(`${prefix}${head}\r\n`);
+      this.queue(`${prefix}${head}\r\n`);
       if (!head.endsWith('+}')) {
         // Synchronizing literal: wait for '+', or for the server to reject the command outright.
         const go = new Promise<boolean>((resolve) => {
@@ -464,14 +501,25 @@ export class ImapAppendChannel {
             () => resolve(false),
           );
         });
+        await this.flushOut();
         if (!(await go)) return;
       }
-      // In slices: TLS encrypts what it is given at once, so one write of a
-      // 100 MB message would hold a second, encrypted copy of it in memory.
-      for (let at = 0; at < item.content.length; at += WRITE_SLICE) await this.write(item.content.subarray(at, at + WRITE_SLICE));
+      if (item.content.length <= COALESCE_BYTES) {
+        this.queue(item.content);
+      } else {
+        // In slices: TLS encrypts what it is given at once, so one write of a
+        // 100 MB message would hold a second, encrypted copy of it in memory.
+        for (let at = 0; at < item.content.length; at += WRITE_SLICE) {
+          this.queue(item.content.subarray(at, at + WRITE_SLICE));
+          if (at + WRITE_SLICE < item.content.length) await this.flushOut();
+        }
+      }
+      if (this.outBytes >= COALESCE_BYTES) await this.flushOut();
       prefix = ' ';
     }
-    await this.write('\r\n');
+    this.queue('\r\n');
+    // The next APPEND, when one is queued, goes out in the same write as this CRLF.
+    if (this.appendsWaiting === 0 || this.outBytes >= COALESCE_BYTES) await this.flushOut();
   }
 
   private outcome(reply: TaggedReply, count: number): AppendOutcome[] {

@@ -111,7 +111,9 @@ export class ImapTarget {
           ? { user: options.user, accessToken: options.accessToken }
           : // LOGIN takes one round trip; imapflow's AUTHENTICATE PLAIN waits for a continuation first.
             { user: options.user, pass: options.password ?? '', loginMethod: 'LOGIN' },
-      tls: { ...options.tlsOptions },
+      // imapflow hands these to net.connect/tls.connect (and to the STARTTLS upgrade): without
+      // TCP_NODELAY each of its small commands may wait on a delayed ACK.
+      tls: { ...options.tlsOptions, noDelay: true } as ImapFlowOptions['tls'],
       // imapflow logs pino JSON to stdout by default; poplift's stdout is for results only.
       logger: options.debug ? debugLogger(options.debug) : false,
       disableAutoIdle: true,
