@@ -65,6 +65,9 @@ interface Pending {
 }
 
 const WRITE_SLICE = 1024 * 1024;
+/** The longest line, and the largest untagged literal, taken from the server; replies to APPEND and login are short. */
+const MAX_LINE_BYTES = 1024 * 1024;
+const MAX_LITERAL_BYTES = 1024 * 1024;
 /** Up to this many bytes of commands and literals are gathered into one write. */
 const COALESCE_BYTES = 256 * 1024;
 
@@ -103,7 +106,6 @@ export class ImapAppendChannel {
   readonly server: string;
   capabilities = new Set<string>();
   private socket!: Socket | TLSSocket;
-  private buffer: Buffer = Buffer.alloc(0);
   /** Bytes of an untagged literal still to skip. */
   private literalLeft = 0;
   private tagSeq = 0;
@@ -343,24 +345,64 @@ export class ImapAppendChannel {
     }, this.login.timeoutMs);
   }
 
+  /**
+   * Splits what the server sends into lines. A bare LF ends a line as CRLF
+   * does (GNU Mailutils ends some replies so). Pieces of a line are kept
+   * apart until its end arrives, so a long line costs one copy, not one per
+   * chunk; a line or literal over the caps fails the connection: nothing a
+   * server says on this connection is that long.
+   */
   private onData(chunk: Buffer): void {
-    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
     this.armIdle();
-    for (;;) {
+    let data = chunk;
+    while (data.length > 0 && !this.failure) {
       if (this.literalLeft > 0) {
-        const skip = Math.min(this.literalLeft, this.buffer.length);
-        this.buffer = this.buffer.subarray(skip);
+        const skip = Math.min(this.literalLeft, data.length);
+        data = data.subarray(skip);
         this.literalLeft -= skip;
-        if (this.literalLeft > 0) return;
+        continue;
       }
-      const eol = this.buffer.indexOf('\r\n');
-      if (eol < 0) return;
-      const line = this.buffer.subarray(0, eol).toString('latin1');
-      this.buffer = this.buffer.subarray(eol + 2);
-      const literal = /\{(\d+)\}$/.exec(line);
-      if (literal) this.literalLeft = Number(literal[1]);
+      const lf = data.indexOf(0x0a);
+      if (lf < 0) {
+        this.partialBytes += data.length;
+        if (this.partialBytes > MAX_LINE_BYTES) return this.overCap('a line longer than 1 MiB');
+        this.partial.push(data);
+        return;
+      }
+      let bytes = data.subarray(0, lf);
+      data = data.subarray(lf + 1);
+      if (this.partial.length > 0) {
+        if (this.partialBytes + bytes.length > MAX_LINE_BYTES) return this.overCap('a line longer than 1 MiB');
+        bytes = Buffer.concat([...this.partial, bytes]);
+        this.partial = [];
+        this.partialBytes = 0;
+      }
+      if (bytes.length > MAX_LINE_BYTES) return this.overCap('a line longer than 1 MiB');
+      const end = bytes.length > 0 && bytes[bytes.length - 1] === 0x0d ? bytes.length - 1 : bytes.length;
+      const line = bytes.toString('latin1', 0, end);
+      const literal = /\{(\d{1,12})\}$/.exec(line);
+      if (literal) {
+        const size = Number(literal[1]);
+        if (size > MAX_LITERAL_BYTES) return this.overCap(`a literal of ${size} octets (more than 1 MiB)`);
+        this.literalLeft = size;
+      }
       this.onLine(line);
     }
+  }
+
+  private partial: Buffer[] = [];
+  private partialBytes = 0;
+
+  private overCap(what: string): void {
+    this.partial = [];
+    this.partialBytes = 0;
+    this.fail(
+      new PopliftError(
+        `IMAP server ${this.server} sent ${what} on the upload connection, which no IMAP server needs to; giving up on it. The server is broken or not an IMAP server: check the host and port, or ask its operator.`,
+        { exitCode: ExitCode.PARTIAL, side: 'IMAP', server: this.server, code: 'IMAP_PROTOCOL' },
+      ),
+    );
+    this.socket.destroy();
   }
 
   private onLine(line: string): void {

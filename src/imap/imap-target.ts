@@ -46,6 +46,29 @@ export type FolderIndex = Map<string, IndexedMessage[]>;
 
 const SYSTEM_FLAGS = new Set(['\\SEEN', '\\ANSWERED', '\\FLAGGED', '\\DRAFT', '\\DELETED']);
 
+/** The longest line taken from the server on the control connection, and the largest literal (a whole message). */
+const MAX_LINE_BYTES = 1024 * 1024;
+const MAX_LITERAL_BYTES = 512 * 1024 * 1024;
+
+/** Why imapflow gave up on the connection, when it was a size cap. */
+interface StreamErrors {
+  overCap?: Error;
+}
+
+function overCapError(server: string, cause: Error): PopliftError {
+  const e = cause as { code?: string; literalSize?: number };
+  const what =
+    e.code === 'LineTooLarge'
+      ? 'a line longer than 1 MiB'
+      : e.code === 'LiteralTooLarge'
+        ? `a literal of ${e.literalSize ?? 'more than 512 MiB of'} octets (over 512 MiB)`
+        : 'a response larger than 513 MiB';
+  return new PopliftError(
+    `IMAP server ${server} sent ${what}, which no IMAP server needs to; giving up on the connection. The server is broken or not an IMAP server: check the host and port, or ask its operator.`,
+    { exitCode: ExitCode.PARTIAL, side: 'IMAP', server, code: 'IMAP_PROTOCOL', cause },
+  );
+}
+
 /** Maps anything imapflow throws while connecting to a one-line PopliftError. */
 function loginError(o: ImapConnectOptions, err: unknown): PopliftError {
   if (err instanceof PopliftError) return err;
@@ -95,6 +118,7 @@ export class ImapTarget {
     private readonly options: ImapConnectOptions,
     private readonly client: ImapFlow,
     readonly server: string,
+    private readonly errors: StreamErrors,
   ) {}
 
   static async connect(options: ImapConnectOptions): Promise<ImapTarget> {
@@ -123,11 +147,19 @@ export class ImapTarget {
       greetingTimeout: options.timeoutMs,
       socketTimeout: Math.max(options.timeoutMs, 30_000),
       clientInfo: { name: 'poplift' },
+      // imapflow's defaults (1 GiB lines) let a broken server fill memory with one line
+      // (979 MB for a 300 MB line). Lines poplift needs are short; literals carry whole messages.
+      maxLineLength: MAX_LINE_BYTES,
+      maxLiteralSize: MAX_LITERAL_BYTES,
+      maxResponseSize: MAX_LITERAL_BYTES + MAX_LINE_BYTES,
     };
     const client = new ImapFlow(flowOptions);
+    const errors: StreamErrors = {};
     let lastError: unknown;
     client.on('error', (err: unknown) => {
       lastError = err;
+      const code = (err as { code?: unknown })?.code;
+      if (code === 'LineTooLarge' || code === 'LiteralTooLarge' || code === 'ResponseTooLarge') errors.overCap ??= err as Error;
     });
     try {
       await client.connect();
@@ -136,14 +168,16 @@ export class ImapTarget {
       if (options.tls === 'starttls' && !options.allowPlaintext && /STARTTLS/i.test(e?.message ?? '')) {
         throw noStartTls(server, err);
       }
+      if (errors.overCap) throw overCapError(server, errors.overCap);
       throw loginError(options, err ?? lastError);
     }
-    const target = new ImapTarget(options, client, server);
+    const target = new ImapTarget(options, client, server, errors);
     return target;
   }
 
   private fail(what: string, err: unknown): PopliftError {
     if (err instanceof PopliftError) return err;
+    if (this.errors.overCap) return overCapError(this.server, this.errors.overCap);
     const e = err as { responseText?: string; message?: string; code?: string };
     const lost = e?.code === 'NoConnection' || e?.code === 'EConnectionClosed' || !this.client.usable;
     return new PopliftError(`IMAP server ${this.server}: ${what} failed: ${e?.responseText ?? e?.message ?? String(err)}`, {
@@ -182,6 +216,8 @@ export class ImapTarget {
     }
     let path = isInbox ? 'INBOX' : levels.join(delimiter);
     let status = await this.client.status(path, { uidValidity: true }).catch(() => false as const);
+    // A STATUS that failed because the connection did is not a missing folder.
+    if (!status && !this.client.usable) throw this.fail(`looking up folder '${path}'`, new Error('connection lost'));
     if (!status && create && !isInbox) {
       try {
         const created = await this.client.mailboxCreate(levels);

@@ -3,7 +3,7 @@
  * LITERAL+ or MULTIAPPEND (test/helpers/personalities.ts).
  */
 import { readFileSync } from 'node:fs';
-import { Socket } from 'node:net';
+import { connect as netConnect, createServer, Socket, type Server } from 'node:net';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { ImapTarget } from '../../src/imap/imap-target.js';
 import { ImapAppendChannel, type AppendItem, type ImapLogin } from '../../src/imap/imap-append-channel.js';
@@ -93,5 +93,121 @@ describeIntegration('upload connection without LITERAL+ (Courier-like Dovecot)',
     expect(got.length).toBe(120);
     const want = new Set([...items(60, 6000, 0), ...items(60, 6000, 1000)].map((i) => i.content.toString('latin1')));
     for (const m of got) expect(want.has(m.source.toString('latin1'))).toBe(true);
+  });
+});
+
+/**
+ * A proxy in front of Dovecot that, once the client sends a command matching
+ * `trigger`, sends the client an untagged line of `bytes` octets before
+ * passing the server's reply on (in 64 KiB pieces, waiting for each to drain).
+ */
+async function floodingProxy(targetPort: number, trigger: RegExp, bytes: number): Promise<{ port: number; server: Server }> {
+  const server = createServer((client) => {
+    const upstream = netConnect(targetPort, '127.0.0.1');
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+    let flooding: Promise<void> | undefined;
+    upstream.on('data', (d: Buffer) => {
+      if (!flooding) client.write(d);
+      else void flooding.then(() => client.write(d));
+    });
+    client.on('data', (d: Buffer) => {
+      if (!flooding && trigger.test(d.toString('latin1'))) {
+        flooding = (async () => {
+          client.write('* OK ');
+          const piece = Buffer.alloc(64 * 1024, 'x');
+          for (let sent = 0; sent < bytes && !client.destroyed; sent += piece.length) {
+            if (!client.write(piece)) await new Promise<void>((r) => (client.once('drain', r), client.once('close', r)));
+          }
+          client.write('\r\n');
+        })();
+      }
+      upstream.write(d);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as { port: number }).port, server };
+}
+
+describeIntegration('a 60 MB untagged line from the server', () => {
+  let dovecot: Dovecot;
+  let bob: DovecotUser;
+  beforeAll(async () => {
+    dovecot = await startDovecot({ tls: false });
+    bob = dovecot.addUser('bob');
+    await new Promise((r) => setTimeout(r, 1100));
+  });
+  afterAll(async () => {
+    await dovecot?.stop();
+  });
+
+  const measure = async <T>(work: () => Promise<T>) => {
+    const rssBefore = process.memoryUsage().rss;
+    let rssPeak = rssBefore;
+    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 5);
+    const cpuBefore = process.cpuUsage();
+    const result = await work().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    clearInterval(sampler);
+    const cpu = process.cpuUsage(cpuBefore);
+    return { error: result, cpuSeconds: (cpu.user + cpu.system) / 1e6, rssGrowthMb: (rssPeak - rssBefore) / 2 ** 20 };
+  };
+
+  it('on the control connection: fails it clearly, with bounded CPU and memory', async () => {
+    const proxy = await floodingProxy(dovecot.ports.imap, / STATUS /, 60 * 2 ** 20);
+    try {
+      const target = await ImapTarget.connect({
+        host: '127.0.0.1',
+        port: proxy.port,
+        tls: 'starttls',
+        allowPlaintext: true,
+        user: bob.name,
+        password: bob.password,
+        tlsOptions: {},
+        timeoutMs: 30_000,
+      });
+      try {
+        const m = await measure(() => target.openFolder(['Flooded'], true));
+        // Before the cap imapflow took the whole line in (979 MB for 300 MB) and then poplift tried to create the folder.
+        expect(m.error).toMatchObject({ side: 'IMAP', message: expect.stringMatching(/line longer than/) });
+        expect((m.error as { message: string }).message).not.toMatch(/refused to create/);
+        expect(m.cpuSeconds).toBeLessThan(5);
+        expect(m.rssGrowthMb).toBeLessThan(60);
+      } finally {
+        await target.close();
+      }
+    } finally {
+      await new Promise((r) => proxy.server.close(r));
+    }
+  });
+
+  it('on the upload connection: fails it clearly, with bounded CPU and memory', async () => {
+    const proxy = await floodingProxy(dovecot.ports.imap, / APPEND /, 60 * 2 ** 20);
+    try {
+      const channel = await ImapAppendChannel.open({
+        host: '127.0.0.1',
+        port: proxy.port,
+        tls: 'starttls',
+        allowPlaintext: true,
+        user: bob.name,
+        password: bob.password,
+        tlsOptions: {},
+        timeoutMs: 30_000,
+      });
+      try {
+        const m = await measure(() => channel.append('INBOX', items(1, 100), false));
+        expect(m.error).toMatchObject({ side: 'IMAP', code: 'IMAP_PROTOCOL', message: expect.stringMatching(/line longer than 1 MiB/) });
+        expect(m.cpuSeconds).toBeLessThan(5);
+        expect(m.rssGrowthMb).toBeLessThan(60);
+      } finally {
+        channel.close();
+      }
+    } finally {
+      await new Promise((r) => proxy.server.close(r));
+    }
   });
 });
