@@ -6,6 +6,7 @@
 import * as tls from 'node:tls';
 import type { ConnectionOptions } from 'node:tls';
 import { ExitCode, PopliftError, describeServer, usageError, type Side } from '../errors.js';
+import { wholeNumber } from './options.js';
 import type { Endpoints } from '../engine/migrate.js';
 import { Pop3Session } from '../pop3/pop3-session.js';
 import { ImapTarget } from '../imap/imap-target.js';
@@ -37,7 +38,12 @@ export type ConnectionCliOptions = Pick<
   | 'allowPlaintext'
   | 'requireTls'
   | 'timeout'
->;
+> & {
+  /** --connections (migrate only). */
+  connections?: string;
+  /** false with --no-multiappend (migrate only). */
+  multiappend?: boolean;
+};
 
 export function tlsOptions(side: Side, o: ConnectionCliOptions, warn: (m: string) => void): ConnectionOptions {
   const lower = side === 'POP3' ? 'pop3' : 'imap';
@@ -127,6 +133,7 @@ export async function connectionEndpoints(
     warn,
     prompt,
   });
+  const uploadConnections = o.connections === undefined ? undefined : wholeNumber(o.connections, '--connections', 1);
   const pop3Tls = tlsOptions('POP3', o, warn);
   const imapTls = tlsOptions('IMAP', o, warn);
 
@@ -155,6 +162,8 @@ export async function connectionEndpoints(
         user: imap.user,
         ...secret,
         refreshToken: imapCreds.token?.refresh,
+        uploadConnections,
+        multiAppend: o.multiappend !== false,
         timeoutMs,
         tlsOptions: imapTls,
         debug,

@@ -42,6 +42,11 @@ export function isThrottling(text: string): boolean {
   return /throttl/i.test(text);
 }
 
+/** A refusal for having too many connections (Gmail: "[ALERT] Too many simultaneous connections"; Dovecot: "[LIMIT] Maximum number of connections"). */
+function tooManyConnections(reply: TaggedReply): boolean {
+  return /too many (simultaneous |concurrent )?connections|maximum number of (simultaneous |concurrent )?connections|connection limit/i.test(reply.text);
+}
+
 export interface AppendItem {
   content: Buffer;
   flags: readonly string[];
@@ -123,7 +128,13 @@ export class ImapAppendChannel {
 
   static async open(login: ImapLogin): Promise<ImapAppendChannel> {
     const channel = new ImapAppendChannel(login);
-    await channel.start();
+    try {
+      await channel.start();
+    } catch (err) {
+      // A refused connection (one too many, a wrong password) must not stay open and count against the server's limit.
+      channel.close();
+      throw err;
+    }
     return channel;
   }
 
@@ -241,6 +252,15 @@ export class ImapAppendChannel {
     if (reply.status !== 'OK') {
       this.close();
       const code = reply.code ? `[${reply.code}] ` : '';
+      if (tooManyConnections(reply)) {
+        // Not the credentials: the account has as many connections as the server allows.
+        throw new PopliftError(`IMAP server ${this.server} refused one more connection for ${user}: ${code}${reply.text.replace(/\.$/, '')}. Close other mail clients of this account, or give a lower --connections.`, {
+          exitCode: ExitCode.CONNECT,
+          side: 'IMAP',
+          server: this.server,
+          code: 'IMAP_CONNECT',
+        });
+      }
       const fix = accessToken !== undefined ? ' Get a fresh access token.' : ' Check the IMAP user name and password.';
       throw new PopliftError(`IMAP server ${this.server} refused the login for ${user}: ${code}${reply.text.replace(/\.$/, '')}.${fix}`, {
         exitCode: ExitCode.AUTH,

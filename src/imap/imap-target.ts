@@ -10,6 +10,7 @@ import { identityKey, KEY_HEADER_FIELDS } from '../message/identity-key.js';
 import { parseHeaders } from '../message/headers.js';
 import { ImapAppendChannel, noStartTls, type AppendItem, type AppendOutcome, type ImapLogin } from './imap-append-channel.js';
 import { encodeModifiedUtf7 } from './mailbox-name.js';
+import { UploadPool } from './upload-pool.js';
 
 export interface ImapConnectOptions extends ImapLogin {
   /**
@@ -17,6 +18,10 @@ export interface ImapConnectOptions extends ImapLogin {
    * control connection, so the token may expire (or be spent) in between.
    */
   refreshToken?: () => Promise<string>;
+  /** At most this many upload connections (--connections); default: 1 with MULTIAPPEND, else 8. */
+  uploadConnections?: number;
+  /** false with --no-multiappend: the server's MULTIAPPEND is not used, so several connections are. */
+  multiAppend?: boolean;
 }
 
 /** What poplift needs to know about the destination folder. */
@@ -110,7 +115,7 @@ function loginError(o: ImapConnectOptions, err: unknown): PopliftError {
 }
 
 export class ImapTarget {
-  private channelOpening: Promise<ImapAppendChannel> | undefined;
+  private pool: UploadPool | undefined;
   /** A CLOSE sent in the background by inspect(); what needs a selected folder waits for it. */
   private deselecting: Promise<unknown> | undefined;
 
@@ -364,32 +369,54 @@ export class ImapTarget {
    * separately; a lost connection rejects (outcome unknown for the batch).
    */
   async append(folder: FolderInfo, items: readonly AppendItem[], multi: boolean): Promise<AppendOutcome[]> {
-    const channel = await this.uploadChannel();
-    return channel.append(folder.wireName, items, multi && channel.multiAppend);
+    await this.uploadChannel();
+    return this.uploads().append(folder.wireName, items, multi);
   }
 
   /**
-   * Opens the upload connection (once). Called early, its TLS handshake and
-   * login overlap the folder lookups instead of delaying the first upload.
+   * Opens the upload connection(s) (once). Called early, their TLS handshakes
+   * and logins overlap the folder lookups instead of delaying the first upload.
+   * Resolves with the first connection once it is logged in.
    */
   uploadChannel(): Promise<ImapAppendChannel> {
+    return this.uploads().opened();
+  }
+
+  /** Upload connections open now (more may still be opening). */
+  get uploadConnections(): number {
+    return this.pool?.size ?? 0;
+  }
+
+  /** Waits until every upload connection asked for is open or given up. */
+  async uploadConnectionsSettled(): Promise<number> {
+    await this.uploads().settled();
+    return this.uploadConnections;
+  }
+
+  private uploads(): UploadPool {
     const { refreshToken } = this.options;
-    this.channelOpening ??= ImapAppendChannel.open(this.options)
-      .catch(async (err: unknown) => {
+    let token = this.options.accessToken;
+    const open = () =>
+      ImapAppendChannel.open({ ...this.options, accessToken: token }).catch(async (err: unknown) => {
         // One retry with a fresh token, as for the control connection; a password is not retried.
-        if (!(err instanceof PopliftError) || err.exitCode !== ExitCode.AUTH || this.options.accessToken === undefined || !refreshToken) throw err;
-        return ImapAppendChannel.open({ ...this.options, accessToken: await refreshToken() });
+        if (!(err instanceof PopliftError) || err.exitCode !== ExitCode.AUTH || token === undefined || !refreshToken) throw err;
+        token = await refreshToken();
+        return ImapAppendChannel.open({ ...this.options, accessToken: token });
       });
-    return this.channelOpening;
+    this.pool ??= new UploadPool({
+      open,
+      limit: this.options.uploadConnections,
+      multiAppend: this.options.multiAppend !== false,
+      debug: this.options.debug,
+    });
+    return this.pool;
   }
 
   async close(): Promise<void> {
-    // A channel still opening is closed once it is open.
-    const opening = this.channelOpening;
-    this.channelOpening = undefined;
-    const channel = await opening?.catch(() => undefined);
+    const pool = this.pool;
+    this.pool = undefined;
     await Promise.all([
-      channel?.logout(),
+      pool?.close(),
       this.client.usable ? this.client.logout().catch(() => this.client.close()) : this.client.close(),
     ]);
   }

@@ -1,0 +1,132 @@
+/**
+ * The upload connections of one destination.
+ *
+ * With MULTIAPPEND one connection carries a batch per command and more buy
+ * little. Without it (Gmail, Microsoft 365, Yahoo, Courier) every message is
+ * an APPEND of its own, and where literals must wait for '+' each costs a
+ * round trip: several connections, each with its APPENDs pipelined, are what
+ * the server allows. Messages are routed to the connection with the fewest
+ * bytes still queued, so a large message does not hold up the small ones
+ * behind it. A server that refuses a connection for being one too many only
+ * means fewer connections; it never fails the run.
+ */
+import { ExitCode, PopliftError } from '../errors.js';
+import type { AppendItem, AppendOutcome, ImapAppendChannel } from './imap-append-channel.js';
+
+/** Upload connections when the server lacks MULTIAPPEND and the user set no number. */
+export const DEFAULT_CONNECTIONS_WITHOUT_MULTIAPPEND = 8;
+
+export interface UploadPoolOptions {
+  /** Opens and logs in one upload connection. */
+  open: () => Promise<ImapAppendChannel>;
+  /** At most this many connections (--connections); undefined: chosen by capability. */
+  limit: number | undefined;
+  /** Whether batches may go out as MULTIAPPEND (not --no-multiappend). */
+  multiAppend: boolean;
+  debug?: (line: string) => void;
+}
+
+interface Member {
+  channel: ImapAppendChannel;
+  /** Bytes handed to this connection and not yet answered. */
+  queued: number;
+}
+
+export class UploadPool {
+  private readonly members: Member[] = [];
+  private readonly first: Promise<ImapAppendChannel>;
+  private growing: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(private readonly options: UploadPoolOptions) {
+    this.first = options.open().then((channel) => {
+      this.members.push({ channel, queued: 0 });
+      // Opened at once rather than on the first upload: their logins overlap the folder lookups.
+      this.grow(channel);
+      return channel;
+    });
+  }
+
+  /** The first connection, logged in (its failure is the pool's). */
+  opened(): Promise<ImapAppendChannel> {
+    return this.first;
+  }
+
+  /** How many connections this server gets: the user's number, else by capability. */
+  private wanted(first: ImapAppendChannel): number {
+    if (this.options.limit !== undefined) return this.options.limit;
+    return first.multiAppend && this.options.multiAppend ? 1 : DEFAULT_CONNECTIONS_WITHOUT_MULTIAPPEND;
+  }
+
+  private grow(first: ImapAppendChannel): void {
+    const more = this.wanted(first) - 1;
+    if (more <= 0) return;
+    this.growing = Promise.all(
+      Array.from({ length: more }, async () => {
+        try {
+          const channel = await this.options.open();
+          if (this.closed) channel.close();
+          else this.members.push({ channel, queued: 0 });
+        } catch (err) {
+          // One too many for this server (Gmail: "NO [ALERT] Too many simultaneous connections",
+          // others BYE or close at the greeting), or any other trouble: go on with the ones open.
+          this.options.debug?.(`IMAP -: an extra upload connection was not opened (${(err as Error).message}); going on with fewer.`);
+        }
+      }),
+    ).then(() => undefined);
+  }
+
+  /** The open connections (for tests and the summary). */
+  get size(): number {
+    return this.members.length;
+  }
+
+  /** Resolves once every extra connection asked for has opened or been given up. */
+  async settled(): Promise<void> {
+    await this.first.catch(() => undefined);
+    await this.growing;
+  }
+
+  private leastQueued(): Member {
+    let best = this.members[0]!;
+    for (const m of this.members) if (m.queued < best.queued) best = m;
+    return best;
+  }
+
+  private async on(member: Member, bytes: number, send: (c: ImapAppendChannel) => Promise<AppendOutcome[]>): Promise<AppendOutcome[]> {
+    member.queued += bytes;
+    try {
+      return await send(member.channel);
+    } finally {
+      member.queued -= bytes;
+    }
+  }
+
+  /**
+   * Uploads the items into `mailbox`: as one MULTIAPPEND on one connection
+   * when allowed and offered, otherwise message by message across the
+   * connections. Outcomes come back in the items' order.
+   */
+  async append(mailbox: string, items: readonly AppendItem[], multi: boolean): Promise<AppendOutcome[]> {
+    if (this.closed) throw closedError();
+    const first = await this.first;
+    if (multi && first.multiAppend && items.length > 1) {
+      const bytes = items.reduce((n, i) => n + i.content.length, 0);
+      return this.on(this.leastQueued(), bytes, (c) => c.append(mailbox, items, true));
+    }
+    const outcomes = items.map((item) =>
+      this.on(this.leastQueued(), item.content.length, (c) => c.append(mailbox, [item], false)).then((o) => o[0]!),
+    );
+    return Promise.all(outcomes);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.first.catch(() => undefined);
+    await Promise.all(this.members.splice(0).map((m) => m.channel.logout()));
+  }
+}
+
+function closedError(): PopliftError {
+  return new PopliftError('The IMAP upload connections are closed.', { exitCode: ExitCode.PARTIAL, side: 'IMAP', code: 'IMAP_CLOSED' });
+}
