@@ -43,6 +43,7 @@ export type ConnectionCliOptions = Pick<
   connections?: string;
   /** false with --no-multiappend (migrate only). */
   multiappend?: boolean;
+  dryRun?: boolean;
 };
 
 export function tlsOptions(side: Side, o: ConnectionCliOptions, warn: (m: string) => void): ConnectionOptions {
@@ -164,6 +165,8 @@ export async function connectionEndpoints(
         refreshToken: imapCreds.token?.refresh,
         uploadConnections,
         multiAppend: o.multiappend !== false,
+        // Only migrate has --[no-]multiappend; a dry run and verify upload nothing.
+        openUploads: typeof o.multiappend === 'boolean' && !o.dryRun,
         timeoutMs,
         tlsOptions: imapTls,
         debug,

@@ -27,6 +27,8 @@ export interface ImapLogin {
   /** No byte from the server for this long while a command is pending ends the connection. */
   timeoutMs: number;
   debug?: (line: string) => void;
+  /** Sent as ID (RFC 2971) right after login, without waiting for the answer, when the server offers ID. */
+  clientId?: { name: string; version: string };
 }
 
 /** The server offers no STARTTLS and plain text was not allowed: nothing was sent. */
@@ -40,6 +42,11 @@ export function noStartTls(server: string, cause?: unknown): PopliftError {
 /** A refusal that asks the client to slow down (Microsoft 365: "Request is throttled. Suggested Backoff Time: 1234 milliseconds"). */
 export function isThrottling(text: string): boolean {
   return /throttl/i.test(text);
+}
+
+/** An IMAP quoted string (ID takes strings only, never atoms). */
+function quoted(text: string): string {
+  return `"${text.replace(/[\\"\r\n\0]/g, (c) => (c === '\\' || c === '"' ? `\\${c}` : ''))}"`;
 }
 
 /** A refusal for having too many connections (Gmail: "[ALERT] Too many simultaneous connections"; Dovecot: "[LIMIT] Maximum number of connections"). */
@@ -172,6 +179,11 @@ export class ImapAppendChannel {
       }
     }
     await this.authenticate();
+    const id = this.login.clientId;
+    if (id && this.capabilities.has('ID')) {
+      // Nothing waits for the answer: the first upload goes out right behind it.
+      this.rawCommand(`ID ("name" ${quoted(id.name)} "version" ${quoted(id.version)})`).catch(() => undefined);
+    }
   }
 
   private greeting(line: string): void {
@@ -533,6 +545,26 @@ export class ImapAppendChannel {
 
   /** Queues one APPEND command carrying these messages; resolves with its tagged reply. */
   private sendAppend(mailbox: string, items: readonly AppendItem[]): Promise<TaggedReply> {
+    return this.queueAppend(mailbox, items).reply;
+  }
+
+  /**
+   * One APPEND of one message: `written` settles once its bytes are handed
+   * to the socket (after the server's '+' for a synchronizing literal), so a
+   * caller spreading messages over connections can give the next one to
+   * whichever connection is free to write.
+   */
+  appendOne(mailbox: string, item: AppendItem): { written: Promise<void>; outcome: Promise<AppendOutcome> } {
+    const { written, reply } = this.queueAppend(mailbox, [item]);
+    return { written, outcome: reply.then((r) => this.outcome(r, 1)[0]!) };
+  }
+
+  /** Whether the connection has failed or been closed. */
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
+  private queueAppend(mailbox: string, items: readonly AppendItem[]): { written: Promise<void>; reply: Promise<TaggedReply> } {
     const tag = this.nextTag();
     const reply = this.expect(tag);
     // A failed write surfaces through `writing`; keep `reply` from being an unhandled rejection meanwhile.
@@ -543,7 +575,7 @@ export class ImapAppendChannel {
       return this.writeAppend(tag, reply, mailbox, items);
     });
     this.writeChain = writing.catch(() => undefined);
-    return writing.then(() => reply);
+    return { written: writing, reply: writing.then(() => reply) };
   }
 
   private async writeAppend(tag: string, reply: Promise<TaggedReply>, mailbox: string, items: readonly AppendItem[]): Promise<void> {

@@ -3,8 +3,9 @@
  * imapflow carries the control connection (folders, index, lookups); uploads
  * go through ImapAppendChannel, which pipelines them (see its header).
  */
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { ImapFlow, type ImapFlowOptions } from 'imapflow';
+import { ImapFlow, type ImapFlowOptions, type MailboxObject } from 'imapflow';
 import { ExitCode, PopliftError, connectFailure, describeServer, isTlsError } from '../errors.js';
 import { identityKey, KEY_HEADER_FIELDS } from '../message/identity-key.js';
 import { parseHeaders } from '../message/headers.js';
@@ -22,6 +23,8 @@ export interface ImapConnectOptions extends ImapLogin {
   uploadConnections?: number;
   /** false with --no-multiappend: the server's MULTIAPPEND is not used, so several connections are. */
   multiAppend?: boolean;
+  /** Open the upload connection(s) at once, in parallel with the control connection's login (a run that uploads). */
+  openUploads?: boolean;
 }
 
 /** What poplift needs to know about the destination folder. */
@@ -159,6 +162,13 @@ export class ImapTarget {
       maxResponseSize: MAX_LITERAL_BYTES + MAX_LINE_BYTES,
     };
     const client = new ImapFlow(flowOptions);
+    // imapflow sends ID before login and, when the answer is short, again after it, with its own
+    // vendor and support address: two round trips. poplift identifies itself once, on the upload
+    // connection, where nothing waits for the answer.
+    const flow = client as unknown as { run: (command: string, ...args: unknown[]) => Promise<unknown> };
+    const run = flow.run.bind(client);
+    flow.run = (command: string, ...args: unknown[]) => (command === 'ID' ? Promise.resolve(undefined) : run(command, ...args));
+    const pool = options.openUploads ? uploadPool(options) : undefined;
     const errors: StreamErrors = {};
     let lastError: unknown;
     client.on('error', (err: unknown) => {
@@ -169,6 +179,7 @@ export class ImapTarget {
     try {
       await client.connect();
     } catch (err) {
+      void pool?.close();
       const e = (err ?? lastError) as { message?: string };
       if (options.tls === 'starttls' && !options.allowPlaintext && /STARTTLS/i.test(e?.message ?? '')) {
         throw noStartTls(server, err);
@@ -177,6 +188,7 @@ export class ImapTarget {
       throw loginError(options, err ?? lastError);
     }
     const target = new ImapTarget(options, client, server, errors);
+    target.pool = pool;
     return target;
   }
 
@@ -210,6 +222,9 @@ export class ImapTarget {
    * server's own delimiter.
    */
   async openFolder(levels: string[], create: boolean): Promise<FolderInfo> {
+    // A folder created for uploading is selected at once: one SELECT gives its UIDVALIDITY and the
+    // flags it keeps, where a STATUS now and a SELECT before uploading would be two round trips.
+    const selectNew = create && this.options.openUploads === true;
     const isInbox = levels.length === 1 && levels[0]!.toUpperCase() === 'INBOX';
     const delimiter = await this.delimiter();
     const badLevel = levels.find((l) => l.includes(delimiter) && delimiter !== '');
@@ -227,7 +242,9 @@ export class ImapTarget {
       try {
         const created = await this.client.mailboxCreate(levels);
         path = created.path;
+        if (selectNew) return await this.selectNew(path);
       } catch (err) {
+        if (err instanceof PopliftError) throw err;
         const e = err as { responseText?: string; message?: string };
         throw new PopliftError(
           `IMAP server ${this.server} refused to create folder '${levels.join('/')}': ${e.responseText ?? e.message}. Check the folder name and the account's rights.`,
@@ -249,8 +266,55 @@ export class ImapTarget {
     };
   }
 
+  /** Selects a folder just created (read-write, for PERMANENTFLAGS); inspect() takes it from there. */
+  private async selectNew(path: string): Promise<FolderInfo> {
+    try {
+      const mailbox = await this.client.mailboxOpen(path);
+      return { ...this.flagsOf(mailbox, { path, wireName: encodeModifiedUtf7(path), exists: true, uidValidity: mailbox.uidValidity } as FolderInfo) };
+    } catch (err) {
+      throw this.fail(`opening the new folder '${path}'`, err);
+    }
+  }
+
+  /** What a read-write SELECT says about the flags a folder keeps and its size limit. */
+  private flagsOf(mailbox: MailboxObject, folder: FolderInfo): FolderInfo {
+    const permanentFlags = mailbox.permanentFlags;
+    const star = permanentFlags?.has('\\*') ?? true;
+    const globalLimit = this.client.capabilities.get('APPENDLIMIT');
+    return {
+      ...folder,
+      permanentFlags: star || !permanentFlags || permanentFlags.size === 0 ? undefined : permanentFlags,
+      acceptsNewKeywords: star,
+      appendLimit: mailbox.appendlimit ?? (typeof globalLimit === 'number' ? globalLimit : undefined),
+      flagsKnown: true,
+    };
+  }
+
+  /**
+   * Leaves the selected folder in the background, off the path to the first upload: a server
+   * answers STATUS for the selected mailbox from this session's view, which would not see the
+   * uploads made over the other connections. UNSELECT (RFC 3691) expunges nothing; CLOSE expunges
+   * nothing only in a folder selected read-only (RFC 3501 6.4.2), so without UNSELECT a read-write
+   * selection is first turned read-only with EXAMINE.
+   */
+  private deselect(): void {
+    const mailbox = this.client.mailbox;
+    if (!mailbox) return;
+    const flow = this.client as unknown as { run: (command: string, ...args: unknown[]) => Promise<unknown> };
+    this.deselecting = (async () => {
+      if (this.client.capabilities.has('UNSELECT')) return flow.run('CLOSE', { unselect: true });
+      if (mailbox.readOnly !== true) {
+        const examined = await this.client.mailboxOpen(mailbox.path, { readOnly: true });
+        if (examined.readOnly !== true) return undefined;
+      }
+      return this.client.mailboxClose();
+    })().catch(() => undefined);
+  }
+
   /** UIDVALIDITY and UIDNEXT now, for the journal's record of how this run left the folder. */
   async status(folder: FolderInfo): Promise<{ uidValidity: bigint; uidNext: number } | undefined> {
+    if (this.client.mailbox && !this.deselecting) this.deselect();
+    await this.deselected();
     const status = await this.client.status(folder.path, { uidNext: true, uidValidity: true }).catch(() => false as const);
     return status && status.uidValidity !== undefined && status.uidNext !== undefined
       ? { uidValidity: status.uidValidity, uidNext: status.uidNext }
@@ -289,23 +353,19 @@ export class ImapTarget {
     const index: FolderIndex = new Map();
     if (!folder.exists) return { folder, index };
     let result = folder;
-    await this.deselected();
     try {
+      // A folder openFolder() just created is still selected read-write: read it there.
+      const current = this.client.mailbox && this.client.mailbox.path === folder.path && !this.deselecting ? this.client.mailbox : undefined;
+      if (!current) await this.deselected();
+      let mailbox: MailboxObject;
       if (want.flags && !folder.flagsKnown) {
-        const mailbox = await this.client.mailboxOpen(folder.path);
-        const permanentFlags = mailbox.permanentFlags;
-        const star = permanentFlags?.has('\\*') ?? true;
-        const globalLimit = this.client.capabilities.get('APPENDLIMIT');
-        result = {
-          ...folder,
-          permanentFlags: star || !permanentFlags || permanentFlags.size === 0 ? undefined : permanentFlags,
-          acceptsNewKeywords: star,
-          appendLimit: mailbox.appendlimit ?? (typeof globalLimit === 'number' ? globalLimit : undefined),
-          flagsKnown: true,
-        };
+        // A read-write SELECT is the only way to learn PERMANENTFLAGS; the index is read under it
+        // too (BODY.PEEK and RFC822.SIZE change no flag), so no EXAMINE follows.
+        mailbox = current && current.readOnly !== true ? current : await this.client.mailboxOpen(folder.path);
+        result = this.flagsOf(mailbox, folder);
+      } else {
+        mailbox = current ?? (await this.client.mailboxOpen(folder.path, { readOnly: true }));
       }
-      // Switching to EXAMINE deselects without expunging.
-      const mailbox = await this.client.mailboxOpen(folder.path, { readOnly: true });
       if (want.index && mailbox.exists > 0) {
         for await (const msg of this.client.fetch('1:*', { uid: true, size: true, headers: [...KEY_HEADER_FIELDS] })) {
           const key = identityKey(parseHeaders(msg.headers ?? Buffer.alloc(0)), msg.size ?? 0);
@@ -315,13 +375,7 @@ export class ImapTarget {
           else index.set(key, [entry]);
         }
       }
-      // Deselected in the background, off the path to the first upload: a server answers STATUS for
-      // the selected mailbox from this session's view, which would not see the uploads made over the
-      // other connection. CLOSE expunges nothing in a mailbox selected read-only (RFC 3501 6.4.2), so
-      // it is sent only when the server confirmed READ-ONLY.
-      if (this.client.mailbox && this.client.mailbox.readOnly === true) {
-        this.deselecting = this.client.mailboxClose().catch(() => undefined);
-      }
+      this.deselect();
     } catch (err) {
       throw this.fail(`reading folder '${folder.path}'`, err);
     }
@@ -394,21 +448,7 @@ export class ImapTarget {
   }
 
   private uploads(): UploadPool {
-    const { refreshToken } = this.options;
-    let token = this.options.accessToken;
-    const open = () =>
-      ImapAppendChannel.open({ ...this.options, accessToken: token }).catch(async (err: unknown) => {
-        // One retry with a fresh token, as for the control connection; a password is not retried.
-        if (!(err instanceof PopliftError) || err.exitCode !== ExitCode.AUTH || token === undefined || !refreshToken) throw err;
-        token = await refreshToken();
-        return ImapAppendChannel.open({ ...this.options, accessToken: token });
-      });
-    this.pool ??= new UploadPool({
-      open,
-      limit: this.options.uploadConnections,
-      multiAppend: this.options.multiAppend !== false,
-      debug: this.options.debug,
-    });
+    this.pool ??= uploadPool(this.options);
     return this.pool;
   }
 
@@ -420,6 +460,29 @@ export class ImapTarget {
       this.client.usable ? this.client.logout().catch(() => this.client.close()) : this.client.close(),
     ]);
   }
+}
+
+/** poplift's own name and version, for the ID command. */
+const CLIENT_ID = {
+  name: 'poplift',
+  version: (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version,
+};
+
+/** The upload connections of a destination; the first one identifies poplift (ID). */
+function uploadPool(options: ImapConnectOptions): UploadPool {
+  const { refreshToken } = options;
+  let token = options.accessToken;
+  let opened = 0;
+  const open = () => {
+    const clientId = opened++ === 0 ? CLIENT_ID : undefined;
+    return ImapAppendChannel.open({ ...options, accessToken: token, clientId }).catch(async (err: unknown) => {
+      // One retry with a fresh token, as for the control connection; a password is not retried.
+      if (!(err instanceof PopliftError) || err.exitCode !== ExitCode.AUTH || token === undefined || !refreshToken) throw err;
+      token = await refreshToken();
+      return ImapAppendChannel.open({ ...options, accessToken: token, clientId });
+    });
+  };
+  return new UploadPool({ open, limit: options.uploadConnections, multiAppend: options.multiAppend !== false, debug: options.debug });
 }
 
 /** UIDs per FETCH command, so the command line stays short whatever the gaps between them. */

@@ -30,7 +30,25 @@ interface Member {
   channel: ImapAppendChannel;
   /** Bytes handed to this connection and not yet answered. */
   queued: number;
+  /** Single APPENDs handed to this connection whose bytes are not all written yet. */
+  writing: number;
 }
+
+interface Job {
+  mailbox: string;
+  item: AppendItem;
+  resolve: (outcome: AppendOutcome) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Single APPENDs a connection holds unwritten: the one being written and one
+ * behind it, whose command line then goes out in the same write as the
+ * previous literal. The rest wait in the pool for whichever connection is
+ * free first, so a connection stuck waiting for '+' (or on a large message)
+ * holds up nothing else.
+ */
+const WRITE_WINDOW = 2;
 
 export class UploadPool {
   private readonly members: Member[] = [];
@@ -40,11 +58,13 @@ export class UploadPool {
 
   constructor(private readonly options: UploadPoolOptions) {
     this.first = options.open().then((channel) => {
-      this.members.push({ channel, queued: 0 });
+      this.members.push({ channel, queued: 0, writing: 0 });
       // Opened at once rather than on the first upload: their logins overlap the folder lookups.
       this.grow(channel);
       return channel;
     });
+    // Opened before anyone waits for it: a failure is reported to whoever asks for the connection.
+    this.first.catch(() => undefined);
   }
 
   /** The first connection, logged in (its failure is the pool's). */
@@ -66,7 +86,10 @@ export class UploadPool {
         try {
           const channel = await this.options.open();
           if (this.closed) channel.close();
-          else this.members.push({ channel, queued: 0 });
+          else {
+            this.members.push({ channel, queued: 0, writing: 0 });
+            this.pump();
+          }
         } catch (err) {
           // One too many for this server (Gmail: "NO [ALERT] Too many simultaneous connections",
           // others BYE or close at the greeting), or any other trouble: go on with the ones open.
@@ -114,10 +137,45 @@ export class UploadPool {
       const bytes = items.reduce((n, i) => n + i.content.length, 0);
       return this.on(this.leastQueued(), bytes, (c) => c.append(mailbox, items, true));
     }
-    const outcomes = items.map((item) =>
-      this.on(this.leastQueued(), item.content.length, (c) => c.append(mailbox, [item], false)).then((o) => o[0]!),
-    );
+    const outcomes = items.map((item) => new Promise<AppendOutcome>((resolve, reject) => this.jobs.push({ mailbox, item, resolve, reject })));
+    this.pump();
     return Promise.all(outcomes);
+  }
+
+  private readonly jobs: Job[] = [];
+
+  /** Hands waiting messages to connections with room in their write window. */
+  private pump(): void {
+    for (const member of [...this.members]) {
+      if (member.channel.failed) {
+        this.members.splice(this.members.indexOf(member), 1);
+        continue;
+      }
+      while (member.writing < WRITE_WINDOW && this.jobs.length > 0) this.start(member, this.jobs.shift()!);
+    }
+    if (this.members.length === 0 && this.jobs.length > 0) {
+      // Every connection is gone: the messages' outcome is for the caller to find out after reconnecting.
+      const err = new PopliftError('Every IMAP upload connection was lost.', { exitCode: ExitCode.PARTIAL, side: 'IMAP', code: 'IMAP_CONNECTION_LOST' });
+      for (const job of this.jobs.splice(0)) job.reject(err);
+    }
+  }
+
+  private start(member: Member, job: Job): void {
+    const bytes = job.item.content.length;
+    member.writing++;
+    member.queued += bytes;
+    const { written, outcome } = member.channel.appendOne(job.mailbox, job.item);
+    written
+      .catch(() => undefined)
+      .finally(() => {
+        member.writing--;
+        this.pump();
+      });
+    outcome
+      .finally(() => {
+        member.queued -= bytes;
+      })
+      .then(job.resolve, job.reject);
   }
 
   async close(): Promise<void> {

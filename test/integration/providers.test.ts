@@ -107,7 +107,7 @@ for (const who of ['gmail', 'm365'] as const satisfies readonly Personality[]) {
       await landed(users[0]!);
     });
 
-    it('asks for 8 by default and goes on with fewer when the server refuses more (Dovecot's per-user limit)', async () => {
+    it('asks for 8 by default and goes on with fewer when the server refuses more (Dovecot per-user limit)', async () => {
       const before = proxy.connections;
       const r = await migrate(users[1]!, proxy.port);
       expect(r.code, r.stderr).toBe(0);
