@@ -58,6 +58,12 @@ const SYSTEM_FLAGS = new Set(['\\SEEN', '\\ANSWERED', '\\FLAGGED', '\\DRAFT', '\
 const MAX_LINE_BYTES = 1024 * 1024;
 const MAX_LITERAL_BYTES = 512 * 1024 * 1024;
 
+/** The few imapflow internals poplift uses to save round trips (imapflow is pinned to one version). */
+interface ImapFlowInternals {
+  exec(command: string, attributes: unknown[], options?: { untagged?: Record<string, (untagged: { attributes?: unknown[] }) => Promise<void>> }): Promise<{ next(): void }>;
+  folders?: Map<string, unknown>;
+}
+
 /** Why imapflow gave up on the connection, when it was a size cap. */
 interface StreamErrors {
   overCap?: Error;
@@ -235,13 +241,13 @@ export class ImapTarget {
       );
     }
     let path = isInbox ? 'INBOX' : levels.join(delimiter);
-    let status = await this.client.status(path, { uidValidity: true }).catch(() => false as const);
-    // A STATUS that failed because the connection did is not a missing folder.
-    if (!status && !this.client.usable) throw this.fail(`looking up folder '${path}'`, new Error('connection lost'));
+    let status = await this.uidValidityOf(path);
+    if (status) this.knowFolder(path, delimiter);
     if (!status && create && !isInbox) {
       try {
         const created = await this.client.mailboxCreate(levels);
         path = created.path;
+        this.knowFolder(path, delimiter);
         if (selectNew) return await this.selectNew(path);
       } catch (err) {
         if (err instanceof PopliftError) throw err;
@@ -251,7 +257,7 @@ export class ImapTarget {
           { exitCode: ExitCode.USAGE, side: 'IMAP', server: this.server, code: 'FOLDER', cause: err },
         );
       }
-      status = await this.client.status(path, { uidValidity: true }).catch(() => false as const);
+      status = await this.uidValidityOf(path);
     }
     return {
       path,
@@ -264,6 +270,50 @@ export class ImapTarget {
       appendLimit: undefined,
       flagsKnown: false,
     };
+  }
+
+  /**
+   * STATUS (UIDVALIDITY) of a folder, or false when the server says NO (it
+   * does not exist). imapflow's status() follows a NO with a LIST to tell a
+   * missing folder from other refusals, a round trip that tells poplift
+   * nothing more: it creates the folder, or reports the refusal then.
+   */
+  private async uidValidityOf(path: string): Promise<{ uidValidity: bigint | undefined } | false> {
+    const flow = this.client as unknown as ImapFlowInternals;
+    const encoded = encodeModifiedUtf7(path);
+    let uidValidity: bigint | undefined;
+    try {
+      const response = await flow.exec('STATUS', [{ type: encoded.includes('&') ? 'STRING' : 'ATOM', value: encoded }, [{ type: 'ATOM', value: 'UIDVALIDITY' }]], {
+        untagged: {
+          STATUS: async (untagged: { attributes?: unknown[] }) => {
+            const list = untagged.attributes?.[1];
+            if (!Array.isArray(list)) return;
+            for (let i = 0; i + 1 < list.length; i += 2) {
+              const key = (list[i] as { value?: unknown })?.value;
+              const value = (list[i + 1] as { value?: unknown })?.value;
+              if (typeof key === 'string' && key.toUpperCase() === 'UIDVALIDITY' && typeof value === 'string' && /^\d+$/.test(value)) uidValidity = BigInt(value);
+            }
+          },
+        },
+      });
+      response.next();
+      return { uidValidity };
+    } catch (err) {
+      if ((err as { responseStatus?: string })?.responseStatus === 'NO') return false;
+      // A STATUS that failed because the connection did is not a missing folder.
+      throw this.fail(`looking up folder '${path}'`, err);
+    }
+  }
+
+  /**
+   * Tells imapflow what it would otherwise LIST before a SELECT: the folder
+   * exists (it was just created, or STATUS answered for it) and its delimiter.
+   */
+  private knowFolder(path: string, delimiter: string): void {
+    const flow = this.client as unknown as ImapFlowInternals;
+    if (flow.folders instanceof Map && !flow.folders.has(path)) {
+      flow.folders.set(path, { path, delimiter, flags: new Set<string>(), specialUse: false, listed: true, subscribed: true });
+    }
   }
 
   /** Selects a folder just created (read-write, for PERMANENTFLAGS); inspect() takes it from there. */

@@ -59,8 +59,6 @@ export class UploadPool {
   constructor(private readonly options: UploadPoolOptions) {
     this.first = options.open().then((channel) => {
       this.members.push({ channel, queued: 0, writing: 0 });
-      // Opened at once rather than on the first upload: their logins overlap the folder lookups.
-      this.grow(channel);
       return channel;
     });
     // Opened before anyone waits for it: a failure is reported to whoever asks for the connection.
@@ -78,8 +76,14 @@ export class UploadPool {
     return first.multiAppend && this.options.multiAppend ? 1 : DEFAULT_CONNECTIONS_WITHOUT_MULTIAPPEND;
   }
 
+  /**
+   * Opens the extra connections, once, on the first upload: a run that finds
+   * nothing new (cron, most of the time) should not log in eight times.
+   */
   private grow(first: ImapAppendChannel): void {
+    if (this.growing) return;
     const more = this.wanted(first) - 1;
+    this.growing = Promise.resolve();
     if (more <= 0) return;
     this.growing = Promise.all(
       Array.from({ length: more }, async () => {
@@ -133,6 +137,7 @@ export class UploadPool {
   async append(mailbox: string, items: readonly AppendItem[], multi: boolean): Promise<AppendOutcome[]> {
     if (this.closed) throw closedError();
     const first = await this.first;
+    this.grow(first);
     if (multi && first.multiAppend && items.length > 1) {
       const bytes = items.reduce((n, i) => n + i.content.length, 0);
       return this.on(this.leastQueued(), bytes, (c) => c.append(mailbox, items, true));
