@@ -23,7 +23,7 @@ export interface ImapConnectOptions extends ImapLogin {
   uploadConnections?: number;
   /** false with --no-multiappend: the server's MULTIAPPEND is not used, so several connections are. */
   multiAppend?: boolean;
-  /** Open the upload connection(s) at once, in parallel with the control connection's login (a run that uploads). */
+  /** Open the first upload connection as soon as the control connection is logged in (a run that uploads). */
   openUploads?: boolean;
 }
 
@@ -174,7 +174,6 @@ export class ImapTarget {
     const flow = client as unknown as { run: (command: string, ...args: unknown[]) => Promise<unknown> };
     const run = flow.run.bind(client);
     flow.run = (command: string, ...args: unknown[]) => (command === 'ID' ? Promise.resolve(undefined) : run(command, ...args));
-    const pool = options.openUploads ? uploadPool(options) : undefined;
     const errors: StreamErrors = {};
     let lastError: unknown;
     client.on('error', (err: unknown) => {
@@ -185,7 +184,6 @@ export class ImapTarget {
     try {
       await client.connect();
     } catch (err) {
-      void pool?.close();
       const e = (err ?? lastError) as { message?: string };
       if (options.tls === 'starttls' && !options.allowPlaintext && /STARTTLS/i.test(e?.message ?? '')) {
         throw noStartTls(server, err);
@@ -194,7 +192,10 @@ export class ImapTarget {
       throw loginError(options, err ?? lastError);
     }
     const target = new ImapTarget(options, client, server, errors);
-    target.pool = pool;
+    // The upload connection logs in now, while the folder is looked up and POP3 is listed. Not
+    // before the control connection's login succeeded: a wrong password is tried once, and a token
+    // that may be spent is used by the control connection first.
+    if (options.openUploads) target.uploads();
     return target;
   }
 
