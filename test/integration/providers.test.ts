@@ -29,13 +29,17 @@ const COUNT = 40;
  * In front of the IMAP port: lets `allowed` connections through at a time;
  * any more get a greeting and then Gmail's refusal to every command.
  */
-async function capProxy(targetPort: number, allowed: number): Promise<{ port: number; server: Server; refused: () => number }> {
+async function capProxy(targetPort: number, allowed: number, refusal: 'alert' | 'bye'): Promise<{ port: number; server: Server; refused: () => number }> {
   let open = 0;
   let refused = 0;
   const server = createServer((client: Socket) => {
     client.on('error', () => undefined);
     if (open >= allowed) {
       refused++;
+      if (refusal === 'bye') {
+        client.end('* BYE Too many connections from your address\r\n');
+        return;
+      }
       client.write('* OK Gimap ready for requests\r\n');
       client.on('data', (d: Buffer) => {
         for (const line of d.toString('latin1').split('\r\n')) {
@@ -74,7 +78,7 @@ for (const who of ['gmail', 'm365'] as const satisfies readonly Personality[]) {
       // Dovecot's own per-user limit stands in for a provider's: the 5th connection is refused (BYE at login).
       dovecot = await startDovecot({ tls: false, ...personality(who, 'protocol imap {\n  mail_max_userip_connections = 4\n}') });
       alice = dovecot.addUser('alice');
-      for (let u = 0; u < 4; u++) users.push(dovecot.addUser(`bob${u}`));
+      for (let u = 0; u < 5; u++) users.push(dovecot.addUser(`bob${u}`));
       for (let i = 0; i < COUNT; i++) dovecot.deliver(alice, message(i));
       proxy = await FaultProxy.start({ targetPort: dovecot.ports.imap });
       await new Promise((r) => setTimeout(r, 1100));
@@ -120,18 +124,23 @@ for (const who of ['gmail', 'm365'] as const satisfies readonly Personality[]) {
       expect(JSON.parse(again.stdout) as MigrationSummary).toMatchObject({ appended: 0, failed: 0 });
     });
 
-    it("goes on with fewer when the server answers NO [ALERT] Too many simultaneous connections", async () => {
-      const cap = await capProxy(dovecot.ports.imap, 3);
-      try {
-        const r = await migrate(users[2]!, cap.port);
-        expect(r.code, r.stderr).toBe(0);
-        expect(JSON.parse(r.stdout) as MigrationSummary).toMatchObject({ found: COUNT, appended: COUNT, failed: 0, reconnects: 0 });
-        expect(cap.refused()).toBeGreaterThan(0);
-        await landed(users[2]!);
-      } finally {
-        await new Promise((r) => cap.server.close(r));
-      }
-    });
+    for (const [refusal, what, user] of [
+      ['alert', 'answers NO [ALERT] Too many simultaneous connections', 2],
+      ['bye', 'says BYE at the greeting', 3],
+    ] as const) {
+      it(`goes on with fewer when the server ${what}`, async () => {
+        const cap = await capProxy(dovecot.ports.imap, 3, refusal);
+        try {
+          const r = await migrate(users[user]!, cap.port);
+          expect(r.code, r.stderr).toBe(0);
+          expect(JSON.parse(r.stdout) as MigrationSummary).toMatchObject({ found: COUNT, appended: COUNT, failed: 0, reconnects: 0 });
+          expect(cap.refused()).toBeGreaterThan(0);
+          await landed(users[user]!);
+        } finally {
+          await new Promise((r) => cap.server.close(r));
+        }
+      });
+    }
   });
 }
 

@@ -159,3 +159,12 @@ describe('ImapAppendChannel against a server sending a huge line', () => {
     }
   });
 });
+
+describe('ImapAppendChannel refused as one connection too many', () => {
+  it('is a connection failure (exit 4, retried), not a wrong password', async () => {
+    const port = await imapServer('* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR LITERAL+] ready\r\n', (tag, command) =>
+      command === 'AUTHENTICATE' ? `${tag} NO [ALERT] Too many simultaneous connections. (Failure)\r\n` : `${tag} BAD unexpected\r\n`,
+    );
+    await expect(ImapAppendChannel.open(login(port))).rejects.toMatchObject({ side: 'IMAP', code: 'IMAP_CONNECT', exitCode: 4 });
+  });
+});
