@@ -589,11 +589,15 @@ export class ImapAppendChannel {
       if (!head.endsWith('+}')) {
         // Synchronizing literal: wait for '+', or for the server to reject the command outright.
         const go = new Promise<boolean>((resolve) => {
-          this.continuations.push(() => resolve(true));
-          reply.then(
-            () => resolve(false),
-            () => resolve(false),
-          );
+          const onContinue = () => resolve(true);
+          this.continuations.push(onContinue);
+          // Refused before its '+': the next '+' belongs to the next command, not to this one.
+          const refused = () => {
+            const at = this.continuations.indexOf(onContinue);
+            if (at >= 0) this.continuations.splice(at, 1);
+            resolve(false);
+          };
+          reply.then(refused, refused);
         });
         await this.flushOut();
         if (!(await go)) return;

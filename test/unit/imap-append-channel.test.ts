@@ -81,6 +81,8 @@ function imapServer(greeting: string, answer: (tag: string, command: string, soc
         if (lit) literal = Number(lit[1]);
         const [tag = '', command = ''] = line.split(' ');
         const reply = answer(tag, command.toUpperCase(), socket);
+        // A synchronizing literal refused before '+' is never sent.
+        if (lit && !lit[0].includes('+') && reply !== undefined && !reply.startsWith('+')) literal = 0;
         if (reply !== undefined) socket.write(reply);
       }
     });
@@ -166,5 +168,34 @@ describe('ImapAppendChannel refused as one connection too many', () => {
       command === 'AUTHENTICATE' ? `${tag} NO [ALERT] Too many simultaneous connections. (Failure)\r\n` : `${tag} BAD unexpected\r\n`,
     );
     await expect(ImapAppendChannel.open(login(port))).rejects.toMatchObject({ side: 'IMAP', code: 'IMAP_CONNECT', exitCode: 4 });
+  });
+});
+
+describe('ImapAppendChannel with synchronizing literals', () => {
+  it('a command refused before its "+" does not take the next command\'s "+"', async () => {
+    let appends = 0;
+    let appendTag = '';
+    const port = await imapServer('* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] ready\r\n', (tag, command) => {
+      if (command === 'AUTHENTICATE') return `${tag} OK [CAPABILITY IMAP4rev1] Logged in\r\n`;
+      if (command === 'APPEND') {
+        appendTag = tag;
+        return ++appends === 1 ? `${tag} NO [TOOBIG] Message too large\r\n` : '+ go ahead\r\n';
+      }
+      // The empty line after a literal ends the APPEND: only now may it be answered.
+      if (tag === '' && command === '') return `${appendTag} OK APPEND completed\r\n`;
+      return `${tag} OK done\r\n`;
+    });
+    const channel = await ImapAppendChannel.open({ ...login(port), timeoutMs: 2000 });
+    try {
+      const item = { content: message, flags: [], date: undefined };
+      const first = await channel.append('INBOX', [item], false);
+      expect(first[0]).toMatchObject({ ok: false, code: 'TOOBIG' });
+      // Before: the refused command's continuation took this '+', and this literal was never sent.
+      const second = await channel.append('INBOX', [item], false);
+      expect(second).toEqual([{ ok: true, uid: undefined, uidValidity: undefined }]);
+      expect(appends).toBe(2);
+    } finally {
+      channel.close();
+    }
   });
 });
