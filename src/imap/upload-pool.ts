@@ -21,6 +21,8 @@ export interface UploadPoolOptions {
   open: () => Promise<ImapAppendChannel>;
   /** At most this many connections (--connections); undefined: chosen by capability. */
   limit: number | undefined;
+  /** Connections when the server lacks MULTIAPPEND and `limit` is unset (a provider's own number); default 8. */
+  withoutMultiAppend?: number;
   /** Whether batches may go out as MULTIAPPEND (not --no-multiappend). */
   multiAppend: boolean;
   debug?: (line: string) => void;
@@ -73,7 +75,7 @@ export class UploadPool {
   /** How many connections this server gets: the user's number, else by capability. */
   private wanted(first: ImapAppendChannel): number {
     if (this.options.limit !== undefined) return this.options.limit;
-    return first.multiAppend && this.options.multiAppend ? 1 : DEFAULT_CONNECTIONS_WITHOUT_MULTIAPPEND;
+    return first.multiAppend && this.options.multiAppend ? 1 : (this.options.withoutMultiAppend ?? DEFAULT_CONNECTIONS_WITHOUT_MULTIAPPEND);
   }
 
   /**
