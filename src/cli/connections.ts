@@ -6,6 +6,7 @@
 import * as tls from 'node:tls';
 import type { ConnectionOptions } from 'node:tls';
 import { ExitCode, PopliftError, describeServer, usageError, type Side } from '../errors.js';
+import { wholeNumber } from './options.js';
 import type { StoreEndpoints } from '../store/mail-store.js';
 import { Pop3Source } from '../pop3/pop3-source.js';
 import { ImapDestination } from '../imap/imap-destination.js';
@@ -41,7 +42,13 @@ export type ConnectionCliOptions = Pick<
   | 'timeout'
   | 'maxMessageSize'
   | 'profile'
->;
+> & {
+  /** --connections (migrate only). */
+  connections?: string;
+  /** false with --no-multiappend (migrate only). */
+  multiappend?: boolean;
+  dryRun?: boolean;
+};
 
 export function tlsOptions(side: Side, o: ConnectionCliOptions, warn: (m: string) => void): ConnectionOptions {
   const lower = side === 'POP3' ? 'pop3' : 'imap';
@@ -146,6 +153,7 @@ export async function connectionEndpoints(
     prompt,
   }));
   const maxMessageBytes = Math.floor(positiveNumber(o.maxMessageSize ?? '256', '--max-message-size') * 1024 * 1024);
+  const uploadConnections = o.connections === undefined ? undefined : wholeNumber(o.connections, '--connections', 1);
   const pop3Tls = await attempt(() => tlsOptions('POP3', o, warn));
   const imapTls = await attempt(() => tlsOptions('IMAP', o, warn));
   if (problems.length === 1) throw problems[0]!;
@@ -178,6 +186,10 @@ export async function connectionEndpoints(
         user: imap.user,
         ...secret,
         refreshToken: imapCreds.token?.refresh,
+        uploadConnections,
+        multiAppend: o.multiappend !== false,
+        // Only migrate has --[no-]multiappend; a dry run and verify upload nothing.
+        openUploads: typeof o.multiappend === 'boolean' && !o.dryRun,
         timeoutMs,
         tlsOptions: imapTls,
         debug,

@@ -146,6 +146,7 @@ export function addMigrateOptions(command: Command, jsonHelp: string): Command {
     .option('--no-multiappend', 'upload one message per APPEND even when the server offers MULTIAPPEND')
     .option('--max-inflight <MiB>', 'message data held in memory between reading and upload', '16')
     .option('--batch-messages <n>', 'messages per MULTIAPPEND command (at most 8 MB each)', '100')
+    .option('--connections <n>', 'upload connections at most (default: 8 when the server lacks MULTIAPPEND, else 1)')
     .option('--state-dir <dir>', 'where journals and locks live (default $XDG_STATE_HOME/poplift or ~/.local/state/poplift)')
     .option('--retries <n>', 'reconnect attempts after a dropped, reset or stalled connection', '5')
     .option('--max-errors <n>', 'stop the mailbox after this many failed messages')
@@ -165,7 +166,7 @@ export const HELP_GROUPS: Array<[string, RegExp]> = [
   ['Passwords and logins:', /^(pop3|imap)(PasswordFile|PasswordCommand|TokenFile|TokenCommand|Auth)$/],
   ['TLS:', /^((pop3|imap)?(CaFile)|(pop3|imap)?Insecure|insecure|caFile|allowPlaintext|requireTls)$/i],
   ['Cron, state and deleting:', /^(stateDir|retries|timeout|maxErrors|delete|deleteEvery|maxSessions)$/],
-  ['Speed and memory:', /^(multiappend|maxInflight|maxMessageSize|batchMessages|jobs|shard|profile|maxBytesPerRun|rate)$/],
+  ['Speed and memory:', /^(multiappend|maxInflight|maxMessageSize|batchMessages|connections|jobs|shard|profile|maxBytesPerRun|rate)$/],
   ['Output:', /^(json|quiet|silent|progressInterval|logFile|debug|skipBadRows)$/],
   ['Config:', /^config$/],
 ];

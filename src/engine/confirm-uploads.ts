@@ -1,38 +1,51 @@
 /**
  * A server's OK to an upload is evidence, not proof: some answer OK and
- * store nothing. After the uploads the folder is read again, and every
- * message this run uploaded must be in it, by the UID the server gave it or
- * else by its key and size; one that is not fails, so the run cannot exit 0
- * and the next run uploads it again.
+ * store nothing. After the uploads, the folder must account for every
+ * message this run uploaded. When one STATUS shows exactly the messages the
+ * folder had before plus this run's uploads, under the same UIDVALIDITY,
+ * with every UID the server gave inside the range it advanced over, that is
+ * the proof. Otherwise the folder is read again, and each upload must be in
+ * it by the UID the server gave or else by its key and size; one that is
+ * not fails, so the run cannot exit 0 and the next run uploads it again.
  */
+import type { FolderStatus } from '../store/mail-store.js';
 import type { Ledger } from './ledger.js';
 import type { Sessions } from './sessions.js';
 
-export async function confirmUploads(sessions: Sessions, ledger: Ledger): Promise<void> {
+/** Returns the folder's status when one STATUS settled it (for the journal's record). */
+export async function confirmUploads(sessions: Sessions, ledger: Ledger): Promise<FolderStatus | undefined> {
   const { settled } = ledger;
-  let any = false;
-  for (const [, r] of settled) {
-    if (r.outcome === 'appended') {
-      any = true;
-      break;
-    }
+  const appended: Array<{ uidl: string; uid: number | undefined }> = [];
+  const validity = sessions.folder?.uidValidity;
+  for (const [uidl, r] of settled) if (r.outcome === 'appended') appended.push({ uidl, uid: r.uidValidity === validity ? r.uid : undefined });
+  if (appended.length === 0) return undefined;
+
+  const { destination, folder } = await sessions.openDestination();
+  const before = sessions.firstSeen;
+  const status = await destination.status(folder);
+  if (
+    status !== undefined &&
+    before !== undefined &&
+    status.uidValidity === folder.uidValidity &&
+    status.messages === before.messages + appended.length &&
+    appended.every(({ uid }) => uid === undefined || ((before.uidNext === undefined || uid >= before.uidNext) && uid < status.uidNext))
+  ) {
+    ledger.confirmed();
+    return status;
   }
-  if (!any) return;
+
   sessions.forgetIndex();
   const index = await sessions.folderIndex({ index: true, flags: false });
   const uids = new Set<number>();
   for (const copies of index.values()) for (const m of copies) uids.add(m.uid);
-  const validity = sessions.folder?.uidValidity;
-  const missing: string[] = [];
-  for (const [uidl, r] of settled) {
-    if (r.outcome !== 'appended') continue;
-    const byUid = r.uid !== undefined && r.uidValidity === validity;
-    const there = byUid ? uids.has(r.uid!) : (index.get(r.key)?.some((m) => m.size === r.size || r.key.startsWith('mid:')) ?? false);
-    if (!there) missing.push(uidl);
-  }
-  const server = sessions.openedDestination?.server ?? 'the destination';
-  for (const uidl of missing) {
-    ledger.missing(uidl, `IMAP server ${server} accepted the message, but it is not in the folder; it stays on the source and is uploaded again next run.`);
+  for (const { uidl, uid } of appended) {
+    const r = settled.get(uidl);
+    if (r?.outcome !== 'appended') continue;
+    const there = uid !== undefined ? uids.has(uid) : (index.get(r.key)?.some((m) => m.size === r.size || r.key.startsWith('mid:')) ?? false);
+    if (!there) {
+      ledger.missing(uidl, `IMAP server ${destination.server} accepted the message, but it is not in the folder; it stays on the source and is uploaded again next run.`);
+    }
   }
   ledger.confirmed();
+  return undefined;
 }

@@ -98,7 +98,10 @@ async function provenCopies(sessions: Sessions, ledger: Ledger, journal: Journal
   const list = await candidates(sessions, ledger, journal, options);
   if (list.length === 0 || options.dryRun) return list.map((c) => c.uidl);
   // Copies without a known UID are looked for by key: every message of the folder with it is a candidate.
-  const index = list.some((c) => c.uid === undefined) ? await sessions.folderIndex({ index: true, flags: false }) : new Map();
+  const needIndex = list.some((c) => c.uid === undefined);
+  // Read as the folder is now, after this run's uploads.
+  if (needIndex) sessions.forgetIndex();
+  const index = needIndex ? await sessions.folderIndex({ index: true, flags: false }) : new Map();
   const uidsOf = (c: Candidate): number[] => (c.uid !== undefined ? [c.uid] : (index.get(c.key)?.map((m: { uid: number }) => m.uid) ?? []));
   const wanted = [...new Set(list.flatMap(uidsOf))];
   const { destination, folder } = await sessions.openDestination();

@@ -223,7 +223,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       await moveAll(latest);
     }
 
-    if (!options.dryRun) await withRetries('confirm the uploads', () => confirmUploads(sessions, ledger));
+    const settledStatus = options.dryRun ? undefined : await withRetries('confirm the uploads', () => confirmUploads(sessions, ledger));
     if (ledger.suspectCount > 0) {
       warnOnce(
         'size-suspect',
@@ -248,7 +248,9 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     const recordFolder = async () => {
       const folder = sessions.folder;
       if (options.dryRun || !writer || !folder?.exists) return;
-      const status = await sessions.openedDestination?.status(folder).catch(() => undefined);
+      // A run that uploaded nothing into a folder the journal already knows has nothing new to record.
+      if (summary.appended === 0 && journal?.state.folder?.uidValidity === folder.uidValidity?.toString()) return;
+      const status = settledStatus ?? (await sessions.openedDestination?.status(folder).catch(() => undefined));
       if (status) writer.add({ t: 'folder', uidValidity: status.uidValidity.toString(), uidNext: status.uidNext, at: new Date().toISOString() });
     };
     const quitSource = () => (sessions.listing ? sessions.commitSource().catch(() => undefined) : undefined);

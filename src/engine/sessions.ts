@@ -39,6 +39,13 @@ export class Sessions {
     private readonly levels: readonly string[],
   ) {}
 
+  /** How many messages the folder held, and its next UID, when this run first read it. */
+  private firstSeenValue: FolderInfo['seen'];
+
+  get firstSeen(): FolderInfo['seen'] {
+    return this.firstSeenValue;
+  }
+
   /** The folder as last seen (it outlives reconnects: its UIDVALIDITY qualifies recorded UIDs). */
   get folder(): FolderInfo | undefined {
     return this.folderValue;
@@ -64,7 +71,10 @@ export class Sessions {
   async openDestination(create = false): Promise<{ destination: MailDestination; folder: FolderInfo }> {
     this.destinationSession ??= await this.endpoints.connectDestination();
     if (!this.folderValue?.exists) {
-      this.folderValue = await this.destinationSession.openFolder(this.levels, create);
+      const knownMissing = this.folderValue !== undefined && !this.folderValue.exists;
+      this.folderValue = await this.destinationSession.openFolder(this.levels, create, knownMissing);
+      // A folder created for uploading may come back already read (selected at once).
+      if (this.folderValue.exists) this.firstSeenValue ??= this.folderValue.seen;
       this.indexValue = undefined;
     }
     return { destination: this.destinationSession, folder: this.folderValue };
@@ -82,6 +92,7 @@ export class Sessions {
     const index: FolderIndex = new Map();
     const scan = needIndex ? scanIndex(index) : undefined;
     this.folderValue = await destination.inspect(folder, { flags: needFlags, scan });
+    this.firstSeenValue ??= this.folderValue.seen;
     if (needIndex) this.indexValue = index;
     return this.indexValue ?? new Map();
   }

@@ -28,6 +28,8 @@ export interface ImapLogin {
   /** No byte from the server for this long while a command is pending ends the connection. */
   timeoutMs: number;
   debug?: (line: string) => void;
+  /** Sent as ID (RFC 2971) right after login, without waiting for the answer, when the server offers ID. */
+  clientId?: { name: string; version: string };
 }
 
 /** The server offers no STARTTLS and plain text was not allowed: nothing was sent. */
@@ -41,6 +43,16 @@ export function noStartTls(server: string, cause?: unknown): PopliftError {
 /** A refusal that asks the client to slow down (Microsoft 365: "Request is throttled. Suggested Backoff Time: 1234 milliseconds"). */
 export function isThrottling(text: string): boolean {
   return /throttl/i.test(text);
+}
+
+/** An IMAP quoted string (ID takes strings only, never atoms). */
+function quoted(text: string): string {
+  return `"${text.replace(/[\\"\r\n\0]/g, (c) => (c === '\\' || c === '"' ? `\\${c}` : ''))}"`;
+}
+
+/** A refusal for having too many connections (Gmail: "[ALERT] Too many simultaneous connections"; Dovecot: "[LIMIT] Maximum number of connections"). */
+function tooManyConnections(reply: TaggedReply): boolean {
+  return /too many (simultaneous |concurrent )?connections|maximum number of (simultaneous |concurrent )?connections|connection limit/i.test(reply.text);
 }
 
 export interface AppendItem {
@@ -66,6 +78,11 @@ interface Pending {
 }
 
 const WRITE_SLICE = 1024 * 1024;
+/** The longest line, and the largest untagged literal, taken from the server; replies to APPEND and login are short. */
+const MAX_LINE_BYTES = 1024 * 1024;
+const MAX_LITERAL_BYTES = 1024 * 1024;
+/** Up to this many bytes of commands and literals are gathered into one write. */
+const COALESCE_BYTES = 256 * 1024;
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
@@ -102,7 +119,6 @@ export class ImapAppendChannel {
   readonly server: string;
   capabilities = new Set<string>();
   private socket!: Socket | TLSSocket;
-  private buffer: Buffer = Buffer.alloc(0);
   /** Bytes of an untagged literal still to skip. */
   private literalLeft = 0;
   private tagSeq = 0;
@@ -124,7 +140,13 @@ export class ImapAppendChannel {
 
   static async open(login: ImapLogin): Promise<ImapAppendChannel> {
     const channel = new ImapAppendChannel(login);
-    await channel.start();
+    try {
+      await channel.start();
+    } catch (err) {
+      // A refused connection (one too many, a wrong password) must not stay open and count against the server's limit.
+      channel.close();
+      throw err;
+    }
     return channel;
   }
 
@@ -142,6 +164,8 @@ export class ImapAppendChannel {
       s.once(this.login.tls === 'implicit' ? 'secureConnect' : 'connect', () => resolve(s));
       s.once('error', (err) => reject(connectFailure('IMAP', this.server, this.login.host, err)));
       s.setTimeout(this.login.timeoutMs, () => s.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })));
+      // A server that makes each literal wait for '+' would otherwise cost a delayed ACK per message.
+      s.setNoDelay(true);
     });
     socket.setTimeout(0);
     this.attach(socket);
@@ -160,6 +184,11 @@ export class ImapAppendChannel {
       }
     }
     await this.authenticate();
+    const id = this.login.clientId;
+    if (id && this.capabilities.has('ID')) {
+      // Nothing waits for the answer: the first upload goes out right behind it.
+      this.rawCommand(`ID ("name" ${quoted(id.name)} "version" ${quoted(id.version)})`).catch(() => undefined);
+    }
   }
 
   private greeting(line: string): void {
@@ -187,6 +216,7 @@ export class ImapAppendChannel {
     plain.removeAllListeners('close');
     return new Promise((resolve, reject) => {
       const secure = tlsConnect({ socket: plain, ...tlsOptions });
+      secure.setNoDelay(true);
       secure.once('secureConnect', () => {
         secure.removeAllListeners('error');
         this.attach(secure);
@@ -239,6 +269,15 @@ export class ImapAppendChannel {
     if (reply.status !== 'OK') {
       this.close();
       const code = reply.code ? `[${reply.code}] ` : '';
+      if (tooManyConnections(reply)) {
+        // Not the credentials: the account has as many connections as the server allows.
+        throw new PopliftError(`IMAP server ${this.server} refused one more connection for ${user}: ${code}${reply.text.replace(/\.$/, '')}. Close other mail clients of this account, or give a lower --connections.`, {
+          exitCode: ExitCode.CONNECT,
+          side: 'IMAP',
+          server: this.server,
+          code: 'IMAP_CONNECT',
+        });
+      }
       const fix = accessToken !== undefined ? ' Get a fresh access token.' : ' Check the IMAP user name and password.';
       throw new PopliftError(`IMAP server ${this.server} refused the login for ${user}: ${code}${reply.text.replace(/\.$/, '')}.${fix}`, {
         exitCode: ExitCode.AUTH,
@@ -304,7 +343,8 @@ export class ImapAppendChannel {
     const tag = this.nextTag();
     const reply = this.expect(tag, untagged);
     this.trace('C', `${tag} ${traced}`);
-    this.socket.write(`${tag} ${text}\r\n`);
+    this.queue(`${tag} ${text}\r\n`);
+    this.flushOut().catch(() => undefined);
     return reply;
   }
 
@@ -342,24 +382,64 @@ export class ImapAppendChannel {
     }, this.login.timeoutMs);
   }
 
+  /**
+   * Splits what the server sends into lines. A bare LF ends a line as CRLF
+   * does (GNU Mailutils ends some replies so). Pieces of a line are kept
+   * apart until its end arrives, so a long line costs one copy, not one per
+   * chunk; a line or literal over the caps fails the connection: nothing a
+   * server says on this connection is that long.
+   */
   private onData(chunk: Buffer): void {
-    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
     this.armIdle();
-    for (;;) {
+    let data = chunk;
+    while (data.length > 0 && !this.failure) {
       if (this.literalLeft > 0) {
-        const skip = Math.min(this.literalLeft, this.buffer.length);
-        this.buffer = this.buffer.subarray(skip);
+        const skip = Math.min(this.literalLeft, data.length);
+        data = data.subarray(skip);
         this.literalLeft -= skip;
-        if (this.literalLeft > 0) return;
+        continue;
       }
-      const eol = this.buffer.indexOf('\r\n');
-      if (eol < 0) return;
-      const line = this.buffer.subarray(0, eol).toString('latin1');
-      this.buffer = this.buffer.subarray(eol + 2);
-      const literal = /\{(\d+)\}$/.exec(line);
-      if (literal) this.literalLeft = Number(literal[1]);
+      const lf = data.indexOf(0x0a);
+      if (lf < 0) {
+        this.partialBytes += data.length;
+        if (this.partialBytes > MAX_LINE_BYTES) return this.overCap('a line longer than 1 MiB');
+        this.partial.push(data);
+        return;
+      }
+      let bytes = data.subarray(0, lf);
+      data = data.subarray(lf + 1);
+      if (this.partial.length > 0) {
+        if (this.partialBytes + bytes.length > MAX_LINE_BYTES) return this.overCap('a line longer than 1 MiB');
+        bytes = Buffer.concat([...this.partial, bytes]);
+        this.partial = [];
+        this.partialBytes = 0;
+      }
+      if (bytes.length > MAX_LINE_BYTES) return this.overCap('a line longer than 1 MiB');
+      const end = bytes.length > 0 && bytes[bytes.length - 1] === 0x0d ? bytes.length - 1 : bytes.length;
+      const line = bytes.toString('latin1', 0, end);
+      const literal = /\{(\d{1,12})\}$/.exec(line);
+      if (literal) {
+        const size = Number(literal[1]);
+        if (size > MAX_LITERAL_BYTES) return this.overCap(`a literal of ${size} octets (more than 1 MiB)`);
+        this.literalLeft = size;
+      }
       this.onLine(line);
     }
+  }
+
+  private partial: Buffer[] = [];
+  private partialBytes = 0;
+
+  private overCap(what: string): void {
+    this.partial = [];
+    this.partialBytes = 0;
+    this.fail(
+      new PopliftError(
+        `IMAP server ${this.server} sent ${what} on the upload connection, which no IMAP server needs to; giving up on it. The server is broken or not an IMAP server: check the host and port, or ask its operator.`,
+        { exitCode: ExitCode.PARTIAL, side: 'IMAP', server: this.server, code: 'IMAP_PROTOCOL' },
+      ),
+    );
+    this.socket.destroy();
   }
 
   private onLine(line: string): void {
@@ -442,42 +522,108 @@ export class ImapAppendChannel {
 
   /** Serialises the write phase of APPEND commands so their bytes never interleave. */
   private writeChain: Promise<void> = Promise.resolve();
+  /** APPEND commands queued behind the one being written. */
+  private appendsWaiting = 0;
+
+  /**
+   * Bytes waiting to go out in one write. Every separate write of a small
+   * piece (a command line, a closing CRLF) is a packet of its own, and a
+   * server that answers nothing until it has them all then waits on it;
+   * so a literal, its CRLF and the next command line go out together.
+   */
+  private out: Buffer[] = [];
+  private outBytes = 0;
+
+  private queue(data: string | Buffer): void {
+    const b = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
+    if (b.length === 0) return;
+    this.out.push(b);
+    this.outBytes += b.length;
+  }
+
+  private flushOut(): Promise<void> {
+    if (this.outBytes === 0) return this.failure ? Promise.reject(this.failure) : Promise.resolve();
+    const data = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out, this.outBytes);
+    this.out = [];
+    this.outBytes = 0;
+    return this.write(data);
+  }
 
   /** Queues one APPEND command carrying these messages; resolves with its tagged reply. */
   private sendAppend(mailbox: string, items: readonly AppendItem[]): Promise<TaggedReply> {
+    return this.queueAppend(mailbox, items).reply;
+  }
+
+  /**
+   * One APPEND of one message: `written` settles once its bytes are handed
+   * to the socket (after the server's '+' for a synchronizing literal), so a
+   * caller spreading messages over connections can give the next one to
+   * whichever connection is free to write.
+   */
+  appendOne(mailbox: string, item: AppendItem): { written: Promise<void>; outcome: Promise<AppendOutcome> } {
+    const { written, reply } = this.queueAppend(mailbox, [item]);
+    return { written, outcome: reply.then((r) => this.outcome(r, 1)[0]!) };
+  }
+
+  /** Whether the connection has failed or been closed. */
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
+  private queueAppend(mailbox: string, items: readonly AppendItem[]): { written: Promise<void>; reply: Promise<TaggedReply> } {
     const tag = this.nextTag();
     const reply = this.expect(tag);
     // A failed write surfaces through `writing`; keep `reply` from being an unhandled rejection meanwhile.
     reply.catch(() => undefined);
-    const writing = this.writeChain.then(() => this.writeAppend(tag, reply, mailbox, items));
+    this.appendsWaiting++;
+    const writing = this.writeChain.then(() => {
+      this.appendsWaiting--;
+      return this.writeAppend(tag, reply, mailbox, items);
+    });
     this.writeChain = writing.catch(() => undefined);
-    return writing.then(() => reply);
+    return { written: writing, reply: writing.then(() => reply) };
   }
 
   private async writeAppend(tag: string, reply: Promise<TaggedReply>, mailbox: string, items: readonly AppendItem[]): Promise<void> {
+    if (this.failure) throw this.failure;
     const octets = items.reduce((n, i) => n + i.content.length, 0);
     this.trace('C', `${tag} APPEND ${mailbox} (${items.length} message${items.length === 1 ? '' : 's'}, ${octets} octets)`);
     let prefix = `${tag} APPEND ${imapAstring(mailbox)} `;
     for (const item of items) {
       const head = this.literalHeader(item);
-      await this.write(`${prefix}${head}\r\n`);
+      this.queue(`${prefix}${head}\r\n`);
       if (!head.endsWith('+}')) {
         // Synchronizing literal: wait for '+', or for the server to reject the command outright.
         const go = new Promise<boolean>((resolve) => {
-          this.continuations.push(() => resolve(true));
-          reply.then(
-            () => resolve(false),
-            () => resolve(false),
-          );
+          const onContinue = () => resolve(true);
+          this.continuations.push(onContinue);
+          // Refused before its '+': the next '+' belongs to the next command, not to this one.
+          const refused = () => {
+            const at = this.continuations.indexOf(onContinue);
+            if (at >= 0) this.continuations.splice(at, 1);
+            resolve(false);
+          };
+          reply.then(refused, refused);
         });
+        await this.flushOut();
         if (!(await go)) return;
       }
-      // In slices: TLS encrypts what it is given at once, so one write of a
-      // 100 MB message would hold a second, encrypted copy of it in memory.
-      for (let at = 0; at < item.content.length; at += WRITE_SLICE) await this.write(item.content.subarray(at, at + WRITE_SLICE));
+      if (item.content.length <= COALESCE_BYTES) {
+        this.queue(item.content);
+      } else {
+        // In slices: TLS encrypts what it is given at once, so one write of a
+        // 100 MB message would hold a second, encrypted copy of it in memory.
+        for (let at = 0; at < item.content.length; at += WRITE_SLICE) {
+          this.queue(item.content.subarray(at, at + WRITE_SLICE));
+          if (at + WRITE_SLICE < item.content.length) await this.flushOut();
+        }
+      }
+      if (this.outBytes >= COALESCE_BYTES) await this.flushOut();
       prefix = ' ';
     }
-    await this.write('\r\n');
+    this.queue('\r\n');
+    // The next APPEND, when one is queued, goes out in the same write as this CRLF.
+    if (this.appendsWaiting === 0 || this.outBytes >= COALESCE_BYTES) await this.flushOut();
   }
 
   private outcome(reply: TaggedReply, count: number): AppendOutcome[] {

@@ -4,7 +4,7 @@
  * an APPEND are put into the store's words here, so the engine never reads
  * IMAP response codes or texts.
  */
-import type { FolderInfo, FolderScan, MailDestination, UploadItem, UploadOutcome } from '../store/mail-store.js';
+import type { FolderInfo, FolderScan, FolderStatus, MailDestination, UploadItem, UploadOutcome } from '../store/mail-store.js';
 import { isThrottling, type AppendOutcome } from './imap-append-channel.js';
 import { ImapTarget, type ImapConnectOptions } from './imap-target.js';
 import type { DetectedProfile } from './provider-profile.js';
@@ -48,8 +48,8 @@ export class ImapDestination implements MailDestination {
     return this.target.binaryFetch;
   }
 
-  openFolder(levels: readonly string[], create: boolean): Promise<FolderInfo> {
-    return this.target.openFolder(levels, create);
+  openFolder(levels: readonly string[], create: boolean, knownMissing = false): Promise<FolderInfo> {
+    return this.target.openFolder(levels, create, knownMissing);
   }
 
   inspect(folder: FolderInfo, want: { flags: boolean; scan?: FolderScan }): Promise<FolderInfo> {
@@ -60,7 +60,7 @@ export class ImapDestination implements MailDestination {
     return ImapTarget.acceptsFlag(folder, flag);
   }
 
-  status(folder: FolderInfo): Promise<{ uidValidity: bigint; uidNext: number } | undefined> {
+  status(folder: FolderInfo): Promise<FolderStatus | undefined> {
     return this.target.status(folder);
   }
 

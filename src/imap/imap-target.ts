@@ -3,15 +3,17 @@
  * imapflow carries the control connection (folders, index, lookups); uploads
  * go through ImapAppendChannel, which pipelines them (see its header).
  */
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { ImapFlow, type ImapFlowOptions } from 'imapflow';
+import { ImapFlow, type ImapFlowOptions, type MailboxObject } from 'imapflow';
 import { ExitCode, PopliftError, connectFailure, describeServer, isTlsError } from '../errors.js';
-import type { FolderInfo, FolderScan } from '../store/mail-store.js';
+import type { FolderInfo, FolderScan, FolderStatus } from '../store/mail-store.js';
 import { ImapAppendChannel, noStartTls, type AppendItem, type AppendOutcome, type ImapLogin } from './imap-append-channel.js';
 import { encodeModifiedUtf7 } from './mailbox-name.js';
 import { SecretRedactor } from '../secrets-redaction.js';
 import { describeFolderNameProblems, folderNameProblems } from './folder-name-rules.js';
 import { resolveProfile, type DetectedProfile, type ProfileChoice } from './provider-profile.js';
+import { UploadPool } from './upload-pool.js';
 
 export interface ImapConnectOptions extends ImapLogin {
   /**
@@ -21,11 +23,46 @@ export interface ImapConnectOptions extends ImapLogin {
   refreshToken?: () => Promise<string>;
   /** The provider's rules to follow (--profile); 'auto' or absent: detected from host, greeting and capabilities. */
   profile?: ProfileChoice;
+  /** At most this many upload connections (--connections); default: 1 with MULTIAPPEND, else 8. */
+  uploadConnections?: number;
+  /** false with --no-multiappend: the server's MULTIAPPEND is not used, so several connections are. */
+  multiAppend?: boolean;
+  /** Open the first upload connection as soon as the control connection is logged in (a run that uploads). */
+  openUploads?: boolean;
 }
 
 export type { FolderIndex, FolderInfo, IndexedMessage } from '../store/mail-store.js';
 
 const SYSTEM_FLAGS = new Set(['\\SEEN', '\\ANSWERED', '\\FLAGGED', '\\DRAFT', '\\DELETED']);
+
+/** The longest line taken from the server on the control connection, and the largest literal (a whole message). */
+const MAX_LINE_BYTES = 1024 * 1024;
+const MAX_LITERAL_BYTES = 512 * 1024 * 1024;
+
+/** The few imapflow internals poplift uses to save round trips (imapflow is pinned to one version). */
+interface ImapFlowInternals {
+  exec(command: string, attributes: unknown[], options?: { untagged?: Record<string, (untagged: { attributes?: unknown[] }) => Promise<void>> }): Promise<{ next(): void }>;
+  folders?: Map<string, unknown>;
+}
+
+/** Why imapflow gave up on the connection, when it was a size cap. */
+interface StreamErrors {
+  overCap?: Error;
+}
+
+function overCapError(server: string, cause: Error): PopliftError {
+  const e = cause as { code?: string; literalSize?: number };
+  const what =
+    e.code === 'LineTooLarge'
+      ? 'a line longer than 1 MiB'
+      : e.code === 'LiteralTooLarge'
+        ? `a literal of ${e.literalSize ?? 'more than 512 MiB of'} octets (over 512 MiB)`
+        : 'a response larger than 513 MiB';
+  return new PopliftError(
+    `IMAP server ${server} sent ${what}, which no IMAP server needs to; giving up on the connection. The server is broken or not an IMAP server: check the host and port, or ask its operator.`,
+    { exitCode: ExitCode.PARTIAL, side: 'IMAP', server, code: 'IMAP_PROTOCOL', cause },
+  );
+}
 
 /** Maps anything imapflow throws while connecting to a one-line PopliftError. */
 function loginError(o: ImapConnectOptions, err: unknown): PopliftError {
@@ -68,7 +105,7 @@ function loginError(o: ImapConnectOptions, err: unknown): PopliftError {
 }
 
 export class ImapTarget {
-  private channelOpening: Promise<ImapAppendChannel> | undefined;
+  private pool: UploadPool | undefined;
   /** A CLOSE sent in the background by inspect(); what needs a selected folder waits for it. */
   private deselecting: Promise<unknown> | undefined;
 
@@ -78,6 +115,7 @@ export class ImapTarget {
     readonly server: string,
     /** The hosted provider behind the server (or 'generic'), and why. */
     readonly profile: DetectedProfile,
+    private readonly errors: StreamErrors,
   ) {}
 
   static async connect(options: ImapConnectOptions): Promise<ImapTarget> {
@@ -94,7 +132,9 @@ export class ImapTarget {
           ? { user: options.user, accessToken: options.accessToken }
           : // LOGIN takes one round trip; imapflow's AUTHENTICATE PLAIN waits for a continuation first.
             { user: options.user, pass: options.password ?? '', loginMethod: 'LOGIN' },
-      tls: { ...options.tlsOptions },
+      // imapflow hands these to net.connect/tls.connect (and to the STARTTLS upgrade): without
+      // TCP_NODELAY each of its small commands may wait on a delayed ACK.
+      tls: { ...options.tlsOptions, noDelay: true } as ImapFlowOptions['tls'],
       // imapflow logs pino JSON to stdout by default; poplift's stdout is for results only.
       logger: options.debug ? debugLogger(SecretRedactor.forCredentials(options).wrap(options.debug)!) : false,
       disableAutoIdle: true,
@@ -104,11 +144,25 @@ export class ImapTarget {
       greetingTimeout: options.timeoutMs,
       socketTimeout: Math.max(options.timeoutMs, 30_000),
       clientInfo: { name: 'poplift' },
+      // imapflow's defaults (1 GiB lines) let a broken server fill memory with one line
+      // (979 MB for a 300 MB line). Lines poplift needs are short; literals carry whole messages.
+      maxLineLength: MAX_LINE_BYTES,
+      maxLiteralSize: MAX_LITERAL_BYTES,
+      maxResponseSize: MAX_LITERAL_BYTES + MAX_LINE_BYTES,
     };
     const client = new ImapFlow(flowOptions);
+    // imapflow sends ID before login and, when the answer is short, again after it, with its own
+    // vendor and support address: two round trips. poplift identifies itself once, on the upload
+    // connection, where nothing waits for the answer.
+    const flow = client as unknown as { run: (command: string, ...args: unknown[]) => Promise<unknown> };
+    const run = flow.run.bind(client);
+    flow.run = (command: string, ...args: unknown[]) => (command === 'ID' ? Promise.resolve(undefined) : run(command, ...args));
+    const errors: StreamErrors = {};
     let lastError: unknown;
     client.on('error', (err: unknown) => {
       lastError = err;
+      const code = (err as { code?: unknown })?.code;
+      if (code === 'LineTooLarge' || code === 'LiteralTooLarge' || code === 'ResponseTooLarge') errors.overCap ??= err as Error;
     });
     try {
       await client.connect();
@@ -117,6 +171,7 @@ export class ImapTarget {
       if (options.tls === 'starttls' && !options.allowPlaintext && /STARTTLS/i.test(e?.message ?? '')) {
         throw noStartTls(server, err);
       }
+      if (errors.overCap) throw overCapError(server, errors.overCap);
       // A server may echo the credentials in its refusal.
       throw SecretRedactor.forCredentials(options).redactError(loginError(options, err ?? lastError));
     }
@@ -125,12 +180,17 @@ export class ImapTarget {
       greeting: client.greeting,
       capabilities: client.capabilities.keys(),
     });
-    const target = new ImapTarget(options, client, server, profile);
+    const target = new ImapTarget(options, client, server, profile, errors);
+    // The upload connection logs in now, while the folder is looked up and POP3 is listed. Not
+    // before the control connection's login succeeded: a wrong password is tried once, and a token
+    // that may be spent is used by the control connection first.
+    if (options.openUploads) target.uploads();
     return target;
   }
 
   private fail(what: string, err: unknown): PopliftError {
     if (err instanceof PopliftError) return err;
+    if (this.errors.overCap) return overCapError(this.server, this.errors.overCap);
     return SecretRedactor.forCredentials(this.options).redactError(this.describeFailure(what, err));
   }
 
@@ -161,7 +221,10 @@ export class ImapTarget {
    * `levels` is the user's path split on '/'; imapflow joins it with the
    * server's own delimiter.
    */
-  async openFolder(levels: readonly string[], create: boolean): Promise<FolderInfo> {
+  async openFolder(levels: readonly string[], create: boolean, knownMissing = false): Promise<FolderInfo> {
+    // A folder created for uploading is selected at once: one SELECT gives its UIDVALIDITY and the
+    // flags it keeps, where a STATUS now and a SELECT before uploading would be two round trips.
+    const selectNew = create && this.options.openUploads === true;
     const isInbox = levels.length === 1 && levels[0]!.toUpperCase() === 'INBOX';
     const delimiter = await this.delimiter();
     // Checked before anything is created, and in a dry run, so that a dry run never promises a folder the server refuses.
@@ -177,19 +240,23 @@ export class ImapTarget {
       });
     }
     let path = isInbox ? 'INBOX' : levels.join(delimiter);
-    let status = await this.client.status(path, { uidValidity: true }).catch(() => false as const);
+    let status = knownMissing && create && !isInbox ? (false as const) : await this.uidValidityOf(path);
+    if (status) this.knowFolder(path, delimiter);
     if (!status && create && !isInbox) {
       try {
         const created = await this.client.mailboxCreate([...levels]);
         path = created.path;
+        this.knowFolder(path, delimiter);
+        if (selectNew) return await this.selectNew(path);
       } catch (err) {
+        if (err instanceof PopliftError) throw err;
         const e = err as { responseText?: string; message?: string };
         throw SecretRedactor.forCredentials(this.options).redactError(new PopliftError(
           `IMAP server ${this.server} refused to create folder '${levels.join('/')}': ${e.responseText ?? e.message}. Check the folder name and the account's rights.`,
           { exitCode: ExitCode.USAGE, side: 'IMAP', server: this.server, code: 'IMAP_FOLDER', cause: err },
         ));
       }
-      status = await this.client.status(path, { uidValidity: true }).catch(() => false as const);
+      status = await this.uidValidityOf(path);
     }
     return {
       path,
@@ -204,11 +271,105 @@ export class ImapTarget {
     };
   }
 
-  /** UIDVALIDITY and UIDNEXT now, for the journal's record of how this run left the folder. */
-  async status(folder: FolderInfo): Promise<{ uidValidity: bigint; uidNext: number } | undefined> {
-    const status = await this.client.status(folder.path, { uidNext: true, uidValidity: true }).catch(() => false as const);
-    return status && status.uidValidity !== undefined && status.uidNext !== undefined
-      ? { uidValidity: status.uidValidity, uidNext: status.uidNext }
+  /**
+   * STATUS (UIDVALIDITY) of a folder, or false when the server says NO (it
+   * does not exist). imapflow's status() follows a NO with a LIST to tell a
+   * missing folder from other refusals, a round trip that tells poplift
+   * nothing more: it creates the folder, or reports the refusal then.
+   */
+  private async uidValidityOf(path: string): Promise<{ uidValidity: bigint | undefined } | false> {
+    const flow = this.client as unknown as ImapFlowInternals;
+    const encoded = encodeModifiedUtf7(path);
+    let uidValidity: bigint | undefined;
+    try {
+      const response = await flow.exec('STATUS', [{ type: encoded.includes('&') ? 'STRING' : 'ATOM', value: encoded }, [{ type: 'ATOM', value: 'UIDVALIDITY' }]], {
+        untagged: {
+          STATUS: async (untagged: { attributes?: unknown[] }) => {
+            const list = untagged.attributes?.[1];
+            if (!Array.isArray(list)) return;
+            for (let i = 0; i + 1 < list.length; i += 2) {
+              const key = (list[i] as { value?: unknown })?.value;
+              const value = (list[i + 1] as { value?: unknown })?.value;
+              if (typeof key === 'string' && key.toUpperCase() === 'UIDVALIDITY' && typeof value === 'string' && /^\d+$/.test(value)) uidValidity = BigInt(value);
+            }
+          },
+        },
+      });
+      response.next();
+      return { uidValidity };
+    } catch (err) {
+      if ((err as { responseStatus?: string })?.responseStatus === 'NO') return false;
+      // A STATUS that failed because the connection did is not a missing folder.
+      throw this.fail(`looking up folder '${path}'`, err);
+    }
+  }
+
+  /**
+   * Tells imapflow what it would otherwise LIST before a SELECT: the folder
+   * exists (it was just created, or STATUS answered for it) and its delimiter.
+   */
+  private knowFolder(path: string, delimiter: string): void {
+    const flow = this.client as unknown as ImapFlowInternals;
+    if (flow.folders instanceof Map && !flow.folders.has(path)) {
+      flow.folders.set(path, { path, delimiter, flags: new Set<string>(), specialUse: false, listed: true, subscribed: true });
+    }
+  }
+
+  /** Selects a folder just created (read-write, for PERMANENTFLAGS); inspect() takes it from there. */
+  private async selectNew(path: string): Promise<FolderInfo> {
+    try {
+      const mailbox = await this.client.mailboxOpen(path);
+      return {
+        ...this.flagsOf(mailbox, { path, wireName: encodeModifiedUtf7(path), exists: true, uidValidity: mailbox.uidValidity } as FolderInfo),
+        seen: { messages: mailbox.exists, uidNext: mailbox.uidNext },
+      };
+    } catch (err) {
+      throw this.fail(`opening the new folder '${path}'`, err);
+    }
+  }
+
+  /** What a read-write SELECT says about the flags a folder keeps and its size limit. */
+  private flagsOf(mailbox: MailboxObject, folder: FolderInfo): FolderInfo {
+    const permanentFlags = mailbox.permanentFlags;
+    const star = permanentFlags?.has('\\*') ?? true;
+    const globalLimit = this.client.capabilities.get('APPENDLIMIT');
+    return {
+      ...folder,
+      permanentFlags: star || !permanentFlags || permanentFlags.size === 0 ? undefined : permanentFlags,
+      acceptsNewKeywords: star,
+      appendLimit: mailbox.appendlimit ?? (typeof globalLimit === 'number' ? globalLimit : undefined),
+      flagsKnown: true,
+    };
+  }
+
+  /**
+   * Leaves the selected folder in the background, off the path to the first upload: a server
+   * answers STATUS for the selected mailbox from this session's view, which would not see the
+   * uploads made over the other connections. UNSELECT (RFC 3691) expunges nothing; CLOSE expunges
+   * nothing only in a folder selected read-only (RFC 3501 6.4.2), so without UNSELECT a read-write
+   * selection is first turned read-only with EXAMINE.
+   */
+  private deselect(): void {
+    const mailbox = this.client.mailbox;
+    if (!mailbox) return;
+    const flow = this.client as unknown as { run: (command: string, ...args: unknown[]) => Promise<unknown> };
+    this.deselecting = (async () => {
+      if (this.client.capabilities.has('UNSELECT')) return flow.run('CLOSE', { unselect: true });
+      if (mailbox.readOnly !== true) {
+        const examined = await this.client.mailboxOpen(mailbox.path, { readOnly: true });
+        if (examined.readOnly !== true) return undefined;
+      }
+      return this.client.mailboxClose();
+    })().catch(() => undefined);
+  }
+
+  /** UIDVALIDITY, UIDNEXT and MESSAGES now: how this run left the folder. */
+  async status(folder: FolderInfo): Promise<FolderStatus | undefined> {
+    if (this.client.mailbox && !this.deselecting) this.deselect();
+    await this.deselected();
+    const status = await this.client.status(folder.path, { uidNext: true, uidValidity: true, messages: true }).catch(() => false as const);
+    return status && status.uidValidity !== undefined && status.uidNext !== undefined && status.messages !== undefined
+      ? { uidValidity: status.uidValidity, uidNext: status.uidNext, messages: status.messages }
       : undefined;
   }
 
@@ -236,36 +397,27 @@ export class ImapTarget {
   async inspect(folder: FolderInfo, want: { flags: boolean; scan?: FolderScan }): Promise<FolderInfo> {
     if (!folder.exists) return folder;
     let result = folder;
-    await this.deselected();
     try {
+      // A folder openFolder() just created is still selected read-write: read it there.
+      const current = this.client.mailbox && this.client.mailbox.path === folder.path && !this.deselecting ? this.client.mailbox : undefined;
+      if (!current) await this.deselected();
+      let mailbox: MailboxObject;
       if (want.flags && !folder.flagsKnown) {
-        const mailbox = await this.client.mailboxOpen(folder.path);
-        const permanentFlags = mailbox.permanentFlags;
-        const star = permanentFlags?.has('\\*') ?? true;
-        const globalLimit = this.client.capabilities.get('APPENDLIMIT');
-        result = {
-          ...folder,
-          permanentFlags: star || !permanentFlags || permanentFlags.size === 0 ? undefined : permanentFlags,
-          acceptsNewKeywords: star,
-          appendLimit: mailbox.appendlimit ?? (typeof globalLimit === 'number' ? globalLimit : undefined),
-          flagsKnown: true,
-        };
+        // A read-write SELECT is the only way to learn PERMANENTFLAGS; the index is read under it
+        // too (BODY.PEEK and RFC822.SIZE change no flag), so no EXAMINE follows.
+        mailbox = current && current.readOnly !== true ? current : await this.client.mailboxOpen(folder.path);
+        result = this.flagsOf(mailbox, folder);
+      } else {
+        mailbox = current ?? (await this.client.mailboxOpen(folder.path, { readOnly: true }));
       }
-      // Switching to EXAMINE deselects without expunging.
-      const mailbox = await this.client.mailboxOpen(folder.path, { readOnly: true });
+      result = { ...result, seen: { messages: mailbox.exists, uidNext: mailbox.uidNext } };
       const scan = want.scan;
       if (scan && mailbox.exists > 0) {
         for await (const msg of this.client.fetch('1:*', { uid: true, size: true, headers: [...scan.fields] })) {
           scan.each({ uid: msg.uid, size: msg.size ?? 0, headers: msg.headers ?? Buffer.alloc(0) });
         }
       }
-      // Deselected in the background, off the path to the first upload: a server answers STATUS for
-      // the selected mailbox from this session's view, which would not see the uploads made over the
-      // other connection. CLOSE expunges nothing in a mailbox selected read-only (RFC 3501 6.4.2), so
-      // it is sent only when the server confirmed READ-ONLY.
-      if (this.client.mailbox && this.client.mailbox.readOnly === true) {
-        this.deselecting = this.client.mailboxClose().catch(() => undefined);
-      }
+      this.deselect();
     } catch (err) {
       throw this.fail(`reading folder '${folder.path}'`, err);
     }
@@ -339,35 +491,66 @@ export class ImapTarget {
    * separately; a lost connection rejects (outcome unknown for the batch).
    */
   async append(folder: FolderInfo, items: readonly AppendItem[], multi: boolean): Promise<AppendOutcome[]> {
-    const channel = await this.uploadChannel();
-    return channel.append(folder.wireName, items, multi && channel.multiAppend);
+    await this.uploadChannel();
+    return this.uploads().append(folder.wireName, items, multi);
   }
 
   /**
-   * Opens the upload connection (once). Called early, its TLS handshake and
-   * login overlap the folder lookups instead of delaying the first upload.
+   * Opens the upload connection(s) (once). Called early, their TLS handshakes
+   * and logins overlap the folder lookups instead of delaying the first upload.
+   * Resolves with the first connection once it is logged in.
    */
   uploadChannel(): Promise<ImapAppendChannel> {
-    const { refreshToken } = this.options;
-    this.channelOpening ??= ImapAppendChannel.open(this.options)
-      .catch(async (err: unknown) => {
-        // One retry with a fresh token, as for the control connection; a password is not retried.
-        if (!(err instanceof PopliftError) || err.exitCode !== ExitCode.AUTH || this.options.accessToken === undefined || !refreshToken) throw err;
-        return ImapAppendChannel.open({ ...this.options, accessToken: await refreshToken() });
-      });
-    return this.channelOpening;
+    return this.uploads().opened();
+  }
+
+  /** Upload connections open now (more may still be opening). */
+  get uploadConnections(): number {
+    return this.pool?.size ?? 0;
+  }
+
+  /** Waits until every upload connection asked for is open or given up. */
+  async uploadConnectionsSettled(): Promise<number> {
+    await this.uploads().settled();
+    return this.uploadConnections;
+  }
+
+  private uploads(): UploadPool {
+    this.pool ??= uploadPool(this.options);
+    return this.pool;
   }
 
   async close(): Promise<void> {
-    // A channel still opening is closed once it is open.
-    const opening = this.channelOpening;
-    this.channelOpening = undefined;
-    const channel = await opening?.catch(() => undefined);
+    const pool = this.pool;
+    this.pool = undefined;
     await Promise.all([
-      channel?.logout(),
+      pool?.close(),
       this.client.usable ? this.client.logout().catch(() => this.client.close()) : this.client.close(),
     ]);
   }
+}
+
+/** poplift's own name and version, for the ID command. */
+const CLIENT_ID = {
+  name: 'poplift',
+  version: (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version,
+};
+
+/** The upload connections of a destination; the first one identifies poplift (ID). */
+function uploadPool(options: ImapConnectOptions): UploadPool {
+  const { refreshToken } = options;
+  let token = options.accessToken;
+  let opened = 0;
+  const open = () => {
+    const clientId = opened++ === 0 ? CLIENT_ID : undefined;
+    return ImapAppendChannel.open({ ...options, accessToken: token, clientId }).catch(async (err: unknown) => {
+      // One retry with a fresh token, as for the control connection; a password is not retried.
+      if (!(err instanceof PopliftError) || err.exitCode !== ExitCode.AUTH || token === undefined || !refreshToken) throw err;
+      token = await refreshToken();
+      return ImapAppendChannel.open({ ...options, accessToken: token, clientId });
+    });
+  };
+  return new UploadPool({ open, limit: options.uploadConnections, multiAppend: options.multiAppend !== false, debug: options.debug });
 }
 
 /** UIDs per FETCH command, so the command line stays short whatever the gaps between them. */

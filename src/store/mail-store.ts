@@ -92,6 +92,15 @@ export interface FolderInfo {
   appendLimit: number | undefined;
   /** Whether permanentFlags and appendLimit were read (done only before uploading). */
   flagsKnown: boolean;
+  /** How many messages it held and its next UID when it was last read (inspect). */
+  seen?: { messages: number; uidNext: number | undefined };
+}
+
+/** The folder's state now, as one STATUS says it. */
+export interface FolderStatus {
+  uidValidity: bigint;
+  uidNext: number;
+  messages: number;
 }
 
 export interface IndexedMessage {
@@ -139,8 +148,11 @@ export interface MailDestination {
   readonly server: string;
   /** Whether fetchBodies can return messages with NUL bytes as stored. */
   readonly readsBinary: boolean;
-  /** Looks the folder up by its levels, and creates it when asked to and missing. */
-  openFolder(levels: readonly string[], create: boolean): Promise<FolderInfo>;
+  /**
+   * Looks the folder up by its levels, and creates it when asked to and
+   * missing (`knownMissing`: an earlier lookup found no such folder).
+   */
+  openFolder(levels: readonly string[], create: boolean, knownMissing?: boolean): Promise<FolderInfo>;
   /**
    * One visit to the folder: its flag rules and size limit (with `flags`,
    * before uploading), and with `scan` every message's UID, size and the
@@ -149,8 +161,8 @@ export interface MailDestination {
   inspect(folder: FolderInfo, want: { flags: boolean; scan?: FolderScan }): Promise<FolderInfo>;
   /** Whether the folder keeps this flag. */
   acceptsFlag(folder: FolderInfo, flag: string): boolean;
-  /** UIDVALIDITY and UIDNEXT as they are now. */
-  status(folder: FolderInfo): Promise<{ uidValidity: bigint; uidNext: number } | undefined>;
+  /** UIDVALIDITY, UIDNEXT and the number of messages as they are now. */
+  status(folder: FolderInfo): Promise<FolderStatus | undefined>;
   /** Starts what uploads need (a second connection, a login) so the first upload does not wait for it. */
   prepareUpload(): void;
   /**

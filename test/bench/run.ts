@@ -3,7 +3,9 @@
  * allow. One run generates a mailbox, measures the floor with minimal
  * clients (pipelined POP3 read + MULTIAPPEND upload), runs poplift end to
  * end, runs it again with nothing new, and repeats the migration over a link
- * with 50 ms round trips. Timings are reported beside their targets and
+ * with 50 ms round trips; then, over the same link, migrates into Dovecot
+ * announcing the capabilities of servers without MULTIAPPEND (Gmail,
+ * Microsoft 365, Courier), each against a floor allowed 8 connections. Timings are reported beside their targets and
  * never asserted: a loaded machine must not turn the benchmark red.
  */
 import { execFileSync } from 'node:child_process';
@@ -14,7 +16,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { dovecotBinary, startDovecot, type DovecotUser } from '../helpers/dovecot.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
+import { personality, type Personality } from '../helpers/personalities.js';
 import { FLOOR_BATCH, imapFloor } from './imap-floor.js';
+import { imapParallelFloor } from './imap-parallel-floor.js';
 import { makeMailbox } from './mailbox.js';
 import { measureChild, nodeStartup, runningChildren, type ChildMeasurement } from './measure.js';
 import { pop3Floor } from './pop3-floor.js';
@@ -26,12 +30,16 @@ const USAGE = `npm run bench -- [options]
   --latency-messages <n>   messages for the 50 ms RTT runs (default 2000)
   --latency-ms <n>         one-way delay of the slow link (default 25)
   --skip-latency           leave out the slow-link runs
+  --provider-messages <n>  messages for the destinations without MULTIAPPEND (default 500)
+  --skip-providers         leave out the destinations without MULTIAPPEND
   --seed <n>               PRNG seed of the mailbox (default 1)
   --poplift-args "<args>"  extra options for every poplift run, e.g. "--max-inflight 64"`;
 
 const TARGETS = {
   loopbackRatio: 1.5,
   latencyRatio: 1.5,
+  /** Destinations without MULTIAPPEND over the slow link, against a floor allowed PROVIDER_FLOOR_CONNECTIONS connections. */
+  providerRatio: 1.3,
   /** For a mailbox of RSS_BASE_MESSAGES. */
   peakRssMb: 150,
   /** Growth of peak RSS from RSS_BASE_MESSAGES to a larger mailbox (10x: 100,000). */
@@ -44,12 +52,24 @@ const RSS_BASE_MESSAGES = 10_000;
 
 const FOLDER = 'Migrated';
 
+/** Connections the floor may use against a destination without MULTIAPPEND. */
+const PROVIDER_FLOOR_CONNECTIONS = 8;
+
+/** Dovecot announcing these servers' capabilities (test/helpers/personalities.ts), over the slow link. */
+const PROVIDERS: ReadonlyArray<{ personality: Personality; label: string }> = [
+  { personality: 'gmail', label: 'Gmail-like (LITERAL-, no MULTIAPPEND)' },
+  { personality: 'm365', label: 'Microsoft 365-like (LITERAL+, no MULTIAPPEND)' },
+  { personality: 'courier', label: 'Courier-like (no LITERAL+, no MULTIAPPEND)' },
+];
+
 interface Options {
   messages: number;
   bigMessageMb: number;
   latencyMessages: number;
   latencyMs: number;
   skipLatency: boolean;
+  providerMessages: number;
+  skipProviders: boolean;
   seed: number;
   popliftArgs: string[];
 }
@@ -62,6 +82,8 @@ function options(): Options {
       'latency-messages': { type: 'string', default: '2000' },
       'latency-ms': { type: 'string', default: '25' },
       'skip-latency': { type: 'boolean', default: false },
+      'provider-messages': { type: 'string', default: '500' },
+      'skip-providers': { type: 'boolean', default: false },
       seed: { type: 'string', default: '1' },
       'poplift-args': { type: 'string', default: '' },
       help: { type: 'boolean', default: false },
@@ -85,6 +107,8 @@ function options(): Options {
     latencyMessages: Math.floor(count('latency-messages', values['latency-messages'], 1)),
     latencyMs: count('latency-ms', values['latency-ms'], 0),
     skipLatency: values['skip-latency'],
+    providerMessages: Math.floor(count('provider-messages', values['provider-messages'], 1)),
+    skipProviders: values['skip-providers'],
     seed: Math.floor(count('seed', values.seed, 0)),
     popliftArgs: values['poplift-args'].split(/\s+/).filter((a) => a !== ''),
   };
@@ -191,8 +215,8 @@ async function main(): Promise<number> {
   const floorLoop = floorA.seconds + floorB.seconds;
   rows.push({ section: loop, name: 'floor = a + b', messages: n, bytes: mailbox.bytes, seconds: floorLoop });
 
-  const popliftRun = async (target: DovecotUser, pop3Port: number, imapPort: number, src: DovecotUser): Promise<PopliftRun> => {
-    const args = [bin, 'migrate', `pop3s://${src.name}@${host}:${pop3Port}`, `imaps://${target.name}@${host}:${imapPort}`, '--folder', FOLDER, '--json', '--ca-file', dovecot.certPath, ...o.popliftArgs];
+  const popliftRun = async (target: DovecotUser, pop3Port: number, imapPort: number, src: DovecotUser, certPath = dovecot.certPath): Promise<PopliftRun> => {
+    const args = [bin, 'migrate', `pop3s://${src.name}@${host}:${pop3Port}`, `imaps://${target.name}@${host}:${imapPort}`, '--folder', FOLDER, '--json', '--ca-file', certPath, ...o.popliftArgs];
     const env = { PATH: process.env.PATH ?? '', XDG_STATE_HOME: stateHome, POPLIFT_POP3_PASSWORD: src.password, POPLIFT_IMAP_PASSWORD: target.password };
     const command = `POPLIFT_POP3_PASSWORD=… POPLIFT_IMAP_PASSWORD=… node ${args.map((a) => (a === bin ? 'bin/poplift.js' : a)).join(' ')}`;
     const measurement = await measureChild(process.execPath, args, env, root);
@@ -339,6 +363,59 @@ async function main(): Promise<number> {
     };
   }
 
+  const providers: Array<Record<string, unknown>> = [];
+  if (!o.skipProviders) {
+    const pmessages = mailbox.messages.slice(0, o.providerMessages);
+    const pbytes = pmessages.reduce((sum, m) => sum + m.length, 0);
+    for (const p of PROVIDERS) {
+      const rtt = 2 * o.latencyMs;
+      const section = `${p.label}, ${rtt} ms RTT, first ${pmessages.length} messages`;
+      progress(`destination without MULTIAPPEND: ${section}`);
+      const server = await startDovecot(personality(p.personality));
+      cleanups.push(() => server.stop());
+      const pca = readFileSync(server.certPath);
+      const psource = server.addUser('source');
+      const pdest = server.addUser('dest');
+      const pfloor = server.addUser('floor');
+      for (const m of pmessages) server.deliver(psource, m);
+      await new Promise((r) => setTimeout(r, 1100));
+      await pop3Floor({ host, port: server.ports.pop3s, ca: pca, user: psource.name, password: psource.password });
+      const popProxy = await FaultProxy.start({ targetPort: server.ports.pop3s, delayMs: o.latencyMs });
+      cleanups.push(() => popProxy.stop());
+      const imapProxy = await FaultProxy.start({ targetPort: server.ports.imaps, delayMs: o.latencyMs });
+      cleanups.push(() => imapProxy.stop());
+      const a = await pop3Floor({ host, port: popProxy.port, ca: pca, user: psource.name, password: psource.password });
+      rows.push({ section, name: 'floor a: POP3, all RETRs pipelined', messages: pmessages.length, bytes: pbytes, seconds: a.seconds });
+      const b = await imapParallelFloor({
+        host,
+        port: imapProxy.port,
+        ca: pca,
+        user: pfloor.name,
+        password: pfloor.password,
+        mailbox: 'Floor',
+        messages: pmessages,
+        connections: PROVIDER_FLOOR_CONNECTIONS,
+      });
+      rows.push({ section, name: `floor b: single APPENDs over ${b.connections} connections, ${b.literals} literals`, messages: pmessages.length, bytes: pbytes, seconds: b.seconds });
+      const floor = a.seconds + b.seconds;
+      rows.push({ section, name: 'floor = a + b', messages: pmessages.length, bytes: pbytes, seconds: floor });
+      const run = await popliftRun(pdest, popProxy.port, imapProxy.port, psource, server.certPath);
+      const runError = check(run, pmessages.length, true);
+      const ratio = run.measurement.seconds / floor;
+      rows.push({
+        ...popliftRow(section, 'poplift migrate', run, pmessages.length, pbytes),
+        versus: `${ratio.toFixed(2)} × floor`,
+        target: `≤ ${TARGETS.providerRatio} × floor`,
+        met: runError === undefined && ratio <= TARGETS.providerRatio,
+        error: runError,
+      });
+      providers.push({ personality: p.personality, messages: pmessages.length, bytes: pbytes, floorSeconds: floor, popliftSeconds: run.measurement.seconds, ratio, peakRssBytes: run.measurement.peakRssBytes });
+      await popProxy.stop();
+      await imapProxy.stop();
+      await server.stop();
+    }
+  }
+
   const header =
     `poplift benchmark: ${n.toLocaleString('en-US')} messages, ${(mailbox.bytes / 1e6).toFixed(1)} MB ` +
     `(median ${(mailbox.medianBytes / 1024).toFixed(1)} KB, ${mailbox.overOneMb} over 1 MB, largest ${(mailbox.largestBytes / 1e6).toFixed(1)} MB, seed ${o.seed})\n` +
@@ -365,6 +442,7 @@ async function main(): Promise<number> {
       rerun: { summary: again.summary, seconds: again.measurement.seconds, peakRssBytes: again.measurement.peakRssBytes, nodeStartupSeconds: startup.seconds },
     },
     latency,
+    providers,
     rssGrowth: growth,
   };
   const out = join(root, '.bench');

@@ -12,7 +12,7 @@
  */
 import { ExitCode, PopliftError, type ErrorCodeValue } from '../../src/errors.js';
 import { headerBlock } from '../../src/message/headers.js';
-import type { FolderInfo, FolderScan, MailDestination, UploadItem, UploadOutcome } from '../../src/store/mail-store.js';
+import type { FolderInfo, FolderScan, FolderStatus, MailDestination, UploadItem, UploadOutcome } from '../../src/store/mail-store.js';
 
 /** Where one session's connection drops: before it completes more than this many uploads, octets or commands. */
 export interface UploadDrop {
@@ -206,7 +206,7 @@ export class MemoryDestination implements MailDestination {
     await this.command();
     const stored = this.account.folders.get(folder.path);
     if (stored === undefined) throw imapError(this.server, 'IMAP_PROTOCOL', `answered SELECT "${folder.path}" with NO [NONEXISTENT].`);
-    let info: FolderInfo = { ...folder, uidValidity: stored.uidValidity };
+    let info: FolderInfo = { ...folder, uidValidity: stored.uidValidity, seen: { messages: stored.messages.length, uidNext: stored.uidNext } };
     if (want.flags) {
       const { permanentFlags, acceptsNewKeywords, appendLimit } = this.account.options;
       info = { ...info, permanentFlags: permanentFlags && new Set(permanentFlags), acceptsNewKeywords, appendLimit, flagsKnown: true };
@@ -227,10 +227,10 @@ export class MemoryDestination implements MailDestination {
     return folder.acceptsNewKeywords;
   }
 
-  async status(folder: FolderInfo): Promise<{ uidValidity: bigint; uidNext: number } | undefined> {
+  async status(folder: FolderInfo): Promise<FolderStatus | undefined> {
     await this.command();
     const stored = this.account.folders.get(folder.path);
-    return stored && { uidValidity: stored.uidValidity, uidNext: stored.uidNext };
+    return stored && { uidValidity: stored.uidValidity, uidNext: stored.uidNext, messages: stored.messages.length };
   }
 
   prepareUpload(): void {}

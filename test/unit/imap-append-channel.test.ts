@@ -54,3 +54,148 @@ describe('ImapAppendChannel before login', () => {
     await expect(ImapAppendChannel.open(login(port))).rejects.toMatchObject({ code: 'IMAP_PROTOCOL', message: expect.stringMatching(/did not greet as an IMAP server/) });
   });
 });
+
+/**
+ * A scripted IMAP server after login: answers each command line with
+ * `answer(tag, command)`, which returns the raw bytes to send (line ends included).
+ */
+function imapServer(greeting: string, answer: (tag: string, command: string, socket: Socket) => string | undefined): Promise<number> {
+  return scripted((socket) => {
+    socket.write(greeting);
+    let buffered = Buffer.alloc(0);
+    let literal = 0;
+    socket.on('data', (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      for (;;) {
+        if (literal > 0) {
+          const skip = Math.min(literal, buffered.length);
+          buffered = buffered.subarray(skip);
+          literal -= skip;
+          if (literal > 0) return;
+        }
+        const eol = buffered.indexOf('\r\n');
+        if (eol < 0) return;
+        const line = buffered.subarray(0, eol).toString('latin1');
+        buffered = buffered.subarray(eol + 2);
+        const lit = /\{(\d+)\+?\}$/.exec(line);
+        if (lit) literal = Number(lit[1]);
+        const [tag = '', command = ''] = line.split(' ');
+        const reply = answer(tag, command.toUpperCase(), socket);
+        // A synchronizing literal refused before '+' is never sent.
+        if (lit && !lit[0].includes('+') && reply !== undefined && !reply.startsWith('+')) literal = 0;
+        if (reply !== undefined) socket.write(reply);
+      }
+    });
+  });
+}
+
+const message = Buffer.from('From: a@example.org\r\nSubject: x\r\n\r\nbody\r\n');
+
+describe('ImapAppendChannel line ends', () => {
+  // GNU Mailutils ends its AUTHENTICATE PLAIN reply with a bare LF.
+  it('takes a bare LF as the end of a server line', async () => {
+    let authTag = '';
+    const port = await imapServer('* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN LITERAL+] ready\r\n', (tag, command) => {
+      if (command === 'AUTHENTICATE') {
+        authTag = tag;
+        return '+ \r\n';
+      }
+      // The base64 SASL response comes alone on its line: it has no command word.
+      if (command === '') return `${authTag} OK [CAPABILITY IMAP4rev1 LITERAL+] Authentication successful\n`;
+      if (command === 'APPEND') return `${tag} OK APPEND completed\n`;
+      if (command === 'LOGOUT') return `* BYE Session terminating.\n${tag} OK LOGOUT completed\n`;
+      return `${tag} BAD unexpected\r\n`;
+    });
+    const channel = await ImapAppendChannel.open({ ...login(port), timeoutMs: 2000 });
+    try {
+      const outcomes = await channel.append('INBOX', [{ content: message, flags: [], date: undefined }], false);
+      expect(outcomes).toEqual([{ ok: true, uid: undefined, uidValidity: undefined }]);
+    } finally {
+      await channel.logout();
+    }
+  });
+});
+
+/** Writes `total` bytes of 'x' in 64 KiB pieces, waiting for each to drain, so the server holds no more than one piece. */
+async function writeFlood(socket: Socket, total: number): Promise<void> {
+  const piece = Buffer.alloc(64 * 1024, 'x');
+  for (let sent = 0; sent < total && !socket.destroyed; sent += piece.length) {
+    if (!socket.write(piece)) {
+      await new Promise<void>((resolve) => {
+        socket.once('drain', resolve);
+        socket.once('close', resolve);
+      });
+    }
+  }
+}
+
+describe('ImapAppendChannel against a server sending a huge line', () => {
+  it('fails the connection past 1 MiB with bounded CPU and memory', async () => {
+    const port = await imapServer('* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR LITERAL+] ready\r\n', (tag, command, socket) => {
+      if (command === 'AUTHENTICATE') return `${tag} OK [CAPABILITY IMAP4rev1 LITERAL+] Logged in\r\n`;
+      if (command === 'APPEND') {
+        socket.write('* OK ');
+        void writeFlood(socket, 60 * 1024 * 1024).then(() => socket.write(`\r\n${tag} OK APPEND completed\r\n`));
+        return undefined;
+      }
+      return `${tag} OK done\r\n`;
+    });
+    const channel = await ImapAppendChannel.open({ ...login(port), timeoutMs: 30_000 });
+    try {
+      const rssBefore = process.memoryUsage().rss;
+      let rssPeak = rssBefore;
+      const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 5);
+      const cpuBefore = process.cpuUsage();
+      const outcome = await channel.append('INBOX', [{ content: message, flags: [], date: undefined }], false).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      clearInterval(sampler);
+      const cpu = process.cpuUsage(cpuBefore);
+      expect(outcome).toMatchObject({ side: 'IMAP', code: 'IMAP_PROTOCOL', message: expect.stringMatching(/line longer than 1 MiB/) });
+      // Before the cap: 16 s of CPU and the whole line (and copies of it) held in memory.
+      expect((cpu.user + cpu.system) / 1e6).toBeLessThan(3);
+      expect((rssPeak - rssBefore) / 2 ** 20).toBeLessThan(40);
+    } finally {
+      channel.close();
+    }
+  });
+});
+
+describe('ImapAppendChannel refused as one connection too many', () => {
+  it('is a connection failure (exit 4, retried), not a wrong password', async () => {
+    const port = await imapServer('* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR LITERAL+] ready\r\n', (tag, command) =>
+      command === 'AUTHENTICATE' ? `${tag} NO [ALERT] Too many simultaneous connections. (Failure)\r\n` : `${tag} BAD unexpected\r\n`,
+    );
+    await expect(ImapAppendChannel.open(login(port))).rejects.toMatchObject({ side: 'IMAP', code: 'IMAP_CONNECT', exitCode: 4 });
+  });
+});
+
+describe('ImapAppendChannel with synchronizing literals', () => {
+  it('a command refused before its "+" does not take the next command\'s "+"', async () => {
+    let appends = 0;
+    let appendTag = '';
+    const port = await imapServer('* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] ready\r\n', (tag, command) => {
+      if (command === 'AUTHENTICATE') return `${tag} OK [CAPABILITY IMAP4rev1] Logged in\r\n`;
+      if (command === 'APPEND') {
+        appendTag = tag;
+        return ++appends === 1 ? `${tag} NO [TOOBIG] Message too large\r\n` : '+ go ahead\r\n';
+      }
+      // The empty line after a literal ends the APPEND: only now may it be answered.
+      if (tag === '' && command === '') return `${appendTag} OK APPEND completed\r\n`;
+      return `${tag} OK done\r\n`;
+    });
+    const channel = await ImapAppendChannel.open({ ...login(port), timeoutMs: 2000 });
+    try {
+      const item = { content: message, flags: [], date: undefined };
+      const first = await channel.append('INBOX', [item], false);
+      expect(first[0]).toMatchObject({ ok: false, code: 'TOOBIG' });
+      // Before: the refused command's continuation took this '+', and this literal was never sent.
+      const second = await channel.append('INBOX', [item], false);
+      expect(second).toEqual([{ ok: true, uid: undefined, uidValidity: undefined }]);
+      expect(appends).toBe(2);
+    } finally {
+      channel.close();
+    }
+  });
+});

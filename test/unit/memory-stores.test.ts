@@ -131,7 +131,7 @@ describe('MemoryImapServer', () => {
       { outcome: 'stored', uid: 1, uidValidity: folder.uidValidity },
       { outcome: 'stored', uid: 2, uidValidity: folder.uidValidity },
     ]);
-    expect(await d.status(folder)).toEqual({ uidValidity: folder.uidValidity, uidNext: 3 });
+    expect(await d.status(folder)).toEqual({ uidValidity: folder.uidValidity, uidNext: 3, messages: 2 });
     const stored = account.folders.get('A/B')!.messages[0]!;
     expect(stored.content.equals(mail(1))).toBe(true);
     expect(stored.flags).toEqual(['\\Seen']);

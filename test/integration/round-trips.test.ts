@@ -1,0 +1,102 @@
+/**
+ * How many times poplift makes the IMAP server wait for it: a proxy counts
+ * client-to-server bursts (bytes sent after the server last spoke) on each
+ * connection. Every burst after the first is a round trip over a real link.
+ * The figures are in README ("Round trips").
+ */
+import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { MigrationSummary } from '../../src/engine/summary.js';
+import { runCli } from '../helpers/cli.js';
+import { startDovecot, type Dovecot, type DovecotUser } from '../helpers/dovecot.js';
+import { describeIntegration } from '../helpers/suite.js';
+
+interface Counted {
+  /** 'upload' for poplift's own upload connections (tags U1, U2, ...), 'control' for imapflow's. */
+  kind: 'control' | 'upload' | 'unknown';
+  bursts: number;
+}
+
+async function burstCounter(targetPort: number): Promise<{ port: number; server: Server; connections: Counted[] }> {
+  const connections: Counted[] = [];
+  const server = createServer((client: Socket) => {
+    const counted: Counted = { kind: 'unknown', bursts: 0 };
+    connections.push(counted);
+    let serverSpoke = true;
+    const upstream = netConnect(targetPort, '127.0.0.1');
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+    client.on('data', (d: Buffer) => {
+      if (counted.kind === 'unknown') counted.kind = /^U\d+ /.test(d.toString('latin1')) ? 'upload' : 'control';
+      if (serverSpoke) counted.bursts++;
+      serverSpoke = false;
+      upstream.write(d);
+    });
+    upstream.on('data', (d: Buffer) => {
+      serverSpoke = true;
+      client.write(d);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as { port: number }).port, server, connections };
+}
+
+function message(i: number): Buffer {
+  return Buffer.from(`From: a@example.org\r\nSubject: r${i}\r\nMessage-ID: <r${i}@example.org>\r\nDate: Mon, 1 Jun 2020 10:00:00 +0000\r\n\r\nbody ${i}\r\n`);
+}
+
+describeIntegration('round trips to the IMAP server (STARTTLS, MULTIAPPEND)', () => {
+  let dovecot: Dovecot;
+  let alice: DovecotUser;
+  let bob: DovecotUser;
+  let counter: Awaited<ReturnType<typeof burstCounter>>;
+  beforeAll(async () => {
+    dovecot = await startDovecot();
+    alice = dovecot.addUser('alice');
+    bob = dovecot.addUser('bob');
+    for (let i = 0; i < 20; i++) dovecot.deliver(alice, message(i));
+    counter = await burstCounter(dovecot.ports.imap);
+    await new Promise((r) => setTimeout(r, 1100));
+  });
+  afterAll(async () => {
+    await new Promise((r) => counter?.server.close(r));
+    await dovecot?.stop();
+  });
+
+  const run = async () => {
+    counter.connections.length = 0;
+    const r = await runCli(
+      ['migrate', `pop3://alice@127.0.0.1:${dovecot.ports.pop3}`, `imap://bob@127.0.0.1:${counter.port}`, '--folder', 'Archive/Old ISP', '--json', '--ca-file', dovecot.certPath, '--require-tls', ...(process.env.RT_DEBUG ? ['--debug'] : [])],
+      { POPLIFT_POP3_PASSWORD: alice.password, POPLIFT_IMAP_PASSWORD: bob.password },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    if (process.env.RT_DEBUG) process.stdout.write(r.stderr.split('\n').filter((l) => / C: /.test(l)).join('\n') + '\n');
+    const control = counter.connections.filter((c) => c.kind === 'control').map((c) => c.bursts);
+    const upload = counter.connections.filter((c) => c.kind === 'upload').map((c) => c.bursts);
+    return { summary: JSON.parse(r.stdout) as MigrationSummary, control, upload };
+  };
+
+  it('first run into a new folder, then a re-run with nothing new', async () => {
+    const first = await run();
+    expect(first.summary).toMatchObject({ found: 20, appended: 20 });
+    const again = await run();
+    expect(again.summary).toMatchObject({ found: 20, appended: 0 });
+    process.stdout.write(`round trips: first run control ${first.control} upload ${first.upload}; re-run control ${again.control} upload ${again.upload}\n`);
+    // Control connection, first run (12): STARTTLS, the TLS handshake, CAPABILITY, LOGIN, NAMESPACE,
+    // STATUS, CREATE, SUBSCRIBE, SELECT (the index is read there), UNSELECT, STATUS, LOGOUT.
+    // Before (20): also ID, a LIST after the STATUS of the missing folder, a LIST after SUBSCRIBE,
+    // a second STATUS, EXAMINE and CLOSE.
+    expect(first.control).toHaveLength(1);
+    expect(first.control[0]).toBeLessThanOrEqual(12);
+    // Upload connection: STARTTLS, 2 for TLS, CAPABILITY, AUTHENTICATE + ID, the MULTIAPPEND, LOGOUT.
+    expect(first.upload).toHaveLength(1);
+    expect(first.upload[0]).toBeLessThanOrEqual(7);
+    // Re-run (8): STARTTLS, the TLS handshake, CAPABILITY, LOGIN, NAMESPACE, STATUS, STATUS, LOGOUT
+    // (before: 10, with ID and the SELECT/CLOSE of the index). The upload connection is opened at
+    // start, before the POP3 listing says whether anything is new: 6 more on a re-run.
+    expect(again.control).toHaveLength(1);
+    expect(again.control[0]).toBeLessThanOrEqual(8);
+  });
+});
