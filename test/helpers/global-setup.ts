@@ -1,14 +1,17 @@
 /**
- * Vitest global setup: whatever happens to a test worker, no private Dovecot
- * outlives the test command. Each harness master runs with a config path that
- * carries HARNESS_PREFIX; its children exit when their master does.
+ * Vitest global setup: whatever happens to a test worker, no private server
+ * outlives the test command. Every harness server (Dovecot, Cyrus, Courier,
+ * Mailutils, popa3d) runs with its private directory, poplift-<server>-<run>-…,
+ * on its command line; Dovecot's children exit when their master does, and
+ * Courier's and popa3d's die with the unshare that holds their namespace.
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { HARNESS_PREFIX, HARNESS_RUN_ENV } from './dovecot.js';
+import { HARNESS_RUN_ENV } from './dovecot.js';
 
-// Only this test run's Dovecots: another run (a benchmark, a second checkout) may be using its own.
+// Only this test run's servers: another run (a benchmark, a second checkout) may be using its own.
 const runId = String(process.pid);
+const mine = new RegExp(`/poplift-(dovecot|cyrus|courier|mailutils|popa3d)-${runId}-`);
 
 function strayMasters(): number[] {
   const pids: number[] = [];
@@ -16,7 +19,7 @@ function strayMasters(): number[] {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmdline.includes('dovecot') && cmdline.includes(`${HARNESS_PREFIX}${runId}-`)) pids.push(Number(entry));
+      if (mine.test(cmdline) && Number(entry) !== process.pid) pids.push(Number(entry));
     } catch {
       // The process ended while we looked.
     }
@@ -25,7 +28,7 @@ function strayMasters(): number[] {
 }
 
 export function setup(): void {
-  // Workers inherit the environment, so their harnesses tag their Dovecots with this run's id.
+  // Workers inherit the environment, so their harnesses tag their servers with this run's id.
   process.env[HARNESS_RUN_ENV] = runId;
 }
 
