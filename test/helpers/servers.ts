@@ -43,7 +43,10 @@ const pool = new Map<ServerName, Promise<MailServer>>();
 export function server(name: ServerName): Promise<MailServer> {
   let p = pool.get(name);
   if (!p) {
-    p = SERVERS[name].start();
+    p = SERVERS[name].start().then((s) => {
+      console.log(`${s.product} started in ${s.startMs} ms`);
+      return s;
+    });
     pool.set(name, p);
   }
   return p;
