@@ -124,7 +124,8 @@ wait
       }
     },
     async stop() {
-      await ns.stop();
+      // The namespace's init ignores SIGTERM; killing unshare takes the whole namespace down (--kill-child).
+      await ns.stop('SIGKILL');
       removeDir(dir);
     },
   };

@@ -127,7 +127,8 @@ export interface Supervised {
   exited: () => boolean;
   /** Rejects when the process exits before `ready` settles. */
   startup<T>(ready: Promise<T>, what: string): Promise<T>;
-  stop(): Promise<void>;
+  /** SIGTERM (or `signal`), then SIGKILL after 5 s. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
 /** Spawns a server process that is killed with the worker, collecting its output for error messages. */
@@ -162,9 +163,9 @@ export function supervise(command: string, args: string[], options: SpawnOptions
         throw err;
       }
     },
-    async stop() {
+    async stop(signal = 'SIGTERM') {
       if (exited) return;
-      child.kill('SIGTERM');
+      child.kill(signal);
       const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
       await gone;
       clearTimeout(timer);

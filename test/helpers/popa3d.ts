@@ -83,7 +83,8 @@ exec ${f.couriertcpd} -address=127.0.0.1 -maxprocs=40 -maxperip=40 -nodnslookup 
       appendFileSync(mboxOf(user.name), toMbox(messages));
     },
     async stop() {
-      await ns.stop();
+      // The namespace's init ignores SIGTERM; killing unshare takes the whole namespace down (--kill-child).
+      await ns.stop('SIGKILL');
       removeDir(dir);
     },
   };
