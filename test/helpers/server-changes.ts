@@ -109,7 +109,7 @@ export const CHANGES = {
       return kept.join('') + s.slice(end);
     },
   },
-  /** Mailutils, rewriting its mbox after a POP3 session, gives an empty body one more line end. */
+  /** Mailutils gives an empty body one more line end, storing it by APPEND or rewriting its mbox after a POP3 session. */
   emptyBodyLineEnd: {
     name: 'line end added to an empty body',
     apply: (s) => {
@@ -124,7 +124,7 @@ export const STORE_CHANGES: Record<ServerName, ServerChange[]> = {
   dovecot: [CHANGES.crFolded],
   cyrus: [CHANGES.bareCrToLineEnd, CHANGES.munge8bit],
   courier: [CHANGES.bareCrToLineEnd, CHANGES.bareCrDeleted],
-  mailutils: [CHANGES.mailutilsHeaders],
+  mailutils: [CHANGES.mailutilsHeaders, CHANGES.emptyBodyLineEnd],
   popa3d: [],
 };
 

@@ -34,6 +34,9 @@ const F5_SIZE = 'finding 5: a message without Message-ID whose size the destinat
 const F6_VERIFY = 'finding 6: verify rejects the copies the destination changed (bare CR) while migrate exits 0';
 const F6_DEEP = 'finding 6: verify --deep rejects copies changed as the destination is known to (bare CR, munge8bit) while migrate exits 0';
 const F6_DEEP_SOURCE = 'finding 6: Mailutils rewrites every message between POP3 sessions (Status, X-UIDL), so verify --deep matches none while migrate exits 0';
+const F5_MAILUTILS = 'finding 5: Mailutils stores every message with added headers (another size), so messages without Message-ID are uploaded again without the journal';
+const F6_MAILUTILS = 'finding 6: verify rejects every Mailutils copy (X-IMAPbase/X-UID/Status added) while migrate exits 0';
+const F6_NO_UIDPLUS = 'finding 6: Mailutils has no UIDPLUS, and --delete takes only APPENDUID as proof, so it removes nothing';
 const KNOWN_FAILURES: Record<string, Partial<Record<Check, string>>> = {
   'courier → dovecot': { copies: F3_WRAPPER, verify: F3_VERIFY, delete: F3_DELETE },
   'courier → cyrus': { copies: F3_WRAPPER, verify: F3_VERIFY, delete: F3_DELETE },
@@ -42,6 +45,11 @@ const KNOWN_FAILURES: Record<string, Partial<Record<Check, string>>> = {
   'mailutils → dovecot': { 'verify-deep': F6_DEEP_SOURCE },
   'mailutils → cyrus': { 'fresh-state': F5_SIZE, verify: F6_VERIFY, 'verify-deep': F6_DEEP_SOURCE },
   'mailutils → courier': { 'fresh-state': F5_SIZE, verify: F6_VERIFY, 'verify-deep': F6_DEEP_SOURCE },
+  // Skipped below (finding 2) until the upload connection accepts a bare LF. Measured with the
+  // same servers but Mailutils' SASL turned off (so the upload connection logs in with LOGIN):
+  'dovecot → mailutils': { 'fresh-state': F5_MAILUTILS, verify: F6_MAILUTILS, 'verify-deep': F6_MAILUTILS, delete: F6_NO_UIDPLUS },
+  'cyrus → mailutils': { verify: F6_MAILUTILS, 'verify-deep': F6_MAILUTILS, delete: F6_NO_UIDPLUS },
+  'courier → mailutils': { copies: F3_WRAPPER, 'fresh-state': F5_MAILUTILS, verify: F3_VERIFY, 'verify-deep': F6_MAILUTILS, delete: F3_DELETE },
 };
 
 /** Pairs whose failure is not deterministic or would stall the suite, with the reason printed as the skip title. */
