@@ -239,7 +239,11 @@ export class ImapTarget {
         code: 'FOLDER_NAME',
       });
     }
-    let path = isInbox ? 'INBOX' : levels.join(delimiter);
+    // The personal namespace's prefix (Cyrus and Courier: 'INBOX.') belongs to the name, as imapflow
+    // adds it when it creates the folder: without it a later lookup would miss the folder it made.
+    const prefix = this.client.namespace?.prefix ?? '';
+    const joined = levels.join(delimiter);
+    let path = isInbox ? 'INBOX' : prefix !== '' && !joined.startsWith(prefix) ? prefix + joined : joined;
     let status = knownMissing && create && !isInbox ? (false as const) : await this.uidValidityOf(path);
     if (status) this.knowFolder(path, delimiter);
     if (!status && create && !isInbox) {

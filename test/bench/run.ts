@@ -14,7 +14,8 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { dovecotBinary, startDovecot, type DovecotUser } from '../helpers/dovecot.js';
+import { courierMissing, startCourier } from '../helpers/courier.js';
+import { dovecotBinary, startDovecot } from '../helpers/dovecot.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { personality, type Personality } from '../helpers/personalities.js';
 import { FLOOR_BATCH, imapFloor } from './imap-floor.js';
@@ -22,6 +23,7 @@ import { imapParallelFloor } from './imap-parallel-floor.js';
 import { makeMailbox } from './mailbox.js';
 import { measureChild, nodeStartup, runningChildren, type ChildMeasurement } from './measure.js';
 import { pop3Floor } from './pop3-floor.js';
+import { syncAppendFloor } from './sync-append-floor.js';
 import { formatTable, type Row } from './report.js';
 
 const USAGE = `npm run bench -- [options]
@@ -32,6 +34,7 @@ const USAGE = `npm run bench -- [options]
   --skip-latency           leave out the slow-link runs
   --provider-messages <n>  messages for the destinations without MULTIAPPEND (default 500)
   --skip-providers         leave out the destinations without MULTIAPPEND
+  --courier-messages <n>   messages for the Courier-IMAP destination runs (default 500; 0 leaves them out)
   --seed <n>               PRNG seed of the mailbox (default 1)
   --poplift-args "<args>"  extra options for every poplift run, e.g. "--max-inflight 64"`;
 
@@ -70,6 +73,7 @@ interface Options {
   skipLatency: boolean;
   providerMessages: number;
   skipProviders: boolean;
+  courierMessages: number;
   seed: number;
   popliftArgs: string[];
 }
@@ -84,6 +88,7 @@ function options(): Options {
       'skip-latency': { type: 'boolean', default: false },
       'provider-messages': { type: 'string', default: '500' },
       'skip-providers': { type: 'boolean', default: false },
+      'courier-messages': { type: 'string', default: '500' },
       seed: { type: 'string', default: '1' },
       'poplift-args': { type: 'string', default: '' },
       help: { type: 'boolean', default: false },
@@ -109,6 +114,7 @@ function options(): Options {
     skipLatency: values['skip-latency'],
     providerMessages: Math.floor(count('provider-messages', values['provider-messages'], 1)),
     skipProviders: values['skip-providers'],
+    courierMessages: Math.floor(count('courier-messages', values['courier-messages'], 0)),
     seed: Math.floor(count('seed', values.seed, 0)),
     popliftArgs: values['poplift-args'].split(/\s+/).filter((a) => a !== ''),
   };
@@ -160,7 +166,7 @@ function cleanup(): Promise<void> {
 }
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    progress(`${signal}: stopping Dovecot and the proxies`);
+    progress(`${signal}: stopping the servers and the proxies`);
     void cleanup().finally(() => process.exit(130));
   });
 }
@@ -194,6 +200,7 @@ async function main(): Promise<number> {
   const slowDest = dovecot.addUser('dest-slow');
   const baseSource = dovecot.addUser('source-base');
   const baseDest = dovecot.addUser('dest-base');
+  const courierSource = dovecot.addUser('source-courier');
 
   progress(`writing ${mailbox.messages.length} messages (${(mailbox.bytes / 1e6).toFixed(1)} MB) into the source Maildir`);
   for (const m of mailbox.messages) dovecot.deliver(source, m);
@@ -215,8 +222,15 @@ async function main(): Promise<number> {
   const floorLoop = floorA.seconds + floorB.seconds;
   rows.push({ section: loop, name: 'floor = a + b', messages: n, bytes: mailbox.bytes, seconds: floorLoop });
 
-  const popliftRun = async (target: DovecotUser, pop3Port: number, imapPort: number, src: DovecotUser, certPath = dovecot.certPath): Promise<PopliftRun> => {
-    const args = [bin, 'migrate', `pop3s://${src.name}@${host}:${pop3Port}`, `imaps://${target.name}@${host}:${imapPort}`, '--folder', FOLDER, '--json', '--ca-file', certPath, ...o.popliftArgs];
+  const popliftRun = async (
+    target: { name: string; password: string },
+    pop3Port: number,
+    imapPort: number,
+    src: { name: string; password: string },
+    certPath = dovecot.certPath,
+    imapScheme = 'imaps',
+  ): Promise<PopliftRun> => {
+    const args = [bin, 'migrate', `pop3s://${src.name}@${host}:${pop3Port}`, `${imapScheme}://${target.name}@${host}:${imapPort}`, '--folder', FOLDER, '--json', '--ca-file', certPath, ...o.popliftArgs];
     const env = { PATH: process.env.PATH ?? '', XDG_STATE_HOME: stateHome, POPLIFT_POP3_PASSWORD: src.password, POPLIFT_IMAP_PASSWORD: target.password };
     const command = `POPLIFT_POP3_PASSWORD=… POPLIFT_IMAP_PASSWORD=… node ${args.map((a) => (a === bin ? 'bin/poplift.js' : a)).join(' ')}`;
     const measurement = await measureChild(process.execPath, args, env, root);
@@ -319,6 +333,46 @@ async function main(): Promise<number> {
     error: againError,
   });
   rows.push({ section: loop, name: 'node -e 0 (start-up)', messages: 0, bytes: 0, seconds: startup.seconds, peakRssBytes: startup.peakRssBytes });
+
+  let courier: Record<string, unknown> | undefined;
+  if (o.courierMessages > 0) {
+    const missing = courierMissing();
+    if (missing) {
+      progress(`Courier destination left out: ${missing}`);
+      courier = { skipped: missing };
+    } else {
+      const messages = mailbox.messages.slice(0, o.courierMessages);
+      const bytes = messages.reduce((sum, m) => sum + m.length, 0);
+      const section = `Courier-IMAP destination (no LITERAL+, no MULTIAPPEND; plain IMAP on loopback), first ${messages.length} messages`;
+      progress(`starting Courier: ${section}`);
+      const server = await startCourier();
+      cleanups.push(() => server.stop());
+      const floorTarget = await server.addUser('floor');
+      const target = await server.addUser('dest');
+      for (const m of messages) dovecot.deliver(courierSource, m);
+      await pop3Floor({ host, port: dovecot.ports.pop3s, ca, user: courierSource.name, password: courierSource.password });
+      progress('Courier: floor (a)');
+      const a = await pop3Floor({ host, port: dovecot.ports.pop3s, ca, user: courierSource.name, password: courierSource.password });
+      rows.push({ section, name: 'floor a: POP3, all RETRs pipelined', messages: messages.length, bytes, seconds: a.seconds });
+      progress('Courier: floor (b)');
+      const b = await syncAppendFloor({ host, port: server.imap!.port, user: floorTarget.login, password: floorTarget.password, mailbox: 'INBOX.FloorCourier', messages });
+      rows.push({ section, name: 'floor b: IMAP APPEND, wait for +, TCP_NODELAY', messages: messages.length, bytes, seconds: b.seconds });
+      const floor = a.seconds + b.seconds;
+      rows.push({ section, name: 'floor = a + b', messages: messages.length, bytes, seconds: floor });
+      progress('Courier: poplift migrate');
+      const run = await popliftRun(target, dovecot.ports.pop3s, server.imap!.port, courierSource, dovecot.certPath, 'imap');
+      const runError = check(run, messages.length, true);
+      const ratio = run.measurement.seconds / floor;
+      rows.push({
+        ...popliftRow(section, 'poplift migrate', run, messages.length, bytes),
+        versus: `${ratio.toFixed(2)} × floor`,
+        target: `≤ ${TARGETS.loopbackRatio} × floor`,
+        met: runError === undefined && ratio <= TARGETS.loopbackRatio,
+        error: runError,
+      });
+      courier = { messages: messages.length, bytes, floorSeconds: floor, popliftCommand: run.command, popliftSummary: run.summary };
+    }
+  }
 
   let latency: Record<string, unknown> | undefined;
   if (!o.skipLatency) {
@@ -443,6 +497,7 @@ async function main(): Promise<number> {
     },
     latency,
     providers,
+    courier,
     rssGrowth: growth,
   };
   const out = join(root, '.bench');

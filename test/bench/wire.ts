@@ -4,6 +4,7 @@
  * Kept apart from poplift's code so the floor measures the servers and the
  * link, not poplift's own drivers.
  */
+import type { Socket } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 
 export interface Endpoint {
@@ -34,7 +35,7 @@ export class LineReader {
     this.deliver();
   };
 
-  constructor(private readonly socket: TLSSocket) {
+  constructor(private readonly socket: Socket) {
     socket.on('data', this.onData);
     const fail = (err: Error) => {
       this.failure ??= err;
@@ -74,7 +75,7 @@ export class LineReader {
 }
 
 /** Writes and waits for 'drain' when the socket's buffer is full, so megabytes are not queued in memory. */
-export async function writeAll(socket: TLSSocket, data: Buffer | string): Promise<void> {
+export async function writeAll(socket: Socket, data: Buffer | string): Promise<void> {
   if (socket.write(data)) return;
   await new Promise<void>((resolve, reject) => {
     const done = (err?: Error) => {

@@ -135,3 +135,56 @@ function randomBytesSeeded(n: number, rand: () => number): Buffer {
   for (let o = 0; o < n; o += 4096) block.copy(out, o, 0, Math.min(4096, n - o));
   return out;
 }
+
+/**
+ * A small corpus for migrating between different real servers: every
+ * message distinct (no intended duplicates), nothing a server must refuse
+ * (no NUL: Cyrus rejects it), every message with a From: header (Mailutils
+ * refuses APPEND without one), and the cases servers are known to treat
+ * differently: 8-bit header bytes, bare CRs, CR runs, bare LFs, no
+ * Message-ID, lines starting with "From " or a dot, a missing final line end.
+ */
+export function makeInteropCorpus(count = 48, seed = 11): Buffer[] {
+  const rand = prng(seed);
+  const out: Buffer[] = [];
+  const date = 'Mon, 30 Jun 2003 09:00:00 +0000';
+  const hdr = (n: number, extra: string[] = [], mid: string | null = `<i${n}.interop@example.org>`) => [
+    `Received: from relay${n}.example.net by mx.old.example with ESMTP id i${n}; Tue, 01 Jul 2003 10:52:37 +0200`,
+    `From: Sender ${n} <sender${n}@example.org>`,
+    'To: alice@old.example',
+    `Date: ${date}`,
+    ...(mid === null ? [] : [`Message-ID: ${mid}`]),
+    ...extra,
+  ];
+  let n = 0;
+  const add = (headers: string[], body: Buffer | string, eol = CRLF) => out.push(msg(headers, body, eol));
+  // 8-bit header bytes: Latin-1 and raw UTF-8 in Subject and From.
+  add(hdr(++n, ['Subject: Offer: \xa37,000 caf\xe9', 'Content-Type: text/plain; charset=iso-8859-1']), 'Gr\xfc\xdfe\r\n');
+  add(hdr(++n, ['Subject: ' + Buffer.from('Grüße ✓ 日本', 'utf8').toString('latin1'), 'Content-Type: text/plain; charset=utf-8']), Buffer.from('Grüße ✓\r\n', 'utf8'));
+  add([`From: J\xfcrgen M\xfcller <jm@example.org>`, 'To: alice@old.example', `Date: ${date}`, `Message-ID: <i${++n}.interop@example.org>`, 'Subject: 8-bit From'], 'hi\r\n');
+  add(hdr(++n, ['Subject: 8-bit header, no Message-ID \xe9t\xe9'], null), 'no id, 8-bit\r\n');
+  // Bare CRs and CR runs.
+  add(hdr(++n, ['Subject: bare CR']), 'one\rtwo\r\nthree\r\n');
+  add(hdr(++n, ['Subject: CR run']), 'run\r\r\nend\r\n');
+  add(hdr(++n, ['Subject: bare CR, no Message-ID'], null), 'cr\r\r\nrun\r\r\r\nmid\rline\r\n');
+  // Line ends and framing.
+  add(hdr(++n, ['Subject: bare LF']), 'line1\nline2\n', '\n');
+  add(hdr(++n, ['Subject: dots']), '.\r\n..\r\n.foo\r\nend\r\n');
+  add(hdr(++n, ['Subject: From lines']), 'From the start\r\n>From quoted\r\n>>From twice\r\nend\r\n');
+  add(hdr(++n, ['Subject: no final line end']), 'no newline at end');
+  add(hdr(++n, ['Subject: empty body']), '');
+  // Messages without Message-ID, told apart only by content.
+  for (let k = 0; k < 4; k++) add(hdr(++n, [`Subject: no Message-ID ${k}`], null), `body ${k} ${'x'.repeat(k * 37)}\r\n`);
+  // Flag-bearing headers some servers rewrite.
+  add(hdr(++n, ['Subject: read', 'Status: RO']), 'read\r\n');
+  add(hdr(++n, ['Subject: flagged', 'X-Status: F']), 'flagged\r\n');
+  const words = ['alpha', 'beta', 'gamma', 'From ', '.', 'caf\xe9'];
+  while (out.length < count) {
+    const lines: string[] = [];
+    const nLines = Math.floor(Math.pow(rand(), 3) * 400) + 1;
+    for (let l = 0; l < nLines; l++) lines.push(`${words[Math.floor(rand() * words.length)]!} ${'z'.repeat(Math.floor(rand() * 70))}`);
+    ++n;
+    add(hdr(n, [`Subject: ordinary ${n}`], rand() < 0.15 ? null : `<i${n}.interop@example.org>`), lines.join(CRLF) + CRLF);
+  }
+  return out;
+}
