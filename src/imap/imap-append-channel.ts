@@ -176,7 +176,7 @@ export class ImapAppendChannel {
   private attach(socket: Socket | TLSSocket): void {
     this.socket = socket;
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err) => this.fail(err));
+    socket.on('error', (err: Error) => this.fail(err));
     socket.on('close', () => this.fail(new Error('connection closed by the server')));
   }
 
@@ -323,7 +323,10 @@ export class ImapAppendChannel {
 
   private nextGreeting(): Promise<string> {
     return new Promise((resolve, reject) => {
-      if (this.failure) return reject(this.failure);
+      if (this.failure) {
+        reject(this.failure);
+        return;
+      }
       this.greetingWaiter = { resolve, reject };
       this.armIdle();
     });
@@ -539,6 +542,6 @@ export class ImapAppendChannel {
       server: this.server,
       code: 'IMAP_CLOSED',
     });
-    this.socket?.destroy();
+    this.socket.destroy();
   }
 }

@@ -38,7 +38,7 @@ function loginError(o: ImapConnectOptions, err: unknown): PopliftError {
     message?: string;
     code?: string;
     oauthError?: { status?: unknown };
-  };
+  } | null | undefined;
   if (e?.authenticationFailed) {
     const code = e.serverResponseCode ? `[${e.serverResponseCode}] ` : '';
     const said = (e.responseText ?? e.message ?? 'authentication failed').replace(/\.$/, '');
@@ -113,7 +113,7 @@ export class ImapTarget {
     try {
       await client.connect();
     } catch (err) {
-      const e = (err ?? lastError) as { message?: string };
+      const e = (err ?? lastError) as { message?: string } | null | undefined;
       if (options.tls === 'starttls' && !options.allowPlaintext && /STARTTLS/i.test(e?.message ?? '')) {
         throw noStartTls(server, err);
       }
@@ -135,7 +135,7 @@ export class ImapTarget {
   }
 
   private describeFailure(what: string, err: unknown): PopliftError {
-    const e = err as { responseText?: string; message?: string; code?: string };
+    const e = err as { responseText?: string; message?: string; code?: string } | null | undefined;
     const lost = e?.code === 'NoConnection' || e?.code === 'EConnectionClosed' || !this.client.usable;
     return new PopliftError(`IMAP server ${this.server}: ${what} failed: ${e?.responseText ?? e?.message ?? String(err)}`, {
       exitCode: ExitCode.PARTIAL,
@@ -365,8 +365,16 @@ export class ImapTarget {
     const channel = await opening?.catch(() => undefined);
     await Promise.all([
       channel?.logout(),
-      this.client.usable ? this.client.logout().catch(() => this.client.close()) : this.client.close(),
+      this.closeClient(),
     ]);
+  }
+
+  private async closeClient(): Promise<void> {
+    if (!this.client.usable) {
+      this.client.close();
+      return;
+    }
+    await this.client.logout().catch(() => this.client.close());
   }
 }
 
@@ -387,8 +395,8 @@ export function uidSet(sorted: readonly number[]): string {
 
 function debugLogger(debug: (line: string) => void) {
   const emit = (o: unknown) => {
-    const entry = o as { msg?: string; src?: string };
-    if (entry && entry.msg) debug(`IMAP ${entry.src === 'c' ? 'C' : entry.src === 's' ? 'S' : '-'}: ${entry.msg}`);
+    const entry = o as { msg?: string; src?: string } | null | undefined;
+    if (entry?.msg) debug(`IMAP ${entry.src === 'c' ? 'C' : entry.src === 's' ? 'S' : '-'}: ${entry.msg}`);
   };
   return { debug: emit, info: emit, warn: emit, error: emit };
 }
