@@ -112,7 +112,7 @@ export async function deletePhase(sessions: Sessions, ledger: Ledger, journal: J
     const chunk = pending.slice(0, options.deleteEvery).filter((u) => listing.has(u));
     const result = await source.markDeleted(
       chunk.map((uidl) => ({ n: listing.number(uidl)!, uidl, size: listing.size(uidl)! })),
-      { stopWhen: options.stopRequested },
+      { stopWhen: () => options.stopRequested() },
     );
     // QUIT commits what was marked, also after a stop: those copies are proven.
     await sessions.commitSource();
