@@ -122,7 +122,7 @@ export function usageError(message: string): PopliftError {
 /** Node's error code on a socket or TLS failure, if any. */
 export function errnoCode(err: unknown): string | undefined {
   if (err !== null && typeof err === 'object' && 'code' in err) {
-    const code = (err as { code: unknown }).code;
+    const code = err.code;
     if (typeof code === 'string') return code;
   }
   return undefined;

@@ -90,7 +90,7 @@ function convert(option: Option, value: unknown, where: string): string | boolea
  * file shared by migrate and batch may hold them, anything else is an error.
  */
 export function applySettings(command: Command, env: NodeJS.ProcessEnv, otherOptionNames: ReadonlySet<string> = new Set()): void {
-  const opts = command.opts() as Record<string, unknown>;
+  const opts = command.opts<Record<string, unknown>>();
   const configPath = (opts.config as string | undefined) ?? (env.POPLIFT_CONFIG || undefined);
   const file = configPath === undefined ? {} : readConfigFile(configPath);
 

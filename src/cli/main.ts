@@ -6,6 +6,7 @@
  * without them.
  */
 import { readFileSync } from 'node:fs';
+import { inspect } from 'node:util';
 import { Argument, Command, CommanderError } from 'commander';
 import { ExitCode, PopliftError } from '../errors.js';
 import type { BatchCliOptions } from './batch-command.js';
@@ -132,6 +133,12 @@ export function buildProgram(io: CliIo, result: RunResult): Command {
   return program;
 }
 
+/** A cause for --debug: its stack when it is an Error; an object that is not one is inspected rather than shown as [object Object]. */
+function causeText(cause: unknown): string {
+  if (cause instanceof Error) return cause.stack ?? String(cause);
+  return typeof cause === 'string' ? cause : inspect(cause);
+}
+
 function describeUnexpected(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -146,7 +153,7 @@ const COMMANDS = new Set(['migrate', 'batch', 'verify']);
 
 /** Runs poplift with these arguments (without node and script) and returns the exit code. */
 export async function run(args: string[], io: CliIo): Promise<number> {
-  const result: RunResult = { code: ExitCode.OK as number, debug: args.includes('--debug') };
+  const result: RunResult = { code: ExitCode.OK, debug: args.includes('--debug') };
   const program = buildProgram(io, result);
   if (args.length === 0) {
     // Nothing asked for is a usage error: a script that forgot its arguments must not look successful.
@@ -173,7 +180,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     }
     if (err instanceof PopliftError) {
       io.stderr.write(`poplift: ${err.message}\n`);
-      if (result.debug && err.stack) io.stderr.write(`${err.stack}\n${err.cause ? `cause: ${(err.cause as Error).stack ?? err.cause}\n` : ''}`);
+      if (result.debug && err.stack) io.stderr.write(`${err.stack}\n${err.cause ? `cause: ${causeText(err.cause)}\n` : ''}`);
       return fail(err, err.exitCode);
     }
     io.stderr.write(`poplift: unexpected error: ${describeUnexpected(err)}${result.debug ? '' : ' (run with --debug for details)'}\n`);

@@ -62,7 +62,7 @@ export function outputSettings(o: OutputCliOptions, stderr: NodeJS.WritableStrea
     json: Boolean(o.json),
     logFile: o.logFile,
     progressInterval: interval,
-    tty: (stderr as NodeJS.WriteStream).isTTY === true && !o.debug,
+    tty: 'isTTY' in stderr && stderr.isTTY === true && !o.debug,
     total,
     startLine,
   };

@@ -168,7 +168,7 @@ export class BarDisplay {
     this.totalState = { label: 'total', tally: totalTally(), listed: true };
     this.forgetRestore = restoreOnExit(stream);
     this.multibar = new MultiBar({
-      stream: stream as NodeJS.WriteStream,
+      stream,
       // Computed at every redraw (5 a second), from the tallies and the terminal's width at that moment.
       format: (_options, params, payload: { state?: BarState }) => {
         const state = payload.state;

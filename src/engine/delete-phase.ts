@@ -13,6 +13,7 @@
  */
 import { copyDigests, judgeCopy, type CopyDigests } from '../message/copy-rule.js';
 import type { JournalState } from '../state/journal.js';
+import type { FolderIndex, IndexedMessage } from '../store/mail-store.js';
 import type { Ledger } from './ledger.js';
 import type { Sessions } from './sessions.js';
 
@@ -101,8 +102,8 @@ async function provenCopies(sessions: Sessions, ledger: Ledger, journal: Journal
   const needIndex = list.some((c) => c.uid === undefined);
   // Read as the folder is now, after this run's uploads.
   if (needIndex) sessions.forgetIndex();
-  const index = needIndex ? await sessions.folderIndex({ index: true, flags: false }) : new Map();
-  const uidsOf = (c: Candidate): number[] => (c.uid !== undefined ? [c.uid] : (index.get(c.key)?.map((m: { uid: number }) => m.uid) ?? []));
+  const index: FolderIndex = needIndex ? await sessions.folderIndex({ index: true, flags: false }) : new Map<string, IndexedMessage[]>();
+  const uidsOf = (c: Candidate): number[] => (c.uid !== undefined ? [c.uid] : (index.get(c.key)?.map((m) => m.uid) ?? []));
   const wanted = [...new Set(list.flatMap(uidsOf))];
   const { destination, folder } = await sessions.openDestination();
   const fetched = new Map<number, CopyDigests>();
@@ -156,7 +157,7 @@ export async function deletePhase(sessions: Sessions, ledger: Ledger, journal: J
     const chunk = pending.slice(0, options.deleteEvery).filter((u) => listing.has(u));
     const result = await source.markDeleted(
       chunk.map((uidl) => ({ n: listing.number(uidl)!, uidl, size: listing.size(uidl)! })),
-      { stopWhen: options.stopRequested },
+      { stopWhen: () => options.stopRequested() },
     );
     // QUIT commits what was marked, also after a stop: those copies are proven.
     await sessions.commitSource();

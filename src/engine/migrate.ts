@@ -100,7 +100,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
   const writer = journal?.writer;
   const sessions = new Sessions(endpoints, options.folder);
   const retryHooks: RetryHooks = {
-    warn: hooks.warn,
+    warn: (message) => hooks.warn(message),
     giveUp: () => stop.userRequested,
     onReconnect: () => summary.reconnects++,
   };
@@ -112,7 +112,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     summary,
     writer,
     {
-      onFailure: hooks.onFailure,
+      onFailure: (failure) => hooks.onFailure?.(failure),
       advance: (bytes) => {
         progress.done++;
         progress.doneBytes += bytes;
@@ -142,7 +142,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     }
     if (options.dryRun && !t.value.folder.exists) warnOnce('no-folder', `IMAP folder '${summary.folder}' does not exist yet; it would be created.`);
 
-    const { vouched } = plan(first, t.value.folder, journal?.state, hooks.warn, summary.folder);
+    const { vouched } = plan(first, t.value.folder, journal?.state, (message) => hooks.warn(message), summary.folder);
     const fresh = first.order.filter((u) => !vouched(u));
     summary.found = first.order.length;
     summary.knownFromJournal = first.order.length - fresh.length;
@@ -249,7 +249,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       const folder = sessions.folder;
       if (options.dryRun || !writer || !folder?.exists) return;
       // A run that uploaded nothing into a folder the journal already knows has nothing new to record.
-      if (summary.appended === 0 && journal?.state.folder?.uidValidity === folder.uidValidity?.toString()) return;
+      if (summary.appended === 0 && journal.state.folder?.uidValidity === String(folder.uidValidity)) return;
       const status = settledStatus ?? (await sessions.openedDestination?.status(folder).catch(() => undefined));
       if (status) writer.add({ t: 'folder', uidValidity: status.uidValidity.toString(), uidNext: status.uidNext, at: new Date().toISOString() });
     };

@@ -160,7 +160,7 @@ class TransferPass {
         })
         .finally(() => {
           this.inflightBytes -= bytes;
-          this.reclaimer.released(bytes);
+          void this.reclaimer.released(bytes);
         }),
     );
   }
@@ -179,6 +179,8 @@ class TransferPass {
     const { ctx, options } = this;
     if (this.stopping) return false;
     this.target ??= await ctx.destination;
+    // A stop may have come while the destination was opening.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
     if (this.stopping) return false;
     const { destination, folder, dedup } = this.target;
     const { ledger } = ctx;
@@ -242,7 +244,7 @@ class TransferPass {
       if (info?.sizeSuspect) this.ctx.ledger.suspect(listing.uidlOf(n)!);
       const size = headersOnly ? (listing.size(listing.uidlOf(n)!) ?? content.length) : content.length;
       if (await this.take(n, content, size)) await this.drain(this.options.maxInflightBytes);
-      else this.reclaimer.released(content.length);
+      else void this.reclaimer.released(content.length);
     };
     const readOptions = {
       onError: (n: number, err: Error) => this.fail(listing.uidlOf(n)!, 'POP3', err.message, listing.size(listing.uidlOf(n)!) ?? 0),
@@ -258,8 +260,11 @@ class TransferPass {
     // after over quota or a lost destination session they would only fail.
     if (this.fatal === undefined && this.ctx.stop.reason === undefined) this.flush();
     await Promise.all(this.uploads);
+    // What an upload or the source failed with, rethrown as it came.
+    /* eslint-disable @typescript-eslint/only-throw-error */
     if (this.fatal !== undefined) throw this.fatal;
     if (readError !== undefined) throw readError;
+    /* eslint-enable @typescript-eslint/only-throw-error */
   }
 }
 

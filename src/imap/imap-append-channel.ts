@@ -205,7 +205,7 @@ export class ImapAppendChannel {
   private attach(socket: Socket | TLSSocket): void {
     this.socket = socket;
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err) => this.fail(err));
+    socket.on('error', (err: Error) => this.fail(err));
     socket.on('close', () => this.fail(new Error('connection closed by the server')));
   }
 
@@ -363,7 +363,10 @@ export class ImapAppendChannel {
 
   private nextGreeting(): Promise<string> {
     return new Promise((resolve, reject) => {
-      if (this.failure) return reject(this.failure);
+      if (this.failure) {
+        reject(this.failure);
+        return;
+      }
       this.greetingWaiter = { resolve, reject };
       this.armIdle();
     });
@@ -402,25 +405,37 @@ export class ImapAppendChannel {
       const lf = data.indexOf(0x0a);
       if (lf < 0) {
         this.partialBytes += data.length;
-        if (this.partialBytes > MAX_LINE_BYTES) return this.overCap('a line longer than 1 MiB');
+        if (this.partialBytes > MAX_LINE_BYTES) {
+          this.overCap('a line longer than 1 MiB');
+          return;
+        }
         this.partial.push(data);
         return;
       }
       let bytes = data.subarray(0, lf);
       data = data.subarray(lf + 1);
       if (this.partial.length > 0) {
-        if (this.partialBytes + bytes.length > MAX_LINE_BYTES) return this.overCap('a line longer than 1 MiB');
+        if (this.partialBytes + bytes.length > MAX_LINE_BYTES) {
+          this.overCap('a line longer than 1 MiB');
+          return;
+        }
         bytes = Buffer.concat([...this.partial, bytes]);
         this.partial = [];
         this.partialBytes = 0;
       }
-      if (bytes.length > MAX_LINE_BYTES) return this.overCap('a line longer than 1 MiB');
+      if (bytes.length > MAX_LINE_BYTES) {
+          this.overCap('a line longer than 1 MiB');
+          return;
+        }
       const end = bytes.length > 0 && bytes[bytes.length - 1] === 0x0d ? bytes.length - 1 : bytes.length;
       const line = bytes.toString('latin1', 0, end);
       const literal = /\{(\d{1,12})\}$/.exec(line);
       if (literal) {
         const size = Number(literal[1]);
-        if (size > MAX_LITERAL_BYTES) return this.overCap(`a literal of ${size} octets (more than 1 MiB)`);
+        if (size > MAX_LITERAL_BYTES) {
+          this.overCap(`a literal of ${size} octets (more than 1 MiB)`);
+          return;
+        }
         this.literalLeft = size;
       }
       this.onLine(line);
@@ -685,6 +700,6 @@ export class ImapAppendChannel {
       server: this.server,
       code: 'IMAP_CLOSED',
     });
-    this.socket?.destroy();
+    this.socket.destroy();
   }
 }

@@ -75,7 +75,7 @@ function loginError(o: ImapConnectOptions, err: unknown): PopliftError {
     message?: string;
     code?: string;
     oauthError?: { status?: unknown };
-  };
+  } | null | undefined;
   if (e?.authenticationFailed) {
     const code = e.serverResponseCode ? `[${e.serverResponseCode}] ` : '';
     const said = (e.responseText ?? e.message ?? 'authentication failed').replace(/\.$/, '');
@@ -161,13 +161,13 @@ export class ImapTarget {
     let lastError: unknown;
     client.on('error', (err: unknown) => {
       lastError = err;
-      const code = (err as { code?: unknown })?.code;
+      const code = (err as { code?: unknown } | null | undefined)?.code;
       if (code === 'LineTooLarge' || code === 'LiteralTooLarge' || code === 'ResponseTooLarge') errors.overCap ??= err as Error;
     });
     try {
       await client.connect();
     } catch (err) {
-      const e = (err ?? lastError) as { message?: string };
+      const e = (err ?? lastError) as { message?: string } | null | undefined;
       if (options.tls === 'starttls' && !options.allowPlaintext && /STARTTLS/i.test(e?.message ?? '')) {
         throw noStartTls(server, err);
       }
@@ -195,7 +195,7 @@ export class ImapTarget {
   }
 
   private describeFailure(what: string, err: unknown): PopliftError {
-    const e = err as { responseText?: string; message?: string; code?: string };
+    const e = err as { responseText?: string; message?: string; code?: string } | null | undefined;
     const lost = e?.code === 'NoConnection' || e?.code === 'EConnectionClosed' || !this.client.usable;
     return new PopliftError(`IMAP server ${this.server}: ${what} failed: ${e?.responseText ?? e?.message ?? String(err)}`, {
       exitCode: ExitCode.PARTIAL,
@@ -288,21 +288,22 @@ export class ImapTarget {
     try {
       const response = await flow.exec('STATUS', [{ type: encoded.includes('&') ? 'STRING' : 'ATOM', value: encoded }, [{ type: 'ATOM', value: 'UIDVALIDITY' }]], {
         untagged: {
-          STATUS: async (untagged: { attributes?: unknown[] }) => {
+          STATUS: (untagged: { attributes?: unknown[] }) => {
             const list = untagged.attributes?.[1];
-            if (!Array.isArray(list)) return;
+            if (!Array.isArray(list)) return Promise.resolve();
             for (let i = 0; i + 1 < list.length; i += 2) {
-              const key = (list[i] as { value?: unknown })?.value;
-              const value = (list[i + 1] as { value?: unknown })?.value;
+              const key = (list[i] as { value?: unknown } | null | undefined)?.value;
+              const value = (list[i + 1] as { value?: unknown } | null | undefined)?.value;
               if (typeof key === 'string' && key.toUpperCase() === 'UIDVALIDITY' && typeof value === 'string' && /^\d+$/.test(value)) uidValidity = BigInt(value);
             }
+            return Promise.resolve();
           },
         },
       });
       response.next();
       return { uidValidity };
     } catch (err) {
-      if ((err as { responseStatus?: string })?.responseStatus === 'NO') return false;
+      if ((err as { responseStatus?: string } | null | undefined)?.responseStatus === 'NO') return false;
       // A STATUS that failed because the connection did is not a missing folder.
       throw this.fail(`looking up folder '${path}'`, err);
     }
@@ -529,8 +530,16 @@ export class ImapTarget {
     this.pool = undefined;
     await Promise.all([
       pool?.close(),
-      this.client.usable ? this.client.logout().catch(() => this.client.close()) : this.client.close(),
+      this.closeClient(),
     ]);
+  }
+
+  private async closeClient(): Promise<void> {
+    if (!this.client.usable) {
+      this.client.close();
+      return;
+    }
+    await this.client.logout().catch(() => this.client.close());
   }
 }
 
@@ -574,8 +583,8 @@ export function uidSet(sorted: readonly number[]): string {
 
 function debugLogger(debug: (line: string) => void) {
   const emit = (o: unknown) => {
-    const entry = o as { msg?: string; src?: string };
-    if (entry && entry.msg) debug(`IMAP ${entry.src === 'c' ? 'C' : entry.src === 's' ? 'S' : '-'}: ${entry.msg}`);
+    const entry = o as { msg?: string; src?: string } | null | undefined;
+    if (entry?.msg) debug(`IMAP ${entry.src === 'c' ? 'C' : entry.src === 's' ? 'S' : '-'}: ${entry.msg}`);
   };
   return { debug: emit, info: emit, warn: emit, error: emit };
 }

@@ -19,7 +19,7 @@ export function encodeModifiedUtf7(name: string): string {
     const unit = name.charCodeAt(i);
     if (unit >= 0x20 && unit <= 0x7e) {
       flush();
-      out += unit === 0x26 ? '&-' : name[i];
+      out += unit === 0x26 ? '&-' : name.charAt(i);
     } else {
       pending.push(unit);
     }

@@ -43,7 +43,7 @@ export function normalizeMessageId(raw: string): string | undefined {
   let outside = '';
   let depth = 0;
   for (let i = 0; i < s.length; i++) {
-    const c = s[i];
+    const c = s.charAt(i);
     if (depth > 0) {
       if (c === '\\') i++;
       else if (c === '(') depth++;

@@ -148,7 +148,7 @@ export class Pop3Listing {
     this.sizes = sizes;
     this.numbers = [...sizes.keys()].sort((a, b) => a - b);
     this.hasUidl = uidl !== undefined;
-    this.uids = uidl?.uids ?? new Map();
+    this.uids = uidl?.uids ?? new Map<number, string>();
     const byUid = new Map<string, number>();
     for (const n of this.numbers) {
       const uid = this.uids.get(n);

@@ -575,6 +575,8 @@ export class Pop3Session {
             },
           );
         }
+        // The rejection of a pipelined DELE, rethrown as it came.
+        // eslint-disable-next-line @typescript-eslint/only-throw-error
         if (failure !== undefined) throw failure;
         if (pending.size === 0 && (result.stopped || next >= nums.length)) break;
         const graceLeft = result.stopped ? stoppedAt + STOP_GRACE_MS - performance.now() : Infinity;

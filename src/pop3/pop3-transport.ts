@@ -83,6 +83,7 @@ const PROBE_AFTER_MS = 1000;
 const PROBE_LIMIT_MS = 3000;
 
 // Node's EventEmitter signature: listeners take whatever the event carries.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the same type as EventEmitter's own listener parameter
 type Listener = (...args: any[]) => void;
 
 interface Handshake {

@@ -92,9 +92,12 @@ export function loadJournal(path: string): JournalState {
     if (line.trim() === '') return;
     let e: JournalEntry;
     try {
-      e = JSON.parse(line) as JournalEntry;
+      const parsed: unknown = JSON.parse(line);
       // `null`, a number or an array is as unreadable as a torn line.
-      if (e === null || typeof e !== 'object' || Array.isArray(e) || typeof e.t !== 'string') throw new TypeError('not an entry');
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed) || !('t' in parsed) || typeof parsed.t !== 'string') {
+        throw new TypeError('not an entry');
+      }
+      e = parsed as JournalEntry;
     } catch {
       // The last line may be torn by a crash mid-write; anything else is worth a warning.
       if (i < lastLine) state.badLines++;

@@ -89,8 +89,8 @@ function readClaim(path: string): LockInfo | undefined | 'missing' {
     throw err;
   }
   try {
-    const info = JSON.parse(text) as LockInfo;
-    return info !== null && typeof info === 'object' && typeof info.pid === 'number' ? info : undefined;
+    const info: unknown = JSON.parse(text);
+    return info !== null && typeof info === 'object' && 'pid' in info && typeof info.pid === 'number' ? (info as LockInfo) : undefined;
   } catch {
     return undefined;
   }

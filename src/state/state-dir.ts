@@ -115,5 +115,5 @@ export function legacyJournalName(pop3: StateEndpoint, imap: StateEndpoint, fold
 
 /** The stem of a mailbox's lock files (see MailboxLock), from its identity (mailboxIdentity). */
 export function lockStem(identity: string): string {
-  return `${stateName('lock-2', identity)}`;
+  return stateName('lock-2', identity);
 }

@@ -59,7 +59,7 @@ export async function imapFloor(
           }
           resolve();
         } catch (err) {
-          reject(err as Error);
+          reject(err instanceof Error ? err : new Error(String(err)));
         }
       };
       void pump();

@@ -69,6 +69,7 @@ export async function imapParallelFloor(
         let writing = true;
         const pump = (async () => {
           for (;;) {
+            // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set false by the writer below, while this loop awaits
             if (!writing && answered === sent) return;
             const line = await lines.next();
             if (line.startsWith('+')) {
@@ -78,6 +79,7 @@ export async function imapParallelFloor(
             } else if (/^A\d+ /.test(line)) {
               if (!/^A\d+ OK/.test(line)) failure ??= new Error(`IMAP APPEND: ${line}`);
               answered++;
+              // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- as above
               if (!writing && answered === sent) {
                 allAnswered?.();
                 return;

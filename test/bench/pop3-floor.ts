@@ -44,7 +44,10 @@ export async function pop3Floor(e: Endpoint & { user: string; password: string }
       const onChunk = (chunk: Buffer) => {
         wireBytes += chunk.length;
         if (atStatus && chunk.length > 0) {
-          if (chunk[0] !== 0x2b) return reject(new Error(`POP3 RETR ${seen + 1} refused: ${chunk.subarray(0, 80).toString('latin1')}`));
+          if (chunk[0] !== 0x2b) {
+            reject(new Error(`POP3 RETR ${seen + 1} refused: ${chunk.subarray(0, 80).toString('latin1')}`));
+            return;
+          }
           atStatus = false;
         }
         const hay = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
@@ -55,7 +58,10 @@ export async function pop3Floor(e: Endpoint & { user: string; password: string }
           seen++;
           from = at + TERMINATOR.length;
           if (from < hay.length) {
-            if (hay[from] !== 0x2b) return reject(new Error(`POP3 RETR ${seen + 1} refused: ${hay.subarray(from, from + 80).toString('latin1')}`));
+            if (hay[from] !== 0x2b) {
+              reject(new Error(`POP3 RETR ${seen + 1} refused: ${hay.subarray(from, from + 80).toString('latin1')}`));
+              return;
+            }
           } else {
             atStatus = true;
           }

@@ -185,7 +185,10 @@ async function main(): Promise<number> {
 
   // poplift keeps journals and locks under $XDG_STATE_HOME: give it a private one so runs start clean and leave nothing behind.
   const stateHome = mkdtempSync(join(tmpdir(), 'poplift-bench-state-'));
-  cleanups.push(async () => rmSync(stateHome, { recursive: true, force: true }));
+  cleanups.push(() => {
+    rmSync(stateHome, { recursive: true, force: true });
+    return Promise.resolve();
+  });
 
   progress('starting Dovecot');
   const dovecot = await startDovecot();
@@ -511,7 +514,7 @@ let code = 1;
 try {
   code = await main();
 } catch (err) {
-  process.stderr.write(`bench: ${(err as Error).stack ?? err}\n`);
+  process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
 } finally {
   await cleanup();
 }

@@ -50,6 +50,8 @@ export class LineReader {
     return new Promise((resolve, reject) => {
       this.waiting = { resolve, reject };
       this.deliver();
+      // deliver() may have answered the waiter or recorded a failure.
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
       if (this.waiting && this.failure) reject(this.failure);
     });
   }

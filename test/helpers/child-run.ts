@@ -22,7 +22,7 @@ export function startChild(args: string[], env: Record<string, string>): ChildRu
   let err = '';
   let out = '';
   const watchers: Array<{ pattern: RegExp; resolve: () => void }> = [];
-  child.stderr!.on('data', (d: Buffer) => {
+  child.stderr.on('data', (d: Buffer) => {
     err += d.toString();
     for (const w of [...watchers]) {
       if (w.pattern.test(err)) {
@@ -31,7 +31,7 @@ export function startChild(args: string[], env: Record<string, string>): ChildRu
       }
     }
   });
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const done = new Promise<number | NodeJS.Signals>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal!)));
   return {
     child,
@@ -40,7 +40,10 @@ export function startChild(args: string[], env: Record<string, string>): ChildRu
     done,
     waitFor: (pattern) =>
       new Promise<void>((resolve, reject) => {
-        if (pattern.test(err)) return resolve();
+        if (pattern.test(err)) {
+          resolve();
+          return;
+        }
         watchers.push({ pattern, resolve });
         void done.then(() => reject(new Error(`process exited before ${pattern}: ${err.slice(-2000)}`)));
       }),

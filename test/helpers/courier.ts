@@ -33,9 +33,9 @@ function files() {
 
 export function courierMissing(): string | undefined {
   const f = files();
-  const { userdbModule, ...required } = f;
-  void userdbModule;
-  return missingFiles('Courier', Object.values(required));
+  // The userdb module is found at run time; the rest must be where the install put them.
+  const required = Object.entries(f).filter(([name]) => name !== 'userdbModule').map(([, path]) => path);
+  return missingFiles('Courier', required);
 }
 
 export async function startCourier(): Promise<MailServer> {
@@ -102,7 +102,7 @@ wait
     imap: { host: '127.0.0.1', port: imap },
     pop3: { host: '127.0.0.1', port: pop3 },
     startMs,
-    async addUser(name, password = `pw-${name}`): Promise<MailUser> {
+    addUser(name, password = `pw-${name}`): MailUser {
       const maildir = maildirOf(name);
       for (const sub of ['cur', 'new', 'tmp']) mkdirSync(join(maildir, sub), { recursive: true });
       execFileSync('chown', ['-R', `${ids.uid}:${ids.gid}`, join(home, name)]);
@@ -111,7 +111,7 @@ wait
       execFileSync(f.makeuserdb, ['-f', userdb]);
       return { name, login: name, password };
     },
-    async deliver(user, messages) {
+    deliver(user, messages) {
       const maildir = maildirOf(user.name);
       for (const raw of messages) {
         // Courier's own delivery agents store LF line ends; its servers add the CRs back.

@@ -20,12 +20,12 @@ export async function startDovecotServer(options: DovecotOptions = {}): Promise<
     pop3: { host: '127.0.0.1', port: dovecot.ports.pop3, ...(tls ? { tlsPort: dovecot.ports.pop3s } : {}) },
     ...(tls ? { certPath: dovecot.certPath } : {}),
     startMs,
-    async addUser(name, password): Promise<MailUser> {
+    addUser(name, password): MailUser {
       const user = dovecot.addUser(name, password);
       users.set(name, user);
       return { name, login: name, password: user.password };
     },
-    async deliver(user, messages) {
+    deliver(user, messages) {
       const u = users.get(user.name);
       if (!u) throw new Error(`no Dovecot user ${user.name}`);
       for (const raw of messages) dovecot.deliver(u, raw);

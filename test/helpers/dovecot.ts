@@ -264,7 +264,7 @@ ${options.extraConfig ?? ''}
   const child = spawn(binary, ['-F', '-c', confPath], { stdio: ['ignore', 'ignore', 'pipe'] });
   running.add(child);
   let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   let exited = false;
   child.once('exit', () => {
     exited = true;

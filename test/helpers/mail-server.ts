@@ -40,9 +40,9 @@ export interface MailServer {
   readonly certPath?: string;
   /** Milliseconds from spawn to every port answering. */
   readonly startMs: number;
-  addUser(name: string, password?: string): Promise<MailUser>;
+  addUser(name: string, password?: string): MailUser | Promise<MailUser>;
   /** Puts raw messages into the user's INBOX, in order, the way the server's own delivery path would. */
-  deliver(user: MailUser, messages: Buffer[]): Promise<void>;
+  deliver(user: MailUser, messages: Buffer[]): void | Promise<void>;
   stop(): Promise<void>;
 }
 

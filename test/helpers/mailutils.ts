@@ -65,7 +65,7 @@ export async function startMailutils(): Promise<MailServer> {
     imap: { host: '127.0.0.1', port: imap },
     pop3: { host: '127.0.0.1', port: pop3 },
     startMs,
-    async addUser(name, password = `pw-${name}`): Promise<MailUser> {
+    addUser(name, password = `pw-${name}`): MailUser {
       const userHome = join(home, name);
       mkdirSync(userHome, { recursive: true });
       const inbox = join(userHome, 'INBOX');
@@ -75,7 +75,7 @@ export async function startMailutils(): Promise<MailServer> {
       appendFileSync(passwd, `${name}:${hash}:${ids.uid}:${ids.gid}::${userHome}:/bin/false\n`);
       return { name, login: `${name}@${MAILUTILS_DOMAIN}`, password };
     },
-    async deliver(user, messages) {
+    deliver(user, messages) {
       appendFileSync(join(home, user.name, 'INBOX'), toMbox(messages));
     },
     async stop() {

@@ -70,7 +70,7 @@ exec ${f.couriertcpd} -address=127.0.0.1 -maxprocs=40 -maxperip=40 -nodnslookup 
     dir,
     pop3: { host: '127.0.0.1', port: pop3 },
     startMs,
-    async addUser(name, password = `pw-${name}`): Promise<MailUser> {
+    addUser(name, password = `pw-${name}`): MailUser {
       const hash = execFileSync('openssl', ['passwd', '-6', '-stdin'], { input: password }).toString().trim();
       // The same uid as the mail user: the namespace's passwd may list several names for it.
       appendFileSync(passwd, `${name}:x:${ids.uid}:${ids.gid}::/nonexistent:/usr/sbin/nologin\n`);
@@ -79,7 +79,7 @@ exec ${f.couriertcpd} -address=127.0.0.1 -maxprocs=40 -maxperip=40 -nodnslookup 
       chownSync(mboxOf(name), ids.uid, ids.gid);
       return { name, login: name, password };
     },
-    async deliver(user, messages) {
+    deliver(user, messages) {
       appendFileSync(mboxOf(user.name), toMbox(messages));
     },
     async stop() {

@@ -66,15 +66,18 @@ export function startUnderTty(command: string[], env: Record<string, string>, co
       }
     }
   };
-  child.stdout!.on('data', onOutput);
-  child.stderr!.on('data', onOutput);
+  child.stdout.on('data', onOutput);
+  child.stderr.on('data', onOutput);
   const done = new Promise<number>((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', (code) => resolve(code ?? -1));
   });
   const waitFor = (pattern: RegExp) =>
     new Promise<void>((resolve, reject) => {
-      if (pattern.test(output())) return resolve();
+      if (pattern.test(output())) {
+        resolve();
+        return;
+      }
       watchers.push({ pattern, resolve });
       void done.then(() => setTimeout(() => reject(new Error(`exited before ${pattern}: ${output().slice(-2000)}`)), 100));
     });

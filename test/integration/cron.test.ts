@@ -109,7 +109,7 @@ describeIntegration('cron runs: fast when nothing is new, one at a time, clean o
     expect(landed).toBeLessThan(198);
     const rest = await runCli([...args('Signal'), '--json'], env());
     expect(rest.code).toBe(0);
-    expect(JSON.parse(rest.stdout).appended).toBe(198 - landed);
+    expect((JSON.parse(rest.stdout) as { appended: number }).appended).toBe(198 - landed);
     expect(await readImapFolder(dovecot, bob, 'Signal')).toHaveLength(198);
   });
 });

@@ -123,7 +123,7 @@ describeIntegration('getting poplift: npm pack + npm install -g, and the README 
     const cronEnv = { HOME: home, LOGNAME: 'alice', PATH: CRON_PATH, SHELL: '/bin/sh' };
     // The machine's Node is not used: there is none on cron's PATH but Debian's 20, which poplift would refuse.
     const version = sh(`${exe} --version`, { cwd: home, env: cronEnv });
-    expect(version).toMatchObject({ code: 0, stdout: `${JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version}\n`, stderr: '' });
+    expect(version).toMatchObject({ code: 0, stdout: `${(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}\n`, stderr: '' });
 
     // The memory settings bin/poplift.js restarts with apply inside the executable too: a password
     // command's parent is poplift, whose environment at exec time /proc shows.

@@ -85,7 +85,7 @@ describeServers('interoperability: hostile corpus across real servers', { pairs:
     return;
   }
   const known = KNOWN_FAILURES[key] ?? {};
-  const check = (name: Check, title: string, fn: () => Promise<void>) => {
+  const check = (name: Check, title: string, fn: () => void | Promise<void>) => {
     const reason = known[name];
     if (reason) it.fails(`${title} [known failure: ${reason}]`, fn);
     else it(title, fn);
@@ -96,7 +96,7 @@ describeServers('interoperability: hostile corpus across real servers', { pairs:
   let dst: MailServer;
   let srcUser: MailUser;
   let dstUser: MailUser;
-  let setupError: unknown;
+  let setupError: Error | undefined;
   /** The source mailbox as POP3 served it before the migration. */
   let before: Buffer[] = [];
   let first: CliResult;
@@ -141,7 +141,7 @@ describeServers('interoperability: hostile corpus across real servers', { pairs:
           `${copies.filter((c) => c && c.changes.length === 0).length} byte-equal, ${[...changed].map(([n, k]) => `${k} ${n}`).join(', ') || 'none changed'}, ${copies.length - proven()} not proven`,
       );
     } catch (err) {
-      setupError = err;
+      setupError = err instanceof Error ? err : new Error(String(err));
     }
   }, 600_000);
 
@@ -149,7 +149,7 @@ describeServers('interoperability: hostile corpus across real servers', { pairs:
     if (started) timings.push(`${key}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
   });
 
-  check('exit', 'migrate exits 0 and uploads every message', async () => {
+  check('exit', 'migrate exits 0 and uploads every message', () => {
     ready();
     expect(before).toHaveLength(CORPUS.length);
     expect(first.code, first.stderr).toBe(0);

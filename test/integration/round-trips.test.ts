@@ -83,7 +83,7 @@ describeIntegration('round trips to the IMAP server (STARTTLS, MULTIAPPEND)', ()
     expect(first.summary).toMatchObject({ found: 20, appended: 20 });
     const again = await run();
     expect(again.summary).toMatchObject({ found: 20, appended: 0 });
-    process.stdout.write(`round trips: first run control ${first.control} upload ${first.upload}; re-run control ${again.control} upload ${again.upload}\n`);
+    process.stdout.write(`round trips: first run control ${first.control.join(',')} upload ${first.upload.join(',')}; re-run control ${again.control.join(',')} upload ${again.upload.join(',')}\n`);
     // Control connection, first run (12): STARTTLS, the TLS handshake, CAPABILITY, LOGIN, NAMESPACE,
     // STATUS, CREATE, SUBSCRIBE, SELECT (the index is read there), UNSELECT, STATUS, LOGOUT.
     // Before (20): also ID, a LIST after the STATUS of the missing folder, a LIST after SUBSCRIBE,

@@ -25,7 +25,7 @@ function run(command: string, args: string[], timeoutMs = 20_000, extraEnv: Reco
   return new Promise((resolve) => {
     const child = spawn(command, args, { env: { ...env, ...extraEnv }, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.once('exit', (code, signal) => {
       clearTimeout(timer);

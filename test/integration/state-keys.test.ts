@@ -59,7 +59,7 @@ describeIntegration('state keys: two POP3 servers on one host, different ports',
     expect(journals()).toHaveLength(2);
     const again = await Promise.all([runCli(args(one, 'Two ISPs'), env), runCli(args(two, 'Two ISPs'), env)]);
     expect(again.map((r) => r.code)).toEqual([0, 0]);
-    expect(again.map((r) => JSON.parse(r.stdout).knownFromJournal)).toEqual([4, 6]);
+    expect(again.map((r) => (JSON.parse(r.stdout) as { knownFromJournal: number }).knownFromJournal)).toEqual([4, 6]);
     expect(await readImapFolder(one, bob, 'Two ISPs')).toHaveLength(10);
   });
 

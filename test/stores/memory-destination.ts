@@ -257,8 +257,9 @@ export class MemoryDestination implements MailDestination {
     }
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.closed = true;
+    return Promise.resolve();
   }
 
   private async append(path: string, item: UploadItem): Promise<UploadOutcome> {
@@ -273,8 +274,8 @@ export class MemoryDestination implements MailDestination {
       (drop?.afterCommands !== undefined && this.commands >= drop.afterCommands);
     const folder = account.folders.get(path);
     if (cutOff) {
-      if (drop?.stored && folder) account.store(folder, item);
-      throw this.lose(`closed the connection before answering APPEND (${drop?.stored ? 'stored' : 'not stored'})`);
+      if (drop.stored && folder) account.store(folder, item);
+      throw this.lose(`closed the connection before answering APPEND (${drop.stored ? 'stored' : 'not stored'})`);
     }
     this.commands++;
     this.uploads++;
@@ -308,9 +309,13 @@ export class MemoryDestination implements MailDestination {
   }
 
   private async roundTrip(): Promise<void> {
-    if (this.lost) throw this.lost;
+    this.throwIfLost();
     if (this.closed) throw imapError(this.server, 'IMAP_CLOSED', 'connection was closed by poplift.');
     await tick();
+    this.throwIfLost();
+  }
+
+  private throwIfLost(): void {
     if (this.lost) throw this.lost;
   }
 

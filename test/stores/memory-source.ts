@@ -257,14 +257,18 @@ export class MemorySource implements MailSource {
 
   /** One command's round trip; a session that has lost its connection fails every command with that error. */
   private async command(): Promise<void> {
-    if (this.lost) throw this.lost;
+    this.throwIfLost();
     if (this.ended) throw pop3Error(this.server, 'POP3_CLOSED', 'connection was closed by poplift.');
     await tick();
-    if (this.lost) throw this.lost;
+    this.throwIfLost();
     if (this.drop?.afterCommands !== undefined && this.commands >= this.drop.afterCommands) {
       throw this.lose(`closed the connection after ${this.commands} commands`);
     }
     this.commands++;
+  }
+
+  private throwIfLost(): void {
+    if (this.lost) throw this.lost;
   }
 
   /** The connection is gone: marks are forgotten, the maildrop is free again. */

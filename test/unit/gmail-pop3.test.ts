@@ -46,7 +46,7 @@ describe("Gmail-style POP3: each session serves a window of the oldest messages 
     const dropped = await session();
     await dropped.retr(1);
     await dropped.top(2, 0);
-    await dropped.close();
+    dropped.close();
     const topOnly = await session();
     expect(await topOnly.stat()).toMatchObject({ count: 2 });
     await topOnly.top(1, 0);

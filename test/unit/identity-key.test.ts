@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { headerBlock, parseHeaders, type HeaderField } from '../../src/message/headers.js';
+import { parseHeaders, type HeaderField } from '../../src/message/headers.js';
 import {
   KEY_HEADER_FIELDS,
   identityKey,

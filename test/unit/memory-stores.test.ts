@@ -96,7 +96,7 @@ describe('MemoryMailbox', () => {
     await s.list();
     const errors: Array<[number, unknown]> = [];
     const read: number[] = [];
-    await s.retrieve([1, 2], (n) => void read.push(n), { onError: (n, e) => void errors.push([n, (e as PopliftError).code]) });
+    await s.retrieve([1, 2], (n) => void read.push(n), { onError: (n, e) => void errors.push([n, (e as { code?: string }).code]) });
     expect(errors).toEqual([[1, 'POP3_ERR']]);
     expect(read).toEqual([2]);
     await expect(s.retrieve([1], () => undefined)).rejects.toMatchObject({ code: 'POP3_ERR' });

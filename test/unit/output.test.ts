@@ -157,7 +157,7 @@ describe('a bar line fits the terminal', () => {
       const line = fitBarLine(cols, parts);
       expect(line.length, line).toBeLessThan(cols);
       expect(line).toContain('50%');
-      if (cols >= 60) expect(line).toMatch(/^alice → Archive\/Old ISP █+░+  50% \|.* ETA 4m10s$/);
+      if (cols >= 60) expect(line).toMatch(/^alice → Archive\/Old ISP █+░+ {2}50% \|.* ETA 4m10s$/);
     }
     expect(fitBarLine(80, parts)).toMatch(/ 50% \| 500\/1000 msgs \| 3\.2 MB\/s \| ETA 4m10s$/);
   });
@@ -171,7 +171,7 @@ describe('a bar line fits the terminal', () => {
 });
 
 describe('--json stop codes', () => {
-  const summary = (over: Partial<MigrationSummary> & { stopReason?: string }) => ({ ...emptySummary('p', 'i', 'F', false), ...over }) as MigrationSummary;
+  const summary = (over: Partial<MigrationSummary> & { stopReason?: string }) => ({ ...emptySummary('p', 'i', 'F', false), ...over });
   it('from the engine\'s stop reason, else from the signal', () => {
     expect(stopCode(summary({ stopped: 'x', stopReason: 'max-errors' }), undefined)).toBe('MAX_ERRORS');
     expect(stopCode(summary({ stopped: 'x', stopReason: 'over-quota' }), undefined)).toBe('OVER_QUOTA');

@@ -59,7 +59,7 @@ describe('Pop3ReplyParser', () => {
       try {
         expectHostileThenDele(replies);
       } catch (err) {
-        throw new Error(`split at byte ${cut} of ${whole.length}: ${(err as Error).message}`);
+        throw new Error(`split at byte ${cut} of ${whole.length}: ${(err as Error).message}`, { cause: err });
       }
     }
   });
@@ -76,7 +76,7 @@ describe('Pop3ReplyParser', () => {
       try {
         expectHostileThenDele(retrThenDele(chunks));
       } catch (err) {
-        throw new Error(`seed ${seed}: ${(err as Error).message}`);
+        throw new Error(`seed ${seed}: ${(err as Error).message}`, { cause: err });
       }
     }
   });

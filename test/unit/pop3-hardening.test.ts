@@ -131,7 +131,7 @@ describe('bounded RETR', () => {
     await session.list();
     const got: number[] = [];
     const failed: [number, string | undefined][] = [];
-    await session.retrMany([1, 2, 3], (n) => void got.push(n), { onError: (n, err) => failed.push([n, (err as PopliftError).code]) });
+    await session.retrMany([1, 2, 3], (n) => void got.push(n), { onError: (n, err) => failed.push([n, (err as { code?: string }).code]) });
     expect(got).toEqual([1, 3]);
     expect(failed).toEqual([[2, 'POP3_TOO_BIG']]);
     const err = await rejection(session.retr(2));
@@ -146,7 +146,7 @@ describe('bounded RETR', () => {
     await session.list();
     const got: number[] = [];
     const failed: [number, string | undefined][] = [];
-    await session.retrMany([1, 2, 3], (n) => void got.push(n), { onError: (n, err) => failed.push([n, (err as PopliftError).code]) });
+    await session.retrMany([1, 2, 3], (n) => void got.push(n), { onError: (n, err) => failed.push([n, (err as { code?: string }).code]) });
     expect(got).toEqual([1, 3]);
     expect(failed).toEqual([[2, 'POP3_TOO_BIG']]);
     expect(server.log).not.toContain('RETR 2');

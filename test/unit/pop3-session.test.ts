@@ -165,14 +165,14 @@ describe('Pop3Session against a scripted server', () => {
         const server = await start({ capa: DOVECOT_CAPA, messages, hook: holdAllRetrs(held, pieces) });
         const session = await connect(server);
         const delivered: number[] = [];
-        const failed: [number, PopliftError][] = [];
+        const failed: [number, Error][] = [];
         await session.retrMany(
           [1, 2, 3, 4, 5, 6],
           (n, body) => {
             expect(sha256(body)).toBe(sha256(messages[n - 1]!));
             delivered.push(n);
           },
-          { onError: (n, err) => failed.push([n, err as PopliftError]) },
+          { onError: (n, err) => failed.push([n, err]) },
         );
         expect(held).toEqual(['RETR 1', 'RETR 2', 'RETR 3', 'RETR 4', 'RETR 5', 'RETR 6']);
         expect(delivered).toEqual([1, 2, 4, 5, 6]);
@@ -180,6 +180,7 @@ describe('Pop3Session against a scripted server', () => {
         const [n, err] = failed[0]!;
         expect(n).toBe(3);
         expect(err).toBeInstanceOf(PopliftError);
+        if (!(err instanceof PopliftError)) throw err;
         expect(err.code).toBe('POP3_ERR');
         expect(err.exitCode).toBe(ExitCode.PARTIAL);
         expect(err.message).toContain('cannot read message 3');

@@ -231,7 +231,7 @@ describe('mailbox lock', () => {
     const warnings: string[] = [];
     const lock = MailboxLock.acquire(stem, 'pop3://a@h', (m) => warnings.push(m));
     expect(warnings[0]).toMatch(/no longer running/);
-    expect(JSON.parse(readFileSync(lock.path, 'utf8')).pid).toBe(process.pid);
+    expect((JSON.parse(readFileSync(lock.path, 'utf8')) as { pid: number }).pid).toBe(process.pid);
     expect(claims(stem)).toEqual(['m.4.lock']);
     lock.release();
   });
