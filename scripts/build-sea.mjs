@@ -12,7 +12,9 @@ const out = join(root, 'dist', 'sea');
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 12)) {
-  console.error(`build:sea: needs Node 22.12 or newer to build (the executable embeds the Node that builds it); this is ${process.version}.`);
+  console.error(
+    `build:sea: needs Node 22.12 or newer to build (the executable embeds the Node that builds it); this is ${process.version}.`,
+  );
   process.exit(2);
 }
 
@@ -35,7 +37,16 @@ await build({
 const config = join(out, 'sea-config.json');
 const blob = join(out, 'poplift.blob');
 // The V8 flag bin/poplift.js restarts with (process-tuning.ts) is built in: a single executable takes no Node options on its command line.
-writeFileSync(config, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: false, execArgv: ['--max-semi-space-size=1'] }));
+writeFileSync(
+  config,
+  JSON.stringify({
+    main: bundle,
+    output: blob,
+    disableExperimentalSEAWarning: true,
+    useCodeCache: false,
+    execArgv: ['--max-semi-space-size=1'],
+  }),
+);
 execFileSync(process.execPath, ['--experimental-sea-config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
 
 const exe = join(out, 'poplift');
@@ -45,7 +56,14 @@ try {
   // postject's ELF library warns about note sections it does not know; only a failure is worth showing.
   execFileSync(
     process.execPath,
-    [join(root, 'node_modules', 'postject', 'dist', 'cli.js'), exe, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'],
+    [
+      join(root, 'node_modules', 'postject', 'dist', 'cli.js'),
+      exe,
+      'NODE_SEA_BLOB',
+      blob,
+      '--sentinel-fuse',
+      'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2',
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
 } catch (err) {

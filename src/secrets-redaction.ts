@@ -114,7 +114,9 @@ function base64(text: string): string {
 function base64Runs(bytes: Buffer): string[] {
   const runs: string[] = [];
   for (let offset = 0; offset < 3; offset++) {
-    const encoded = Buffer.concat([Buffer.alloc(offset), bytes]).toString('base64').replace(/=+$/, '');
+    const encoded = Buffer.concat([Buffer.alloc(offset), bytes])
+      .toString('base64')
+      .replace(/=+$/, '');
     // 6-bit groups that hold any of the offset bytes are not the secret's alone.
     const skip = Math.ceil((offset * 8) / 6);
     // The last character also encodes bits of whatever byte follows, unless the bytes end on a group boundary.

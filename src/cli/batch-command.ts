@@ -29,7 +29,20 @@ export interface BatchCliOptions extends MigrateCliOptions, OutputCliOptions {
 }
 
 /** Options a row may not set: they belong to the whole batch run. */
-const BATCH_ONLY = new Set(['json', 'debug', 'quiet', 'silent', 'logFile', 'progressInterval', 'jobs', 'shard', 'skipBadRows', 'verify', 'config', 'stateDir']);
+const BATCH_ONLY = new Set([
+  'json',
+  'debug',
+  'quiet',
+  'silent',
+  'logFile',
+  'progressInterval',
+  'jobs',
+  'shard',
+  'skipBadRows',
+  'verify',
+  'config',
+  'stateDir',
+]);
 
 /** Row columns (snake_case) for every migrate option of the batch command, e.g. dry_run, mark_seen. */
 export function rowColumns(command: Command): Map<string, ColumnSpec> {
@@ -175,14 +188,27 @@ export function formatVerifyTable(results: JobResult[], seconds: number): string
   ]);
   const sum = (f: (v: VerifyReport) => number) => String(results.reduce((n, r) => n + (r.report ? f(r.report) : 0), 0));
   const ok = results.filter((r) => r.ok).length;
-  const totals = ['', `total: ${counted(results.length, 'mailbox', 'mailboxes')}, ${ok} all there`, sum((v) => v.found), sum((v) => v.present), sum((v) => v.missing), sum((v) => v.altered), `${seconds.toFixed(1)}s`, ok === results.length ? 'ok' : 'FAILED'];
+  const totals = [
+    '',
+    `total: ${counted(results.length, 'mailbox', 'mailboxes')}, ${ok} all there`,
+    sum((v) => v.found),
+    sum((v) => v.present),
+    sum((v) => v.missing),
+    sum((v) => v.altered),
+    `${seconds.toFixed(1)}s`,
+    ok === results.length ? 'ok' : 'FAILED',
+  ];
   return table(header, right, rows, totals);
 }
 
 function table(header: string[], right: boolean[], rows: string[][], totals: string[]): string {
   const all = [header, ...rows, totals];
   const widths = header.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
-  const line = (r: string[]) => r.map((c, i) => pad(c, widths[i]!, right[i]!)).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => pad(c, widths[i]!, right[i]!))
+      .join('  ')
+      .trimEnd();
   const rule = widths.map((w) => '-'.repeat(w)).join('  ');
   return `${[line(header), rule, ...rows.map(line), rule, line(totals)].join('\n')}\n`;
 }
@@ -235,7 +261,10 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
     if (!o.skipBadRows) {
       const message = `${counted(problems.length, 'bad row')} in ${file}; nothing was started. Fix them, or pass --skip-bad-rows to run the others.`;
       output.error(message);
-      if (o.json) io.stdout.write(`${JSON.stringify({ event: 'summary', schema: JSON_SCHEMA, status: 'usage', exitCode: ExitCode.USAGE, error: { code: 'BAD_ROWS', message } })}\n`);
+      if (o.json)
+        io.stdout.write(
+          `${JSON.stringify({ event: 'summary', schema: JSON_SCHEMA, status: 'usage', exitCode: ExitCode.USAGE, error: { code: 'BAD_ROWS', message } })}\n`,
+        );
       return ExitCode.USAGE;
     }
   }
@@ -249,7 +278,13 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
   const results: JobResult[] = [];
 
   const runOne = async (id: number, job: Job): Promise<JobResult> => {
-    const where = { line: job.row.line, row: job.row.index, pop3: job.plan.pop3Label, imap: job.plan.imapLabel, folder: job.plan.levels.join('/') };
+    const where = {
+      line: job.row.line,
+      row: job.row.index,
+      pop3: job.plan.pop3Label,
+      imap: job.plan.imapLabel,
+      folder: job.plan.levels.join('/'),
+    };
     json({ event: 'start', ...where });
     output.mailboxStarted(id, job.name, shortLabel(job.plan));
     const t0 = performance.now();
@@ -272,7 +307,17 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
       }
       results.push(result);
       output.mailboxEnded(id, `${job.name}: ${result.status}`, result.ok);
-      json({ event: 'end', ...where, status: result.status, ok: result.ok, found: result.report?.found ?? 0, present: result.report?.present ?? 0, missing: result.report?.missing ?? 0, altered: result.report?.altered ?? 0, seconds: Number(result.seconds.toFixed(3)) });
+      json({
+        event: 'end',
+        ...where,
+        status: result.status,
+        ok: result.ok,
+        found: result.report?.found ?? 0,
+        present: result.report?.present ?? 0,
+        missing: result.report?.missing ?? 0,
+        altered: result.report?.altered ?? 0,
+        seconds: Number(result.seconds.toFixed(3)),
+      });
       return result;
     }
     try {
@@ -323,7 +368,9 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
           let run = job;
           if (earlierFailed !== undefined && job.options.delete && !job.options.dryRun) {
             // Deleting now would take mail that the failed row has not copied yet.
-            output.warn(`${job.name}: not deleting from POP3 this time: line ${earlierFailed} reading the same mailbox did not finish; run the batch again.`);
+            output.warn(
+              `${job.name}: not deleting from POP3 this time: line ${earlierFailed} reading the same mailbox did not finish; run the batch again.`,
+            );
             run = { ...job, options: { ...job.options, delete: false } };
           }
           const result = await runOne(ids.get(job)!, run);
@@ -345,8 +392,24 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
   const exitCode = sig ? signalExitCode(sig) : ok === jobCount && skipped === 0 ? 0 : 1;
   if (o.verify) {
     const count = (f: (r: VerifyReport) => number) => results.reduce((n, r) => n + (r.report ? f(r.report) : 0), 0);
-    const totals = { mailboxes: jobCount, allThere: ok, notAllThere: jobCount - ok, found: count((r) => r.found), present: count((r) => r.present), missing: count((r) => r.missing), altered: count((r) => r.altered) };
-    json({ event: 'summary', schema: JSON_SCHEMA, status: runStatus(exitCode), verify: true, ...totals, seconds: roundSeconds(seconds), exitCode });
+    const totals = {
+      mailboxes: jobCount,
+      allThere: ok,
+      notAllThere: jobCount - ok,
+      found: count((r) => r.found),
+      present: count((r) => r.present),
+      missing: count((r) => r.missing),
+      altered: count((r) => r.altered),
+    };
+    json({
+      event: 'summary',
+      schema: JSON_SCHEMA,
+      status: runStatus(exitCode),
+      verify: true,
+      ...totals,
+      seconds: roundSeconds(seconds),
+      exitCode,
+    });
     const oneLine = `poplift batch --verify: ${counted(totals.mailboxes, 'mailbox', 'mailboxes')}, ${ok} with every message there; ${totals.missing} missing, ${totals.altered} altered of ${totals.found}`;
     output.final(formatVerifyTable(results, seconds), oneLine, { changed: false, ok: exitCode === 0 });
     return exitCode;
@@ -366,11 +429,22 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
     deleted: sum((s) => s.deleted),
     seconds: Number(seconds.toFixed(3)),
   };
-  json({ event: 'summary', schema: JSON_SCHEMA, status: runStatus(exitCode), ...totals, ...(shard ? { shard: `${shard.k}/${shard.n}` } : {}), exitCode });
+  json({
+    event: 'summary',
+    schema: JSON_SCHEMA,
+    status: runStatus(exitCode),
+    ...totals,
+    ...(shard ? { shard: `${shard.k}/${shard.n}` } : {}),
+    exitCode,
+  });
   const oneLine =
     `poplift batch: ${counted(totals.mailboxes, 'mailbox', 'mailboxes')}, ${ok} ok, ${totals.failed} failed${skipped > 0 ? `, ${counted(skipped, 'bad row')} skipped` : ''}; ` +
     `found ${totals.found}, appended ${totals.appended}, duplicates ${totals.duplicates}, failed ${totals.failedMessages}; ${formatSize(totals.bytes)} in ${seconds.toFixed(1)} s`;
   const changed = totals.appended > 0 || totals.deleted > 0 || sum((s) => s.wouldAppend.length) > 0;
-  output.final(formatBatchTable(results, skipped, seconds) + (sig ? `stopped by ${sig}; run the batch again to continue.\n` : ''), oneLine, { changed, ok: exitCode === 0 });
+  output.final(
+    formatBatchTable(results, skipped, seconds) + (sig ? `stopped by ${sig}; run the batch again to continue.\n` : ''),
+    oneLine,
+    { changed, ok: exitCode === 0 },
+  );
   return exitCode;
 }

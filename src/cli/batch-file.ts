@@ -156,14 +156,17 @@ export function readBatchFile(path: string): RawRow[] {
     });
   }
   const records = parseCsv(text);
-  if (records.length === 0) throw usageError(`The batch file ${path} is empty: it needs a header row (pop3_url,imap_url,folder,...) and one row per mailbox.`);
+  if (records.length === 0)
+    throw usageError(`The batch file ${path} is empty: it needs a header row (pop3_url,imap_url,folder,...) and one row per mailbox.`);
   const header = records[0]!.fields.map((h) => h.trim());
   // Column names are matched without regard to case, so 'folder' and 'Folder' are one column.
   const seen = new Map<string, number>();
   header.forEach((h, i) => {
     const first = seen.get(h.toLowerCase());
     if (first !== undefined && h !== '') {
-      throw usageError(`The batch file ${path} names the column '${h.toLowerCase()}' twice in its header (columns ${first + 1} and ${i + 1}); keep one.`);
+      throw usageError(
+        `The batch file ${path} names the column '${h.toLowerCase()}' twice in its header (columns ${first + 1} and ${i + 1}); keep one.`,
+      );
     }
     seen.set(h.toLowerCase(), i);
   });
@@ -205,7 +208,11 @@ export function validateRow(
     if (name.startsWith('\0') || REQUIRED.includes(name)) continue;
     const spec = columns.get(name.toLowerCase());
     if (!spec) {
-      problems.push(/password$|^password/i.test(name) ? `${name}: passwords cannot be given in the batch file; use pop3_password_file / imap_password_file` : `unknown column ${name}`);
+      problems.push(
+        /password$|^password/i.test(name)
+          ? `${name}: passwords cannot be given in the batch file; use pop3_password_file / imap_password_file`
+          : `unknown column ${name}`,
+      );
       continue;
     }
     if (spec.boolean) {
@@ -224,11 +231,19 @@ export function validateRow(
     try {
       accessSync(file, constants.R_OK);
     } catch (err) {
-      problems.push(`cannot read ${attr.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)} ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      problems.push(
+        `cannot read ${attr.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)} ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
     }
   }
   if (!raw.values.has('pop3_url') || !raw.values.has('imap_url')) return { problems };
-  const row: BatchRow = { index, line: raw.line, pop3Url: String(raw.values.get('pop3_url')), imapUrl: String(raw.values.get('imap_url')), overrides };
+  const row: BatchRow = {
+    index,
+    line: raw.line,
+    pop3Url: String(raw.values.get('pop3_url')),
+    imapUrl: String(raw.values.get('imap_url')),
+    overrides,
+  };
   try {
     // Checked even when a column was bad, so one pass reports everything wrong with the row.
     check(row);

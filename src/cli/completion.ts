@@ -12,7 +12,13 @@ export const SHELLS = ['bash', 'zsh', 'fish'] as const;
 interface CommandInfo {
   name: string;
   description: string;
-  options: Array<{ flag: string; description: string; takesValue: boolean; choices: readonly string[] | undefined; path: 'file' | 'dir' | undefined }>;
+  options: Array<{
+    flag: string;
+    description: string;
+    takesValue: boolean;
+    choices: readonly string[] | undefined;
+    path: 'file' | 'dir' | undefined;
+  }>;
   /** The command's own argument is a file (batch <file>). */
   fileArgument: boolean;
 }
@@ -75,7 +81,8 @@ function bash(name: string, commands: CommandInfo[], shells: readonly string[]):
     }
     lines.push('      esac');
     const words = c.options.map((o) => o.flag).join(' ');
-    if (c.name === 'completion') lines.push(`      [[ "$cur" != -* ]] && { COMPREPLY=($(compgen -W ${quoteSingle(shells.join(' '))} -- "$cur")); return; }`);
+    if (c.name === 'completion')
+      lines.push(`      [[ "$cur" != -* ]] && { COMPREPLY=($(compgen -W ${quoteSingle(shells.join(' '))} -- "$cur")); return; }`);
     else if (c.fileArgument) lines.push('      [[ "$cur" != -* ]] && { COMPREPLY=($(compgen -f -- "$cur")); return; }');
     lines.push(`      COMPREPLY=($(compgen -W ${quoteSingle(words)} -- "$cur"))`);
     lines.push('      ;;');

@@ -102,7 +102,9 @@ export function applySettings(command: Command, env: NodeJS.ProcessEnv, otherOpt
   }
   for (const key of Object.keys(file)) {
     if (SECRET_KEY.test(key)) {
-      throw usageError(`The config file ${configPath} sets '${key}': passwords are not read from config files; use POPLIFT_POP3_PASSWORD / POPLIFT_IMAP_PASSWORD or --pop3-password-file / --imap-password-file.`);
+      throw usageError(
+        `The config file ${configPath} sets '${key}': passwords are not read from config files; use POPLIFT_POP3_PASSWORD / POPLIFT_IMAP_PASSWORD or --pop3-password-file / --imap-password-file.`,
+      );
     }
     if (!byKey.has(key) && !otherOptionNames.has(key) && !NOT_FROM_SETTINGS.has(key)) {
       throw usageError(`The config file ${configPath} has an unknown option '${key}'.`);

@@ -84,7 +84,10 @@ export function defaultCas(): readonly string[] {
  * Logs in with the password or the current token; a token the server refuses
  * is fetched again once from --*-token-command (long cron runs outlive tokens).
  */
-export async function withTokenRefresh<T>(creds: Credentials, connect: (secret: { password?: string; accessToken?: string }) => Promise<T>): Promise<T> {
+export async function withTokenRefresh<T>(
+  creds: Credentials,
+  connect: (secret: { password?: string; accessToken?: string }) => Promise<T>,
+): Promise<T> {
   const secret = () => (creds.token ? { accessToken: creds.token.current() } : { password: creds.password });
   try {
     return await connect(secret());
@@ -130,28 +133,32 @@ export async function connectionEndpoints(
       return undefined;
     }
   };
-  const pop3Creds = await attempt(() => resolveCredentials({
-    side: 'POP3',
-    passwordFile: o.pop3PasswordFile,
-    passwordCommand: o.pop3PasswordCommand,
-    tokenFile: o.pop3TokenFile,
-    tokenCommand: o.pop3TokenCommand,
-    env: io.env,
-    fromUrl: pop3.password,
-    warn,
-    prompt,
-  }));
-  const imapCreds = await attempt(() => resolveCredentials({
-    side: 'IMAP',
-    passwordFile: o.imapPasswordFile,
-    passwordCommand: o.imapPasswordCommand,
-    tokenFile: o.imapTokenFile,
-    tokenCommand: o.imapTokenCommand,
-    env: io.env,
-    fromUrl: imap.password,
-    warn,
-    prompt,
-  }));
+  const pop3Creds = await attempt(() =>
+    resolveCredentials({
+      side: 'POP3',
+      passwordFile: o.pop3PasswordFile,
+      passwordCommand: o.pop3PasswordCommand,
+      tokenFile: o.pop3TokenFile,
+      tokenCommand: o.pop3TokenCommand,
+      env: io.env,
+      fromUrl: pop3.password,
+      warn,
+      prompt,
+    }),
+  );
+  const imapCreds = await attempt(() =>
+    resolveCredentials({
+      side: 'IMAP',
+      passwordFile: o.imapPasswordFile,
+      passwordCommand: o.imapPasswordCommand,
+      tokenFile: o.imapTokenFile,
+      tokenCommand: o.imapTokenCommand,
+      env: io.env,
+      fromUrl: imap.password,
+      warn,
+      prompt,
+    }),
+  );
   const maxMessageBytes = Math.floor(positiveNumber(o.maxMessageSize ?? '256', '--max-message-size') * 1024 * 1024);
   const uploadConnections = o.connections === undefined ? undefined : wholeNumber(o.connections, '--connections', 1);
   const pop3Tls = await attempt(() => tlsOptions('POP3', o, warn));
@@ -164,39 +171,43 @@ export async function connectionEndpoints(
     sourceLabel: label(pop3),
     destinationLabel: label(imap),
     connectSource: () =>
-      withTokenRefresh(pop3Creds, (secret) => Pop3Source.connect({
-        host: pop3.host,
-        port: pop3.port,
-        tls: pop3.tls,
-        allowPlaintext: allowPlaintext(pop3, o),
-        user: pop3.user,
-        ...secret,
-        auth: secret.accessToken === undefined ? o.pop3Auth : 'auto',
-        timeoutMs,
-        maxMessageBytes,
-        tlsOptions: pop3Tls,
-        debug: debug && ((line: string) => debug(`POP3 ${line}`)),
-      })),
+      withTokenRefresh(pop3Creds, (secret) =>
+        Pop3Source.connect({
+          host: pop3.host,
+          port: pop3.port,
+          tls: pop3.tls,
+          allowPlaintext: allowPlaintext(pop3, o),
+          user: pop3.user,
+          ...secret,
+          auth: secret.accessToken === undefined ? o.pop3Auth : 'auto',
+          timeoutMs,
+          maxMessageBytes,
+          tlsOptions: pop3Tls,
+          debug: debug && ((line: string) => debug(`POP3 ${line}`)),
+        }),
+      ),
     connectDestination: () =>
-      withTokenRefresh(imapCreds, (secret) => ImapDestination.connect({
-        host: imap.host,
-        port: imap.port,
-        tls: imap.tls,
-        allowPlaintext: allowPlaintext(imap, o),
-        user: imap.user,
-        ...secret,
-        refreshToken: imapCreds.token?.refresh,
-        uploadConnections,
-        multiAppend: o.multiappend !== false,
-        // Only migrate has --[no-]multiappend; a dry run and verify upload nothing.
-        openUploads: typeof o.multiappend === 'boolean' && !o.dryRun,
-        timeoutMs,
-        tlsOptions: imapTls,
-        debug,
-        ...(o.profile === undefined ? {} : { profile: o.profile }),
-      }).then((target) => {
-        debug?.(`IMAP provider profile: ${describeProfile(target.profile)}`);
-        return target;
-      })),
+      withTokenRefresh(imapCreds, (secret) =>
+        ImapDestination.connect({
+          host: imap.host,
+          port: imap.port,
+          tls: imap.tls,
+          allowPlaintext: allowPlaintext(imap, o),
+          user: imap.user,
+          ...secret,
+          refreshToken: imapCreds.token?.refresh,
+          uploadConnections,
+          multiAppend: o.multiappend !== false,
+          // Only migrate has --[no-]multiappend; a dry run and verify upload nothing.
+          openUploads: typeof o.multiappend === 'boolean' && !o.dryRun,
+          timeoutMs,
+          tlsOptions: imapTls,
+          debug,
+          ...(o.profile === undefined ? {} : { profile: o.profile }),
+        }).then((target) => {
+          debug?.(`IMAP provider profile: ${describeProfile(target.profile)}`);
+          return target;
+        }),
+      ),
   };
 }

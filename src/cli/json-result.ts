@@ -65,7 +65,14 @@ export function migrateJson(summary: MigrationSummary, exitCode: number, signal:
 }
 
 export function verifyJson(report: VerifyReport, exitCode: number): Record<string, unknown> {
-  return { schema: JSON_SCHEMA, command: 'verify', status: runStatus(exitCode), exitCode, ...report, seconds: roundSeconds(report.seconds) };
+  return {
+    schema: JSON_SCHEMA,
+    command: 'verify',
+    status: runStatus(exitCode),
+    exitCode,
+    ...report,
+    seconds: roundSeconds(report.seconds),
+  };
 }
 
 /** The final object of a run that ended in an error instead of a summary. */

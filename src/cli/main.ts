@@ -14,7 +14,17 @@ import { completionScript, SHELLS } from './completion.js';
 import { allOptionNames, applySettings } from './config.js';
 import { errorJson } from './json-result.js';
 import type { MigrateCliOptions } from './migrate-command.js';
-import { addLoginOptions, addMigrateOptions, addTlsOptions, BATCH_HELP, COMPLETION_HELP, EXIT_CODES_HELP, groupHelp, MIGRATE_HELP, VERIFY_HELP } from './options.js';
+import {
+  addLoginOptions,
+  addMigrateOptions,
+  addTlsOptions,
+  BATCH_HELP,
+  COMPLETION_HELP,
+  EXIT_CODES_HELP,
+  groupHelp,
+  MIGRATE_HELP,
+  VERIFY_HELP,
+} from './options.js';
 import type { VerifyCliOptions } from './verify-command.js';
 
 export interface CliIo {

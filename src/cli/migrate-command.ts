@@ -169,7 +169,10 @@ export async function executeMigrate(plan: MigratePlan, o: MigrateCliOptions, io
   try {
     // A dry run renames nothing, but reads an older journal that a real run would adopt.
     const state = loadJournal(o.dryRun && legacyJournalBelongs(legacyPath, journalPath, pair) ? legacyPath : journalPath);
-    if (state.badLines > 0) warn(`The journal ${journalPath} has ${state.badLines} unreadable line(s); those messages are checked against the destination again.`);
+    if (state.badLines > 0)
+      warn(
+        `The journal ${journalPath} has ${state.badLines} unreadable line(s); those messages are checked against the destination again.`,
+      );
     if (!o.dryRun) {
       writer = new JournalWriter(journalPath);
       if (state.done.size === 0 && state.folder === undefined) {

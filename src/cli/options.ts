@@ -125,7 +125,11 @@ export function parseFlagListOrUsage(text: string): string[] {
 export function addMigrateOptions(command: Command, jsonHelp: string): Command {
   command.option('--folder <path>', "destination folder, '/' separates levels; created when missing", 'INBOX');
   addLoginOptions(command)
-    .addOption(new Option('--dedupe <mode>', 'skip messages already in the folder, by Message-ID (or fallback key)').choices(['message-id', 'none']).default('message-id'))
+    .addOption(
+      new Option('--dedupe <mode>', 'skip messages already in the folder, by Message-ID (or fallback key)')
+        .choices(['message-id', 'none'])
+        .default('message-id'),
+    )
     .option('--flags <flags>', "add these flags to every message, e.g. '\\Seen $Imported'")
     .option('--mark-seen', 'add \\Seen to every message')
     .option('--keep-deleted-flag', 'map X-Status D / X-Mozilla-Status 0x0008 to \\Deleted (default: ignore)')
@@ -139,7 +143,10 @@ export function addMigrateOptions(command: Command, jsonHelp: string): Command {
     .option('--debug', 'print protocol traces (passwords masked) and stack traces');
   return addTlsOptions(command)
     .addOption(
-      new Option('--profile <provider>', "the destination's rules (connections, upload size, folder names): detected from its host name and greeting unless set")
+      new Option(
+        '--profile <provider>',
+        "the destination's rules (connections, upload size, folder names): detected from its host name and greeting unless set",
+      )
         .choices(['auto', ...PROFILE_NAMES])
         .default('auto'),
     )
@@ -182,7 +189,8 @@ export function groupHelp(command: Command): Command {
   for (const option of command.options) {
     const group = HELP_GROUPS.find(([, pattern]) => pattern.test(option.attributeName()));
     if (group) option.helpGroup(group === HELP_GROUPS[0] && first ? first : group[0]);
-    if (typeof option.defaultValue === 'string' && option.defaultValueDescription === undefined) option.defaultValueDescription = option.defaultValue;
+    if (typeof option.defaultValue === 'string' && option.defaultValueDescription === undefined)
+      option.defaultValueDescription = option.defaultValue;
   }
   command.showHelpAfterError(`(run poplift ${command.name()} --help for usage)`);
   return command;
@@ -208,21 +216,35 @@ export function addLoginOptions(command: Command): Command {
 
 /** Certificates, the plaintext policy and the idle timeout (migrate and verify). */
 export function addTlsOptions(command: Command): Command {
-  return command
-    .option('--ca-file <pem>', 'trust the CAs in <pem> on both sides')
-    .option('--pop3-ca-file <pem>', 'trust the CAs in <pem> for the POP3 server')
-    .option('--imap-ca-file <pem>', 'trust the CAs in <pem> for the IMAP server')
-    .option('--insecure', 'do not verify TLS certificates on either side (warns on every run)')
-    .option('--pop3-insecure', 'do not verify the POP3 server certificate')
-    .option('--imap-insecure', 'do not verify the IMAP server certificate')
-    .option('--allow-plaintext', 'log in without TLS when a server offers no STARTTLS/STLS (always allowed on loopback)')
-    // Together they would leave one silently ignored, and a refusal's advice (--allow-plaintext) useless.
-    .addOption(new Option('--require-tls', 'refuse unencrypted logins even on loopback').conflicts('allowPlaintext'))
-    .option('--timeout <seconds>', 'give up on a connection that sends nothing for this long', '60')
-    .option('--max-message-size <MiB>', 'leave (and report) a POP3 message larger than this on the server', '256');
+  return (
+    command
+      .option('--ca-file <pem>', 'trust the CAs in <pem> on both sides')
+      .option('--pop3-ca-file <pem>', 'trust the CAs in <pem> for the POP3 server')
+      .option('--imap-ca-file <pem>', 'trust the CAs in <pem> for the IMAP server')
+      .option('--insecure', 'do not verify TLS certificates on either side (warns on every run)')
+      .option('--pop3-insecure', 'do not verify the POP3 server certificate')
+      .option('--imap-insecure', 'do not verify the IMAP server certificate')
+      .option('--allow-plaintext', 'log in without TLS when a server offers no STARTTLS/STLS (always allowed on loopback)')
+      // Together they would leave one silently ignored, and a refusal's advice (--allow-plaintext) useless.
+      .addOption(new Option('--require-tls', 'refuse unencrypted logins even on loopback').conflicts('allowPlaintext'))
+      .option('--timeout <seconds>', 'give up on a connection that sends nothing for this long', '60')
+      .option('--max-message-size <MiB>', 'leave (and report) a POP3 message larger than this on the server', '256')
+  );
 }
 
-const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, B: 1, K: 1024, KB: 1024, KIB: 1024, M: 1024 ** 2, MB: 1024 ** 2, MIB: 1024 ** 2, G: 1024 ** 3, GB: 1024 ** 3, GIB: 1024 ** 3 };
+const SIZE_UNITS: Readonly<Record<string, number>> = {
+  '': 1,
+  B: 1,
+  K: 1024,
+  KB: 1024,
+  KIB: 1024,
+  M: 1024 ** 2,
+  MB: 1024 ** 2,
+  MIB: 1024 ** 2,
+  G: 1024 ** 3,
+  GB: 1024 ** 3,
+  GIB: 1024 ** 3,
+};
 
 /** A size in octets from '500M', '2G', '1.5GB', '300k' or plain octets (K, M, G are powers of 1024). */
 export function byteSize(text: string, name: string): number {
@@ -258,7 +280,10 @@ export function rateLimit(text: string, name = '--rate'): RateLimit {
  */
 export function addRunLimitOptions(command: Command): Command {
   return command
-    .option('--max-bytes-per-run <size>', 'upload at most this much per run (e.g. 450M for a 500 MB/day quota), then stop with exit 6; the next run goes on')
+    .option(
+      '--max-bytes-per-run <size>',
+      'upload at most this much per run (e.g. 450M for a 500 MB/day quota), then stop with exit 6; the next run goes on',
+    )
     .option('--rate <pace>', 'upload at most this fast: octets per second (2M) or messages per second (4msg)');
 }
 

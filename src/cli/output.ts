@@ -53,9 +53,15 @@ export interface OutputCliOptions {
   progressInterval: string;
 }
 
-export function outputSettings(o: OutputCliOptions, stderr: NodeJS.WritableStream, total = false, startLine: OutputSettings['startLine'] = 'immediate'): OutputSettings {
+export function outputSettings(
+  o: OutputCliOptions,
+  stderr: NodeJS.WritableStream,
+  total = false,
+  startLine: OutputSettings['startLine'] = 'immediate',
+): OutputSettings {
   const interval = Number(o.progressInterval);
-  if (!Number.isFinite(interval) || interval <= 0) throw usageError(`--progress-interval must be a positive number of seconds, not '${o.progressInterval}'.`);
+  if (!Number.isFinite(interval) || interval <= 0)
+    throw usageError(`--progress-interval must be a positive number of seconds, not '${o.progressInterval}'.`);
   return {
     quiet: Boolean(o.quiet) || Boolean(o.silent),
     silent: Boolean(o.silent),
@@ -115,7 +121,11 @@ export class Output {
   private toLog(text: string): void {
     if (!this.settings.logFile) return;
     const stamp = new Date(this.now()).toISOString();
-    const lines = text.replace(/\n$/, '').split('\n').map((l) => `${stamp} ${l}\n`).join('');
+    const lines = text
+      .replace(/\n$/, '')
+      .split('\n')
+      .map((l) => `${stamp} ${l}\n`)
+      .join('');
     try {
       appendFileSync(this.settings.logFile, lines, { mode: 0o600 });
     } catch (err) {

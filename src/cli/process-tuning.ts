@@ -100,7 +100,14 @@ export function restartTuned(): void {
   const execve = (process as { execve?: (file: string, args: string[], env: Record<string, string>) => never }).execve;
   if (typeof execve !== 'function') return;
   const sea = (process.getBuiltinModule('node:sea') as { isSea?: () => boolean } | undefined)?.isSea?.() ?? false;
-  const launch = tunedLaunch({ platform: process.platform, execPath: process.execPath, execArgv: process.execArgv, argv: process.argv, env, sea });
+  const launch = tunedLaunch({
+    platform: process.platform,
+    execPath: process.execPath,
+    execArgv: process.execArgv,
+    argv: process.argv,
+    env,
+    sea,
+  });
   if (launch === undefined) return;
   try {
     accessSync(process.execPath, constants.X_OK);

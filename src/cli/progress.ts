@@ -84,13 +84,7 @@ export function fitBarLine(columns: number, p: BarParts): string {
   if (p.ratio === undefined) return cut(`${p.label} listing…`, width);
   const ratio = Math.min(1, Math.max(0, p.ratio));
   const pct = `${Math.floor(ratio * 100)}%`.padStart(4);
-  const candidates = [
-    [pct, p.msgs, p.mb, p.rate, p.left],
-    [pct, p.msgs, p.rate, p.left],
-    [pct, p.rate, p.left],
-    [pct, p.left],
-    [pct],
-  ];
+  const candidates = [[pct, p.msgs, p.mb, p.rate, p.left], [pct, p.msgs, p.rate, p.left], [pct, p.rate, p.left], [pct, p.left], [pct]];
   const label = p.label;
   for (const fields of candidates) {
     const tail = fields.join(' | ');

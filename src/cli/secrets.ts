@@ -62,7 +62,9 @@ export function readSecretFile(path: string, what: string, warn: (m: string) => 
   let text: string;
   try {
     if ((statSync(path).mode & 0o077) !== 0) {
-      warn(`The ${what} file ${path} can be read by other users of this machine; chmod 600 it (or create it with umask 077 or install -m 600).`);
+      warn(
+        `The ${what} file ${path} can be read by other users of this machine; chmod 600 it (or create it with umask 077 or install -m 600).`,
+      );
     }
     text = readFileSync(path, 'utf8');
   } catch (err) {
@@ -110,7 +112,9 @@ export function runSecretCommand(command: string, what: string, timeoutMs = SECR
     const timer = setTimeout(() => {
       killGroup();
       const seconds = timeoutMs % 1000 === 0 ? `${timeoutMs / 1000} s` : `${(timeoutMs / 1000).toFixed(1)} s`;
-      finish(usageError(`The ${what} command did not finish within ${seconds} and was stopped: check that it runs without asking for input.`));
+      finish(
+        usageError(`The ${what} command did not finish within ${seconds} and was stopped: check that it runs without asking for input.`),
+      );
     }, timeoutMs);
     child.stdout.on('data', (chunk: Buffer) => {
       outLength += chunk.length;
@@ -119,7 +123,9 @@ export function runSecretCommand(command: string, what: string, timeoutMs = SECR
     child.stderr.on('data', (chunk: Buffer) => {
       if (stderr.reduce((n, b) => n + b.length, 0) < 64 * 1024) stderr.push(chunk);
     });
-    child.on('error', (err) => finish(usageError(`The ${what} command could not be started (${(err as NodeJS.ErrnoException).code ?? err.message}).`)));
+    child.on('error', (err) =>
+      finish(usageError(`The ${what} command could not be started (${(err as NodeJS.ErrnoException).code ?? err.message}).`)),
+    );
     const conclude = (code: number | null, signal: NodeJS.Signals | null): void => {
       clearTimeout(exitTimer);
       child.stdout.destroy();
@@ -154,7 +160,9 @@ export async function resolveCredentials(s: CredentialSources): Promise<Credenti
   ];
   const given = sources.filter(([, value]) => value !== undefined).map(([option]) => option);
   if (given.length > 1) {
-    throw usageError(`Give only one of --${lower}-password-file, --${lower}-password-command, --${lower}-token-file and --${lower}-token-command.`);
+    throw usageError(
+      `Give only one of --${lower}-password-file, --${lower}-password-command, --${lower}-token-file and --${lower}-token-command.`,
+    );
   }
   const fromEnv = s.env[envName(s.side)];
   if (fromEnv !== undefined && fromEnv !== '') given.push(envName(s.side));
@@ -179,18 +187,23 @@ export async function resolveCredentials(s: CredentialSources): Promise<Credenti
       },
     };
   }
-  if (s.passwordFile !== undefined) return { password: readSecretFile(s.passwordFile, `${s.side} password`, s.warn, `--${lower}-password-file`) };
+  if (s.passwordFile !== undefined)
+    return { password: readSecretFile(s.passwordFile, `${s.side} password`, s.warn, `--${lower}-password-file`) };
   if (s.passwordCommand !== undefined) return { password: await runSecretCommand(s.passwordCommand, `${s.side} password`) };
   if (fromEnv !== undefined && fromEnv !== '') return { password: fromEnv };
   if (s.fromUrl !== undefined) {
-    s.warn(`The ${s.side} password is in the URL, where other users of this machine can see it; use ${envName(s.side)} or --${lower}-password-file instead.`);
+    s.warn(
+      `The ${s.side} password is in the URL, where other users of this machine can see it; use ${envName(s.side)} or --${lower}-password-file instead.`,
+    );
     return { password: s.fromUrl };
   }
   if (s.prompt) {
     const password = await s.prompt(`${s.side} password: `);
     if (password !== '') return { password };
   }
-  throw usageError(`No ${s.side} password: set ${envName(s.side)}, or give --${lower}-password-file <file> or --${lower}-password-command <cmd>.`);
+  throw usageError(
+    `No ${s.side} password: set ${envName(s.side)}, or give --${lower}-password-file <file> or --${lower}-password-command <cmd>.`,
+  );
 }
 
 /** A prompt on the controlling terminal that does not echo what is typed. */

@@ -13,10 +13,14 @@ export function formatSummary(s: MigrationSummary): string {
   if (s.deleted > 0) lines.push(`  deleted from POP3 after confirming their copy: ${s.deleted}`);
   if (s.wouldDelete.length > 0) lines.push(`  would delete from POP3 (copy confirmed): ${s.wouldDelete.join(' ')}`);
   if (s.reconnects > 0) lines.push(`  reconnected ${count(s.reconnects, 'time')} after a dropped or stalled connection`);
-  if (s.serverDates > 0) lines.push(`  ${count(s.serverDates, 'message')} had no usable Received or Date header: the server's time is ${s.serverDates === 1 ? 'its' : 'their'} date`);
+  if (s.serverDates > 0)
+    lines.push(
+      `  ${count(s.serverDates, 'message')} had no usable Received or Date header: the server's time is ${s.serverDates === 1 ? 'its' : 'their'} date`,
+    );
   if (s.dryRun && s.wouldAppend.length > 0) {
     lines.push('  would append:');
-    for (const a of s.wouldAppend) lines.push(`    ${a.uidl}  ${a.size} octets  ${a.flags.join(' ') || '-'}  ${a.date ?? 'server time'}  ${a.key}`);
+    for (const a of s.wouldAppend)
+      lines.push(`    ${a.uidl}  ${a.size} octets  ${a.flags.join(' ') || '-'}  ${a.date ?? 'server time'}  ${a.key}`);
   }
   if (s.duplicateList.length > 0) {
     lines.push('  duplicates skipped (UIDL, key, copy kept):');

@@ -17,7 +17,8 @@ export async function confirmUploads(sessions: Sessions, ledger: Ledger): Promis
   const { settled } = ledger;
   const appended: Array<{ uidl: string; uid: number | undefined }> = [];
   const validity = sessions.folder?.uidValidity;
-  for (const [uidl, r] of settled) if (r.outcome === 'appended') appended.push({ uidl, uid: r.uidValidity === validity ? r.uid : undefined });
+  for (const [uidl, r] of settled)
+    if (r.outcome === 'appended') appended.push({ uidl, uid: r.uidValidity === validity ? r.uid : undefined });
   if (appended.length === 0) return undefined;
 
   const { destination, folder } = await sessions.openDestination();
@@ -41,9 +42,13 @@ export async function confirmUploads(sessions: Sessions, ledger: Ledger): Promis
   for (const { uidl, uid } of appended) {
     const r = settled.get(uidl);
     if (r?.outcome !== 'appended') continue;
-    const there = uid !== undefined ? uids.has(uid) : (index.get(r.key)?.some((m) => m.size === r.size || r.key.startsWith('mid:')) ?? false);
+    const there =
+      uid !== undefined ? uids.has(uid) : (index.get(r.key)?.some((m) => m.size === r.size || r.key.startsWith('mid:')) ?? false);
     if (!there) {
-      ledger.missing(uidl, `IMAP server ${destination.server} accepted the message, but it is not in the folder; it stays on the source and is uploaded again next run.`);
+      ledger.missing(
+        uidl,
+        `IMAP server ${destination.server} accepted the message, but it is not in the folder; it stays on the source and is uploaded again next run.`,
+      );
     }
   }
   ledger.confirmed();

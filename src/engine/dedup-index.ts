@@ -49,7 +49,13 @@ export class DedupIndex {
    * `altKeys` and `altSizes` describe the same message as a server that
    * rewrites CR runs before LF would store it (see PreparedMessage).
    */
-  check(key: string, size: number, uidl: string, altKeys: readonly string[] = [], altSizes: readonly number[] = []): DuplicateReport | undefined {
+  check(
+    key: string,
+    size: number,
+    uidl: string,
+    altKeys: readonly string[] = [],
+    altSizes: readonly number[] = [],
+  ): DuplicateReport | undefined {
     const kept = this.thisRun.get(key);
     if (kept !== undefined) {
       return { uidl, key, keptIn: 'this-run', keptAs: this.runUidls[kept]!, keptUid: undefined, sizeDiffers: this.runSizes[kept] !== size };

@@ -35,7 +35,12 @@ interface Candidate {
 }
 
 /** The messages of the current listing that may be deleted if their copy proves to be them. */
-async function candidates(sessions: Sessions, ledger: Ledger, journal: JournalState | undefined, options: DeleteOptions): Promise<Candidate[]> {
+async function candidates(
+  sessions: Sessions,
+  ledger: Ledger,
+  journal: JournalState | undefined,
+  options: DeleteOptions,
+): Promise<Candidate[]> {
   const { source, listing } = await sessions.openSource();
   const { settled } = ledger;
   const validity = sessions.folder?.uidValidity;
@@ -66,7 +71,8 @@ async function candidates(sessions: Sessions, ledger: Ledger, journal: JournalSt
       const kept = r.keptIn === 'this-run' ? settled.get(r.keptAs) : undefined;
       // The copy kept in this run must have been uploaded (in a dry run it was only planned).
       if (r.keptIn === 'this-run' && kept?.outcome !== 'appended') continue;
-      const uid = r.keptIn === 'destination' ? r.keptUid : kept?.outcome === 'appended' && kept.uidValidity === validity ? kept.uid : undefined;
+      const uid =
+        r.keptIn === 'destination' ? r.keptUid : kept?.outcome === 'appended' && kept.uidValidity === validity ? kept.uid : undefined;
       out.push({ uidl, key: r.key, uid, digests: settled.digests(uidl) });
     } else if (k && !k.sizeDiffers) {
       out.push({ uidl, key: k.key, uid: k.uidValidity === validity?.toString() ? k.uid : undefined, digests: k.digests });
@@ -79,7 +85,10 @@ async function candidates(sessions: Sessions, ledger: Ledger, journal: JournalSt
     );
   }
   if (resized > 0) {
-    options.warnOnce('delete-resized', `${resized} message(s) stay on POP3 server ${source.server}: it now lists them with another size than when they were copied.`);
+    options.warnOnce(
+      'delete-resized',
+      `${resized} message(s) stay on POP3 server ${source.server}: it now lists them with another size than when they were copied.`,
+    );
   }
   // A dry run reads no message, so it can only say what would be checked.
   if (options.dryRun) return out;
@@ -87,15 +96,24 @@ async function candidates(sessions: Sessions, ledger: Ledger, journal: JournalSt
   const unread = out.filter((c) => c.digests === undefined);
   if (unread.length > 0) {
     const byNumber = new Map(unread.map((c) => [listing.number(c.uidl)!, c] as const));
-    await source.retrieve([...byNumber.keys()], (n, content, info) => {
-      if (!info.sizeSuspect) byNumber.get(n)!.digests = copyDigests(content);
-    }, { onError: () => undefined });
+    await source.retrieve(
+      [...byNumber.keys()],
+      (n, content, info) => {
+        if (!info.sizeSuspect) byNumber.get(n)!.digests = copyDigests(content);
+      },
+      { onError: () => undefined },
+    );
   }
   return out.filter((c) => c.digests !== undefined);
 }
 
 /** The ids whose copy in the folder is the message, by the copy rule; in listing order. */
-async function provenCopies(sessions: Sessions, ledger: Ledger, journal: JournalState | undefined, options: DeleteOptions): Promise<string[]> {
+async function provenCopies(
+  sessions: Sessions,
+  ledger: Ledger,
+  journal: JournalState | undefined,
+  options: DeleteOptions,
+): Promise<string[]> {
   const list = await candidates(sessions, ledger, journal, options);
   if (list.length === 0 || options.dryRun) return list.map((c) => c.uidl);
   // Copies without a known UID are looked for by key: every message of the folder with it is a candidate.
@@ -146,7 +164,12 @@ async function provenCopies(sessions: Sessions, ledger: Ledger, journal: Journal
   return proven;
 }
 
-export async function deletePhase(sessions: Sessions, ledger: Ledger, journal: JournalState | undefined, options: DeleteOptions): Promise<void> {
+export async function deletePhase(
+  sessions: Sessions,
+  ledger: Ledger,
+  journal: JournalState | undefined,
+  options: DeleteOptions,
+): Promise<void> {
   const pending = await provenCopies(sessions, ledger, journal, options);
   if (options.dryRun) {
     ledger.summary.wouldDelete.push(...pending);

@@ -48,7 +48,16 @@ export class Ledger {
     this.settled.set(uidl, { outcome: 'appended', key, size, uid, uidValidity: validity });
     this.summary.appended++;
     this.summary.bytes += size;
-    this.journal?.add({ t: 'appended', uidl, key, size, listSize: this.listSize(uidl), uid, uidValidity: validity?.toString(), ...this.suspectMark(uidl) });
+    this.journal?.add({
+      t: 'appended',
+      uidl,
+      key,
+      size,
+      listSize: this.listSize(uidl),
+      uid,
+      uidValidity: validity?.toString(),
+      ...this.suspectMark(uidl),
+    });
     this.hooks.advance(size);
   }
 

@@ -138,9 +138,13 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     const first = s.value.listing;
     ledger.settled.useListing(first);
     if (!first.hasUidl) {
-      warnOnce('no-uidl', `POP3 server ${s.value.source.server} does not support UIDL: messages are tracked by number, so later runs rely on Message-ID deduplication alone.`);
+      warnOnce(
+        'no-uidl',
+        `POP3 server ${s.value.source.server} does not support UIDL: messages are tracked by number, so later runs rely on Message-ID deduplication alone.`,
+      );
     }
-    if (options.dryRun && !t.value.folder.exists) warnOnce('no-folder', `IMAP folder '${summary.folder}' does not exist yet; it would be created.`);
+    if (options.dryRun && !t.value.folder.exists)
+      warnOnce('no-folder', `IMAP folder '${summary.folder}' does not exist yet; it would be created.`);
 
     const { vouched } = plan(first, t.value.folder, journal?.state, (message) => hooks.warn(message), summary.folder);
     const fresh = first.order.filter((u) => !vouched(u));
@@ -152,7 +156,8 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       const { folder } = await sessions.openDestination(true);
       // Recorded before the first upload: if the folder is recreated after a crash, the next run
       // sees another UIDVALIDITY and trusts none of what the journal says was copied into it.
-      if (folder.uidValidity !== undefined && journal?.state.folder?.uidValidity !== String(folder.uidValidity)) ledger.folder(folder.uidValidity);
+      if (folder.uidValidity !== undefined && journal?.state.folder?.uidValidity !== String(folder.uidValidity))
+        ledger.folder(folder.uidValidity);
     }
     progress.found = fresh.length;
     progress.totalBytes = fresh.reduce((n, u) => n + first.size(u)!, 0);
@@ -169,7 +174,9 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
             // The upload session logs in while the folder is read.
             if (!options.dryRun) d.prepareUpload();
             const wantIndex = options.dedupe || options.delete || unknown.size > 0;
-            const dedup = new DedupIndex(await sessions.folderIndex({ index: wantIndex, flags: !options.dryRun }), { trackClaims: unknown.size > 0 });
+            const dedup = new DedupIndex(await sessions.folderIndex({ index: wantIndex, flags: !options.dryRun }), {
+              trackClaims: unknown.size > 0,
+            });
             for (const [uidl, r] of ledger.settled) {
               if (r.outcome !== 'appended') continue;
               dedup.remember(r.key, r.size, uidl);
@@ -182,7 +189,11 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
           const { source, listing } = await sessions.openSource();
           const before = ledger.settled.size;
           try {
-            await transfer(remaining, { source, destination, listing, ledger, stop, unknown, onBatch: () => ledger.flush(), warnOnce }, { ...options, proveCopies: options.delete });
+            await transfer(
+              remaining,
+              { source, destination, listing, ledger, stop, unknown, onBatch: () => ledger.flush(), warnOnce },
+              { ...options, proveCopies: options.delete },
+            );
             // A destination that failed before any message needed it still fails the pass.
             await destination;
           } finally {
@@ -204,7 +215,13 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     let listed = new Set(first.order);
     let latest = fresh;
     summary.sessions = 1;
-    while (latest.length > 0 && summary.sessions < options.maxSessions && !options.dryRun && !stop.stopping && latest.every((u) => ledger.settled.has(u))) {
+    while (
+      latest.length > 0 &&
+      summary.sessions < options.maxSessions &&
+      !options.dryRun &&
+      !stop.stopping &&
+      latest.every((u) => ledger.settled.has(u))
+    ) {
       const next = await withRetries('look for more messages', async () => {
         await sessions.commitSource();
         return (await sessions.openSource()).listing;
@@ -241,7 +258,9 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     summary.stopReason = stop.reason;
 
     if (options.delete && stop.reason === undefined) {
-      await withRetries('delete confirmed messages', () => deletePhase(sessions, ledger, journal?.state, { ...options, warnOnce, stopRequested: () => stop.userRequested }));
+      await withRetries('delete confirmed messages', () =>
+        deletePhase(sessions, ledger, journal?.state, { ...options, warnOnce, stopRequested: () => stop.userRequested }),
+      );
     }
 
     // The folder's state for the journal and ending the source session need no order: one round trip for both.
@@ -251,7 +270,8 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       // A run that uploaded nothing into a folder the journal already knows has nothing new to record.
       if (summary.appended === 0 && journal.state.folder?.uidValidity === String(folder.uidValidity)) return;
       const status = settledStatus ?? (await sessions.openedDestination?.status(folder).catch(() => undefined));
-      if (status) writer.add({ t: 'folder', uidValidity: status.uidValidity.toString(), uidNext: status.uidNext, at: new Date().toISOString() });
+      if (status)
+        writer.add({ t: 'folder', uidValidity: status.uidValidity.toString(), uidNext: status.uidNext, at: new Date().toISOString() });
     };
     const quitSource = () => (sessions.listing ? sessions.commitSource().catch(() => undefined) : undefined);
     await Promise.all([recordFolder(), quitSource()]);

@@ -142,7 +142,9 @@ export class Sessions {
         if (!isTransient(err) || attempt >= policy.retries || hooks.giveUp()) throw err;
         await this.dropSide(err);
         const delay = policy.backoffMs * 2 ** attempt * (0.5 + Math.random());
-        hooks.warn(`${err.message} Reconnecting in ${(delay / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${policy.retries}) to ${what}.`);
+        hooks.warn(
+          `${err.message} Reconnecting in ${(delay / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${policy.retries}) to ${what}.`,
+        );
         hooks.onReconnect();
         await sleep(delay);
       }

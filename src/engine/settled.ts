@@ -147,7 +147,13 @@ export class SettledMessages {
     const outcome = OUTCOMES[code - 1]!;
     if (outcome === 'appended') {
       const uid = this.uids[i]!;
-      return { outcome, key: this.keys[i]!, size: this.sizes[i]!, uid: Number.isNaN(uid) ? undefined : uid, uidValidity: this.validities[i] };
+      return {
+        outcome,
+        key: this.keys[i]!,
+        size: this.sizes[i]!,
+        uid: Number.isNaN(uid) ? undefined : uid,
+        uidValidity: this.validities[i],
+      };
     }
     if (outcome === 'duplicate') return { outcome, key: this.keys[i]!, size: this.sizes[i]!, ...this.duplicates.get(i)! };
     return { outcome };

@@ -232,7 +232,16 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
     });
     const unreadable = (n: number, err: Error) =>
       problem(
-        { problem: 'unreadable', uidl: uidlOf(n), number: n, size: listSize(n), key: undefined, subject: undefined, date: undefined, copies: [] },
+        {
+          problem: 'unreadable',
+          uidl: uidlOf(n),
+          number: n,
+          size: listSize(n),
+          key: undefined,
+          subject: undefined,
+          date: undefined,
+          copies: [],
+        },
         err.message,
       );
 
@@ -253,7 +262,10 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
             report.present++;
           } else if (copies === undefined && key.startsWith('mid:')) {
             // A Message-ID key does not depend on the size: reading the whole message would not find it either.
-            problem({ problem: 'missing', ...describe(n, fields), size, key, copies: [] }, `No message with its key (${key}) is in the folder.`);
+            problem(
+              { problem: 'missing', ...describe(n, fields), size, key, copies: [] },
+              `No message with its key (${key}) is in the folder.`,
+            );
           } else {
             // Only the exact size (or a fallback key, which includes it) can settle it: LIST sizes may be off.
             toRead.push(n);
@@ -284,7 +296,13 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
           report.present++;
         } else {
           const nul = content.includes(0);
-          pending.push({ ...base, copies: matching, ...hashes(content), nul, binarySafe: nul && !ENCODED_PART.test(content.toString('latin1')) });
+          pending.push({
+            ...base,
+            copies: matching,
+            ...hashes(content),
+            nul,
+            binarySafe: nul && !ENCODED_PART.test(content.toString('latin1')),
+          });
         }
       },
       { onError: unreadable },
@@ -312,8 +330,18 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
     const binaryHashes = new Map<number, Hashes>();
     const withNul = pending.filter(useBinary);
     const plain = pending.filter((p) => !useBinary(p));
-    await imap.fetchBodies(folder, plain.flatMap((p) => p.copies.map((c) => c.uid)), false, (uid, content) => bodyHashes.set(uid, hashes(content)));
-    await imap.fetchBodies(folder, withNul.flatMap((p) => p.copies.map((c) => c.uid)), true, (uid, content) => binaryHashes.set(uid, hashes(content)));
+    await imap.fetchBodies(
+      folder,
+      plain.flatMap((p) => p.copies.map((c) => c.uid)),
+      false,
+      (uid, content) => bodyHashes.set(uid, hashes(content)),
+    );
+    await imap.fetchBodies(
+      folder,
+      withNul.flatMap((p) => p.copies.map((c) => c.uid)),
+      true,
+      (uid, content) => binaryHashes.set(uid, hashes(content)),
+    );
     for (const p of pending) {
       const table = useBinary(p) ? binaryHashes : bodyHashes;
       const fetched = p.copies.flatMap((c) => {

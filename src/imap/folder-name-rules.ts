@@ -46,8 +46,10 @@ export function folderNameProblems(levels: readonly string[], context: FolderNam
     }
     if (/[\r\n\0]/.test(level)) problems.push({ level, reason: 'contains a line break or NUL' });
     if (profile.labelNameRules) {
-      if (/^\s|\s$/.test(level)) problems.push({ level, reason: `starts or ends with a space, which ${profile.label} refuses in label names` });
-      if (/\s\s/.test(level)) problems.push({ level, reason: `contains two spaces in a row, which ${profile.label} refuses in label names` });
+      if (/^\s|\s$/.test(level))
+        problems.push({ level, reason: `starts or ends with a space, which ${profile.label} refuses in label names` });
+      if (/\s\s/.test(level))
+        problems.push({ level, reason: `contains two spaces in a row, which ${profile.label} refuses in label names` });
       if (level.includes('^')) problems.push({ level, reason: `contains '^', which ${profile.label} refuses in label names` });
     }
     if (i === 0 && profile.reservedTopLevelNames.some((r) => r.toLowerCase() === level.toLowerCase())) {

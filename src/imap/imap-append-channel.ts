@@ -52,7 +52,9 @@ function quoted(text: string): string {
 
 /** A refusal for having too many connections (Gmail: "[ALERT] Too many simultaneous connections"; Dovecot: "[LIMIT] Maximum number of connections"). */
 function tooManyConnections(reply: TaggedReply): boolean {
-  return /too many (simultaneous |concurrent )?connections|maximum number of (simultaneous |concurrent )?connections|connection limit/i.test(reply.text);
+  return /too many (simultaneous |concurrent )?connections|maximum number of (simultaneous |concurrent )?connections|connection limit/i.test(
+    reply.text,
+  );
 }
 
 export interface AppendItem {
@@ -159,8 +161,7 @@ export class ImapAppendChannel {
     // SNI carries host names only (RFC 6066); certificates are still checked against an IP literal.
     const tlsOptions: ConnectionOptions = { ...(isIP(host) ? {} : { servername: host }), ...this.login.tlsOptions };
     const socket = await new Promise<Socket>((resolve, reject) => {
-      const s =
-        this.login.tls === 'implicit' ? tlsConnect({ host, port, ...tlsOptions }) : netConnect({ host, port });
+      const s = this.login.tls === 'implicit' ? tlsConnect({ host, port, ...tlsOptions }) : netConnect({ host, port });
       s.once(this.login.tls === 'implicit' ? 'secureConnect' : 'connect', () => resolve(s));
       s.once('error', (err) => reject(connectFailure('IMAP', this.server, this.login.host, err)));
       s.setTimeout(this.login.timeoutMs, () => s.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })));
@@ -230,7 +231,12 @@ export class ImapAppendChannel {
   private capabilitiesFrom(line: string): boolean {
     const m = /\[CAPABILITY ([^\]]*)\]/i.exec(line);
     if (!m) return false;
-    this.capabilities = new Set(m[1]!.trim().split(/\s+/).map((c) => c.toUpperCase()));
+    this.capabilities = new Set(
+      m[1]!
+        .trim()
+        .split(/\s+/)
+        .map((c) => c.toUpperCase()),
+    );
     return true;
   }
 
@@ -271,12 +277,15 @@ export class ImapAppendChannel {
       const code = reply.code ? `[${reply.code}] ` : '';
       if (tooManyConnections(reply)) {
         // Not the credentials: the account has as many connections as the server allows.
-        throw new PopliftError(`IMAP server ${this.server} refused one more connection for ${user}: ${code}${reply.text.replace(/\.$/, '')}. Close other mail clients of this account, or give a lower --connections.`, {
-          exitCode: ExitCode.CONNECT,
-          side: 'IMAP',
-          server: this.server,
-          code: 'IMAP_CONNECT',
-        });
+        throw new PopliftError(
+          `IMAP server ${this.server} refused one more connection for ${user}: ${code}${reply.text.replace(/\.$/, '')}. Close other mail clients of this account, or give a lower --connections.`,
+          {
+            exitCode: ExitCode.CONNECT,
+            side: 'IMAP',
+            server: this.server,
+            code: 'IMAP_CONNECT',
+          },
+        );
       }
       const fix = accessToken !== undefined ? ' Get a fresh access token.' : ' Check the IMAP user name and password.';
       throw new PopliftError(`IMAP server ${this.server} refused the login for ${user}: ${code}${reply.text.replace(/\.$/, '')}.${fix}`, {
@@ -287,7 +296,8 @@ export class ImapAppendChannel {
       });
     }
     // Capabilities change after login; servers usually say so in the tagged OK.
-    if (!(reply.code === 'CAPABILITY' && this.capabilitiesFrom(`[CAPABILITY ${reply.codeArgs.join(' ')}]`))) await this.refreshCapabilities();
+    if (!(reply.code === 'CAPABILITY' && this.capabilitiesFrom(`[CAPABILITY ${reply.codeArgs.join(' ')}]`)))
+      await this.refreshCapabilities();
   }
 
   /**
@@ -424,9 +434,9 @@ export class ImapAppendChannel {
         this.partialBytes = 0;
       }
       if (bytes.length > MAX_LINE_BYTES) {
-          this.overCap('a line longer than 1 MiB');
-          return;
-        }
+        this.overCap('a line longer than 1 MiB');
+        return;
+      }
       const end = bytes.length > 0 && bytes[bytes.length - 1] === 0x0d ? bytes.length - 1 : bytes.length;
       const line = bytes.toString('latin1', 0, end);
       const literal = /\{(\d{1,12})\}$/.exec(line);
@@ -643,7 +653,12 @@ export class ImapAppendChannel {
 
   private outcome(reply: TaggedReply, count: number): AppendOutcome[] {
     if (reply.status !== 'OK') {
-      return Array.from({ length: count }, () => ({ ok: false as const, status: reply.status as 'NO' | 'BAD', code: reply.code, text: reply.text }));
+      return Array.from({ length: count }, () => ({
+        ok: false as const,
+        status: reply.status as 'NO' | 'BAD',
+        code: reply.code,
+        text: reply.text,
+      }));
     }
     let uids: number[] = [];
     let uidValidity: bigint | undefined;

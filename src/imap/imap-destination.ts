@@ -22,7 +22,11 @@ export function uploadOutcome(outcome: AppendOutcome): UploadOutcome {
   if (isThrottling(outcome.text)) {
     // Microsoft 365: "Request is throttled. Suggested Backoff Time: 1234 milliseconds".
     const hint = /(\d+)\s*milliseconds/i.exec(outcome.text);
-    return { outcome: 'throttled', retryAfterMs: hint ? Math.min(Number(hint[1]), MAX_THROTTLE_WAIT_MS) : DEFAULT_THROTTLE_WAIT_MS, detail };
+    return {
+      outcome: 'throttled',
+      retryAfterMs: hint ? Math.min(Number(hint[1]), MAX_THROTTLE_WAIT_MS) : DEFAULT_THROTTLE_WAIT_MS,
+      detail,
+    };
   }
   if (outcome.code === 'OVERQUOTA') return { outcome: 'over-quota', detail };
   return { outcome: 'refused', detail };

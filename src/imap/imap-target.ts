@@ -41,7 +41,11 @@ const MAX_LITERAL_BYTES = 512 * 1024 * 1024;
 
 /** The few imapflow internals poplift uses to save round trips (imapflow is pinned to one version). */
 interface ImapFlowInternals {
-  exec(command: string, attributes: unknown[], options?: { untagged?: Record<string, (untagged: { attributes?: unknown[] }) => Promise<void>> }): Promise<{ next(): void }>;
+  exec(
+    command: string,
+    attributes: unknown[],
+    options?: { untagged?: Record<string, (untagged: { attributes?: unknown[] }) => Promise<void>> },
+  ): Promise<{ next(): void }>;
   folders?: Map<string, unknown>;
 }
 
@@ -68,14 +72,17 @@ function overCapError(server: string, cause: Error): PopliftError {
 function loginError(o: ImapConnectOptions, err: unknown): PopliftError {
   if (err instanceof PopliftError) return err;
   const server = describeServer(o);
-  const e = err as {
-    authenticationFailed?: boolean;
-    serverResponseCode?: string;
-    responseText?: string;
-    message?: string;
-    code?: string;
-    oauthError?: { status?: unknown };
-  } | null | undefined;
+  const e = err as
+    | {
+        authenticationFailed?: boolean;
+        serverResponseCode?: string;
+        responseText?: string;
+        message?: string;
+        code?: string;
+        oauthError?: { status?: unknown };
+      }
+    | null
+    | undefined;
   if (e?.authenticationFailed) {
     const code = e.serverResponseCode ? `[${e.serverResponseCode}] ` : '';
     const said = (e.responseText ?? e.message ?? 'authentication failed').replace(/\.$/, '');
@@ -83,18 +90,24 @@ function loginError(o: ImapConnectOptions, err: unknown): PopliftError {
     const oauthStatus = e.oauthError?.status;
     const status =
       typeof oauthStatus === 'string' || typeof oauthStatus === 'number'
-        ? ` (status "${String(oauthStatus).replace(/[^\x20-\x7e]/g, '').slice(0, 80)}")`
+        ? ` (status "${String(oauthStatus)
+            .replace(/[^\x20-\x7e]/g, '')
+            .slice(0, 80)}")`
         : '';
     const what =
       o.accessToken !== undefined
         ? `refused the OAuth2 access token for ${o.user}${status}: ${code}${said}. Get a fresh access token, and check that it was issued for this account with IMAP access.`
         : `refused the login for ${o.user}: ${code}${said}. Check the IMAP user name and password.`;
-    return new PopliftError(
-      `IMAP server ${server} ${what}`,
-      { exitCode: ExitCode.AUTH, side: 'IMAP', server, code: 'IMAP_AUTH', cause: err },
-    );
+    return new PopliftError(`IMAP server ${server} ${what}`, {
+      exitCode: ExitCode.AUTH,
+      side: 'IMAP',
+      server,
+      code: 'IMAP_AUTH',
+      cause: err,
+    });
   }
-  if (isTlsError(err) || (e?.code && /^E[A-Z]+$/.test(e.code) && e.code !== 'ETHROTTLE')) return connectFailure('IMAP', server, o.host, err);
+  if (isTlsError(err) || (e?.code && /^E[A-Z]+$/.test(e.code) && e.code !== 'ETHROTTLE'))
+    return connectFailure('IMAP', server, o.host, err);
   return new PopliftError(`IMAP server ${server}: ${e?.message ?? String(err)}`, {
     exitCode: ExitCode.CONNECT,
     side: 'IMAP',
@@ -255,10 +268,12 @@ export class ImapTarget {
       } catch (err) {
         if (err instanceof PopliftError) throw err;
         const e = err as { responseText?: string; message?: string };
-        throw SecretRedactor.forCredentials(this.options).redactError(new PopliftError(
-          `IMAP server ${this.server} refused to create folder '${levels.join('/')}': ${e.responseText ?? e.message}. Check the folder name and the account's rights.`,
-          { exitCode: ExitCode.USAGE, side: 'IMAP', server: this.server, code: 'IMAP_FOLDER', cause: err },
-        ));
+        throw SecretRedactor.forCredentials(this.options).redactError(
+          new PopliftError(
+            `IMAP server ${this.server} refused to create folder '${levels.join('/')}': ${e.responseText ?? e.message}. Check the folder name and the account's rights.`,
+            { exitCode: ExitCode.USAGE, side: 'IMAP', server: this.server, code: 'IMAP_FOLDER', cause: err },
+          ),
+        );
       }
       status = await this.uidValidityOf(path);
     }
@@ -286,20 +301,25 @@ export class ImapTarget {
     const encoded = encodeModifiedUtf7(path);
     let uidValidity: bigint | undefined;
     try {
-      const response = await flow.exec('STATUS', [{ type: encoded.includes('&') ? 'STRING' : 'ATOM', value: encoded }, [{ type: 'ATOM', value: 'UIDVALIDITY' }]], {
-        untagged: {
-          STATUS: (untagged: { attributes?: unknown[] }) => {
-            const list = untagged.attributes?.[1];
-            if (!Array.isArray(list)) return Promise.resolve();
-            for (let i = 0; i + 1 < list.length; i += 2) {
-              const key = (list[i] as { value?: unknown } | null | undefined)?.value;
-              const value = (list[i + 1] as { value?: unknown } | null | undefined)?.value;
-              if (typeof key === 'string' && key.toUpperCase() === 'UIDVALIDITY' && typeof value === 'string' && /^\d+$/.test(value)) uidValidity = BigInt(value);
-            }
-            return Promise.resolve();
+      const response = await flow.exec(
+        'STATUS',
+        [{ type: encoded.includes('&') ? 'STRING' : 'ATOM', value: encoded }, [{ type: 'ATOM', value: 'UIDVALIDITY' }]],
+        {
+          untagged: {
+            STATUS: (untagged: { attributes?: unknown[] }) => {
+              const list = untagged.attributes?.[1];
+              if (!Array.isArray(list)) return Promise.resolve();
+              for (let i = 0; i + 1 < list.length; i += 2) {
+                const key = (list[i] as { value?: unknown } | null | undefined)?.value;
+                const value = (list[i + 1] as { value?: unknown } | null | undefined)?.value;
+                if (typeof key === 'string' && key.toUpperCase() === 'UIDVALIDITY' && typeof value === 'string' && /^\d+$/.test(value))
+                  uidValidity = BigInt(value);
+              }
+              return Promise.resolve();
+            },
           },
         },
-      });
+      );
       response.next();
       return { uidValidity };
     } catch (err) {
@@ -325,7 +345,12 @@ export class ImapTarget {
     try {
       const mailbox = await this.client.mailboxOpen(path);
       return {
-        ...this.flagsOf(mailbox, { path, wireName: encodeModifiedUtf7(path), exists: true, uidValidity: mailbox.uidValidity } as FolderInfo),
+        ...this.flagsOf(mailbox, {
+          path,
+          wireName: encodeModifiedUtf7(path),
+          exists: true,
+          uidValidity: mailbox.uidValidity,
+        } as FolderInfo),
         seen: { messages: mailbox.exists, uidNext: mailbox.uidNext },
       };
     } catch (err) {
@@ -404,7 +429,8 @@ export class ImapTarget {
     let result = folder;
     try {
       // A folder openFolder() just created is still selected read-write: read it there.
-      const current = this.client.mailbox && this.client.mailbox.path === folder.path && !this.deselecting ? this.client.mailbox : undefined;
+      const current =
+        this.client.mailbox && this.client.mailbox.path === folder.path && !this.deselecting ? this.client.mailbox : undefined;
       if (!current) await this.deselected();
       let mailbox: MailboxObject;
       if (want.flags && !folder.flagsKnown) {
@@ -443,7 +469,12 @@ export class ImapTarget {
    * one at a time as they arrive; the folder is opened read-only and no flag
    * changes. UIDs no longer in the folder are simply not delivered.
    */
-  async fetchBodies(folder: FolderInfo, uids: readonly number[], binary: boolean, each: (uid: number, content: Buffer) => void): Promise<void> {
+  async fetchBodies(
+    folder: FolderInfo,
+    uids: readonly number[],
+    binary: boolean,
+    each: (uid: number, content: Buffer) => void,
+  ): Promise<void> {
     if (uids.length === 0 || !folder.exists) return;
     try {
       // imapflow would take a folder whose CLOSE is still in flight for selected and send no EXAMINE.
@@ -528,10 +559,7 @@ export class ImapTarget {
   async close(): Promise<void> {
     const pool = this.pool;
     this.pool = undefined;
-    await Promise.all([
-      pool?.close(),
-      this.closeClient(),
-    ]);
+    await Promise.all([pool?.close(), this.closeClient()]);
   }
 
   private async closeClient(): Promise<void> {
@@ -572,7 +600,7 @@ const FETCH_UIDS_PER_COMMAND = 1000;
 /** Ascending UIDs as an IMAP sequence set, runs as ranges: 1:3,7,9:10. */
 export function uidSet(sorted: readonly number[]): string {
   const parts: string[] = [];
-  for (let i = 0; i < sorted.length; ) {
+  for (let i = 0; i < sorted.length;) {
     let j = i;
     while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
     parts.push(i === j ? String(sorted[i]) : `${sorted[i]}:${sorted[j]}`);

@@ -136,7 +136,10 @@ export interface DetectedProfile {
 
 const HOSTS: Array<[RegExp, ProfileName]> = [
   [/^(imap|pop|smtp)\.(gmail|googlemail)\.com$/, 'gmail'],
-  [/^(outlook\.office365\.com|outlook\.office\.com|imap-mail\.outlook\.com|pop-mail\.outlook\.com|imap\.outlook\.com|pop\.outlook\.com)$/, 'm365'],
+  [
+    /^(outlook\.office365\.com|outlook\.office\.com|imap-mail\.outlook\.com|pop-mail\.outlook\.com|imap\.outlook\.com|pop\.outlook\.com)$/,
+    'm365',
+  ],
   [/^(imap|pop)\.mail\.yahoo\.(com|co\.[a-z]{2}|[a-z]{2})$/, 'yahoo'],
   [/^(imap|imappro|pop|poppro)\.zoho\.(com|eu|in|jp|com\.au|com\.cn|sa|ca)$/, 'zoho'],
 ];

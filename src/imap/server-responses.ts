@@ -60,7 +60,8 @@ export function parseResponseLine(line: string): ServerAnswer | undefined {
 
 const DAILY = /bandwidth|command or bandwidth limits|daily|per day|24 hours/i;
 const STORAGE_FULL = /quota exceeded|over quota|mailbox (?:is )?full|storage (?:is )?full|not enough (?:disk )?space/i;
-const CONNECTIONS = /too many (?:simultaneous |concurrent |open )?connections|maximum number of (?:simultaneous |concurrent )?connections|connection limit/i;
+const CONNECTIONS =
+  /too many (?:simultaneous |concurrent |open )?connections|maximum number of (?:simultaneous |concurrent )?connections|connection limit/i;
 const TEMPORARY_CODES = new Set(['LOGIN-DELAY', 'IN-USE', 'INUSE', 'SYS/TEMP', 'UNAVAILABLE']);
 
 export interface ClassifyContext {
@@ -132,7 +133,9 @@ export function planForSignal(signal: ServerSignal, options: PlanOptions = {}): 
   const waited = options.waitedMs ?? 0;
   const now = options.now ?? new Date();
   const waitOrLater = (ms: number): SignalPlan =>
-    ms <= maxWaitMs && waited + ms <= maxTotalWaitMs ? { action: 'wait', ms } : { action: 'run-later', resumeAfter: new Date(now.getTime() + ms) };
+    ms <= maxWaitMs && waited + ms <= maxTotalWaitMs
+      ? { action: 'wait', ms }
+      : { action: 'run-later', resumeAfter: new Date(now.getTime() + ms) };
   switch (signal.kind) {
     case 'throttle':
       return waitOrLater(signal.waitMs);

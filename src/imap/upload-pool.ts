@@ -144,7 +144,9 @@ export class UploadPool {
       const bytes = items.reduce((n, i) => n + i.content.length, 0);
       return this.on(this.leastQueued(), bytes, (c) => c.append(mailbox, items, true));
     }
-    const outcomes = items.map((item) => new Promise<AppendOutcome>((resolve, reject) => this.jobs.push({ mailbox, item, resolve, reject })));
+    const outcomes = items.map(
+      (item) => new Promise<AppendOutcome>((resolve, reject) => this.jobs.push({ mailbox, item, resolve, reject })),
+    );
     this.pump();
     return Promise.all(outcomes);
   }
@@ -162,7 +164,11 @@ export class UploadPool {
     }
     if (this.members.length === 0 && this.jobs.length > 0) {
       // Every connection is gone: the messages' outcome is for the caller to find out after reconnecting.
-      const err = new PopliftError('Every IMAP upload connection was lost.', { exitCode: ExitCode.PARTIAL, side: 'IMAP', code: 'IMAP_CONNECTION_LOST' });
+      const err = new PopliftError('Every IMAP upload connection was lost.', {
+        exitCode: ExitCode.PARTIAL,
+        side: 'IMAP',
+        code: 'IMAP_CONNECTION_LOST',
+      });
       for (const job of this.jobs.splice(0)) job.reject(err);
     }
   }

@@ -126,7 +126,11 @@ export function serverChanges(original: Buffer, copy: Buffer): string[] | undefi
   for (let mask = 0; mask < 1 << names.length; mask++) subsets.push(names.filter((_, i) => mask & (1 << i)));
   subsets.sort((a, b) => a.length - b.length);
   for (const subset of subsets) {
-    const undo = { lineEnds: subset.includes('lineEnds'), munge8bit: subset.includes('munge8bit'), serverFields: subset.includes('serverFields') };
+    const undo = {
+      lineEnds: subset.includes('lineEnds'),
+      munge8bit: subset.includes('munge8bit'),
+      serverFields: subset.includes('serverFields'),
+    };
     if (formDigest(original, undo) === formDigest(copy, undo)) return subset.map((c) => SERVER_CHANGES[c]);
   }
   return undefined;

@@ -42,7 +42,9 @@ export function readableHeader(value: string | undefined): string | undefined {
     }
   }
   if (text.includes('=?')) {
-    text = text.replace(BETWEEN_ENCODED_WORDS, '$1').replace(ENCODED_WORD, (word, charset: string, encoding: string, encoded: string) => decodeWord(word, charset, encoding, encoded));
+    text = text
+      .replace(BETWEEN_ENCODED_WORDS, '$1')
+      .replace(ENCODED_WORD, (word, charset: string, encoding: string, encoded: string) => decodeWord(word, charset, encoding, encoded));
   }
   return text.replace(/\t/g, ' ').replace(/[\x00-\x1f\x7f]/g, '?');
 }

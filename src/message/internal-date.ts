@@ -7,23 +7,50 @@
 import { firstHeader, type HeaderField } from './headers.js';
 
 const MONTHS = new Map<string, number>([
-  ['jan', 1], ['january', 1],
-  ['feb', 2], ['february', 2],
-  ['mar', 3], ['march', 3],
-  ['apr', 4], ['april', 4],
+  ['jan', 1],
+  ['january', 1],
+  ['feb', 2],
+  ['february', 2],
+  ['mar', 3],
+  ['march', 3],
+  ['apr', 4],
+  ['april', 4],
   ['may', 5],
-  ['jun', 6], ['june', 6],
-  ['jul', 7], ['july', 7],
-  ['aug', 8], ['august', 8],
-  ['sep', 9], ['sept', 9], ['september', 9],
-  ['oct', 10], ['october', 10],
-  ['nov', 11], ['november', 11],
-  ['dec', 12], ['december', 12],
+  ['jun', 6],
+  ['june', 6],
+  ['jul', 7],
+  ['july', 7],
+  ['aug', 8],
+  ['august', 8],
+  ['sep', 9],
+  ['sept', 9],
+  ['september', 9],
+  ['oct', 10],
+  ['october', 10],
+  ['nov', 11],
+  ['november', 11],
+  ['dec', 12],
+  ['december', 12],
 ]);
 
 const WEEKDAYS = new Set([
-  'mon', 'monday', 'tue', 'tues', 'tuesday', 'wed', 'wednesday', 'thu', 'thur', 'thurs', 'thursday',
-  'fri', 'friday', 'sat', 'saturday', 'sun', 'sunday',
+  'mon',
+  'monday',
+  'tue',
+  'tues',
+  'tuesday',
+  'wed',
+  'wednesday',
+  'thu',
+  'thur',
+  'thurs',
+  'thursday',
+  'fri',
+  'friday',
+  'sat',
+  'saturday',
+  'sun',
+  'sunday',
 ]);
 
 /**
@@ -34,14 +61,43 @@ const WEEKDAYS = new Set([
  * for unrecognised and military zones.
  */
 const ZONES = new Map<string, number>([
-  ['ut', 0], ['utc', 0], ['gmt', 0], ['z', 0], ['wet', 0],
-  ['est', -300], ['edt', -240], ['cst', -360], ['cdt', -300],
-  ['mst', -420], ['mdt', -360], ['pst', -480], ['pdt', -420],
-  ['akst', -540], ['akdt', -480], ['hst', -600],
-  ['bst', 60], ['west', 60], ['cet', 60], ['met', 60], ['mez', 60],
-  ['cest', 120], ['mest', 120], ['mesz', 120], ['eet', 120], ['eest', 180], ['msk', 180],
-  ['hkt', 480], ['sgt', 480], ['awst', 480], ['jst', 540], ['kst', 540],
-  ['acst', 570], ['aest', 600], ['aedt', 660], ['nzst', 720], ['nzdt', 780],
+  ['ut', 0],
+  ['utc', 0],
+  ['gmt', 0],
+  ['z', 0],
+  ['wet', 0],
+  ['est', -300],
+  ['edt', -240],
+  ['cst', -360],
+  ['cdt', -300],
+  ['mst', -420],
+  ['mdt', -360],
+  ['pst', -480],
+  ['pdt', -420],
+  ['akst', -540],
+  ['akdt', -480],
+  ['hst', -600],
+  ['bst', 60],
+  ['west', 60],
+  ['cet', 60],
+  ['met', 60],
+  ['mez', 60],
+  ['cest', 120],
+  ['mest', 120],
+  ['mesz', 120],
+  ['eet', 120],
+  ['eest', 180],
+  ['msk', 180],
+  ['hkt', 480],
+  ['sgt', 480],
+  ['awst', 480],
+  ['jst', 540],
+  ['kst', 540],
+  ['acst', 570],
+  ['aest', 600],
+  ['aedt', 660],
+  ['nzst', 720],
+  ['nzdt', 780],
 ]);
 
 /** More tokens than any real date has: longer input is garbage, and this bounds the work. */
@@ -94,7 +150,9 @@ export function parseMailDate(text: string): Date | undefined {
 }
 
 function parse(text: string): Date | undefined {
-  const tokens = stripComments(text).split(/[\s,]+/).filter((t) => t !== '');
+  const tokens = stripComments(text)
+    .split(/[\s,]+/)
+    .filter((t) => t !== '');
   if (tokens.length === 0 || tokens.length > MAX_TOKENS) return undefined;
 
   const parts: Parts = { numbers: [], unknownWords: 0 };

@@ -73,7 +73,9 @@ export function oauthBearerResponse(user: string, token: string): string {
 
 /** RFC 1939 §7: MD5 of the greeting's timestamp (brackets included) and the password, lower-case hex. */
 export function apopDigest(timestamp: string, password: string): string {
-  return createHash('md5').update(timestamp + password, 'utf8').digest('hex');
+  return createHash('md5')
+    .update(timestamp + password, 'utf8')
+    .digest('hex');
 }
 
 /** The <timestamp> of an APOP-capable greeting: an RFC 822 msg-id, so it holds an '@'. */
@@ -150,13 +152,7 @@ export async function authenticate(
     // its "+", and answers the one-line form with "-ERR Protocol error"
     // before looking at the token. A refusal without challenge and without a
     // [AUTH] code is such a rejection of the form: send it again in two steps.
-    if (
-      mechanism === 'XOAUTH2' &&
-      result.inline &&
-      !result.reply.ok &&
-      !result.challenged &&
-      !/^\[AUTH\]/i.test(result.reply.text)
-    ) {
+    if (mechanism === 'XOAUTH2' && result.inline && !result.reply.ok && !result.challenged && !/^\[AUTH\]/i.test(result.reply.text)) {
       result = await saslExchange(transport, mechanism, initial, onChallenge, { inline: false });
     }
     if (!result.reply.ok) {
@@ -290,7 +286,9 @@ export function oauthErrorStatus(challenge: string): string | undefined {
     if (parsed === null || typeof parsed !== 'object') return undefined;
     const status = (parsed as { status?: unknown }).status;
     if (typeof status !== 'string' && typeof status !== 'number') return undefined;
-    const text = String(status).replace(/[^\x20-\x7e]/g, '').slice(0, 80);
+    const text = String(status)
+      .replace(/[^\x20-\x7e]/g, '')
+      .slice(0, 80);
     return text === '' ? undefined : text;
   } catch {
     return undefined;

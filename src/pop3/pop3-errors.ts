@@ -49,12 +49,15 @@ function seconds(ms: number): string {
 }
 
 export function tlsHandshakeTimeout(server: string, timeoutMs: number): PopliftError {
-  return new PopliftError(`TLS handshake with POP3 server ${server} did not finish within ${seconds(timeoutMs)}: check the server, or use pop3s:// (port 995).`, {
-    exitCode: ExitCode.CONNECT,
-    side: SIDE,
-    server,
-    code: Pop3ErrorCode.TLS,
-  });
+  return new PopliftError(
+    `TLS handshake with POP3 server ${server} did not finish within ${seconds(timeoutMs)}: check the server, or use pop3s:// (port 995).`,
+    {
+      exitCode: ExitCode.CONNECT,
+      side: SIDE,
+      server,
+      code: Pop3ErrorCode.TLS,
+    },
+  );
 }
 
 /**
@@ -107,10 +110,12 @@ export function recogniseService(first: Buffer, port: number): string | undefine
 
 /** A plain connection met silence, and a TLS handshake on the same port succeeded. */
 export function tlsPortAsPlain(server: string, port: number): PopliftError {
-  return new PopliftError(
-    `POP3 server ${server} sent no greeting, and port ${port} speaks TLS from the first byte: use pop3s:// for it.`,
-    { exitCode: ExitCode.CONNECT, side: SIDE, server, code: Pop3ErrorCode.CONNECT },
-  );
+  return new PopliftError(`POP3 server ${server} sent no greeting, and port ${port} speaks TLS from the first byte: use pop3s:// for it.`, {
+    exitCode: ExitCode.CONNECT,
+    side: SIDE,
+    server,
+    code: Pop3ErrorCode.CONNECT,
+  });
 }
 
 /** A TLS connection got bytes that are not TLS (a plain-text greeting). */
@@ -186,10 +191,12 @@ export function loginRefused(server: string, user: string, text: string, attempt
     );
   }
   if (/^\[SYS\/TEMP\]/i.test(text)) {
-    return new PopliftError(
-      `POP3 server ${server} has a temporary problem logging in "${user}" (${said}): try again later.`,
-      { exitCode: ExitCode.CONNECT, side: SIDE, server, code: Pop3ErrorCode.UNAVAILABLE },
-    );
+    return new PopliftError(`POP3 server ${server} has a temporary problem logging in "${user}" (${said}): try again later.`, {
+      exitCode: ExitCode.CONNECT,
+      side: SIDE,
+      server,
+      code: Pop3ErrorCode.UNAVAILABLE,
+    });
   }
   if (attempt?.token === true) {
     const status = attempt.oauthStatus === undefined ? '' : `, status ${quoteServer(attempt.oauthStatus)}`;
@@ -200,10 +207,12 @@ export function loginRefused(server: string, user: string, text: string, attempt
     );
   }
   const how = attempt === undefined ? '' : ` with ${attempt.method}`;
-  return new PopliftError(
-    `POP3 server ${server} refused the login of "${user}"${how} (${said}): check the POP3 user name and password.`,
-    { exitCode: ExitCode.AUTH, side: SIDE, server, code: Pop3ErrorCode.AUTH },
-  );
+  return new PopliftError(`POP3 server ${server} refused the login of "${user}"${how} (${said}): check the POP3 user name and password.`, {
+    exitCode: ExitCode.AUTH,
+    side: SIDE,
+    server,
+    code: Pop3ErrorCode.AUTH,
+  });
 }
 
 /**
@@ -220,12 +229,7 @@ export function loginUnsupported(server: string, what: string, fix: string): Pop
   });
 }
 
-export function connectionLost(
-  server: string,
-  during: string | undefined,
-  serverWords: string | undefined,
-  cause?: unknown,
-): PopliftError {
+export function connectionLost(server: string, during: string | undefined, serverWords: string | undefined, cause?: unknown): PopliftError {
   const code = errnoCode(cause);
   const how = code === undefined ? 'closed the connection' : `reset the connection (${code})`;
   const when = during === undefined ? ' while poplift was idle' : ` during ${during}`;
@@ -280,10 +284,12 @@ export function messageTooLarge(
     listSize === undefined
       ? `more than --max-message-size allows (${limit} octets): raise it if the message is genuine`
       : `far more than its LIST size of ${listSize} octets: the server's answers cannot be trusted for this message`;
-  return new PopliftError(
-    `POP3 server ${server} sent ${octets} octets for ${command}, ${why}; the message stays on the server.`,
-    { exitCode: ExitCode.PARTIAL, side: SIDE, server, code: Pop3ErrorCode.TOO_BIG },
-  );
+  return new PopliftError(`POP3 server ${server} sent ${octets} octets for ${command}, ${why}; the message stays on the server.`, {
+    exitCode: ExitCode.PARTIAL,
+    side: SIDE,
+    server,
+    code: Pop3ErrorCode.TOO_BIG,
+  });
 }
 
 export function protocolFailure(server: string, during: string | undefined, detail: string): PopliftError {

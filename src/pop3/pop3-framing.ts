@@ -218,7 +218,10 @@ export class Pop3ReplyParser {
     if (lf === -1) {
       if (this.statusLength > MAX_STATUS_LINE) {
         this.state = State.Broken;
-        throw new Pop3FramingError(`POP3 status line longer than ${MAX_STATUS_LINE} bytes`, Buffer.from(this.statusParts[0]!.subarray(0, 16)));
+        throw new Pop3FramingError(
+          `POP3 status line longer than ${MAX_STATUS_LINE} bytes`,
+          Buffer.from(this.statusParts[0]!.subarray(0, 16)),
+        );
       }
       return end;
     }
@@ -247,7 +250,10 @@ export class Pop3ReplyParser {
       indicatorLength = 4;
     } else {
       this.state = State.Broken;
-      const shown = line.subarray(0, 80).toString('latin1').replace(/[^\x20-\x7e]/g, '?');
+      const shown = line
+        .subarray(0, 80)
+        .toString('latin1')
+        .replace(/[^\x20-\x7e]/g, '?');
       throw new Pop3FramingError(`unexpected POP3 server line "${shown}" (neither +OK nor -ERR)`, Buffer.from(line.subarray(0, 16)));
     }
     const shape = this.statusUnsolicited ? undefined : this.expected[this.expectedHead]!;
@@ -276,8 +282,7 @@ export class Pop3ReplyParser {
       const announced = /^(\d+) octets/i.exec(text);
       const size = announced ? Number(announced[1]) : 0;
       // The status line alone could ask for any amount: only what LIST said (capped) is allocated.
-      this.bodyTarget =
-        size >= PREALLOCATE_FROM && size <= this.currentLimits.preallocateUpTo ? Buffer.allocUnsafe(size) : undefined;
+      this.bodyTarget = size >= PREALLOCATE_FROM && size <= this.currentLimits.preallocateUpTo ? Buffer.allocUnsafe(size) : undefined;
       this.bodyFilled = 0;
       this.lastWasCr = false;
       this.state = State.LineStart;
@@ -400,10 +405,7 @@ export class Pop3ReplyParser {
     }
     const target = this.bodyTarget;
     this.bodyTarget = undefined;
-    const body =
-      target !== undefined
-        ? target.subarray(0, this.bodyFilled)
-        : Buffer.concat(this.bodyParts, this.bodyLength);
+    const body = target !== undefined ? target.subarray(0, this.bodyFilled) : Buffer.concat(this.bodyParts, this.bodyLength);
     this.bodyParts = [];
     this.bodyLength = 0;
     this.state = State.Status;

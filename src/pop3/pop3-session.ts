@@ -15,7 +15,6 @@ import type { Pop3Reply } from './pop3-framing.js';
 import { MalformedLine, Pop3Listing, parseListReply, parseUidlLines, type UidlLines } from './pop3-listing.js';
 import { Pop3Transport, type SendOptions } from './pop3-transport.js';
 
-
 export interface Pop3ConnectOptions {
   host: string;
   port: number;
@@ -408,7 +407,13 @@ export class Pop3Session {
     options: RetrManyOptions = {},
   ): Promise<void> {
     const sizes = this.sizes;
-    return this.pipelined(nums, (n) => `RETR ${n}`, (n) => sizes?.[n] ?? 0, onMessage, options);
+    return this.pipelined(
+      nums,
+      (n) => `RETR ${n}`,
+      (n) => sizes?.[n] ?? 0,
+      onMessage,
+      options,
+    );
   }
 
   /**
@@ -439,7 +444,13 @@ export class Pop3Session {
   ): Promise<void> {
     checkLineCount(lines);
     const sizes = this.sizes;
-    return this.pipelined(nums, (n) => `TOP ${n} ${lines}`, (n) => Math.min(sizes?.[n] ?? 0, TOP_BYTES_ESTIMATE), onMessage, options);
+    return this.pipelined(
+      nums,
+      (n) => `TOP ${n} ${lines}`,
+      (n) => Math.min(sizes?.[n] ?? 0, TOP_BYTES_ESTIMATE),
+      onMessage,
+      options,
+    );
   }
 
   /**
@@ -695,9 +706,7 @@ function checkLineCount(lines: number): void {
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return (
-    value !== null &&
-    (typeof value === 'object' || typeof value === 'function') &&
-    typeof (value as { then?: unknown }).then === 'function'
+    value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function'
   );
 }
 
@@ -726,7 +735,9 @@ function validateOptions(o: Pop3ConnectOptions): void {
   }
   if (o.accessToken !== undefined) {
     if (auth !== 'auto') {
-      throw usage(`An OAuth2 access token logs in with SASL OAUTHBEARER or XOAUTH2; it cannot be combined with the POP3 login method "${String(auth)}".`);
+      throw usage(
+        `An OAuth2 access token logs in with SASL OAUTHBEARER or XOAUTH2; it cannot be combined with the POP3 login method "${String(auth)}".`,
+      );
     }
     if (o.accessToken === '') throw usage('The POP3 OAuth2 access token is empty.');
     // RFC 6750 b64token characters are printable ASCII; never echo the token itself.

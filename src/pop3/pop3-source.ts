@@ -41,7 +41,11 @@ export class Pop3Source implements MailSource {
     return this.session.retrMany(numbers, (n, body, info) => onMessage(n, body, { sizeSuspect: info.sizeSuspect }), options);
   }
 
-  readHeaders(numbers: readonly number[], onHeaders: (n: number, head: Buffer) => void | Promise<void>, options?: RetrieveOptions): Promise<void> {
+  readHeaders(
+    numbers: readonly number[],
+    onHeaders: (n: number, head: Buffer) => void | Promise<void>,
+    options?: RetrieveOptions,
+  ): Promise<void> {
     return this.session.topMany(numbers, 0, onHeaders, options);
   }
 

@@ -408,7 +408,9 @@ export class Pop3Transport extends Pop3Command {
     } catch (err) {
       if (!(err instanceof Pop3FramingError)) throw err;
       const recognised = err.line === undefined ? undefined : recogniseService(err.line, this.port);
-      this.fail(this.greeted ? protocolFailure(this.server, this.inFlight[0]?.label, err.message) : notPop3(this.server, err.message, recognised));
+      this.fail(
+        this.greeted ? protocolFailure(this.server, this.inFlight[0]?.label, err.message) : notPop3(this.server, err.message, recognised),
+      );
       return;
     }
     for (const reply of replies) {
@@ -456,7 +458,9 @@ export class Pop3Transport extends Pop3Command {
       return;
     }
     if (this.handshake !== undefined) {
-      this.fail(tlsFailure('POP3', this.server, this.host, Object.assign(new Error('closed during the TLS handshake'), { code: 'ECONNRESET' })));
+      this.fail(
+        tlsFailure('POP3', this.server, this.host, Object.assign(new Error('closed during the TLS handshake'), { code: 'ECONNRESET' })),
+      );
       return;
     }
     if (this.quitting && this.inFlight.length === 0 && this.unsent.length === 0) {
@@ -524,8 +528,7 @@ export class Pop3Transport extends Pop3Command {
   }
 
   private updateIdleTimer(): void {
-    const waiting =
-      this.failure === undefined && (this.handshake !== undefined || (this.inFlight.length > 0 && !this.readingPaused));
+    const waiting = this.failure === undefined && (this.handshake !== undefined || (this.inFlight.length > 0 && !this.readingPaused));
     if (waiting && this.idleTimer === undefined) {
       this.idleTimer = setTimeout(() => this.onIdleTimeout(), this.idleTimeoutMs);
     } else if (!waiting && this.idleTimer !== undefined) {

@@ -27,7 +27,18 @@ export type JournalEntry =
   | { t: 'missing'; uidl: string }
   /** `size` is the message's length as read, `listSize` the size the source listed it with. */
   /** `sha` and `cmp` are the copy-rule digests (message/copy-rule.ts), when the run computed them. */
-  | { t: 'appended'; uidl: string; key: string; size: number; listSize?: number; suspect?: true; sha?: string; cmp?: string; uid?: number; uidValidity?: string }
+  | {
+      t: 'appended';
+      uidl: string;
+      key: string;
+      size: number;
+      listSize?: number;
+      suspect?: true;
+      sha?: string;
+      cmp?: string;
+      uid?: number;
+      uidValidity?: string;
+    }
   /** `uid` is the destination copy found (when the folder had it), for a later verified delete. */
   | {
       t: 'duplicate';
@@ -116,10 +127,30 @@ export function loadJournal(path: string): JournalState {
         state.done.delete(e.uidl);
         break;
       case 'appended':
-        unconfirmed.set(e.uidl, { outcome: 'appended', key: e.key, size: e.size, listSize: e.listSize, suspect: e.suspect === true, digests: digestsOf(e), uid: e.uid, uidValidity: e.uidValidity, sizeDiffers: false });
+        unconfirmed.set(e.uidl, {
+          outcome: 'appended',
+          key: e.key,
+          size: e.size,
+          listSize: e.listSize,
+          suspect: e.suspect === true,
+          digests: digestsOf(e),
+          uid: e.uid,
+          uidValidity: e.uidValidity,
+          sizeDiffers: false,
+        });
         break;
       case 'duplicate':
-        state.done.set(e.uidl, { outcome: 'duplicate', key: e.key, size: e.size, listSize: e.listSize, suspect: e.suspect === true, digests: digestsOf(e), uid: e.uid, uidValidity: e.uidValidity, sizeDiffers: e.sizeDiffers });
+        state.done.set(e.uidl, {
+          outcome: 'duplicate',
+          key: e.key,
+          size: e.size,
+          listSize: e.listSize,
+          suspect: e.suspect === true,
+          digests: digestsOf(e),
+          uid: e.uid,
+          uidValidity: e.uidValidity,
+          sizeDiffers: e.sizeDiffers,
+        });
         break;
       case 'failed':
         // A failure is retried next run; it does not undo an earlier success.

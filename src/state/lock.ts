@@ -196,7 +196,10 @@ export class MailboxLock {
         removeOrphanTemps(stem);
         return new MailboxLock(path, info);
       }
-      throw new PopliftError(`Could not take the lock ${stem}.*.lock; other runs keep claiming it. Run poplift again.`, { exitCode: ExitCode.LOCKED, code: 'LOCKED' });
+      throw new PopliftError(`Could not take the lock ${stem}.*.lock; other runs keep claiming it. Run poplift again.`, {
+        exitCode: ExitCode.LOCKED,
+        code: 'LOCKED',
+      });
     } catch (err) {
       if (err instanceof PopliftError) throw err;
       throw stateFsError(err, stem, 'take the lock');

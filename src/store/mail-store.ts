@@ -61,7 +61,11 @@ export interface MailSource {
     options?: RetrieveOptions,
   ): Promise<void>;
   /** The header section of each of `numbers`, as retrieve delivers messages. */
-  readHeaders(numbers: readonly number[], onHeaders: (n: number, head: Buffer) => void | Promise<void>, options?: RetrieveOptions): Promise<void>;
+  readHeaders(
+    numbers: readonly number[],
+    onHeaders: (n: number, head: Buffer) => void | Promise<void>,
+    options?: RetrieveOptions,
+  ): Promise<void>;
   /**
    * Marks these messages for deletion, each only after proving its number
    * still names that id and listed size in this session; nothing is removed

@@ -94,7 +94,10 @@ export async function imapParallelFloor(
           const tag = `A${i}`;
           sent++;
           if (nonSync(m.length)) {
-            await writeAll(socket, Buffer.concat([Buffer.from(`${tag} APPEND ${mailbox} (\\Seen) {${m.length}+}\r\n`), m, Buffer.from('\r\n')]));
+            await writeAll(
+              socket,
+              Buffer.concat([Buffer.from(`${tag} APPEND ${mailbox} (\\Seen) {${m.length}+}\r\n`), m, Buffer.from('\r\n')]),
+            );
           } else {
             const go = new Promise<void>((resolve) => (continuation = resolve));
             await writeAll(socket, `${tag} APPEND ${mailbox} (\\Seen) {${m.length}}\r\n`);
@@ -108,7 +111,12 @@ export async function imapParallelFloor(
     );
     if (failure) throw failure;
     const seconds = elapsedSince(started);
-    return { seconds, messages: e.messages.length, connections: sessions.length, literals: plus ? 'LITERAL+' : minus ? 'LITERAL-' : 'synchronizing' };
+    return {
+      seconds,
+      messages: e.messages.length,
+      connections: sessions.length,
+      literals: plus ? 'LITERAL+' : minus ? 'LITERAL-' : 'synchronizing',
+    };
   } finally {
     for (const socket of sockets) {
       socket.end();

@@ -175,7 +175,8 @@ async function main(): Promise<number> {
   const o = options();
   const root = projectRoot();
   const bin = join(root, 'bin', 'poplift.js');
-  if (!existsSync(join(root, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm run bench does)');
+  if (!existsSync(join(root, 'dist', 'cli', 'main.js')))
+    throw new Error('dist/ is missing: run `npm run build` first (npm run bench does)');
   const dovecotVersion = execFileSync(dovecotBinary() ?? 'dovecot', ['--version'], { encoding: 'utf8' }).trim();
 
   progress(`generating ${o.messages} messages (seed ${o.seed})`);
@@ -220,8 +221,22 @@ async function main(): Promise<number> {
   rows.push({ section: loop, name: 'floor a: POP3, all RETRs pipelined', messages: n, bytes: mailbox.bytes, seconds: floorA.seconds });
 
   progress(`floor (b): MULTIAPPEND, ${FLOOR_BATCH} messages per command`);
-  const floorB = await imapFloor({ host, port: dovecot.ports.imaps, ca, user: floorUser.name, password: floorUser.password, mailbox: 'FloorLoopback', messages: mailbox.messages });
-  rows.push({ section: loop, name: `floor b: IMAP MULTIAPPEND x${FLOOR_BATCH}, LITERAL+`, messages: n, bytes: mailbox.bytes, seconds: floorB.seconds });
+  const floorB = await imapFloor({
+    host,
+    port: dovecot.ports.imaps,
+    ca,
+    user: floorUser.name,
+    password: floorUser.password,
+    mailbox: 'FloorLoopback',
+    messages: mailbox.messages,
+  });
+  rows.push({
+    section: loop,
+    name: `floor b: IMAP MULTIAPPEND x${FLOOR_BATCH}, LITERAL+`,
+    messages: n,
+    bytes: mailbox.bytes,
+    seconds: floorB.seconds,
+  });
   const floorLoop = floorA.seconds + floorB.seconds;
   rows.push({ section: loop, name: 'floor = a + b', messages: n, bytes: mailbox.bytes, seconds: floorLoop });
 
@@ -233,8 +248,24 @@ async function main(): Promise<number> {
     certPath = dovecot.certPath,
     imapScheme = 'imaps',
   ): Promise<PopliftRun> => {
-    const args = [bin, 'migrate', `pop3s://${src.name}@${host}:${pop3Port}`, `${imapScheme}://${target.name}@${host}:${imapPort}`, '--folder', FOLDER, '--json', '--ca-file', certPath, ...o.popliftArgs];
-    const env = { PATH: process.env.PATH ?? '', XDG_STATE_HOME: stateHome, POPLIFT_POP3_PASSWORD: src.password, POPLIFT_IMAP_PASSWORD: target.password };
+    const args = [
+      bin,
+      'migrate',
+      `pop3s://${src.name}@${host}:${pop3Port}`,
+      `${imapScheme}://${target.name}@${host}:${imapPort}`,
+      '--folder',
+      FOLDER,
+      '--json',
+      '--ca-file',
+      certPath,
+      ...o.popliftArgs,
+    ];
+    const env = {
+      PATH: process.env.PATH ?? '',
+      XDG_STATE_HOME: stateHome,
+      POPLIFT_POP3_PASSWORD: src.password,
+      POPLIFT_IMAP_PASSWORD: target.password,
+    };
     const command = `POPLIFT_POP3_PASSWORD=… POPLIFT_IMAP_PASSWORD=… node ${args.map((a) => (a === bin ? 'bin/poplift.js' : a)).join(' ')}`;
     const measurement = await measureChild(process.execPath, args, env, root);
     let summary: PopliftSummary | undefined;
@@ -335,7 +366,14 @@ async function main(): Promise<number> {
     met: againError === undefined && beyond < TARGETS.rerunBeyondStartupSeconds,
     error: againError,
   });
-  rows.push({ section: loop, name: 'node -e 0 (start-up)', messages: 0, bytes: 0, seconds: startup.seconds, peakRssBytes: startup.peakRssBytes });
+  rows.push({
+    section: loop,
+    name: 'node -e 0 (start-up)',
+    messages: 0,
+    bytes: 0,
+    seconds: startup.seconds,
+    peakRssBytes: startup.peakRssBytes,
+  });
 
   let courier: Record<string, unknown> | undefined;
   if (o.courierMessages > 0) {
@@ -358,7 +396,14 @@ async function main(): Promise<number> {
       const a = await pop3Floor({ host, port: dovecot.ports.pop3s, ca, user: courierSource.name, password: courierSource.password });
       rows.push({ section, name: 'floor a: POP3, all RETRs pipelined', messages: messages.length, bytes, seconds: a.seconds });
       progress('Courier: floor (b)');
-      const b = await syncAppendFloor({ host, port: server.imap!.port, user: floorTarget.login, password: floorTarget.password, mailbox: 'INBOX.FloorCourier', messages });
+      const b = await syncAppendFloor({
+        host,
+        port: server.imap!.port,
+        user: floorTarget.login,
+        password: floorTarget.password,
+        mailbox: 'INBOX.FloorCourier',
+        messages,
+      });
       rows.push({ section, name: 'floor b: IMAP APPEND, wait for +, TCP_NODELAY', messages: messages.length, bytes, seconds: b.seconds });
       const floor = a.seconds + b.seconds;
       rows.push({ section, name: 'floor = a + b', messages: messages.length, bytes, seconds: floor });
@@ -394,8 +439,22 @@ async function main(): Promise<number> {
     const slowA = await pop3Floor({ host, port: popProxy.port, ca, user: slowSource.name, password: slowSource.password });
     rows.push({ section, name: 'floor a: POP3, all RETRs pipelined', messages: ln, bytes: latencyBytes, seconds: slowA.seconds });
     progress('slow link: floor (b)');
-    const slowB = await imapFloor({ host, port: imapProxy.port, ca, user: floorUser.name, password: floorUser.password, mailbox: 'FloorSlow', messages: latencyMessages });
-    rows.push({ section, name: `floor b: IMAP MULTIAPPEND x${FLOOR_BATCH}, LITERAL+`, messages: ln, bytes: latencyBytes, seconds: slowB.seconds });
+    const slowB = await imapFloor({
+      host,
+      port: imapProxy.port,
+      ca,
+      user: floorUser.name,
+      password: floorUser.password,
+      mailbox: 'FloorSlow',
+      messages: latencyMessages,
+    });
+    rows.push({
+      section,
+      name: `floor b: IMAP MULTIAPPEND x${FLOOR_BATCH}, LITERAL+`,
+      messages: ln,
+      bytes: latencyBytes,
+      seconds: slowB.seconds,
+    });
     const floorSlow = slowA.seconds + slowB.seconds;
     rows.push({ section, name: 'floor = a + b', messages: ln, bytes: latencyBytes, seconds: floorSlow });
 
@@ -453,7 +512,13 @@ async function main(): Promise<number> {
         messages: pmessages,
         connections: PROVIDER_FLOOR_CONNECTIONS,
       });
-      rows.push({ section, name: `floor b: single APPENDs over ${b.connections} connections, ${b.literals} literals`, messages: pmessages.length, bytes: pbytes, seconds: b.seconds });
+      rows.push({
+        section,
+        name: `floor b: single APPENDs over ${b.connections} connections, ${b.literals} literals`,
+        messages: pmessages.length,
+        bytes: pbytes,
+        seconds: b.seconds,
+      });
       const floor = a.seconds + b.seconds;
       rows.push({ section, name: 'floor = a + b', messages: pmessages.length, bytes: pbytes, seconds: floor });
       const run = await popliftRun(pdest, popProxy.port, imapProxy.port, psource, server.certPath);
@@ -466,7 +531,15 @@ async function main(): Promise<number> {
         met: runError === undefined && ratio <= TARGETS.providerRatio,
         error: runError,
       });
-      providers.push({ personality: p.personality, messages: pmessages.length, bytes: pbytes, floorSeconds: floor, popliftSeconds: run.measurement.seconds, ratio, peakRssBytes: run.measurement.peakRssBytes });
+      providers.push({
+        personality: p.personality,
+        messages: pmessages.length,
+        bytes: pbytes,
+        floorSeconds: floor,
+        popliftSeconds: run.measurement.seconds,
+        ratio,
+        peakRssBytes: run.measurement.peakRssBytes,
+      });
       await popProxy.stop();
       await imapProxy.stop();
       await server.stop();
@@ -479,14 +552,28 @@ async function main(): Promise<number> {
     `${dovecotVersion.startsWith('2') ? `Dovecot ${dovecotVersion}` : dovecotVersion} on 127.0.0.1, every connection over TLS (pop3s/imaps); ` +
     `Node ${process.version}; ${cpus().length} CPUs, ${(totalmem() / 2 ** 30).toFixed(0)} GiB\n` +
     `MB = 10^6 octets of message data; poplift times are wall clock of the child process, Node start-up included.` +
-    (o.skipLatency ? '\nslow-link runs skipped (--skip-latency)' : `\nslow-link runs use the first ${latencyMessages.length} messages (--latency-messages), ${(latencyBytes / 1e6).toFixed(1)} MB`);
+    (o.skipLatency
+      ? '\nslow-link runs skipped (--skip-latency)'
+      : `\nslow-link runs use the first ${latencyMessages.length} messages (--latency-messages), ${(latencyBytes / 1e6).toFixed(1)} MB`);
   process.stdout.write(`\n${header}\n\n${formatTable(rows)}\n`);
 
   const report = {
     finishedAt: new Date().toISOString(),
     options: o,
-    environment: { node: process.version, dovecot: dovecotVersion, cpus: cpus().length, totalMemBytes: totalmem(), transport: 'TLS (pop3s/imaps)' },
-    mailbox: { messages: n, bytes: mailbox.bytes, medianBytes: mailbox.medianBytes, overOneMb: mailbox.overOneMb, largestBytes: mailbox.largestBytes },
+    environment: {
+      node: process.version,
+      dovecot: dovecotVersion,
+      cpus: cpus().length,
+      totalMemBytes: totalmem(),
+      transport: 'TLS (pop3s/imaps)',
+    },
+    mailbox: {
+      messages: n,
+      bytes: mailbox.bytes,
+      medianBytes: mailbox.medianBytes,
+      overOneMb: mailbox.overOneMb,
+      largestBytes: mailbox.largestBytes,
+    },
     targets: TARGETS,
     rows: rows.map((r) => ({
       ...r,
@@ -496,7 +583,12 @@ async function main(): Promise<number> {
     poplift: {
       command: first.command,
       first: { summary: first.summary, seconds: first.measurement.seconds, peakRssBytes: first.measurement.peakRssBytes },
-      rerun: { summary: again.summary, seconds: again.measurement.seconds, peakRssBytes: again.measurement.peakRssBytes, nodeStartupSeconds: startup.seconds },
+      rerun: {
+        summary: again.summary,
+        seconds: again.measurement.seconds,
+        peakRssBytes: again.measurement.peakRssBytes,
+        nodeStartupSeconds: startup.seconds,
+      },
     },
     latency,
     providers,

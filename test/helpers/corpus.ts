@@ -35,7 +35,9 @@ function msg(headers: string[], body: Buffer | string, eol = CRLF): Buffer {
 
 function base(i: number, extra: string[] = [], opts: { mid?: string | null; date?: string; received?: string } = {}): string[] {
   const h: string[] = [];
-  h.push(`Received: from relay${i}.example.net (relay${i}.example.net [192.0.2.${i % 250}]) by mx.old.example with ESMTP id ${i}; ${opts.received ?? 'Tue, 01 Jul 2003 10:52:37 +0200'}`);
+  h.push(
+    `Received: from relay${i}.example.net (relay${i}.example.net [192.0.2.${i % 250}]) by mx.old.example with ESMTP id ${i}; ${opts.received ?? 'Tue, 01 Jul 2003 10:52:37 +0200'}`,
+  );
   h.push(`From: Sender ${i} <sender${i}@example.org>`);
   h.push(`To: alice@old.example`);
   h.push(`Subject: message ${i}`);
@@ -58,8 +60,20 @@ export function makeCorpus(count: number, options: { bigAttachmentBytes?: number
     out.push({ raw, flags: [...flags].sort(), date, group: group ?? `g${out.length}`, label });
 
   let i = 0;
-  add('8-bit latin1 body', msg(base(++i, ['Content-Type: text/plain; charset=iso-8859-1']), Buffer.from('Gr\xfc\xdfe, caf\xe9 \xa3100\r\n\xff\xfe\x80\r\n', 'latin1')));
-  add('utf-8 body and subject', msg(base(++i, ['Subject: Grüße ✓', 'Content-Type: text/plain; charset=utf-8']).map((l) => Buffer.from(l, 'utf8').toString('latin1')), Buffer.from('Grüße ✓ 日本語\r\n', 'utf8')));
+  add(
+    '8-bit latin1 body',
+    msg(
+      base(++i, ['Content-Type: text/plain; charset=iso-8859-1']),
+      Buffer.from('Gr\xfc\xdfe, caf\xe9 \xa3100\r\n\xff\xfe\x80\r\n', 'latin1'),
+    ),
+  );
+  add(
+    'utf-8 body and subject',
+    msg(
+      base(++i, ['Subject: Grüße ✓', 'Content-Type: text/plain; charset=utf-8']).map((l) => Buffer.from(l, 'utf8').toString('latin1')),
+      Buffer.from('Grüße ✓ 日本語\r\n', 'utf8'),
+    ),
+  );
   add('dot lines', msg(base(++i), '.\r\n..\r\n...\r\n.foo\r\n..bar\r\nend\r\n.'));
   add('lone dot line', msg(base(++i), 'before\r\n.\r\nafter\r\n'));
   add('NUL bytes', msg(base(++i), Buffer.from('a\0b\r\n\0\0\0\r\nend\0\r\n', 'latin1')));
@@ -77,7 +91,9 @@ export function makeCorpus(count: number, options: { bigAttachmentBytes?: number
   }
   {
     const size = options.bigAttachmentBytes ?? 25 * 1024 * 1024;
-    const b64 = randomBytesSeeded(Math.floor((size * 3) / 4), rand).toString('base64').replace(/.{76}/g, `$&${CRLF}`);
+    const b64 = randomBytesSeeded(Math.floor((size * 3) / 4), rand)
+      .toString('base64')
+      .replace(/.{76}/g, `$&${CRLF}`);
     const body = `--b\r\nContent-Type: text/plain\r\n\r\nsee attachment\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="big.bin"\r\n\r\n${b64}\r\n--b--\r\n`;
     add('large attachment', msg(base(++i, ['MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b"']), body));
   }
@@ -86,7 +102,13 @@ export function makeCorpus(count: number, options: { bigAttachmentBytes?: number
     // Two different messages that share a Message-ID: the second is a duplicate by key, with a different size.
     const g = 'shared-mid';
     add('shared Message-ID (kept)', msg(base(++i, [], { mid: '<shared@example.org>' }), 'first version\r\n'), [], RECEIVED_MS, g);
-    add('shared Message-ID (skipped)', msg(base(++i, [], { mid: '<shared@example.org>' }), 'second, longer version\r\n'), [], RECEIVED_MS, g);
+    add(
+      'shared Message-ID (skipped)',
+      msg(base(++i, [], { mid: '<shared@example.org>' }), 'second, longer version\r\n'),
+      [],
+      RECEIVED_MS,
+      g,
+    );
   }
   {
     const g = 'exact-dup';
@@ -99,14 +121,37 @@ export function makeCorpus(count: number, options: { bigAttachmentBytes?: number
   add('Status: O', msg(base(++i, ['Status: O']), 'old\r\n'), []);
   add('X-Status: AFT', msg(base(++i, ['X-Status: AFT']), 'x\r\n'), ['\\Answered', '\\Flagged', '\\Draft']);
   add('X-Status: D', msg(base(++i, ['X-Status: D']), 'deleted mark\r\n'), []);
-  add('X-Mozilla-Status 0x1007', msg(base(++i, ['X-Mozilla-Status: 1007']), 'moz\r\n'), ['\\Seen', '\\Answered', '\\Flagged', '$Forwarded']);
+  add('X-Mozilla-Status 0x1007', msg(base(++i, ['X-Mozilla-Status: 1007']), 'moz\r\n'), [
+    '\\Seen',
+    '\\Answered',
+    '\\Flagged',
+    '$Forwarded',
+  ]);
   add('X-Mozilla-Status 0x0008', msg(base(++i, ['X-Mozilla-Status: 0008']), 'moz expunged\r\n'), []);
   add('X-Keywords', msg(base(++i, ['X-Keywords: $Label1, Work  Personal']), 'kw\r\n'), ['$Label1', 'Work', 'Personal']);
   add('X-Mozilla-Keys with invalid', msg(base(++i, ['X-Mozilla-Keys: ok-word bad"word']), 'kw\r\n'), ['ok-word']);
-  add('all flag headers', msg(base(++i, ['Status: R', 'X-Status: A', 'X-Mozilla-Status: 0004', 'X-Keywords: Important']), 'all\r\n'), ['\\Seen', '\\Answered', '\\Flagged', 'Important']);
+  add('all flag headers', msg(base(++i, ['Status: R', 'X-Status: A', 'X-Mozilla-Status: 0004', 'X-Keywords: Important']), 'all\r\n'), [
+    '\\Seen',
+    '\\Answered',
+    '\\Flagged',
+    'Important',
+  ]);
   add('lower-case flag headers', msg(base(++i, ['status: r', 'x-status: f']), 'lc\r\n'), ['\\Seen', '\\Flagged']);
-  add('no Received, Date only', msg([`From: a@example.org`, `Subject: date only`, `Date: Sat, 15 Mar 2008 14:03:00 -0500`, `Message-ID: <date-only@example.org>`], 'd\r\n'), [], Date.UTC(2008, 2, 15, 19, 3, 0));
-  add('no usable date', msg([`From: a@example.org`, `Subject: no date`, `Date: sometime last week`, `Message-ID: <no-date@example.org>`], 'n\r\n'), [], null);
+  add(
+    'no Received, Date only',
+    msg(
+      [`From: a@example.org`, `Subject: date only`, `Date: Sat, 15 Mar 2008 14:03:00 -0500`, `Message-ID: <date-only@example.org>`],
+      'd\r\n',
+    ),
+    [],
+    Date.UTC(2008, 2, 15, 19, 3, 0),
+  );
+  add(
+    'no usable date',
+    msg([`From: a@example.org`, `Subject: no date`, `Date: sometime last week`, `Message-ID: <no-date@example.org>`], 'n\r\n'),
+    [],
+    null,
+  );
   add('two-digit year in Received', msg(base(++i, [], { received: '1 Jul 99 10:52 EST' }), 'old\r\n'), [], Date.UTC(1999, 6, 1, 15, 52, 0));
 
   const words = ['alpha', 'beta', 'gamma', 'delta', 'Grüße', 'caf\xe9', 'naïve', '..', '.', 'From ', '>From'];
@@ -160,8 +205,20 @@ export function makeInteropCorpus(count = 48, seed = 11): Buffer[] {
   const add = (headers: string[], body: Buffer | string, eol = CRLF) => out.push(msg(headers, body, eol));
   // 8-bit header bytes: Latin-1 and raw UTF-8 in Subject and From.
   add(hdr(++n, ['Subject: Offer: \xa37,000 caf\xe9', 'Content-Type: text/plain; charset=iso-8859-1']), 'Gr\xfc\xdfe\r\n');
-  add(hdr(++n, ['Subject: ' + Buffer.from('Grüße ✓ 日本', 'utf8').toString('latin1'), 'Content-Type: text/plain; charset=utf-8']), Buffer.from('Grüße ✓\r\n', 'utf8'));
-  add([`From: J\xfcrgen M\xfcller <jm@example.org>`, 'To: alice@old.example', `Date: ${date}`, `Message-ID: <i${++n}.interop@example.org>`, 'Subject: 8-bit From'], 'hi\r\n');
+  add(
+    hdr(++n, ['Subject: ' + Buffer.from('Grüße ✓ 日本', 'utf8').toString('latin1'), 'Content-Type: text/plain; charset=utf-8']),
+    Buffer.from('Grüße ✓\r\n', 'utf8'),
+  );
+  add(
+    [
+      `From: J\xfcrgen M\xfcller <jm@example.org>`,
+      'To: alice@old.example',
+      `Date: ${date}`,
+      `Message-ID: <i${++n}.interop@example.org>`,
+      'Subject: 8-bit From',
+    ],
+    'hi\r\n',
+  );
   add(hdr(++n, ['Subject: 8-bit header, no Message-ID \xe9t\xe9'], null), 'no id, 8-bit\r\n');
   // Bare CRs and CR runs.
   add(hdr(++n, ['Subject: bare CR']), 'one\rtwo\r\nthree\r\n');

@@ -11,7 +11,18 @@
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, chmodSync, chownSync, copyFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePorts, harnessDir, missingFiles, removeDir, serversRoot, supervise, systemIds, waitForGreeting, type MailServer, type MailUser } from './mail-server.js';
+import {
+  freePorts,
+  harnessDir,
+  missingFiles,
+  removeDir,
+  serversRoot,
+  supervise,
+  systemIds,
+  waitForGreeting,
+  type MailServer,
+  type MailUser,
+} from './mail-server.js';
 
 function files() {
   const root = serversRoot();
@@ -34,7 +45,9 @@ function files() {
 export function courierMissing(): string | undefined {
   const f = files();
   // The userdb module is found at run time; the rest must be where the install put them.
-  const required = Object.entries(f).filter(([name]) => name !== 'userdbModule').map(([, path]) => path);
+  const required = Object.entries(f)
+    .filter(([name]) => name !== 'userdbModule')
+    .map(([, path]) => path);
   return missingFiles('Courier', required);
 }
 
@@ -61,7 +74,9 @@ export async function startCourier(): Promise<MailServer> {
   }
   copyFileSync(f.imapdConfig, join(etc, 'imapd'));
   copyFileSync(f.pop3dConfig, join(etc, 'pop3d'));
-  const rc = execFileSync('cat', [f.authdaemonrc]).toString().replace(/^authmodulelist=.*$/m, 'authmodulelist="authuserdb"');
+  const rc = execFileSync('cat', [f.authdaemonrc])
+    .toString()
+    .replace(/^authmodulelist=.*$/m, 'authmodulelist="authuserdb"');
   writeFileSync(join(etc, 'authdaemonrc'), rc, { mode: 0o640 });
   const userdb = join(etc, 'userdb');
   writeFileSync(userdb, '', { mode: 0o600 });
@@ -88,9 +103,22 @@ wait
 `,
   );
   const started = Date.now();
-  const ns = supervise(f.unshare, ['--mount', '--pid', '--fork', '--kill-child', '--mount-proc', '--propagation', 'private', 'bash', script]);
+  const ns = supervise(f.unshare, [
+    '--mount',
+    '--pid',
+    '--fork',
+    '--kill-child',
+    '--mount-proc',
+    '--propagation',
+    'private',
+    'bash',
+    script,
+  ]);
   const deadline = started + 15_000;
-  await ns.startup(Promise.all([waitForGreeting(imap, deadline, 'Courier IMAP'), waitForGreeting(pop3, deadline, 'Courier POP3')]), 'Courier');
+  await ns.startup(
+    Promise.all([waitForGreeting(imap, deadline, 'Courier IMAP'), waitForGreeting(pop3, deadline, 'Courier POP3')]),
+    'Courier',
+  );
   const startMs = Date.now() - started;
 
   let fileSeq = 0;

@@ -11,7 +11,18 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LineClient, imapAdmin } from './imap-line.js';
-import { freePorts, harnessDir, missingFiles, removeDir, serversRoot, supervise, systemIds, waitForGreeting, type MailServer, type MailUser } from './mail-server.js';
+import {
+  freePorts,
+  harnessDir,
+  missingFiles,
+  removeDir,
+  serversRoot,
+  supervise,
+  systemIds,
+  waitForGreeting,
+  type MailServer,
+  type MailUser,
+} from './mail-server.js';
 
 const CYRUS_BIN = '/usr/lib/cyrus/bin';
 
@@ -43,7 +54,8 @@ export async function startCyrus(): Promise<MailServer> {
   const conf = join(dir, 'conf');
   const spool = join(dir, 'spool');
   const bin = join(dir, 'bin');
-  for (const d of ['db', 'socket', 'proc', 'log', 'msg', 'user', 'quota', 'sieve', 'lock', 'ptclient']) mkdirSync(join(conf, d), { recursive: true });
+  for (const d of ['db', 'socket', 'proc', 'log', 'msg', 'user', 'quota', 'sieve', 'lock', 'ptclient'])
+    mkdirSync(join(conf, d), { recursive: true });
   mkdirSync(spool);
   mkdirSync(bin);
   // The private root may sit under a home the cyrus user cannot traverse.
@@ -101,7 +113,10 @@ DAEMON {
   const started = Date.now();
   const master = supervise(f.master, ['-C', imapdConf, '-M', cyrusConf, '-p', join(dir, 'master.pid'), '-D']);
   const deadline = started + 15_000;
-  await master.startup(Promise.all([waitForGreeting(imap, deadline, 'Cyrus IMAP'), waitForGreeting(pop3, deadline, 'Cyrus POP3')]), 'Cyrus master');
+  await master.startup(
+    Promise.all([waitForGreeting(imap, deadline, 'Cyrus IMAP'), waitForGreeting(pop3, deadline, 'Cyrus POP3')]),
+    'Cyrus master',
+  );
   const startMs = Date.now() - started;
 
   return {
@@ -134,7 +149,10 @@ DAEMON {
           await expect('250', 'RCPT TO');
           await expect('354', 'DATA');
           // SMTP framing: CRLF line ends, dot-stuffing, a final line end before the dot.
-          let text = raw.toString('latin1').replace(/\r?\n/g, '\r\n').replace(/(^|\r\n)\./g, '$1..');
+          let text = raw
+            .toString('latin1')
+            .replace(/\r?\n/g, '\r\n')
+            .replace(/(^|\r\n)\./g, '$1..');
           if (!text.endsWith('\r\n')) text += '\r\n';
           c.write(Buffer.from(`${text}.\r\n`, 'latin1'));
           await expect('250', `message ${i + 1}`);

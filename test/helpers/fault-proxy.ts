@@ -26,7 +26,7 @@
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
-export type Direction = 'up' /* client->server */ | 'down' /* server->client */;
+export type Direction = 'up' /* client->server */ | 'down'; /* server->client */
 
 export type FaultAction = 'close' | 'reset' | 'stall' | 'drop-and-close';
 

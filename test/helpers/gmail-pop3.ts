@@ -69,7 +69,9 @@ export async function startGmailPop3(options: GmailPop3Options): Promise<GmailPo
         s.loggedIn = true;
         count++;
         const candidates = messages.map((_, i) => i);
-        const pool = s.recentMode ? candidates.slice(Math.max(0, messages.length - (options.recent ?? 0))) : candidates.filter((i) => !downloaded.has(i));
+        const pool = s.recentMode
+          ? candidates.slice(Math.max(0, messages.length - (options.recent ?? 0)))
+          : candidates.filter((i) => !downloaded.has(i));
         s.view = pool.slice(0, window);
         listed.push([...s.view]);
       }

@@ -86,9 +86,12 @@ export async function readPop3(dovecot: Dovecot, user: DovecotUser): Promise<Pop
     const sizes = await session.list();
     const uidls = await session.uidl();
     const out: Pop3Message[] = [];
-    await session.retrMany([...sizes.keys()].sort((a, b) => a - b), (n, body) => {
-      out.push({ number: n, uidl: uidls?.get(n) ?? String(n), source: body });
-    });
+    await session.retrMany(
+      [...sizes.keys()].sort((a, b) => a - b),
+      (n, body) => {
+        out.push({ number: n, uidl: uidls?.get(n) ?? String(n), source: body });
+      },
+    );
     return out;
   } finally {
     await session.quit();

@@ -8,7 +8,18 @@
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePorts, harnessDir, missingFiles, removeDir, supervise, systemIds, toMbox, waitForGreeting, type MailServer, type MailUser } from './mail-server.js';
+import {
+  freePorts,
+  harnessDir,
+  missingFiles,
+  removeDir,
+  supervise,
+  systemIds,
+  toMbox,
+  waitForGreeting,
+  type MailServer,
+  type MailUser,
+} from './mail-server.js';
 
 export const MAILUTILS_DOMAIN = 'example.org';
 
@@ -51,7 +62,10 @@ export async function startMailutils(): Promise<MailServer> {
   const popd = supervise(POP3D, [`--config-file=${pop3Conf}`]);
   const deadline = started + 15_000;
   try {
-    await Promise.all([imapd.startup(waitForGreeting(imap, deadline, 'Mailutils imap4d'), 'imap4d'), popd.startup(waitForGreeting(pop3, deadline, 'Mailutils pop3d'), 'pop3d')]);
+    await Promise.all([
+      imapd.startup(waitForGreeting(imap, deadline, 'Mailutils imap4d'), 'imap4d'),
+      popd.startup(waitForGreeting(pop3, deadline, 'Mailutils pop3d'), 'pop3d'),
+    ]);
   } catch (err) {
     await Promise.all([imapd.stop(), popd.stop()]);
     throw err;

@@ -12,7 +12,19 @@
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePorts, harnessDir, missingFiles, removeDir, serversRoot, supervise, systemIds, toMbox, waitForGreeting, type MailServer, type MailUser } from './mail-server.js';
+import {
+  freePorts,
+  harnessDir,
+  missingFiles,
+  removeDir,
+  serversRoot,
+  supervise,
+  systemIds,
+  toMbox,
+  waitForGreeting,
+  type MailServer,
+  type MailUser,
+} from './mail-server.js';
 
 function files() {
   return {
@@ -43,7 +55,11 @@ export async function startPopa3d(): Promise<MailServer> {
   chmodSync(bin, 0o755);
   const passwd = join(dir, 'passwd');
   const shadow = join(dir, 'shadow');
-  writeFileSync(passwd, `${readFileSync('/etc/passwd', 'utf8').replace(/\n?$/, '\n')}popa3d:x:${POPA3D_UID}:65534::/var/lib/popa3d:/usr/sbin/nologin\n`, { mode: 0o644 });
+  writeFileSync(
+    passwd,
+    `${readFileSync('/etc/passwd', 'utf8').replace(/\n?$/, '\n')}popa3d:x:${POPA3D_UID}:65534::/var/lib/popa3d:/usr/sbin/nologin\n`,
+    { mode: 0o644 },
+  );
   writeFileSync(shadow, existsSync('/etc/shadow') ? readFileSync('/etc/shadow', 'utf8').replace(/\n?$/, '\n') : '', { mode: 0o640 });
   const [pop3] = (await freePorts(1)) as [number];
   const script = join(dir, 'run.sh');
@@ -59,7 +75,17 @@ exec ${f.couriertcpd} -address=127.0.0.1 -maxprocs=40 -maxperip=40 -nodnslookup 
 `,
   );
   const started = Date.now();
-  const ns = supervise(f.unshare, ['--mount', '--pid', '--fork', '--kill-child', '--mount-proc', '--propagation', 'private', 'bash', script]);
+  const ns = supervise(f.unshare, [
+    '--mount',
+    '--pid',
+    '--fork',
+    '--kill-child',
+    '--mount-proc',
+    '--propagation',
+    'private',
+    'bash',
+    script,
+  ]);
   await ns.startup(waitForGreeting(pop3, started + 15_000, 'popa3d'), 'popa3d');
   const startMs = Date.now() - started;
 

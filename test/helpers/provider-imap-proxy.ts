@@ -143,7 +143,12 @@ export class ProviderImapProxy {
           verb = v.toUpperCase();
           this.verbs.push(verb);
           answer = this.take(verb);
-          if (!answer && LOGIN_VERBS.has(verb) && this.options.maxConnections !== undefined && this.loggedIn >= this.options.maxConnections) {
+          if (
+            !answer &&
+            LOGIN_VERBS.has(verb) &&
+            this.options.maxConnections !== undefined &&
+            this.loggedIn >= this.options.maxConnections
+          ) {
             answer = this.options.tooManyConnections ?? PROVIDER_ANSWERS.gmailTooManyConnections();
             this.refusedLogins++;
           }

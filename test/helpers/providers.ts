@@ -41,7 +41,8 @@ export const PERSONALITIES: Readonly<Record<Personality, ProviderPersonality>> =
   },
   m365: {
     capability: 'IMAP4 IMAP4rev1 SASL-IR UIDPLUS MOVE ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+',
-    greeting: 'The Microsoft Exchange IMAP4 service is ready. [TQBOADIAUABSADEAMABDAEEAMAAwADIANgAuAG4AYQBtAHAAcgBkADEAMAAuAHAAcgBvAGQALgBvAHUAdABsAG8AbwBrAC4AYwBvAG0A]',
+    greeting:
+      'The Microsoft Exchange IMAP4 service is ready. [TQBOADIAUABSADEAMABDAEEAMAAwADIANgAuAG4AYQBtAHAAcgBkADEAMAAuAHAAcgBvAGQALgBvAHUAdABsAG8AbwBrAC4AYwBvAG0A]',
     maxConnections: 20,
   },
   yahoo: {

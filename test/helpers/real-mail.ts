@@ -6,7 +6,20 @@
  * back as exim's own bounces. The Maildir is then handed to a harness user.
  */
 import { spawn, execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DovecotUser } from './dovecot.js';
@@ -103,8 +116,12 @@ export async function buildRealMailbox(user: DovecotUser, options: RealMailOptio
   try {
     chmodSync(work, 0o755);
     // exim drops root for a -C config and runs as its own user: that user owns spool, log and Maildir.
-    const eximUser = execFileSync(exim, ['-bP', 'exim_user'], { encoding: 'utf8' }).replace(/^.*=\s*/, '').trim();
-    const pw = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${eximUser}:`));
+    const eximUser = execFileSync(exim, ['-bP', 'exim_user'], { encoding: 'utf8' })
+      .replace(/^.*=\s*/, '')
+      .trim();
+    const pw = readFileSync('/etc/passwd', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`${eximUser}:`));
     if (!pw) throw new Error(`exim user '${eximUser}' is missing: ${REAL_MAIL_INSTALL_HINT}`);
     const [, , uid, gid] = pw.split(':');
     const spool = join(work, 'spool');
@@ -172,7 +189,9 @@ set use_envelope_from=no
     const texts = attachments.filter((p) => !p.endsWith('.gz') && sizeOf(p) < 60_000);
     const bigBytes = bigFiles.slice(0, 3).reduce((n, p) => n + sizeOf(p), 0);
     if (attachments.length < 20 || texts.length < 5 || bigBytes < 1_600_000) {
-      throw new Error(`too few files under /usr/share/doc (${attachments.length}) or MB-sized binaries (${bigBytes} bytes) to attach to messages`);
+      throw new Error(
+        `too few files under /usr/share/doc (${attachments.length}) or MB-sized binaries (${bigBytes} bytes) to attach to messages`,
+      );
     }
 
     interface Job {
@@ -199,7 +218,10 @@ set use_envelope_from=no
       } else if (i % 10 === 3) {
         // A reply: mutt reads a draft with threading headers.
         const draft = join(inputs, `draft-${i}`);
-        const quoted = text.split('\n').map((l) => `> ${l}`).join('\n');
+        const quoted = text
+          .split('\n')
+          .map((l) => `> ${l}`)
+          .join('\n');
         writeFileSync(
           draft,
           `To: Alice <alice@${DOMAIN}>\nSubject: Re: ${subject}\nIn-Reply-To: <thread-${i - 3}@example.org>\nReferences: <thread-${i - 10}@example.org> <thread-${i - 3}@example.org>\n\nOn Monday you wrote:\n${quoted}\n\n${phrase}\n`,
@@ -245,7 +267,9 @@ set use_envelope_from=no
     const delivered = readdirSync(join(staging, 'new'));
     const expected = total;
     if (delivered.length !== expected) {
-      const logs = ['mainlog', 'paniclog', 'rejectlog'].map((f) => (existsSync(join(log, f)) ? readFileSync(join(log, f), 'utf8') : '')).join('');
+      const logs = ['mainlog', 'paniclog', 'rejectlog']
+        .map((f) => (existsSync(join(log, f)) ? readFileSync(join(log, f), 'utf8') : ''))
+        .join('');
       throw new Error(`exim delivered ${delivered.length} messages, expected ${expected}:\n${logs.slice(-4000)}`);
     }
     const owner = statSync(user.maildir);

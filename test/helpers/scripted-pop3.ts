@@ -122,11 +122,13 @@ export interface ScriptedPop3Options {
 /** The base64 payloads the scripted server understands, for tests to compare against. */
 export const sasl = {
   plain: (user: string, password: string): string => Buffer.from(`\0${user}\0${password}`, 'utf8').toString('base64'),
-  xoauth2: (user: string, token: string): string =>
-    Buffer.from(`user=${user}\x01auth=Bearer ${token}\x01\x01`, 'utf8').toString('base64'),
+  xoauth2: (user: string, token: string): string => Buffer.from(`user=${user}\x01auth=Bearer ${token}\x01\x01`, 'utf8').toString('base64'),
   oauthBearer: (user: string, token: string): string =>
     Buffer.from(`n,a=${user.replace(/=/g, '=3D').replace(/,/g, '=2C')},\x01auth=Bearer ${token}\x01\x01`, 'utf8').toString('base64'),
-  apop: (timestamp: string, password: string): string => createHash('md5').update(timestamp + password, 'utf8').digest('hex'),
+  apop: (timestamp: string, password: string): string =>
+    createHash('md5')
+      .update(timestamp + password, 'utf8')
+      .digest('hex'),
 };
 
 const GMAIL_OAUTH_ERROR = { status: '401', schemes: 'Bearer', scope: 'https://mail.google.com/' };
@@ -279,7 +281,11 @@ export async function startScriptedPop3(options: ScriptedPop3Options = {}): Prom
           return Buffer.from(`+OK ${nums.length} ${size}${CRLF}`);
         }
         case 'LIST':
-          return Buffer.from(`+OK${CRLF}${live().map((k) => `${k} ${messages[k - 1]!.length}${CRLF}`).join('')}.${CRLF}`);
+          return Buffer.from(
+            `+OK${CRLF}${live()
+              .map((k) => `${k} ${messages[k - 1]!.length}${CRLF}`)
+              .join('')}.${CRLF}`,
+          );
         case 'UIDL':
           if (options.uidl === false) return Buffer.from(`-ERR UIDL not supported${CRLF}`);
           return Buffer.from(
@@ -395,7 +401,7 @@ export function randomPieces(seed: number, max: number): (data: Buffer) => Buffe
   return (data) => {
     const random = mulberry32(seed);
     const out: Buffer[] = [];
-    for (let i = 0; i < data.length; ) {
+    for (let i = 0; i < data.length;) {
       const size = 1 + Math.floor(random() * max);
       out.push(data.subarray(i, i + size));
       i += size;

@@ -25,9 +25,12 @@ export async function readPop3Of(server: MailServer, user: MailUser): Promise<Bu
   try {
     const sizes = await session.list();
     const out: Buffer[] = [];
-    await session.retrMany([...sizes.keys()].sort((a, b) => a - b), (_n, body) => {
-      out.push(body);
-    });
+    await session.retrMany(
+      [...sizes.keys()].sort((a, b) => a - b),
+      (_n, body) => {
+        out.push(body);
+      },
+    );
     return out;
   } finally {
     await session.quit();
@@ -158,7 +161,12 @@ export interface Match {
  * byte-equal or equal after a combination of the named changes; null when
  * none, or more than one (a duplicate is not a proof either).
  */
-export function matchCopies(source: Buffer[], destination: Buffer[], sourceServer: ServerName, destServer: ServerName): Array<Match | null> {
+export function matchCopies(
+  source: Buffer[],
+  destination: Buffer[],
+  sourceServer: ServerName,
+  destServer: ServerName,
+): Array<Match | null> {
   const exact = new Map<string, number[]>();
   destination.forEach((b, i) => exact.set(sha256(b), [...(exact.get(sha256(b)) ?? []), i]));
   const serve = SERVE_CHANGES[sourceServer];
@@ -185,5 +193,10 @@ export function matchCopies(source: Buffer[], destination: Buffer[], sourceServe
 
 /** A key that stays the same while a source serves a message differently between readings. */
 export function sourceKey(b: Buffer, sourceServer: ServerName): string {
-  return sha256(Buffer.from(SERVE_CHANGES[sourceServer].reduce((s, c) => c.apply(s), latin1(b)), 'latin1'));
+  return sha256(
+    Buffer.from(
+      SERVE_CHANGES[sourceServer].reduce((s, c) => c.apply(s), latin1(b)),
+      'latin1',
+    ),
+  );
 }

@@ -82,7 +82,8 @@ export function describeServers(
     if ('each' in spec) {
       for (const name of spec.each) {
         const missing = serverMissing(name);
-        if (missing) describe.skip(`${name} (skipped: ${missing})`, () => (body as (ctx: EachContext) => void)({ name, server: () => server(name) }));
+        if (missing)
+          describe.skip(`${name} (skipped: ${missing})`, () => (body as (ctx: EachContext) => void)({ name, server: () => server(name) }));
         else describe(name, () => (body as (ctx: EachContext) => void)({ name, server: () => server(name) }));
       }
       return;
@@ -95,7 +96,8 @@ export function describeServers(
         servers: async () => ({ source: await server(source), destination: await server(destination) }),
       };
       const name = `${source} → ${destination}`;
-      if (missing.length) describe.skip(`${name} (skipped: ${[...new Set(missing)].join('; ')})`, () => (body as (ctx: PairContext) => void)(ctx));
+      if (missing.length)
+        describe.skip(`${name} (skipped: ${[...new Set(missing)].join('; ')})`, () => (body as (ctx: PairContext) => void)(ctx));
       else describe(name, () => (body as (ctx: PairContext) => void)(ctx));
     }
   });

@@ -122,7 +122,11 @@ export class ThrottlingImapProxy {
         commandStart = true;
         if (swallow) {
           this.refused++;
-          client.write(options.reply ? `${options.reply(tag)}\r\n` : `${tag} NO Request is throttled. Suggested Backoff Time: ${options.backoffMs} milliseconds\r\n`);
+          client.write(
+            options.reply
+              ? `${options.reply(tag)}\r\n`
+              : `${tag} NO Request is throttled. Suggested Backoff Time: ${options.backoffMs} milliseconds\r\n`,
+          );
         }
       }
     });

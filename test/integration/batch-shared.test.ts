@@ -16,11 +16,24 @@ const PER_MAILBOX = 3;
 
 function message(user: string, i: number): Buffer {
   return Buffer.from(
-    [`From: ${user}@old.example`, 'To: someone@new.example', `Subject: shared ${user} ${i}`, 'Date: Mon, 02 Feb 2026 10:00:00 +0000', `Message-ID: <shared-${user}-${i}@old.example>`, '', `Message ${i} of ${user}.`, ''].join('\r\n'),
+    [
+      `From: ${user}@old.example`,
+      'To: someone@new.example',
+      `Subject: shared ${user} ${i}`,
+      'Date: Mon, 02 Feb 2026 10:00:00 +0000',
+      `Message-ID: <shared-${user}-${i}@old.example>`,
+      '',
+      `Message ${i} of ${user}.`,
+      '',
+    ].join('\r\n'),
   );
 }
 
-const events = (stdout: string) => stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+const events = (stdout: string) =>
+  stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 describeIntegration('batch: rows that share a POP3 mailbox run one after another', () => {
   let dovecot: Dovecot;
@@ -41,7 +54,12 @@ describeIntegration('batch: rows that share a POP3 mailbox run one after another
   beforeAll(async () => {
     dovecot = await startDovecot({ tls: false });
     dir = mkdtempSync(join(tmpdir(), 'poplift-batch-shared-'));
-    [src1, src2, dst1, dst2] = ['src1', 'src2', 'dst1', 'dst2'].map((n) => dovecot.addUser(n, PASSWORD)) as [DovecotUser, DovecotUser, DovecotUser, DovecotUser];
+    [src1, src2, dst1, dst2] = ['src1', 'src2', 'dst1', 'dst2'].map((n) => dovecot.addUser(n, PASSWORD)) as [
+      DovecotUser,
+      DovecotUser,
+      DovecotUser,
+      DovecotUser,
+    ];
     for (const u of [src1, src2]) for (let i = 1; i <= PER_MAILBOX; i++) dovecot.deliver(u, message(u.name, i));
   }, 60_000);
   afterAll(async () => {
@@ -52,7 +70,9 @@ describeIntegration('batch: rows that share a POP3 mailbox run one after another
     const file = csv('early-delete.csv', [`${pop3(src1)},${imap(dst1)},A,yes`, `${pop3(src1, 'localhost')},${imap(dst2)},B,no`]);
     const r = await runCli(['batch', file, '--state-dir', join(dir, 'state-refused')], env);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/line 2: delete is set, but line 3 reads the same POP3 mailbox after this row; only the last row naming a mailbox may delete/);
+    expect(r.stderr).toMatch(
+      /line 2: delete is set, but line 3 reads the same POP3 mailbox after this row; only the last row naming a mailbox may delete/,
+    );
     expect(r.stderr).toMatch(/nothing was started/);
     expect(await readPop3(dovecot, src1)).toHaveLength(PER_MAILBOX);
   });
@@ -69,7 +89,10 @@ describeIntegration('batch: rows that share a POP3 mailbox run one after another
     for (let run = 1; run <= 20; run++) {
       const r = await runCli(['batch', file, '--jobs', '4', '--json', '--state-dir', state], env);
       const ends = events(r.stdout).filter((e) => e.event === 'end');
-      expect(ends.map((e) => e.status), `run ${run}: ${r.stderr}`).toEqual(['ok', 'ok', 'ok', 'ok']);
+      expect(
+        ends.map((e) => e.status),
+        `run ${run}: ${r.stderr}`,
+      ).toEqual(['ok', 'ok', 'ok', 'ok']);
       expect(r.code, `run ${run}`).toBe(0);
     }
     for (const d of [dst1, dst2]) {
@@ -90,7 +113,10 @@ describeIntegration('batch: rows that share a POP3 mailbox run one after another
     const lines = async (shard: string) => {
       const r = await runCli(['batch', file, '--shard', shard, '--dry-run', '--json', '--state-dir', join(dir, 'state-shards')], env);
       expect(r.code, r.stderr).toBe(0);
-      return events(r.stdout).filter((e) => e.event === 'start').map((e) => e.line).sort();
+      return events(r.stdout)
+        .filter((e) => e.event === 'start')
+        .map((e) => e.line)
+        .sort();
     };
     // Rows are 0-based 0..3 on lines 2..5. A group goes where its first row would: row 1 shares row 0's
     // mailbox, so it follows row 0 instead of going by its own index.
@@ -107,10 +133,24 @@ describeIntegration('batch: rows that share a POP3 mailbox run one after another
     const wrong = join(dir, 'wrong-pw');
     writeFileSync(wrong, 'not-the-password\n', { mode: 0o600 });
     const file = join(dir, 'failed-first.csv');
-    writeFileSync(file, ['pop3_url,imap_url,folder,delete,imap_password_file', `${pop3(owner)},${imap(dst1)},F,no,${wrong}`, `${pop3(owner)},${imap(dst2)},F,yes,`].join('\n'));
+    writeFileSync(
+      file,
+      [
+        'pop3_url,imap_url,folder,delete,imap_password_file',
+        `${pop3(owner)},${imap(dst1)},F,no,${wrong}`,
+        `${pop3(owner)},${imap(dst2)},F,yes,`,
+      ].join('\n'),
+    );
     const r = await runCli(['batch', file, '--json', '--state-dir', join(dir, 'state-failed-first')], env);
     expect(r.code).toBe(1);
-    expect(events(r.stdout).filter((e) => e.event === 'end').map((e) => [e.status, e.deleted])).toEqual([['auth failed', 0], ['ok', 0]]);
+    expect(
+      events(r.stdout)
+        .filter((e) => e.event === 'end')
+        .map((e) => [e.status, e.deleted]),
+    ).toEqual([
+      ['auth failed', 0],
+      ['ok', 0],
+    ]);
     expect(r.stderr).toMatch(/not deleting from POP3 this time: line 2 reading the same mailbox did not finish/);
     expect(await readPop3(dovecot, owner)).toHaveLength(PER_MAILBOX);
     expect(await readImapFolder(dovecot, dst2, 'F')).toHaveLength(PER_MAILBOX);
@@ -119,7 +159,12 @@ describeIntegration('batch: rows that share a POP3 mailbox run one after another
   it('a row given twice runs twice, one after the other, without naming its own process as "another run"', async () => {
     const row = `${pop3(src2)},${imap(dst1)},Twice,no`;
     const r = await runCli(['batch', csv('twice.csv', [row, row]), '--jobs', '2', '--json', '--state-dir', join(dir, 'state-twice')], env);
-    expect(events(r.stdout).filter((e) => e.event === 'end').map((e) => e.status), r.stderr).toEqual(['ok', 'ok']);
+    expect(
+      events(r.stdout)
+        .filter((e) => e.event === 'end')
+        .map((e) => e.status),
+      r.stderr,
+    ).toEqual(['ok', 'ok']);
     expect(r.code).toBe(0);
     expect(r.stderr).not.toMatch(/Another poplift run|PID/);
   });
@@ -143,7 +188,11 @@ describeIntegration('batch: rows that share a POP3 mailbox run one after another
       });
       const r = await runCli(['batch', file, '--json', '--state-dir', state], env);
       expect(r.code).toBe(1);
-      expect(events(r.stdout).filter((e) => e.event === 'end').map((e) => e.status)).toEqual(['locked', 'ok']);
+      expect(
+        events(r.stdout)
+          .filter((e) => e.event === 'end')
+          .map((e) => e.status),
+      ).toEqual(['locked', 'ok']);
       expect(r.stderr).toContain(`PID ${holder.pid}`);
     } finally {
       holder.kill();

@@ -119,13 +119,23 @@ describeIntegration('batch: six mailboxes, three at a time, one with a wrong pas
   it('--verify checks every row, changing nothing: the five migrated are all there, the failed one is not', async () => {
     const r = await runCli(['batch', csv, '--verify', '--json', ...common()], env());
     expect(r.code).toBe(1);
-    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     const ends = events.filter((e) => e.event === 'end');
     expect(ends).toHaveLength(6);
     expect(ends.filter((e) => e.ok === true)).toHaveLength(5);
     // user4's destination login fails, so its mailbox cannot be checked.
     expect(ends.find((e) => String(e.imap).includes('user4@'))).toMatchObject({ ok: false });
-    expect(events.at(-1)).toMatchObject({ event: 'summary', verify: true, mailboxes: 6, allThere: 5, found: 5 * PER_MAILBOX, present: 5 * PER_MAILBOX });
+    expect(events.at(-1)).toMatchObject({
+      event: 'summary',
+      verify: true,
+      mailboxes: 6,
+      allThere: 5,
+      found: 5 * PER_MAILBOX,
+      present: 5 * PER_MAILBOX,
+    });
     expect(await folderCount(dovecot, users[0]!, 'Old.Mail')).toBe(PER_MAILBOX);
     // A message removed from one destination is named.
     const client = await imapClient(dovecot, users[0]!);
@@ -134,7 +144,11 @@ describeIntegration('batch: six mailboxes, three at a time, one with a wrong pas
     await client.logout();
     const after = await runCli(['batch', csv, '--verify', '--json', '--shard', '1/6', ...common()], env());
     expect(after.code).toBe(1);
-    const problems = after.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.event === 'message-problem');
+    const problems = after.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((e) => e.event === 'message-problem');
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatchObject({ problem: 'missing' });
   });
@@ -192,7 +206,12 @@ describeIntegration('batch: six mailboxes, three at a time, one with a wrong pas
     });
     expect(last.bytes).toBe(ends.reduce((n, e) => n + (e.bytes as number), 0));
     // JSON rows name their line: each object starts on its own line of the pretty-printed file.
-    expect(events.filter((e) => e.event === 'start').map((e) => e.line).sort((x, y) => (x as number) - (y as number))).toEqual(objectLines);
+    expect(
+      events
+        .filter((e) => e.event === 'start')
+        .map((e) => e.line)
+        .sort((x, y) => (x as number) - (y as number)),
+    ).toEqual(objectLines);
     expect(await folderCount(dovecot, users[0]!, 'Via JSON')).toBe(PER_MAILBOX);
   });
 
@@ -240,7 +259,16 @@ describeIntegration('batch: six mailboxes, three at a time, one with a wrong pas
   it('migrate on a terminal: a bar, then the usual summary', async () => {
     const u = users[2]!;
     const state = mkdtempSync(join(tmpdir(), 'poplift-tty-state-'));
-    const args = ['migrate', `pop3s://${u.name}@127.0.0.1:${dovecot.ports.pop3s}`, `imaps://${u.name}@127.0.0.1:${dovecot.ports.imaps}`, '--folder', 'Migrate TTY', '--state-dir', state, ...common()];
+    const args = [
+      'migrate',
+      `pop3s://${u.name}@127.0.0.1:${dovecot.ports.pop3s}`,
+      `imaps://${u.name}@127.0.0.1:${dovecot.ports.imaps}`,
+      '--folder',
+      'Migrate TTY',
+      '--state-dir',
+      state,
+      ...common(),
+    ];
     const r = await runUnderTty(args, env());
     expect(r.code, r.output).toBe(0);
     expect(r.output).toMatch(/\x1b\[/);
@@ -250,10 +278,19 @@ describeIntegration('batch: six mailboxes, three at a time, one with a wrong pas
 
   it('migrate: non-TTY plain lines, --quiet one line', async () => {
     const u = users[0]!;
-    const args = ['migrate', `pop3s://${u.name}@127.0.0.1:${dovecot.ports.pop3s}`, `imaps://${u.name}@127.0.0.1:${dovecot.ports.imaps}`, '--folder', 'Single', ...common()];
+    const args = [
+      'migrate',
+      `pop3s://${u.name}@127.0.0.1:${dovecot.ports.pop3s}`,
+      `imaps://${u.name}@127.0.0.1:${dovecot.ports.imaps}`,
+      '--folder',
+      'Single',
+      ...common(),
+    ];
     const plain = await runCli(args, env());
     expect(plain.code, plain.stderr).toBe(0);
-    expect(plain.stderr).toMatch(/^poplift: started pop3s:\/\/user1@\S+ -> imaps:\/\/user1@\S+ folder "Single": 12 messages to read, 0\.2 MB$/m);
+    expect(plain.stderr).toMatch(
+      /^poplift: started pop3s:\/\/user1@\S+ -> imaps:\/\/user1@\S+ folder "Single": 12 messages to read, 0\.2 MB$/m,
+    );
     expect(plain.stderr).toMatch(/found 12, appended 12/);
     expect(plain.stderr).not.toMatch(/[\x1b\r]/);
     // A login failure stays one line: the start line waits for the listing.

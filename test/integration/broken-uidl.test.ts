@@ -44,11 +44,29 @@ describeIntegration('--delete against POP3 servers with unusable UIDLs', () => {
       const old = [1, 2, 3, 4, 5].map((i) => message(`old${i}`, i));
       const fresh = [6, 7, 8].map((i) => message(`new${i}`, i));
       const messages = [...old];
-      const pop3 = await startScriptedPop3({ messages, uidlOf, removeOnQuit: true, capa: ['USER', 'UIDL', 'PIPELINING'], user: 'alice', password: 'pw' });
+      const pop3 = await startScriptedPop3({
+        messages,
+        uidlOf,
+        removeOnQuit: true,
+        capa: ['USER', 'UIDL', 'PIPELINING'],
+        user: 'alice',
+        password: 'pw',
+      });
       const stateDir = mkdtempSync(join(tmpdir(), 'poplift-broken-uidl-'));
       const run = (...extra: string[]) =>
         runCli(
-          ['migrate', `pop3://alice@127.0.0.1:${pop3.port}`, `imaps://${bob.name}@127.0.0.1:${dovecot.ports.imaps}`, '--ca-file', dovecot.certPath, '--folder', 'F', '--state-dir', stateDir, ...extra],
+          [
+            'migrate',
+            `pop3://alice@127.0.0.1:${pop3.port}`,
+            `imaps://${bob.name}@127.0.0.1:${dovecot.ports.imaps}`,
+            '--ca-file',
+            dovecot.certPath,
+            '--folder',
+            'F',
+            '--state-dir',
+            stateDir,
+            ...extra,
+          ],
           { POPLIFT_POP3_PASSWORD: 'pw', POPLIFT_IMAP_PASSWORD: bob.password },
         );
       try {

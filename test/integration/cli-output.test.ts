@@ -85,7 +85,9 @@ plugin {
       const first = await runCli([...args('quiet', 'Quiet'), '--quiet'], env('quiet'));
       expect(first.code, first.stderr).toBe(0);
       expect(first.stdout).toBe('');
-      expect(first.stderr).toMatch(/^pop3s:\/\/quiet@\S+ -> imaps:\/\/target@\S+ folder "Quiet": ok; found 3, appended 3, duplicates 0, failed 0; \d+ KB in [\d.]+ s\n$/);
+      expect(first.stderr).toMatch(
+        /^pop3s:\/\/quiet@\S+ -> imaps:\/\/target@\S+ folder "Quiet": ok; found 3, appended 3, duplicates 0, failed 0; \d+ KB in [\d.]+ s\n$/,
+      );
       const again = await runCli([...args('quiet', 'Quiet'), '--quiet'], env('quiet'));
       expect(again.code).toBe(0);
       expect(again.stderr).toBe('');
@@ -101,7 +103,9 @@ plugin {
       expect(refused.stderr).toMatch(/^poplift: IMAP server \S+ refused the login for target: [^\n]*\n$/);
       const failed = await runCli([...args('big', 'SilentBig'), '--silent'], env('big'));
       expect(failed.code).toBe(1);
-      expect(failed.stderr).toMatch(/^pop3s:\/\/big@\S+ -> imaps:\/\/target@\S+ folder "SilentBig": incomplete; found 3, appended 2, duplicates 0, failed 1; /);
+      expect(failed.stderr).toMatch(
+        /^pop3s:\/\/big@\S+ -> imaps:\/\/target@\S+ folder "SilentBig": incomplete; found 3, appended 2, duplicates 0, failed 1; /,
+      );
     });
   });
 
@@ -152,7 +156,19 @@ plugin {
       const imapAuth = await runCli([...args('json', 'Json'), '--json'], { ...env('json'), POPLIFT_IMAP_PASSWORD: 'wrong' });
       expect(one(imapAuth.stdout)).toMatchObject({ status: 'auth', exitCode: 3, error: { code: 'IMAP_AUTH', side: 'IMAP' } });
       expect(one(auth.stdout)).toMatchObject({ status: 'auth', exitCode: 3, error: { code: 'POP3_AUTH', side: 'POP3' } });
-      const closed = await runCli(['migrate', 'pop3s://json@127.0.0.1:9', `imaps://target@127.0.0.1:${dovecot.ports.imaps}`, '--json', '--ca-file', dovecot.certPath, '--state-dir', stateDir], env('json'));
+      const closed = await runCli(
+        [
+          'migrate',
+          'pop3s://json@127.0.0.1:9',
+          `imaps://target@127.0.0.1:${dovecot.ports.imaps}`,
+          '--json',
+          '--ca-file',
+          dovecot.certPath,
+          '--state-dir',
+          stateDir,
+        ],
+        env('json'),
+      );
       expect(closed.code).toBe(4);
       expect(one(closed.stdout)).toMatchObject({ status: 'connect', exitCode: 4, error: { code: 'POP3_CONNECT', side: 'POP3' } });
     });
@@ -173,7 +189,10 @@ plugin {
       const v = await runCli(['verify', ...args('json', 'Json').slice(1), '--json'], env('json'));
       expect(v.code, v.stderr).toBe(0);
       expect(one(v.stdout)).toMatchObject({ schema: 1, command: 'verify', status: 'ok', exitCode: 0, present: 3 });
-      const missing = await runCli(['verify', ...args('json', 'Json').slice(1), '--json'].map((a) => (a === 'Json' ? 'Elsewhere' : a)), env('json'));
+      const missing = await runCli(
+        ['verify', ...args('json', 'Json').slice(1), '--json'].map((a) => (a === 'Json' ? 'Elsewhere' : a)),
+        env('json'),
+      );
       expect(missing.code).toBe(1);
       expect(one(missing.stdout)).toMatchObject({ status: 'partial', exitCode: 1 });
     });

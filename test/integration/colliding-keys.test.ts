@@ -13,10 +13,26 @@ const headers = (extra: string) =>
 
 /** Pairs of different messages that an identity key may take for one message. */
 const PAIRS: Array<[string, Buffer, Buffer]> = [
-  ['one Message-ID, one size, different bodies', Buffer.from(`${headers('Message-ID: <constant@device>\r\n')}pay 100 EUR\r\n`), Buffer.from(`${headers('Message-ID: <constant@device>\r\n')}pay 900 EUR\r\n`)],
-  ['8-bit Message-IDs that differ only in their 8-bit bytes', Buffer.from(`${headers('Message-ID: <caf\xe9@x>\r\n')}one\r\n`, 'latin1'), Buffer.from(`${headers('Message-ID: <caf\xe8@x>\r\n')}two\r\n`, 'latin1')],
-  ['no Message-ID, same fields and size', Buffer.from(`${headers('')}backup result: OK\r\n`), Buffer.from(`${headers('')}backup result: NO\r\n`)],
-  ['Message-IDs that differ only in a control byte', Buffer.from(`${headers('Message-ID: <a\x01b@x>\r\n')}first\r\n`, 'latin1'), Buffer.from(`${headers('Message-ID: <a\x02b@x>\r\n')}other\r\n`, 'latin1')],
+  [
+    'one Message-ID, one size, different bodies',
+    Buffer.from(`${headers('Message-ID: <constant@device>\r\n')}pay 100 EUR\r\n`),
+    Buffer.from(`${headers('Message-ID: <constant@device>\r\n')}pay 900 EUR\r\n`),
+  ],
+  [
+    '8-bit Message-IDs that differ only in their 8-bit bytes',
+    Buffer.from(`${headers('Message-ID: <caf\xe9@x>\r\n')}one\r\n`, 'latin1'),
+    Buffer.from(`${headers('Message-ID: <caf\xe8@x>\r\n')}two\r\n`, 'latin1'),
+  ],
+  [
+    'no Message-ID, same fields and size',
+    Buffer.from(`${headers('')}backup result: OK\r\n`),
+    Buffer.from(`${headers('')}backup result: NO\r\n`),
+  ],
+  [
+    'Message-IDs that differ only in a control byte',
+    Buffer.from(`${headers('Message-ID: <a\x01b@x>\r\n')}first\r\n`, 'latin1'),
+    Buffer.from(`${headers('Message-ID: <a\x02b@x>\r\n')}other\r\n`, 'latin1'),
+  ],
 ];
 
 describeIntegration('different messages that share a key are never deleted on the strength of each other', () => {
@@ -41,7 +57,17 @@ describeIntegration('different messages that share a key are never deleted on th
 
   it('--delete removes only messages whose own bytes are in the folder', async () => {
     const r = await runCli(
-      ['migrate', `pop3://alice@127.0.0.1:${dovecot.ports.pop3}`, `imap://bob@127.0.0.1:${dovecot.ports.imap}`, '--folder', 'Pairs', '--state-dir', mkdtempSync(join(tmpdir(), 'poplift-pairs-')), '--delete', '--json'],
+      [
+        'migrate',
+        `pop3://alice@127.0.0.1:${dovecot.ports.pop3}`,
+        `imap://bob@127.0.0.1:${dovecot.ports.imap}`,
+        '--folder',
+        'Pairs',
+        '--state-dir',
+        mkdtempSync(join(tmpdir(), 'poplift-pairs-')),
+        '--delete',
+        '--json',
+      ],
       { POPLIFT_POP3_PASSWORD: alice.password, POPLIFT_IMAP_PASSWORD: bob.password },
     );
     const summary = JSON.parse(r.stdout) as MigrationSummary;
@@ -49,7 +75,10 @@ describeIntegration('different messages that share a key are never deleted on th
     const onPop3 = new Set((await readPop3(dovecot, alice)).map((m) => sha256(m.source)));
     for (const m of original) {
       const subject = PAIRS.find(([, a, b]) => sha256(a) === sha256(m.source) || sha256(b) === sha256(m.source))?.[0];
-      expect(onPop3.has(sha256(m.source)) || onImap.has(sha256(foldCr(m.source))), `${subject}: a message was deleted whose bytes are not on IMAP\n${r.stderr}`).toBe(true);
+      expect(
+        onPop3.has(sha256(m.source)) || onImap.has(sha256(foldCr(m.source))),
+        `${subject}: a message was deleted whose bytes are not on IMAP\n${r.stderr}`,
+      ).toBe(true);
     }
     expect(summary.deleted).toBe(onImap.size);
   });

@@ -52,7 +52,9 @@ describeIntegration('crash safety: kill -9 at any point, rerun, nothing lost or 
     // Deleted from the source means confirmed on the destination.
     for (const m of original) {
       if (srcShas.has(sha256(m.source))) continue;
-      expect(dstShas.has(sha256(foldCr(m.source))) || dstShas.has(sha256(m.source)), `${when}: ${m.uidl} deleted but not on IMAP`).toBe(true);
+      expect(dstShas.has(sha256(foldCr(m.source))) || dstShas.has(sha256(m.source)), `${when}: ${m.uidl} deleted but not on IMAP`).toBe(
+        true,
+      );
     }
     return { source: src.length, destination: dst.length };
   }

@@ -90,7 +90,10 @@ describeIntegration('cron runs: fast when nothing is new, one at a time, clean o
     expect(second.stderr.trim().split('\n')).toHaveLength(1);
     expect(second.stderr).toContain(`PID ${busy.child.pid}`);
     // The same server named another way is the same mailbox: localhost is 127.0.0.1.
-    const renamed = await runCli(args('Locked', slowPop3.port).map((a) => a.replace(`alice@127.0.0.1:${slowPop3.port}`, `alice@localhost:${slowPop3.port}`)), env());
+    const renamed = await runCli(
+      args('Locked', slowPop3.port).map((a) => a.replace(`alice@127.0.0.1:${slowPop3.port}`, `alice@localhost:${slowPop3.port}`)),
+      env(),
+    );
     expect(renamed.code, renamed.stderr).toBe(5);
     expect(renamed.stderr).toContain(`PID ${busy.child.pid}`);
     expect(await busy.done).toBe(0);

@@ -38,7 +38,12 @@ describeIntegration('network faults: the run reconnects and finishes with nothin
     await dovecot?.stop();
   });
 
-  async function migrateVia(pop3Port: number, imapPort: number, user: DovecotUser, extra: string[] = []): Promise<{ summary: MigrationSummary; stderr: string }> {
+  async function migrateVia(
+    pop3Port: number,
+    imapPort: number,
+    user: DovecotUser,
+    extra: string[] = [],
+  ): Promise<{ summary: MigrationSummary; stderr: string }> {
     const r = await runCli(
       [
         'migrate',
@@ -57,11 +62,18 @@ describeIntegration('network faults: the run reconnects and finishes with nothin
       ],
       { POPLIFT_POP3_PASSWORD: alice.password, POPLIFT_IMAP_PASSWORD: user.password },
     );
-    expect(r.code, `${r.stderr}\n${(await import('node:fs')).readFileSync(dovecot.logPath, 'utf8').split('\n').slice(-12).join('\n')}`).toBe(0);
+    expect(
+      r.code,
+      `${r.stderr}\n${(await import('node:fs')).readFileSync(dovecot.logPath, 'utf8').split('\n').slice(-12).join('\n')}`,
+    ).toBe(0);
     return { summary: JSON.parse(r.stdout) as MigrationSummary, stderr: r.stderr };
   }
 
-  async function migrateThrough(side: 'pop3' | 'imap', rule: FaultRule, extra: string[] = []): Promise<{ summary: MigrationSummary; proxy: FaultProxy; user: DovecotUser }> {
+  async function migrateThrough(
+    side: 'pop3' | 'imap',
+    rule: FaultRule,
+    extra: string[] = [],
+  ): Promise<{ summary: MigrationSummary; proxy: FaultProxy; user: DovecotUser }> {
     const user = dovecot.addUser(`dest${++users}`);
     const proxy = await FaultProxy.start({ targetPort: side === 'pop3' ? dovecot.ports.pop3 : dovecot.ports.imap });
     proxies.push(proxy);
@@ -86,7 +98,12 @@ describeIntegration('network faults: the run reconnects and finishes with nothin
   }
 
   it('POP3 connection reset in the middle of a RETR', async () => {
-    const { summary, proxy, user } = await migrateThrough('pop3', { direction: 'down', after: 'Subject: message 60\r\n', offset: 10, action: 'reset' });
+    const { summary, proxy, user } = await migrateThrough('pop3', {
+      direction: 'down',
+      after: 'Subject: message 60\r\n',
+      offset: 10,
+      action: 'reset',
+    });
     expect(proxy.fired).toBe(1);
     expect(summary.reconnects).toBeGreaterThanOrEqual(1);
     expect(summary.appended).toBe(source.length - 2);
@@ -101,7 +118,12 @@ describeIntegration('network faults: the run reconnects and finishes with nothin
   });
 
   it('IMAP connection closed in the middle of an APPEND literal', async () => {
-    const { summary, proxy, user } = await migrateThrough('imap', { direction: 'up', after: 'Subject: message 70\r\n', offset: 5, action: 'close' });
+    const { summary, proxy, user } = await migrateThrough('imap', {
+      direction: 'up',
+      after: 'Subject: message 70\r\n',
+      offset: 5,
+      action: 'close',
+    });
     expect(proxy.fired).toBe(1);
     expect(summary.reconnects).toBeGreaterThanOrEqual(1);
     expect(summary.appended).toBe(source.length - 2);
@@ -119,7 +141,10 @@ describeIntegration('network faults: the run reconnects and finishes with nothin
   });
 
   it('with --dedupe none, a batch whose reply was lost is still looked up, not sent again', async () => {
-    const { summary, proxy, user } = await migrateThrough('imap', { direction: 'down', after: 'OK [APPENDUID', action: 'drop-and-close' }, ['--dedupe', 'none']);
+    const { summary, proxy, user } = await migrateThrough('imap', { direction: 'down', after: 'OK [APPENDUID', action: 'drop-and-close' }, [
+      '--dedupe',
+      'none',
+    ]);
     expect(proxy.fired).toBe(1);
     expect(summary.reconnects).toBeGreaterThanOrEqual(1);
     // Without deduplication every source message is uploaded, the corpus's two duplicates too: each exactly once.

@@ -8,7 +8,9 @@ import { describeIntegration } from '../helpers/suite.js';
 describeIntegration('test harness: private Dovecot', () => {
   let dovecot: Dovecot;
   let user: DovecotUser;
-  const message = Buffer.from('From: a@example.org\r\nTo: b@example.org\r\nSubject: harness\r\nMessage-ID: <harness@example.org>\r\n\r\nhello\r\n');
+  const message = Buffer.from(
+    'From: a@example.org\r\nTo: b@example.org\r\nSubject: harness\r\nMessage-ID: <harness@example.org>\r\n\r\nhello\r\n',
+  );
 
   beforeAll(async () => {
     dovecot = await startDovecot();

@@ -34,7 +34,10 @@ function readmeBlock(heading: string, pattern: RegExp): string {
 
 /** A copy of the repository as a fresh clone has it: tracked (and new, not ignored) files, no dist/, no node_modules/. */
 function cloneWorkingTree(into: string): void {
-  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT }).toString().split('\0').filter(Boolean);
+  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT })
+    .toString()
+    .split('\0')
+    .filter(Boolean);
   for (const f of files) {
     if (!existsSync(join(ROOT, f))) continue;
     mkdirSync(dirname(join(into, f)), { recursive: true });
@@ -70,7 +73,12 @@ describeIntegration('getting poplift: npm pack + npm install -g, and the README 
     alice = oldIsp.addUser('alice', 'old-secret');
     aliceNew = newHost.addUser('alice', 'new-secret');
     for (let i = 1; i <= 30; i++) {
-      oldIsp.deliver(alice, Buffer.from(`From: bob@old.example\r\nTo: alice@old.example\r\nSubject: note ${i}\r\nMessage-ID: <note${i}@old.example>\r\nDate: Mon, 1 Jun 2020 10:00:00 +0000\r\n\r\n${'text '.repeat(200 * i)}\r\n`));
+      oldIsp.deliver(
+        alice,
+        Buffer.from(
+          `From: bob@old.example\r\nTo: alice@old.example\r\nSubject: note ${i}\r\nMessage-ID: <note${i}@old.example>\r\nDate: Mon, 1 Jun 2020 10:00:00 +0000\r\n\r\n${'text '.repeat(200 * i)}\r\n`,
+        ),
+      );
     }
     mkdirSync(clone, { recursive: true });
     cloneWorkingTree(clone);
@@ -102,7 +110,20 @@ describeIntegration('getting poplift: npm pack + npm install -g, and the README 
     const state = join(work, 'pack-state');
     const r = spawnSync(
       join(prefix, 'bin', 'poplift'),
-      ['migrate', `pop3s://alice@127.0.0.1:${oldIsp.ports.pop3s}`, `imaps://alice@127.0.0.1:${newHost.ports.imaps}`, '--folder', 'Packed', '--pop3-ca-file', oldIsp.certPath, '--imap-ca-file', newHost.certPath, '--state-dir', state, '--json'],
+      [
+        'migrate',
+        `pop3s://alice@127.0.0.1:${oldIsp.ports.pop3s}`,
+        `imaps://alice@127.0.0.1:${newHost.ports.imaps}`,
+        '--folder',
+        'Packed',
+        '--pop3-ca-file',
+        oldIsp.certPath,
+        '--imap-ca-file',
+        newHost.certPath,
+        '--state-dir',
+        state,
+        '--json',
+      ],
       { encoding: 'utf8', env: { ...buildEnv, POPLIFT_POP3_PASSWORD: 'old-secret', POPLIFT_IMAP_PASSWORD: 'new-secret' } },
     );
     expect(r.status, r.stderr).toBe(0);
@@ -123,11 +144,18 @@ describeIntegration('getting poplift: npm pack + npm install -g, and the README 
     const cronEnv = { HOME: home, LOGNAME: 'alice', PATH: CRON_PATH, SHELL: '/bin/sh' };
     // The machine's Node is not used: there is none on cron's PATH but Debian's 20, which poplift would refuse.
     const version = sh(`${exe} --version`, { cwd: home, env: cronEnv });
-    expect(version).toMatchObject({ code: 0, stdout: `${(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}\n`, stderr: '' });
+    expect(version).toMatchObject({
+      code: 0,
+      stdout: `${(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}\n`,
+      stderr: '',
+    });
 
     // The memory settings bin/poplift.js restarts with apply inside the executable too: a password
     // command's parent is poplift, whose environment at exec time /proc shows.
-    const tuned = sh(`${exe} migrate pop3s://a@127.0.0.1:9 imaps://b@127.0.0.1:9 --pop3-password-command 'tr "\\0" "\\n" < /proc/$PPID/environ | grep MALLOC_ARENA_MAX >&2; exit 1'`, { cwd: home, env: cronEnv });
+    const tuned = sh(
+      `${exe} migrate pop3s://a@127.0.0.1:9 imaps://b@127.0.0.1:9 --pop3-password-command 'tr "\\0" "\\n" < /proc/$PPID/environ | grep MALLOC_ARENA_MAX >&2; exit 1'`,
+      { cwd: home, env: cronEnv },
+    );
     expect(tuned.code).toBe(2);
     expect(tuned.stderr).toContain('The POP3 password command failed (1): MALLOC_ARENA_MAX=2');
 
@@ -141,7 +169,9 @@ describeIntegration('getting poplift: npm pack + npm install -g, and the README 
     expect(first.code, first.stderr).toBe(0);
     expect(first.stdout).toBe('');
     // Mail was moved: one line, so cron mails one line.
-    expect(first.stderr).toMatch(/^pop3s:\/\/alice@127\.0\.0\.1:\d+ -> imaps:\/\/alice@127\.0\.0\.1:\d+ folder "Archive\/Old ISP": ok; found 30, appended 30, duplicates 0, failed 0, deleted from POP3 30; [\d.]+ (KB|MB) in [\d.]+ s\n$/);
+    expect(first.stderr).toMatch(
+      /^pop3s:\/\/alice@127\.0\.0\.1:\d+ -> imaps:\/\/alice@127\.0\.0\.1:\d+ folder "Archive\/Old ISP": ok; found 30, appended 30, duplicates 0, failed 0, deleted from POP3 30; [\d.]+ (KB|MB) in [\d.]+ s\n$/,
+    );
     expect(await readImapFolder(newHost, aliceNew, ['Archive', 'Old ISP'])).toHaveLength(30);
     expect(oldIsp.countInbox(alice)).toBe(0);
 

@@ -4,7 +4,17 @@ import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, testStateHome } from '../helpers/cli.js';
 import { startDovecot, type Dovecot, type DovecotUser } from '../helpers/dovecot.js';
-import { asServed, compareLanding, imapClient, readImapFolder, readPop3, sha256, type ImapMessage, type Pop3Message, foldCr } from '../helpers/mailboxes.js';
+import {
+  asServed,
+  compareLanding,
+  imapClient,
+  readImapFolder,
+  readPop3,
+  sha256,
+  type ImapMessage,
+  type Pop3Message,
+  foldCr,
+} from '../helpers/mailboxes.js';
 import { describeIntegration } from '../helpers/suite.js';
 import type { MigrationSummary } from '../../src/engine/summary.js';
 import { loadJournal } from '../../src/state/journal.js';
@@ -43,7 +53,9 @@ describeIntegration('migrate: a hostile 1,000-message mailbox into a nested fold
     pop3 = await readPop3(dovecot, alice);
     const result = await runCli(args(), env());
     // The one message with an invalid keyword is the only thing worth a warning.
-    expect(result.stderr).toMatch(/^poplift: warning: Keyword 'bad"word' \(from message \S+ and perhaps others\) is not a valid IMAP keyword and was dropped\.\n$/);
+    expect(result.stderr).toMatch(
+      /^poplift: warning: Keyword 'bad"word' \(from message \S+ and perhaps others\) is not a valid IMAP keyword and was dropped\.\n$/,
+    );
     expect(result.code).toBe(0);
     first = JSON.parse(result.stdout) as MigrationSummary;
     imap = await readImapFolder(dovecot, bob, ['Archive', 'Old ISP']);
@@ -74,10 +86,16 @@ describeIntegration('migrate: a hostile 1,000-message mailbox into a nested fold
   it('lands every message once, byte for byte', () => {
     expect(imap).toHaveLength(corpus.length - 2);
     const skipped = new Set(first.duplicateList.map((d) => d.uidl));
-    const landing = compareLanding(pop3.filter((m) => !skipped.has(m.uidl)), imap);
+    const landing = compareLanding(
+      pop3.filter((m) => !skipped.has(m.uidl)),
+      imap,
+    );
     expect(landing.missing.map((m) => m.uidl)).toEqual([]);
     // Dovecot stores CR CR LF as CR LF on APPEND; every other message is identical to the byte.
-    expect(landing.folded.map((m) => byServedSha.get(sha256(m.source))?.label ?? m.uidl).sort()).toEqual(['bare CR', 'bare CR, no Message-ID']);
+    expect(landing.folded.map((m) => byServedSha.get(sha256(m.source))?.label ?? m.uidl).sort()).toEqual([
+      'bare CR',
+      'bare CR, no Message-ID',
+    ]);
     expect(landing.exact).toHaveLength(corpus.length - 4);
     // The NUL message was compared through BINARY[].
     expect(landing.exact.filter((m) => m.source.includes(0))).toHaveLength(1);
@@ -114,7 +132,7 @@ describeIntegration('migrate: a hostile 1,000-message mailbox into a nested fold
     expect(exact).toMatchObject({ keptIn: 'this-run', sizeDiffers: false });
   });
 
-  it("records in the journal how the run left the folder (UIDVALIDITY, UIDNEXT)", async () => {
+  it('records in the journal how the run left the folder (UIDVALIDITY, UIDNEXT)', async () => {
     const dir = join(testStateHome, 'poplift');
     const journals = readdirSync(dir).filter((f) => f.endsWith('.journal'));
     expect(journals).toHaveLength(1);

@@ -10,7 +10,9 @@ import { startScriptedPop3, type ScriptedPop3 } from '../helpers/scripted-pop3.j
 import { describeIntegration } from '../helpers/suite.js';
 
 function message(i: number): Buffer {
-  return Buffer.from(`From: a@example.org\r\nSubject: no uidl ${i}\r\nMessage-ID: <nouidl.${i}@example.org>\r\nDate: Tue, 2 Jun 2020 10:00:00 +0000\r\n\r\nbody ${i}\r\n`);
+  return Buffer.from(
+    `From: a@example.org\r\nSubject: no uidl ${i}\r\nMessage-ID: <nouidl.${i}@example.org>\r\nDate: Tue, 2 Jun 2020 10:00:00 +0000\r\n\r\nbody ${i}\r\n`,
+  );
 }
 
 /** A POP3 server without UIDL (a scripted one: Dovecot always has it) into a real Dovecot. */
@@ -33,7 +35,19 @@ describeIntegration('a POP3 server without UIDL', () => {
 
   const run = (...extra: string[]) =>
     runCli(
-      ['migrate', `pop3://alice@127.0.0.1:${pop3.port}`, `imaps://bob@127.0.0.1:${dovecot.ports.imaps}`, '--ca-file', dovecot.certPath, '--folder', 'NoUidl', '--state-dir', stateDir, '--json', ...extra],
+      [
+        'migrate',
+        `pop3://alice@127.0.0.1:${pop3.port}`,
+        `imaps://bob@127.0.0.1:${dovecot.ports.imaps}`,
+        '--ca-file',
+        dovecot.certPath,
+        '--folder',
+        'NoUidl',
+        '--state-dir',
+        stateDir,
+        '--json',
+        ...extra,
+      ],
       { POPLIFT_POP3_PASSWORD: 'pop-secret', POPLIFT_IMAP_PASSWORD: bob.password },
     );
 

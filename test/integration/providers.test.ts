@@ -157,10 +157,14 @@ describeIntegration('hosted-provider personalities on Dovecot', () => {
     try {
       expect(target.profile.profile.flaggedNeedsStore).toBe(true);
       const folder = await target.openFolder(['Flagged later'], true);
-      const outcomes = await target.append(folder, [
-        { content: message(11), flags: ['\\Seen'], date: undefined },
-        { content: message(12), flags: [], date: undefined },
-      ], false);
+      const outcomes = await target.append(
+        folder,
+        [
+          { content: message(11), flags: ['\\Seen'], date: undefined },
+          { content: message(12), flags: [], date: undefined },
+        ],
+        false,
+      );
       const uids = outcomes.map((o) => (o.ok ? o.uid : undefined));
       expect(uids.every((u) => typeof u === 'number')).toBe(true);
       await target.addFlags(folder, [uids[0]!], ['\\Flagged']);
@@ -180,7 +184,7 @@ describeIntegration('hosted-provider personalities on Dovecot', () => {
     }
   });
 
-  describe('a proxy that answers in the providers\' words', () => {
+  describe("a proxy that answers in the providers' words", () => {
     let proxy: ProviderImapProxy;
     beforeAll(async () => {
       proxy = await ProviderImapProxy.start({ targetPort: dovecots.get('m365')!.ports.imap, maxConnections: 2 });
@@ -250,14 +254,24 @@ describeIntegration('hosted-provider personalities on Dovecot', () => {
       for (let i = 0; i < 10; i++) m365.deliver(alice, message(300 + i));
       proxy.inject('APPEND', PROVIDER_ANSWERS.m365Throttled(300), 1, 3);
       const r = await runCli(
-        ['migrate', `pop3://alice@127.0.0.1:${m365.ports.pop3}`, `imap://bob@127.0.0.1:${proxy.port}`, '--folder', 'Throttled', '--json', '--no-multiappend'],
+        [
+          'migrate',
+          `pop3://alice@127.0.0.1:${m365.ports.pop3}`,
+          `imap://bob@127.0.0.1:${proxy.port}`,
+          '--folder',
+          'Throttled',
+          '--json',
+          '--no-multiappend',
+        ],
         { POPLIFT_POP3_PASSWORD: alice.password, POPLIFT_IMAP_PASSWORD: users.get('m365')!.password },
       );
       expect(r.code).toBe(0);
       const summary = JSON.parse(r.stdout) as MigrationSummary;
       expect([summary.appended, summary.failed]).toEqual([10, 0]);
       // Upload connections beyond the proxy's cap are refused as one too many, and poplift goes on with fewer.
-      expect(proxy.injected.filter((a) => a.startsWith('APPEND:')).at(-1)).toBe('APPEND: NO Request is throttled. Suggested Backoff Time: 300 milliseconds');
+      expect(proxy.injected.filter((a) => a.startsWith('APPEND:')).at(-1)).toBe(
+        'APPEND: NO Request is throttled. Suggested Backoff Time: 300 milliseconds',
+      );
       const landed = await folderSources(m365, users.get('m365')!, 'Throttled');
       expect(landed.sort()).toEqual(Array.from({ length: 10 }, (_, i) => message(300 + i).toString('latin1')).sort());
     });
@@ -299,7 +313,16 @@ describeIntegration('hosted-provider personalities on Dovecot', () => {
     try {
       proxy.inject('APPEND', PROVIDER_ANSWERS.gmailOverQuota(), 100, 3);
       const r = await runCli(
-        ['migrate', `pop3://alice@127.0.0.1:${gmail.ports.pop3}`, `imap://bob@127.0.0.1:${proxy.port}`, '--folder', 'Quota', '--retries', '1', '--no-multiappend'],
+        [
+          'migrate',
+          `pop3://alice@127.0.0.1:${gmail.ports.pop3}`,
+          `imap://bob@127.0.0.1:${proxy.port}`,
+          '--folder',
+          'Quota',
+          '--retries',
+          '1',
+          '--no-multiappend',
+        ],
         { POPLIFT_POP3_PASSWORD: alice.password, POPLIFT_IMAP_PASSWORD: users.get('gmail')!.password },
       );
       expect(r.code).toBe(1);
@@ -322,12 +345,24 @@ describeIntegration('hosted-provider personalities on Dovecot', () => {
 
     const dryRun = (name: Personality, folder: string, ...extra: string[]) =>
       runCli(
-        ['migrate', `pop3://alice@127.0.0.1:${source.port}`, `imap://bob@127.0.0.1:${dovecots.get(name)!.ports.imap}`, '--folder', folder, '--dry-run', ...extra],
+        [
+          'migrate',
+          `pop3://alice@127.0.0.1:${source.port}`,
+          `imap://bob@127.0.0.1:${dovecots.get(name)!.ports.imap}`,
+          '--folder',
+          folder,
+          '--dry-run',
+          ...extra,
+        ],
         { POPLIFT_POP3_PASSWORD: 'pop-secret', POPLIFT_IMAP_PASSWORD: users.get(name)!.password },
       );
 
     it.each([
-      ['gmail', 'Archive/ Old ISP', "(Gmail): the folder 'Archive/ Old ISP' cannot be created: ' Old ISP' starts or ends with a space, which Gmail refuses in label names. Choose another --folder."],
+      [
+        'gmail',
+        'Archive/ Old ISP',
+        "(Gmail): the folder 'Archive/ Old ISP' cannot be created: ' Old ISP' starts or ends with a space, which Gmail refuses in label names. Choose another --folder.",
+      ],
       ['gmail', 'Old  ISP', "' two spaces in a row"],
       ['gmail', 'Old^ISP', "contains '^'"],
       ['m365', 'Files', "(Microsoft 365): the folder 'Files' cannot be created: 'Files' is a name Microsoft 365 reserves for its own use."],
@@ -353,7 +388,13 @@ describeIntegration('hosted-provider personalities on Dovecot', () => {
     it('a real run stops the same way before creating anything', async () => {
       const before = source.downloaded.size;
       const r = await runCli(
-        ['migrate', `pop3://alice@127.0.0.1:${source.port}`, `imap://bob@127.0.0.1:${dovecots.get('gmail')!.ports.imap}`, '--folder', 'Old^ISP'],
+        [
+          'migrate',
+          `pop3://alice@127.0.0.1:${source.port}`,
+          `imap://bob@127.0.0.1:${dovecots.get('gmail')!.ports.imap}`,
+          '--folder',
+          'Old^ISP',
+        ],
         { POPLIFT_POP3_PASSWORD: 'pop-secret', POPLIFT_IMAP_PASSWORD: users.get('gmail')!.password },
       );
       expect(r.code).toBe(2);
@@ -373,7 +414,14 @@ describeIntegration('hosted-provider personalities on Dovecot', () => {
       try {
         const bob = dotted.addUser('bob');
         const r = await runCli(
-          ['migrate', `pop3://alice@127.0.0.1:${source.port}`, `imap://bob@127.0.0.1:${dotted.ports.imap}`, '--folder', 'Archive.Old ISP', '--dry-run'],
+          [
+            'migrate',
+            `pop3://alice@127.0.0.1:${source.port}`,
+            `imap://bob@127.0.0.1:${dotted.ports.imap}`,
+            '--folder',
+            'Archive.Old ISP',
+            '--dry-run',
+          ],
           { POPLIFT_POP3_PASSWORD: 'pop-secret', POPLIFT_IMAP_PASSWORD: bob.password },
         );
         expect(r.code).toBe(2);
@@ -397,12 +445,23 @@ describeIntegration('hosted-provider personalities on Dovecot', () => {
     let source: GmailPop3;
     const run = () =>
       runCli(
-        ['migrate', `pop3://alice@127.0.0.1:${source.port}`, `imap://bob@127.0.0.1:${dovecots.get('gmail')!.ports.imap}`, '--folder', 'Window', '--json'],
+        [
+          'migrate',
+          `pop3://alice@127.0.0.1:${source.port}`,
+          `imap://bob@127.0.0.1:${dovecots.get('gmail')!.ports.imap}`,
+          '--folder',
+          'Window',
+          '--json',
+        ],
         { POPLIFT_POP3_PASSWORD: 'pop-secret', POPLIFT_IMAP_PASSWORD: users.get('gmail')!.password },
       );
 
     beforeAll(async () => {
-      source = await startGmailPop3({ messages: Array.from({ length: 1000 }, (_, i) => message(3000 + i)), window: 250, password: 'pop-secret' });
+      source = await startGmailPop3({
+        messages: Array.from({ length: 1000 }, (_, i) => message(3000 + i)),
+        window: 250,
+        password: 'pop-secret',
+      });
     });
     afterAll(async () => {
       await source.close();

@@ -38,7 +38,19 @@ plugin {
 
   const run = (...extra: string[]) =>
     runCli(
-      ['migrate', `pop3s://alice@127.0.0.1:${dovecot.ports.pop3s}`, `imaps://bob@127.0.0.1:${dovecot.ports.imaps}`, '--ca-file', dovecot.certPath, '--folder', 'Q', '--json', '--batch-messages', '5', ...extra],
+      [
+        'migrate',
+        `pop3s://alice@127.0.0.1:${dovecot.ports.pop3s}`,
+        `imaps://bob@127.0.0.1:${dovecot.ports.imaps}`,
+        '--ca-file',
+        dovecot.certPath,
+        '--folder',
+        'Q',
+        '--json',
+        '--batch-messages',
+        '5',
+        ...extra,
+      ],
       { POPLIFT_POP3_PASSWORD: alice.password, POPLIFT_IMAP_PASSWORD: bob.password },
     );
 
@@ -71,7 +83,9 @@ plugin {
     expect(s.stopped).toMatchObject({ code: 'OVER_QUOTA', message: expect.stringMatching(/over quota/) });
     // Uploads already in flight when the first refusal came back are refused the same way; nothing else fails.
     expect(s.failures.length).toBeGreaterThan(0);
-    expect(s.failures.filter((f) => !/OVERQUOTA/.test(f.reason) && !/APPENDLIMIT|\[LIMIT\]/.test(f.reason)).map((f) => f.reason)).toEqual([]);
+    expect(s.failures.filter((f) => !/OVERQUOTA/.test(f.reason) && !/APPENDLIMIT|\[LIMIT\]/.test(f.reason)).map((f) => f.reason)).toEqual(
+      [],
+    );
     expect(s.appended).toBeGreaterThan(0);
     const landed = (await readImapFolder(dovecot, bob, 'Q')).length;
     expect(landed).toBe(5 + s.appended);

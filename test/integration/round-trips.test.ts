@@ -44,7 +44,9 @@ async function burstCounter(targetPort: number): Promise<{ port: number; server:
 }
 
 function message(i: number): Buffer {
-  return Buffer.from(`From: a@example.org\r\nSubject: r${i}\r\nMessage-ID: <r${i}@example.org>\r\nDate: Mon, 1 Jun 2020 10:00:00 +0000\r\n\r\nbody ${i}\r\n`);
+  return Buffer.from(
+    `From: a@example.org\r\nSubject: r${i}\r\nMessage-ID: <r${i}@example.org>\r\nDate: Mon, 1 Jun 2020 10:00:00 +0000\r\n\r\nbody ${i}\r\n`,
+  );
 }
 
 describeIntegration('round trips to the IMAP server (STARTTLS, MULTIAPPEND)', () => {
@@ -68,11 +70,28 @@ describeIntegration('round trips to the IMAP server (STARTTLS, MULTIAPPEND)', ()
   const run = async () => {
     counter.connections.length = 0;
     const r = await runCli(
-      ['migrate', `pop3://alice@127.0.0.1:${dovecot.ports.pop3}`, `imap://bob@127.0.0.1:${counter.port}`, '--folder', 'Archive/Old ISP', '--json', '--ca-file', dovecot.certPath, '--require-tls', ...(process.env.RT_DEBUG ? ['--debug'] : [])],
+      [
+        'migrate',
+        `pop3://alice@127.0.0.1:${dovecot.ports.pop3}`,
+        `imap://bob@127.0.0.1:${counter.port}`,
+        '--folder',
+        'Archive/Old ISP',
+        '--json',
+        '--ca-file',
+        dovecot.certPath,
+        '--require-tls',
+        ...(process.env.RT_DEBUG ? ['--debug'] : []),
+      ],
       { POPLIFT_POP3_PASSWORD: alice.password, POPLIFT_IMAP_PASSWORD: bob.password },
     );
     expect(r.code, r.stderr).toBe(0);
-    if (process.env.RT_DEBUG) process.stdout.write(r.stderr.split('\n').filter((l) => / C: /.test(l)).join('\n') + '\n');
+    if (process.env.RT_DEBUG)
+      process.stdout.write(
+        r.stderr
+          .split('\n')
+          .filter((l) => / C: /.test(l))
+          .join('\n') + '\n',
+      );
     const control = counter.connections.filter((c) => c.kind === 'control').map((c) => c.bursts);
     const upload = counter.connections.filter((c) => c.kind === 'upload').map((c) => c.bursts);
     return { summary: JSON.parse(r.stdout) as MigrationSummary, control, upload };
@@ -83,7 +102,9 @@ describeIntegration('round trips to the IMAP server (STARTTLS, MULTIAPPEND)', ()
     expect(first.summary).toMatchObject({ found: 20, appended: 20 });
     const again = await run();
     expect(again.summary).toMatchObject({ found: 20, appended: 0 });
-    process.stdout.write(`round trips: first run control ${first.control.join(',')} upload ${first.upload.join(',')}; re-run control ${again.control.join(',')} upload ${again.upload.join(',')}\n`);
+    process.stdout.write(
+      `round trips: first run control ${first.control.join(',')} upload ${first.upload.join(',')}; re-run control ${again.control.join(',')} upload ${again.upload.join(',')}\n`,
+    );
     // Control connection, first run (12): STARTTLS, the TLS handshake, CAPABILITY, LOGIN, NAMESPACE,
     // STATUS, CREATE, SUBSCRIBE, SELECT (the index is read there), UNSELECT, STATUS, LOGOUT.
     // Before (20): also ID, a LIST after the STATUS of the missing folder, a LIST after SUBSCRIBE,

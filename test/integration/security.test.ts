@@ -145,7 +145,12 @@ describeIntegration('security: TLS, plaintext policy, login methods and secrets 
         oauth2IntrospectionUrl: oauth.url,
         extraConfig: verbose,
       }),
-      startDovecot({ plaintextAuth: false, authMechanisms: 'plain login xoauth2', oauth2IntrospectionUrl: oauth.url, extraConfig: verbose }),
+      startDovecot({
+        plaintextAuth: false,
+        authMechanisms: 'plain login xoauth2',
+        oauth2IntrospectionUrl: oauth.url,
+        extraConfig: verbose,
+      }),
       startDovecot({ tls: false, extraConfig: verbose }),
     ]);
   });
@@ -162,7 +167,10 @@ describeIntegration('security: TLS, plaintext policy, login methods and secrets 
     for (const i of [1, 2]) server.deliver(src, message(src.name, i));
     return { src, dst };
   }
-  const env = (a: { src: DovecotUser; dst: DovecotUser }) => ({ POPLIFT_POP3_PASSWORD: a.src.password, POPLIFT_IMAP_PASSWORD: a.dst.password });
+  const env = (a: { src: DovecotUser; dst: DovecotUser }) => ({
+    POPLIFT_POP3_PASSWORD: a.src.password,
+    POPLIFT_IMAP_PASSWORD: a.dst.password,
+  });
   const pop3s = (server: Dovecot, u: DovecotUser) => `pop3s://${u.name}@127.0.0.1:${server.ports.pop3s}`;
   const imaps = (server: Dovecot, u: DovecotUser) => `imaps://${u.name}@127.0.0.1:${server.ports.imaps}`;
   const pop3 = (server: Dovecot, u: DovecotUser, host = '127.0.0.1') => `pop3://${u.name}@${host}:${server.ports.pop3}`;
@@ -215,10 +223,13 @@ describeIntegration('security: TLS, plaintext policy, login methods and secrets 
       const src = xoauth2Only.addUser(`src${++seq}`);
       const dst = dovecot.addUser(`dst${seq}`);
       for (const i of [1, 2]) xoauth2Only.deliver(src, message(src.name, i));
-      const child = startChild(['migrate', pop3s(xoauth2Only, src), imaps(dovecot, dst), '--ca-file', dovecot.certPath, '--state-dir', join(work, `state-${seq}`)], {
-        ...env({ src, dst }),
-        NODE_EXTRA_CA_CERTS: xoauth2Only.certPath,
-      });
+      const child = startChild(
+        ['migrate', pop3s(xoauth2Only, src), imaps(dovecot, dst), '--ca-file', dovecot.certPath, '--state-dir', join(work, `state-${seq}`)],
+        {
+          ...env({ src, dst }),
+          NODE_EXTRA_CA_CERTS: xoauth2Only.certPath,
+        },
+      );
       expect(await child.done, child.stderr()).toBe(0);
       expect(await migrated(dovecot, dst)).toBe(2);
     });
@@ -241,7 +252,15 @@ describeIntegration('security: TLS, plaintext policy, login methods and secrets 
       expect(said).toMatch(/-ERR \[AUTH\] Plaintext authentication disallowed/);
       // --require-tls: had either side stayed in plain text, the run would have been refused.
       const r = await runCli(
-        ['migrate', pop3(dovecot, a.src, SECOND_LOOPBACK), imap(dovecot, a.dst, SECOND_LOOPBACK), '--ca-file', dovecot.certPath, '--require-tls', '--debug'],
+        [
+          'migrate',
+          pop3(dovecot, a.src, SECOND_LOOPBACK),
+          imap(dovecot, a.dst, SECOND_LOOPBACK),
+          '--ca-file',
+          dovecot.certPath,
+          '--require-tls',
+          '--debug',
+        ],
         env(a),
       );
       expect(r.code, r.stderr).toBe(0);
@@ -268,11 +287,15 @@ describeIntegration('security: TLS, plaintext policy, login methods and secrets 
     it('off loopback (allowPlaintext false): refused on each side with exit 4 naming --allow-plaintext, no credential sent', async () => {
       const a = accounts(plain);
       const common = { host: '127.0.0.1', tls: 'starttls' as const, allowPlaintext: false, timeoutMs: 10_000, tlsOptions: {} };
-      const pop3Err = await Pop3Session.connect({ ...common, port: plain.ports.pop3, user: a.src.name, password: a.src.password }).catch((e: unknown) => e);
+      const pop3Err = await Pop3Session.connect({ ...common, port: plain.ports.pop3, user: a.src.name, password: a.src.password }).catch(
+        (e: unknown) => e,
+      );
       expect(pop3Err).toBeInstanceOf(PopliftError);
       expect((pop3Err as PopliftError).exitCode).toBe(4);
       expect((pop3Err as PopliftError).message).toMatch(/does not offer STLS.*--allow-plaintext/);
-      const imapErr = await ImapTarget.connect({ ...common, port: plain.ports.imap, user: a.dst.name, password: a.dst.password }).catch((e: unknown) => e);
+      const imapErr = await ImapTarget.connect({ ...common, port: plain.ports.imap, user: a.dst.name, password: a.dst.password }).catch(
+        (e: unknown) => e,
+      );
       expect(imapErr).toBeInstanceOf(PopliftError);
       expect((imapErr as PopliftError).exitCode).toBe(4);
       expect((imapErr as PopliftError).message).toMatch(/does not offer STARTTLS.*--allow-plaintext/);
@@ -299,7 +322,18 @@ describeIntegration('security: TLS, plaintext policy, login methods and secrets 
         oauth.grant(`tok-${a.src.name}-${mechanism}`, a.src.name);
         oauth.grant(`tok-${a.dst.name}-${mechanism}`, a.dst.name);
         const r = await runCli(
-          ['migrate', pop3s(server, a.src), imaps(server, a.dst), '--ca-file', server.certPath, '--pop3-token-file', files.pop3, '--imap-token-file', files.imap, '--debug'],
+          [
+            'migrate',
+            pop3s(server, a.src),
+            imaps(server, a.dst),
+            '--ca-file',
+            server.certPath,
+            '--pop3-token-file',
+            files.pop3,
+            '--imap-token-file',
+            files.imap,
+            '--debug',
+          ],
           {},
         );
         expect(r.code, r.stderr).toBe(0);
@@ -318,7 +352,15 @@ describeIntegration('security: TLS, plaintext policy, login methods and secrets 
         oauth.grant(good, user.name);
         const command = `n=$(cat ${counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > ${counter}; if [ $n -eq 1 ]; then echo tok-expired; else echo ${good}; fi`;
         const r = await runCli(
-          ['migrate', pop3s(dovecot, a.src), imaps(dovecot, a.dst), '--ca-file', dovecot.certPath, `--${side.toLowerCase()}-token-command`, command],
+          [
+            'migrate',
+            pop3s(dovecot, a.src),
+            imaps(dovecot, a.dst),
+            '--ca-file',
+            dovecot.certPath,
+            `--${side.toLowerCase()}-token-command`,
+            command,
+          ],
           env(a),
         );
         expect(r.code, r.stderr).toBe(0);
@@ -332,9 +374,18 @@ describeIntegration('security: TLS, plaintext policy, login methods and secrets 
       const counter = join(work, `counter-${seq}`);
       const bad = `tok-${a.dst.name}-revoked`;
       const command = `n=$(cat ${counter} 2>/dev/null || echo 0); echo $((n+1)) > ${counter}; echo ${bad}`;
-      const r = await runCli(['migrate', pop3s(dovecot, a.src), imaps(dovecot, a.dst), '--ca-file', dovecot.certPath, '--imap-token-command', command], env(a));
+      const r = await runCli(
+        ['migrate', pop3s(dovecot, a.src), imaps(dovecot, a.dst), '--ca-file', dovecot.certPath, '--imap-token-command', command],
+        env(a),
+      );
       expect(r.code, r.stderr).toBe(3);
-      expectOneLine(r, 'IMAP', new RegExp(`127\\.0\\.0\\.1:${dovecot.ports.imaps} refused the OAuth2 access token for ${a.dst.name}.*Authentication failed.*fresh access token`));
+      expectOneLine(
+        r,
+        'IMAP',
+        new RegExp(
+          `127\\.0\\.0\\.1:${dovecot.ports.imaps} refused the OAuth2 access token for ${a.dst.name}.*Authentication failed.*fresh access token`,
+        ),
+      );
       expect(readFileSync(counter, 'utf8').trim()).toBe('2');
       expect(oauth.asked.filter((t) => t === bad)).toHaveLength(2);
     });
@@ -347,7 +398,10 @@ describeIntegration('security: TLS, plaintext policy, login methods and secrets 
       oauth.grant(second, a.dst.name);
       const counter = join(work, `counter-upload-${seq}`);
       const command = `n=$(cat ${counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > ${counter}; if [ $n -eq 1 ]; then echo ${first}; else echo ${second}; fi`;
-      const r = await runCli(['migrate', pop3s(dovecot, a.src), imaps(dovecot, a.dst), '--ca-file', dovecot.certPath, '--imap-token-command', command], env(a));
+      const r = await runCli(
+        ['migrate', pop3s(dovecot, a.src), imaps(dovecot, a.dst), '--ca-file', dovecot.certPath, '--imap-token-command', command],
+        env(a),
+      );
       expect(r.code, r.stderr).toBe(0);
       expect(readFileSync(counter, 'utf8').trim()).toBe('2');
       expect(await migrated(dovecot, a.dst)).toBe(2);
@@ -361,7 +415,17 @@ describeIntegration('security: TLS, plaintext policy, login methods and secrets 
       writeFileSync(file, token, { mode: 0o600 });
       const started = Date.now();
       const r = await runCli(
-        ['migrate', pop3s(dovecot, a.src), imaps(dovecot, a.dst), '--ca-file', dovecot.certPath, '--imap-token-file', file, '--timeout', '30'],
+        [
+          'migrate',
+          pop3s(dovecot, a.src),
+          imaps(dovecot, a.dst),
+          '--ca-file',
+          dovecot.certPath,
+          '--imap-token-file',
+          file,
+          '--timeout',
+          '30',
+        ],
         env(a),
       );
       // Unanswered, the server's error challenge would leave the upload connection waiting for --timeout.
@@ -374,7 +438,10 @@ describeIntegration('security: TLS, plaintext policy, login methods and secrets 
   describe('5. APOP and AUTH PLAIN', () => {
     it('--pop3-auth apop logs in with APOP and migrates', async () => {
       const a = accounts(dovecot);
-      const r = await runCli(['migrate', pop3s(dovecot, a.src), imaps(dovecot, a.dst), '--ca-file', dovecot.certPath, '--pop3-auth', 'apop', '--debug'], env(a));
+      const r = await runCli(
+        ['migrate', pop3s(dovecot, a.src), imaps(dovecot, a.dst), '--ca-file', dovecot.certPath, '--pop3-auth', 'apop', '--debug'],
+        env(a),
+      );
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toMatch(new RegExp(`^POP3 C: APOP ${a.src.name} \\*\\*\\*\\*$`, 'm'));
       expect(r.stderr).not.toMatch(/^POP3 C: (AUTH|USER|PASS)/m);

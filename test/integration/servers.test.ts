@@ -6,7 +6,9 @@ import { HARNESS_RUN_ENV } from '../helpers/dovecot.js';
 import { harnessProcesses, killHarnessServers } from '../helpers/reaper.js';
 import { describeServers, SERVERS, type MailServer } from '../helpers/servers.js';
 
-const message = Buffer.from('From: a@example.org\r\nTo: b@example.org\r\nSubject: harness\r\nMessage-ID: <harness@example.org>\r\n\r\nhello\r\n');
+const message = Buffer.from(
+  'From: a@example.org\r\nTo: b@example.org\r\nSubject: harness\r\nMessage-ID: <harness@example.org>\r\n\r\nhello\r\n',
+);
 
 describeServers('test harness', { each: ['dovecot', 'cyrus', 'courier', 'mailutils', 'popa3d'] }, (ctx) => {
   it('starts privately, takes a delivery and serves it over POP3 and IMAP', async () => {
@@ -37,7 +39,15 @@ describeServers('test harness', { each: ['dovecot', 'cyrus', 'courier', 'mailuti
       }
     }
     if (server.imap) {
-      const client = new ImapFlow({ host: server.imap.host, port: server.imap.port, secure: false, doSTARTTLS: false, auth: { user: user.login, pass: user.password }, logger: false, disableAutoIdle: true });
+      const client = new ImapFlow({
+        host: server.imap.host,
+        port: server.imap.port,
+        secure: false,
+        doSTARTTLS: false,
+        auth: { user: user.login, pass: user.password },
+        logger: false,
+        disableAutoIdle: true,
+      });
       client.on('error', () => undefined);
       await client.connect();
       try {

@@ -16,11 +16,21 @@ import { readImapFolder, readPop3 } from '../helpers/mailboxes.js';
 import { describeIntegration } from '../helpers/suite.js';
 
 const canUnshare = process.platform === 'linux' && spawnSync('unshare', ['-m', 'true']).status === 0;
-const env = { PATH: process.env.PATH ?? '', POPLIFT_POP3_PASSWORD: 'p', POPLIFT_IMAP_PASSWORD: 'i', HOME: mkdtempSync(join(tmpdir(), 'poplift-state-errors-home-')) };
+const env = {
+  PATH: process.env.PATH ?? '',
+  POPLIFT_POP3_PASSWORD: 'p',
+  POPLIFT_IMAP_PASSWORD: 'i',
+  HOME: mkdtempSync(join(tmpdir(), 'poplift-state-errors-home-')),
+};
 // Port 1: nothing listens, and nothing should be reached before the state directory fails.
 const migrate = ['migrate', 'pop3://alice@127.0.0.1:1', 'imap://bob@127.0.0.1:1', '--folder', 'X'];
 
-function run(command: string, args: string[], timeoutMs = 20_000, extraEnv: Record<string, string> = {}): Promise<{ code: number | string; stderr: string; ms: number }> {
+function run(
+  command: string,
+  args: string[],
+  timeoutMs = 20_000,
+  extraEnv: Record<string, string> = {},
+): Promise<{ code: number | string; stderr: string; ms: number }> {
   const t0 = Date.now();
   return new Promise((resolve) => {
     const child = spawn(command, args, { env: { ...env, ...extraEnv }, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -46,21 +56,34 @@ describe('state directory errors: one line, exit 2', () => {
     const r = await run(process.execPath, [BIN, ...migrate, '--state-dir', '/proc/x']);
     expect(r.code, r.stderr).toBe(2);
     expect(r.ms).toBeLessThan(10_000);
-    expect(r.stderr).toBe('poplift: Cannot use the state directory /proc/x (ENOENT): it does not exist and cannot be created there; choose another --state-dir.\n');
+    expect(r.stderr).toBe(
+      'poplift: Cannot use the state directory /proc/x (ENOENT): it does not exist and cannot be created there; choose another --state-dir.\n',
+    );
   });
 
   it.skipIf(!canUnshare)('a read-only state directory (EROFS)', async () => {
-    const r = await runWithMount('mount -t tmpfs -o size=1m tmpfs "$D"; mkdir -m 700 "$D/state"; mount -o remount,ro "$D"', [...migrate, '--state-dir', '$D/state']);
+    const r = await runWithMount('mount -t tmpfs -o size=1m tmpfs "$D"; mkdir -m 700 "$D/state"; mount -o remount,ro "$D"', [
+      ...migrate,
+      '--state-dir',
+      '$D/state',
+    ]);
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/^poplift: Cannot create the lock .* \(EROFS\): the file system is read-only; choose a writable --state-dir\.$/m);
+    expect(r.stderr).toMatch(
+      /^poplift: Cannot create the lock .* \(EROFS\): the file system is read-only; choose a writable --state-dir\.$/m,
+    );
   });
 
   it.skipIf(!canUnshare)('a full disk under the state directory (ENOSPC)', async () => {
-    const r = await runWithMount('mount -t tmpfs -o size=64k tmpfs "$D"; mkdir -m 700 "$D/state"; dd if=/dev/zero of="$D/fill" bs=4k 2>/dev/null || true', [...migrate, '--state-dir', '$D/state']);
+    const r = await runWithMount(
+      'mount -t tmpfs -o size=64k tmpfs "$D"; mkdir -m 700 "$D/state"; dd if=/dev/zero of="$D/fill" bs=4k 2>/dev/null || true',
+      [...migrate, '--state-dir', '$D/state'],
+    );
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/^poplift: Cannot create the lock .* \(ENOSPC\): the disk \(or your quota\) is full; free some space and run poplift again \(what is done is kept\)\.$/m);
+    expect(r.stderr).toMatch(
+      /^poplift: Cannot create the lock .* \(ENOSPC\): the disk \(or your quota\) is full; free some space and run poplift again \(what is done is kept\)\.$/m,
+    );
   });
 });
 
@@ -99,10 +122,17 @@ describeIntegration('state directory full in the middle of a run', () => {
       passwords,
     );
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr).toMatch(/^poplift: Cannot write the journal .* \(ENOSPC\): the disk \(or your quota\) is full; free some space and run poplift again \(what is done is kept\)\.$/m);
+    expect(r.stderr).toMatch(
+      /^poplift: Cannot write the journal .* \(ENOSPC\): the disk \(or your quota\) is full; free some space and run poplift again \(what is done is kept\)\.$/m,
+    );
     expect(r.stderr).not.toMatch(/unexpected error/);
     expect(await readPop3(dovecot, alice)).toHaveLength(5);
-    const again = await run(process.execPath, [BIN, ...args.map((a) => a.replace('$D/state', mkdtempSync(join(tmpdir(), 'poplift-full-again-'))))], 60_000, passwords);
+    const again = await run(
+      process.execPath,
+      [BIN, ...args.map((a) => a.replace('$D/state', mkdtempSync(join(tmpdir(), 'poplift-full-again-'))))],
+      60_000,
+      passwords,
+    );
     expect(again.code, again.stderr).toBe(0);
     // Found on the destination by the next run, not uploaded twice.
     expect(await readImapFolder(dovecot, bob, 'Full')).toHaveLength(5);

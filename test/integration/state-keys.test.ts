@@ -12,7 +12,16 @@ const PASSWORD = 'two-isps';
 
 function message(server: string, i: number): Buffer {
   return Buffer.from(
-    [`From: alice@${server}.example`, 'To: alice@new.example', `Subject: ${server} ${i}`, 'Date: Mon, 02 Feb 2026 10:00:00 +0000', `Message-ID: <${server}-${i}@old.example>`, '', `Message ${i} from ${server}.`, ''].join('\r\n'),
+    [
+      `From: alice@${server}.example`,
+      'To: alice@new.example',
+      `Subject: ${server} ${i}`,
+      'Date: Mon, 02 Feb 2026 10:00:00 +0000',
+      `Message-ID: <${server}-${i}@old.example>`,
+      '',
+      `Message ${i} from ${server}.`,
+      '',
+    ].join('\r\n'),
   );
 }
 
@@ -48,7 +57,7 @@ describeIntegration('state keys: two POP3 servers on one host, different ports',
     await two?.stop();
   });
 
-  it('keeps one journal per server: neither run reads the other one\'s', async () => {
+  it("keeps one journal per server: neither run reads the other one's", async () => {
     const first = await runCli(args(one, 'Two ISPs'), env);
     expect(first.code, first.stderr).toBe(0);
     expect(JSON.parse(first.stdout)).toMatchObject({ found: 4, appended: 4, knownFromJournal: 0 });

@@ -75,7 +75,9 @@ describeIntegration('progress in a real terminal: fits the width, ends at 100 %,
       }
       expect(bars.some((l) => / 100% \|/.test(l))).toBe(true);
       // The full names, once, above the bar.
-      expect(out.match(/poplift: pop3s:\/\/alice@127\.0\.0\.1:\d+ -> imaps:\/\/bob@127\.0\.0\.1:\d+ folder "Archive\/Old ISP w\d+"/g)).toHaveLength(1);
+      expect(
+        out.match(/poplift: pop3s:\/\/alice@127\.0\.0\.1:\d+ -> imaps:\/\/bob@127\.0\.0\.1:\d+ folder "Archive\/Old ISP w\d+"/g),
+      ).toHaveLength(1);
       expectRestored(out);
     });
   }
@@ -84,7 +86,10 @@ describeIntegration('progress in a real terminal: fits the width, ends at 100 %,
     const run = startUnderTty(command('pace'), env(), 100);
     await run.waitFor(/[█░]+ +\d+% \|/);
     const seen: string[] = [];
-    const last = () => drawnLines(run.output()).filter((l) => /[█░]/.test(l)).at(-1) ?? '';
+    const last = () =>
+      drawnLines(run.output())
+        .filter((l) => /[█░]/.test(l))
+        .at(-1) ?? '';
     for (let i = 0; i < 8; i++) {
       await new Promise((r) => setTimeout(r, 250));
       seen.push(last());

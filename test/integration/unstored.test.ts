@@ -22,7 +22,8 @@ describeIntegration('a destination that says OK and stores nothing', () => {
     dovecot = await startDovecot({ tls: false });
     alice = dovecot.addUser('alice');
     bob = dovecot.addUser('bob');
-    for (const m of makeCorpus(40, { seed: 21 }).filter((m) => !/shared@example.org/.test(m.raw.toString('latin1')))) dovecot.deliver(alice, m.raw);
+    for (const m of makeCorpus(40, { seed: 21 }).filter((m) => !/shared@example.org/.test(m.raw.toString('latin1'))))
+      dovecot.deliver(alice, m.raw);
     source = await readPop3(dovecot, alice);
   });
   afterAll(async () => {
@@ -31,12 +32,29 @@ describeIntegration('a destination that says OK and stores nothing', () => {
 
   const run = (imapPort: number, ...extra: string[]) =>
     runCli(
-      ['migrate', `pop3://alice@127.0.0.1:${dovecot.ports.pop3}`, `imap://bob@127.0.0.1:${imapPort}`, '--folder', 'Lies', '--state-dir', stateDir, '--batch-messages', '10', '--json', ...extra],
+      [
+        'migrate',
+        `pop3://alice@127.0.0.1:${dovecot.ports.pop3}`,
+        `imap://bob@127.0.0.1:${imapPort}`,
+        '--folder',
+        'Lies',
+        '--state-dir',
+        stateDir,
+        '--batch-messages',
+        '10',
+        '--json',
+        ...extra,
+      ],
       { POPLIFT_POP3_PASSWORD: alice.password, POPLIFT_IMAP_PASSWORD: bob.password },
     );
 
   it('reports the messages that are not in the folder, exits 1, and the next run uploads them', async () => {
-    const proxy = await ThrottlingImapProxy.start({ targetPort: dovecot.ports.imap, refuse: 5, backoffMs: 0, reply: (tag) => `${tag} OK Append completed.` });
+    const proxy = await ThrottlingImapProxy.start({
+      targetPort: dovecot.ports.imap,
+      refuse: 5,
+      backoffMs: 0,
+      reply: (tag) => `${tag} OK Append completed.`,
+    });
     let first;
     try {
       first = await run(proxy.port, '--no-multiappend');
@@ -64,14 +82,30 @@ describeIntegration('a destination that says OK and stores nothing', () => {
   it('a folder recreated after a run that died before its end is noticed: everything is uploaded again', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'poplift-recreated-'));
     const into = (...extra: string[]) =>
-      runCli(['migrate', `pop3://alice@127.0.0.1:${dovecot.ports.pop3}`, `imap://bob@127.0.0.1:${dovecot.ports.imap}`, '--folder', 'Again', '--state-dir', dir, '--json', ...extra], {
-        POPLIFT_POP3_PASSWORD: alice.password,
-        POPLIFT_IMAP_PASSWORD: bob.password,
-      });
+      runCli(
+        [
+          'migrate',
+          `pop3://alice@127.0.0.1:${dovecot.ports.pop3}`,
+          `imap://bob@127.0.0.1:${dovecot.ports.imap}`,
+          '--folder',
+          'Again',
+          '--state-dir',
+          dir,
+          '--json',
+          ...extra,
+        ],
+        {
+          POPLIFT_POP3_PASSWORD: alice.password,
+          POPLIFT_IMAP_PASSWORD: bob.password,
+        },
+      );
     const first = await into();
     expect(first.code, first.stderr).toBe(0);
     // A run killed after its uploads were confirmed never writes the folder's state at its end.
-    const journal = join(dir, readdirSync(dir).find((f) => f.endsWith('.journal'))!);
+    const journal = join(
+      dir,
+      readdirSync(dir).find((f) => f.endsWith('.journal'))!,
+    );
     const lines = readFileSync(journal, 'utf8').trimEnd().split('\n');
     expect(JSON.parse(lines.at(-1)!)).toMatchObject({ t: 'folder', uidNext: expect.any(Number) });
     writeFileSync(journal, `${lines.slice(0, -1).join('\n')}\n`);
@@ -85,6 +119,9 @@ describeIntegration('a destination that says OK and stores nothing', () => {
     const second = await into();
     expect(second.code, second.stderr).toBe(0);
     expect(second.stderr).toMatch(/recreated/);
-    expect(JSON.parse(second.stdout)).toMatchObject({ knownFromJournal: 0, appended: first.code === 0 ? (JSON.parse(first.stdout) as MigrationSummary).appended : -1 });
+    expect(JSON.parse(second.stdout)).toMatchObject({
+      knownFromJournal: 0,
+      appended: first.code === 0 ? (JSON.parse(first.stdout) as MigrationSummary).appended : -1,
+    });
   });
 });

@@ -29,7 +29,11 @@ const COUNT = 40;
  * In front of the IMAP port: lets `allowed` connections through at a time;
  * any more get a greeting and then Gmail's refusal to every command.
  */
-async function capProxy(targetPort: number, allowed: number, refusal: 'alert' | 'bye'): Promise<{ port: number; server: Server; refused: () => number }> {
+async function capProxy(
+  targetPort: number,
+  allowed: number,
+  refusal: 'alert' | 'bye',
+): Promise<{ port: number; server: Server; refused: () => number }> {
   let open = 0;
   let refused = 0;
   const server = createServer((client: Socket) => {
@@ -89,10 +93,21 @@ for (const who of ['gmail', 'm365'] as const satisfies readonly Personality[]) {
     });
 
     const migrate = (user: DovecotUser, port: number, ...extra: string[]) =>
-      runCli(['migrate', `pop3://alice@127.0.0.1:${dovecot.ports.pop3}`, `imap://${user.name}@127.0.0.1:${port}`, '--folder', 'Moved', '--json', ...extra], {
-        POPLIFT_POP3_PASSWORD: alice.password,
-        POPLIFT_IMAP_PASSWORD: user.password,
-      });
+      runCli(
+        [
+          'migrate',
+          `pop3://alice@127.0.0.1:${dovecot.ports.pop3}`,
+          `imap://${user.name}@127.0.0.1:${port}`,
+          '--folder',
+          'Moved',
+          '--json',
+          ...extra,
+        ],
+        {
+          POPLIFT_POP3_PASSWORD: alice.password,
+          POPLIFT_IMAP_PASSWORD: user.password,
+        },
+      );
 
     const landed = async (user: DovecotUser) => {
       const got = await readImapFolder(dovecot, user, 'Moved');
@@ -163,10 +178,13 @@ describeIntegration('a destination with MULTIAPPEND', () => {
   });
 
   it('uses one upload connection', async () => {
-    const r = await runCli(['migrate', `pop3://alice@127.0.0.1:${dovecot.ports.pop3}`, `imap://bob@127.0.0.1:${proxy.port}`, '--folder', 'Moved', '--json'], {
-      POPLIFT_POP3_PASSWORD: alice.password,
-      POPLIFT_IMAP_PASSWORD: bob.password,
-    });
+    const r = await runCli(
+      ['migrate', `pop3://alice@127.0.0.1:${dovecot.ports.pop3}`, `imap://bob@127.0.0.1:${proxy.port}`, '--folder', 'Moved', '--json'],
+      {
+        POPLIFT_POP3_PASSWORD: alice.password,
+        POPLIFT_IMAP_PASSWORD: bob.password,
+      },
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout) as MigrationSummary).toMatchObject({ found: COUNT, appended: COUNT });
     expect(proxy.connections).toBe(2);

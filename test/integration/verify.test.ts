@@ -87,7 +87,9 @@ describeIntegration('verify: proves every POP3 message is in the folder, changin
     const text = await verify();
     expect(text.code).toBe(0);
     expect(text.stdout).toBe('');
-    expect(text.stderr).toMatch(/^verify pop3s:\/\/alice@127\.0\.0\.1:\d+ -> imaps:\/\/bob@127\.0\.0\.1:\d+ folder "Archive\/Old ISP": 59 POP3 messages, 58 in the folder, 59 found by key and size, POP3 read with TOP; all there; [\d.]+ s\n$/);
+    expect(text.stderr).toMatch(
+      /^verify pop3s:\/\/alice@127\.0\.0\.1:\d+ -> imaps:\/\/bob@127\.0\.0\.1:\d+ folder "Archive\/Old ISP": 59 POP3 messages, 58 in the folder, 59 found by key and size, POP3 read with TOP; all there; [\d.]+ s\n$/,
+    );
   });
 
   it('--deep compares every byte: CR runs the server folded are a note, the NUL message is fetched with BINARY', async () => {
@@ -132,7 +134,8 @@ describeIntegration('verify: proves every POP3 message is in the folder, changin
         const folders = (await client.list()).map((f) => f.path).sort();
         await client.mailboxOpen(folder, { readOnly: true });
         const flags: string[] = [];
-        for await (const m of client.fetch('1:*', { uid: true, flags: true })) flags.push(`${m.uid} ${[...(m.flags ?? [])].sort().join(' ')}`);
+        for await (const m of client.fetch('1:*', { uid: true, flags: true }))
+          flags.push(`${m.uid} ${[...(m.flags ?? [])].sort().join(' ')}`);
         return { status, folders, flags };
       } finally {
         await client.logout();

@@ -137,7 +137,12 @@ export class MemoryImapServer {
   }
 
   store(folder: MemoryFolder, item: UploadItem): StoredMessage {
-    const message: StoredMessage = { uid: folder.uidNext++, content: Buffer.from(item.content), flags: [...item.flags], date: item.date ?? new Date() };
+    const message: StoredMessage = {
+      uid: folder.uidNext++,
+      content: Buffer.from(item.content),
+      flags: [...item.flags],
+      date: item.date ?? new Date(),
+    };
     folder.messages.push(message);
     return message;
   }
@@ -206,7 +211,11 @@ export class MemoryDestination implements MailDestination {
     await this.command();
     const stored = this.account.folders.get(folder.path);
     if (stored === undefined) throw imapError(this.server, 'IMAP_PROTOCOL', `answered SELECT "${folder.path}" with NO [NONEXISTENT].`);
-    let info: FolderInfo = { ...folder, uidValidity: stored.uidValidity, seen: { messages: stored.messages.length, uidNext: stored.uidNext } };
+    let info: FolderInfo = {
+      ...folder,
+      uidValidity: stored.uidValidity,
+      seen: { messages: stored.messages.length, uidNext: stored.uidNext },
+    };
     if (want.flags) {
       const { permanentFlags, acceptsNewKeywords, appendLimit } = this.account.options;
       info = { ...info, permanentFlags: permanentFlags && new Set(permanentFlags), acceptsNewKeywords, appendLimit, flagsKnown: true };
@@ -246,7 +255,12 @@ export class MemoryDestination implements MailDestination {
     return run;
   }
 
-  async fetchBodies(folder: FolderInfo, uids: readonly number[], binary: boolean, each: (uid: number, content: Buffer) => void): Promise<void> {
+  async fetchBodies(
+    folder: FolderInfo,
+    uids: readonly number[],
+    binary: boolean,
+    each: (uid: number, content: Buffer) => void,
+  ): Promise<void> {
     await this.command();
     const stored = this.account.folders.get(folder.path);
     const wanted = new Set(uids);
@@ -284,7 +298,11 @@ export class MemoryDestination implements MailDestination {
     if (folder === undefined) return { outcome: 'refused', detail: `NO [TRYCREATE] Mailbox doesn't exist: ${path}` };
     if (faults.throttle > 0) {
       faults.throttle--;
-      return { outcome: 'throttled', retryAfterMs: faults.throttleMs, detail: `NO Request is throttled. Suggested Backoff Time: ${faults.throttleMs} milliseconds` };
+      return {
+        outcome: 'throttled',
+        retryAfterMs: faults.throttleMs,
+        detail: `NO Request is throttled. Suggested Backoff Time: ${faults.throttleMs} milliseconds`,
+      };
     }
     if (faults.refuseNext > 0 || faults.refuse(item.content)) {
       if (faults.refuseNext > 0) faults.refuseNext--;
@@ -296,7 +314,11 @@ export class MemoryDestination implements MailDestination {
       return { outcome: 'over-quota', detail: 'NO [OVERQUOTA] Quota exceeded (mailbox for user is full)' };
     }
     const stored = account.store(folder, item);
-    return { outcome: 'stored', uid: account.options.uidPlus ? stored.uid : undefined, uidValidity: account.options.uidPlus ? folder.uidValidity : undefined };
+    return {
+      outcome: 'stored',
+      uid: account.options.uidPlus ? stored.uid : undefined,
+      uidValidity: account.options.uidPlus ? folder.uidValidity : undefined,
+    };
   }
 
   /** One command's round trip; a session that has lost its connection fails every command with that error. */

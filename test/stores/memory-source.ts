@@ -80,7 +80,9 @@ export class MemoryMailbox {
     this.hasUidl = options.hasUidl ?? true;
     this.readsHeaders = options.readsHeaders ?? true;
     this.exclusive = options.exclusive ?? true;
-    this.messages = messages.map((m, i) => (Buffer.isBuffer(m) ? { uidl: `u${i + 1}`, content: Buffer.from(m) } : { uidl: m.uidl, content: Buffer.from(m.content) }));
+    this.messages = messages.map((m, i) =>
+      Buffer.isBuffer(m) ? { uidl: `u${i + 1}`, content: Buffer.from(m) } : { uidl: m.uidl, content: Buffer.from(m.content) },
+    );
   }
 
   /** New mail arriving between sessions. */
@@ -161,17 +163,30 @@ export class MemorySource implements MailSource {
     options?: RetrieveOptions,
   ): Promise<void> {
     // This store lists every message with its exact length.
-    return this.send(numbers, (m) => m.content, (n, content) => onMessage(n, content, { sizeSuspect: false }), options);
+    return this.send(
+      numbers,
+      (m) => m.content,
+      (n, content) => onMessage(n, content, { sizeSuspect: false }),
+      options,
+    );
   }
 
-  readHeaders(numbers: readonly number[], onHeaders: (n: number, head: Buffer) => void | Promise<void>, options?: RetrieveOptions): Promise<void> {
+  readHeaders(
+    numbers: readonly number[],
+    onHeaders: (n: number, head: Buffer) => void | Promise<void>,
+    options?: RetrieveOptions,
+  ): Promise<void> {
     if (!this.mailbox.readsHeaders) return Promise.reject(pop3Error(this.server, 'POP3_ERR', 'does not offer TOP.'));
     return this.send(numbers, (m) => headerBlock(m.content), onHeaders, options);
   }
 
   /** The delete requests that name these numbers as this session lists them (for tests of the store itself). */
   requestsFor(numbers: readonly number[]): DeleteRequest[] {
-    return numbers.map((n) => ({ n, uidl: this.mailbox.hasUidl ? this.view[n - 1]!.uidl : String(n), size: this.view[n - 1]!.content.length }));
+    return numbers.map((n) => ({
+      n,
+      uidl: this.mailbox.hasUidl ? this.view[n - 1]!.uidl : String(n),
+      size: this.view[n - 1]!.content.length,
+    }));
   }
 
   /** Like a POP3 session's: a number is marked only while it names the id and size asked for, as this session listed it. */
@@ -234,7 +249,11 @@ export class MemorySource implements MailSource {
       await this.command();
       const m = this.messageAt(n);
       if (m === undefined || this.mailbox.faults.unreadable.has(m.uidl)) {
-        const err = pop3Error(this.server, 'POP3_ERR', `answered RETR ${n} with -ERR ${m === undefined ? 'no such message' : 'message unavailable'}.`);
+        const err = pop3Error(
+          this.server,
+          'POP3_ERR',
+          `answered RETR ${n} with -ERR ${m === undefined ? 'no such message' : 'message unavailable'}.`,
+        );
         if (!options.onError) throw err;
         options.onError(n, err);
         continue;

@@ -16,7 +16,7 @@ const columns = new Map<string, ColumnSpec>([
 ]);
 
 describe('batch file', () => {
-  it('parses CSV with quotes, commas and line breaks inside quotes, and keeps each row\'s first line', () => {
+  it("parses CSV with quotes, commas and line breaks inside quotes, and keeps each row's first line", () => {
     const records = parseCsv('a,b,c\r\n# a comment\n\n"x, y","multi\nline",z\n1,"say ""hi""",3');
     expect(records).toEqual([
       { line: 1, fields: ['a', 'b', 'c'] },
@@ -38,7 +38,10 @@ describe('batch file', () => {
 
   it('reads a JSON array and finds the line each object starts on', () => {
     const path = join(dir, 'b.json');
-    writeFileSync(path, '[\n  {"pop3_url": "pop3://a@h", "imap_url": "imap://b@h", "delete": true},\n\n  {\n    "pop3_url": "pop3://c@h",\n    "imap_url": "imap://d@h", "note": "}{[,"\n  }\n]\n');
+    writeFileSync(
+      path,
+      '[\n  {"pop3_url": "pop3://a@h", "imap_url": "imap://b@h", "delete": true},\n\n  {\n    "pop3_url": "pop3://c@h",\n    "imap_url": "imap://d@h", "note": "}{[,"\n  }\n]\n',
+    );
     const rows = readBatchFile(path);
     expect(rows.map((r) => r.line)).toEqual([2, 4]);
     expect(rows[0]!.values.get('delete')).toBe(true);
@@ -46,7 +49,8 @@ describe('batch file', () => {
 
   it('validates rows: missing URLs, unknown columns, bad yes/no and choices, passwords, unreadable files', () => {
     const check = () => undefined;
-    const row = (values: Record<string, string | boolean>) => validateRow({ line: 7, values: new Map(Object.entries(values)) }, 3, columns, check);
+    const row = (values: Record<string, string | boolean>) =>
+      validateRow({ line: 7, values: new Map(Object.entries(values)) }, 3, columns, check);
     expect(row({ pop3_url: 'pop3://a@h', imap_url: 'imap://b@h', delete: 'no', dry_run: true, dedupe: 'none' }).row).toEqual({
       index: 3,
       line: 7,
@@ -57,12 +61,28 @@ describe('batch file', () => {
     expect(row({ pop3_url: 'pop3://a@h' }).problems).toEqual(['imap_url is missing']);
     expect(row({ pop3_url: 'p', imap_url: 'i', colour: 'x' }).problems).toEqual(['unknown column colour']);
     expect(row({ pop3_url: 'p', imap_url: 'i', imap_password: 'x' }).problems[0]).toMatch(/passwords cannot be given in the batch file/);
-    expect(row({ pop3_url: 'p', imap_url: 'i', delete: 'maybe' }).problems).toEqual(["delete must be yes/no, true/false or 1/0, not 'maybe'"]);
+    expect(row({ pop3_url: 'p', imap_url: 'i', delete: 'maybe' }).problems).toEqual([
+      "delete must be yes/no, true/false or 1/0, not 'maybe'",
+    ]);
     expect(row({ pop3_url: 'p', imap_url: 'i', dedupe: 'md5' }).problems).toEqual(["dedupe must be one of message-id, none, not 'md5'"]);
-    expect(row({ pop3_url: 'p', imap_url: 'i', pop3_password_file: join(dir, 'nope') }).problems[0]).toMatch(/cannot read pop3_password_file .*ENOENT/);
-    const failing = validateRow({ line: 2, values: new Map([['pop3_url', 'ftp://x'], ['imap_url', 'i'], ['delete', 'x']]) }, 0, columns, () => {
-      throw new Error('bad URL.');
-    });
+    expect(row({ pop3_url: 'p', imap_url: 'i', pop3_password_file: join(dir, 'nope') }).problems[0]).toMatch(
+      /cannot read pop3_password_file .*ENOENT/,
+    );
+    const failing = validateRow(
+      {
+        line: 2,
+        values: new Map([
+          ['pop3_url', 'ftp://x'],
+          ['imap_url', 'i'],
+          ['delete', 'x'],
+        ]),
+      },
+      0,
+      columns,
+      () => {
+        throw new Error('bad URL.');
+      },
+    );
     expect(failing.problems).toEqual(["delete must be yes/no, true/false or 1/0, not 'x'", 'bad URL']);
   });
 
@@ -92,14 +112,18 @@ describe('batch file: files that hold no mailbox are refused (exit 2)', () => {
     throw new Error(`${name} was accepted`);
   };
   it('a JSON object instead of an array', () => {
-    expect(refused('object.json', '{"pop3_url": "pop3://a@h", "imap_url": "imap://b@h"}\n').message).toMatch(/object\.json is a JSON object; it must be a JSON array of objects, one per mailbox/);
+    expect(refused('object.json', '{"pop3_url": "pop3://a@h", "imap_url": "imap://b@h"}\n').message).toMatch(
+      /object\.json is a JSON object; it must be a JSON array of objects, one per mailbox/,
+    );
   });
   it('a CSV header without rows, and an empty JSON array', () => {
     expect(refused('header.csv', 'pop3_url,imap_url,folder\n').message).toMatch(/header\.csv has a header row but no mailbox rows/);
     expect(refused('empty.json', '[ ]\n').message).toMatch(/empty\.json is an empty array: it needs one object per mailbox/);
   });
   it('a header naming a column twice, by name', () => {
-    expect(refused('twice.csv', 'pop3_url,imap_url,folder,Folder\npop3://a@h,imap://b@h,A,B\n').message).toMatch(/twice\.csv names the column 'folder' twice in its header \(columns 3 and 4\)/);
+    expect(refused('twice.csv', 'pop3_url,imap_url,folder,Folder\npop3://a@h,imap://b@h,A,B\n').message).toMatch(
+      /twice\.csv names the column 'folder' twice in its header \(columns 3 and 4\)/,
+    );
   });
 });
 

@@ -10,13 +10,19 @@ const dir = mkdtempSync(join(tmpdir(), 'poplift-usage-'));
 
 describe('usage errors say exactly what is wrong, all at once', () => {
   it('a missing --ca-file names --ca-file and says the file does not exist', async () => {
-    const r = await runCli(['migrate', ...URLS, '--ca-file', '/nonexistent.pem'], { POPLIFT_POP3_PASSWORD: 'p', POPLIFT_IMAP_PASSWORD: 'q' });
+    const r = await runCli(['migrate', ...URLS, '--ca-file', '/nonexistent.pem'], {
+      POPLIFT_POP3_PASSWORD: 'p',
+      POPLIFT_IMAP_PASSWORD: 'q',
+    });
     expect(r.code).toBe(2);
     expect(r.stderr).toBe('poplift: Cannot read the CA file /nonexistent.pem (--ca-file): it does not exist (ENOENT).\n');
   });
 
   it('a side-specific CA file is named as such', async () => {
-    const r = await runCli(['migrate', ...URLS, '--imap-ca-file', '/nonexistent.pem'], { POPLIFT_POP3_PASSWORD: 'p', POPLIFT_IMAP_PASSWORD: 'q' });
+    const r = await runCli(['migrate', ...URLS, '--imap-ca-file', '/nonexistent.pem'], {
+      POPLIFT_POP3_PASSWORD: 'p',
+      POPLIFT_IMAP_PASSWORD: 'q',
+    });
     expect(r.stderr).toBe('poplift: Cannot read the IMAP CA file /nonexistent.pem (--imap-ca-file): it does not exist (ENOENT).\n');
   });
 
@@ -24,8 +30,12 @@ describe('usage errors say exactly what is wrong, all at once', () => {
     const r = await runCli(['migrate', ...URLS, '--pop3-password-file', join(dir, 'nope'), '--imap-password-file', join(dir, 'nope2')]);
     expect(r.code).toBe(2);
     expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
-    expect(r.stderr).toContain(`Cannot read the POP3 password file ${join(dir, 'nope')} (--pop3-password-file): it does not exist (ENOENT).`);
-    expect(r.stderr).toContain(`Cannot read the IMAP password file ${join(dir, 'nope2')} (--imap-password-file): it does not exist (ENOENT).`);
+    expect(r.stderr).toContain(
+      `Cannot read the POP3 password file ${join(dir, 'nope')} (--pop3-password-file): it does not exist (ENOENT).`,
+    );
+    expect(r.stderr).toContain(
+      `Cannot read the IMAP password file ${join(dir, 'nope2')} (--imap-password-file): it does not exist (ENOENT).`,
+    );
   });
 
   it('both missing passwords are reported in one run', async () => {
@@ -36,15 +46,24 @@ describe('usage errors say exactly what is wrong, all at once', () => {
   });
 
   it('a password in the URL and one in the environment: refused, not silently one of them', async () => {
-    const r = await runCli(['migrate', 'pop3s://alice:inurl@127.0.0.1:9', URLS[1]!], { POPLIFT_POP3_PASSWORD: 'p', POPLIFT_IMAP_PASSWORD: 'q' });
+    const r = await runCli(['migrate', 'pop3s://alice:inurl@127.0.0.1:9', URLS[1]!], {
+      POPLIFT_POP3_PASSWORD: 'p',
+      POPLIFT_IMAP_PASSWORD: 'q',
+    });
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe('poplift: The POP3 URL has a password and POPLIFT_POP3_PASSWORD gives one too: remove the password from the URL.\n');
+    expect(r.stderr).toBe(
+      'poplift: The POP3 URL has a password and POPLIFT_POP3_PASSWORD gives one too: remove the password from the URL.\n',
+    );
     expect(r.stderr).not.toContain('inurl');
     const file = join(dir, 'pw');
     writeFileSync(file, 'x\n');
     chmodSync(file, 0o600);
-    const f = await runCli(['migrate', URLS[0]!, 'imaps://alice:inurl@127.0.0.1:9', '--imap-password-file', file], { POPLIFT_POP3_PASSWORD: 'p' });
-    expect(f.stderr).toBe('poplift: The IMAP URL has a password and --imap-password-file gives one too: remove the password from the URL.\n');
+    const f = await runCli(['migrate', URLS[0]!, 'imaps://alice:inurl@127.0.0.1:9', '--imap-password-file', file], {
+      POPLIFT_POP3_PASSWORD: 'p',
+    });
+    expect(f.stderr).toBe(
+      'poplift: The IMAP URL has a password and --imap-password-file gives one too: remove the password from the URL.\n',
+    );
   });
 
   it("a subcommand's usage error points at that subcommand's --help", async () => {
@@ -76,7 +95,14 @@ describe('--json on a usage error', () => {
     expect(r.code).toBe(2);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines).toHaveLength(1);
-    expect(JSON.parse(lines[0]!)).toMatchObject({ event: 'summary', schema: 1, command: 'batch', status: 'usage', exitCode: 2, error: { code: 'USAGE' } });
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      event: 'summary',
+      schema: 1,
+      command: 'batch',
+      status: 'usage',
+      exitCode: 2,
+      error: { code: 'USAGE' },
+    });
   });
   it('POPLIFT_JSON=1 counts as --json, also when commander refuses the command line', async () => {
     const r = await runCli(['migrate', 'pop3s://a@b'], { POPLIFT_JSON: '1' });

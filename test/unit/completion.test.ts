@@ -37,7 +37,14 @@ describe('poplift completion', () => {
     const script = join(dir, 'poplift.bash');
     writeFileSync(script, stdout);
     const complete = (words: string[]) =>
-      execFileSync('bash', ['-c', `source ${script}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _poplift_complete; printf '%s\\n' "\${COMPREPLY[@]}"`], { encoding: 'utf8' })
+      execFileSync(
+        'bash',
+        [
+          '-c',
+          `source ${script}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _poplift_complete; printf '%s\\n' "\${COMPREPLY[@]}"`,
+        ],
+        { encoding: 'utf8' },
+      )
         .trim()
         .split('\n');
     expect(complete(['poplift', ''])).toEqual(['migrate', 'batch', 'verify', 'completion', '--help', '--version']);

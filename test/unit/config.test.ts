@@ -39,16 +39,33 @@ describe('config precedence: command line, then POPLIFT_* variables, then --conf
   const file = config('all.json', { folder: 'From File', delete: true, 'dry-run': true, retries: 9, dedupe: 'none', multiappend: false });
 
   it('takes every option from the file when nothing else sets it', () => {
-    expect(parse(['--config', file], {})).toMatchObject({ folder: 'From File', delete: true, dryRun: true, retries: '9', dedupe: 'none', multiappend: false });
+    expect(parse(['--config', file], {})).toMatchObject({
+      folder: 'From File',
+      delete: true,
+      dryRun: true,
+      retries: '9',
+      dedupe: 'none',
+      multiappend: false,
+    });
   });
 
   it('lets the environment win over the file', () => {
-    const o = parse(['--config', file], { POPLIFT_FOLDER: 'From Env', POPLIFT_DELETE: '0', POPLIFT_DRY_RUN: 'no', POPLIFT_RETRIES: '2', POPLIFT_MULTIAPPEND: 'yes' });
+    const o = parse(['--config', file], {
+      POPLIFT_FOLDER: 'From Env',
+      POPLIFT_DELETE: '0',
+      POPLIFT_DRY_RUN: 'no',
+      POPLIFT_RETRIES: '2',
+      POPLIFT_MULTIAPPEND: 'yes',
+    });
     expect(o).toMatchObject({ folder: 'From Env', delete: false, dryRun: false, retries: '2', dedupe: 'none', multiappend: true });
   });
 
   it('lets the command line win over both', () => {
-    const o = parse(['--config', file, '--folder', 'From CLI', '--delete', '--retries', '1', '--dedupe', 'message-id'], { POPLIFT_FOLDER: 'From Env', POPLIFT_DELETE: 'false', POPLIFT_RETRIES: '2' });
+    const o = parse(['--config', file, '--folder', 'From CLI', '--delete', '--retries', '1', '--dedupe', 'message-id'], {
+      POPLIFT_FOLDER: 'From Env',
+      POPLIFT_DELETE: 'false',
+      POPLIFT_RETRIES: '2',
+    });
     expect(o).toMatchObject({ folder: 'From CLI', delete: true, retries: '1', dedupe: 'message-id' });
   });
 
@@ -71,7 +88,9 @@ describe('config precedence: command line, then POPLIFT_* variables, then --conf
   });
 
   it('refuses passwords and unknown keys in the file', () => {
-    expect(() => parse(['--config', config('pw.json', { pop3Password: 'secret' })], {})).toThrow(/passwords are not read from config files/);
+    expect(() => parse(['--config', config('pw.json', { pop3Password: 'secret' })], {})).toThrow(
+      /passwords are not read from config files/,
+    );
     expect(() => parse(['--config', config('pw2.json', { 'imap-password': 'secret' })], {})).toThrow(/passwords are not read/);
     expect(() => parse(['--config', config('unknown.json', { folderr: 'x' })], {})).toThrow(/unknown option 'folderr'/);
     expect(() => parse(['--config', join(dir, 'missing.json')], {})).toThrow(/Cannot read the config file/);

@@ -8,7 +8,10 @@ describe('tlsOptions', () => {
   it('asks for TLS 1.2 or newer on both sides, whatever Node defaults to', () => {
     for (const side of ['POP3', 'IMAP'] as const) {
       expect(tlsOptions(side, cli({}), () => undefined).minVersion).toBe('TLSv1.2');
-      expect(tlsOptions(side, cli({ insecure: true }), () => undefined)).toMatchObject({ minVersion: 'TLSv1.2', rejectUnauthorized: false });
+      expect(tlsOptions(side, cli({ insecure: true }), () => undefined)).toMatchObject({
+        minVersion: 'TLSv1.2',
+        rejectUnauthorized: false,
+      });
     }
   });
 });

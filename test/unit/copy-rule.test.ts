@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { copyDigests, judgeCopy, serverChanges } from '../../src/message/copy-rule.js';
 
-const original = Buffer.from('Message-ID: <a@b>\r\nSubject: caf\xe9 \xa37,000\r\nStatus: O\r\n\r\nline one\r\ncr\r\r\nbare\rcr\r\n', 'latin1');
+const original = Buffer.from(
+  'Message-ID: <a@b>\r\nSubject: caf\xe9 \xa37,000\r\nStatus: O\r\n\r\nline one\r\ncr\r\r\nbare\rcr\r\n',
+  'latin1',
+);
 const judge = (copy: Buffer) => judgeCopy(copyDigests(original), copyDigests(copy));
 const edit = (f: (s: string) => string) => Buffer.from(f(original.toString('latin1')), 'latin1');
 

@@ -34,7 +34,14 @@ describe('DedupIndex', () => {
 
   it('finds a key on the destination and compares sizes', () => {
     const index = new DedupIndex(destination);
-    expect(index.check('mid:a@b', 100, 'U1')).toEqual({ uidl: 'U1', key: 'mid:a@b', keptIn: 'destination', keptAs: 'UID 7', keptUid: 7, sizeDiffers: false });
+    expect(index.check('mid:a@b', 100, 'U1')).toEqual({
+      uidl: 'U1',
+      key: 'mid:a@b',
+      keptIn: 'destination',
+      keptAs: 'UID 7',
+      keptUid: 7,
+      sizeDiffers: false,
+    });
     expect(index.check('mid:a@b', 101, 'U2')?.sizeDiffers).toBe(true);
     expect(index.check('mid:a@b', 101, 'U2', [], [100])?.sizeDiffers).toBe(false);
   });
@@ -43,7 +50,14 @@ describe('DedupIndex', () => {
     const index = new DedupIndex(new Map());
     expect(index.check('mid:x@y', 10, 'U1')).toBeUndefined();
     index.remember('mid:x@y', 10, 'U1');
-    expect(index.check('mid:x@y', 12, 'U2')).toEqual({ uidl: 'U2', key: 'mid:x@y', keptIn: 'this-run', keptAs: 'U1', keptUid: undefined, sizeDiffers: true });
+    expect(index.check('mid:x@y', 12, 'U2')).toEqual({
+      uidl: 'U2',
+      key: 'mid:x@y',
+      keptIn: 'this-run',
+      keptAs: 'U1',
+      keptUid: undefined,
+      sizeDiffers: true,
+    });
   });
 
   it('matches through an alternative key', () => {

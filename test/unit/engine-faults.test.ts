@@ -124,7 +124,10 @@ describe('the engine after a dropped connection', () => {
       },
     });
     expect(summary).toMatchObject({ found: 6, appended: 5, failed: 0, stopReason: undefined, reconnects: 1 });
-    expectEachOnce(account, messages.filter((_, i) => i !== 4));
+    expectEachOnce(
+      account,
+      messages.filter((_, i) => i !== 4),
+    );
   });
 
   it('a first connection that fails is reported at once, not retried', async () => {
@@ -143,16 +146,19 @@ describe('the engine after a dropped connection', () => {
     expect(account.folders.get('Archive')!.messages.length).toBeLessThanOrEqual(3);
   });
 
-  it.each(['before-update', 'after-update'] as const)('a commit that loses its reply (%s) is retried without deleting anything unproven', async (failure) => {
-    const { messages, mailbox, account, endpoints } = setup(6);
-    mailbox.faults.commitFailures = [failure];
-    const { summary } = await migrate(endpoints, migrateOptions({ delete: true, deleteEvery: 4 }));
-    expect(summary.appended).toBe(6);
-    expect(mailbox.messages).toEqual([]);
-    expect(mailbox.removed).toHaveLength(6);
-    expectEachOnce(account, messages);
-    expectDeletedOnlyWhatIsCopied(mailbox, account);
-  });
+  it.each(['before-update', 'after-update'] as const)(
+    'a commit that loses its reply (%s) is retried without deleting anything unproven',
+    async (failure) => {
+      const { messages, mailbox, account, endpoints } = setup(6);
+      mailbox.faults.commitFailures = [failure];
+      const { summary } = await migrate(endpoints, migrateOptions({ delete: true, deleteEvery: 4 }));
+      expect(summary.appended).toBe(6);
+      expect(mailbox.messages).toEqual([]);
+      expect(mailbox.removed).toHaveLength(6);
+      expectEachOnce(account, messages);
+      expectDeletedOnlyWhatIsCopied(mailbox, account);
+    },
+  );
 });
 
 describe('the engine when the destination pushes back', () => {

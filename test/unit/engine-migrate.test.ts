@@ -76,7 +76,10 @@ describe('migrateMailbox on in-memory stores', () => {
     const journal = journalFile();
     let settled = 0;
     const first = await journal.with((j) =>
-      migrate(endpoints, migrateOptions({ journal: j, batchMessages: 1 }), { onProgress: () => settled++, stopRequested: () => settled >= 3 }),
+      migrate(endpoints, migrateOptions({ journal: j, batchMessages: 1 }), {
+        onProgress: () => settled++,
+        stopRequested: () => settled >= 3,
+      }),
     );
     expect(first.summary.stopReason).toBe('interrupted');
     const done = first.summary.appended;

@@ -52,14 +52,16 @@ const sourceDrop: fc.Arbitrary<DropFault> = fc.oneof(
   fc.record({ afterBytes: fc.nat({ max: 2500 }) }),
   fc.record({ afterCommands: fc.nat({ max: 20 }) }),
 );
-const uploadDrop: fc.Arbitrary<UploadDrop> = fc.record({
-  at: fc.oneof(
-    fc.record({ afterUploads: fc.nat({ max: 8 }) }),
-    fc.record({ afterBytes: fc.nat({ max: 2500 }) }),
-    fc.record({ afterCommands: fc.nat({ max: 12 }) }),
-  ),
-  stored: fc.boolean(),
-}).map(({ at, stored }) => ({ ...at, stored }));
+const uploadDrop: fc.Arbitrary<UploadDrop> = fc
+  .record({
+    at: fc.oneof(
+      fc.record({ afterUploads: fc.nat({ max: 8 }) }),
+      fc.record({ afterBytes: fc.nat({ max: 2500 }) }),
+      fc.record({ afterCommands: fc.nat({ max: 12 }) }),
+    ),
+    stored: fc.boolean(),
+  })
+  .map(({ at, stored }) => ({ ...at, stored }));
 
 /** A value in about one run of four, undefined otherwise. */
 function sometimes<T>(value: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> {
@@ -122,7 +124,8 @@ function checkInvariants(mailbox: MemoryMailbox, account: MemoryImapServer, orig
     if (n > 1) throw new Error(`${label}: a message is stored ${n} times: ${JSON.stringify(k.slice(0, 60))}`);
   }
   for (const gone of mailbox.removed) {
-    if (!count.has(gone.content.toString('latin1'))) throw new Error(`${label}: ${gone.uidl} was deleted from the source but is not on the destination`);
+    if (!count.has(gone.content.toString('latin1')))
+      throw new Error(`${label}: ${gone.uidl} was deleted from the source but is not on the destination`);
   }
   const onSource = [...mailbox.messages, ...mailbox.removed].map((m) => m.content.toString('latin1')).sort();
   expect(onSource).toEqual(original.map((m) => m.toString('latin1')).sort());
@@ -169,7 +172,13 @@ async function property(s: typeof scenario extends fc.Arbitrary<infer T> ? T : n
       original.push(content);
       mailbox.deliver(content);
     }
-    if (run) arm(mailbox, account, run, mailbox.messages.map((m) => m.uidl));
+    if (run)
+      arm(
+        mailbox,
+        account,
+        run,
+        mailbox.messages.map((m) => m.uidl),
+      );
     else disarm(mailbox, account);
     const del = run ? run.delete : s.finalDelete;
     const dryRun = run?.dryRun ?? false;
@@ -184,15 +193,19 @@ async function property(s: typeof scenario extends fc.Arbitrary<infer T> ? T : n
       dryRun,
     });
     const go = (j: MigrateOptions['journal']) =>
-      migrate(endpoints, { ...options, journal: j }, {
-        onProgress: () => {
-          if (settled++ === 0 && run) {
-            mailbox.faults.failConnects = run.failReconnects.pop3;
-            account.faults.failConnects = run.failReconnects.imap;
-          }
+      migrate(
+        endpoints,
+        { ...options, journal: j },
+        {
+          onProgress: () => {
+            if (settled++ === 0 && run) {
+              mailbox.faults.failConnects = run.failReconnects.pop3;
+              account.faults.failConnects = run.failReconnects.imap;
+            }
+          },
+          stopRequested: () => run?.stopAfter !== undefined && settled >= run.stopAfter,
         },
-        stopRequested: () => run?.stopAfter !== undefined && settled >= run.stopAfter,
-      });
+      );
     let ok = false;
     try {
       const { summary } = run?.useJournal === false || dryRun ? await go(undefined) : await journal.with((j) => go(j));

@@ -23,7 +23,15 @@ describe('verifyMailbox on in-memory stores', () => {
     await migrate(endpoints, migrateOptions());
     const appends = account.appends;
     const report = await verify(endpoints);
-    expect(report).toMatchObject({ found: 5, folderMessages: 5, present: 5, missing: 0, altered: 0, problems: [], read: readsHeaders ? 'TOP' : 'RETR' });
+    expect(report).toMatchObject({
+      found: 5,
+      folderMessages: 5,
+      present: 5,
+      missing: 0,
+      altered: 0,
+      problems: [],
+      read: readsHeaders ? 'TOP' : 'RETR',
+    });
     expect(mailbox.messages).toHaveLength(5);
     expect(mailbox.removed).toEqual([]);
     expect(account.appends).toBe(appends);

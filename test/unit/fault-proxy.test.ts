@@ -119,7 +119,11 @@ afterEach(async () => {
 async function setup(options: { delayMs?: number; bandwidthBytesPerSec?: number; echo?: boolean } = {}) {
   const server = await scriptedServer(options.echo ? (s) => s.pipe(s) : undefined);
   cleanups.push(() => server.close());
-  const proxy = await FaultProxy.start({ targetPort: server.port, delayMs: options.delayMs, bandwidthBytesPerSec: options.bandwidthBytesPerSec });
+  const proxy = await FaultProxy.start({
+    targetPort: server.port,
+    delayMs: options.delayMs,
+    bandwidthBytesPerSec: options.bandwidthBytesPerSec,
+  });
   cleanups.push(() => proxy.stop());
   return { server, proxy };
 }

@@ -60,7 +60,11 @@ describe('flagsFromHeaders', () => {
   });
 
   it('reads X-Mozilla-Status 0x0008 as deleted: marked only, or \\Deleted when kept', () => {
-    expect(flagsFromHeaders(h(['x-mozilla-status', '0009']), drop)).toEqual({ flags: ['\\Seen'], invalidKeywords: [], markedDeleted: true });
+    expect(flagsFromHeaders(h(['x-mozilla-status', '0009']), drop)).toEqual({
+      flags: ['\\Seen'],
+      invalidKeywords: [],
+      markedDeleted: true,
+    });
     expect(flagsFromHeaders(h(['x-mozilla-status', '0009']), keep)).toEqual({
       flags: ['\\Seen', '\\Deleted'],
       invalidKeywords: [],
@@ -107,16 +111,31 @@ describe('flagsFromHeaders', () => {
 });
 
 describe('isValidKeyword', () => {
-  it.each(['$Forwarded', 'work', 'Junk', 'NonJunk', '$MDNSent', 'a.b-c_d', 'x!#&\'+/:;<=>?@[^`|}~', 'A'])('accepts %j', (s) => {
+  it.each(['$Forwarded', 'work', 'Junk', 'NonJunk', '$MDNSent', 'a.b-c_d', "x!#&'+/:;<=>?@[^`|}~", 'A'])('accepts %j', (s) => {
     expect(isValidKeyword(s)).toBe(true);
   });
 
-  it.each(['', ' ', 'two words', '(a', 'a)', '{', '%', '*', '"', '\\', ']', '\\Seen', 'caf\u00e9', 'tab\t', 'nul\u0000', 'del\u007f', 'x\u0080'])(
-    'rejects %j',
-    (s) => {
-      expect(isValidKeyword(s)).toBe(false);
-    },
-  );
+  it.each([
+    '',
+    ' ',
+    'two words',
+    '(a',
+    'a)',
+    '{',
+    '%',
+    '*',
+    '"',
+    '\\',
+    ']',
+    '\\Seen',
+    'caf\u00e9',
+    'tab\t',
+    'nul\u0000',
+    'del\u007f',
+    'x\u0080',
+  ])('rejects %j', (s) => {
+    expect(isValidKeyword(s)).toBe(false);
+  });
 });
 
 describe('parseFlagList', () => {

@@ -42,13 +42,18 @@ describe('folder names a server will refuse', () => {
   });
 
   it('Microsoft 365 reserves Files at the top level only', () => {
-    expect(folderNameProblems(['files'], { separator: '/', profile: PROFILES.m365 })[0]!.reason).toBe('is a name Microsoft 365 reserves for its own use');
+    expect(folderNameProblems(['files'], { separator: '/', profile: PROFILES.m365 })[0]!.reason).toBe(
+      'is a name Microsoft 365 reserves for its own use',
+    );
     expect(folderNameProblems(['Archive', 'Files'], { separator: '/', profile: PROFILES.m365 })).toEqual([]);
     expect(folderNameProblems(['Files'], { separator: '/', profile: generic })).toEqual([]);
   });
 
   it('reports every problem of every level', () => {
-    const problems = folderNameProblems(['Files.x', ' a^'], { separator: '.', profile: { ...PROFILES.gmail, reservedTopLevelNames: ['Files.x'] } });
+    const problems = folderNameProblems(['Files.x', ' a^'], {
+      separator: '.',
+      profile: { ...PROFILES.gmail, reservedTopLevelNames: ['Files.x'] },
+    });
     expect(problems.map((p) => p.level)).toEqual(['Files.x', 'Files.x', ' a^', ' a^']);
   });
 });

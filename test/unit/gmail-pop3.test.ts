@@ -16,7 +16,7 @@ async function session(user = 'alice'): Promise<Pop3Session> {
   return Pop3Session.connect({ host: server!.host, port: server!.port, tls: false, user, password: 'secret', timeoutMs: 5_000 });
 }
 
-describe("Gmail-style POP3: each session serves a window of the oldest messages not yet downloaded", () => {
+describe('Gmail-style POP3: each session serves a window of the oldest messages not yet downloaded', () => {
   it('lists at most `window` messages, the oldest first, and the next window after RETR and QUIT', async () => {
     server = await startGmailPop3({ messages: Array.from({ length: 12 }, (_, i) => message(i)), window: 5 });
     const first = await session();

@@ -129,9 +129,7 @@ describe('parseHeaders', () => {
   });
 
   it('skips an mbox From_ line although it contains colons', () => {
-    expect(fields('From someone@example.com Tue Jul  1 10:52:37 2003\nSubject: s\n\n')).toEqual([
-      { name: 'subject', value: 's' },
-    ]);
+    expect(fields('From someone@example.com Tue Jul  1 10:52:37 2003\nSubject: s\n\n')).toEqual([{ name: 'subject', value: 's' }]);
   });
 
   it('skips a continuation line before the first field', () => {

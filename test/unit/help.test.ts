@@ -14,7 +14,16 @@ async function help(args: string[]): Promise<string> {
 describe('--help', () => {
   it('lists migrate options by theme, with examples and exit codes', async () => {
     const text = await help(['migrate']);
-    for (const heading of ['What to move:', 'Passwords and logins:', 'TLS:', 'Cron, state and deleting:', 'Speed and memory:', 'Output:', 'Examples:', 'Exit codes:']) {
+    for (const heading of [
+      'What to move:',
+      'Passwords and logins:',
+      'TLS:',
+      'Cron, state and deleting:',
+      'Speed and memory:',
+      'Output:',
+      'Examples:',
+      'Exit codes:',
+    ]) {
       expect(text).toContain(`\n${heading}\n`);
     }
     // Each option sits under its theme.

@@ -1,12 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { parseHeaders, type HeaderField } from '../../src/message/headers.js';
-import {
-  KEY_HEADER_FIELDS,
-  identityKey,
-  keyOfMessage,
-  normalizeMessageId,
-} from '../../src/message/identity-key.js';
+import { KEY_HEADER_FIELDS, identityKey, keyOfMessage, normalizeMessageId } from '../../src/message/identity-key.js';
 
 const bin = (s: string): Buffer => Buffer.from(s, 'latin1');
 
@@ -108,12 +103,18 @@ describe('identityKey', () => {
     ['stripped trailing blanks before a fold (Zimbra)', 'a  \t b', 'a b'],
     ['tab vs space', 'a\tb', 'a b'],
   ])('gives the same fallback key across server rewrites: %s', (_name, source, destination) => {
-    const withSubject = (subject: string): HeaderField[] => [...base.filter((f) => f.name !== 'subject'), { name: 'subject', value: subject }];
+    const withSubject = (subject: string): HeaderField[] => [
+      ...base.filter((f) => f.name !== 'subject'),
+      { name: 'subject', value: subject },
+    ];
     expect(identityKey(withSubject(destination), 1234)).toBe(identityKey(withSubject(source), 1234));
   });
 
   it('still tells printable ASCII differences apart', () => {
-    const withSubject = (subject: string): HeaderField[] => [...base.filter((f) => f.name !== 'subject'), { name: 'subject', value: subject }];
+    const withSubject = (subject: string): HeaderField[] => [
+      ...base.filter((f) => f.name !== 'subject'),
+      { name: 'subject', value: subject },
+    ];
     expect(identityKey(withSubject('Hello'), 1234)).not.toBe(identityKey(withSubject('hello'), 1234));
     expect(identityKey(withSubject('a-b'), 1234)).not.toBe(identityKey(withSubject('a_b'), 1234));
   });
@@ -202,13 +203,7 @@ describe('keyOfMessage', () => {
       'body',
       '',
     ]),
-    'two Message-IDs': crlf([
-      'Message-ID: <one@example.com>',
-      'Subject: s',
-      'Message-ID: <two@example.com>',
-      '',
-      'body',
-    ]),
+    'two Message-IDs': crlf(['Message-ID: <one@example.com>', 'Subject: s', 'Message-ID: <two@example.com>', '', 'body']),
     'bare LF, no Message-ID': bin('Date: Tue, 1 Jul 2003 10:52:37 +0200\nFrom: a@example.com\nSubject: lf\n\nbody\n'),
     'no header/body separator': bin('From: a@example.com\r\nSubject: no separator\r\nDate: Tue, 1 Jul 2003 10:52:37 +0200'),
     'duplicate Subject and garbage Message-ID': crlf([

@@ -25,7 +25,13 @@ describe('Listing', () => {
     expect(listing.number('c')).toBe(7);
     expect(listing.number('big')).toBe(2 ** 32 + 1);
     expect(listing.uidlOf(2 ** 32 + 1)).toBe('big');
-    for (const [n, uidl] of [[1, 'a'], [2, 'b'], [5, '#5'], [7, 'c']] as const) expect(listing.uidlOf(n)).toBe(uidl);
+    for (const [n, uidl] of [
+      [1, 'a'],
+      [2, 'b'],
+      [5, '#5'],
+      [7, 'c'],
+    ] as const)
+      expect(listing.uidlOf(n)).toBe(uidl);
   });
 
   it('answers undefined for what is not listed', () => {
@@ -53,6 +59,14 @@ describe('Listing', () => {
   });
 
   it('refuses entries out of message-number order', () => {
-    expect(() => Listing.fromEntries([{ n: 2, size: 1, uidl: 'x' }, { n: 1, size: 1, uidl: 'y' }], true)).toThrow(RangeError);
+    expect(() =>
+      Listing.fromEntries(
+        [
+          { n: 2, size: 1, uidl: 'x' },
+          { n: 1, size: 1, uidl: 'y' },
+        ],
+        true,
+      ),
+    ).toThrow(RangeError);
   });
 });

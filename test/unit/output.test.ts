@@ -16,7 +16,15 @@ function sink(tty = false): { stream: PassThrough; text: () => string } {
   return { stream, text: () => Buffer.concat(chunks).toString('utf8') };
 }
 
-const base: OutputSettings = { quiet: false, silent: false, json: false, logFile: undefined, progressInterval: 30, tty: false, total: true };
+const base: OutputSettings = {
+  quiet: false,
+  silent: false,
+  json: false,
+  logFile: undefined,
+  progressInterval: 30,
+  tty: false,
+  total: true,
+};
 
 /** Two mailboxes side by side; the clock moves 10 s per progress event. */
 function drive(output: Output, clock: { t: number }) {
@@ -48,7 +56,9 @@ describe('output without a terminal', () => {
     // 100 s of progress with a 30 s interval: at 30, 60 and 90 s.
     const progress = lines.filter((l) => l.startsWith('poplift: progress: '));
     expect(progress).toHaveLength(3);
-    expect(progress[0]).toBe('poplift: progress: 3/15 messages, 3.0 MB of 15.0 MB, 0.1 MB/s, ETA 2m00s; running: a@pop -> a@imap "X" 3/10, b@pop -> b@imap "X" 0/5');
+    expect(progress[0]).toBe(
+      'poplift: progress: 3/15 messages, 3.0 MB of 15.0 MB, 0.1 MB/s, ETA 2m00s; running: a@pop -> a@imap "X" 3/10, b@pop -> b@imap "X" 0/5',
+    );
     expect(lines).toContain('poplift: warning: a@pop -> a@imap "X": something to know');
     expect(lines.at(-1)).toBe('TABLE');
   });
@@ -71,7 +81,9 @@ describe('output without a terminal', () => {
     const err = sink();
     const clock = { t: 0 };
     drive(new Output(err.stream, { ...base, json: true }, () => clock.t), clock);
-    expect(err.text()).toBe('poplift: warning: a@pop -> a@imap "X": something to know\npoplift: b@pop -> b@imap "X": IMAP server refused the login\n');
+    expect(err.text()).toBe(
+      'poplift: warning: a@pop -> a@imap "X": something to know\npoplift: b@pop -> b@imap "X": IMAP server refused the login\n',
+    );
   });
 });
 
@@ -130,29 +142,49 @@ describe('rates', () => {
     expect(etaSeconds(t, 10_000)).toBe(30);
     expect(rateMBps(t, 100)).toBe(0);
     expect(etaSeconds(t, 100)).toBeUndefined();
-    expect([formatDuration(59.4), formatDuration(61), formatDuration(3725), formatDuration(Infinity)]).toEqual(['59s', '1m01s', '1h02m', '-']);
+    expect([formatDuration(59.4), formatDuration(61), formatDuration(3725), formatDuration(Infinity)]).toEqual([
+      '59s',
+      '1m01s',
+      '1h02m',
+      '-',
+    ]);
   });
 });
 
 describe('figures in words', () => {
   it('sizes under 0.1 MB in KB, so a small mailbox does not read "0.0 MB"', () => {
-    expect([formatSize(0), formatSize(39_000), formatSize(99_499), formatSize(100_000), formatSize(2_345_678)]).toEqual(['0 KB', '39 KB', '99 KB', '0.1 MB', '2.3 MB']);
+    expect([formatSize(0), formatSize(39_000), formatSize(99_499), formatSize(100_000), formatSize(2_345_678)]).toEqual([
+      '0 KB',
+      '39 KB',
+      '99 KB',
+      '0.1 MB',
+      '2.3 MB',
+    ]);
   });
   it('counts with the word in the right number, never "message(s)"', () => {
-    expect([count(0, 'message'), count(1, 'message'), count(2, 'message'), count(1, 'mailbox', 'mailboxes'), count(3, 'mailbox', 'mailboxes')]).toEqual([
-      '0 messages',
-      '1 message',
-      '2 messages',
-      '1 mailbox',
-      '3 mailboxes',
-    ]);
+    expect([
+      count(0, 'message'),
+      count(1, 'message'),
+      count(2, 'message'),
+      count(1, 'mailbox', 'mailboxes'),
+      count(3, 'mailbox', 'mailboxes'),
+    ]).toEqual(['0 messages', '1 message', '2 messages', '1 mailbox', '3 mailboxes']);
   });
 });
 
 describe('a bar line fits the terminal', () => {
-  const parts = { label: 'alice → Archive/Old ISP', ratio: 0.5, msgs: '500/1000 msgs', mb: '12.3/24.6 MB', rate: '3.2 MB/s', left: 'ETA 4m10s' };
+  const parts = {
+    label: 'alice → Archive/Old ISP',
+    ratio: 0.5,
+    msgs: '500/1000 msgs',
+    mb: '12.3/24.6 MB',
+    rate: '3.2 MB/s',
+    left: 'ETA 4m10s',
+  };
   it('keeps the label, the percentage and the ETA down to 60 columns, dropping MB figures and counts first', () => {
-    expect(fitBarLine(120, parts)).toBe(`alice → Archive/Old ISP ${'█'.repeat(15)}${'░'.repeat(15)}  50% | 500/1000 msgs | 12.3/24.6 MB | 3.2 MB/s | ETA 4m10s`);
+    expect(fitBarLine(120, parts)).toBe(
+      `alice → Archive/Old ISP ${'█'.repeat(15)}${'░'.repeat(15)}  50% | 500/1000 msgs | 12.3/24.6 MB | 3.2 MB/s | ETA 4m10s`,
+    );
     for (const cols of [200, 120, 100, 80, 72, 60, 40, 20]) {
       const line = fitBarLine(cols, parts);
       expect(line.length, line).toBeLessThan(cols);
@@ -172,13 +204,19 @@ describe('a bar line fits the terminal', () => {
 
 describe('--json stop codes', () => {
   const summary = (over: Partial<MigrationSummary> & { stopReason?: string }) => ({ ...emptySummary('p', 'i', 'F', false), ...over });
-  it('from the engine\'s stop reason, else from the signal', () => {
+  it("from the engine's stop reason, else from the signal", () => {
     expect(stopCode(summary({ stopped: 'x', stopReason: 'max-errors' }), undefined)).toBe('MAX_ERRORS');
     expect(stopCode(summary({ stopped: 'x', stopReason: 'over-quota' }), undefined)).toBe('OVER_QUOTA');
     expect(stopCode(summary({ stopped: 'interrupted; run poplift again to continue.' }), 'SIGTERM')).toBe('INTERRUPTED');
     expect(stopCode(summary({}), undefined)).toBeUndefined();
     const json = migrateJson(summary({ stopped: 'full', stopReason: 'over-quota', seconds: 1.23456 }), 1, undefined);
-    expect(json).toMatchObject({ schema: 1, status: 'stopped', exitCode: 1, seconds: 1.235, stopped: { code: 'OVER_QUOTA', message: 'full' } });
+    expect(json).toMatchObject({
+      schema: 1,
+      status: 'stopped',
+      exitCode: 1,
+      seconds: 1.235,
+      stopped: { code: 'OVER_QUOTA', message: 'full' },
+    });
     expect(json).not.toHaveProperty('stopReason');
   });
 });

@@ -1,6 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExitCode, PopliftError } from '../../src/errors.js';
-import { apopDigest, apopTimestamp, oauthBearerResponse, oauthErrorStatus, plainResponse, xoauth2Response } from '../../src/pop3/pop3-auth.js';
+import {
+  apopDigest,
+  apopTimestamp,
+  oauthBearerResponse,
+  oauthErrorStatus,
+  plainResponse,
+  xoauth2Response,
+} from '../../src/pop3/pop3-auth.js';
 import { Pop3Session, type Pop3ConnectOptions } from '../../src/pop3/pop3-session.js';
 import { randomPieces, sasl, startScriptedPop3, type ScriptedPop3, type ScriptedPop3Options } from '../helpers/scripted-pop3.js';
 
@@ -247,9 +254,7 @@ describe('OAuth2 access tokens', () => {
       const trace: string[] = [];
       await connect(server, { password: undefined, accessToken: token, debug: (line) => trace.push(line) });
       const payload = sasl.xoauth2('alice', token);
-      expect(loginLines(server)).toEqual(
-        token === SHORT_TOKEN ? [`AUTH XOAUTH2 ${payload}`] : ['AUTH XOAUTH2', payload],
-      );
+      expect(loginLines(server)).toEqual(token === SHORT_TOKEN ? [`AUTH XOAUTH2 ${payload}`] : ['AUTH XOAUTH2', payload]);
       expect(trace).toContain(token === SHORT_TOKEN ? 'C: AUTH XOAUTH2 ****' : 'C: **** (AUTH XOAUTH2 response)');
       expect(trace.join('\n')).not.toContain(token);
     });
@@ -265,9 +270,7 @@ describe('OAuth2 access tokens', () => {
   it('XOAUTH2 token refused with a JSON challenge: empty answer, then POP3_AUTH_TOKEN naming the status', async () => {
     const server = await start({ capa: capaWith('SASL XOAUTH2'), accessToken: 'the-right-one' });
     const trace: string[] = [];
-    const err = await rejection(
-      Pop3Session.connect(optionsFor(server, { accessToken: SHORT_TOKEN, debug: (line) => trace.push(line) })),
-    );
+    const err = await rejection(Pop3Session.connect(optionsFor(server, { accessToken: SHORT_TOKEN, debug: (line) => trace.push(line) })));
     expect(err.exitCode).toBe(ExitCode.AUTH);
     expect(err.code).toBe('POP3_AUTH_TOKEN');
     expect(err.code?.startsWith('POP3_AUTH')).toBe(true);

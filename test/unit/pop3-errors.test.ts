@@ -55,7 +55,9 @@ describe('POP3 error messages', () => {
   it('server text is quoted on one line, control characters removed', () => {
     const err = commandRefused(S, 'RETR 4', 'bad\r\nthing\x00');
     expect(err.code).toBe('POP3_ERR');
-    expect(err.message).toBe(`POP3 server ${S} refused RETR 4 ("bad  thing"): the message stays on the server and is tried again on the next run.`);
+    expect(err.message).toBe(
+      `POP3 server ${S} refused RETR 4 ("bad  thing"): the message stays on the server and is tried again on the next run.`,
+    );
     expect(err.message).not.toMatch(/[\r\n]/);
   });
 

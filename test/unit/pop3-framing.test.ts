@@ -68,7 +68,7 @@ describe('Pop3ReplyParser', () => {
     for (let seed = 1; seed <= 50; seed++) {
       const random = mulberry32(seed);
       const chunks: Buffer[] = [];
-      for (let i = 0; i < whole.length; ) {
+      for (let i = 0; i < whole.length;) {
         const size = 1 + Math.floor(random() * 4);
         chunks.push(whole.subarray(i, i + size));
         i += size;
@@ -97,7 +97,10 @@ describe('Pop3ReplyParser', () => {
     for (const chunks of [['+OK 0 octets\r\n.\r\n'], ['+OK 0 octets\r\n', '.', '\r', '\n'], ['+OK 0 octets\r\n.\r', '\n']]) {
       const parser = new Pop3ReplyParser();
       parser.expect(true);
-      const replies = feed(parser, chunks.map((c) => Buffer.from(c)));
+      const replies = feed(
+        parser,
+        chunks.map((c) => Buffer.from(c)),
+      );
       expect(replies).toHaveLength(1);
       expect(replies[0]!.body).toEqual(Buffer.alloc(0));
     }
@@ -120,7 +123,10 @@ describe('Pop3ReplyParser', () => {
   it('keeps the CR of a stuffed ".CR" line even when CR and the next byte arrive apart', () => {
     const parser = new Pop3ReplyParser();
     parser.expect(true);
-    const replies = feed(parser, ['+OK\r\n', '.', '\r', 'x\r\n.\r\n'].map((c) => Buffer.from(c)));
+    const replies = feed(
+      parser,
+      ['+OK\r\n', '.', '\r', 'x\r\n.\r\n'].map((c) => Buffer.from(c)),
+    );
     expect(replies[0]!.body!.toString('latin1')).toBe('\rx\r\n');
   });
 
@@ -171,7 +177,7 @@ describe('Pop3ReplyParser', () => {
         for (const e of expectations) parser.expect(e);
         const random = mulberry32(seed);
         const chunks: Buffer[] = [];
-        for (let i = 0; i < stream.length; ) {
+        for (let i = 0; i < stream.length;) {
           const size = 1 + Math.floor(random() * 3);
           chunks.push(stream.subarray(i, i + size));
           i += size;

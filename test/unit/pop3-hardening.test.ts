@@ -329,12 +329,14 @@ describe('socket settings and line ends', () => {
     const spy = vi.spyOn(Socket.prototype, 'setNoDelay');
     try {
       await run();
-      return spy.mock.contexts
-        .map((socket, i) => [socket as Socket, spy.mock.calls[i]![0]] as const)
-        // The scripted server's own sockets are the ones on its port; a client
-        // TLSSocket over node-pop3's connection does not report its ports.
-        .filter(([socket, on]) => socket.localPort !== port && on !== false)
-        .map(([socket]) => (socket instanceof TLSSocket ? 'tls' : 'plain'));
+      return (
+        spy.mock.contexts
+          .map((socket, i) => [socket as Socket, spy.mock.calls[i]![0]] as const)
+          // The scripted server's own sockets are the ones on its port; a client
+          // TLSSocket over node-pop3's connection does not report its ports.
+          .filter(([socket, on]) => socket.localPort !== port && on !== false)
+          .map(([socket]) => (socket instanceof TLSSocket ? 'tls' : 'plain'))
+      );
     } finally {
       spy.mockRestore();
     }
@@ -345,7 +347,9 @@ describe('socket settings and line ends', () => {
     expect(await noDelaySockets(() => connect(plain), plain.port)).toContain('plain');
 
     const implicit = await start({ capa: CAPA, tls: tlsKeys() });
-    expect(await noDelaySockets(() => connect(implicit, { tls: true, tlsOptions: { ca: fixture('tls-ca.pem') } }), implicit.port)).toContain('tls');
+    expect(
+      await noDelaySockets(() => connect(implicit, { tls: true, tlsOptions: { ca: fixture('tls-ca.pem') } }), implicit.port),
+    ).toContain('tls');
 
     const stls = await start({ capa: ['USER', 'STLS', 'UIDL'], stls: tlsKeys() });
     const kinds = await noDelaySockets(

@@ -42,8 +42,12 @@ describe('parseUidlReply', () => {
   it('does not cut ids at a space or an 8-bit byte, so different ids stay different', () => {
     const raw = Buffer.concat([
       body('1 x U1-abc\r\n2 x U2-abc\r\n'),
-      body('3 caf'), Buffer.from([0xe9]), body('\r\n'),
-      body('4 caf'), Buffer.from([0xe8]), body('\r\n'),
+      body('3 caf'),
+      Buffer.from([0xe9]),
+      body('\r\n'),
+      body('4 caf'),
+      Buffer.from([0xe8]),
+      body('\r\n'),
     ]);
     const uids = parseUidlReply(raw);
     expect(uids.get(1)).toBe('x U1-abc');
@@ -61,7 +65,11 @@ describe('parseUidlReply', () => {
 
   it('keeps a line without an id as an empty id, and notes numbers listed twice', () => {
     const lines = parseUidlLines(body('1\r\n2 \r\n3 a\r\n3 b\r\n'));
-    expect([...lines.uids]).toEqual([[1, ''], [2, ''], [3, 'a']]);
+    expect([...lines.uids]).toEqual([
+      [1, ''],
+      [2, ''],
+      [3, 'a'],
+    ]);
     expect([...lines.repeatedNumbers]).toEqual([3]);
   });
 });
@@ -71,7 +79,8 @@ describe('Pop3Listing', () => {
 
   it('marks which numbers have a unique, well-formed UIDL, and why the others do not', () => {
     const raw = Buffer.concat([
-      body('1 good-1\r\n2 has space\r\n3 caf'), Buffer.from([0xe9]),
+      body('1 good-1\r\n2 has space\r\n3 caf'),
+      Buffer.from([0xe9]),
       body('\r\n4 same\r\n5 same\r\n7 good-7\r\n7 again\r\n8\r\n9 good-9\r\n'),
     ]);
     const listing = new Pop3Listing(sizes(9), parseUidlLines(raw));

@@ -148,9 +148,7 @@ describe('Pop3Session against a scripted server', () => {
         await ctx.waitForCommands(first + 6);
         const retrs = ctx.commands.slice(first, first + 6);
         held.push(...retrs);
-        const replies = retrs.map((r) =>
-          r === 'RETR 3' ? Buffer.from('-ERR [SYS/PERM] cannot read message 3\r\n') : ctx.defaultReply(r),
-        );
+        const replies = retrs.map((r) => (r === 'RETR 3' ? Buffer.from('-ERR [SYS/PERM] cannot read message 3\r\n') : ctx.defaultReply(r)));
         await ctx.send(Buffer.concat(replies), pieces);
         return true;
       };
@@ -350,9 +348,7 @@ describe('Pop3Session against a scripted server', () => {
       const session = await connect(server);
       const errors: number[] = [];
       const delivered: number[] = [];
-      const err = await rejection(
-        session.retrMany([1, 2, 3, 4], (n) => void delivered.push(n), { onError: (n) => errors.push(n) }),
-      );
+      const err = await rejection(session.retrMany([1, 2, 3, 4], (n) => void delivered.push(n), { onError: (n) => errors.push(n) }));
       expect(err.code).toBe('POP3_CONNECTION_LOST');
       expect(delivered).toEqual([1]);
       expect(errors).toEqual([]);

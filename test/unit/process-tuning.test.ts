@@ -18,18 +18,39 @@ const facts = (over: Partial<ProcessFacts> = {}): ProcessFacts => ({
 describe('tunedLaunch', () => {
   it('starts the same script with the same arguments, a small young generation and glibc settings', () => {
     const launch = tunedLaunch(facts({ execArgv: ['--enable-source-maps'] }))!;
-    expect(launch.args).toEqual(['/usr/bin/node', '--enable-source-maps', '--max-semi-space-size=1', '/opt/poplift/bin/poplift.js', 'migrate', 'pop3s://a@b', 'imaps://c@d']);
-    expect(launch.env).toMatchObject({ PATH: '/usr/bin', HOME: '/home/a', MALLOC_MMAP_THRESHOLD_: '262144', MALLOC_TRIM_THRESHOLD_: '1048576', MALLOC_ARENA_MAX: '2' });
+    expect(launch.args).toEqual([
+      '/usr/bin/node',
+      '--enable-source-maps',
+      '--max-semi-space-size=1',
+      '/opt/poplift/bin/poplift.js',
+      'migrate',
+      'pop3s://a@b',
+      'imaps://c@d',
+    ]);
+    expect(launch.env).toMatchObject({
+      PATH: '/usr/bin',
+      HOME: '/home/a',
+      MALLOC_MMAP_THRESHOLD_: '262144',
+      MALLOC_TRIM_THRESHOLD_: '1048576',
+      MALLOC_ARENA_MAX: '2',
+    });
     expect(launch.env[TUNED_MARKER]).toBe('MALLOC_MMAP_THRESHOLD_,MALLOC_TRIM_THRESHOLD_,MALLOC_ARENA_MAX');
   });
 
   it('in a single executable: no flag on the command line (it would reach poplift as an argument), the name it was started by, the glibc settings', () => {
-    const sea = { execPath: '/usr/local/bin/poplift', execArgv: ['--max-semi-space-size=1'], argv: ['/usr/local/bin/poplift', 'poplift', 'migrate', 'pop3s://a@b', 'imaps://c@d'], sea: true };
+    const sea = {
+      execPath: '/usr/local/bin/poplift',
+      execArgv: ['--max-semi-space-size=1'],
+      argv: ['/usr/local/bin/poplift', 'poplift', 'migrate', 'pop3s://a@b', 'imaps://c@d'],
+      sea: true,
+    };
     const launch = tunedLaunch(facts(sea))!;
     expect(launch.args).toEqual(['poplift', 'migrate', 'pop3s://a@b', 'imaps://c@d']);
     expect(launch.env).toMatchObject({ MALLOC_ARENA_MAX: '2' });
     // Nothing to add: no restart.
-    expect(tunedLaunch(facts({ ...sea, env: { MALLOC_MMAP_THRESHOLD_: '1', MALLOC_TRIM_THRESHOLD_: '1', MALLOC_ARENA_MAX: '1' } }))).toBeUndefined();
+    expect(
+      tunedLaunch(facts({ ...sea, env: { MALLOC_MMAP_THRESHOLD_: '1', MALLOC_TRIM_THRESHOLD_: '1', MALLOC_ARENA_MAX: '1' } })),
+    ).toBeUndefined();
   });
 
   it('never restarts a restarted process, nor one a debugger is attached to', () => {
@@ -39,7 +60,9 @@ describe('tunedLaunch', () => {
   });
 
   it("keeps the user's own settings", () => {
-    const launch = tunedLaunch(facts({ execArgv: ['--max_semi_space_size=4'], env: { MALLOC_ARENA_MAX: '1', NODE_OPTIONS: '--max-old-space-size=512' } }))!;
+    const launch = tunedLaunch(
+      facts({ execArgv: ['--max_semi_space_size=4'], env: { MALLOC_ARENA_MAX: '1', NODE_OPTIONS: '--max-old-space-size=512' } }),
+    )!;
     expect(launch.args).not.toContain('--max-semi-space-size=1');
     expect(launch.env.MALLOC_ARENA_MAX).toBe('1');
     expect(launch.env.NODE_OPTIONS).toBe('--max-old-space-size=512');

@@ -11,9 +11,15 @@ import {
 } from '../../src/imap/provider-profile.js';
 
 // Capability lists as the servers sent them (protocol logs in client trackers).
-const GMAIL_PRELOGIN = 'IMAP4rev1 UNSELECT IDLE NAMESPACE QUOTA ID XLIST CHILDREN X-GM-EXT-1 XYZZY SASL-IR AUTH=XOAUTH2 AUTH=PLAIN AUTH=PLAIN-CLIENTTOKEN AUTH=OAUTHBEARER AUTH=XOAUTH'.split(' ');
+const GMAIL_PRELOGIN =
+  'IMAP4rev1 UNSELECT IDLE NAMESPACE QUOTA ID XLIST CHILDREN X-GM-EXT-1 XYZZY SASL-IR AUTH=XOAUTH2 AUTH=PLAIN AUTH=PLAIN-CLIENTTOKEN AUTH=OAUTHBEARER AUTH=XOAUTH'.split(
+    ' ',
+  );
 const M365 = 'IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+'.split(' ');
-const YAHOO = 'IMAP4rev1 ID MOVE NAMESPACE X-ID-ACLID UIDPLUS LITERAL+ CHILDREN XAPPLEPUSHSERVICE XYMHIGHESTMODSEQ AUTH=PLAIN AUTH=LOGIN AUTH=XOAUTH2'.split(' ');
+const YAHOO =
+  'IMAP4rev1 ID MOVE NAMESPACE X-ID-ACLID UIDPLUS LITERAL+ CHILDREN XAPPLEPUSHSERVICE XYMHIGHESTMODSEQ AUTH=PLAIN AUTH=LOGIN AUTH=XOAUTH2'.split(
+    ' ',
+  );
 const DOVECOT = 'IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ AUTH=PLAIN'.split(' ');
 
 describe('provider detection', () => {
@@ -39,10 +45,17 @@ describe('provider detection', () => {
   });
 
   it('recognises a provider behind another host name by its capabilities and greeting', () => {
-    expect(detectProfile({ host: '127.0.0.1', capabilities: GMAIL_PRELOGIN })).toMatchObject({ profile: { name: 'gmail' }, reason: 'capability X-GM-EXT-1' });
+    expect(detectProfile({ host: '127.0.0.1', capabilities: GMAIL_PRELOGIN })).toMatchObject({
+      profile: { name: 'gmail' },
+      reason: 'capability X-GM-EXT-1',
+    });
     expect(detectProfile({ host: '127.0.0.1', capabilities: YAHOO }).profile.name).toBe('yahoo');
-    expect(detectProfile({ capabilities: ['USER', 'RESP-CODES', 'EXPIRE 0', 'LOGIN-DELAY 300', 'TOP', 'UIDL', 'X-GOOGLE-RICO'] }).profile.name).toBe('gmail');
-    expect(detectProfile({ capabilities: M365, greeting: 'The Microsoft Exchange IMAP4 service is ready. [TQBOADIAUABSADEAMAB=]' }).profile.name).toBe('m365');
+    expect(
+      detectProfile({ capabilities: ['USER', 'RESP-CODES', 'EXPIRE 0', 'LOGIN-DELAY 300', 'TOP', 'UIDL', 'X-GOOGLE-RICO'] }).profile.name,
+    ).toBe('gmail');
+    expect(
+      detectProfile({ capabilities: M365, greeting: 'The Microsoft Exchange IMAP4 service is ready. [TQBOADIAUABSADEAMAB=]' }).profile.name,
+    ).toBe('m365');
     expect(detectProfile({ greeting: 'Gpop ready for requests from 192.0.2.1 a1mb1234' }).profile.name).toBe('gmail');
     expect(detectProfile({ greeting: 'Gimap ready for requests from 192.0.2.1 x2mb241876667wmk' }).profile.name).toBe('gmail');
     expect(detectProfile({ host: '127.0.0.1', capabilities: DOVECOT, greeting: 'Dovecot (Debian) ready.' }).profile.name).toBe('generic');
@@ -66,7 +79,14 @@ describe('provider detection', () => {
 describe('what a profile says', () => {
   it('Gmail: 15 connections (8 used), 35651584-octet uploads, drops a second copy of a Message-ID', () => {
     const g = PROFILES.gmail;
-    expect([g.maxConnections, g.uploadConnections, g.appendLimit, g.dropsDuplicateMessageId, g.labelNameRules, g.pop3Window]).toEqual([15, 8, 35_651_584, true, true, 250]);
+    expect([g.maxConnections, g.uploadConnections, g.appendLimit, g.dropsDuplicateMessageId, g.labelNameRules, g.pop3Window]).toEqual([
+      15,
+      8,
+      35_651_584,
+      true,
+      true,
+      250,
+    ]);
   });
 
   it('Microsoft 365: \\Flagged by STORE after APPEND, Files reserved, about 20 connections', () => {
@@ -74,7 +94,7 @@ describe('what a profile says', () => {
     expect([m.flaggedNeedsStore, m.reservedTopLevelNames, m.maxConnections]).toEqual([true, ['Files'], 20]);
   });
 
-  it('upload size: the server\'s APPENDLIMIT first, then the provider\'s known cap', () => {
+  it("upload size: the server's APPENDLIMIT first, then the provider's known cap", () => {
     expect(uploadSizeLimit(PROFILES.zoho, undefined)).toBe(20_971_520);
     expect(uploadSizeLimit(PROFILES.zoho, 10_000_000)).toBe(10_000_000);
     expect(uploadSizeLimit(PROFILES.generic, undefined)).toBeUndefined();
@@ -83,7 +103,9 @@ describe('what a profile says', () => {
 
   it('a message over the limit gets a failure reason naming whose limit it is', () => {
     expect(oversizeReason(PROFILES.gmail, undefined, 35_651_584)).toBeUndefined();
-    expect(oversizeReason(PROFILES.gmail, undefined, 35_651_585)).toBe("35651585 octets is over Gmail's upload limit of 35651584 octets; not uploaded");
+    expect(oversizeReason(PROFILES.gmail, undefined, 35_651_585)).toBe(
+      "35651585 octets is over Gmail's upload limit of 35651584 octets; not uploaded",
+    );
     expect(oversizeReason(PROFILES.generic, 1000, 1001)).toBe("1001 octets is over the server's APPENDLIMIT of 1000 octets; not uploaded");
     expect(oversizeReason(PROFILES.generic, undefined, 1e12)).toBeUndefined();
   });

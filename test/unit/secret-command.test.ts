@@ -6,7 +6,10 @@ async function within<T>(promise: Promise<T>, ms: number): Promise<{ value?: T; 
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
-      promise.then((value) => ({ value }), (error: unknown) => ({ error: error as Error })),
+      promise.then(
+        (value) => ({ value }),
+        (error: unknown) => ({ error: error as Error }),
+      ),
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`still running after ${ms} ms`)), ms);
       }),

@@ -22,7 +22,10 @@ describe('SecretRedactor', () => {
       const out = redactor.redact(`NO [AUTHENTICATIONFAILED] ${blob}`);
       expect(out, prefix).toContain(REDACTED);
       // What is left of the blob no longer decodes to anything holding the password.
-      const left = out.replace(/^NO \[AUTHENTICATIONFAILED\] /, '').split(REDACTED).join('');
+      const left = out
+        .replace(/^NO \[AUTHENTICATIONFAILED\] /, '')
+        .split(REDACTED)
+        .join('');
       expect(Buffer.from(left, 'base64').toString('utf8')).not.toContain('wörd');
     }
   });

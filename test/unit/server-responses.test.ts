@@ -16,7 +16,10 @@ describe('parsing a response line', () => {
       code: 'OVERQUOTA',
       text: 'Quota exceeded (mailbox for user is full)',
     });
-    expect(parseResponseLine('* BYE [OVERQUOTA] Account exceeded command or bandwidth limits.')).toMatchObject({ status: 'BYE', code: 'OVERQUOTA' });
+    expect(parseResponseLine('* BYE [OVERQUOTA] Account exceeded command or bandwidth limits.')).toMatchObject({
+      status: 'BYE',
+      code: 'OVERQUOTA',
+    });
     expect(parseResponseLine('-ERR [SYS/TEMP] try later')).toEqual({ status: '-ERR', code: 'SYS/TEMP', text: 'try later' });
     expect(parseResponseLine('+OK')).toEqual({ status: '+OK', text: '' });
     expect(parseResponseLine('A3 OK [APPENDUID 1 5] done')).toEqual({ status: 'OK', code: 'APPENDUID', text: 'done' });
@@ -28,20 +31,44 @@ describe('parsing a response line', () => {
 describe("the providers' own answers", () => {
   it.each<[string, string, Partial<ServerSignal>]>([
     // Microsoft 365, as NO and as BAD (imapsync FAQ, client trackers).
-    ['m365 NO', '1069 NO Request is throttled. Suggested Backoff Time: 299609 milliseconds', { kind: 'throttle', waitMs: 299_609, refused: true }],
-    ['m365 BAD', 'A7 BAD Request is throttled. Suggested Backoff Time: 89117 milliseconds', { kind: 'throttle', waitMs: 89_117, refused: true }],
+    [
+      'm365 NO',
+      '1069 NO Request is throttled. Suggested Backoff Time: 299609 milliseconds',
+      { kind: 'throttle', waitMs: 299_609, refused: true },
+    ],
+    [
+      'm365 BAD',
+      'A7 BAD Request is throttled. Suggested Backoff Time: 89117 milliseconds',
+      { kind: 'throttle', waitMs: 89_117, refused: true },
+    ],
     // Gmail marks a command it slowed down, and still carries it out.
     ['gmail OK [THROTTLED]', 'A00000002 OK Success [THROTTLED]', { kind: 'throttle', waitMs: 0, refused: false }],
     ['throttled without a time', 'A1 NO [THROTTLED] slow down', { kind: 'throttle', waitMs: 5_000, refused: true }],
     ['gmail bandwidth', '* BYE [OVERQUOTA] Account exceeded command or bandwidth limits.', { kind: 'daily-quota' }],
     ['gmail bandwidth as NO', 'A5 NO [OVERQUOTA] Account exceeded command or bandwidth limits. (Failure)', { kind: 'daily-quota' }],
     ['gmail connections', 'A1 NO [ALERT] Too many simultaneous connections. (Failure)', { kind: 'too-many-connections' }],
-    ['dovecot connections at login', 'a1 NO [LIMIT] Maximum number of connections from user+IP exceeded (mail_max_userip_connections=3)', { kind: 'too-many-connections' }],
-    ['dovecot connections', '* BYE Maximum number of connections from user+IP exceeded (mail_max_userip_connections=3)', { kind: 'too-many-connections' }],
-    ['dovecot pop3 connections', '-ERR [IN-USE] Maximum number of connections from user+IP exceeded (mail_max_userip_connections=3)', { kind: 'too-many-connections' }],
+    [
+      'dovecot connections at login',
+      'a1 NO [LIMIT] Maximum number of connections from user+IP exceeded (mail_max_userip_connections=3)',
+      { kind: 'too-many-connections' },
+    ],
+    [
+      'dovecot connections',
+      '* BYE Maximum number of connections from user+IP exceeded (mail_max_userip_connections=3)',
+      { kind: 'too-many-connections' },
+    ],
+    [
+      'dovecot pop3 connections',
+      '-ERR [IN-USE] Maximum number of connections from user+IP exceeded (mail_max_userip_connections=3)',
+      { kind: 'too-many-connections' },
+    ],
     ['dovecot storage', 'A9 NO [OVERQUOTA] Quota exceeded (mailbox for user is full)', { kind: 'over-quota' }],
     ['storage without a code', 'A9 NO Mailbox is full', { kind: 'over-quota' }],
-    ['pop3 login delay', '-ERR [LOGIN-DELAY] Please wait before logging in again', { kind: 'temporary', code: 'LOGIN-DELAY', waitMs: 300_000 }],
+    [
+      'pop3 login delay',
+      '-ERR [LOGIN-DELAY] Please wait before logging in again',
+      { kind: 'temporary', code: 'LOGIN-DELAY', waitMs: 300_000 },
+    ],
     ['pop3 in use', '-ERR [IN-USE] Mailbox locked by another session', { kind: 'temporary', code: 'IN-USE', waitMs: undefined }],
     ['pop3 sys/temp', '-ERR [SYS/TEMP] System busy, try again later', { kind: 'temporary', code: 'SYS/TEMP' }],
     ['imap unavailable', 'A2 NO [UNAVAILABLE] Backend down', { kind: 'temporary', code: 'UNAVAILABLE' }],
@@ -85,8 +112,13 @@ describe('what to do about a signal', () => {
     expect(planForSignal({ kind: 'daily-quota', text: 'x' })).toEqual({ action: 'run-later', resumeAfter: undefined });
     expect(planForSignal({ kind: 'over-quota', text: 'x' })).toEqual({ action: 'stop' });
     expect(planForSignal({ kind: 'too-many-connections', text: 'x' })).toEqual({ action: 'fewer-connections' });
-    expect(planForSignal({ kind: 'temporary', code: 'IN-USE', waitMs: undefined, text: 'x' }, { now })).toEqual({ action: 'wait', ms: 30_000 });
-    expect(planForSignal({ kind: 'temporary', code: 'LOGIN-DELAY', waitMs: 300_000, text: 'x' }, { now })).toMatchObject({ action: 'run-later' });
+    expect(planForSignal({ kind: 'temporary', code: 'IN-USE', waitMs: undefined, text: 'x' }, { now })).toEqual({
+      action: 'wait',
+      ms: 30_000,
+    });
+    expect(planForSignal({ kind: 'temporary', code: 'LOGIN-DELAY', waitMs: 300_000, text: 'x' }, { now })).toMatchObject({
+      action: 'run-later',
+    });
   });
 
   it('a run stopped for later exits 6 with one line that says when to run again', () => {

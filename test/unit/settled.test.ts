@@ -15,9 +15,15 @@ describe('SettledMessages', () => {
     const cases: Array<[string, Settled]> = [
       ['u1', { outcome: 'appended', key: 'mid:<a@x>', size: 1234, uid: 42, uidValidity: 7n }],
       ['u2', { outcome: 'appended', key: 'fb:abc', size: 0, uid: undefined, uidValidity: undefined }],
-      ['u3', { outcome: 'duplicate', key: 'mid:<a@x>', size: 1300, sizeDiffers: true, keptIn: 'this-run', keptAs: 'u1', keptUid: undefined }],
+      [
+        'u3',
+        { outcome: 'duplicate', key: 'mid:<a@x>', size: 1300, sizeDiffers: true, keptIn: 'this-run', keptAs: 'u1', keptUid: undefined },
+      ],
       ['u5', { outcome: 'failed' }],
-      ['elsewhere', { outcome: 'duplicate', key: 'mid:<b@x>', size: 9, sizeDiffers: false, keptIn: 'destination', keptAs: 'UID 3', keptUid: 3 }],
+      [
+        'elsewhere',
+        { outcome: 'duplicate', key: 'mid:<b@x>', size: 9, sizeDiffers: false, keptIn: 'destination', keptAs: 'UID 3', keptUid: 3 },
+      ],
     ];
     for (const [uidl, s] of cases) settled.set(uidl, s);
     for (const [uidl, s] of cases) expect(settled.get(uidl)).toEqual(s);

@@ -63,7 +63,10 @@ describe('journal', () => {
 
   it('tolerates a torn last line and does not let it swallow the next entry', () => {
     const path = join(dir(), 'j.journal');
-    writeFileSync(path, `${JSON.stringify({ t: 'appended', uidl: 'u1', key: 'k1', size: 1 })}\n{"t":"confirmed"}\n{"t":"appended","uidl":"u2","ke`);
+    writeFileSync(
+      path,
+      `${JSON.stringify({ t: 'appended', uidl: 'u1', key: 'k1', size: 1 })}\n{"t":"confirmed"}\n{"t":"appended","uidl":"u2","ke`,
+    );
     expect(loadJournal(path).done.size).toBe(1);
     expect(loadJournal(path).badLines).toBe(0);
     const w = new JournalWriter(path);
@@ -78,7 +81,10 @@ describe('journal', () => {
 
   it('forgets deleted messages', () => {
     const path = join(dir(), 'j.journal');
-    appendFileSync(path, `${JSON.stringify({ t: 'appended', uidl: 'u1', key: 'k', size: 1 })}\n${JSON.stringify({ t: 'deleted', uidl: 'u1' })}\n`);
+    appendFileSync(
+      path,
+      `${JSON.stringify({ t: 'appended', uidl: 'u1', key: 'k', size: 1 })}\n${JSON.stringify({ t: 'deleted', uidl: 'u1' })}\n`,
+    );
     const s = loadJournal(path);
     expect(s.done.has('u1')).toBe(false);
     expect(s.deleted.has('u1')).toBe(true);
@@ -105,10 +111,21 @@ describe('journal', () => {
       }
       throw new Error('no error');
     };
-    for (const err of [fail(() => loadJournal(path)), fail(() => { const w = new JournalWriter(path); w.add({ t: 'deleted', uidl: 'u' }); w.flush(); })]) {
+    for (const err of [
+      fail(() => loadJournal(path)),
+      fail(() => {
+        const w = new JournalWriter(path);
+        w.add({ t: 'deleted', uidl: 'u' });
+        w.flush();
+      }),
+    ]) {
       expect(err).toBeInstanceOf(PopliftError);
       expect(err.exitCode).toBe(ExitCode.USAGE);
-      expect(err.message).toMatch(new RegExp(`journal ${path} in the state directory \\(EISDIR\\): a directory is in the way; remove it or choose another --state-dir\\.$`));
+      expect(err.message).toMatch(
+        new RegExp(
+          `journal ${path} in the state directory \\(EISDIR\\): a directory is in the way; remove it or choose another --state-dir\\.$`,
+        ),
+      );
     }
   });
 
@@ -129,7 +146,9 @@ describe('journal', () => {
   it('maps EFBIG, EROFS and EACCES to what to do', () => {
     const e = (code: string) => Object.assign(new Error(code), { code });
     expect(stateFsError(e('EFBIG'), '/s/j', 'write the journal').message).toMatch(/\(EFBIG\): the disk \(or your quota\) is full/);
-    expect(stateFsError(e('EROFS'), '/s/j', 'write the journal').message).toMatch(/\(EROFS\): the file system is read-only; choose a writable --state-dir/);
+    expect(stateFsError(e('EROFS'), '/s/j', 'write the journal').message).toMatch(
+      /\(EROFS\): the file system is read-only; choose a writable --state-dir/,
+    );
     expect(stateFsError(e('EACCES'), '/s/j', 'write the journal').message).toMatch(/\(EACCES\): permission denied/);
     expect(stateFsError(e('EROFS'), '/s/j', 'write the journal').exitCode).toBe(ExitCode.USAGE);
   });
@@ -176,7 +195,13 @@ describe('mailbox lock', () => {
     const child = spawn('sleep', ['30']);
     try {
       await new Promise((r) => child.once('spawn', r));
-      const info = { pid: child.pid, pidStart: processStartTime(child.pid!), host: hostname(), started: '2026-01-01T00:00:00Z', mailbox: 'x' };
+      const info = {
+        pid: child.pid,
+        pidStart: processStartTime(child.pid!),
+        host: hostname(),
+        started: '2026-01-01T00:00:00Z',
+        mailbox: 'x',
+      };
       writeFileSync(`${stem}.1.lock`, JSON.stringify(info));
       let err: unknown;
       try {
@@ -201,7 +226,10 @@ describe('mailbox lock', () => {
       const start = processStartTime(child.pid!);
       expect(start).toMatch(/^\d+$/);
       // The lock's process had this PID but started earlier: the PID was reused by `sleep`.
-      writeFileSync(`${stem}.1.lock`, JSON.stringify({ pid: child.pid, pidStart: String(Number(start) - 1000), host: hostname(), started: 'earlier', mailbox: 'x' }));
+      writeFileSync(
+        `${stem}.1.lock`,
+        JSON.stringify({ pid: child.pid, pidStart: String(Number(start) - 1000), host: hostname(), started: 'earlier', mailbox: 'x' }),
+      );
       const warnings: string[] = [];
       const lock = MailboxLock.acquire(stem, 'pop3://a@h', (m) => warnings.push(m));
       expect(warnings.join('\n')).toMatch(new RegExp(`PID ${child.pid} now belongs to another process`));

@@ -34,7 +34,11 @@ describe('foldCrRuns', () => {
 
 describe('messageKeys', () => {
   it('gives the key, alternative keys and sizes prepareMessage uses', () => {
-    for (const text of ['Message-ID: <a@b>\r\n\r\nx\r\r\n', 'From: a@example.org\r\nSubject: s\r\n\r\ncr\r\r\nend\r\r\r\n', 'Subject: plain\r\n\r\nbody\r\n']) {
+    for (const text of [
+      'Message-ID: <a@b>\r\n\r\nx\r\r\n',
+      'From: a@example.org\r\nSubject: s\r\n\r\ncr\r\r\nend\r\r\r\n',
+      'Subject: plain\r\n\r\nbody\r\n',
+    ]) {
       const m = Buffer.from(text, 'latin1');
       const p = prepareMessage(m, { extraFlags: [], keepDeletedFlag: false, dateMode: 'received' });
       const k = messageKeys(m);
@@ -80,7 +84,14 @@ describe('Pop3Session top, topMany and rset', () => {
   const connect = async (capa: string[]) => {
     const server = await startScriptedPop3({ capa, messages });
     servers.push(server);
-    const session = await Pop3Session.connect({ host: '127.0.0.1', port: server.port, tls: false, user: 'alice', password: 'secret', timeoutMs: 5000 });
+    const session = await Pop3Session.connect({
+      host: '127.0.0.1',
+      port: server.port,
+      tls: false,
+      user: 'alice',
+      password: 'secret',
+      timeoutMs: 5000,
+    });
     sessions.push(session);
     return { server, session };
   };
@@ -128,10 +139,40 @@ describe('formatVerifyReport', () => {
     missing: 1,
     altered: 1,
     problems: [
-      { problem: 'missing', uidl: 'u1', number: 1, size: 10, key: 'mid:a@b', subject: 'Hello', date: 'Mon, 1 Jan 2001', copies: [], detail: 'No message with its key (mid:a@b) is in the folder.' },
-      { problem: 'altered', uidl: 'u2', number: 2, size: 10, key: 'mid:c@d', subject: undefined, date: undefined, copies: [{ uid: 7, size: 10 }], detail: 'Same key and size as UID 7, but different bytes.' },
+      {
+        problem: 'missing',
+        uidl: 'u1',
+        number: 1,
+        size: 10,
+        key: 'mid:a@b',
+        subject: 'Hello',
+        date: 'Mon, 1 Jan 2001',
+        copies: [],
+        detail: 'No message with its key (mid:a@b) is in the folder.',
+      },
+      {
+        problem: 'altered',
+        uidl: 'u2',
+        number: 2,
+        size: 10,
+        key: 'mid:c@d',
+        subject: undefined,
+        date: undefined,
+        copies: [{ uid: 7, size: 10 }],
+        detail: 'Same key and size as UID 7, but different bytes.',
+      },
     ],
-    notes: [{ note: 'cr-folded', uidl: 'u3', number: 3, subject: 'CR', date: undefined, uid: 8, detail: 'Equal to UID 8 once runs of CRs before LF are folded.' }],
+    notes: [
+      {
+        note: 'cr-folded',
+        uidl: 'u3',
+        number: 3,
+        subject: 'CR',
+        date: undefined,
+        uid: 8,
+        detail: 'Equal to UID 8 once runs of CRs before LF are folded.',
+      },
+    ],
     warnings: [],
     seconds: 1.25,
   };
