@@ -11,7 +11,7 @@ import { ExitCode, PopliftError, signalExitCode } from '../errors.js';
 import type { MigrationSummary } from '../engine/summary.js';
 import type { VerifyReport } from '../engine/verify.js';
 import { inShard, parseShard, readBatchFile, validateRow, type BatchRow, type ColumnSpec } from './batch-file.js';
-import type { CliIo } from './main.js';
+import type { CliIo } from './cli-io.js';
 import { executeMigrate, planMigrate, shortLabel, watchSignals, type MigrateCliOptions, type MigratePlan } from './migrate-command.js';
 import { verifyPlanned } from './verify-command.js';
 import { isYesNo } from './config.js';

@@ -10,6 +10,7 @@ import { inspect } from 'node:util';
 import { Argument, Command, CommanderError } from 'commander';
 import { ExitCode, PopliftError } from '../errors.js';
 import type { BatchCliOptions } from './batch-command.js';
+import type { CliIo } from './cli-io.js';
 import { completionScript, SHELLS } from './completion.js';
 import { allOptionNames, applySettings } from './config.js';
 import { errorJson } from './json-result.js';
@@ -27,13 +28,7 @@ import {
 } from './options.js';
 import type { VerifyCliOptions } from './verify-command.js';
 
-export interface CliIo {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-  env: NodeJS.ProcessEnv;
-  /** Given only when it is a terminal: then a missing password is asked for. */
-  stdin?: NodeJS.ReadStream;
-}
+export type { CliIo } from './cli-io.js';
 
 /** Set by the single-file executable's bundler, which has no package.json beside it. */
 declare const POPLIFT_BUNDLED_VERSION: string | undefined;

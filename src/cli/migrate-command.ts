@@ -6,61 +6,20 @@ import { join } from 'node:path';
 import { signalExitCode } from '../errors.js';
 import { migrateMailbox, type MigrateHooks, type MigrateOptions } from '../engine/migrate.js';
 import { summaryExitCode, type MigrationSummary } from '../engine/summary.js';
-import type { DateMode } from '../message/internal-date.js';
-import type { ProfileChoice } from '../imap/provider-profile.js';
 import { adoptLegacyJournal, legacyJournalBelongs, loadJournal, JournalWriter } from '../state/journal.js';
 import { MailboxLock } from '../state/lock.js';
 import { mailboxIdentity } from '../state/mailbox-identity.js';
 import { ensureStateDirectory, journalName, legacyJournalName, lockStem, stateDirectory, type StateEndpoint } from '../state/state-dir.js';
 import { connectionEndpoints, label } from './connections.js';
-import type { CliIo } from './main.js';
+import type { MigrateCliOptions } from './migrate-options.js';
+import type { CliIo } from './cli-io.js';
 import { folderLevels, parseFlagListOrUsage, positiveNumber, timeoutMs, wholeNumber } from './options.js';
-import { Output, outputSettings, summaryLine, type OutputCliOptions } from './output.js';
+import { Output, outputSettings, summaryLine } from './output.js';
 import { parseServerUrl, type ServerUrl } from './server-url.js';
 import { formatSummary } from './summary-output.js';
 import { migrateJson } from './json-result.js';
 
-export interface MigrateCliOptions extends OutputCliOptions {
-  folder: string;
-  pop3PasswordFile?: string;
-  imapPasswordFile?: string;
-  pop3PasswordCommand?: string;
-  imapPasswordCommand?: string;
-  pop3TokenFile?: string;
-  imapTokenFile?: string;
-  pop3TokenCommand?: string;
-  imapTokenCommand?: string;
-  pop3Auth: 'auto' | 'plain' | 'user' | 'apop';
-  dedupe: 'message-id' | 'none';
-  flags?: string;
-  markSeen?: boolean;
-  keepDeletedFlag?: boolean;
-  internalDate: DateMode;
-  dryRun?: boolean;
-  json?: boolean;
-  debug?: boolean;
-  caFile?: string;
-  pop3CaFile?: string;
-  imapCaFile?: string;
-  insecure?: boolean;
-  pop3Insecure?: boolean;
-  imapInsecure?: boolean;
-  allowPlaintext?: boolean;
-  requireTls?: boolean;
-  timeout: string;
-  maxMessageSize?: string;
-  multiappend: boolean;
-  maxInflight: string;
-  stateDir?: string;
-  retries: string;
-  maxErrors?: string;
-  delete?: boolean;
-  deleteEvery: string;
-  maxSessions: string;
-  batchMessages: string;
-  /** The destination's provider rules; absent (verify) means auto. */
-  profile?: ProfileChoice;
-}
+export type { MigrateCliOptions } from './migrate-options.js';
 
 /** SIGINT/SIGTERM ask the engine to stop taking messages; a second signal leaves at once. */
 export function watchSignals(): { stop: () => boolean; signal: () => NodeJS.Signals | undefined; dispose: () => void } {

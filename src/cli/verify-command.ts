@@ -1,7 +1,7 @@
 /** poplift verify (and batch --verify): proves every POP3 message is in the folder, changing nothing. */
 import { verifyExitCode, verifyMailbox, type VerifyReport } from '../engine/verify.js';
 import { connectionEndpoints, type ConnectionCliOptions } from './connections.js';
-import type { CliIo } from './main.js';
+import type { CliIo } from './cli-io.js';
 import type { MigrateCliOptions, MigratePlan } from './migrate-command.js';
 import { folderLevels, timeoutMs } from './options.js';
 import { parseServerUrl } from './server-url.js';

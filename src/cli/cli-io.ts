@@ -1,0 +1,8 @@
+/** The process's streams and environment as a command sees them (tests give their own). */
+export interface CliIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  env: NodeJS.ProcessEnv;
+  /** Given only when it is a terminal: then a missing password is asked for. */
+  stdin?: NodeJS.ReadStream;
+}
