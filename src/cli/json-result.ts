@@ -11,7 +11,7 @@ import type { VerifyReport } from '../engine/verify.js';
 
 export const JSON_SCHEMA = 1;
 
-export type RunStatus = 'ok' | 'partial' | 'stopped' | 'usage' | 'auth' | 'connect' | 'locked';
+export type RunStatus = 'ok' | 'partial' | 'stopped' | 'usage' | 'auth' | 'connect' | 'locked' | 'later';
 
 /** The status a run with this exit code ended in; `stopped` when a mailbox was stopped early with exit 1. */
 export function runStatus(exitCode: number, stopped = false): RunStatus {
@@ -26,6 +26,8 @@ export function runStatus(exitCode: number, stopped = false): RunStatus {
       return 'connect';
     case ExitCode.LOCKED:
       return 'locked';
+    case ExitCode.LATER:
+      return 'later';
     case 130:
     case 143:
       return 'stopped';
@@ -79,10 +81,9 @@ export function verifyJson(report: VerifyReport, exitCode: number): Record<strin
 export function errorJson(command: string | undefined, err: unknown, exitCode: number): Record<string, unknown> {
   const message = err instanceof Error ? err.message : String(err);
   const p = err instanceof PopliftError ? err : undefined;
-  const fallback: Record<number, string> = { 1: 'FAILED', 2: 'USAGE', 3: 'AUTH', 4: 'CONNECT', 5: 'LOCKED' };
-  let code = p?.code ?? fallback[exitCode] ?? 'FAILED';
-  // One rule for scripts: a code concerning one side starts with it (the drivers name some codes without it).
-  if (p?.side && !code.startsWith(`${p.side}_`)) code = `${p.side}_${code}`;
+  const fallback: Record<number, string> = { 1: 'FAILED', 2: 'USAGE', 3: 'AUTH', 4: 'CONNECT', 5: 'LOCKED', 6: 'LATER' };
+  // The codes are errors.ts's table (README lists them); the side, where one is concerned, is its own field.
+  const code = p?.code ?? fallback[exitCode] ?? 'FAILED';
   return {
     schema: JSON_SCHEMA,
     ...(command ? { command } : {}),

@@ -9,6 +9,8 @@ export type StopReason =
   | 'max-errors'
   /** The destination account is full. */
   | 'over-quota'
+  /** The destination refuses uploads for longer than a run waits (a daily quota): the next run goes on. */
+  | 'run-later'
   /** Some messages were neither uploaded nor found, with no other reason. */
   | 'incomplete';
 

@@ -92,7 +92,11 @@ export function emptySummary(pop3: string, imap: string, folder: string, dryRun:
   };
 }
 
-/** 0 when every source message is on the destination, 1 otherwise. */
-export function summaryExitCode(summary: MigrationSummary): 0 | 1 {
+/**
+ * 0 when every source message is on the destination; 6 when the destination
+ * asked to come back later and nothing failed; 1 otherwise.
+ */
+export function summaryExitCode(summary: MigrationSummary): 0 | 1 | 6 {
+  if (summary.stopReason === 'run-later' && summary.failed === 0) return 6;
   return summary.failed > 0 || summary.stopped !== undefined ? 1 : 0;
 }

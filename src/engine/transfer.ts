@@ -111,6 +111,10 @@ class TransferPass {
             `IMAP server ${destination.server} says the account is over quota (${o.detail}); free space or raise the quota, then run poplift again.`,
           );
           break;
+        case 'later':
+          // Not this message's fault: it stays unsettled, and the next run uploads it.
+          this.ctx.stop.stop('run-later', o.detail);
+          break;
         case 'throttled':
         case 'refused':
           this.fail(p.uidl, 'IMAP', o.detail, size);

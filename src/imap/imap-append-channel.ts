@@ -13,6 +13,7 @@ import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'n
 import { ExitCode, PopliftError, connectFailure, describeServer } from '../errors.js';
 import { imapAstring } from './mailbox-name.js';
 import { SecretRedactor } from '../secrets-redaction.js';
+import { classifyResponseLine, runLaterError } from './server-responses.js';
 
 export interface ImapLogin {
   host: string;
@@ -500,13 +501,18 @@ export class ImapAppendChannel {
   private fail(cause: Error): void {
     if (this.failure) return;
     clearTimeout(this.idleTimer);
+    // A BYE for the account's daily quota (Gmail: "[OVERQUOTA] Account exceeded command or bandwidth
+    // limits") is no dropped connection to retry: the run stops and the next one goes on.
+    const bye = this.byeText === undefined ? undefined : classifyResponseLine(`* BYE ${this.byeText}`);
     this.failure =
       cause instanceof PopliftError
         ? cause
-        : new PopliftError(
-            `IMAP server ${this.server} closed the upload connection${this.byeText ? ` (${this.byeText})` : ''}: ${cause.message}.`,
-            { exitCode: ExitCode.PARTIAL, side: 'IMAP', server: this.server, code: 'IMAP_CONNECTION_LOST', cause },
-          );
+        : bye?.kind === 'daily-quota'
+          ? runLaterError('IMAP', this.server, bye, undefined)
+          : new PopliftError(
+              `IMAP server ${this.server} closed the upload connection${this.byeText ? ` (${this.byeText})` : ''}: ${cause.message}.`,
+              { exitCode: ExitCode.PARTIAL, side: 'IMAP', server: this.server, code: 'IMAP_CONNECTION_LOST', cause },
+            );
     for (const p of this.pending.values()) p.reject(this.failure);
     this.pending.clear();
     this.greetingWaiter?.reject(this.failure);

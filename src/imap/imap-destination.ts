@@ -6,6 +6,7 @@
  */
 import type { FolderInfo, FolderScan, FolderStatus, MailDestination, UploadItem, UploadOutcome } from '../store/mail-store.js';
 import { isThrottling, type AppendOutcome } from './imap-append-channel.js';
+import { classifyAnswer, runLaterReason } from './server-responses.js';
 import { ImapTarget, type ImapConnectOptions } from './imap-target.js';
 import type { DetectedProfile } from './provider-profile.js';
 
@@ -15,18 +16,21 @@ const MAX_THROTTLE_WAIT_MS = 120_000;
 const DEFAULT_THROTTLE_WAIT_MS = 5_000;
 
 /** An APPEND outcome in the store's words. */
-export function uploadOutcome(outcome: AppendOutcome): UploadOutcome {
+export function uploadOutcome(outcome: AppendOutcome, server = 'the destination'): UploadOutcome {
   if (outcome.ok) return { outcome: 'stored', uid: outcome.uid, uidValidity: outcome.uidValidity };
   const code = outcome.code ? `[${outcome.code}] ` : '';
   const detail = `${outcome.status} ${code}${outcome.text}`.trim();
+  const signal = classifyAnswer({ status: outcome.status, code: outcome.code, text: outcome.text });
+  if (signal?.kind === 'daily-quota') return { outcome: 'later', detail: runLaterReason('IMAP', server, signal, undefined) };
   if (isThrottling(outcome.text)) {
     // Microsoft 365: "Request is throttled. Suggested Backoff Time: 1234 milliseconds".
     const hint = /(\d+)\s*milliseconds/i.exec(outcome.text);
-    return {
-      outcome: 'throttled',
-      retryAfterMs: hint ? Math.min(Number(hint[1]), MAX_THROTTLE_WAIT_MS) : DEFAULT_THROTTLE_WAIT_MS,
-      detail,
-    };
+    const wait = hint ? Number(hint[1]) : DEFAULT_THROTTLE_WAIT_MS;
+    // Longer than a run waits: what is done is recorded and the next run goes on.
+    if (wait > MAX_THROTTLE_WAIT_MS && signal !== undefined) {
+      return { outcome: 'later', detail: runLaterReason('IMAP', server, signal, new Date(Date.now() + wait)) };
+    }
+    return { outcome: 'throttled', retryAfterMs: Math.min(wait, MAX_THROTTLE_WAIT_MS), detail };
   }
   if (outcome.code === 'OVERQUOTA') return { outcome: 'over-quota', detail };
   return { outcome: 'refused', detail };
@@ -74,7 +78,7 @@ export class ImapDestination implements MailDestination {
   }
 
   async upload(folder: FolderInfo, items: readonly UploadItem[], together: boolean): Promise<UploadOutcome[]> {
-    return (await this.target.append(folder, items, together)).map(uploadOutcome);
+    return (await this.target.append(folder, items, together)).map((o) => uploadOutcome(o, this.server));
   }
 
   fetchBodies(folder: FolderInfo, uids: readonly number[], binary: boolean, each: (uid: number, content: Buffer) => void): Promise<void> {

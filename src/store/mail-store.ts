@@ -145,6 +145,8 @@ export type UploadOutcome =
   | { outcome: 'stored'; uid: number | undefined; uidValidity: bigint | undefined }
   | { outcome: 'throttled'; retryAfterMs: number; detail: string }
   | { outcome: 'over-quota'; detail: string }
+  /** Refused for longer than a run waits (a daily quota, a throttle of many minutes): the next run goes on. */
+  | { outcome: 'later'; detail: string }
   | { outcome: 'refused'; detail: string };
 
 /** A folder messages are uploaded into, indexed, and read back from. */

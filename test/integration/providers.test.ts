@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MigrationSummary } from '../../src/engine/summary.js';
@@ -301,37 +304,45 @@ describeIntegration('hosted-provider personalities on Dovecot', () => {
     });
   });
 
-  // Today's behaviour, which issue 14 asks to change: Gmail's daily-quota BYE is taken for a dropped
-  // connection, retried (--retries) and the run exits 1. When the engine recognises it
-  // (classifyAnswer: daily-quota), this test must change to: exit 6 at the first BYE, no retry, a
-  // summary saying "daily quota reached: ... run again", and a next run that finishes the mailbox.
-  it("today Gmail's BYE [OVERQUOTA] is retried as a dropped connection and the run exits 1", async () => {
+  it("Gmail's BYE [OVERQUOTA]: exit 6 at once, no retry, what is done recorded; the next run finishes with nothing doubled", async () => {
     const gmail = dovecots.get('gmail')!;
     const alice = gmail.addUser('alice');
     for (let i = 0; i < 10; i++) gmail.deliver(alice, message(500 + i));
-    const proxy = await ProviderImapProxy.start({ targetPort: gmail.ports.imap });
-    try {
-      proxy.inject('APPEND', PROVIDER_ANSWERS.gmailOverQuota(), 100, 3);
-      const r = await runCli(
+    const stateDir = mkdtempSync(join(tmpdir(), 'poplift-quota-'));
+    const migrate = (port: number) =>
+      runCli(
         [
           'migrate',
           `pop3://alice@127.0.0.1:${gmail.ports.pop3}`,
-          `imap://bob@127.0.0.1:${proxy.port}`,
+          `imap://bob@127.0.0.1:${port}`,
           '--folder',
           'Quota',
-          '--retries',
-          '1',
+          '--state-dir',
+          stateDir,
           '--no-multiappend',
+          '--connections',
+          '1',
+          '--json',
         ],
         { POPLIFT_POP3_PASSWORD: alice.password, POPLIFT_IMAP_PASSWORD: users.get('gmail')!.password },
       );
-      expect(r.code).toBe(1);
-      expect(r.stderr).toContain('closed the upload connection ([OVERQUOTA] Account exceeded command or bandwidth limits.)');
-      expect(r.stderr).toContain('Reconnecting');
-      expect(proxy.injected).toHaveLength(2);
+    const proxy = await ProviderImapProxy.start({ targetPort: gmail.ports.imap });
+    let first;
+    try {
+      proxy.inject('APPEND', PROVIDER_ANSWERS.gmailOverQuota(), 100, 3);
+      first = await migrate(proxy.port);
     } finally {
       await proxy.stop();
     }
+    expect(first.code, first.stderr).toBe(6);
+    expect(first.stderr).toMatch(/daily quota reached .*run again/);
+    expect(first.stderr).not.toContain('Reconnecting');
+    expect(proxy.injected).toHaveLength(1);
+    expect(JSON.parse(first.stdout)).toMatchObject({ status: 'later', exitCode: 6, error: { code: 'DAILY_QUOTA' } });
+    const second = await migrate(gmail.ports.imap);
+    expect(second.code, second.stderr).toBe(0);
+    const landed = await folderSources(gmail, users.get('gmail')!, 'Quota');
+    expect(landed.sort()).toEqual(Array.from({ length: 10 }, (_, i) => message(500 + i).toString('latin1')).sort());
   });
 
   describe('folder names the provider refuses are reported by --dry-run, before anything is created', () => {

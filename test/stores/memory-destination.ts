@@ -34,6 +34,8 @@ export interface AccountFaults {
   refuseCreate: boolean;
   /** Uploads still to be answered 'throttled', asking for a wait of throttleMs. */
   throttle: number;
+  /** Uploads still to be answered 'later' (a daily quota reached). */
+  later: number;
   throttleMs: number;
   /** Uploads still to be refused, whatever they hold. */
   refuseNext: number;
@@ -95,6 +97,7 @@ export class MemoryImapServer {
     refuseLogin: false,
     refuseCreate: false,
     throttle: 0,
+    later: 0,
     throttleMs: 1,
     refuseNext: 0,
     refuse: () => false,
@@ -296,6 +299,13 @@ export class MemoryDestination implements MailDestination {
     this.bytes += size;
     account.appends++;
     if (folder === undefined) return { outcome: 'refused', detail: `NO [TRYCREATE] Mailbox doesn't exist: ${path}` };
+    if (faults.later > 0) {
+      faults.later--;
+      return {
+        outcome: 'later',
+        detail: 'daily quota reached (IMAP server imap.memory:143: NO [OVERQUOTA]): what is done is recorded; run again in a few hours.',
+      };
+    }
     if (faults.throttle > 0) {
       faults.throttle--;
       return {

@@ -76,7 +76,13 @@ describe('throttling replies', () => {
     const no = (text: string) => ({ ok: false as const, status: 'NO' as const, code: undefined, text });
     expect(throttleDelay(no('Request is throttled. Suggested Backoff Time: 1234 milliseconds'))).toBe(1234);
     expect(throttleDelay(no('Request is throttled.'))).toBe(5000);
-    expect(throttleDelay(no('Request is throttled. Suggested Backoff Time: 999999 milliseconds'))).toBe(120000);
+    // Longer than a run waits: the run stops for later instead (exit 6).
+    expect(throttleDelay(no('Request is throttled. Suggested Backoff Time: 999999 milliseconds'))).toBeUndefined();
+    expect(uploadOutcome(no('Request is throttled. Suggested Backoff Time: 999999 milliseconds'), 'imap.example:993')).toMatchObject({
+      outcome: 'later',
+      detail: expect.stringMatching(/^throttled for longer than a run waits \(IMAP server imap\.example:993: .*run again after/),
+    });
+    expect(uploadOutcome(no('[OVERQUOTA] Account exceeded command or bandwidth limits.'))).toMatchObject({ outcome: 'later' });
     expect(throttleDelay(no('Mailbox is full'))).toBeUndefined();
     expect(throttleDelay({ ok: true, uid: 1, uidValidity: 1n })).toBeUndefined();
   });

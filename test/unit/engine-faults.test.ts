@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { mail, mails, migrate, migrateOptions } from '../stores/engine-run.js';
+import { summaryExitCode } from '../../src/engine/summary.js';
+import { JournalFile, mail, mails, migrate, migrateOptions } from '../stores/engine-run.js';
 import { MemoryImapServer, type UploadDrop } from '../stores/memory-destination.js';
 import { memoryEndpoints } from '../stores/memory-endpoints.js';
 import { MemoryMailbox, type DropFault } from '../stores/memory-source.js';
@@ -196,6 +197,21 @@ describe('the engine when the destination pushes back', () => {
     expect(summary.deleted).toBe(0);
     expect(mailbox.removed).toEqual([]);
     expect(account.folders.get('Archive')!.messages).toHaveLength(2);
+  });
+
+  it('a daily quota stops the run for later: nothing fails, nothing is deleted, exit 6, and the next run finishes', async () => {
+    const { mailbox, account, endpoints, messages } = setup(6);
+    account.faults.later = 1;
+    const journal = new JournalFile();
+    const first = await journal.with((j) => migrate(endpoints, migrateOptions({ batchMessages: 1, delete: true, journal: j })));
+    expect(first.summary).toMatchObject({ stopReason: 'run-later', failed: 0, deleted: 0 });
+    expect(first.summary.stopped).toMatch(/daily quota reached/);
+    expect(summaryExitCode(first.summary)).toBe(6);
+    expect(mailbox.removed).toEqual([]);
+    const second = await journal.with((j) => migrate(endpoints, migrateOptions({ batchMessages: 1, journal: j })));
+    journal.remove();
+    expect(summaryExitCode(second.summary)).toBe(0);
+    expectEachOnce(account, messages);
   });
 
   it('records a refused message as failed on the IMAP side and moves the rest', async () => {
