@@ -5,7 +5,6 @@
  * only when that command runs, so --help, --version and completion start
  * without them.
  */
-import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { Argument, Command, CommanderError } from 'commander';
 import { ExitCode, PopliftError } from '../errors.js';
@@ -27,18 +26,9 @@ import {
   VERIFY_HELP,
 } from './options.js';
 import type { VerifyCliOptions } from './verify-command.js';
+import { packageVersion } from '../version.js';
 
 export type { CliIo } from './cli-io.js';
-
-/** Set by the single-file executable's bundler, which has no package.json beside it. */
-declare const POPLIFT_BUNDLED_VERSION: string | undefined;
-
-function packageVersion(): string {
-  if (typeof POPLIFT_BUNDLED_VERSION === 'string') return POPLIFT_BUNDLED_VERSION;
-  // dist/cli/main.js and src/cli/main.ts both sit two levels below package.json.
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 /** What a run reports back besides its exit code. */
 export interface RunResult {

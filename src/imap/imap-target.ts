@@ -3,7 +3,6 @@
  * imapflow carries the control connection (folders, index, lookups); uploads
  * go through ImapAppendChannel, which pipelines them (see its header).
  */
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { ImapFlow, type ImapFlowOptions, type MailboxObject } from 'imapflow';
 import { ExitCode, PopliftError, connectFailure, describeServer, isTlsError } from '../errors.js';
@@ -14,6 +13,7 @@ import { SecretRedactor } from '../secrets-redaction.js';
 import { describeFolderNameProblems, folderNameProblems } from './folder-name-rules.js';
 import { resolveProfile, type DetectedProfile, type ProfileChoice } from './provider-profile.js';
 import { UploadPool } from './upload-pool.js';
+import { packageVersion } from '../version.js';
 
 export interface ImapConnectOptions extends ImapLogin {
   /**
@@ -571,19 +571,13 @@ export class ImapTarget {
   }
 }
 
-/** poplift's own name and version, for the ID command. */
-const CLIENT_ID = {
-  name: 'poplift',
-  version: (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version,
-};
-
 /** The upload connections of a destination; the first one identifies poplift (ID). */
 function uploadPool(options: ImapConnectOptions): UploadPool {
   const { refreshToken } = options;
   let token = options.accessToken;
   let opened = 0;
   const open = () => {
-    const clientId = opened++ === 0 ? CLIENT_ID : undefined;
+    const clientId = opened++ === 0 ? { name: 'poplift', version: packageVersion() } : undefined;
     return ImapAppendChannel.open({ ...options, accessToken: token, clientId }).catch(async (err: unknown) => {
       // One retry with a fresh token, as for the control connection; a password is not retried.
       if (!(err instanceof PopliftError) || err.exitCode !== ExitCode.AUTH || token === undefined || !refreshToken) throw err;
