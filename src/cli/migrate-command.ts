@@ -135,7 +135,7 @@ export async function executeMigrate(plan: MigratePlan, o: MigrateCliOptions, io
     if (!o.dryRun) {
       writer = new JournalWriter(journalPath);
       if (state.done.size === 0 && state.folder === undefined) {
-        writer.add({ t: 'pair', pop3: endpoints.sourceLabel, imap: endpoints.destinationLabel, folder, at: new Date().toISOString() });
+        writer.begin({ t: 'pair', pop3: endpoints.sourceLabel, imap: endpoints.destinationLabel, folder, at: new Date().toISOString() });
       }
     }
     const options: MigrateOptions = {

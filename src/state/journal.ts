@@ -178,8 +178,15 @@ function endsWithNewline(fd: number): boolean {
 export class JournalWriter {
   private fd: number | undefined;
   private buffered: string[] = [];
+  /** Written before the first other entry, and not at all by a run that records nothing. */
+  private header: string | undefined;
 
   constructor(private readonly path: string) {}
+
+  /** The entry a new journal starts with (what it is the journal of). */
+  begin(entry: JournalEntry): void {
+    this.header = JSON.stringify(entry);
+  }
 
   add(entry: JournalEntry): void {
     this.buffered.push(JSON.stringify(entry));
@@ -188,6 +195,10 @@ export class JournalWriter {
   /** Writes what was added since the last flush and fsyncs it. */
   flush(): void {
     if (this.buffered.length === 0) return;
+    if (this.header !== undefined) {
+      this.buffered.unshift(this.header);
+      this.header = undefined;
+    }
     let text = `${this.buffered.join('\n')}\n`;
     try {
       if (this.fd === undefined) {

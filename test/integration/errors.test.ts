@@ -1,4 +1,6 @@
-import { chmodSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runCli, type CliResult } from '../helpers/cli.js';
@@ -45,6 +47,23 @@ describeIntegration('migrate: bad input gives its exit code and one clear line',
     POPLIFT_IMAP_PASSWORD: o.imap ?? bob.password,
   });
   const trust = () => ['--ca-file', dovecot.certPath];
+
+  it('a run that failed leaves no trace: no journal, no folder', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'poplift-traces-'));
+    const bad = await runCli(
+      ['migrate', pop3(), imap(), ...trust(), '--folder', 'Typo Folder', '--state-dir', stateDir],
+      env({ pop3: 'wrong' }),
+    );
+    expect(bad.code).toBe(3);
+    const dns = await runCli(
+      ['migrate', 'pop3s://alice@no-such-host.invalid', imap(), ...trust(), '--folder', 'Typo Folder', '--state-dir', stateDir],
+      env(),
+    );
+    expect(dns.code).toBe(4);
+    expect(readdirSync(stateDir).filter((f) => f.endsWith('.journal'))).toEqual([]);
+    const folders = await runCli(['verify', pop3(), imap(), ...trust(), '--folder', 'Typo Folder'], env());
+    expect(folders.stderr).toMatch(/does not exist/);
+  });
 
   it('wrong POP3 password: exit 3', async () => {
     const r = await runCli(['migrate', pop3(), imap(), ...trust()], env({ pop3: 'wrong' }));
