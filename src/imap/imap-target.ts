@@ -14,6 +14,7 @@ import { describeFolderNameProblems, folderNameProblems } from './folder-name-ru
 import { resolveProfile, type DetectedProfile, type ProfileChoice } from './provider-profile.js';
 import { UploadPool } from './upload-pool.js';
 import { packageVersion } from '../version.js';
+import { probePort } from './port-probe.js';
 
 export interface ImapConnectOptions extends ImapLogin {
   /**
@@ -117,6 +118,9 @@ function loginError(o: ImapConnectOptions, err: unknown): PopliftError {
   });
 }
 
+/** How long a connection may go without an IMAP greeting before poplift checks what answers on the port. */
+const WRONG_PORT_AFTER_MS = 1000;
+
 export class ImapTarget {
   private pool: UploadPool | undefined;
   /** A CLOSE sent in the background by inspect(); what needs a selected folder waits for it. */
@@ -177,9 +181,26 @@ export class ImapTarget {
       const code = (err as { code?: unknown } | null | undefined)?.code;
       if (code === 'LineTooLarge' || code === 'LiteralTooLarge' || code === 'ResponseTooLarge') errors.overCap ??= err as Error;
     });
+    // A port that answers in another protocol (or waits for TLS) gets no IMAP greeting: after a
+    // second without one, a short second connection tells what it is, instead of the whole timeout.
+    let wrongPort: PopliftError | undefined;
+    const watch = setTimeout(() => {
+      void probePort(options.host, options.port, options.tls === 'implicit').then((said) => {
+        if (said === undefined || client.usable) return;
+        wrongPort = new PopliftError(`IMAP server ${server} sent no IMAP greeting: ${said}.`, {
+          exitCode: ExitCode.CONNECT,
+          side: 'IMAP',
+          server,
+          code: 'IMAP_CONNECT',
+        });
+        client.close();
+      });
+    }, WRONG_PORT_AFTER_MS);
+    watch.unref();
     try {
       await client.connect();
     } catch (err) {
+      if (wrongPort) throw wrongPort;
       const e = (err ?? lastError) as { message?: string } | null | undefined;
       if (options.tls === 'starttls' && !options.allowPlaintext && /STARTTLS/i.test(e?.message ?? '')) {
         throw noStartTls(server, err);
@@ -187,6 +208,8 @@ export class ImapTarget {
       if (errors.overCap) throw overCapError(server, errors.overCap);
       // A server may echo the credentials in its refusal.
       throw SecretRedactor.forCredentials(options).redactError(loginError(options, err ?? lastError));
+    } finally {
+      clearTimeout(watch);
     }
     const profile = resolveProfile(options.profile, {
       host: options.host,

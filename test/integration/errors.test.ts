@@ -65,6 +65,19 @@ describeIntegration('migrate: bad input gives its exit code and one clear line',
     expect(folders.stderr).toMatch(/does not exist/);
   });
 
+  it('an IMAP URL on the wrong port says within seconds what answers there and what to use', async () => {
+    for (const [url, said] of [
+      [`imap://bob@127.0.0.1:${dovecot.ports.imaps}`, /sent no IMAP greeting: port \d+ speaks TLS from the first byte: use imaps:\/\//],
+      [`imaps://bob@127.0.0.1:${dovecot.ports.pop3s}`, /sent no IMAP greeting: it greets like a POP3 server/],
+    ] as const) {
+      const started = Date.now();
+      const r = await runCli(['migrate', pop3(), url, ...trust(), '--timeout', '30'], env());
+      expect(r.code).toBe(4);
+      expectOneLine(r, 'IMAP', said);
+      expect(Date.now() - started).toBeLessThan(10_000);
+    }
+  });
+
   it('wrong POP3 password: exit 3', async () => {
     const r = await runCli(['migrate', pop3(), imap(), ...trust()], env({ pop3: 'wrong' }));
     expect(r.code).toBe(3);
