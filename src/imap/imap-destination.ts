@@ -8,7 +8,7 @@ import type { FolderInfo, FolderScan, FolderStatus, MailDestination, UploadItem,
 import { isThrottling, type AppendOutcome } from './imap-append-channel.js';
 import { classifyAnswer, runLaterReason } from './server-responses.js';
 import { ImapTarget, type ImapConnectOptions } from './imap-target.js';
-import type { DetectedProfile } from './provider-profile.js';
+import { oversizeReason, type DetectedProfile } from './provider-profile.js';
 
 /** The longest wait a throttling answer is obeyed for within one batch. */
 const MAX_THROTTLE_WAIT_MS = 120_000;
@@ -77,8 +77,31 @@ export class ImapDestination implements MailDestination {
     this.target.uploadChannel().catch(() => undefined);
   }
 
+  /**
+   * Besides the server's own rules, the provider's: a message over its size
+   * limit is refused before it is sent (the others go on), and a flag the
+   * provider drops from APPEND (Microsoft 365: \Flagged) is set by UID after.
+   */
   async upload(folder: FolderInfo, items: readonly UploadItem[], together: boolean): Promise<UploadOutcome[]> {
-    return (await this.target.append(folder, items, together)).map((o) => uploadOutcome(o, this.server));
+    const { profile } = this.target.profile;
+    const outcomes = new Array<UploadOutcome | undefined>(items.length);
+    const send: number[] = [];
+    items.forEach((item, i) => {
+      const tooBig = oversizeReason(profile, folder.appendLimit, item.content.length);
+      if (tooBig === undefined) send.push(i);
+      else outcomes[i] = { outcome: 'refused', detail: tooBig };
+    });
+    const isFlagged = (flag: string) => flag.toUpperCase() === '\\FLAGGED';
+    const later = profile.flaggedNeedsStore ? send.filter((i) => items[i]!.flags.some(isFlagged)) : [];
+    const sent = send.map((i) => (later.includes(i) ? { ...items[i]!, flags: items[i]!.flags.filter((f) => !isFlagged(f)) } : items[i]!));
+    const answers = sent.length === 0 ? [] : await this.target.append(folder, sent, together);
+    send.forEach((i, k) => (outcomes[i] = uploadOutcome(answers[k]!, this.server)));
+    const uids = later.flatMap((i) => {
+      const o = outcomes[i]!;
+      return o.outcome === 'stored' && o.uid !== undefined ? [o.uid] : [];
+    });
+    if (uids.length > 0) await this.target.addFlags(folder, uids, ['\\Flagged']);
+    return outcomes.map((o) => o!);
   }
 
   fetchBodies(folder: FolderInfo, uids: readonly number[], binary: boolean, each: (uid: number, content: Buffer) => void): Promise<void> {
