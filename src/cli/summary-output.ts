@@ -6,6 +6,7 @@ export function formatSummary(s: MigrationSummary): string {
   const lines: string[] = [];
   const verb = s.dryRun ? 'would append' : 'appended';
   lines.push(`${s.dryRun ? 'Dry run: ' : ''}${s.pop3} -> ${s.imap} folder "${s.folder}"`);
+  if (s.destinationKind !== undefined) lines.push(`  destination: ${s.destinationKind}`);
   lines.push(
     `  found ${s.found}, ${verb} ${s.dryRun ? s.wouldAppend.length : s.appended}, duplicates skipped ${s.duplicates}, failed ${s.failed}; ${formatSize(s.bytes)} in ${s.seconds.toFixed(1)} s`,
   );

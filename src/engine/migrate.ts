@@ -136,6 +136,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       throw s.status === 'rejected' ? s.reason : (t as PromiseRejectedResult).reason;
     }
     const first = s.value.listing;
+    summary.destinationKind = t.value.destination.recognisedAs;
     ledger.settled.useListing(first);
     if (!first.hasUidl) {
       warnOnce(

@@ -8,7 +8,7 @@ import type { FolderInfo, FolderScan, FolderStatus, MailDestination, UploadItem,
 import { isThrottling, type AppendOutcome } from './imap-append-channel.js';
 import { classifyAnswer, runLaterReason } from './server-responses.js';
 import { ImapTarget, type ImapConnectOptions } from './imap-target.js';
-import { oversizeReason, type DetectedProfile } from './provider-profile.js';
+import { describeProfile, oversizeReason, type DetectedProfile } from './provider-profile.js';
 
 /** The longest wait a throttling answer is obeyed for within one batch. */
 const MAX_THROTTLE_WAIT_MS = 120_000;
@@ -50,6 +50,11 @@ export class ImapDestination implements MailDestination {
   /** The hosted provider this server was recognised as (or the one the user named). */
   get profile(): DetectedProfile {
     return this.target.profile;
+  }
+
+  get recognisedAs(): string | undefined {
+    const detected = this.target.profile;
+    return detected.profile.name === 'generic' ? undefined : describeProfile(detected);
   }
 
   get readsBinary(): boolean {

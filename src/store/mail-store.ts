@@ -152,6 +152,8 @@ export type UploadOutcome =
 /** A folder messages are uploaded into, indexed, and read back from. */
 export interface MailDestination {
   readonly server: string;
+  /** What the store was recognised as, when that changes how poplift treats it (a hosted provider and why). */
+  readonly recognisedAs?: string;
   /** Whether fetchBodies can return messages with NUL bytes as stored. */
   readonly readsBinary: boolean;
   /**

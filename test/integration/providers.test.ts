@@ -485,6 +485,7 @@ describeIntegration('hosted-provider personalities on Dovecot', () => {
       expect([summary.found, summary.appended, summary.failed]).toEqual([1000, 1000, 0]);
       // Four windows, and a fifth session that listed nothing new.
       expect(summary.sessions).toBe(5);
+      expect(summary.destinationKind).toMatch(/^Gmail \(/);
       expect(source.downloaded.size).toBe(1000);
       expect(await folderSources(dovecots.get('gmail')!, users.get('gmail')!, 'Window')).toHaveLength(1000);
       const second = await run();
