@@ -6,7 +6,8 @@
 import * as tls from 'node:tls';
 import type { ConnectionOptions } from 'node:tls';
 import { ExitCode, PopliftError, describeServer, usageError, type Side } from '../errors.js';
-import { wholeNumber } from './options.js';
+import { parseRunLimits, wholeNumber } from './options.js';
+import { UploadBudget } from '../imap/upload-budget.js';
 import type { StoreEndpoints } from '../store/mail-store.js';
 import { Pop3Source } from '../pop3/pop3-source.js';
 import { ImapDestination } from '../imap/imap-destination.js';
@@ -43,6 +44,9 @@ export type ConnectionCliOptions = Pick<
   | 'maxMessageSize'
   | 'profile'
 > & {
+  /** --max-bytes-per-run and --rate (migrate only). */
+  maxBytesPerRun?: string;
+  rate?: string;
   /** --connections (migrate only). */
   connections?: string;
   /** false with --no-multiappend (migrate only). */
@@ -161,6 +165,9 @@ export async function connectionEndpoints(
   );
   const maxMessageBytes = Math.floor(positiveNumber(o.maxMessageSize ?? '256', '--max-message-size') * 1024 * 1024);
   const uploadConnections = o.connections === undefined ? undefined : wholeNumber(o.connections, '--connections', 1);
+  // One budget for the whole run, whatever reconnects happen (--max-bytes-per-run, --rate).
+  const limits = parseRunLimits(o);
+  const budget = limits.maxBytesPerRun === undefined && limits.rate === undefined ? undefined : new UploadBudget(limits);
   const pop3Tls = await attempt(() => tlsOptions('POP3', o, warn));
   const imapTls = await attempt(() => tlsOptions('IMAP', o, warn));
   if (problems.length === 1) throw problems[0]!;
@@ -188,23 +195,26 @@ export async function connectionEndpoints(
       ),
     connectDestination: () =>
       withTokenRefresh(imapCreds, (secret) =>
-        ImapDestination.connect({
-          host: imap.host,
-          port: imap.port,
-          tls: imap.tls,
-          allowPlaintext: allowPlaintext(imap, o),
-          user: imap.user,
-          ...secret,
-          refreshToken: imapCreds.token?.refresh,
-          uploadConnections,
-          multiAppend: o.multiappend !== false,
-          // Only migrate has --[no-]multiappend; a dry run and verify upload nothing.
-          openUploads: typeof o.multiappend === 'boolean' && !o.dryRun,
-          timeoutMs,
-          tlsOptions: imapTls,
-          debug,
-          ...(o.profile === undefined ? {} : { profile: o.profile }),
-        }).then((target) => {
+        ImapDestination.connect(
+          {
+            host: imap.host,
+            port: imap.port,
+            tls: imap.tls,
+            allowPlaintext: allowPlaintext(imap, o),
+            user: imap.user,
+            ...secret,
+            refreshToken: imapCreds.token?.refresh,
+            uploadConnections,
+            multiAppend: o.multiappend !== false,
+            // Only migrate has --[no-]multiappend; a dry run and verify upload nothing.
+            openUploads: typeof o.multiappend === 'boolean' && !o.dryRun,
+            timeoutMs,
+            tlsOptions: imapTls,
+            debug,
+            ...(o.profile === undefined ? {} : { profile: o.profile }),
+          },
+          budget,
+        ).then((target) => {
           debug?.(`IMAP provider profile: ${describeProfile(target.profile)}`);
           return target;
         }),

@@ -160,6 +160,11 @@ export function addMigrateOptions(command: Command, jsonHelp: string): Command {
     .option('--delete', 'delete from POP3 each message whose copy is confirmed on the destination')
     .option('--delete-every <n>', 'commit deletions (QUIT and reconnect) every <n> messages', '500')
     .option('--max-sessions <n>', 'most POP3 sessions one run opens to find messages a server lists only in later sessions (Gmail)', '50')
+    .option(
+      '--max-bytes-per-run <size>',
+      'upload at most this much per run (e.g. 450M for a 500 MB/day quota), then stop with exit 6; the next run goes on',
+    )
+    .option('--rate <pace>', 'upload at most this fast: octets per second (2M) or messages per second (4msg)')
     .option('--quiet', 'for cron: print nothing when nothing was moved and nothing failed, one line when mail was moved, always errors')
     .option('--silent', 'for cron: print nothing unless something failed (errors and the one-line summary then)')
     .option('--progress-interval <seconds>', 'when stderr is not a terminal, a progress line at most this often', '30')
@@ -270,21 +275,6 @@ export function rateLimit(text: string, name = '--rate'): RateLimit {
     }
   }
   throw usageError(`${name} must be octets per second such as 2M (or 2M/s), or messages per second such as 4msg, not '${text}'.`);
-}
-
-/**
- * Limits for users who must stay under a provider's budget. The engine
- * applies them: --max-bytes-per-run stops taking messages once that many
- * octets were uploaded (the run ends as for a daily quota, exit 6),
- * --rate paces uploads.
- */
-export function addRunLimitOptions(command: Command): Command {
-  return command
-    .option(
-      '--max-bytes-per-run <size>',
-      'upload at most this much per run (e.g. 450M for a 500 MB/day quota), then stop with exit 6; the next run goes on',
-    )
-    .option('--rate <pace>', 'upload at most this fast: octets per second (2M) or messages per second (4msg)');
 }
 
 export function parseRunLimits(o: { maxBytesPerRun?: string | undefined; rate?: string | undefined }): RunLimits {

@@ -9,6 +9,7 @@ import { isThrottling, type AppendOutcome } from './imap-append-channel.js';
 import { classifyAnswer, runLaterReason } from './server-responses.js';
 import { ImapTarget, type ImapConnectOptions } from './imap-target.js';
 import { describeProfile, oversizeReason, type DetectedProfile } from './provider-profile.js';
+import type { UploadBudget } from './upload-budget.js';
 
 /** The longest wait a throttling answer is obeyed for within one batch. */
 const MAX_THROTTLE_WAIT_MS = 120_000;
@@ -37,10 +38,14 @@ export function uploadOutcome(outcome: AppendOutcome, server = 'the destination'
 }
 
 export class ImapDestination implements MailDestination {
-  private constructor(private readonly target: ImapTarget) {}
+  private constructor(
+    private readonly target: ImapTarget,
+    /** --max-bytes-per-run and --rate, shared by every session of the run. */
+    private readonly budget?: UploadBudget,
+  ) {}
 
-  static async connect(options: ImapConnectOptions): Promise<ImapDestination> {
-    return new ImapDestination(await ImapTarget.connect(options));
+  static async connect(options: ImapConnectOptions, budget?: UploadBudget): Promise<ImapDestination> {
+    return new ImapDestination(await ImapTarget.connect(options), budget);
   }
 
   get server(): string {
@@ -93,9 +98,19 @@ export class ImapDestination implements MailDestination {
     const send: number[] = [];
     items.forEach((item, i) => {
       const tooBig = oversizeReason(profile, folder.appendLimit, item.content.length);
-      if (tooBig === undefined) send.push(i);
-      else outcomes[i] = { outcome: 'refused', detail: tooBig };
+      if (tooBig !== undefined) outcomes[i] = { outcome: 'refused', detail: tooBig };
+      else if (this.budget && !this.budget.admits(item.content.length))
+        outcomes[i] = { outcome: 'later', detail: this.budget.stopReason() };
+      else send.push(i);
     });
+    if (this.budget && send.length > 0) {
+      const wait = this.budget.take(
+        send.reduce((n, i) => n + items[i]!.content.length, 0),
+        performance.now(),
+        send.length,
+      );
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
     const isFlagged = (flag: string) => flag.toUpperCase() === '\\FLAGGED';
     const later = profile.flaggedNeedsStore ? send.filter((i) => items[i]!.flags.some(isFlagged)) : [];
     const sent = send.map((i) => (later.includes(i) ? { ...items[i]!, flags: items[i]!.flags.filter((f) => !isFlagged(f)) } : items[i]!));

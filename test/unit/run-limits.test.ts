@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { addRunLimitOptions, byteSize, parseRunLimits, rateLimit } from '../../src/cli/options.js';
+import { addMigrateOptions, byteSize, parseRunLimits, rateLimit } from '../../src/cli/options.js';
 import { PopliftError } from '../../src/errors.js';
 import { UploadBudget } from '../../src/imap/upload-budget.js';
 
@@ -37,10 +37,13 @@ describe('--max-bytes-per-run and --rate values', () => {
     }
   });
 
-  it('parses both options from a command line', () => {
-    const command = addRunLimitOptions(new Command().exitOverride());
+  it('parses both options from a migrate command line', () => {
+    const command = addMigrateOptions(new Command().exitOverride(), '');
     command.parse(['--max-bytes-per-run', '450M', '--rate', '4msg/s'], { from: 'user' });
-    expect(parseRunLimits(command.opts())).toEqual({ maxBytesPerRun: 450 * 1024 ** 2, rate: { messagesPerSecond: 4 } });
+    expect(parseRunLimits(command.opts<{ maxBytesPerRun?: string; rate?: string }>())).toEqual({
+      maxBytesPerRun: 450 * 1024 ** 2,
+      rate: { messagesPerSecond: 4 },
+    });
     expect(parseRunLimits({})).toEqual({ maxBytesPerRun: undefined, rate: undefined });
   });
 });
