@@ -28,6 +28,7 @@ import { identityKey } from '../message/identity-key.js';
 import { foldCrRuns } from '../message/cr-runs.js';
 import { messageKeys } from '../message/prepared-message.js';
 import { scanIndex } from './folder-index.js';
+import { isTransient } from '../errors.js';
 
 export interface VerifyOptions {
   /** The folder, split into levels on '/'. */
@@ -136,6 +137,9 @@ interface Hashes {
   sha: string;
   foldedSha: string;
 }
+
+/** New destination sessions --deep opens in a row, without a message fetched between them, before it gives up. */
+const FETCH_RECONNECTS = 3;
 
 /** A MIME part BINARY[] would return decoded (and relabelled), so not as stored. */
 const ENCODED_PART = /content-transfer-encoding:[ \t]*(base64|quoted-printable)/i;
@@ -312,7 +316,7 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
     await pop3.commit();
     source = undefined;
 
-    if (pending.length > 0) await compareBytes(imap, folder, pending);
+    if (pending.length > 0) await compareBytes(folder, pending);
     report.problems.sort((a, b) => a.number - b.number);
     report.notes.sort((a, b) => a.number - b.number);
     report.seconds = (performance.now() - started) / 1000;
@@ -322,25 +326,65 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
     await target?.close().catch(() => undefined);
   }
 
-  /** --deep: fetches the candidate copies once each and compares their SHA-256 with the POP3 messages'. */
-  async function compareBytes(imap: MailDestination, folder: FolderInfo, pending: DeepPending[]): Promise<void> {
-    const binary = imap.readsBinary;
+  /**
+   * --deep: fetches the candidate copies once each and compares their SHA-256 with the POP3 messages'.
+   * The destination session sat idle while the whole POP3 mailbox was read, which can take longer than
+   * a server's inactivity timeout (minutes with a slow POP3 server): when it is gone, or drops during
+   * the fetch, a new session fetches what is still missing.
+   */
+  async function compareBytes(indexed: FolderInfo, pending: DeepPending[]): Promise<void> {
+    let folder = indexed;
+    /** False once the folder was deleted or recreated: its UIDs no longer name the indexed copies. */
+    let comparable = true;
+    const binary = target!.readsBinary;
     const useBinary = (p: DeepPending) => p.nul && p.binarySafe && binary;
     const bodyHashes = new Map<number, Hashes>();
     const binaryHashes = new Map<number, Hashes>();
     const withNul = pending.filter(useBinary);
     const plain = pending.filter((p) => !useBinary(p));
-    await imap.fetchBodies(
-      folder,
+
+    const reconnect = async (): Promise<void> => {
+      const lost = target;
+      target = undefined;
+      await lost?.close().catch(() => undefined);
+      target = await endpoints.connectDestination();
+      const again = await target.openFolder(options.folder, false);
+      if (again.exists && again.uidValidity === indexed.uidValidity) {
+        folder = again;
+        return;
+      }
+      // The UIDs of the index name nothing, or other messages, in a folder that was deleted or recreated.
+      comparable = false;
+      warn(
+        `IMAP folder '${report.folder}' was ${again.exists ? 'recreated (its UIDVALIDITY changed)' : 'deleted'} during the check: its copies could not be compared; run verify again.`,
+      );
+    };
+    const fetchHashes = async (uids: readonly number[], asBinary: boolean, table: Map<number, Hashes>): Promise<void> => {
+      let left = [...new Set(uids)];
+      let failures = 0;
+      while (left.length > 0 && comparable) {
+        const before = table.size;
+        try {
+          await target!.fetchBodies(folder, left, asBinary, (uid, content) => table.set(uid, hashes(content)));
+          return;
+        } catch (err) {
+          // A session that delivered something before it dropped may be given more tries than one that fails at once.
+          failures = table.size > before ? 1 : failures + 1;
+          if (!isTransient(err) || failures > FETCH_RECONNECTS) throw err;
+          left = left.filter((uid) => !table.has(uid));
+          await reconnect();
+        }
+      }
+    };
+    await fetchHashes(
       plain.flatMap((p) => p.copies.map((c) => c.uid)),
       false,
-      (uid, content) => bodyHashes.set(uid, hashes(content)),
+      bodyHashes,
     );
-    await imap.fetchBodies(
-      folder,
+    await fetchHashes(
       withNul.flatMap((p) => p.copies.map((c) => c.uid)),
       true,
-      (uid, content) => binaryHashes.set(uid, hashes(content)),
+      binaryHashes,
     );
     for (const p of pending) {
       const table = useBinary(p) ? binaryHashes : bodyHashes;

@@ -48,6 +48,11 @@ export interface FaultProxyOptions {
   delayMs?: number;
   /** Serialisation rate of each direction of each connection. */
   bandwidthBytesPerSec?: number;
+  /**
+   * A connection on which no byte has travelled either way for this long is
+   * closed (FIN to both peers), as a server's inactivity timeout does.
+   */
+  idleCloseMs?: number;
 }
 
 /**
@@ -223,10 +228,28 @@ class Connection {
     this.down = new Lane('down', server, client, this);
     const whenClosed = (s: Socket) => new Promise<void>((resolve) => (s.closed ? resolve() : s.once('close', () => resolve())));
     this.closed = Promise.all([whenClosed(client), whenClosed(server)]).then(() => undefined);
+    const idleMs = proxy.idleCloseMs;
+    let idle: NodeJS.Timeout | undefined;
+    const active = () => {
+      if (idleMs === undefined || this.finished) return;
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        if (this.finished) return;
+        this.halted = true;
+        this.proxy.countIdleClosed();
+        this.terminate(this.up, (s) => s.end());
+        this.down.discard();
+      }, idleMs);
+    };
+    active();
+    void this.closed.then(() => clearTimeout(idle));
     for (const lane of [this.up, this.down]) {
       const { src, dst } = lane;
       src.setNoDelay(true);
-      src.on('data', (chunk: Buffer) => lane.onData(chunk));
+      src.on('data', (chunk: Buffer) => {
+        active();
+        lane.onData(chunk);
+      });
       // A FIN or an RST from one peer travels to the other behind the data sent before it.
       src.on('end', () => {
         if (!this.halted) lane.enqueue({ due: 0, run: () => dst.end() });
@@ -294,6 +317,8 @@ export class FaultProxy {
   readonly port: number;
   /** Total connections accepted. */
   connections = 0;
+  /** Connections closed by idleCloseMs. */
+  idleClosed = 0;
   private firedCount = 0;
   private readonly rules: RuleState[] = [];
   private readonly open = new Set<Connection>();
@@ -302,6 +327,7 @@ export class FaultProxy {
   private constructor(
     private readonly server: Server,
     readonly link: { delayMs: number; bandwidthBytesPerSec: number | undefined },
+    readonly idleCloseMs: number | undefined,
   ) {
     const address = server.address();
     this.port = typeof address === 'object' && address !== null ? address.port : 0;
@@ -312,6 +338,7 @@ export class FaultProxy {
     if (o.bandwidthBytesPerSec !== undefined && !(o.bandwidthBytesPerSec > 0)) {
       throw new RangeError(`bandwidthBytesPerSec must be > 0, got ${o.bandwidthBytesPerSec}`);
     }
+    if (o.idleCloseMs !== undefined && !(o.idleCloseMs > 0)) throw new RangeError(`idleCloseMs must be > 0, got ${o.idleCloseMs}`);
     const targetHost = o.targetHost ?? '127.0.0.1';
     let proxy: FaultProxy | undefined;
     const server = createServer({ allowHalfOpen: true }, (client) => {
@@ -328,7 +355,7 @@ export class FaultProxy {
         resolve();
       });
     });
-    proxy = new FaultProxy(server, { delayMs: o.delayMs ?? 0, bandwidthBytesPerSec: o.bandwidthBytesPerSec });
+    proxy = new FaultProxy(server, { delayMs: o.delayMs ?? 0, bandwidthBytesPerSec: o.bandwidthBytesPerSec }, o.idleCloseMs);
     return proxy;
   }
 
@@ -351,6 +378,11 @@ export class FaultProxy {
   /** How many rules have fired. */
   get fired(): number {
     return this.firedCount;
+  }
+
+  /** @internal */
+  countIdleClosed(): void {
+    this.idleClosed++;
   }
 
   /** @internal */

@@ -16,6 +16,7 @@ import type { MigrationSummary } from '../../src/engine/summary.js';
 import type { VerifyReport } from '../../src/engine/verify.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { makeInteropCorpus } from '../helpers/corpus.js';
+import { FaultProxy } from '../helpers/fault-proxy.js';
 import { matchCopies, readFolderOf, readPop3Of, sourceKey, type Match } from '../helpers/server-changes.js';
 import { describeServers, type MailServer, type MailUser, type ServerName } from '../helpers/servers.js';
 
@@ -219,6 +220,28 @@ describeServers('interoperability: hostile corpus across real servers', { pairs:
     expect(v.code, v.stderr).toBe(first.code === 0 && proven() === before.length ? 0 : 1);
     expect(v.report).toMatchObject({ found: before.length, present: proven() });
   });
+
+  // popa3d sets the pace of reading POP3 (about 45 ms per RETR): long enough for an IMAP server with a short
+  // inactivity timeout, here a proxy dropping connections idle for 1 s, to cut the connection that indexed the folder.
+  if (ctx.source === 'popa3d') {
+    it('verify --deep gives the same verdict when the IMAP server drops the idle connection while POP3 is read', async () => {
+      ready();
+      const impatient = await FaultProxy.start({ targetPort: dst.imap!.port, idleCloseMs: 1_000 });
+      try {
+        const proxied = [urls()[0]!, `imap://${encodeURIComponent(dstUser.login)}@127.0.0.1:${impatient.port}`];
+        const t0 = performance.now();
+        const r = await runCli(['verify', ...proxied, '--folder', FOLDER, '--json', '--timeout', '30', ...tlsArgs(), '--deep'], env());
+        console.log(
+          `${key}: verify --deep with IMAP idle cut after 1 s: exit ${r.code} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+        );
+        expect(impatient.idleClosed, r.stderr).toBeGreaterThanOrEqual(1);
+        expect(r.code, r.stderr).toBe(first.code === 0 && proven() === before.length ? 0 : 1);
+        expect(JSON.parse(r.stdout)).toMatchObject({ found: before.length, present: proven() });
+      } finally {
+        await impatient.stop();
+      }
+    });
+  }
 
   check('delete', '--delete removes exactly the messages whose copy is proven', async () => {
     ready();

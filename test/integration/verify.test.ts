@@ -117,6 +117,63 @@ describeIntegration('verify: proves every POP3 message is in the folder, changin
     }
   });
 
+  /**
+   * Reads POP3 through a link throttled so that reading takes about `seconds`, while the IMAP server (a proxy in
+   * front of it) drops any connection idle for 1.5 s, as servers with short inactivity timeouts do.
+   */
+  const verifyWhileImapTimesOut = async (bytesRead: number, seconds: number, ...extra: string[]) => {
+    const slowPop3 = await FaultProxy.start({ targetPort: dovecot.ports.pop3s, bandwidthBytesPerSec: Math.ceil(bytesRead / seconds) });
+    const impatientImap = await FaultProxy.start({ targetPort: dovecot.ports.imaps, idleCloseMs: 1_500 });
+    try {
+      const proxied = [`pop3s://alice@127.0.0.1:${slowPop3.port}`, `imaps://bob@127.0.0.1:${impatientImap.port}`];
+      const started = performance.now();
+      const r = await runCli(['verify', ...proxied, ...common(), '--json', ...extra], env());
+      return { ...r, seconds: (performance.now() - started) / 1000, idleClosed: impatientImap.idleClosed };
+    } finally {
+      await Promise.all([slowPop3.stop(), impatientImap.stop()]);
+    }
+  };
+
+  it('--deep finishes with the right verdict when the IMAP server drops the idle connection while POP3 is read', async () => {
+    const bytes = pop3.reduce((n, m) => n + m.source.length, 0);
+    const r = await verifyWhileImapTimesOut(bytes, 5, '--deep');
+    // The connection that indexed the folder was cut while POP3 was read.
+    expect(r.idleClosed, r.stderr).toBeGreaterThanOrEqual(1);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as VerifyReport;
+    expect(report).toMatchObject({ deep: true, read: 'RETR', present: corpus.length, problems: [] });
+    expect(report.notes.map((n) => [n.note, n.uidl])).toEqual([
+      ['cr-folded', uidlOf('bare CR')],
+      ['cr-folded', uidlOf('bare CR, no Message-ID')],
+    ]);
+  }, 120_000);
+
+  it('--deep fetches the rest over a new connection when the IMAP server closes it in the middle of the byte comparison', async () => {
+    const proxy = await FaultProxy.start({ targetPort: dovecot.ports.imaps });
+    // Everything before the FETCH of whole messages (TLS handshake, login, the header index) is far smaller than half
+    // the folder: cut there, some copies have arrived and one is cut short. A cut before would fail the run.
+    const half = Math.floor(pop3.reduce((n, m) => n + m.source.length, 0) / 2);
+    proxy.addRule({ direction: 'down', after: '', offset: half, action: 'close' });
+    try {
+      const proxied = [`pop3s://alice@127.0.0.1:${dovecot.ports.pop3s}`, `imaps://bob@127.0.0.1:${proxy.port}`];
+      const r = await runCli(['verify', ...proxied, ...common(), '--deep', '--json'], env());
+      expect(proxy.fired, r.stderr).toBe(1);
+      expect(proxy.connections).toBe(2);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout) as VerifyReport).toMatchObject({ deep: true, present: corpus.length, problems: [] });
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('plain verify finishes with the right verdict when the IMAP server drops the idle connection while POP3 is read', async () => {
+    const headerBytes = pop3.reduce((n, m) => n + m.source.indexOf('\r\n\r\n') + 4, 0);
+    const r = await verifyWhileImapTimesOut(headerBytes, 5);
+    expect(r.idleClosed, r.stderr).toBeGreaterThanOrEqual(1);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout) as VerifyReport).toMatchObject({ deep: false, read: 'TOP', present: corpus.length, problems: [] });
+  }, 120_000);
+
   it('changes nothing: no state, no flags, no messages, no folders', async () => {
     const stateDir = join(tmpdir(), `poplift-verify-state-${process.pid}-${Date.now()}`);
     // migrate's QUIT left alice's messages \Seen; clear that, so a RETR that marked them read would show.

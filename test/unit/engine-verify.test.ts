@@ -88,5 +88,51 @@ describe('verifyMailbox on in-memory stores', () => {
         expect(report.notes.map((n) => n.note)).toEqual(readsBinary ? [] : ['not-compared']);
       }
     });
+
+    it('fetches the copies over a new session when the one that indexed the folder was lost meanwhile', async () => {
+      const { account, endpoints } = setup([...mails(3), withNul]);
+      await migrate(endpoints, migrateOptions());
+      const opened = account.sessionsOpened;
+      // The session answers EXAMINE and the index, then is gone (as after a server's inactivity timeout).
+      account.faults.drops.push({ afterCommands: 2 });
+      const report = await verify(endpoints, { deep: true });
+      expect(report).toMatchObject({ present: 4, missing: 0, altered: 0, problems: [], notes: [] });
+      expect(account.sessionsOpened - opened).toBe(2);
+    });
+
+    it('gives up after three new sessions in a row that fetch nothing', async () => {
+      const { account, endpoints } = setup(mails(2));
+      await migrate(endpoints, migrateOptions());
+      const opened = account.sessionsOpened;
+      account.faults.drops.push({ afterCommands: 2 }, { afterCommands: 1 }, { afterCommands: 1 }, { afterCommands: 1 });
+      await expect(verify(endpoints, { deep: true })).rejects.toMatchObject({ code: 'IMAP_CONNECTION_LOST' });
+      expect(account.sessionsOpened - opened).toBe(4);
+    });
+
+    it('does not compare by UIDs of a folder recreated while the session was gone: it warns and reports the copies missing', async () => {
+      const { account, endpoints } = setup([...mails(2), withNul]);
+      await migrate(endpoints, migrateOptions());
+      account.faults.drops.push({ afterCommands: 2 });
+      let sessions = 0;
+      const recreating = {
+        ...endpoints,
+        connectDestination: () => {
+          // The second session of this check finds the folder recreated, holding other messages under the same UIDs.
+          if (++sessions === 2) account.addFolder('Archive', [...mails(2).reverse(), withNul]);
+          return endpoints.connectDestination();
+        },
+      };
+      const warnings: string[] = [];
+      const report = await verifyMailbox(recreating, { folder: ['Archive'], deep: true }, { warn: (w) => warnings.push(w) });
+      expect(warnings).toEqual([
+        expect.stringMatching(/^IMAP folder 'Archive' was recreated \(its UIDVALIDITY changed\) during the check/),
+      ]);
+      expect(report.problems.map((p) => [p.uidl, p.problem])).toEqual([
+        ['u1', 'missing'],
+        ['u2', 'missing'],
+        // Not even the NUL message, fetched separately (BINARY), at a UID that now happens to hold the same bytes.
+        ['u3', 'missing'],
+      ]);
+    });
   });
 });

@@ -116,13 +116,14 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function setup(options: { delayMs?: number; bandwidthBytesPerSec?: number; echo?: boolean } = {}) {
+async function setup(options: { delayMs?: number; bandwidthBytesPerSec?: number; idleCloseMs?: number; echo?: boolean } = {}) {
   const server = await scriptedServer(options.echo ? (s) => s.pipe(s) : undefined);
   cleanups.push(() => server.close());
   const proxy = await FaultProxy.start({
     targetPort: server.port,
     delayMs: options.delayMs,
     bandwidthBytesPerSec: options.bandwidthBytesPerSec,
+    idleCloseMs: options.idleCloseMs,
   });
   cleanups.push(() => proxy.stop());
   return { server, proxy };
@@ -297,6 +298,24 @@ describe('FaultProxy', { timeout: 10_000 }, () => {
     upstream.socket.write(Buffer.alloc(256 * 1024, 1));
     await client.bytes(256 * 1024);
     expect(performance.now() - started).toBeGreaterThanOrEqual(240);
+  });
+
+  it('idleCloseMs closes a connection only once nothing has travelled either way for that long', async () => {
+    const { server, proxy } = await setup({ idleCloseMs: 500 });
+    const client = await dial(proxy.port);
+    const upstream = await server.next();
+    const started = performance.now();
+    // Traffic every 100 ms, alternating directions, keeps it open well past 500 ms.
+    for (let i = 0; i < 8; i++) {
+      (i % 2 === 0 ? client : upstream).socket.write('x');
+      await sleep(100);
+    }
+    expect(proxy.idleClosed).toBe(0);
+    expect(await Promise.all([client.ended, upstream.ended])).toEqual([true, true]);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(700 + 450);
+    expect(proxy.idleClosed).toBe(1);
+    expect(client.data().toString()).toBe('xxxx');
+    expect(upstream.data().toString()).toBe('xxxx');
   });
 
   it('resets the client when the target refuses the connection', async () => {
