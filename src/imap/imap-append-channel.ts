@@ -75,6 +75,32 @@ interface TaggedReply {
   text: string;
 }
 
+/** Tags of the STATUS commands sent just before and just after a MULTIAPPEND. */
+interface Bracket {
+  before: string;
+  after: string;
+}
+
+/** The message with every bare LF made CRLF, as servers store and count it. */
+function toCrlf(content: Buffer): Buffer {
+  let bare = 0;
+  for (let i = 0; i < content.length; i++) if (content[i] === 0x0a && (i === 0 || content[i - 1] !== 0x0d)) bare++;
+  if (bare === 0) return content;
+  const out = Buffer.allocUnsafe(content.length + bare);
+  let o = 0;
+  for (let i = 0; i < content.length; i++) {
+    if (content[i] === 0x0a && (i === 0 || content[i - 1] !== 0x0d)) out[o++] = 0x0d;
+    out[o++] = content[i]!;
+  }
+  return out;
+}
+
+/** The header section with the blank line ending it (RFC 3501 BODY[HEADER]); the whole message when it has no body. */
+function headerSection(crlf: Buffer): Buffer {
+  const end = crlf.indexOf('\r\n\r\n');
+  return end < 0 ? crlf : crlf.subarray(0, end + 4);
+}
+
 interface Pending {
   resolve: (reply: TaggedReply) => void;
   reject: (err: Error) => void;
@@ -86,6 +112,11 @@ const MAX_LINE_BYTES = 1024 * 1024;
 const MAX_LITERAL_BYTES = 1024 * 1024;
 /** Up to this many bytes of commands and literals are gathered into one write. */
 const COALESCE_BYTES = 256 * 1024;
+/** Bounds on one response with literals (a FETCH of a header section is the only one asked for). */
+const MAX_LITERALS_PER_RESPONSE = 8;
+const MAX_RESPONSE_BYTES = 2 * 1024 * 1024;
+/** How much of a header section is compared when looking for the stored part of a refused batch. */
+const HEADER_COMPARED_BYTES = 64 * 1024;
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
@@ -337,7 +368,7 @@ export class ImapAppendChannel {
     return `U${++this.tagSeq}`;
   }
 
-  private expect(tag: string, untagged?: (line: string) => void): Promise<TaggedReply> {
+  private expect(tag: string, untagged?: (line: string, literals: readonly Buffer[]) => void): Promise<TaggedReply> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.pending.set(tag, { resolve, reject });
@@ -348,9 +379,15 @@ export class ImapAppendChannel {
     }) as Promise<TaggedReply>;
   }
 
-  private untaggedHandlers: Array<(line: string) => void> = [];
+  private untaggedHandlers: Array<(line: string, literals: readonly Buffer[]) => void> = [];
+  /** UIDNEXT of the last untagged STATUS, taken by the STATUS command whose tagged reply follows it. */
+  private statusUidNext: number | undefined;
 
-  private async rawCommand(text: string, traced = text, untagged?: (line: string) => void): Promise<TaggedReply> {
+  private async rawCommand(
+    text: string,
+    traced = text,
+    untagged?: (line: string, literals: readonly Buffer[]) => void,
+  ): Promise<TaggedReply> {
     const tag = this.nextTag();
     const reply = this.expect(tag, untagged);
     this.trace('C', `${tag} ${traced}`);
@@ -408,9 +445,14 @@ export class ImapAppendChannel {
     let data = chunk;
     while (data.length > 0 && !this.failure) {
       if (this.literalLeft > 0) {
-        const skip = Math.min(this.literalLeft, data.length);
-        data = data.subarray(skip);
-        this.literalLeft -= skip;
+        const take = Math.min(this.literalLeft, data.length);
+        this.literalParts.push(data.subarray(0, take));
+        data = data.subarray(take);
+        this.literalLeft -= take;
+        if (this.literalLeft === 0) {
+          this.assembling?.literals.push(Buffer.concat(this.literalParts));
+          this.literalParts = [];
+        }
         continue;
       }
       const lf = data.indexOf(0x0a);
@@ -447,11 +489,29 @@ export class ImapAppendChannel {
           this.overCap(`a literal of ${size} octets (more than 1 MiB)`);
           return;
         }
+        this.assembling ??= { text: [], literals: [], bytes: 0 };
+        this.assembling.bytes += size + line.length;
+        if (this.assembling.literals.length >= MAX_LITERALS_PER_RESPONSE || this.assembling.bytes > MAX_RESPONSE_BYTES) {
+          this.overCap('a response with more literals than any answer on this connection has');
+          return;
+        }
+        this.assembling.text.push(line);
         this.literalLeft = size;
+        this.literalParts = [];
+        continue;
       }
-      this.onLine(line);
+      if (this.assembling) {
+        // The rest of a response whose literals came before: handled as one.
+        const { text, literals } = this.assembling;
+        this.assembling = undefined;
+        this.onLine([...text, line].join(''), literals);
+      } else this.onLine(line);
     }
   }
+
+  /** A response with literals, while it arrives: its lines and the literals between them. */
+  private assembling: { text: string[]; literals: Buffer[]; bytes: number } | undefined;
+  private literalParts: Buffer[] = [];
 
   private partial: Buffer[] = [];
   private partialBytes = 0;
@@ -468,7 +528,7 @@ export class ImapAppendChannel {
     this.socket.destroy();
   }
 
-  private onLine(line: string): void {
+  private onLine(line: string, literals: readonly Buffer[] = []): void {
     this.trace('S', line.length > 300 ? `${line.slice(0, 300)}…` : line);
     if (this.greetingWaiter) {
       const waiter = this.greetingWaiter;
@@ -483,7 +543,9 @@ export class ImapAppendChannel {
     }
     if (line.startsWith('*')) {
       if (/^\* BYE/i.test(line)) this.byeText = this.redactor.redact(line.slice(6));
-      for (const h of this.untaggedHandlers) h(line);
+      const status = /^\* STATUS .*\(.*\bUIDNEXT (\d+)/i.exec(line);
+      if (status) this.statusUidNext = Number(status[1]);
+      for (const h of this.untaggedHandlers) h(line, literals);
       return;
     }
     const sp = line.indexOf(' ');
@@ -601,7 +663,11 @@ export class ImapAppendChannel {
     return this.failure !== undefined;
   }
 
-  private queueAppend(mailbox: string, items: readonly AppendItem[]): { written: Promise<void>; reply: Promise<TaggedReply> } {
+  private queueAppend(
+    mailbox: string,
+    items: readonly AppendItem[],
+    bracket?: Bracket,
+  ): { written: Promise<void>; reply: Promise<TaggedReply> } {
     const tag = this.nextTag();
     const reply = this.expect(tag);
     // A failed write surfaces through `writing`; keep `reply` from being an unhandled rejection meanwhile.
@@ -609,14 +675,21 @@ export class ImapAppendChannel {
     this.appendsWaiting++;
     const writing = this.writeChain.then(() => {
       this.appendsWaiting--;
-      return this.writeAppend(tag, reply, mailbox, items);
+      return this.writeAppend(tag, reply, mailbox, items, bracket);
     });
     this.writeChain = writing.catch(() => undefined);
     return { written: writing, reply: writing.then(() => reply) };
   }
 
-  private async writeAppend(tag: string, reply: Promise<TaggedReply>, mailbox: string, items: readonly AppendItem[]): Promise<void> {
+  private async writeAppend(
+    tag: string,
+    reply: Promise<TaggedReply>,
+    mailbox: string,
+    items: readonly AppendItem[],
+    bracket?: Bracket,
+  ): Promise<void> {
     if (this.failure) throw this.failure;
+    if (bracket) this.queueStatus(bracket.before, mailbox);
     const octets = items.reduce((n, i) => n + i.content.length, 0);
     this.trace('C', `${tag} APPEND ${mailbox} (${items.length} message${items.length === 1 ? '' : 's'}, ${octets} octets)`);
     let prefix = `${tag} APPEND ${imapAstring(mailbox)} `;
@@ -637,7 +710,13 @@ export class ImapAppendChannel {
           reply.then(refused, refused);
         });
         await this.flushOut();
-        if (!(await go)) return;
+        if (!(await go)) {
+          if (bracket) {
+            this.queueStatus(bracket.after, mailbox);
+            await this.flushOut();
+          }
+          return;
+        }
       }
       if (item.content.length <= COALESCE_BYTES) {
         this.queue(item.content);
@@ -653,6 +732,7 @@ export class ImapAppendChannel {
       prefix = ' ';
     }
     this.queue('\r\n');
+    if (bracket) this.queueStatus(bracket.after, mailbox);
     // The next APPEND, when one is queued, goes out in the same write as this CRLF.
     if (this.appendsWaiting === 0 || this.outBytes >= COALESCE_BYTES) await this.flushOut();
   }
@@ -691,16 +771,117 @@ export class ImapAppendChannel {
    */
   async append(mailbox: string, items: readonly AppendItem[], multi: boolean): Promise<AppendOutcome[]> {
     if (items.length === 0) return [];
+    const found: Array<AppendOutcome | undefined> = items.map(() => undefined);
     if (multi && items.length > 1) {
-      const reply = await this.sendAppend(mailbox, items);
+      // UIDNEXT just before and just after the batch, asked in the same write (no round trip of
+      // their own): the UIDs a server that breaks RFC 3502's all-or-nothing gave part of a
+      // refused batch lie between them, for this connection's commands run in order.
+      const bracket: Bracket = { before: this.nextTag(), after: this.nextTag() };
+      const uidNextBefore = this.expectUidNext(bracket.before);
+      const uidNextAfter = this.expectUidNext(bracket.after);
+      const reply = await this.queueAppend(mailbox, items, bracket).reply;
+      const range = { before: await uidNextBefore.catch(() => undefined), after: await uidNextAfter.catch(() => undefined) };
       // Over quota and throttling refuse every message alike: retrying them one by one would only
       // repeat the refusal (and deepen the throttling). The engine waits as asked and sends the batch again.
       if (reply.status === 'OK' || reply.code === 'OVERQUOTA' || (reply.status === 'NO' && isThrottling(reply.text))) {
         return this.outcome(reply, items.length);
       }
+      if (range.before !== undefined && (range.after === undefined || range.after > range.before)) {
+        // The server's UIDNEXT moved across a refused batch: find what of it was stored, so
+        // the one-by-one retry does not store those messages a second time.
+        const stored = await this.storedSince(mailbox, items, range.before, range.after);
+        for (const [i, outcome] of stored) found[i] = outcome;
+        if (stored.size > 0) {
+          const uids = [...stored.values()].map((o) => (o.ok ? o.uid : undefined)).join(',');
+          this.login.debug?.(
+            `IMAP -: ${this.server} refused a batch of ${items.length} but stored ${stored.size} of them (UIDs ${uids}); sending only the others again.`,
+          );
+        }
+      }
     }
-    const replies = items.map((item) => this.sendAppend(mailbox, [item]).then((r) => this.outcome(r, 1)[0]!));
+    const replies = items.map((item, i) =>
+      found[i] !== undefined ? Promise.resolve(found[i]) : this.sendAppend(mailbox, [item]).then((r) => this.outcome(r, 1)[0]!),
+    );
     return Promise.all(replies);
+  }
+
+  /** Resolves with the UIDNEXT of the STATUS under `tag`, undefined when the server gave none. */
+  private expectUidNext(tag: string): Promise<number | undefined> {
+    if (this.failure) return Promise.reject(this.failure);
+    const promise = new Promise<number | undefined>((resolve, reject) => {
+      this.pending.set(tag, {
+        // Called as the tagged line is read, so the untagged STATUS taken is the one just before it.
+        resolve: (reply) => {
+          const uidNext = this.statusUidNext;
+          this.statusUidNext = undefined;
+          resolve(reply.status === 'OK' ? uidNext : undefined);
+        },
+        reject,
+      });
+      this.armIdle();
+    });
+    promise.catch(() => undefined);
+    return promise;
+  }
+
+  private queueStatus(tag: string, mailbox: string): void {
+    const text = `STATUS ${imapAstring(mailbox)} (UIDNEXT)`;
+    this.trace('C', `${tag} ${text}`);
+    this.queue(`${tag} ${text}\r\n`);
+  }
+
+  /** Lookups of refused batches, one at a time: each selects the folder on this connection. */
+  private lookupChain: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Which of `items` the folder got from UID `from` on (up to `to`, exclusive):
+   * a message counts as stored when a new message has its size and its
+   * header section (up to 64 KiB of it), byte for byte, each new message standing for one
+   * item. Matched in order, as a server stores a batch's messages. Nothing is
+   * found when the folder cannot be looked at; the caller then sends all.
+   */
+  private storedSince(
+    mailbox: string,
+    items: readonly AppendItem[],
+    from: number,
+    to: number | undefined,
+  ): Promise<Map<number, AppendOutcome>> {
+    const run = this.lookupChain.then(async () => {
+      const wanted = items.map((item) => {
+        const crlf = toCrlf(item.content);
+        return { size: crlf.length, header: headerSection(crlf).subarray(0, HEADER_COMPARED_BYTES) };
+      });
+      const found = new Map<number, AppendOutcome>();
+      let uidValidity: bigint | undefined;
+      const examined = await this.rawCommand(`EXAMINE ${imapAstring(mailbox)}`, undefined, (line) => {
+        const m = /^\* OK \[UIDVALIDITY (\d+)\]/i.exec(line);
+        if (m) uidValidity = BigInt(m[1]!);
+      });
+      if (examined.status !== 'OK') return found;
+      try {
+        const range = to === undefined ? `${from}:*` : `${from}:${to - 1}`;
+        await this.rawCommand(
+          `UID FETCH ${range} (UID RFC822.SIZE BODY.PEEK[HEADER]<0.${HEADER_COMPARED_BYTES}>)`,
+          undefined,
+          (line, literals) => {
+            if (!/^\* \d+ FETCH /i.test(line)) return;
+            const uid = /\bUID (\d+)/i.exec(line);
+            const size = /\bRFC822\.SIZE (\d+)/i.exec(line);
+            // `from:*` names the last message even when its UID is lower.
+            if (!uid || !size || Number(uid[1]) < from || literals.length !== 1) return;
+            const header = toCrlf(literals[0]!);
+            const i = wanted.findIndex((w, at) => !found.has(at) && w.size === Number(size[1]) && w.header.equals(header));
+            if (i >= 0) found.set(i, { ok: true, uid: Number(uid[1]), uidValidity });
+          },
+        );
+      } finally {
+        // EXAMINE is read-only, so CLOSE expunges nothing where UNSELECT is not offered.
+        await this.rawCommand(this.capabilities.has('UNSELECT') ? 'UNSELECT' : 'CLOSE').catch(() => undefined);
+      }
+      return found;
+    });
+    this.lookupChain = run.catch(() => undefined);
+    return run;
   }
 
   async logout(): Promise<void> {

@@ -202,3 +202,85 @@ describe('ImapAppendChannel with synchronizing literals', () => {
     }
   });
 });
+
+describe('ImapAppendChannel and a MULTIAPPEND refused after part of it was stored', () => {
+  const items = [1, 2, 3].map((i) => ({
+    content: Buffer.from(`From: a@example.org\r\nSubject: number ${i}\r\n\r\nbody ${i}\r\n`),
+    flags: [] as string[],
+    date: undefined,
+  }));
+
+  /** A server whose first (multi) APPEND stores `stored` of its messages and answers NO; it logs every command. */
+  async function partialServer(stored: number): Promise<{ port: number; commands: string[] }> {
+    const commands: string[] = [];
+    const appendTags: string[] = [];
+    let uidNext = 10;
+    let multiDone = false;
+    const port = await imapServer(
+      '* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR LITERAL+ MULTIAPPEND UNSELECT] ready\r\n',
+      (tag, command) => {
+        if (command === 'AUTHENTICATE') return `${tag} OK [CAPABILITY IMAP4rev1 LITERAL+ MULTIAPPEND UNSELECT] Logged in\r\n`;
+        if (tag === '' && command !== '') return undefined;
+        if (command !== '') commands.push(command);
+        if (command === 'STATUS') return `* STATUS INBOX (UIDNEXT ${uidNext})\r\n${tag} OK done\r\n`;
+        if (command === 'APPEND') {
+          appendTags.push(tag);
+          return undefined;
+        }
+        if (tag === '' && command === '') {
+          const appendTag = appendTags.shift()!;
+          if (!multiDone) {
+            multiDone = true;
+            uidNext += stored;
+            return `${appendTag} NO [SERVERBUG] Internal error\r\n`;
+          }
+          return `${appendTag} OK [APPENDUID 7 ${uidNext++}] done\r\n`;
+        }
+        if (command === 'EXAMINE') return `* OK [UIDVALIDITY 7] UIDs valid\r\n${tag} OK [READ-ONLY] done\r\n`;
+        if (command === 'UID') {
+          // The header literal first and UID last: the order of FETCH items is the server's.
+          const header = 'From: a@example.org\r\nSubject: number 1\r\n\r\n';
+          const fetched = Array.from(
+            { length: stored },
+            (_, i) =>
+              `* ${i + 1} FETCH (BODY[HEADER]<0> {${header.length}}\r\n${header.replace('number 1', `number ${i + 1}`)} RFC822.SIZE ${items[i]!.content.length} UID ${10 + i})\r\n`,
+          ).join('');
+          return `${fetched}${tag} OK done\r\n`;
+        }
+        return `${tag} OK done\r\n`;
+      },
+    );
+    return { port, commands };
+  }
+
+  it('reports the stored ones under their UIDs and sends only the others again', async () => {
+    const { port, commands } = await partialServer(1);
+    const channel = await ImapAppendChannel.open({ ...login(port), timeoutMs: 2000 });
+    try {
+      const outcomes = await channel.append('INBOX', items, true);
+      expect(outcomes).toEqual([
+        { ok: true, uid: 10, uidValidity: 7n },
+        { ok: true, uid: 11, uidValidity: 7n },
+        { ok: true, uid: 12, uidValidity: 7n },
+      ]);
+      // Before: all three were sent again, the first one a second time.
+      expect(commands.filter((c) => c === 'APPEND')).toHaveLength(3);
+      expect(commands).toContain('EXAMINE');
+    } finally {
+      channel.close();
+    }
+  });
+
+  it('looks nothing up when UIDNEXT did not move across the refused batch', async () => {
+    const { port, commands } = await partialServer(0);
+    const channel = await ImapAppendChannel.open({ ...login(port), timeoutMs: 2000 });
+    try {
+      const outcomes = await channel.append('INBOX', items, true);
+      expect(outcomes.map((o) => o.ok)).toEqual([true, true, true]);
+      expect(commands.filter((c) => c === 'APPEND')).toHaveLength(4);
+      expect(commands).not.toContain('EXAMINE');
+    } finally {
+      channel.close();
+    }
+  });
+});
