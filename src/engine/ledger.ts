@@ -89,7 +89,7 @@ export class Ledger {
       t: 'failed',
       uidl: failure.uidl,
       reason: failure.reason,
-      ...(poison ? { poison: true as const, side: failure.side } : {}),
+      ...(poison ? { poison: true as const, side: failure.side, listSize: this.listSize(failure.uidl) } : {}),
     });
     this.hooks.onFailure?.(failure);
     this.hooks.advance(bytes);

@@ -171,7 +171,8 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     if (journal && first.hasUidl && !options.dryRun && !options.retryFailed) {
       for (const u of fresh) {
         const runs = journal.state.poisoned.get(u) ?? 0;
-        if (runs < POISON_RUNS || !first.identified(u)) continue;
+        const size = journal.state.poisonSize.get(u);
+        if (runs < POISON_RUNS || !first.identified(u) || (size !== undefined && size !== first.size(u))) continue;
         const side = journal.state.poisonSide.get(u) ?? 'POP3';
         ledger.failed(
           {

@@ -54,7 +54,7 @@ export type JournalEntry =
       uidValidity?: string;
     }
   /** `poison`: the server dropped the connection on this message each time it was tried in that run. */
-  | { t: 'failed'; uidl: string; reason: string; poison?: true; side?: 'POP3' | 'IMAP' }
+  | { t: 'failed'; uidl: string; reason: string; poison?: true; side?: 'POP3' | 'IMAP'; listSize?: number }
   /** Committed by QUIT: the message is gone from the source. */
   | { t: 'deleted'; uidl: string };
 
@@ -86,6 +86,8 @@ export interface JournalState {
    */
   poisoned: Map<string, number>;
   poisonSide: Map<string, 'POP3' | 'IMAP'>;
+  /** The size the source listed a poisoned message with: a reused id naming another message is not it. */
+  poisonSize: Map<string, number>;
 }
 
 function digestsOf(e: { sha?: string; cmp?: string }): CopyDigests | undefined {
@@ -100,6 +102,7 @@ export function loadJournal(path: string): JournalState {
     badLines: 0,
     poisoned: new Map(),
     poisonSide: new Map(),
+    poisonSize: new Map(),
   };
   /** Appended entries no 'confirmed' has vouched for yet. */
   const unconfirmed = new Map<string, KnownMessage>();
@@ -132,9 +135,11 @@ export function loadJournal(path: string): JournalState {
     if (e.t === 'failed' && e.poison === true) {
       state.poisoned.set(e.uidl, (state.poisoned.get(e.uidl) ?? 0) + 1);
       if (e.side === 'POP3' || e.side === 'IMAP') state.poisonSide.set(e.uidl, e.side);
+      if (typeof e.listSize === 'number') state.poisonSize.set(e.uidl, e.listSize);
     } else if ('uidl' in e && typeof e.uidl === 'string' && e.t !== 'missing') {
       state.poisoned.delete(e.uidl);
       state.poisonSide.delete(e.uidl);
+      state.poisonSize.delete(e.uidl);
     }
     switch (e.t) {
       case 'folder':

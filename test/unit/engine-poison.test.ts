@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { JournalFile, mails, migrate, migrateOptions } from '../stores/engine-run.js';
+import { JournalFile, mail, mails, migrate, migrateOptions } from '../stores/engine-run.js';
 import { MemoryImapServer } from '../stores/memory-destination.js';
 import { memoryEndpoints } from '../stores/memory-endpoints.js';
 import { MemoryMailbox } from '../stores/memory-source.js';
@@ -91,6 +91,22 @@ describe('a message that makes progress impossible (a poison message)', () => {
     expect(retried.summary).toMatchObject({ appended: 1, failed: 0 });
     expectEachOnce(account, messages);
     expect(journal.load().poisoned.size).toBe(0);
+  });
+
+  it('a poisoned id the server now gives to a message of another size is tried', async () => {
+    const { mailbox, account, endpoints } = setup(3);
+    mailbox.faults.killers.add('u2');
+    const journal = new JournalFile();
+    journals.push(journal);
+    const run = () => journal.with((j) => migrate(endpoints, migrateOptions({ retries: 1, journal: j })));
+    for (let i = 0; i < 3; i++) await run();
+    expect(journal.load().poisoned.get('u2')).toBe(3);
+    mailbox.faults.killers.clear();
+    const other = mail('another, longer message');
+    mailbox.messages[1] = { uidl: 'u2', content: other };
+    const { summary } = await run();
+    expect(summary).toMatchObject({ appended: 1, failed: 0 });
+    expect(stored(account).some((m) => m.equals(other))).toBe(true);
   });
 
   it('a message that failed in fewer runs in a row than the limit is tried again', async () => {
