@@ -32,10 +32,17 @@ export class PoisonTracker {
 
   /**
    * Charges a drop to the messages it hit; returns those charged `limit`
-   * times in a row (nothing was settled between their drops).
+   * times in a row (nothing was settled between their drops). A drop that
+   * hit several messages at once (an upload batch) names none of them: they
+   * become suspects, uploaded alone from then on, and only a drop that hits
+   * one message alone counts against it.
    */
   charge(hit: readonly Charge[]): Charge[] {
     const now = this.progress();
+    if (hit.length > 1) {
+      for (const c of hit) if (!this.charges.has(c.uidl)) this.charges.set(c.uidl, { count: 0, progressMark: now });
+      return [];
+    }
     const exhausted: Charge[] = [];
     for (const c of hit) {
       const before = this.charges.get(c.uidl);
