@@ -239,11 +239,12 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
                 if (ledger.settled.has(c.uidl)) continue;
                 const server = c.side === 'POP3' ? s.value.source.server : t.value.destination.server;
                 const doing = c.side === 'POP3' ? 'sending' : 'receiving';
+                const times = options.retries === 1 ? 'once' : `${options.retries} times in a row`;
                 ledger.failed(
                   {
                     uidl: c.uidl,
                     side: c.side,
-                    reason: `${c.side} server ${server} dropped the connection while ${doing} this message, ${options.retries} times in a row; it stays on the POP3 server.`,
+                    reason: `${c.side} server ${server} dropped the connection while ${doing} this message, ${times}; it stays on the POP3 server.`,
                   },
                   listing.size(c.uidl) ?? 0,
                   true,
