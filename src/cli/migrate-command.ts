@@ -151,6 +151,7 @@ export async function executeMigrate(plan: MigratePlan, o: MigrateCliOptions, io
       keepDeletedFlag: Boolean(o.keepDeletedFlag),
       dateMode: o.internalDate,
       retries: plan.retries,
+      retryFailed: Boolean(o.retryFailed),
       backoffMs: 1000,
       maxErrors: plan.maxErrors,
       delete: Boolean(o.delete),

@@ -36,6 +36,7 @@ export interface MigrateCliOptions extends OutputCliOptions {
   maxInflight: string;
   stateDir?: string;
   retries: string;
+  retryFailed?: boolean;
   maxErrors?: string;
   delete?: boolean;
   deleteEvery: string;

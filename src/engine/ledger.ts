@@ -80,11 +80,17 @@ export class Ledger {
     this.hooks.advance(size);
   }
 
-  failed(failure: FailureReport, bytes: number): void {
+  /** `poison`: the message failed because the server drops the connection on it (the journal counts such runs). */
+  failed(failure: FailureReport, bytes: number, poison = false): void {
     this.settled.set(failure.uidl, { outcome: 'failed' });
     this.summary.failed++;
     this.summary.failures.push(failure);
-    this.journal?.add({ t: 'failed', uidl: failure.uidl, reason: failure.reason });
+    this.journal?.add({
+      t: 'failed',
+      uidl: failure.uidl,
+      reason: failure.reason,
+      ...(poison ? { poison: true as const, side: failure.side, listSize: this.listSize(failure.uidl) } : {}),
+    });
     this.hooks.onFailure?.(failure);
     this.hooks.advance(bytes);
   }

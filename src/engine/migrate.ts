@@ -13,6 +13,8 @@ import { DedupIndex } from './dedup-index.js';
 import { confirmUploads } from './confirm-uploads.js';
 import { deletePhase } from './delete-phase.js';
 import { Ledger } from './ledger.js';
+import { isTransient } from '../errors.js';
+import { POISON_RUNS, PoisonTracker, type Charge } from './poison.js';
 import { Sessions, type RetryHooks } from './sessions.js';
 import { SettledMessages } from './settled.js';
 import { StopSignal } from './stop-signal.js';
@@ -35,6 +37,8 @@ export interface MigrateOptions extends Omit<TransferOptions, 'proveCopies'> {
    */
   maxSessions: number;
   journal: { state: JournalState; writer: JournalWriter | undefined } | undefined;
+  /** Try again the messages the server dropped the connection on in the last runs (otherwise skipped). */
+  retryFailed?: boolean;
 }
 
 export interface ProgressEvent {
@@ -103,6 +107,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     warn: (message) => hooks.warn(message),
     giveUp: () => stop.userRequested,
     onReconnect: () => summary.reconnects++,
+    progress: () => ledger.settled.size,
   };
   const withRetries = <T>(what: string, step: () => Promise<T>) => sessions.withRetries(what, step, options, retryHooks);
   const progress: ProgressEvent = { found: 0, totalBytes: 0, done: 0, doneBytes: 0 };
@@ -126,6 +131,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
   const laterSizes = new Map<string, number>();
   /** Uploads cut off before the server answered: found on the destination later, they count as appended. */
   const unknown = new Set<string>();
+  const poison = new PoisonTracker(options.retries, () => ledger.settled.size);
   /** Ids that disappeared from the source during the run (another client deleted them). */
   const vanished = new Set<string>();
 
@@ -163,6 +169,23 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     progress.found = fresh.length;
     progress.totalBytes = fresh.reduce((n, u) => n + first.size(u)!, 0);
     hooks.onListed?.({ ...progress });
+    if (journal && first.hasUidl && !options.dryRun && !options.retryFailed) {
+      for (const u of fresh) {
+        const runs = journal.state.poisoned.get(u) ?? 0;
+        const size = journal.state.poisonSize.get(u);
+        if (runs < POISON_RUNS || !first.identified(u) || (size !== undefined && size !== first.size(u))) continue;
+        const side = journal.state.poisonSide.get(u) ?? 'POP3';
+        ledger.failed(
+          {
+            uidl: u,
+            side,
+            reason: `skipped: the ${side} server dropped the connection on this message in ${runs} runs in a row; it stays on the POP3 server (run poplift with --retry-failed to try it again).`,
+          },
+          first.size(u)!,
+          true,
+        );
+      }
+    }
 
     /** Moves `batch` (ids of the current source session) in passes until each is settled or gone. */
     const moveAll = (batch: readonly string[]) =>
@@ -189,14 +212,47 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
           destination.catch(() => undefined);
           const { source, listing } = await sessions.openSource();
           const before = ledger.settled.size;
+          let hit: Charge[] = [];
           try {
             await transfer(
               remaining,
-              { source, destination, listing, ledger, stop, unknown, onBatch: () => ledger.flush(), warnOnce },
+              {
+                source,
+                destination,
+                listing,
+                ledger,
+                stop,
+                unknown,
+                onBatch: () => ledger.flush(),
+                warnOnce,
+                uploadAlone: (uidl) => poison.suspect(uidl),
+                hit: (charges) => (hit = charges),
+              },
               { ...options, proveCopies: options.delete },
             );
             // A destination that failed before any message needed it still fails the pass.
             await destination;
+          } catch (err) {
+            // A dropped session is charged to the message it was busy with; one that keeps
+            // dropping on the same message fails alone, and the reconnect goes on with the rest.
+            if (isTransient(err)) {
+              for (const c of poison.charge(hit)) {
+                if (ledger.settled.has(c.uidl)) continue;
+                const server = c.side === 'POP3' ? s.value.source.server : t.value.destination.server;
+                const doing = c.side === 'POP3' ? 'sending' : 'receiving';
+                const times = options.retries === 1 ? 'once' : `${options.retries} times in a row`;
+                ledger.failed(
+                  {
+                    uidl: c.uidl,
+                    side: c.side,
+                    reason: `${c.side} server ${server} dropped the connection while ${doing} this message, ${times}; it stays on the POP3 server.`,
+                  },
+                  listing.size(c.uidl) ?? 0,
+                  true,
+                );
+              }
+            }
+            throw err;
           } finally {
             ledger.flush();
           }

@@ -21,6 +21,12 @@ export interface RetryHooks {
   /** True once retrying is pointless (the user asked to stop). */
   giveUp(): boolean;
   onReconnect(): void;
+  /**
+   * How many messages are settled: when it grew since the last failure, the
+   * reconnect budget starts again (the budget is for a connection that makes
+   * no progress, not for a run).
+   */
+  progress?(): number;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -135,10 +141,16 @@ export class Sessions {
 
   /** Runs `step` until it succeeds, reconnecting the side that failed with backoff. */
   async withRetries<T>(what: string, step: () => Promise<T>, policy: RetryPolicy, hooks: RetryHooks): Promise<T> {
+    let mark = hooks.progress?.();
     for (let attempt = 0; ; attempt++) {
       try {
         return await step();
       } catch (err) {
+        const now = hooks.progress?.();
+        if (now !== mark) {
+          mark = now;
+          attempt = 0;
+        }
         if (!isTransient(err) || attempt >= policy.retries || hooks.giveUp()) throw err;
         await this.dropSide(err);
         const delay = policy.backoffMs * 2 ** attempt * (0.5 + Math.random());

@@ -12,6 +12,7 @@ import type { Listing } from '../store/listing.js';
 import type { FolderInfo, MailDestination, MailSource, RetrievedInfo, UploadItem, UploadOutcome } from '../store/mail-store.js';
 import type { DedupIndex } from './dedup-index.js';
 import type { Ledger } from './ledger.js';
+import type { Charge } from './poison.js';
 import { Reclaimer } from './reclaim.js';
 import type { StopSignal } from './stop-signal.js';
 
@@ -50,6 +51,10 @@ export interface TransferContext {
   /** Called after each upload batch settles (the journal is flushed there). */
   onBatch(): void;
   warnOnce(key: string, message: string): void;
+  /** Messages to upload alone, so that a drop during their upload names them alone. */
+  uploadAlone?(uidl: string): boolean;
+  /** Before a pass rethrows a session's failure: the messages being read or uploaded when it came. */
+  hit?(charges: Charge[]): void;
 }
 
 interface Pending {
@@ -73,6 +78,8 @@ class TransferPass {
   /** The first failure of an upload whose outcome is unknown: it ends the pass. */
   private fatal: unknown;
   private readonly reclaimer: Reclaimer;
+  /** Messages of the batches whose upload failed. */
+  private readonly cutOff: string[] = [];
 
   constructor(
     private readonly ctx: TransferContext,
@@ -159,7 +166,11 @@ class TransferPass {
         .then(() => this.ctx.onBatch())
         .catch((err: unknown) => {
           // The outcome of this batch is unknown: its messages stay unsettled and are looked up after a reconnect.
-          for (const p of pending) if (!this.ctx.ledger.settled.has(p.uidl)) this.ctx.unknown.add(p.uidl);
+          for (const p of pending) {
+            if (this.ctx.ledger.settled.has(p.uidl)) continue;
+            this.ctx.unknown.add(p.uidl);
+            this.cutOff.push(p.uidl);
+          }
           this.fatal ??= err;
         })
         .finally(() => {
@@ -226,10 +237,19 @@ class TransferPass {
       this.fail(uidl, 'IMAP', `${size} octets is over the server's APPENDLIMIT of ${folder.appendLimit} octets`, size);
       return false;
     }
+    const alone = ctx.uploadAlone?.(uidl) ?? false;
+    if (alone) {
+      this.flush();
+      await this.drain(0);
+      // An upload awaited here may have failed and ended the pass.
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
+      if (this.stopping) return false;
+    }
     this.batch.push({ uidl, key: prepared.key, item: { content, flags, date: prepared.date } });
     this.batchBytes += size;
     this.inflightBytes += size;
-    if (this.batch.length >= options.batchMessages || this.batchBytes >= options.batchBytes) this.flush();
+    if (alone || this.batch.length >= options.batchMessages || this.batchBytes >= options.batchBytes) this.flush();
+    if (alone) await this.drain(0);
     return true;
   }
 
@@ -241,17 +261,23 @@ class TransferPass {
       if (n !== undefined) numbers.push(n);
     }
     let readError: unknown;
+    /** Numbers the source answered (with a message or an error): the first one not among them was being read. */
+    const answered = new Set<number>();
     // A dry run needs only headers and sizes, and a source that counts a message as downloaded once it
     // is read (Gmail's POP3) must not see it read.
     const headersOnly = this.options.dryRun && this.ctx.source.readsHeaders;
     const onMessage = async (n: number, content: Buffer, info?: RetrievedInfo): Promise<void> => {
+      answered.add(n);
       if (info?.sizeSuspect) this.ctx.ledger.suspect(listing.uidlOf(n)!);
       const size = headersOnly ? (listing.size(listing.uidlOf(n)!) ?? content.length) : content.length;
       if (await this.take(n, content, size)) await this.drain(this.options.maxInflightBytes);
       else void this.reclaimer.released(content.length);
     };
     const readOptions = {
-      onError: (n: number, err: Error) => this.fail(listing.uidlOf(n)!, 'POP3', err.message, listing.size(listing.uidlOf(n)!) ?? 0),
+      onError: (n: number, err: Error) => {
+        answered.add(n);
+        this.fail(listing.uidlOf(n)!, 'POP3', err.message, listing.size(listing.uidlOf(n)!) ?? 0);
+      },
       stopWhen: () => this.stopping,
     };
     try {
@@ -265,6 +291,13 @@ class TransferPass {
     if (this.fatal === undefined && this.ctx.stop.reason === undefined) this.flush();
     await Promise.all(this.uploads);
     // What an upload or the source failed with, rethrown as it came.
+    if (this.fatal !== undefined) {
+      this.ctx.hit?.(this.cutOff.map((uidl) => ({ uidl, side: 'IMAP' as const })));
+    } else if (readError !== undefined) {
+      const reading = numbers.find((n) => !answered.has(n));
+      const uidl = reading === undefined ? undefined : listing.uidlOf(reading);
+      this.ctx.hit?.(uidl === undefined || this.ctx.ledger.settled.has(uidl) ? [] : [{ uidl, side: 'POP3' }]);
+    }
     /* eslint-disable @typescript-eslint/only-throw-error */
     if (this.fatal !== undefined) throw this.fatal;
     if (readError !== undefined) throw readError;

@@ -53,7 +53,8 @@ export type JournalEntry =
       uid?: number;
       uidValidity?: string;
     }
-  | { t: 'failed'; uidl: string; reason: string }
+  /** `poison`: the server dropped the connection on this message each time it was tried in that run. */
+  | { t: 'failed'; uidl: string; reason: string; poison?: true; side?: 'POP3' | 'IMAP'; listSize?: number }
   /** Committed by QUIT: the message is gone from the source. */
   | { t: 'deleted'; uidl: string };
 
@@ -79,6 +80,14 @@ export interface JournalState {
   folder: { uidValidity: string; uidNext: number | undefined } | undefined;
   /** Lines that could not be read (other than a torn last line). */
   badLines: number;
+  /**
+   * Messages the server dropped the connection on: in how many runs in a row
+   * (since the message last moved or failed otherwise), and on which side.
+   */
+  poisoned: Map<string, number>;
+  poisonSide: Map<string, 'POP3' | 'IMAP'>;
+  /** The size the source listed a poisoned message with: a reused id naming another message is not it. */
+  poisonSize: Map<string, number>;
 }
 
 function digestsOf(e: { sha?: string; cmp?: string }): CopyDigests | undefined {
@@ -86,7 +95,15 @@ function digestsOf(e: { sha?: string; cmp?: string }): CopyDigests | undefined {
 }
 
 export function loadJournal(path: string): JournalState {
-  const state: JournalState = { done: new Map(), deleted: new Set(), folder: undefined, badLines: 0 };
+  const state: JournalState = {
+    done: new Map(),
+    deleted: new Set(),
+    folder: undefined,
+    badLines: 0,
+    poisoned: new Map(),
+    poisonSide: new Map(),
+    poisonSize: new Map(),
+  };
   /** Appended entries no 'confirmed' has vouched for yet. */
   const unconfirmed = new Map<string, KnownMessage>();
   if (!existsSync(path)) return state;
@@ -113,6 +130,16 @@ export function loadJournal(path: string): JournalState {
       // The last line may be torn by a crash mid-write; anything else is worth a warning.
       if (i < lastLine) state.badLines++;
       return;
+    }
+    // Runs in a row that failed on a message by dropping the connection; anything else that became of it ends the row.
+    if (e.t === 'failed' && e.poison === true) {
+      state.poisoned.set(e.uidl, (state.poisoned.get(e.uidl) ?? 0) + 1);
+      if (e.side === 'POP3' || e.side === 'IMAP') state.poisonSide.set(e.uidl, e.side);
+      if (typeof e.listSize === 'number') state.poisonSize.set(e.uidl, e.listSize);
+    } else if ('uidl' in e && typeof e.uidl === 'string' && e.t !== 'missing') {
+      state.poisoned.delete(e.uidl);
+      state.poisonSide.delete(e.uidl);
+      state.poisonSize.delete(e.uidl);
     }
     switch (e.t) {
       case 'folder':

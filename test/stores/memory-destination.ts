@@ -39,6 +39,8 @@ export interface AccountFaults {
   throttleMs: number;
   /** Uploads still to be refused, whatever they hold. */
   refuseNext: number;
+  /** Messages whose upload always loses the connection before the server answers, storing nothing. */
+  killers: (content: Buffer) => boolean;
   /** Messages always refused. */
   refuse: (content: Buffer) => boolean;
   /** The account holds at most this many octets; an upload past it is over quota. */
@@ -101,6 +103,7 @@ export class MemoryImapServer {
     throttleMs: 1,
     refuseNext: 0,
     refuse: () => false,
+    killers: () => false,
     quotaBytes: undefined,
   };
   readonly folders = new Map<string, MemoryFolder>();
@@ -109,6 +112,8 @@ export class MemoryImapServer {
   sessionsOpened = 0;
   /** APPENDs answered (whatever the answer), over all sessions. */
   appends = 0;
+  /** Uploads that lost the connection through `faults.killers`. */
+  kills = 0;
   private nextValidity = 1000n;
 
   constructor(options: AccountOptions = {}) {
@@ -290,6 +295,10 @@ export class MemoryDestination implements MailDestination {
       (drop?.afterBytes !== undefined && this.bytes + size > drop.afterBytes) ||
       (drop?.afterCommands !== undefined && this.commands >= drop.afterCommands);
     const folder = account.folders.get(path);
+    if (faults.killers(item.content)) {
+      account.kills++;
+      throw this.lose('closed the connection before answering APPEND (not stored)');
+    }
     if (cutOff) {
       if (drop.stored && folder) account.store(folder, item);
       throw this.lose(`closed the connection before answering APPEND (${drop.stored ? 'stored' : 'not stored'})`);

@@ -31,6 +31,8 @@ export interface MailboxFaults {
   refuseLogin: boolean;
   /** UIDLs whose RETR and TOP are always answered -ERR. */
   unreadable: Set<string>;
+  /** UIDLs whose RETR and TOP always lose the connection before the message is sent (a poison message). */
+  killers: Set<string>;
   /**
    * The next commits (QUIT) lose the connection: 'before-update' removes
    * nothing, 'after-update' removes what was marked but the +OK is lost.
@@ -64,7 +66,14 @@ export class MemoryMailbox {
   readonly hasUidl: boolean;
   readonly readsHeaders: boolean;
   readonly exclusive: boolean;
-  readonly faults: MailboxFaults = { drops: [], failConnects: 0, refuseLogin: false, unreadable: new Set(), commitFailures: [] };
+  readonly faults: MailboxFaults = {
+    drops: [],
+    failConnects: 0,
+    refuseLogin: false,
+    unreadable: new Set(),
+    killers: new Set(),
+    commitFailures: [],
+  };
   /** The messages held now, in arrival order. */
   messages: Mail[];
   /** Messages removed by a commit, in the order they went. */
@@ -73,6 +82,8 @@ export class MemoryMailbox {
   sessionsOpened = 0;
   /** RETRs answered with a message, over all sessions. */
   retrieved = 0;
+  /** Reads that lost the connection through `faults.killers`. */
+  kills = 0;
   private open: MemorySource | undefined;
 
   constructor(messages: ReadonlyArray<Mail | Buffer>, options: MailboxOptions = {}) {
@@ -257,6 +268,10 @@ export class MemorySource implements MailSource {
         if (!options.onError) throw err;
         options.onError(n, err);
         continue;
+      }
+      if (this.mailbox.faults.killers.has(m.uidl)) {
+        this.mailbox.kills++;
+        throw this.lose(`closed the connection while sending message ${n}`);
       }
       const bytes = part(m);
       if (this.drop?.afterMessages !== undefined && this.messagesSent >= this.drop.afterMessages) {

@@ -5,7 +5,7 @@
  * destination exactly once. Mailboxes are random (8-bit, NUL, bare CR and
  * LF, with and without Message-ID, exact duplicates, some already on the
  * destination, new mail arriving between runs), and so are the faults of
- * each run; runs repeat, with the journal kept between them, until one
+ * each run (poison messages among them); runs repeat, with the journal kept between them, until one
  * succeeds, and verify --deep then agrees.
  */
 import fc from 'fast-check';
@@ -80,6 +80,10 @@ const runSpec = fc.record({
   refuseNext: fc.nat({ max: 2 }),
   /** Positions (modulo the mailbox size) of messages the POP3 server will not send in this run. */
   unreadable: fc.array(fc.nat({ max: 20 }), { maxLength: 2 }),
+  /** Positions of poison messages: reading them always drops the POP3 session. */
+  readKillers: fc.array(fc.nat({ max: 20 }), { maxLength: 1 }),
+  /** Positions of poison messages: uploading them always drops the IMAP connection. */
+  uploadKillers: fc.array(fc.nat({ max: 20 }), { maxLength: 1 }),
   /** Octets the account may take in this run, beyond what it holds. */
   quotaLeft: sometimes(fc.nat({ max: 1500 })),
   /** A stop is requested once this many messages are settled. */
@@ -137,6 +141,13 @@ function arm(mailbox: MemoryMailbox, account: MemoryImapServer, run: RunSpec, ui
   account.faults.failConnects = 0;
   mailbox.faults.commitFailures = [...run.commitFailures];
   mailbox.faults.unreadable = new Set(uidls.length === 0 ? [] : run.unreadable.map((i) => uidls[i % uidls.length]!));
+  mailbox.faults.killers = new Set(uidls.length === 0 ? [] : run.readKillers.map((i) => uidls[i % uidls.length]!));
+  const poison = new Set(
+    mailbox.messages.length === 0
+      ? []
+      : run.uploadKillers.map((i) => mailbox.messages[i % mailbox.messages.length]!.content.toString('latin1')),
+  );
+  account.faults.killers = (content) => poison.has(content.toString('latin1'));
   account.faults.drops = [...run.destinationDrops];
   account.faults.throttle = run.throttle;
   account.faults.refuseNext = run.refuseNext;
@@ -144,8 +155,8 @@ function arm(mailbox: MemoryMailbox, account: MemoryImapServer, run: RunSpec, ui
 }
 
 function disarm(mailbox: MemoryMailbox, account: MemoryImapServer): void {
-  Object.assign(mailbox.faults, { drops: [], commitFailures: [], failConnects: 0, unreadable: new Set() });
-  Object.assign(account.faults, { drops: [], failConnects: 0, throttle: 0, refuseNext: 0, quotaBytes: undefined });
+  Object.assign(mailbox.faults, { drops: [], commitFailures: [], failConnects: 0, unreadable: new Set(), killers: new Set() });
+  Object.assign(account.faults, { drops: [], failConnects: 0, throttle: 0, refuseNext: 0, quotaBytes: undefined, killers: () => false });
 }
 
 async function property(s: typeof scenario extends fc.Arbitrary<infer T> ? T : never): Promise<void> {
@@ -191,6 +202,8 @@ async function property(s: typeof scenario extends fc.Arbitrary<infer T> ? T : n
       batchMessages: run?.batchMessages ?? 3,
       multiAppend: run?.multiAppend ?? false,
       dryRun,
+      // Once the faults are gone, the user asks for the messages skipped as poison.
+      retryFailed: run === undefined,
     });
     const go = (j: MigrateOptions['journal']) =>
       migrate(
