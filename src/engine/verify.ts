@@ -25,6 +25,7 @@ import type { FolderIndex, FolderInfo, IndexedMessage, MailDestination, MailSour
 import { readableHeader } from '../message/display.js';
 import { firstHeader, headerBlock, parseHeaders, type HeaderField } from '../message/headers.js';
 import { identityKey } from '../message/identity-key.js';
+import { copyDigests } from '../message/copy-rule.js';
 import { foldCrRuns } from '../message/cr-runs.js';
 import { messageKeys } from '../message/prepared-message.js';
 import { scanIndex } from './folder-index.js';
@@ -71,11 +72,13 @@ export interface VerifyProblem {
 /**
  * A message that is there, with something worth knowing:
  * - cr-folded: (--deep) equal to its copy once runs of CRs before LF are folded, which some servers (Dovecot) do on APPEND;
+ * - server-changed: (--deep) equal to its copy by the copy rule (message/copy-rule.ts): once the other changes servers
+ *   make on storage are undone (bare CRs, Cyrus's 8-bit header bytes, GNU Mailutils' header fields);
  * - not-compared: (--deep) it holds NUL bytes, which only FETCH BINARY returns as stored, and the server offers no
  *   BINARY or the message has base64/quoted-printable parts (which BINARY returns decoded), so its bytes were not compared.
  */
 export interface VerifyNote {
-  note: 'cr-folded' | 'not-compared';
+  note: 'cr-folded' | 'server-changed' | 'not-compared';
   uidl: string;
   number: number;
   subject: string | undefined;
@@ -128,6 +131,7 @@ interface DeepPending extends Described {
   copies: IndexedMessage[];
   sha: string;
   foldedSha: string;
+  tolerant: string;
   nul: boolean;
   /** Whether BINARY[] would return it as stored: it has no base64 or quoted-printable part, which BINARY decodes. */
   binarySafe: boolean;
@@ -136,6 +140,8 @@ interface DeepPending extends Described {
 interface Hashes {
   sha: string;
   foldedSha: string;
+  /** The copy rule's comparison form (message/copy-rule.ts). */
+  tolerant: string;
 }
 
 /** New destination sessions --deep opens in a row, without a message fetched between them, before it gives up. */
@@ -151,7 +157,7 @@ function sha256(content: Buffer): string {
 function hashes(content: Buffer): Hashes {
   const folded = foldCrRuns(content);
   const sha = sha256(content);
-  return { sha, foldedSha: folded === content ? sha : sha256(folded) };
+  return { sha, foldedSha: folded === content ? sha : sha256(folded), tolerant: copyDigests(content).tolerant };
 }
 
 /** The folder's messages under any of `keys`, each once. */
@@ -291,7 +297,7 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
         const base = { ...described, size: content.length, key: keys.key };
         if (copies.length === 0) {
           problem({ problem: 'missing', ...base, copies: [] }, `No message with its key (${keys.key}) is in the folder.`);
-        } else if (matching.length === 0) {
+        } else if (matching.length === 0 && !options.deep) {
           problem(
             { problem: 'size-differs', ...base, copies },
             `The folder holds its key (${keys.key}) only with another size (${listCopies(copies)}), not with its ${content.length} octets: that may be another message with the same Message-ID.`,
@@ -300,9 +306,11 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
           report.present++;
         } else {
           const nul = content.includes(0);
+          // A server that changes messages on storage changes their size too: --deep compares the
+          // bytes of every copy with the key before it calls the sizes different.
           pending.push({
             ...base,
-            copies: matching,
+            copies: matching.length > 0 ? matching : copies,
             ...hashes(content),
             nul,
             binarySafe: nul && !ENCODED_PART.test(content.toString('latin1')),
@@ -407,6 +415,15 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
           uid: folded.uid,
           detail: `Equal to UID ${folded.uid} once runs of CRs before LF are folded: the server rewrote them when it stored the message.`,
         });
+      } else if (fetched.some((f) => f.tolerant === p.tolerant)) {
+        const changed = fetched.find((f) => f.tolerant === p.tolerant)!;
+        report.present++;
+        report.notes.push({
+          note: 'server-changed',
+          ...described,
+          uid: changed.uid,
+          detail: `Equal to UID ${changed.uid} once the changes servers make on storage are undone (line ends, 8-bit header bytes made X, X-IMAPbase/X-UID/X-UIDL/Status fields).`,
+        });
       } else if (p.nul && !useBinary(p) && fetched.length > 0) {
         report.present++;
         report.notes.push({
@@ -419,6 +436,11 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
         });
       } else if (fetched.length === 0) {
         problem({ ...base, problem: 'missing' }, `Its copy (${listCopies(p.copies)}) was removed from the folder during the check.`);
+      } else if (!p.copies.some((c) => c.size === p.size)) {
+        problem(
+          { ...base, problem: 'size-differs' },
+          `The folder holds its key (${p.key}) only with another size (${listCopies(p.copies)}), not with its ${p.size} octets, and no such copy is the message: that may be another message with the same Message-ID.`,
+        );
       } else {
         problem(
           base,
