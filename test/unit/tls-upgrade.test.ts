@@ -16,8 +16,8 @@ afterEach(() => {
  * "STARTTLS\r\n" and has answered "OK", like a server that accepted STLS/STARTTLS, and then
  * answers "hello\r\n". It records the SNI name each client sent.
  */
-async function startTlsServer(cert = 'tls-server.pem'): Promise<{ port: number; names: (string | false)[] }> {
-  const names: (string | false)[] = [];
+async function startTlsServer(cert = 'tls-server.pem'): Promise<{ port: number; names: (string | false | null)[] }> {
+  const names: (string | false | null)[] = [];
   const server = createServer((plain: Socket) => {
     plain.once('data', () => {
       plain.write('OK\r\n');
