@@ -8,6 +8,7 @@
  * URL-safe) at each of the three byte alignments it can have inside a
  * longer base64 blob. Both the POP3 and the IMAP driver use it.
  */
+import { oauthBearerResponse, plainResponse, xoauth2Response } from './sasl.js';
 
 export const REDACTED = '****';
 
@@ -34,14 +35,11 @@ export class SecretRedactor {
     const user = c.user ?? '';
     if (c.password !== undefined && c.password !== '') {
       redactor.add(c.password);
-      redactor.addExact(base64(`\0${user}\0${c.password}`));
+      redactor.addExact(plainResponse(user, c.password));
     }
     if (c.accessToken !== undefined && c.accessToken !== '') {
       redactor.add(c.accessToken);
-      redactor.addExact(
-        base64(`user=${user}\x01auth=Bearer ${c.accessToken}\x01\x01`),
-        base64(`n,a=${user.replace(/=/g, '=3D').replace(/,/g, '=2C')},\x01auth=Bearer ${c.accessToken}\x01\x01`),
-      );
+      redactor.addExact(xoauth2Response(user, c.accessToken), oauthBearerResponse(user, c.accessToken));
     }
     return redactor;
   }
@@ -100,10 +98,6 @@ export class SecretRedactor {
     }
     return err;
   }
-}
-
-function base64(text: string): string {
-  return Buffer.from(text, 'utf8').toString('base64');
 }
 
 /**

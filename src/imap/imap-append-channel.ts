@@ -8,12 +8,14 @@
  * so nothing waits for a continuation, several commands in flight, and
  * literal8 (RFC 3516) for messages with NUL bytes.
  */
-import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { ExitCode, PopliftError, connectFailure, describeServer } from '../errors.js';
 import { imapAstring } from './mailbox-name.js';
 import { SecretRedactor } from '../secrets-redaction.js';
 import { classifyResponseLine, runLaterError } from './server-responses.js';
+import { serverNameOptions, upgradeToTls } from '../tls-upgrade.js';
+import { oauthErrorAcknowledgement, oauthResponse, plainResponse, type OAuthMechanism } from '../sasl.js';
 
 export interface ImapLogin {
   host: string;
@@ -191,7 +193,7 @@ export class ImapAppendChannel {
   private async start(): Promise<void> {
     const { host, port } = this.login;
     // SNI carries host names only (RFC 6066); certificates are still checked against an IP literal.
-    const tlsOptions: ConnectionOptions = { ...(isIP(host) ? {} : { servername: host }), ...this.login.tlsOptions };
+    const tlsOptions = serverNameOptions(host, this.login.tlsOptions);
     const socket = await new Promise<Socket>((resolve, reject) => {
       const s = this.login.tls === 'implicit' ? tlsConnect({ host, port, ...tlsOptions }) : netConnect({ host, port });
       s.once(this.login.tls === 'implicit' ? 'secureConnect' : 'connect', () => resolve(s));
@@ -247,16 +249,13 @@ export class ImapAppendChannel {
     plain.removeAllListeners('data');
     plain.removeAllListeners('error');
     plain.removeAllListeners('close');
-    return new Promise((resolve, reject) => {
-      const secure = tlsConnect({ socket: plain, ...tlsOptions });
-      secure.setNoDelay(true);
-      secure.once('secureConnect', () => {
-        secure.removeAllListeners('error');
-        this.attach(secure);
-        resolve();
-      });
-      secure.once('error', (err) => reject(connectFailure('IMAP', this.server, this.login.host, err)));
-    });
+    const { socket: secure, secured } = upgradeToTls(plain, this.login.host, tlsOptions);
+    return secured.then(
+      () => this.attach(secure),
+      (err: unknown) => {
+        throw connectFailure('IMAP', this.server, this.login.host, err);
+      },
+    );
   }
 
   /** Takes a [CAPABILITY ...] response code (greeting, tagged OK of a login); false when there is none. */
@@ -286,13 +285,9 @@ export class ImapAppendChannel {
     let reply: TaggedReply;
     if (accessToken !== undefined) {
       const mech = this.capabilities.has('AUTH=OAUTHBEARER') ? 'OAUTHBEARER' : 'XOAUTH2';
-      const payload =
-        mech === 'XOAUTH2'
-          ? `user=${user}\x01auth=Bearer ${accessToken}\x01\x01`
-          : `n,a=${user.replace(/=/g, '=3D').replace(/,/g, '=2C')},\x01auth=Bearer ${accessToken}\x01\x01`; // RFC 5801 saslname
-      reply = await this.saslCommand(mech, Buffer.from(payload).toString('base64'));
+      reply = await this.saslCommand(mech, oauthResponse(mech, user, accessToken));
     } else if (this.capabilities.has('AUTH=PLAIN')) {
-      reply = await this.saslCommand('PLAIN', Buffer.from(`\0${user}\0${password ?? ''}`).toString('base64'));
+      reply = await this.saslCommand('PLAIN', plainResponse(user, password ?? ''));
     } else {
       if (this.capabilities.has('LOGINDISABLED')) {
         throw new PopliftError(`IMAP server ${this.server} refuses LOGIN on this connection; use imaps:// or a port with STARTTLS.`, {
@@ -338,11 +333,12 @@ export class ImapAppendChannel {
    * challenge (RFC 7628 §3.2.2): it must be answered (a lone %x01 for
    * OAUTHBEARER, an empty line for XOAUTH2) before the tagged NO comes.
    */
-  private saslCommand(mech: string, initial: string): Promise<TaggedReply> {
+  private saslCommand(mech: 'PLAIN' | OAuthMechanism, initial: string): Promise<TaggedReply> {
     const tag = this.nextTag();
     const reply = this.expect(tag);
     const acknowledgeError = () => {
-      const ack = mech === 'OAUTHBEARER' ? 'AQ==' : '';
+      // PLAIN has no error challenge; a '+' after it gets the empty line that ends the exchange.
+      const ack = mech === 'PLAIN' ? '' : oauthErrorAcknowledgement(mech);
       this.trace('C', ack === '' ? '(empty response to the error challenge)' : ack);
       this.socket.write(`${ack}\r\n`);
     };

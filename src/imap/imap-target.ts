@@ -10,6 +10,7 @@ import type { FolderInfo, FolderScan, FolderStatus } from '../store/mail-store.j
 import { ImapAppendChannel, noStartTls, type AppendItem, type AppendOutcome, type ImapLogin } from './imap-append-channel.js';
 import { encodeModifiedUtf7 } from './mailbox-name.js';
 import { SecretRedactor } from '../secrets-redaction.js';
+import { sanitiseOAuthStatus } from '../sasl.js';
 import { describeFolderNameProblems, folderNameProblems } from './folder-name-rules.js';
 import { resolveProfile, type DetectedProfile, type ProfileChoice } from './provider-profile.js';
 import { UploadPool } from './upload-pool.js';
@@ -88,13 +89,8 @@ function loginError(o: ImapConnectOptions, err: unknown): PopliftError {
     const code = e.serverResponseCode ? `[${e.serverResponseCode}] ` : '';
     const said = (e.responseText ?? e.message ?? 'authentication failed').replace(/\.$/, '');
     // A refused token needs a fresh token, not a password check (imapflow decodes the OAuth2 error challenge).
-    const oauthStatus = e.oauthError?.status;
-    const status =
-      typeof oauthStatus === 'string' || typeof oauthStatus === 'number'
-        ? ` (status "${String(oauthStatus)
-            .replace(/[^\x20-\x7e]/g, '')
-            .slice(0, 80)}")`
-        : '';
+    const oauthStatus = sanitiseOAuthStatus(e.oauthError?.status);
+    const status = oauthStatus === undefined ? '' : ` (status "${oauthStatus}")`;
     const what =
       o.accessToken !== undefined
         ? `refused the OAuth2 access token for ${o.user}${status}: ${code}${said}. Get a fresh access token, and check that it was issued for this account with IMAP access.`

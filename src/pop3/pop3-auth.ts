@@ -10,6 +10,15 @@ import { loginRefused, loginUnsupported, protocolFailure, quoteServer, type Logi
 import type { Pop3Reply } from './pop3-framing.js';
 import type { Pop3Transport } from './pop3-transport.js';
 import { REDACTED, SecretRedactor } from '../secrets-redaction.js';
+import {
+  base64,
+  oauthBearerResponse,
+  oauthErrorAcknowledgement,
+  oauthErrorStatus,
+  oauthResponse,
+  plainResponse,
+  xoauth2Response,
+} from '../sasl.js';
 
 /**
  * 'auto': SASL PLAIN when CAPA lists it, else USER/PASS. 'plain': AUTH PLAIN
@@ -53,23 +62,8 @@ const MASK = REDACTED;
  */
 export class SecretMask extends SecretRedactor {}
 
-const base64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
-
-/** RFC 4616: authzid NUL authcid NUL passwd, with an empty authzid. */
-export function plainResponse(user: string, password: string): string {
-  return base64(`\0${user}\0${password}`);
-}
-
-/** The XOAUTH2 initial client response (Google and Microsoft). */
-export function xoauth2Response(user: string, token: string): string {
-  return base64(`user=${user}\x01auth=Bearer ${token}\x01\x01`);
-}
-
-/** RFC 7628 §3.1 initial client response, with the RFC 5801 saslname escaping of the user. */
-export function oauthBearerResponse(user: string, token: string): string {
-  const saslname = user.replace(/=/g, '=3D').replace(/,/g, '=2C');
-  return base64(`n,a=${saslname},\x01auth=Bearer ${token}\x01\x01`);
-}
+// The payloads live in the shared SASL module; re-exported for this module's callers.
+export { oauthBearerResponse, oauthErrorStatus, plainResponse, xoauth2Response } from '../sasl.js';
 
 /** RFC 1939 §7: MD5 of the greeting's timestamp (brackets included) and the password, lower-case hex. */
 export function apopDigest(timestamp: string, password: string): string {
@@ -135,17 +129,16 @@ export async function authenticate(
         'log in with a password instead',
       );
     }
-    const initial = mechanism === 'OAUTHBEARER' ? oauthBearerResponse(user, token) : xoauth2Response(user, token);
+    const initial = oauthResponse(mechanism, user, token);
     let oauthStatus: string | undefined;
     const onChallenge = (challenge: string, round: number): ClientAnswer => {
       if (round > 0) return CANCEL;
       oauthStatus = oauthErrorStatus(challenge);
-      // RFC 7628 §3.2.3: OAUTHBEARER answers the error challenge with a lone
-      // %x01; for XOAUTH2 the providers document an empty response. Either way
-      // the server then ends the exchange with -ERR.
-      return mechanism === 'OAUTHBEARER'
-        ? { line: base64('\x01'), label: `${base64('\x01')} (AUTH ${mechanism} error acknowledgement)` }
-        : { line: '', label: `(empty AUTH ${mechanism} response to the error challenge)` };
+      // The server then ends the exchange with -ERR.
+      const ack = oauthErrorAcknowledgement(mechanism);
+      return ack === ''
+        ? { line: '', label: `(empty AUTH ${mechanism} response to the error challenge)` }
+        : { line: ack, label: `${ack} (AUTH ${mechanism} error acknowledgement)` };
     };
     let result = await saslExchange(transport, mechanism, initial, onChallenge);
     // Microsoft 365 takes the XOAUTH2 response only after "AUTH XOAUTH2" and
@@ -274,23 +267,4 @@ async function saslExchange(
     reply = await transport.send(answer.line, false, { label: answer.label, continuation: true });
   }
   return { reply, credentialsSent, inline: sentInline, challenged: challenges > 0 };
-}
-
-/**
- * The "status" of the base64 JSON error challenge of OAUTHBEARER (RFC 7628
- * §3.2.2, e.g. "invalid_token") or XOAUTH2 (e.g. "401"), if readable.
- */
-export function oauthErrorStatus(challenge: string): string | undefined {
-  try {
-    const parsed: unknown = JSON.parse(Buffer.from(challenge, 'base64').toString('utf8'));
-    if (parsed === null || typeof parsed !== 'object') return undefined;
-    const status = (parsed as { status?: unknown }).status;
-    if (typeof status !== 'string' && typeof status !== 'number') return undefined;
-    const text = String(status)
-      .replace(/[^\x20-\x7e]/g, '')
-      .slice(0, 80);
-    return text === '' ? undefined : text;
-  } catch {
-    return undefined;
-  }
 }

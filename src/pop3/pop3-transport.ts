@@ -1,6 +1,5 @@
-import { isIP, type Socket } from 'node:net';
-import { connect as tlsConnect, type ConnectionOptions, type TLSSocket, type TlsOptions } from 'node:tls';
-import Pop3Command from 'node-pop3';
+import type { Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { connectFailure, describeServer, errnoCode, isTlsError, tlsFailure, type PopliftError } from '../errors.js';
 import {
   closedBeforeGreeting,
@@ -18,8 +17,10 @@ import {
   Pop3ErrorCode,
   tlsHandshakeTimeout,
 } from './pop3-errors.js';
+import { openPop3Socket } from './node-pop3-socket.js';
 import { Pop3FramingError, Pop3ReplyParser, type Pop3Reply } from './pop3-framing.js';
 import type { SecretRedactor } from '../secrets-redaction.js';
+import { serverNameOptions, upgradeToTls } from '../tls-upgrade.js';
 
 export interface Pop3TransportOptions {
   host: string;
@@ -75,8 +76,6 @@ interface PendingCommand {
   reject(err: Error): void;
 }
 
-const LISTENED_EVENTS = ['data', 'error', 'close', 'end'] as const;
-
 /** How long a plain connection may stay silent before poplift checks whether the port speaks TLS. */
 const PROBE_AFTER_MS = 1000;
 /** How long that check may take. */
@@ -92,21 +91,19 @@ interface Handshake {
 }
 
 /**
- * node-pop3 0.11.0 with its framing replaced: it decodes replies to strings
- * (8-bit bytes are lost), does not undo dot-stuffing, recognises the end
- * marker and status lines only within one TCP chunk (a split one hangs the
- * command), and gets concurrent commands' replies mixed up. We keep its socket setup: TCP, or implicit TLS over it with the
- * caller's tlsOptions. Its per-chunk 'data' handler is swapped for a
- * Pop3ReplyParser, and its single `_command` slot for a FIFO of pending
- * commands, which is what makes pipelining possible.
- *
- * Only connect(), send(), startTls(), quit() and dropConnection() are meant to be used:
- * node-pop3's own helpers (RETR(), LIST(), ...) call
- * Pop3Connection.prototype.command through `super`, which would bypass this
- * framing, so Pop3Session never calls them.
+ * One POP3 connection with poplift's own framing: a Pop3ReplyParser over the
+ * raw bytes (node-pop3's per-chunk framing loses 8-bit bytes, dot-stuffing
+ * and split end markers) and a FIFO of pending commands instead of a single
+ * slot, which is what makes pipelining possible. node-pop3 only opens the
+ * socket, through node-pop3-socket.ts.
  */
-export class Pop3Transport extends Pop3Command {
+export class Pop3Transport {
   readonly server: string;
+  readonly host: string;
+  readonly port: number;
+  /** Implicit TLS (POP3S); STLS is startTls(). */
+  readonly tls: boolean;
+  readonly tlsOptions: ConnectionOptions | undefined;
   /**
    * RFC 2449 PIPELINING: when false, a command is held back until the
    * previous reply is complete.
@@ -144,22 +141,10 @@ export class Pop3Transport extends Pop3Command {
   private greetingText: string | undefined;
 
   constructor(options: Pop3TransportOptions) {
-    const tlsOptions: ConnectionOptions = {
-      // node-pop3 sends the host as SNI even when it is an IP address, which
-      // RFC 6066 forbids and Node warns about; verification still uses host.
-      servername: isIP(options.host) === 0 ? options.host : undefined,
-      ...options.tlsOptions,
-    };
-    super({
-      host: options.host,
-      port: options.port,
-      tls: options.tls,
-      // Credentials go through Pop3Session's own login (USER/PASS, APOP, AUTH), never node-pop3's.
-      user: '',
-      password: '',
-      // node-pop3 spreads these into tls.connect(), whose options they are.
-      tlsOptions: tlsOptions as TlsOptions,
-    });
+    this.host = options.host;
+    this.port = options.port;
+    this.tls = options.tls;
+    this.tlsOptions = options.tlsOptions;
     this.server = describeServer(options);
     this.idleTimeoutMs = options.timeoutMs;
     this.debugLine = options.debug;
@@ -167,7 +152,7 @@ export class Pop3Transport extends Pop3Command {
   }
 
   /** Opens the connection; resolves once the +OK greeting has arrived. */
-  override connect(): Promise<void> {
+  connect(): Promise<void> {
     if (this.sock !== undefined) return Promise.reject(new Error('Pop3Transport.connect() called twice'));
     const greeting = new Promise<Pop3Reply>((resolve, reject) => {
       this.transmitted({
@@ -182,30 +167,22 @@ export class Pop3Transport extends Pop3Command {
     });
     this.foregroundWaiting++;
 
-    // node-pop3 creates the socket and attaches its listeners synchronously,
-    // before socket.connect() can deliver any byte, so replacing them here
-    // loses nothing. Its promise then only settles if its executor threw
-    // (e.g. an invalid port), which we report as a connect failure.
-    const legacy = super.connect();
-    legacy.catch((err: unknown) => this.fail(connectFailure('POP3', this.server, this.host, err)));
-    const socket = this._socket;
-    if (socket === null) {
-      const err = connectFailure('POP3', this.server, this.host, new Error('node-pop3 created no socket'));
-      this.fail(err);
-      return Promise.reject(err);
-    }
-    for (const event of LISTENED_EVENTS) {
-      // node-pop3 adds exactly one listener per event, after Node's own TLS
-      // listeners: it is always the last one.
-      const listeners = socket.listeners(event);
-      const theirs = listeners[listeners.length - 1];
-      if (theirs !== undefined) socket.removeListener(event, theirs as Listener);
+    // The socket comes back before any byte can arrive: attaching now loses nothing.
+    let socket: Socket | TLSSocket;
+    try {
+      socket = openPop3Socket({ host: this.host, port: this.port, tls: this.tls, tlsOptions: this.tlsOptions }, (err) =>
+        this.fail(connectFailure('POP3', this.server, this.host, err)),
+      );
+    } catch (err) {
+      const failure = connectFailure('POP3', this.server, this.host, err);
+      this.fail(failure);
+      return Promise.reject(failure);
     }
     this.attach(socket);
-    socket.once(this.tls === true ? 'secureConnect' : 'connect', () => {
+    socket.once(this.tls ? 'secureConnect' : 'connect', () => {
       this.transportUp = true;
-      if (this.tls !== true) this.watchForTlsPort();
-      this.trace(`-- connected to ${this.server}${this.tls === true ? ` (${(socket as TLSSocket).getProtocol() ?? 'TLS'})` : ''}`);
+      if (!this.tls) this.watchForTlsPort();
+      this.trace(`-- connected to ${this.server}${this.tls ? ` (${(socket as TLSSocket).getProtocol() ?? 'TLS'})` : ''}`);
     });
     this.updateIdleTimer();
 
@@ -229,12 +206,7 @@ export class Pop3Transport extends Pop3Command {
   private watchForTlsPort(): void {
     const timer = setTimeout(() => {
       if (this.greeted || this.failure !== undefined) return;
-      const probe = tlsConnect({
-        host: this.host,
-        port: this.port,
-        rejectUnauthorized: false,
-        ...(isIP(this.host) === 0 ? { servername: this.host } : {}),
-      });
+      const probe = tlsConnect({ host: this.host, port: this.port, ...serverNameOptions(this.host), rejectUnauthorized: false });
       const done = (): void => {
         clearTimeout(limit);
         probe.destroy();
@@ -301,20 +273,24 @@ export class Pop3Transport extends Pop3Command {
     // ciphertext, which only the TLS layer may read.
     for (const [event, listener] of this.ourListeners) plain.removeListener(event, listener);
     this.ourListeners.length = 0;
-    const secure = tlsConnect({ host: this.host, ...(this.tlsOptions as ConnectionOptions), socket: plain });
-    this._socket = secure;
+    const { socket: secure, secured } = upgradeToTls(plain, this.host, this.tlsOptions);
     this.attach(secure);
     const done = new Promise<void>((resolve, reject) => {
       this.handshake = { resolve, reject };
     });
     this.updateIdleTimer();
-    secure.once('secureConnect', () => {
-      const handshake = this.handshake;
-      this.handshake = undefined;
-      this.updateIdleTimer();
-      this.trace(`-- TLS established with ${this.server} (${secure.getProtocol() ?? 'TLS'})`);
-      handshake?.resolve();
-    });
+    secured.then(
+      () => {
+        const handshake = this.handshake;
+        this.handshake = undefined;
+        this.updateIdleTimer();
+        this.trace(`-- TLS established with ${this.server} (${secure.getProtocol() ?? 'TLS'})`);
+        handshake?.resolve();
+      },
+      // The listeners attach() put on the TLS socket report a failed handshake
+      // (a TLS failure, or its timeout), with the words the user needs.
+      () => undefined,
+    );
     await done;
     return undefined;
   }
@@ -480,7 +456,7 @@ export class Pop3Transport extends Pop3Command {
     this.fail(
       this.greeted
         ? idleTimeout(this.server, this.inFlight[0]?.label ?? 'a command', this.idleTimeoutMs)
-        : connectTimeout(this.server, this.idleTimeoutMs, this.transportUp, this.tls === true),
+        : connectTimeout(this.server, this.idleTimeoutMs, this.transportUp, this.tls),
     );
   }
 
