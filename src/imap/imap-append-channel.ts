@@ -13,6 +13,7 @@ import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'n
 import { ExitCode, PopliftError, connectFailure, describeServer } from '../errors.js';
 import { imapAstring } from './mailbox-name.js';
 import { SecretRedactor } from '../secrets-redaction.js';
+import { loginRefused } from './imap-errors.js';
 import { classifyResponseLine, runLaterError } from './server-responses.js';
 import { serverNameOptions, upgradeToTls } from '../tls-upgrade.js';
 import { oauthErrorAcknowledgement, oauthResponse, plainResponse, type OAuthMechanism } from '../sasl.js';
@@ -314,13 +315,7 @@ export class ImapAppendChannel {
           },
         );
       }
-      const fix = accessToken !== undefined ? ' Get a fresh access token.' : ' Check the IMAP user name and password.';
-      throw new PopliftError(`IMAP server ${this.server} refused the login for ${user}: ${code}${reply.text.replace(/\.$/, '')}.${fix}`, {
-        exitCode: ExitCode.AUTH,
-        side: 'IMAP',
-        server: this.server,
-        code: 'IMAP_AUTH',
-      });
+      throw loginRefused(this.server, user, { code: reply.code, text: reply.text, tokenUsed: accessToken !== undefined });
     }
     // Capabilities change after login; servers usually say so in the tagged OK.
     if (!(reply.code === 'CAPABILITY' && this.capabilitiesFrom(`[CAPABILITY ${reply.codeArgs.join(' ')}]`)))

@@ -16,6 +16,7 @@ import { resolveProfile, type DetectedProfile, type ProfileChoice } from './prov
 import { UploadPool } from './upload-pool.js';
 import { packageVersion } from '../version.js';
 import { probePort } from './port-probe.js';
+import { loginRefused } from './imap-errors.js';
 
 export interface ImapConnectOptions extends ImapLogin {
   /**
@@ -86,22 +87,18 @@ function loginError(o: ImapConnectOptions, err: unknown): PopliftError {
     | null
     | undefined;
   if (e?.authenticationFailed) {
-    const code = e.serverResponseCode ? `[${e.serverResponseCode}] ` : '';
-    const said = (e.responseText ?? e.message ?? 'authentication failed').replace(/\.$/, '');
-    // A refused token needs a fresh token, not a password check (imapflow decodes the OAuth2 error challenge).
-    const oauthStatus = sanitiseOAuthStatus(e.oauthError?.status);
-    const status = oauthStatus === undefined ? '' : ` (status "${oauthStatus}")`;
-    const what =
-      o.accessToken !== undefined
-        ? `refused the OAuth2 access token for ${o.user}${status}: ${code}${said}. Get a fresh access token, and check that it was issued for this account with IMAP access.`
-        : `refused the login for ${o.user}: ${code}${said}. Check the IMAP user name and password.`;
-    return new PopliftError(`IMAP server ${server} ${what}`, {
-      exitCode: ExitCode.AUTH,
-      side: 'IMAP',
+    // imapflow decodes the OAuth2 error challenge; its status tells an expired token from a wrong scope.
+    return loginRefused(
       server,
-      code: 'IMAP_AUTH',
-      cause: err,
-    });
+      o.user,
+      {
+        code: e.serverResponseCode,
+        text: e.responseText ?? e.message ?? 'authentication failed',
+        tokenUsed: o.accessToken !== undefined,
+        oauthStatus: sanitiseOAuthStatus(e.oauthError?.status),
+      },
+      err,
+    );
   }
   if (isTlsError(err) || (e?.code && /^E[A-Z]+$/.test(e.code) && e.code !== 'ETHROTTLE'))
     return connectFailure('IMAP', server, o.host, err);

@@ -431,7 +431,7 @@ describeIntegration('security: TLS, plaintext policy, login methods and secrets 
       // Unanswered, the server's error challenge would leave the upload connection waiting for --timeout.
       expect(Date.now() - started).toBeLessThan(20_000);
       expect(r.code, r.stderr).toBe(3);
-      expect(r.stderr).toMatch(/^poplift: IMAP .*refused the login .*Get a fresh access token/m);
+      expect(r.stderr).toMatch(/^poplift: IMAP .*refused the OAuth2 access token .*Get a fresh access token/m);
     });
   });
 
