@@ -102,6 +102,19 @@ describe('the engine against a non-atomic MULTIAPPEND', () => {
     expect(account.allMessages().filter((m) => m.content.equals(a))).toHaveLength(1);
   });
 
+  // The same engine bug: with --dedupe none the next run sends again what the refused batch stored.
+  it.fails('with --dedupe none, the next run does not send again what the refused batch stored', async () => {
+    const messages = sameSize(2);
+    const mailbox = new MemoryMailbox(messages);
+    const account = new MemoryImapServer({ uidPlus: false });
+    account.faults.partialBatches = [1];
+    const endpoints = memoryEndpoints(mailbox, account);
+    const options = migrateOptions({ dedupe: false, multiAppend: true, batchMessages: 2, retries: 3 });
+    await migrate(endpoints, options).catch(() => undefined);
+    await migrate(endpoints, options).catch(() => undefined);
+    expectEachOnce(account, messages);
+  });
+
   it('a batch stored in part and then refused is not stored twice', async () => {
     const messages = sameSize(4);
     const mailbox = new MemoryMailbox(messages);
