@@ -151,7 +151,12 @@ const scenario = fc
   // Engine bug, excluded until fixed: with --delete, after an upload answered OK without a UID but not
   // stored, a message sharing its key and size with another one uploaded in the run is skipped as a
   // duplicate and deleted, uncopied (replayed below).
-  .map((s) => (s.collisions.length === 0 ? s : { ...s, runs: s.runs.map((r) => ({ ...r, lostNext: 0 })) }));
+  .map((s) => (s.collisions.length === 0 ? s : { ...s, runs: s.runs.map((r) => ({ ...r, lostNext: 0 })) }))
+  // Engine bug, excluded until fixed: under --dedupe none, after a lost upload reply (with throttling and
+  // over quota in the same run), a message sharing its key and size with a stored one is never sent, and
+  // runs end with exit 0 while it is missing (replayed below); the lookup of an unknown outcome by key
+  // is the likely cause.
+  .map((s) => (s.dedupe ? s : { ...s, collisions: [] }));
 
 /** Clean runs after the scheduled ones; one should do, the second proves it is not luck. */
 const CLEAN_RUNS = 2;
@@ -404,6 +409,20 @@ describe('migrate under random faults', () => {
         { ...runDefaults, lostNext: 1, delete: true, useJournal: false },
         { ...runDefaults, numericUidls: true, quotaLeft: 0, useJournal: false, dryRun: true },
       ],
+      finalDelete: false,
+    });
+  });
+
+  it.fails('replay: under --dedupe none, a message sharing a key with a stored one is never sent after a lost reply', async () => {
+    await property({
+      messages: [{ withId: false, crlf: false, subject: Buffer.alloc(0), body: Buffer.from([0]) }],
+      copies: [],
+      collisions: [[0, 1]],
+      dedupe: false,
+      onDestination: [],
+      hasUidl: true,
+      uidPlus: false,
+      runs: [{ ...runDefaults, destinationDrops: [{ afterUploads: 2, stored: false }], throttle: 1, quotaLeft: 68, useJournal: false }],
       finalDelete: false,
     });
   });
