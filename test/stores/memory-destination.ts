@@ -45,6 +45,16 @@ export interface AccountFaults {
   refuse: (content: Buffer) => boolean;
   /** The account holds at most this many octets; an upload past it is over quota. */
   quotaBytes: number | undefined;
+  /**
+   * Non-atomic MULTIAPPEND (RFC 3502 forbids it; servers do it): each entry
+   * is consumed by the next upload of two or more messages sent together,
+   * which stores its first K messages and then answers 'refused' for all.
+   */
+  partialBatches: number[];
+  /** Uploads still to be answered 'stored' while nothing is stored. */
+  lostNext: number;
+  /** Whether such an answer carries a UID (handed out, so UIDNEXT moves) or none. */
+  lostWithUid: boolean;
 }
 
 export interface StoredMessage {
@@ -105,6 +115,9 @@ export class MemoryImapServer {
     refuse: () => false,
     killers: () => false,
     quotaBytes: undefined,
+    partialBatches: [],
+    lostNext: 0,
+    lostWithUid: true,
   };
   readonly folders = new Map<string, MemoryFolder>();
   /** Folders created by a client, in order. */
@@ -252,10 +265,17 @@ export class MemoryDestination implements MailDestination {
 
   prepareUpload(): void {}
 
-  upload(folder: FolderInfo, items: readonly UploadItem[], _together: boolean): Promise<UploadOutcome[]> {
+  upload(folder: FolderInfo, items: readonly UploadItem[], together: boolean): Promise<UploadOutcome[]> {
     // One upload connection: batches are stored in the order they were sent, never interleaved.
     const run = this.uploading.then(async () => {
       const outcomes: UploadOutcome[] = [];
+      const partial = together && items.length > 1 ? this.account.faults.partialBatches.shift() : undefined;
+      if (partial !== undefined) {
+        for (const item of items.slice(0, partial)) {
+          if ((await this.append(folder.path, item)).outcome !== 'stored') break;
+        }
+        return items.map(() => ({ outcome: 'refused' as const, detail: 'NO [SERVERBUG] MULTIAPPEND failed part way' }));
+      }
       for (const item of items) outcomes.push(await this.append(folder.path, item));
       return outcomes;
     });
@@ -331,6 +351,13 @@ export class MemoryDestination implements MailDestination {
     if (limit !== undefined && size > limit) return { outcome: 'refused', detail: `NO [TOOBIG] Message over ${limit} octets` };
     if (faults.quotaBytes !== undefined && account.storedBytes() + size > faults.quotaBytes) {
       return { outcome: 'over-quota', detail: 'NO [OVERQUOTA] Quota exceeded (mailbox for user is full)' };
+    }
+    if (faults.lostNext > 0) {
+      faults.lostNext--;
+      const withUid = account.options.uidPlus && faults.lostWithUid;
+      return withUid
+        ? { outcome: 'stored', uid: folder.uidNext++, uidValidity: folder.uidValidity }
+        : { outcome: 'stored', uid: undefined, uidValidity: undefined };
     }
     const stored = account.store(folder, item);
     return {

@@ -38,6 +38,15 @@ export interface MailboxFaults {
    * nothing, 'after-update' removes what was marked but the +OK is lost.
    */
   commitFailures: Array<'before-update' | 'after-update'>;
+  /**
+   * Broken UIDL answers, keyed by a message's own UIDL: the line the server
+   * sends instead (repeated, with a space or 8-bit characters), or null
+   * when it sends no line for that message. Only what the session lists
+   * changes; the message is still the same message.
+   */
+  uidls: Map<string, string | null>;
+  /** Every UIDL is the message's number in the session, so UIDLs shift as mail comes and goes. */
+  numericUidls: boolean;
 }
 
 export interface Mail {
@@ -73,6 +82,8 @@ export class MemoryMailbox {
     unreadable: new Set(),
     killers: new Set(),
     commitFailures: [],
+    uidls: new Map(),
+    numericUidls: false,
   };
   /** The messages held now, in arrival order. */
   messages: Mail[];
@@ -113,9 +124,18 @@ export class MemoryMailbox {
       throw pop3Error(this.server, 'POP3_IN_USE', 'says the maildrop is in use by another session; try again later.');
     }
     this.sessionsOpened++;
-    const session = new MemorySource(this, [...this.messages], this.faults.drops.shift());
+    const listed = this.messages.map((m, i) => this.listedUidl(m, i + 1));
+    const session = new MemorySource(this, [...this.messages], listed, this.faults.drops.shift());
     this.open = session;
     return session;
+  }
+
+  /** The UIDL line a session opened now sends for message number n (undefined: no line). */
+  private listedUidl(m: Mail, n: number): string | undefined {
+    if (!this.hasUidl) return String(n);
+    if (this.faults.numericUidls) return String(n);
+    const broken = this.faults.uidls.get(m.uidl);
+    return broken === null ? undefined : (broken ?? m.uidl);
   }
 
   /** Called by a session as it ends: applies its marks when it commits. */
@@ -146,6 +166,8 @@ export class MemorySource implements MailSource {
     private readonly mailbox: MemoryMailbox,
     /** The messages as this session numbers them: number n is view[n - 1]. */
     private readonly view: readonly Mail[],
+    /** The UIDL this session lists for number n is listed[n - 1] (its number when the server has none). */
+    private readonly listed: ReadonlyArray<string | undefined>,
     private readonly drop: DropFault | undefined,
   ) {
     this.server = mailbox.server;
@@ -163,7 +185,7 @@ export class MemorySource implements MailSource {
     return new Listing(
       numbers,
       (n) => this.view[n - 1]!.content.length,
-      (n) => (this.mailbox.hasUidl ? this.view[n - 1]!.uidl : String(n)),
+      (n) => this.listed[n - 1],
       this.mailbox.hasUidl,
     );
   }
@@ -195,7 +217,7 @@ export class MemorySource implements MailSource {
   requestsFor(numbers: readonly number[]): DeleteRequest[] {
     return numbers.map((n) => ({
       n,
-      uidl: this.mailbox.hasUidl ? this.view[n - 1]!.uidl : String(n),
+      uidl: this.listed[n - 1] ?? `#${n}`,
       size: this.view[n - 1]!.content.length,
     }));
   }
@@ -210,8 +232,8 @@ export class MemorySource implements MailSource {
         continue;
       }
       const m = this.view[n - 1];
-      const listedId = this.mailbox.hasUidl ? m?.uidl : String(n);
-      const unique = this.mailbox.hasUidl && this.view.filter((other) => other.uidl === m?.uidl).length === 1;
+      const listedId = this.listed[n - 1];
+      const unique = this.mailbox.hasUidl && listedId !== undefined && this.listed.filter((other) => other === listedId).length === 1;
       if (m === undefined || listedId !== uidl || m.content.length !== size || !unique) {
         result.kept.push({ n, reason: 'its number does not name the message asked for with a unique UIDL' });
         continue;

@@ -4,9 +4,11 @@
  * message twice, and once a run succeeds every source message is on the
  * destination exactly once. Mailboxes are random (8-bit, NUL, bare CR and
  * LF, with and without Message-ID, exact duplicates, some already on the
- * destination, new mail arriving between runs), and so are the faults of
- * each run (poison messages among them); runs repeat, with the journal kept between them, until one
- * succeeds, and verify --deep then agrees.
+ * destination, new mail arriving between runs, distinct messages that
+ * share a Message-ID or a fallback key), and so are the faults of each run
+ * (broken UIDLs, non-atomic MULTIAPPEND, uploads answered OK but not
+ * stored, poison messages among them); runs repeat, with the journal kept between them,
+ * until one succeeds, and verify --deep then agrees.
  */
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -68,46 +70,97 @@ function sometimes<T>(value: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> {
   return fc.oneof({ weight: 3, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: value });
 }
 
-const runSpec = fc.record({
-  /** New mail delivered to the source before the run. */
-  arrivals: fc.array(messageSpec, { maxLength: 2 }),
-  sourceDrops: fc.array(fc.option(sourceDrop, { nil: undefined }), { maxLength: 3 }),
-  destinationDrops: fc.array(fc.option(uploadDrop, { nil: undefined }), { maxLength: 3 }),
-  commitFailures: fc.array(fc.constantFrom('before-update' as const, 'after-update' as const), { maxLength: 2 }),
-  /** Reconnects refused, armed once the first message is settled (a first connection that fails ends the run at once). */
-  failReconnects: fc.record({ pop3: fc.nat({ max: 2 }), imap: fc.nat({ max: 2 }) }),
-  throttle: fc.nat({ max: 3 }),
-  refuseNext: fc.nat({ max: 2 }),
-  /** Positions (modulo the mailbox size) of messages the POP3 server will not send in this run. */
-  unreadable: fc.array(fc.nat({ max: 20 }), { maxLength: 2 }),
-  /** Positions of poison messages: reading them always drops the POP3 session. */
-  readKillers: fc.array(fc.nat({ max: 20 }), { maxLength: 1 }),
-  /** Positions of poison messages: uploading them always drops the IMAP connection. */
-  uploadKillers: fc.array(fc.nat({ max: 20 }), { maxLength: 1 }),
-  /** Octets the account may take in this run, beyond what it holds. */
-  quotaLeft: sometimes(fc.nat({ max: 1500 })),
-  /** A stop is requested once this many messages are settled. */
-  stopAfter: sometimes(fc.nat({ max: 6 })),
-  delete: fc.boolean(),
-  deleteEvery: fc.integer({ min: 1, max: 4 }),
-  batchMessages: fc.integer({ min: 1, max: 4 }),
-  multiAppend: fc.boolean(),
-  useJournal: fc.boolean(),
-  dryRun: fc.integer({ min: 0, max: 9 }).map((n) => n === 0),
+/**
+ * A broken UIDL line for the message at a position (modulo the mailbox size):
+ * missing, the UIDL of the next message (repeated), with a space, or with an
+ * 8-bit character.
+ */
+const brokenUidl = fc.record({
+  at: fc.nat({ max: 20 }),
+  as: fc.constantFrom('missing' as const, 'repeated' as const, 'space' as const, '8bit' as const),
 });
+type BrokenUidl = typeof brokenUidl extends fc.Arbitrary<infer T> ? T : never;
+
+const runSpec = fc
+  .record({
+    /** New mail delivered to the source before the run. */
+    arrivals: fc.array(messageSpec, { maxLength: 2 }),
+    sourceDrops: fc.array(fc.option(sourceDrop, { nil: undefined }), { maxLength: 3 }),
+    destinationDrops: fc.array(fc.option(uploadDrop, { nil: undefined }), { maxLength: 3 }),
+    commitFailures: fc.array(fc.constantFrom('before-update' as const, 'after-update' as const), { maxLength: 2 }),
+    /** Reconnects refused, armed once the first message is settled (a first connection that fails ends the run at once). */
+    failReconnects: fc.record({ pop3: fc.nat({ max: 2 }), imap: fc.nat({ max: 2 }) }),
+    throttle: fc.nat({ max: 3 }),
+    refuseNext: fc.nat({ max: 2 }),
+    /** Positions (modulo the mailbox size) of messages the POP3 server will not send in this run. */
+    unreadable: fc.array(fc.nat({ max: 20 }), { maxLength: 2 }),
+    /** Positions of poison messages: reading them always drops the POP3 session. */
+    readKillers: fc.array(fc.nat({ max: 20 }), { maxLength: 1 }),
+    /** Positions of poison messages: uploading them always drops the IMAP connection. */
+    uploadKillers: fc.array(fc.nat({ max: 20 }), { maxLength: 1 }),
+    brokenUidls: fc.array(brokenUidl, { maxLength: 3 }),
+    /** UIDLs are the message numbers in this run's sessions (so they name other messages than in earlier runs). */
+    numericUidls: fc.integer({ min: 0, max: 5 }).map((n) => n === 0),
+    /** Sizes (K) of the MULTIAPPEND batches stored in part, then refused whole. */
+    partialBatches: fc.array(fc.nat({ max: 3 }), { maxLength: 2 }),
+    /** Uploads answered OK while nothing is stored, with or without a UID. */
+    lostNext: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 2 }) }),
+    lostWithUid: fc.boolean(),
+    /** Octets the account may take in this run, beyond what it holds. */
+    quotaLeft: sometimes(fc.nat({ max: 1500 })),
+    /** A stop is requested once this many messages are settled. */
+    stopAfter: sometimes(fc.nat({ max: 6 })),
+    delete: fc.boolean(),
+    deleteEvery: fc.integer({ min: 1, max: 4 }),
+    batchMessages: fc.integer({ min: 1, max: 4 }),
+    multiAppend: fc.boolean(),
+    useJournal: fc.boolean(),
+    dryRun: fc.integer({ min: 0, max: 9 }).map((n) => n === 0),
+  })
+  // Engine bug, excluded until fixed: with numeric UIDLs, a run that deletes trusts a UIDL and size it
+  // saw uploaded in an earlier session of the same run, after a DELE shifted the numbers, and deletes
+  // another message of the same size that was never copied (engine-broken-servers.test.ts, it.fails).
+  .map((r) => ({ ...r, numericUidls: r.numericUidls && !r.delete }))
+  // Engine bug, excluded until fixed: an upload answered OK without a UID and not stored, in a run with
+  // numeric, missing or repeated UIDLs, can leave later runs ending with exit 0 while the message is
+  // missing (replayed below).
+  .map((r) => ({ ...r, lostNext: r.numericUidls || r.brokenUidls.length > 0 ? 0 : r.lostNext }))
+  // Engine bug, excluded until fixed: the journal records what became of a message under a UIDL two
+  // messages share; once the UIDLs are right again, the other message of that UIDL is taken as done on
+  // the journal's word: deleted uncopied when it shares the first one's key and size, else never sent
+  // while runs end with exit 0 (engine-broken-servers.test.ts, it.fails).
+  .map((r) => ({ ...r, brokenUidls: r.useJournal ? r.brokenUidls.filter((b) => b.as !== 'repeated') : r.brokenUidls }));
 type RunSpec = typeof runSpec extends fc.Arbitrary<infer T> ? T : never;
 
-const scenario = fc.record({
-  messages: fc.array(messageSpec, { maxLength: 10 }),
-  /** Exact copies: [which message, where the copy goes]. */
-  copies: fc.array(fc.tuple(fc.nat({ max: 20 }), fc.nat({ max: 20 })), { maxLength: 3 }),
-  /** Which messages the destination holds before the first run. */
-  onDestination: fc.array(fc.boolean(), { maxLength: 10 }),
-  hasUidl: fc.integer({ min: 0, max: 4 }).map((n) => n !== 0),
-  uidPlus: fc.boolean(),
-  runs: fc.array(runSpec, { minLength: 1, maxLength: 4 }),
-  finalDelete: fc.boolean(),
-});
+const scenario = fc
+  .record({
+    messages: fc.array(messageSpec, { maxLength: 10 }),
+    /** Exact copies: [which message, where the copy goes]. */
+    copies: fc.array(fc.tuple(fc.nat({ max: 20 }), fc.nat({ max: 20 })), { maxLength: 3 }),
+    /**
+     * Distinct messages that share a key with another: [which message, a
+     * nonzero mask XORed into its body]. Same Message-ID, or without one the
+     * same Date/From/To/Subject, and the same size; different bytes.
+     */
+    collisions: fc.array(fc.tuple(fc.nat({ max: 20 }), fc.integer({ min: 1, max: 255 })), { maxLength: 2 }),
+    /** --dedupe message-id (true) or none; without it only the journal knows what a run stored, so every run keeps one. */
+    dedupe: fc.integer({ min: 0, max: 3 }).map((n) => n !== 0),
+    /** Which messages the destination holds before the first run. */
+    onDestination: fc.array(fc.boolean(), { maxLength: 10 }),
+    hasUidl: fc.integer({ min: 0, max: 4 }).map((n) => n !== 0),
+    uidPlus: fc.boolean(),
+    runs: fc.array(runSpec, { minLength: 1, maxLength: 4 }),
+    finalDelete: fc.boolean(),
+  })
+  // Engine bug, excluded until fixed: with --delete, after an upload answered OK without a UID but not
+  // stored, a message sharing its key and size with another one uploaded in the run is skipped as a
+  // duplicate and deleted, uncopied (replayed below).
+  .map((s) => (s.collisions.length === 0 ? s : { ...s, runs: s.runs.map((r) => ({ ...r, lostNext: 0 })) }))
+  // Engine bug, excluded until fixed: under --dedupe none, after a lost upload reply (with throttling and
+  // over quota in the same run), a message sharing its key and size with a stored one is never sent, and
+  // runs end with exit 0 while it is missing (replayed below); the lookup of an unknown outcome by key
+  // is the likely cause.
+  .map((s) => (s.dedupe ? s : { ...s, collisions: [] }));
 
 /** Clean runs after the scheduled ones; one should do, the second proves it is not luck. */
 const CLEAN_RUNS = 2;
@@ -135,6 +188,23 @@ function checkInvariants(mailbox: MemoryMailbox, account: MemoryImapServer, orig
   expect(onSource).toEqual(original.map((m) => m.toString('latin1')).sort());
 }
 
+/** Built from the same message spec position: the same Message-ID, or the same From/Date/Subject without one, and the same size. */
+function sameKey(a: Buffer, b: Buffer): boolean {
+  const head = (m: Buffer) => m.subarray(0, m.indexOf('Date:')).toString('latin1');
+  return a.length === b.length && head(a) === head(b);
+}
+
+function brokenUidls(faults: readonly BrokenUidl[], uidls: readonly string[]): Map<string, string | null> {
+  const broken = new Map<string, string | null>();
+  if (uidls.length === 0) return broken;
+  for (const { at, as } of faults) {
+    const uidl = uidls[at % uidls.length]!;
+    const next = uidls[(at + 1) % uidls.length]!;
+    broken.set(uidl, as === 'missing' ? null : as === 'repeated' ? next : as === 'space' ? `x ${uidl}` : `${uidl}\xe9`);
+  }
+  return broken;
+}
+
 function arm(mailbox: MemoryMailbox, account: MemoryImapServer, run: RunSpec, uidls: readonly string[]): void {
   mailbox.faults.drops = [...run.sourceDrops];
   mailbox.faults.failConnects = 0;
@@ -152,15 +222,65 @@ function arm(mailbox: MemoryMailbox, account: MemoryImapServer, run: RunSpec, ui
   account.faults.throttle = run.throttle;
   account.faults.refuseNext = run.refuseNext;
   account.faults.quotaBytes = run.quotaLeft === undefined ? undefined : account.storedBytes() + run.quotaLeft;
+  mailbox.faults.uidls = brokenUidls(run.brokenUidls, uidls);
+  mailbox.faults.numericUidls = run.numericUidls;
+  account.faults.partialBatches = [...run.partialBatches];
+  account.faults.lostNext = run.lostNext;
+  account.faults.lostWithUid = run.lostWithUid;
 }
 
 function disarm(mailbox: MemoryMailbox, account: MemoryImapServer): void {
-  Object.assign(mailbox.faults, { drops: [], commitFailures: [], failConnects: 0, unreadable: new Set(), killers: new Set() });
-  Object.assign(account.faults, { drops: [], failConnects: 0, throttle: 0, refuseNext: 0, quotaBytes: undefined, killers: () => false });
+  Object.assign(mailbox.faults, {
+    drops: [],
+    commitFailures: [],
+    failConnects: 0,
+    unreadable: new Set(),
+    killers: new Set(),
+    uidls: new Map(),
+    numericUidls: false,
+  });
+  Object.assign(account.faults, {
+    drops: [],
+    failConnects: 0,
+    throttle: 0,
+    refuseNext: 0,
+    quotaBytes: undefined,
+    partialBatches: [],
+    lostNext: 0,
+    killers: () => false,
+  });
 }
 
-async function property(s: typeof scenario extends fc.Arbitrary<infer T> ? T : never): Promise<void> {
+async function property(generated: typeof scenario extends fc.Arbitrary<infer T> ? T : never): Promise<void> {
+  // --dedupe none leaves it to the journal alone to know what was stored, and the journal can only
+  // recognise a message by a stable, unique UIDL (README: the journal is a shortcut, dedupe keeps
+  // duplicates out). Without one, with exact copies on the source, or with messages already in the
+  // folder, a second copy is what --dedupe none asks for.
+  const stableUidls = generated.hasUidl && generated.runs.every((r) => !r.numericUidls && r.brokenUidls.length === 0);
+  const none = stableUidls && generated.copies.length === 0 && !generated.onDestination.some(Boolean);
+  const dedupe = generated.dedupe || !none;
+  // Engine bug, excluded until fixed: a MULTIAPPEND refused after the server stored part of it is not
+  // looked up, so what the server kept is uploaded again: by a later run under --dedupe none, or, after
+  // a POP3 reconnect, as an exact copy of a kept message (engine-broken-servers.test.ts, it.fails).
+  const partialBatchesOk = dedupe && generated.copies.length === 0;
+  const s = {
+    ...generated,
+    dedupe,
+    runs: generated.runs.map((r) => ({
+      ...r,
+      partialBatches: partialBatchesOk ? r.partialBatches : [],
+    })),
+  };
   const distinct = s.messages.map(build);
+  for (const [which, mask] of s.collisions) {
+    if (s.messages.length === 0) break;
+    const i = which % s.messages.length;
+    const spec = s.messages[i]!;
+    if (spec.body.length === 0) continue;
+    const variant = build({ ...spec, body: Buffer.from(spec.body.map((b) => b ^ mask)) }, i);
+    // Two equal variants would be an exact copy, which `copies` covers.
+    if (!distinct.some((d) => d.equals(variant))) distinct.push(variant);
+  }
   const original = [...distinct];
   for (const [which, where] of s.copies) {
     if (distinct.length === 0) break;
@@ -201,6 +321,7 @@ async function property(s: typeof scenario extends fc.Arbitrary<infer T> ? T : n
       deleteEvery: run?.deleteEvery ?? 2,
       batchMessages: run?.batchMessages ?? 3,
       multiAppend: run?.multiAppend ?? false,
+      dedupe: s.dedupe,
       dryRun,
       // Once the faults are gone, the user asks for the messages skipped as poison.
       retryFailed: run === undefined,
@@ -221,7 +342,7 @@ async function property(s: typeof scenario extends fc.Arbitrary<infer T> ? T : n
       );
     let ok = false;
     try {
-      const { summary } = run?.useJournal === false || dryRun ? await go(undefined) : await journal.with((j) => go(j));
+      const { summary } = (run?.useJournal === false && s.dedupe) || dryRun ? await go(undefined) : await journal.with((j) => go(j));
       ok = summaryExitCode(summary) === 0 && !dryRun;
     } catch {
       // A run may end in an error (a fault on a first session, retries used up); the invariants must hold all the same.
@@ -236,19 +357,147 @@ async function property(s: typeof scenario extends fc.Arbitrary<infer T> ? T : n
   for (let i = 0; i < CLEAN_RUNS && !success; i++) success = await runOnce(undefined, `clean run ${i + 1}`);
   if (!success) throw new Error('no clean run succeeded');
 
+  // Every distinct message's bytes are on the destination once. The one
+  // exception: with --dedupe message-id, a message that shares its key
+  // (Message-ID, or the fallback key without one) with a different message
+  // that is there may be skipped as a duplicate; it must then still be on the
+  // source, never deleted.
   const stored = account.folders.get('Archive')?.messages ?? [];
+  let skipped = 0;
   for (const m of distinct) {
     const n = stored.filter((x) => x.content.equals(m)).length;
-    if (n !== 1) throw new Error(`after success, a source message is on the destination ${n} times`);
+    if (n === 1) continue;
+    const sharesKey =
+      s.dedupe && n === 0 && distinct.some((o) => o !== m && !o.equals(m) && sameKey(o, m) && stored.some((x) => x.content.equals(o)));
+    const kept = mailbox.messages.some((x) => x.content.equals(m));
+    if (sharesKey && kept) {
+      skipped++;
+      continue;
+    }
+    throw new Error(`after success, a source message is on the destination ${n} times${sharesKey ? ' and not on the source' : ''}`);
   }
-  expect(stored).toHaveLength(distinct.length);
+  expect(stored).toHaveLength(distinct.length - skipped);
   // What migrate did, verify proves, byte for byte.
   const report = await verifyMailbox(endpoints, { folder: ['Archive'], deep: true }, { warn: () => undefined });
-  expect(report.problems).toEqual([]);
-  expect(report.present).toBe(mailbox.messages.length);
+  if (skipped === 0) {
+    expect(report.problems).toEqual([]);
+    expect(report.present).toBe(mailbox.messages.length);
+  }
 }
 
 describe('migrate under random faults', () => {
+  const runDefaults: RunSpec = {
+    arrivals: [],
+    sourceDrops: [],
+    destinationDrops: [],
+    commitFailures: [],
+    failReconnects: { pop3: 0, imap: 0 },
+    throttle: 0,
+    refuseNext: 0,
+    unreadable: [],
+    readKillers: [],
+    uploadKillers: [],
+    brokenUidls: [],
+    numericUidls: false,
+    partialBatches: [],
+    lostNext: 0,
+    lostWithUid: false,
+    quotaLeft: undefined,
+    stopAfter: undefined,
+    delete: false,
+    deleteEvery: 1,
+    batchMessages: 1,
+    multiAppend: false,
+    useJournal: true,
+    dryRun: false,
+  };
+  const empty = { withId: false, crlf: false, subject: Buffer.alloc(0), body: Buffer.alloc(0) };
+  it.fails('replay: after an upload answered OK but not stored, a message sharing a key is deleted uncopied', async () => {
+    const spec = (body: number[]) => ({ withId: false, crlf: false, subject: Buffer.alloc(0), body: Buffer.from(body) });
+    await property({
+      messages: [spec([]), spec([]), spec([121, 10])],
+      copies: [],
+      collisions: [[20, 115]],
+      dedupe: false,
+      onDestination: [],
+      hasUidl: true,
+      uidPlus: false,
+      runs: [
+        { ...runDefaults, lostNext: 1, delete: true, useJournal: false },
+        { ...runDefaults, numericUidls: true, quotaLeft: 0, useJournal: false, dryRun: true },
+      ],
+      finalDelete: false,
+    });
+  });
+
+  it.fails('replay: under --dedupe none, a message sharing a key with a stored one is never sent after a lost reply', async () => {
+    await property({
+      messages: [{ withId: false, crlf: false, subject: Buffer.alloc(0), body: Buffer.from([0]) }],
+      copies: [],
+      collisions: [[0, 1]],
+      dedupe: false,
+      onDestination: [],
+      hasUidl: true,
+      uidPlus: false,
+      runs: [{ ...runDefaults, destinationDrops: [{ afterUploads: 2, stored: false }], throttle: 1, quotaLeft: 68, useJournal: false }],
+      finalDelete: false,
+    });
+  });
+
+  // The same engine bug with a missing, then a repeated UIDL line instead of numeric UIDLs.
+  it.fails('replay: broken UIDL lines and an upload answered OK but not stored end with exit 0 and a message missing', async () => {
+    const spec = (n: number, crlf: boolean) => ({
+      withId: true,
+      crlf,
+      subject: Buffer.alloc(5 + 3 * Number(!crlf)),
+      body: Buffer.alloc(n),
+    });
+    await property({
+      messages: [spec(1, true)],
+      copies: [],
+      collisions: [],
+      dedupe: false,
+      onDestination: [],
+      hasUidl: true,
+      uidPlus: false,
+      runs: [
+        { ...runDefaults, arrivals: [spec(3, false)], numericUidls: true, stopAfter: 0, useJournal: false, dryRun: true },
+        { ...runDefaults, throttle: 1, brokenUidls: [{ at: 0, as: 'missing' }], lostNext: 1, delete: true, useJournal: false },
+        { ...runDefaults, brokenUidls: [{ at: 0, as: 'repeated' }], lostNext: 1 },
+      ],
+      finalDelete: false,
+    });
+  });
+  // Engine bug, excluded from the generator until fixed; the shrunk counterexample, replayed. A run
+  // with numeric UIDLs whose upload is answered OK without a UID while nothing is stored (after an
+  // earlier run of the same lost upload, a failed commit and refused reconnects): the clean runs then
+  // end with exit 0 while the message is not on the destination. Without the numeric UIDLs, or without
+  // the lost upload in that run, it passes.
+  it.fails('replay: numeric UIDLs and an upload answered OK but not stored end with exit 0 and a message missing', async () => {
+    await property({
+      messages: [],
+      copies: [],
+      collisions: [],
+      dedupe: false,
+      onDestination: [],
+      hasUidl: true,
+      uidPlus: false,
+      runs: [
+        {
+          ...runDefaults,
+          arrivals: [empty],
+          sourceDrops: [undefined, { afterCommands: 0 }],
+          commitFailures: ['before-update'],
+          failReconnects: { pop3: 2, imap: 0 },
+          lostNext: 1,
+          delete: true,
+        },
+        { ...runDefaults, numericUidls: true, lostNext: 1 },
+      ],
+      finalDelete: false,
+    });
+  });
+
   it('never deletes an uncopied message, never stores one twice, and ends with each message once', async () => {
     await fc.assert(
       fc.asyncProperty(scenario, (s) => property(s)),
