@@ -14,7 +14,7 @@ import { connectionEndpoints, label } from './connections.js';
 import type { MigrateCliOptions } from './migrate-options.js';
 import type { CliIo } from './cli-io.js';
 import { folderLevels, parseFlagListOrUsage, positiveNumber, timeoutMs, wholeNumber } from './options.js';
-import { Output, outputSettings, summaryLine } from './output.js';
+import { mailboxLabel, Output, outputSettings, summaryLine } from './output.js';
 import { parseServerUrl, type ServerUrl } from './server-url.js';
 import { formatSummary } from './summary-output.js';
 import { migrateJson } from './json-result.js';
@@ -169,7 +169,7 @@ export async function executeMigrate(plan: MigratePlan, o: MigrateCliOptions, io
 
 /** How a mailbox is named in its progress lines and bar (summaryLine names it the same way from the summary). */
 export function mailboxName(plan: MigratePlan): string {
-  return `${plan.pop3Label} -> ${plan.imapLabel} folder "${plan.levels.join('/')}"`;
+  return mailboxLabel(plan.pop3Label, plan.imapLabel, plan.levels.join('/'));
 }
 
 /** What a progress bar calls a mailbox, short enough to leave room for the bar on 80 columns. */

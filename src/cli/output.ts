@@ -92,9 +92,14 @@ export function mailboxResultLine(name: string, s: MigrationSummary | undefined,
   return `${name}: ${status}; found ${s.found}, ${verb} ${s.dryRun ? s.wouldAppend.length : s.appended}, duplicates ${s.duplicates}, failed ${s.failed}${deleted}; ${formatSize(s.bytes)} in ${s.seconds.toFixed(1)} s`;
 }
 
+/** How every line and report names a mailbox and its folder: the one place it is written. */
+export function mailboxLabel(pop3: string, imap: string, folder: string): string {
+  return `${pop3} -> ${imap} folder "${folder}"`;
+}
+
 /** The final one-line summary of one migration (--quiet). */
 export function summaryLine(s: MigrationSummary): string {
-  return mailboxResultLine(`${s.pop3} -> ${s.imap} folder "${s.folder}"`, s, summaryExitCode(s) === 0 ? 'ok' : 'incomplete');
+  return mailboxResultLine(mailboxLabel(s.pop3, s.imap, s.folder), s, summaryExitCode(s) === 0 ? 'ok' : 'incomplete');
 }
 
 export class Output {

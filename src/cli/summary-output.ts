@@ -1,11 +1,11 @@
 import type { MigrationSummary } from '../engine/summary.js';
-import { count, formatSize } from './output.js';
+import { count, formatSize, mailboxLabel } from './output.js';
 
 /** The human summary printed to stderr at the end of a migration. */
 export function formatSummary(s: MigrationSummary): string {
   const lines: string[] = [];
   const verb = s.dryRun ? 'would append' : 'appended';
-  lines.push(`${s.dryRun ? 'Dry run: ' : ''}${s.pop3} -> ${s.imap} folder "${s.folder}"`);
+  lines.push(`${s.dryRun ? 'Dry run: ' : ''}${mailboxLabel(s.pop3, s.imap, s.folder)}`);
   if (s.destinationKind !== undefined) lines.push(`  destination: ${s.destinationKind}`);
   lines.push(
     `  found ${s.found}, ${verb} ${s.dryRun ? s.wouldAppend.length : s.appended}, duplicates skipped ${s.duplicates}, failed ${s.failed}; ${formatSize(s.bytes)} in ${s.seconds.toFixed(1)} s`,

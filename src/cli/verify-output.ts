@@ -1,5 +1,5 @@
 import type { VerifyProblemKind, VerifyReport } from '../engine/verify.js';
-import { count } from './output.js';
+import { count, mailboxLabel } from './output.js';
 
 const LABELS: Record<VerifyProblemKind, string> = {
   missing: 'MISSING',
@@ -27,7 +27,7 @@ export function formatVerifyReport(r: VerifyReport): string {
   const how = r.deep ? 'by key, size and SHA-256' : `by key and size, POP3 read with ${r.read}`;
   const outcome = r.problems.length === 0 ? 'all there' : `${r.missing} missing${r.deep ? `, ${r.altered} altered` : ''}`;
   lines.push(
-    `verify ${r.pop3} -> ${r.imap} folder "${r.folder}"${r.folderExists ? '' : ' (does not exist)'}: ` +
+    `verify ${mailboxLabel(r.pop3, r.imap, r.folder)}${r.folderExists ? '' : ' (does not exist)'}: ` +
       `${count(r.found, 'POP3 message')}, ${r.folderMessages} in the folder, ${r.present} found ${how}; ${outcome}; ${r.seconds.toFixed(1)} s`,
   );
   return lines.join('\n') + '\n';
