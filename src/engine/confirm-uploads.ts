@@ -1,10 +1,10 @@
 /**
  * A server's OK to an upload is evidence, not proof: some answer OK and
  * store nothing. After the uploads, the folder must account for every
- * message this run uploaded. When one STATUS shows exactly the messages the
- * folder had before plus this run's uploads, under the same UIDVALIDITY,
- * with every UID the server gave inside the range it advanced over, that is
- * the proof. Otherwise the folder is read again, and each upload must be in
+ * message this run uploaded. When one STATUS shows exactly the messages and
+ * UIDs the folder had before plus this run's uploads, under the same
+ * UIDVALIDITY, with a distinct UID named for every upload inside the range
+ * UIDNEXT advanced over, that is the proof. Otherwise the folder is read again, and each upload must be in
  * it by the UID the server gave or else by its key and size; one that is
  * not fails, so the run cannot exit 0 and the next run uploads it again.
  */
@@ -24,12 +24,21 @@ export async function confirmUploads(sessions: Sessions, ledger: Ledger): Promis
   const { destination, folder } = await sessions.openDestination();
   const before = sessions.firstSeen;
   const status = await destination.status(folder);
+  // The shortcut holds only when the server named a distinct UID for every upload, the folder took
+  // exactly that many UIDs and messages, and every named UID lies in the range it advanced over: then
+  // the new messages are exactly this run's. An OK without a UID, or any other change to the folder
+  // meanwhile, sends the run to the full check.
+  const uids = appended.map(({ uid }) => uid);
+  const start = before?.uidNext;
   if (
     status !== undefined &&
     before !== undefined &&
+    start !== undefined &&
     status.uidValidity === folder.uidValidity &&
     status.messages === before.messages + appended.length &&
-    appended.every(({ uid }) => uid === undefined || ((before.uidNext === undefined || uid >= before.uidNext) && uid < status.uidNext))
+    status.uidNext - start === appended.length &&
+    new Set(uids).size === uids.length &&
+    uids.every((uid) => uid !== undefined && uid >= start && uid < status.uidNext)
   ) {
     ledger.confirmed();
     return status;
@@ -37,13 +46,13 @@ export async function confirmUploads(sessions: Sessions, ledger: Ledger): Promis
 
   sessions.forgetIndex();
   const index = await sessions.folderIndex({ index: true, flags: false });
-  const uids = new Set<number>();
-  for (const copies of index.values()) for (const m of copies) uids.add(m.uid);
+  const present = new Set<number>();
+  for (const copies of index.values()) for (const m of copies) present.add(m.uid);
   for (const { uidl, uid } of appended) {
     const r = settled.get(uidl);
     if (r?.outcome !== 'appended') continue;
     const there =
-      uid !== undefined ? uids.has(uid) : (index.get(r.key)?.some((m) => m.size === r.size || r.key.startsWith('mid:')) ?? false);
+      uid !== undefined ? present.has(uid) : (index.get(r.key)?.some((m) => m.size === r.size || r.key.startsWith('mid:')) ?? false);
     if (!there) {
       ledger.missing(
         uidl,
