@@ -20,6 +20,7 @@
  * RSET before QUIT, so servers that mark retrieved messages read (Dovecot)
  * forget it.
  */
+import { ExitCode, PopliftError } from '../errors.js';
 import { createHash } from 'node:crypto';
 import type { FolderIndex, FolderInfo, IndexedMessage, MailDestination, MailSource, StoreEndpoints } from '../store/mail-store.js';
 import { readableHeader } from '../message/display.js';
@@ -225,7 +226,17 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
     if (!listing.hasUidl) warn(`POP3 server ${pop3.server} does not support UIDL: messages are named by their number in this session.`);
     const folder: FolderInfo = await imap.openFolder(options.folder, false);
     report.folderExists = folder.exists;
-    if (!folder.exists) warn(`IMAP folder '${report.folder}' does not exist.`);
+    if (!folder.exists && listing.order.length === 0)
+      warn(`IMAP folder '${report.folder}' does not exist (and the POP3 mailbox is empty).`);
+    else if (!folder.exists) {
+      // Every message would be reported missing: say instead what the account has.
+      const names = await imap.listFolders().catch(() => []);
+      const shown = names.slice(0, 20).join(', ') + (names.length > 20 ? `, and ${names.length - 20} more` : '');
+      throw new PopliftError(
+        `IMAP folder '${report.folder}' does not exist on IMAP server ${imap.server}${names.length > 0 ? `; the account has: ${shown}` : ''}. Give the folder with --folder ('/' separates levels).`,
+        { exitCode: ExitCode.USAGE, side: 'IMAP', server: imap.server, code: 'IMAP_FOLDER' },
+      );
+    }
     const index: FolderIndex = new Map();
     await imap.inspect(folder, { flags: false, scan: scanIndex(index) });
     for (const list of index.values()) report.folderMessages += list.length;

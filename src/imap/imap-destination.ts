@@ -74,6 +74,10 @@ export class ImapDestination implements MailDestination {
     return this.target.inspect(folder, want);
   }
 
+  listFolders(): Promise<string[]> {
+    return this.target.listFolders();
+  }
+
   acceptsFlag(folder: FolderInfo, flag: string): boolean {
     return ImapTarget.acceptsFlag(folder, flag);
   }

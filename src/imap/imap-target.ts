@@ -409,6 +409,16 @@ export class ImapTarget {
     })().catch(() => undefined);
   }
 
+  /** The account's folders, levels joined with '/' whatever the server's delimiter. */
+  async listFolders(): Promise<string[]> {
+    try {
+      const boxes = await this.client.list();
+      return boxes.map((b) => (b.delimiter ? b.path.split(b.delimiter).join('/') : b.path)).sort();
+    } catch (err) {
+      throw this.fail('listing the folders', err);
+    }
+  }
+
   /** UIDVALIDITY, UIDNEXT and MESSAGES now: how this run left the folder. */
   async status(folder: FolderInfo): Promise<FolderStatus | undefined> {
     if (this.client.mailbox && !this.deselecting) this.deselect();

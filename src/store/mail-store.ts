@@ -167,6 +167,8 @@ export interface MailDestination {
    * header fields named, handed over one at a time.
    */
   inspect(folder: FolderInfo, want: { flags: boolean; scan?: FolderScan }): Promise<FolderInfo>;
+  /** The names of the account's folders, levels joined with '/' (for telling the user what there is). */
+  listFolders(): Promise<string[]>;
   /** Whether the folder keeps this flag. */
   acceptsFlag(folder: FolderInfo, flag: string): boolean;
   /** UIDVALIDITY, UIDNEXT and the number of messages as they are now. */

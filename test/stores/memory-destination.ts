@@ -250,6 +250,11 @@ export class MemoryDestination implements MailDestination {
     return info;
   }
 
+  async listFolders(): Promise<string[]> {
+    await this.command();
+    return [...this.account.folders.keys()].sort();
+  }
+
   acceptsFlag(folder: FolderInfo, flag: string): boolean {
     if (!folder.permanentFlags) return true;
     for (const f of folder.permanentFlags) if (f.toUpperCase() === flag.toUpperCase()) return true;

@@ -41,10 +41,13 @@ describe('verifyMailbox on in-memory stores', () => {
 
   it('reports what is missing, and a copy of another size, without creating the folder', async () => {
     const { account, endpoints } = setup(mails(3));
-    const missing = await verify(endpoints);
-    expect(missing.folderExists).toBe(false);
-    expect(missing.problems.map((p) => p.problem)).toEqual(['missing', 'missing', 'missing']);
-    expect(account.folders.size).toBe(0);
+    // A folder that does not exist is said at once, with the folders there are, not as every message missing.
+    account.addFolder('Old', []);
+    await expect(verify(endpoints)).rejects.toMatchObject({
+      code: 'IMAP_FOLDER',
+      message: expect.stringMatching(/'Archive' does not exist .*the account has: Old\./),
+    });
+    expect([...account.folders.keys()]).toEqual(['Old']);
 
     account.addFolder('Archive', [mail(1), Buffer.concat([mail(2), Buffer.from('longer\r\n')])]);
     const report = await verify(endpoints);
