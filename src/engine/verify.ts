@@ -234,7 +234,7 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
       const shown = names.slice(0, 20).join(', ') + (names.length > 20 ? `, and ${names.length - 20} more` : '');
       throw new PopliftError(
         `IMAP folder '${report.folder}' does not exist on IMAP server ${imap.server}${names.length > 0 ? `; the account has: ${shown}` : ''}. Give the folder with --folder ('/' separates levels).`,
-        { exitCode: ExitCode.USAGE, side: 'IMAP', server: imap.server, code: 'IMAP_FOLDER' },
+        { exitCode: ExitCode.PARTIAL, side: 'IMAP', server: imap.server, code: 'IMAP_FOLDER' },
       );
     }
     const index: FolderIndex = new Map();
