@@ -269,7 +269,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     // A source may list only part of the mailbox per session (Gmail's POP3 lists about 250 messages
     // not yet downloaded, and counts a message downloaded once it was read and the session ended).
     // While a session moved everything it listed, end it and look at what the next one lists.
-    let listed = new Set(first.order);
+    const listed = new Set(first.order);
     let latest = fresh;
     summary.sessions = 1;
     while (
@@ -286,7 +286,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       summary.sessions++;
       const { vouched: vouchedNow } = plan(next, sessions.folder ?? t.value.folder, journal?.state, () => undefined, summary.folder);
       latest = next.order.filter((u) => !listed.has(u) && !ledger.settled.has(u) && !vouchedNow(u));
-      listed = new Set([...listed, ...next.order]);
+      for (const u of next.order) listed.add(u);
       if (latest.length === 0) break;
       for (const u of latest) laterSizes.set(u, next.size(u)!);
       fresh.push(...latest);
