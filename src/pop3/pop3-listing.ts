@@ -6,6 +6,7 @@
  * run, which set the process's peak memory. Each UID becomes its own small
  * string, so none keeps the whole reply's text alive.
  */
+import { isWellFormedUidl } from '../store/listing.js';
 
 /** A line that is not "number SP value"; `line` is its text (latin1). */
 export class MalformedLine extends Error {
@@ -116,10 +117,7 @@ export function parseUidlReply(body: Buffer): Map<number, string> {
   return parseUidlLines(body).uids;
 }
 
-/** RFC 1939 §7: one or more characters in 0x21–0x7E. */
-export function isWellFormedUidl(uid: string): boolean {
-  return /^[\x21-\x7e]+$/.test(uid);
-}
+export { isWellFormedUidl };
 
 /**
  * Why a message's UIDL cannot identify it: the server has no UIDL command

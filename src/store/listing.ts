@@ -4,7 +4,9 @@
  * run holds it for the whole mailbox and mailboxes of 100,000 messages exist.
  */
 /** RFC 1939 7: a unique-id is 1 to 70 characters in the range 0x21 to 0x7E. */
-const WELL_FORMED_UIDL = /^[\x21-\x7e]{1,70}$/;
+export function isWellFormedUidl(uid: string): boolean {
+  return /^[\x21-\x7e]{1,70}$/.test(uid);
+}
 
 export class Listing {
   /** UIDLs (or `#n` / the number when the server has none) in message-number order. */
@@ -68,7 +70,7 @@ export class Listing {
       id = `#${n}`;
       while (this.positions.has(id)) id += '#';
     }
-    if (!this.hasUidl || uidl === undefined || id !== uidl || !WELL_FORMED_UIDL.test(uidl)) this.unidentified[i] = 1;
+    if (!this.hasUidl || uidl === undefined || id !== uidl || !isWellFormedUidl(uidl)) this.unidentified[i] = 1;
     this.positions.set(id, i);
     return id;
   }
