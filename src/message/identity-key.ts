@@ -144,19 +144,25 @@ function fallbackHeaderDigest(fields: HeaderField[], rewrite?: HeaderRewrite): s
  * Courier deletes a CR not followed by LF, Cyrus and Courier make such a CR
  * a line end, mbox stores turn CRLF into LF and add a line end to an empty
  * body (Mailutils). Only messages that differ in nothing but where their
- * line ends fall get the same digest.
+ * line ends fall get the same digest. NUL counts as 0x80, as in the key
+ * fields: a copy read without BINARY (RFC 3516) cannot show it either.
  */
 export function bodyDigest(message: Buffer): string {
   const hash = createHash('sha256');
-  let start = headerBlock(message).length;
-  for (let i = start; i < message.length; i++) {
-    const c = message[i];
-    if (c === 0x0d || c === 0x0a) {
-      if (i > start) hash.update(message.subarray(start, i));
-      start = i + 1;
+  // Copied through a small buffer: one hash update per line would cost far
+  // more than the bytes on a body of short lines.
+  const scratch = Buffer.allocUnsafe(Math.min(64 * 1024, message.length + 1));
+  let filled = 0;
+  for (let i = headerBlock(message).length; i < message.length; i++) {
+    const c = message[i] as number;
+    if (c === 0x0d || c === 0x0a) continue;
+    scratch[filled++] = c === 0x00 ? 0x80 : c;
+    if (filled === scratch.length) {
+      hash.update(scratch);
+      filled = 0;
     }
   }
-  if (message.length > start) hash.update(message.subarray(start));
+  hash.update(scratch.subarray(0, filled));
   return short(hash);
 }
 

@@ -451,6 +451,11 @@ describe('bodyDigest', () => {
     expect(bodyDigest(bin('Subject: a\r\n\r\nx y'))).not.toBe(bodyDigest(bin('Subject: a\r\n\r\nxy')));
   });
 
+  it('counts NUL as 0x80, the byte a body fetch without BINARY shows for it', () => {
+    expect(bodyDigest(bin('Subject: a\r\n\r\nx\u0000\u0000y'))).toBe(bodyDigest(bin('Subject: a\r\n\r\nx\u0080\u0080y')));
+    expect(bodyDigest(bin('Subject: a\r\n\r\nx\u0000y'))).not.toBe(bodyDigest(bin('Subject: a\r\n\r\nxy')));
+  });
+
   it('reads a large body in bounded time', () => {
     const big = Buffer.concat([bin('Subject: big\r\n\r\n'), Buffer.alloc(32 * 1024 * 1024, 'a\r\n')]);
     const started = Date.now();
