@@ -212,8 +212,8 @@ export function indexKeyOf(key: string): string {
  * With a Message-ID (see normalizeMessageId): `mid:` and the normalised
  * Message-ID, every byte kept, bytes outside printable ASCII and `%`
  * percent-escaped (escapeKeyBytes). NUL counts as 0x80 here and in the
- * fallback fields, since no header FETCH can show it (see withoutNul). Messages that share a Message-ID share
- * the key whatever their content.
+ * fallback fields, since no header FETCH can show it (see withoutNul).
+ * Messages that share a Message-ID share the key whatever their content.
  *
  * Without one, and `message` is the whole message: `fb:`, the header digest,
  * `.`, the body digest. The header digest is the first 32 hex digits of the
@@ -258,18 +258,16 @@ export interface AlternativeKey {
  * by any key.
  */
 export function alternativeKeys(fields: HeaderField[], message: Buffer): AlternativeKey[] {
-  const key = identityKey(fields, message);
-  const out: AlternativeKey[] = [];
   const id = messageIdOf(fields);
-  let body: string | undefined;
+  const body = id === undefined ? bodyDigest(message) : '';
+  const keyUnder = (rewrite?: HeaderRewrite): string =>
+    id !== undefined
+      ? `mid:${escapeKeyBytes(rewrite === undefined ? id : rewrite.apply(id))}`
+      : `fb:${fallbackHeaderDigest(fields, rewrite)}.${body}`;
+  const key = keyUnder();
+  const out: AlternativeKey[] = [];
   for (const rewrite of HEADER_REWRITES) {
-    let alt: string;
-    if (id !== undefined) {
-      alt = `mid:${escapeKeyBytes(rewrite.apply(id))}`;
-    } else {
-      body ??= bodyDigest(message);
-      alt = `fb:${fallbackHeaderDigest(fields, rewrite)}.${body}`;
-    }
+    const alt = keyUnder(rewrite);
     if (alt !== key && !out.some((a) => a.key === alt)) out.push({ key: alt, change: rewrite.name });
   }
   return out;
