@@ -5,7 +5,7 @@
  * UIDs the folder had before plus this run's uploads, under the same
  * UIDVALIDITY, with a distinct UID named for every upload inside the range
  * UIDNEXT advanced over, that is the proof. Otherwise the folder is read again, and each upload must be in
- * it by the UID the server gave or else by its key and size; one that is
+ * it by the UID the server gave or else by its key (see CopyLookup); one that is
  * not fails, so the run cannot exit 0 and the next run uploads it again.
  */
 import type { FolderStatus } from '../store/mail-store.js';
@@ -48,11 +48,11 @@ export async function confirmUploads(sessions: Sessions, ledger: Ledger): Promis
   const index = await sessions.folderIndex({ index: true, flags: false });
   const present = new Set<number>();
   for (const copies of index.values()) for (const m of copies) present.add(m.uid);
+  const lookup = sessions.lookup(index);
   for (const { uidl, uid } of appended) {
     const r = settled.get(uidl);
     if (r?.outcome !== 'appended') continue;
-    const there =
-      uid !== undefined ? present.has(uid) : (index.get(r.key)?.some((m) => m.size === r.size || r.key.startsWith('mid:')) ?? false);
+    const there = uid !== undefined ? present.has(uid) : (await lookup.copies([r.key])).length > 0;
     if (!there) {
       ledger.missing(
         uidl,

@@ -1,11 +1,12 @@
-import type { FolderIndex } from '../store/mail-store.js';
+import type { CopyLookup } from './copy-lookup.js';
 import type { DuplicateReport } from './summary.js';
 
 /**
  * The keys already on the destination plus those uploaded earlier in this
- * run. A message is a duplicate when its key is known; the report says which
- * copy was kept and whether its size differs (then the two may be different
- * messages that share a Message-ID, which the user should look at).
+ * run. A message is a duplicate when a copy with its key is found (see
+ * CopyLookup); the report says which copy was kept and whether its size
+ * differs (then the two may be different messages that share a Message-ID,
+ * which the user should look at).
  */
 export class DedupIndex {
   /** Key → position in runUidls/runSizes: two array slots per message instead of an object. */
@@ -17,7 +18,7 @@ export class DedupIndex {
   private readonly claimed: Set<number> | undefined;
 
   constructor(
-    private readonly destination: FolderIndex,
+    private readonly destination: CopyLookup,
     options: { trackClaims?: boolean } = {},
   ) {
     this.claimed = options.trackClaims ? new Set() : undefined;
@@ -29,44 +30,39 @@ export class DedupIndex {
   }
 
   /**
-   * A destination copy with this key and size (or a rewritten size, see
-   * check) that no upload of this run accounts for: the copy of an upload
-   * whose outcome was unknown, when there is one.
+   * A destination copy of this message that no upload of this run accounts
+   * for: the copy of an upload whose outcome was unknown, when there is one.
+   * A key may be shared with other messages (a Message-ID by design, a
+   * fallback key by what it leaves out), so the copy must be the message by
+   * the copy rule.
    */
-  unclaimedCopy(key: string, size: number, altKeys: readonly string[] = [], altSizes: readonly number[] = []): number | undefined {
-    for (const k of [key, ...altKeys]) {
-      for (const m of this.destination.get(k) ?? []) {
-        if ((m.size === size || altSizes.includes(m.size)) && !this.claimed?.has(m.uid)) {
-          this.claim(m.uid);
-          return m.uid;
-        }
-      }
-    }
-    return undefined;
+  async unclaimedCopy(key: string, content: Buffer, altKeys: readonly string[] = []): Promise<number | undefined> {
+    const copies = await this.destination.copies([key, ...altKeys]);
+    const free = copies.filter((m) => !this.claimed?.has(m.uid));
+    const [copy] = await this.destination.sameAs(free, content);
+    this.claim(copy?.uid);
+    return copy?.uid;
   }
 
-  /**
-   * `altKeys` and `altSizes` describe the same message as a server that
-   * rewrites CR runs before LF would store it (see PreparedMessage).
-   */
-  check(
+  /** `altKeys` and `altSizes`: what a server that changes messages on storage may make of it (see PreparedMessage). */
+  async check(
     key: string,
     size: number,
     uidl: string,
     altKeys: readonly string[] = [],
     altSizes: readonly number[] = [],
-  ): DuplicateReport | undefined {
+  ): Promise<DuplicateReport | undefined> {
     const kept = this.thisRun.get(key);
     if (kept !== undefined) {
       return { uidl, key, keptIn: 'this-run', keptAs: this.runUidls[kept]!, keptUid: undefined, sizeDiffers: this.runSizes[kept] !== size };
     }
-    const existing = [key, ...altKeys].map((k) => this.destination.get(k)).find((list) => list && list.length > 0);
-    if (existing) {
-      const same = existing.find((m) => m.size === size || altSizes.includes(m.size));
-      const copy = same ?? existing[0]!;
-      return { uidl, key, keptIn: 'destination', keptAs: `UID ${copy.uid}`, keptUid: copy.uid, sizeDiffers: same === undefined };
-    }
-    return undefined;
+    const existing = await this.destination.copies([key, ...altKeys]);
+    if (existing.length === 0) return undefined;
+    // A fallback key is found only on a copy with the same body: its size may differ by what the server changed.
+    const byContent = key.startsWith('fb:');
+    const same = existing.find((m) => byContent || m.size === size || altSizes.includes(m.size));
+    const copy = same ?? existing[0]!;
+    return { uidl, key, keptIn: 'destination', keptAs: `UID ${copy.uid}`, keptUid: copy.uid, sizeDiffers: same === undefined };
   }
 
   remember(key: string, size: number, uidl: string): void {

@@ -12,6 +12,7 @@
  * keeps what it had committed, and a crash before a commit deletes nothing.
  */
 import { copyDigests, judgeCopy, type CopyDigests } from '../message/copy-rule.js';
+import { contentKeyOfMessage } from '../message/identity-key.js';
 import type { JournalState } from '../state/journal.js';
 import type { FolderIndex, IndexedMessage } from '../store/mail-store.js';
 import type { Ledger } from './ledger.js';
@@ -32,6 +33,15 @@ interface Candidate {
   /** The copy's UID when this run or the journal knows it (in the folder's current UIDVALIDITY). */
   uid: number | undefined;
   digests: CopyDigests | undefined;
+}
+
+/**
+ * A key in a form older versions of poplift wrote to the journal: a fallback
+ * key digesting headers and size, or a Message-ID key whose bytes outside
+ * printable ASCII were all made `?`. No index key leads to its copy.
+ */
+function olderKey(key: string): boolean {
+  return /^fb:[0-9a-f]{64}$/.test(key) || (key.startsWith('mid:') && key.includes('?'));
 }
 
 /** The messages of the current listing that may be deleted if their copy proves to be them. */
@@ -92,14 +102,18 @@ async function candidates(
   }
   // A dry run reads no message, so it can only say what would be checked.
   if (options.dryRun) return out;
-  // Messages copied by a run that kept no digests (one without --delete) are read again to get them.
-  const unread = out.filter((c) => c.digests === undefined);
+  // Messages copied by a run that kept no digests (one without --delete) are read again to get them,
+  // and so are those whose copy must be found by a key older versions of poplift wrote.
+  const unread = out.filter((c) => c.digests === undefined || (c.uid === undefined && olderKey(c.key)));
   if (unread.length > 0) {
     const byNumber = new Map(unread.map((c) => [listing.number(c.uidl)!, c] as const));
     await source.retrieve(
       [...byNumber.keys()],
       (n, content, info) => {
-        if (!info.sizeSuspect) byNumber.get(n)!.digests = copyDigests(content);
+        if (info.sizeSuspect) return;
+        const c = byNumber.get(n)!;
+        c.digests = copyDigests(content);
+        c.key = contentKeyOfMessage(content);
       },
       { onError: () => undefined },
     );
@@ -121,7 +135,8 @@ async function provenCopies(
   // Read as the folder is now, after this run's uploads.
   if (needIndex) sessions.forgetIndex();
   const index: FolderIndex = needIndex ? await sessions.folderIndex({ index: true, flags: false }) : new Map<string, IndexedMessage[]>();
-  const uidsOf = (c: Candidate): number[] => (c.uid !== undefined ? [c.uid] : (index.get(c.key)?.map((m) => m.uid) ?? []));
+  const lookup = sessions.lookup(index);
+  const uidsOf = (c: Candidate): number[] => (c.uid !== undefined ? [c.uid] : lookup.candidates([c.key]).map((m) => m.uid));
   const wanted = [...new Set(list.flatMap(uidsOf))];
   const { destination, folder } = await sessions.openDestination();
   const fetched = new Map<number, CopyDigests>();

@@ -198,7 +198,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
             // The upload session logs in while the folder is read.
             if (!options.dryRun) d.prepareUpload();
             const wantIndex = options.dedupe || options.delete || unknown.size > 0;
-            const dedup = new DedupIndex(await sessions.folderIndex({ index: wantIndex, flags: !options.dryRun }), {
+            const dedup = new DedupIndex(sessions.lookup(await sessions.folderIndex({ index: wantIndex, flags: !options.dryRun })), {
               trackClaims: unknown.size > 0,
             });
             for (const [uidl, r] of ledger.settled) {

@@ -7,6 +7,8 @@
 import { isTransient, type PopliftError } from '../errors.js';
 import type { Listing } from '../store/listing.js';
 import type { FolderIndex, FolderInfo, MailDestination, MailSource, StoreEndpoints } from '../store/mail-store.js';
+import type { CopyDigests } from '../message/copy-rule.js';
+import { CopyLookup, type CopyKeys, type FetchCopies } from './copy-lookup.js';
 import { scanIndex } from './folder-index.js';
 
 export interface RetryPolicy {
@@ -102,6 +104,26 @@ export class Sessions {
     if (needIndex) this.indexValue = index;
     return this.indexValue ?? new Map();
   }
+
+  /**
+   * Finds messages' copies in `index` (see CopyLookup), fetching candidates
+   * through the destination session open at the time; what was learnt of a
+   * copy is kept for the run while the folder keeps its UIDVALIDITY.
+   */
+  lookup(index: FolderIndex): CopyLookup {
+    const validity = this.folderValue?.uidValidity;
+    const prior = this.copyKeys;
+    const known: CopyKeys =
+      prior !== undefined && prior.validity === validity ? prior.keys : new Map<number, { key: string; digests: CopyDigests }>();
+    this.copyKeys = { validity, keys: known };
+    const fetch: FetchCopies = async (uids, binary, each) => {
+      const { destination, folder } = await this.openDestination();
+      await destination.fetchBodies(folder, uids, binary && destination.readsBinary, each);
+    };
+    return new CopyLookup(index, fetch, known);
+  }
+
+  private copyKeys: { validity: bigint | undefined; keys: CopyKeys } | undefined;
 
   /** The next folderIndex reads the folder again (to confirm this run's uploads). */
   forgetIndex(): void {

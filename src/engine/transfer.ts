@@ -201,22 +201,23 @@ class TransferPass {
     const { ledger } = ctx;
     const uidl = ctx.listing.uidlOf(n)!;
     if (options.proveCopies && size === content.length) ledger.settled.setDigests(uidl, copyDigests(content));
-    const prepared = prepareMessage(content, options, size === size ? undefined : size);
+    const prepared = prepareMessage(content, options, size === content.length ? undefined : size);
     for (const bad of prepared.invalidKeywords) {
       ctx.warnOnce(`kw:${bad}`, `Keyword '${bad}' (from message ${uidl} and perhaps others) is not a valid IMAP keyword and was dropped.`);
     }
     // A message whose upload was cut off is looked up whatever --dedupe says: sending it again
-    // without a look would store it twice. Only a copy no other upload of this run accounts for
-    // is its own (the folder may hold an exact duplicate's copy under the same key and size).
+    // without a look would store it twice. Only a copy with its content that no other upload of this
+    // run accounts for is its own (the folder may hold an exact duplicate's copy, or another message's
+    // under the same key).
     if (ctx.unknown.has(uidl)) {
-      const uid = dedup.unclaimedCopy(prepared.key, size, prepared.altKeys, prepared.altSizes);
+      const uid = await dedup.unclaimedCopy(prepared.key, content, prepared.altKeys);
       if (uid !== undefined) {
         ledger.appended(uidl, prepared.key, size, uid, folder.uidValidity);
         return false;
       }
     }
     if (options.dedupe) {
-      const dup = dedup.check(prepared.key, size, uidl, prepared.altKeys, prepared.altSizes);
+      const dup = await dedup.check(prepared.key, size, uidl, prepared.altKeys, prepared.altSizes);
       if (dup) {
         ledger.duplicate(dup, size);
         return false;

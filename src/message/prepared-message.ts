@@ -5,7 +5,7 @@
  */
 import { flagsFromHeaders } from './flags.js';
 import { headerBlock, parseHeaders, type HeaderField } from './headers.js';
-import { identityKey } from './identity-key.js';
+import { alternativeKeys, identityKey } from './identity-key.js';
 import { internalDate, type DateMode } from './internal-date.js';
 import { crFoldedSizes } from './cr-runs.js';
 
@@ -18,12 +18,12 @@ export interface PrepareOptions {
 
 export interface PreparedMessage {
   key: string;
-  /**
-   * Other keys the destination copy may carry. Some servers (Dovecot among
-   * them) store CR CR LF as CR LF, which changes the size in a fallback key.
-   */
+  /** Other keys a copy may carry on a server that rewrites header bytes (see alternativeKeys). */
   altKeys: string[];
-  /** The sizes such a server may report for this message, besides its own. */
+  /**
+   * The sizes a server that folds CR runs before LF (Dovecot among them)
+   * may report for the copy, besides the message's own.
+   */
   altSizes: number[];
   flags: string[];
   invalidKeywords: string[];
@@ -39,16 +39,23 @@ export interface MessageKeys {
   altSizes: number[];
 }
 
-/** The dedup key of a complete message, and the keys and sizes a CR-folding server may give its copy. */
 /**
+ * The identity key of a complete message, the keys a server's rewriting of
+ * header bytes may give its copy, and the sizes a CR-folding server may
+ * give it.
  * @param size the message's whole size, when `content` is only its header
- *   section (then no rewritten sizes can be worked out)
+ *   section: then the key is made from its headers and that size, and no
+ *   alternatives can be worked out
  */
 export function messageKeys(content: Buffer, size?: number): MessageKeys {
   const fields = parseHeaders(headerBlock(content));
-  const key = identityKey(fields, size ?? content.length);
-  const altSizes = size === undefined ? crFoldedSizes(content) : [];
-  return { fields, key, altKeys: key.startsWith('fb:') ? altSizes.map((size) => identityKey(fields, size)) : [], altSizes };
+  if (size !== undefined) return { fields, key: identityKey(fields, size), altKeys: [], altSizes: [] };
+  return {
+    fields,
+    key: identityKey(fields, content),
+    altKeys: alternativeKeys(fields, content).map((a) => a.key),
+    altSizes: crFoldedSizes(content),
+  };
 }
 
 /** See messageKeys for `size`: everything but the rewritten sizes comes from the headers. */

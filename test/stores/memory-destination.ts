@@ -81,6 +81,8 @@ export interface AccountOptions {
   acceptsNewKeywords?: boolean;
   /** APPENDLIMIT, when the server announces one. */
   appendLimit?: number;
+  /** What the server does to a message it stores (CRs deleted, header bytes rewritten, fields added). */
+  onStore?: (content: Buffer) => Buffer;
 }
 
 function imapError(server: string, code: ErrorCodeValue, message: string): PopliftError {
@@ -160,7 +162,7 @@ export class MemoryImapServer {
   store(folder: MemoryFolder, item: UploadItem): StoredMessage {
     const message: StoredMessage = {
       uid: folder.uidNext++,
-      content: Buffer.from(item.content),
+      content: Buffer.from(this.options.onStore ? this.options.onStore(item.content) : item.content),
       flags: [...item.flags],
       date: item.date ?? new Date(),
     };

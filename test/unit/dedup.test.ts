@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { DedupIndex } from '../../src/engine/dedup-index.js';
 import { crFoldedSizes } from '../../src/message/cr-runs.js';
 import { prepareMessage } from '../../src/message/prepared-message.js';
-import { keyOfMessage } from '../../src/message/identity-key.js';
+import { CopyLookup } from '../../src/engine/copy-lookup.js';
+import { contentKeyOfMessage, indexKey } from '../../src/message/identity-key.js';
+import { headerBlock, parseHeaders } from '../../src/message/headers.js';
+import type { FolderIndex } from '../../src/store/mail-store.js';
 
 const opts = { extraFlags: [], keepDeletedFlag: false, dateMode: 'received' as const };
 
@@ -15,12 +18,13 @@ describe('CR runs before LF', () => {
     // fold all: x\r\n y\r\n -> 3 fewer; drop one per run: 2 fewer
     expect(crFoldedSizes(m).sort()).toEqual([m.length - 3, m.length - 2].sort());
   });
-  it('gives a message without Message-ID the keys of its rewritten forms', () => {
+  it('gives a message without Message-ID the key of its rewritten forms', () => {
     const m = Buffer.from('From: a@example.org\r\nSubject: s\r\n\r\ncr\r\r\nend\r\n');
     const p = prepareMessage(m, opts);
     const stored = Buffer.from('From: a@example.org\r\nSubject: s\r\n\r\ncr\r\nend\r\n');
     expect(p.key).toMatch(/^fb:/);
-    expect(p.altKeys).toContain(keyOfMessage(stored));
+    expect(contentKeyOfMessage(stored)).toBe(p.key);
+    expect(p.altSizes).toContain(stored.length);
   });
   it('needs no alternative keys for a Message-ID', () => {
     const p = prepareMessage(Buffer.from('Message-ID: <a@b>\r\n\r\ncr\r\r\n'), opts);
@@ -29,28 +33,49 @@ describe('CR runs before LF', () => {
   });
 });
 
-describe('DedupIndex', () => {
-  const destination = new Map([['mid:a@b', [{ uid: 7, size: 100 }]]]);
+/** A folder of `messages` (UID = position + 1), indexed as the engine indexes one, and the UIDs fetched from it. */
+function folderOf(messages: Buffer[]): { lookup: CopyLookup; fetched: number[] } {
+  const index: FolderIndex = new Map();
+  messages.forEach((m, i) => {
+    const key = indexKey(parseHeaders(headerBlock(m)));
+    index.set(key, [...(index.get(key) ?? []), { uid: i + 1, size: m.length }]);
+  });
+  const fetched: number[] = [];
+  const lookup = new CopyLookup(index, (uids, _binary, each) => {
+    for (const uid of uids) {
+      fetched.push(uid);
+      each(uid, messages[uid - 1]!);
+    }
+    return Promise.resolve();
+  });
+  return { lookup, fetched };
+}
 
-  it('finds a key on the destination and compares sizes', () => {
-    const index = new DedupIndex(destination);
-    expect(index.check('mid:a@b', 100, 'U1')).toEqual({
+const withId = (id: string, body: string) => Buffer.from(`Message-ID: <${id}>\r\nSubject: s\r\n\r\n${body}`);
+const withoutId = (body: string) => Buffer.from(`From: a@example.org\r\nSubject: s\r\n\r\n${body}`);
+
+describe('DedupIndex', () => {
+  it('finds a key on the destination and compares sizes', async () => {
+    const stored = withId('a@b', 'x'.repeat(100));
+    const index = new DedupIndex(folderOf([stored]).lookup);
+    const size = stored.length;
+    expect(await index.check('mid:a@b', size, 'U1')).toEqual({
       uidl: 'U1',
       key: 'mid:a@b',
       keptIn: 'destination',
-      keptAs: 'UID 7',
-      keptUid: 7,
+      keptAs: 'UID 1',
+      keptUid: 1,
       sizeDiffers: false,
     });
-    expect(index.check('mid:a@b', 101, 'U2')?.sizeDiffers).toBe(true);
-    expect(index.check('mid:a@b', 101, 'U2', [], [100])?.sizeDiffers).toBe(false);
+    expect((await index.check('mid:a@b', size + 1, 'U2'))?.sizeDiffers).toBe(true);
+    expect((await index.check('mid:a@b', size + 1, 'U2', [], [size]))?.sizeDiffers).toBe(false);
   });
 
-  it('finds a key uploaded earlier in the same run', () => {
-    const index = new DedupIndex(new Map());
-    expect(index.check('mid:x@y', 10, 'U1')).toBeUndefined();
+  it('finds a key uploaded earlier in the same run', async () => {
+    const index = new DedupIndex(folderOf([]).lookup);
+    expect(await index.check('mid:x@y', 10, 'U1')).toBeUndefined();
     index.remember('mid:x@y', 10, 'U1');
-    expect(index.check('mid:x@y', 12, 'U2')).toEqual({
+    expect(await index.check('mid:x@y', 12, 'U2')).toEqual({
       uidl: 'U2',
       key: 'mid:x@y',
       keptIn: 'this-run',
@@ -60,9 +85,21 @@ describe('DedupIndex', () => {
     });
   });
 
-  it('matches through an alternative key', () => {
-    const index = new DedupIndex(new Map([['fb:alt', [{ uid: 3, size: 50 }]]]));
-    expect(index.check('fb:main', 51, 'U1', ['fb:alt'], [50])).toMatchObject({ keptAs: 'UID 3', sizeDiffers: false });
+  it('matches through an alternative key', async () => {
+    const index = new DedupIndex(folderOf([withId('alt@b', 'body')]).lookup);
+    expect(await index.check('mid:main@b', 51, 'U1', ['mid:alt@b'])).toMatchObject({ keptAs: 'UID 1', sizeDiffers: true });
+  });
+
+  it('without Message-ID, takes for a copy only a message with the same body, fetching each candidate once', async () => {
+    const ok = withoutId('backup OK\r\n');
+    const ko = withoutId('backup KO\r\n');
+    const { lookup, fetched } = folderOf([ok]);
+    const index = new DedupIndex(lookup);
+    expect(await index.check(contentKeyOfMessage(ko), ko.length, 'U1')).toBeUndefined();
+    // The same message stored with its line ends rewritten (another size) is its copy.
+    const stripped = Buffer.from(ok.toString('latin1').replace(/\r\n/g, '\n'), 'latin1');
+    expect(await index.check(contentKeyOfMessage(stripped), stripped.length, 'U2')).toMatchObject({ keptUid: 1, sizeDiffers: false });
+    expect(fetched).toEqual([1]);
   });
 });
 

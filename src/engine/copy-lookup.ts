@@ -1,0 +1,100 @@
+/**
+ * Finding a message's copies in the destination folder by its identity key
+ * (message/identity-key.ts). The folder is indexed from header fields alone:
+ * a Message-ID key names its copies directly, while a fallback key names only
+ * candidates with the same Date, From, To, Cc and Subject. A candidate is a
+ * copy only when the fallback key of its own bytes, fetched from the folder,
+ * is the message's (or one a server change gives it): equal headers and an
+ * equal size do not make two messages one.
+ */
+import { copyDigests, judgeCopy, type CopyDigests } from '../message/copy-rule.js';
+import { contentKeyOfMessage, indexKeyOf } from '../message/identity-key.js';
+import type { FolderIndex, IndexedMessage } from '../store/mail-store.js';
+
+/**
+ * Hands each of `uids` still in the folder to `each`, whole, one at a time;
+ * with `binary`, as FETCH BINARY returns them (NUL bytes kept) where the
+ * store can.
+ */
+export type FetchCopies = (uids: readonly number[], binary: boolean, each: (uid: number, content: Buffer) => void) => Promise<void>;
+
+/** What was learnt of each copy fetched, by UID, for one UIDVALIDITY of the folder. */
+export type CopyKeys = Map<number, { key: string; digests: CopyDigests }>;
+
+/** A fallback key made from header fields and a size (a dry run that read only headers): `fb:<digest>/<size>`. */
+function sizeOfHeaderKey(key: string): number | undefined {
+  const slash = key.indexOf('/');
+  return key.startsWith('fb:') && slash !== -1 ? Number(key.slice(slash + 1)) : undefined;
+}
+
+export class CopyLookup {
+  constructor(
+    private readonly index: FolderIndex,
+    private readonly fetch: FetchCopies,
+    /** Shared between lookups of one folder, so no copy is fetched twice in a run. */
+    private readonly known: CopyKeys = new Map(),
+  ) {}
+
+  /** The folder's messages indexed under any of `keys`, each once: for fallback keys, candidates only. */
+  candidates(keys: readonly string[]): IndexedMessage[] {
+    const seen = new Set<number>();
+    const out: IndexedMessage[] = [];
+    for (const key of keys) {
+      for (const m of this.index.get(indexKeyOf(key)) ?? []) {
+        if (seen.has(m.uid)) continue;
+        seen.add(m.uid);
+        out.push(m);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The copies of the message whose key and alternative keys are `keys`
+   * (the key first): every candidate for a Message-ID key; for a fallback
+   * key, the candidates whose bytes carry one of `keys`, or for a key made
+   * from headers and a size, the candidates of that size.
+   */
+  async copies(keys: readonly string[]): Promise<IndexedMessage[]> {
+    const [key] = keys;
+    const candidates = this.candidates(keys);
+    if (key === undefined || !key.startsWith('fb:') || candidates.length === 0) return candidates;
+    const size = sizeOfHeaderKey(key);
+    if (size !== undefined) return candidates.filter((m) => m.size === size);
+    await this.learn(candidates);
+    const wanted = new Set(keys);
+    return candidates.filter((m) => wanted.has(this.known.get(m.uid)?.key ?? ''));
+  }
+
+  /**
+   * Those of `copies` that are `content` by the copy rule
+   * (message/copy-rule.ts): what tells a message's own copy from another
+   * message's that shares its key.
+   */
+  async sameAs(copies: readonly IndexedMessage[], content: Buffer): Promise<IndexedMessage[]> {
+    if (copies.length === 0) return [];
+    const original = copyDigests(content);
+    const same = (d: CopyDigests | undefined) => d !== undefined && judgeCopy(original, d) !== 'different';
+    // A literal cannot carry NUL: such a message is compared as FETCH BINARY returns it.
+    if (content.includes(0)) {
+      const digests = new Map<number, CopyDigests>();
+      await this.fetch(
+        copies.map((m) => m.uid),
+        true,
+        (uid, copy) => digests.set(uid, copyDigests(copy)),
+      );
+      return copies.filter((m) => same(digests.get(m.uid)));
+    }
+    await this.learn(copies);
+    return copies.filter((m) => same(this.known.get(m.uid)?.digests));
+  }
+
+  /** Fetches the messages not fetched before. */
+  private async learn(messages: readonly IndexedMessage[]): Promise<void> {
+    const unknown = messages.filter((m) => !this.known.has(m.uid)).map((m) => m.uid);
+    if (unknown.length === 0) return;
+    await this.fetch(unknown, false, (uid, content) =>
+      this.known.set(uid, { key: contentKeyOfMessage(content), digests: copyDigests(content) }),
+    );
+  }
+}
