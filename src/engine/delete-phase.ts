@@ -57,13 +57,17 @@ async function candidates(
   const out: Candidate[] = [];
   let unidentified = 0;
   let resized = 0;
+  let suspect = 0;
   for (const uidl of listing.order) {
     const r = settled.get(uidl);
     const k = r === undefined ? journal?.done.get(uidl) : undefined;
     if (r === undefined && k === undefined) continue;
     if (r?.outcome === 'failed' || r?.outcome === 'planned') continue;
     // A message that came with another length than listed may not be what the server stores.
-    if (ledger.isSuspect(uidl) || k?.suspect) continue;
+    if (ledger.isSuspect(uidl) || k?.suspect) {
+      suspect++;
+      continue;
+    }
     if (!listing.identified(uidl)) {
       unidentified++;
       continue;
@@ -76,15 +80,15 @@ async function candidates(
     if (r?.outcome === 'appended') {
       out.push({ uidl, key: r.key, uid: r.uidValidity === validity ? r.uid : undefined, digests: settled.digests(uidl) });
     } else if (r?.outcome === 'duplicate') {
-      // Messages that share a key with another size may be different messages: the report lists them.
-      if (r.sizeDiffers) continue;
+      // A copy of another size may be another message that shares the key, or the message as the
+      // server changed it: the copy rule below tells which.
       const kept = r.keptIn === 'this-run' ? settled.get(r.keptAs) : undefined;
       // The copy kept in this run must have been uploaded (in a dry run it was only planned).
       if (r.keptIn === 'this-run' && kept?.outcome !== 'appended') continue;
       const uid =
         r.keptIn === 'destination' ? r.keptUid : kept?.outcome === 'appended' && kept.uidValidity === validity ? kept.uid : undefined;
       out.push({ uidl, key: r.key, uid, digests: settled.digests(uidl) });
-    } else if (k && !k.sizeDiffers) {
+    } else if (k) {
       out.push({ uidl, key: k.key, uid: k.uidValidity === validity?.toString() ? k.uid : undefined, digests: k.digests });
     }
   }
@@ -92,6 +96,12 @@ async function candidates(
     options.warnOnce(
       'delete-unidentified',
       `${unidentified} message(s) stay on POP3 server ${source.server}: it gives them no unique, well-formed UIDL, so which message a number names cannot be proven.`,
+    );
+  }
+  if (suspect > 0) {
+    options.warnOnce(
+      'delete-suspect',
+      `${suspect} message(s) stay on POP3 server ${source.server}: it sent them with another length than it listed, so what it stores may not be what was copied (check them there).`,
     );
   }
   if (resized > 0) {

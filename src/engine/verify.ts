@@ -219,7 +219,7 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
     if (t.status === 'fulfilled') target = t.value;
     if (s.status === 'rejected') throw s.reason;
     if (t.status === 'rejected') throw t.reason;
-    const pop3 = source!;
+    let pop3 = source!;
     const imap = target!;
 
     const listing = await pop3.list();
@@ -296,10 +296,35 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
       );
     }
 
+    // GNU Mailutils answers RETR for a message it sent TOP for earlier in the session with the
+    // headers alone: whole messages are read in a session of their own, found again by UIDL.
+    let readNumbers = toRead;
+    let numberOf = (n: number) => n;
+    if (useTop && toRead.length > 0) {
+      await pop3.forget();
+      await pop3.commit();
+      source = undefined;
+      pop3 = source = await endpoints.connectSource();
+      const again = await pop3.list();
+      const earlier = new Map<number, number>();
+      readNumbers = [];
+      for (const n of toRead) {
+        const uidl = uidlOf(n);
+        const now = again.number(uidl);
+        if (now === undefined || !again.identified(uidl)) {
+          unreadable(n, new Error(`POP3 server ${pop3.server} no longer lists it under its UIDL.`));
+          continue;
+        }
+        earlier.set(now, n);
+        readNumbers.push(now);
+      }
+      numberOf = (now) => earlier.get(now)!;
+    }
     const pending: DeepPending[] = [];
     await pop3.retrieve(
-      toRead,
-      (n, content) => {
+      readNumbers,
+      (now, content) => {
+        const n = numberOf(now);
         const keys = messageKeys(content);
         const described = describe(n, keys.fields);
         const sizes = [content.length, ...keys.altSizes];
@@ -330,7 +355,7 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
           });
         }
       },
-      { onError: unreadable },
+      { onError: (now, err) => unreadable(numberOf(now), err) },
     );
     // Servers such as Dovecot mark retrieved messages read, at QUIT or even at a disconnect; RSET makes them forget.
     if (toRead.length > 0) await pop3.forget();

@@ -16,6 +16,8 @@ export class Listing {
   private readonly numbers: Float64Array;
   private readonly sizes: Float64Array;
   private readonly positions = new Map<string, number>();
+  /** Every UIDL is its message's number (see the constructor). */
+  readonly numbered: boolean = false;
   /** 1 at each position whose id is not the server's own unique, well-formed UIDL. */
   private readonly unidentified: Uint8Array;
 
@@ -43,6 +45,12 @@ export class Listing {
       if (!identifiable(n)) this.unidentified[i] = 1;
     }
     this.order = order;
+    // UIDLs that are all just the message numbers move to other messages whenever one before them is
+    // deleted, by poplift or by anyone between two sessions: they name positions, not messages.
+    if (hasUidl && order.length > 0 && order.every((id, i) => id === String(numbers[i]))) {
+      this.numbered = true;
+      this.unidentified.fill(1);
+    }
   }
 
   /** From `entries` in ascending message-number order. */
@@ -77,7 +85,8 @@ export class Listing {
 
   /**
    * Whether `uidl` is the server's own UIDL for exactly one message, well
-   * formed (RFC 1939: 1 to 70 characters 0x21 to 0x7E). Only such a message
+   * formed (RFC 1939: 1 to 70 characters 0x21 to 0x7E), and not one of a
+   * listing whose UIDLs are all the message numbers. Only such a message
    * can be recognised again in another session, so only such a message may
    * be deleted or skipped on the journal's word.
    */
