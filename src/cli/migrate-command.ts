@@ -11,6 +11,7 @@ import { MailboxLock } from '../state/lock.js';
 import { mailboxIdentity } from '../state/mailbox-identity.js';
 import { ensureStateDirectory, journalName, legacyJournalName, lockStem, stateDirectory, type StateEndpoint } from '../state/state-dir.js';
 import { connectionEndpoints, label } from './connections.js';
+import { withLoginStatus } from './login-status.js';
 import type { MigrateCliOptions } from './migrate-options.js';
 import type { CliIo } from './cli-io.js';
 import { folderLevels, parseFlagListOrUsage, positiveNumber, timeoutMs, wholeNumber } from './options.js';
@@ -87,7 +88,10 @@ export function planMigrate(pop3Text: string, imapText: string, o: MigrateCliOpt
 }
 
 /** What a caller (migrate, or one row of a batch) hears from a running migration. */
-export type MigrateRunHooks = Pick<MigrateHooks, 'warn' | 'onListed' | 'onProgress' | 'onFailure' | 'stopRequested'>;
+export type MigrateRunHooks = Pick<MigrateHooks, 'warn' | 'onListed' | 'onProgress' | 'onFailure' | 'stopRequested'> & {
+  /** What the connections are doing until the mailbox is listed ("connecting to …"). */
+  status?: (text: string) => void;
+};
 
 export interface MigrateOutcome {
   summary: MigrationSummary;
@@ -103,7 +107,8 @@ export interface MigrateOutcome {
 export async function executeMigrate(plan: MigratePlan, o: MigrateCliOptions, io: CliIo, hooks: MigrateRunHooks): Promise<MigrateOutcome> {
   const { pop3, imap, levels } = plan;
   const warn = hooks.warn;
-  const endpoints = await connectionEndpoints(pop3, imap, o, plan.timeoutMs, io, warn);
+  const reached = await connectionEndpoints(pop3, imap, o, plan.timeoutMs, io, warn);
+  const endpoints = hooks.status ? withLoginStatus(reached, hooks.status, 'logged in to both servers; listing …') : reached;
 
   // State: one lock per source mailbox, one journal per mailbox + folder pair. A dry run writes nothing.
   const stateDir = stateDirectory(o.stateDir, io.env);
@@ -186,6 +191,7 @@ export async function runMigrate(pop3Text: string, imapText: string, o: MigrateC
     output.mailboxStarted(id, mailboxName(plan), shortLabel(plan));
     const { summary, exitCode } = await executeMigrate(plan, o, io, {
       warn: (message) => output.warn(message),
+      status: (text) => output.mailboxStatus(id, text),
       onListed: (e) => output.mailboxListed(id, e),
       onProgress: (e) => output.mailboxProgress(id, e),
       stopRequested: signals.stop,

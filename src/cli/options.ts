@@ -53,7 +53,8 @@ Exit codes:
   1    some are missing, or (--deep) differ from their copy
   2    usage or configuration error
   3    authentication failed
-  4    could not connect (network or TLS), or the server is busy: try again later`;
+  4    could not connect (network or TLS), or the server is busy: try again later
+  130  stopped by SIGINT (143: SIGTERM); nothing was changed`;
 
 export const BATCH_HELP = `
 The file: a CSV with a header row, or a JSON array of objects with the same

@@ -106,6 +106,8 @@ export class Output {
   private readonly mode: 'bars' | 'lines' | 'none';
   private bars: BarDisplay | undefined;
   private readonly running = new Map<number, { name: string; label: string; tally: Tally }>();
+  /** Mailboxes whose bar was started: their status line is gone for good. */
+  private readonly barred = new Set<number>();
   /** Bytes and messages of mailboxes already finished, for the total. */
   private readonly finishedTally = emptyTally(0);
   private readonly startedAt: number;
@@ -173,9 +175,21 @@ export class Output {
     this.event(`poplift: started ${name}`);
   }
 
+  /**
+   * What a mailbox's connections are doing ("connecting to …"), on a
+   * terminal only and only until its bar replaces it: cron, pipes, --quiet
+   * and --json see nothing of it.
+   */
+  mailboxStatus(id: number, text: string): void {
+    if (this.mode !== 'bars' || this.closed || this.barred.has(id)) return;
+    this.bars ??= new BarDisplay(this.stderr, this.settings.total, () => this.totalTally(), this.now);
+    this.bars.status(id, text);
+  }
+
   private startBar(id: number): void {
     const r = this.running.get(id);
     if (this.mode !== 'bars' || this.closed || !r) return;
+    this.barred.add(id);
     this.bars ??= new BarDisplay(this.stderr, this.settings.total, () => this.totalTally(), this.now);
     if (r.label !== r.name) this.bars.log(`poplift: ${r.name}`);
     this.bars.start(id, r.label);

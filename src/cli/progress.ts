@@ -128,12 +128,12 @@ export const TERMINAL_RESTORE = '\x1b[?25h\x1b[?7h';
  * second Ctrl-C (process.exit), an uncaught error, any exit path that does
  * not pass through stop(). Written synchronously: 'exit' handlers cannot wait.
  */
-function restoreOnExit(stream: NodeJS.WritableStream): () => void {
+function restoreOnExit(stream: NodeJS.WritableStream, text: () => string): () => void {
   const fd = (stream as { fd?: unknown }).fd;
   const restore = () => {
     try {
-      if (typeof fd === 'number') writeSync(fd, TERMINAL_RESTORE);
-      else stream.write(TERMINAL_RESTORE);
+      if (typeof fd === 'number') writeSync(fd, text());
+      else stream.write(text());
     } catch {
       // The terminal is gone: nothing left to restore.
     }
@@ -145,6 +145,8 @@ function restoreOnExit(stream: NodeJS.WritableStream): () => void {
 export class BarDisplay {
   private readonly multibar: MultiBar;
   private readonly bars = new Map<number, { bar: SingleBar; state: BarState }>();
+  /** A line of text per mailbox that has no bar yet (what its connections are doing). */
+  private readonly statusLines = new Map<number, { bar: SingleBar; state: BarState }>();
   private total: SingleBar | undefined;
   private readonly totalState: BarState;
   private finishedLine: SingleBar | undefined;
@@ -160,7 +162,7 @@ export class BarDisplay {
     private readonly now: () => number = Date.now,
   ) {
     this.totalState = { label: 'total', tally: totalTally(), listed: true };
-    this.forgetRestore = restoreOnExit(stream);
+    this.forgetRestore = restoreOnExit(stream, () => this.exitText());
     this.multibar = new MultiBar({
       stream,
       // Computed at every redraw (5 a second), from the tallies and the terminal's width at that moment.
@@ -180,15 +182,46 @@ export class BarDisplay {
     });
   }
 
+  /**
+   * What gives the terminal back at exit. Bars stay as the last word on how
+   * far the run got; status lines alone (the cursor is at the end of the
+   * last) say nothing once the process is gone, so they are erased.
+   */
+  private exitText(): string {
+    const lines = this.statusLines.size;
+    if (lines === 0 || this.bars.size > 0 || this.finishedLine || this.total) return TERMINAL_RESTORE;
+    return `\r${lines > 1 ? `\x1b[${lines - 1}A` : ''}\x1b[0J${TERMINAL_RESTORE}`;
+  }
+
   /** A line above the bars (a warning, an error); never lost, never torn by a redraw. */
   log(line: string): void {
     if (this.stopped) return;
     this.multibar.log(line.endsWith('\n') ? line : `${line}\n`);
   }
 
+  /** A line in place of the mailbox's bar until start() gives it one; cut to the terminal's width at every redraw. */
+  status(id: number, text: string): void {
+    if (this.stopped || this.bars.has(id)) return;
+    const line = this.statusLines.get(id);
+    if (line) {
+      line.state.text = text;
+      return;
+    }
+    const state: BarState = { label: '', tally: emptyTally(0), listed: true, text };
+    this.statusLines.set(id, { bar: this.multibar.create(1, 0, { state }), state });
+  }
+
+  private dropStatus(id: number): void {
+    const line = this.statusLines.get(id);
+    if (!line) return;
+    this.statusLines.delete(id);
+    this.multibar.remove(line.bar);
+  }
+
   /** `label` is what the bar shows; the full name is for lines above it. */
   start(id: number, label: string): void {
     if (this.stopped) return;
+    this.dropStatus(id);
     if (this.withTotal && !this.total) this.total = this.multibar.create(1, 0, { state: this.totalState });
     const state: BarState = { label, tally: emptyTally(this.now()), listed: false };
     const bar = this.multibar.create(1, 0, { state });
@@ -209,6 +242,7 @@ export class BarDisplay {
   /** The mailbox's bar is drawn once more as it ends (100 % when it is complete), then goes; its result joins the one line of finished mailboxes. */
   end(id: number, resultLine: string, ok: boolean): void {
     if (this.stopped) return;
+    this.dropStatus(id);
     const entry = this.bars.get(id);
     if (entry) {
       if (entry.state.listed) this.multibar.update();

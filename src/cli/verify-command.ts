@@ -1,9 +1,12 @@
 /** poplift verify (and batch --verify): proves every POP3 message is in the folder, changing nothing. */
+import { signalExitCode } from '../errors.js';
 import { verifyExitCode, verifyMailbox, type VerifyReport } from '../engine/verify.js';
 import { connectionEndpoints, type ConnectionCliOptions } from './connections.js';
 import type { CliIo } from './cli-io.js';
 import type { MigrateCliOptions, MigratePlan } from './migrate-command.js';
+import { withLoginStatus } from './login-status.js';
 import { folderLevels, timeoutMs } from './options.js';
+import { Output, outputSettings } from './output.js';
 import { parseServerUrl } from './server-url.js';
 import { formatVerifyReport } from './verify-output.js';
 import { verifyJson } from './json-result.js';
@@ -23,14 +26,31 @@ export async function verifyPlanned(plan: MigratePlan, o: MigrateCliOptions, io:
 }
 
 export async function runVerify(pop3Text: string, imapText: string, o: VerifyCliOptions, io: CliIo): Promise<number> {
-  const warn = (message: string) => io.stderr.write(`poplift: warning: ${message}\n`);
-  const pop3 = parseServerUrl(pop3Text, 'POP3');
-  const imap = parseServerUrl(imapText, 'IMAP');
-  const levels = folderLevels(o.folder);
-  const endpoints = await connectionEndpoints(pop3, imap, o, timeoutMs(o.timeout), io, warn);
-  const report = await verifyMailbox(endpoints, { folder: levels, deep: Boolean(o.deep) }, { warn });
-  const code = verifyExitCode(report);
-  if (o.json) io.stdout.write(`${JSON.stringify(verifyJson(report, code))}\n`);
-  else io.stderr.write(formatVerifyReport(report));
-  return code;
+  // Verify prints no progress lines, so the interval is never used; the output gives it the status line on a terminal.
+  const output = new Output(io.stderr, outputSettings({ json: o.json, debug: o.debug, progressInterval: '30' }, io.stderr));
+  const warn = (message: string) => output.warn(message);
+  // Verify changes nothing, so a signal may end it at once; the status line goes first and the terminal is given back.
+  const leave = (sig: NodeJS.Signals) => {
+    output.close();
+    process.exit(signalExitCode(sig));
+  };
+  process.once('SIGINT', leave);
+  process.once('SIGTERM', leave);
+  try {
+    const pop3 = parseServerUrl(pop3Text, 'POP3');
+    const imap = parseServerUrl(imapText, 'IMAP');
+    const levels = folderLevels(o.folder);
+    const reached = await connectionEndpoints(pop3, imap, o, timeoutMs(o.timeout), io, warn);
+    const endpoints = withLoginStatus(reached, (text) => output.mailboxStatus(0, text), 'logged in to both servers; checking …');
+    const report = await verifyMailbox(endpoints, { folder: levels, deep: Boolean(o.deep) }, { warn });
+    output.close();
+    const code = verifyExitCode(report);
+    if (o.json) io.stdout.write(`${JSON.stringify(verifyJson(report, code))}\n`);
+    else io.stderr.write(formatVerifyReport(report));
+    return code;
+  } finally {
+    process.off('SIGINT', leave);
+    process.off('SIGTERM', leave);
+    output.close();
+  }
 }

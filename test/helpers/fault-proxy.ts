@@ -49,6 +49,12 @@ export interface FaultProxyOptions {
   /** Serialisation rate of each direction of each connection. */
   bandwidthBytesPerSec?: number;
   /**
+   * The server's first bytes on each connection (a greeting, a TLS
+   * ServerHello) are held this much longer: a server that accepts at once
+   * but is slow to answer.
+   */
+  firstReplyDelayMs?: number;
+  /**
    * A connection on which no byte has travelled either way for this long is
    * closed (FIN to both peers), as a server's inactivity timeout does.
    */
@@ -95,6 +101,7 @@ class Lane {
   private pausedByUs = false;
   private linkFreeAt = 0;
   private lastDue = 0;
+  private answered = false;
 
   constructor(
     readonly direction: Direction,
@@ -152,9 +159,13 @@ class Lane {
 
   /** Puts data (or a marker) on the simulated wire; with no delay and no backlog it goes out at once. */
   enqueue(item: QueueItem): void {
-    const { delayMs, bandwidthBytesPerSec } = this.conn.proxy.link;
+    const { delayMs, bandwidthBytesPerSec, firstReplyDelayMs } = this.conn.proxy.link;
     const now = performance.now();
     let due = now + delayMs;
+    if (this.direction === 'down' && item.data !== undefined && !this.answered) {
+      this.answered = true;
+      due += firstReplyDelayMs;
+    }
     if (bandwidthBytesPerSec !== undefined && item.data !== undefined) {
       this.linkFreeAt = Math.max(now, this.linkFreeAt) + (item.data.length / bandwidthBytesPerSec) * 1000;
       due = this.linkFreeAt + delayMs;
@@ -326,7 +337,7 @@ export class FaultProxy {
 
   private constructor(
     private readonly server: Server,
-    readonly link: { delayMs: number; bandwidthBytesPerSec: number | undefined },
+    readonly link: { delayMs: number; bandwidthBytesPerSec: number | undefined; firstReplyDelayMs: number },
     readonly idleCloseMs: number | undefined,
   ) {
     const address = server.address();
@@ -338,6 +349,8 @@ export class FaultProxy {
     if (o.bandwidthBytesPerSec !== undefined && !(o.bandwidthBytesPerSec > 0)) {
       throw new RangeError(`bandwidthBytesPerSec must be > 0, got ${o.bandwidthBytesPerSec}`);
     }
+    if (o.firstReplyDelayMs !== undefined && !(o.firstReplyDelayMs >= 0))
+      throw new RangeError(`firstReplyDelayMs must be >= 0, got ${o.firstReplyDelayMs}`);
     if (o.idleCloseMs !== undefined && !(o.idleCloseMs > 0)) throw new RangeError(`idleCloseMs must be > 0, got ${o.idleCloseMs}`);
     const targetHost = o.targetHost ?? '127.0.0.1';
     let proxy: FaultProxy | undefined;
@@ -355,7 +368,11 @@ export class FaultProxy {
         resolve();
       });
     });
-    proxy = new FaultProxy(server, { delayMs: o.delayMs ?? 0, bandwidthBytesPerSec: o.bandwidthBytesPerSec }, o.idleCloseMs);
+    proxy = new FaultProxy(
+      server,
+      { delayMs: o.delayMs ?? 0, bandwidthBytesPerSec: o.bandwidthBytesPerSec, firstReplyDelayMs: o.firstReplyDelayMs ?? 0 },
+      o.idleCloseMs,
+    );
     return proxy;
   }
 

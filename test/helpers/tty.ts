@@ -95,3 +95,65 @@ export function drawnLines(output: string): string[] {
     .split(/[\r\n]+/)
     .filter((l) => l !== '');
 }
+
+/**
+ * What a terminal `cols` columns wide shows once `output` was written to
+ * it, one string per row (trailing blanks dropped): printable characters,
+ * CR and LF, and the sequences poplift and cli-progress write (cursor up,
+ * down, left, right and to a column; erase in line and below; autowrap
+ * on and off). Text that an erase did not reach is still there, as on a
+ * real screen.
+ */
+export function screenOf(output: string, cols: number): string[] {
+  const rows: string[][] = [[]];
+  let row = 0;
+  let col = 0;
+  let autowrap = true;
+  const line = (): string[] => (rows[row] ??= []);
+  for (let i = 0; i < output.length;) {
+    const esc = /^\x1b\[(\??)([0-9;]*)([A-Za-z])/.exec(output.slice(i, i + 16));
+    if (esc) {
+      i += esc[0].length;
+      const [, privateMode, params, op] = esc;
+      const n = Number(params === '' ? (op === 'J' || op === 'K' ? 0 : 1) : params);
+      if (privateMode === '?') {
+        if (params === '7') autowrap = op === 'h';
+        continue;
+      }
+      if (op === 'A') row = Math.max(0, row - n);
+      else if (op === 'B') row += n;
+      else if (op === 'C') col = Math.min(cols - 1, col + n);
+      else if (op === 'D') col = Math.max(0, Math.min(col, cols - 1) - n);
+      else if (op === 'G') col = Math.min(cols - 1, n - 1);
+      else if (op === 'K') {
+        const l = line();
+        if (n === 0) l.length = Math.min(l.length, col);
+        else if (n === 1) l.fill(' ', 0, Math.min(l.length, col + 1));
+        else l.length = 0;
+      } else if (op === 'J' && n === 0) {
+        line().length = Math.min(line().length, col);
+        rows.length = row + 1;
+      }
+      continue;
+    }
+    const ch = String.fromCodePoint(output.codePointAt(i)!);
+    i += ch.length;
+    if (ch === '\r') col = 0;
+    else if (ch === '\n') row++;
+    else if (ch === '\x1b') continue;
+    else {
+      if (col >= cols) {
+        if (autowrap) {
+          row++;
+          col = 0;
+        } else col = cols - 1;
+      }
+      const l = line();
+      while (l.length < col) l.push(' ');
+      l[col] = ch;
+      col++;
+    }
+  }
+  // Rows only moved past (a newline, a cursor move down) were never written: blank.
+  return Array.from({ length: rows.length }, (_, i) => (rows[i] ?? []).join('').trimEnd());
+}

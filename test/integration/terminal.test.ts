@@ -8,7 +8,8 @@ import { makeCorpus } from '../helpers/corpus.js';
 import { startDovecot, type Dovecot, type DovecotUser } from '../helpers/dovecot.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { describeIntegration } from '../helpers/suite.js';
-import { drawnLines, startUnderTty } from '../helpers/tty.js';
+import { runCli } from '../helpers/cli.js';
+import { drawnLines, screenOf, startUnderTty } from '../helpers/tty.js';
 
 const HIDE_CURSOR = '\x1b[?25l';
 const SHOW_CURSOR = '\x1b[?25h';
@@ -27,6 +28,7 @@ describeIntegration('progress in a real terminal: fits the width, ends at 100 %,
   let alice: DovecotUser;
   let bob: DovecotUser;
   let slowPop3: FaultProxy;
+  let slowGreeting: FaultProxy;
   const stateDir = mkdtempSync(join(tmpdir(), 'poplift-tty-state-'));
 
   beforeAll(async () => {
@@ -36,18 +38,18 @@ describeIntegration('progress in a real terminal: fits the width, ends at 100 %,
     for (const m of makeCorpus(120, { bigAttachmentBytes: 60_000, seed: 9 })) dovecot.deliver(alice, m.raw);
     // About 3 s for this mailbox: long enough for several redraws.
     slowPop3 = await FaultProxy.start({ targetPort: dovecot.ports.pop3s, delayMs: 10, bandwidthBytesPerSec: 800_000 });
+    // Accepts at once, answers the TLS handshake only after 3 s: a server far away or slow to greet.
+    slowGreeting = await FaultProxy.start({ targetPort: dovecot.ports.pop3s, firstReplyDelayMs: 3000 });
   });
   afterAll(async () => {
+    await slowGreeting?.stop();
     await slowPop3?.stop();
     await dovecot?.stop();
   });
 
   const env = () => ({ POPLIFT_POP3_PASSWORD: alice.password, POPLIFT_IMAP_PASSWORD: bob.password });
-  const command = (folder: string, ...extra: string[]) => [
-    process.execPath,
-    BIN,
-    'migrate',
-    `pop3s://alice@127.0.0.1:${slowPop3.port}`,
+  const args = (pop3Port: number, folder: string) => [
+    `pop3s://alice@127.0.0.1:${pop3Port}`,
     `imaps://bob@127.0.0.1:${dovecot.ports.imaps}`,
     '--folder',
     `Archive/Old ISP ${folder}`,
@@ -55,6 +57,12 @@ describeIntegration('progress in a real terminal: fits the width, ends at 100 %,
     dovecot.certPath,
     '--state-dir',
     join(stateDir, folder),
+  ];
+  const command = (folder: string, ...extra: string[]) => [
+    process.execPath,
+    BIN,
+    'migrate',
+    ...args(slowPop3.port, folder),
     '--batch-messages',
     '10',
     ...extra,
@@ -98,6 +106,99 @@ describeIntegration('progress in a real terminal: fits the width, ends at 100 %,
     // Rate and ETA are redrawn even between the engine's events: consecutive samples differ.
     const changes = seen.filter((l, i) => i > 0 && l !== seen[i - 1]).length;
     expect(changes, seen.join('\n')).toBeGreaterThanOrEqual(4);
+  });
+
+  describe('while the servers are slow to answer: a "connecting to …" status, gone once the bar or the report shows', () => {
+    const STATUS = /connecting to|logged in to/;
+    const waitingForPop3 = () => `connecting to pop3s://alice@127.0.0.1:${slowGreeting.port} … (IMAP logged in)`;
+
+    /** The status was drawn while POP3 had not answered, fitted to the width, and no password ever reached the terminal. */
+    function expectStatusShown(out: string, cols: number): void {
+      const status = drawnLines(out).filter((l) => STATUS.test(l));
+      expect(status, out).toContain(waitingForPop3());
+      for (const line of status) expect(line.length, line).toBeLessThan(cols);
+      expect(out).not.toContain(alice.password);
+      expect(out).not.toContain(bob.password);
+    }
+
+    it('migrate, 80 columns: the status while waiting, replaced by the bar, nothing of it left on the screen', async () => {
+      const run = startUnderTty([process.execPath, BIN, 'migrate', ...args(slowGreeting.port, 'greet')], env(), 80);
+      expect(await run.done, run.output()).toBe(0);
+      const out = run.output();
+      expectStatusShown(out, 80);
+      // The screen as the bar is first drawn: the bar, and no status line above or below it.
+      const firstBar = out.search(/[█░]/);
+      expect(firstBar).toBeGreaterThan(out.indexOf(waitingForPop3()));
+      const atBar = screenOf(out.slice(0, out.indexOf('\x1b', firstBar)), 80);
+      expect(
+        atBar.filter((r) => /[█░]/.test(r)),
+        atBar.join('\n'),
+      ).toHaveLength(1);
+      expect(
+        atBar.filter((r) => STATUS.test(r)),
+        atBar.join('\n'),
+      ).toEqual([]);
+      const end = screenOf(out, 80);
+      expect(
+        end.filter((r) => STATUS.test(r)),
+        end.join('\n'),
+      ).toEqual([]);
+      expect(end.join('\n')).toMatch(/appended \d+/);
+      expectRestored(out);
+    });
+
+    it('verify, 80 columns: the status while waiting, erased before the report', async () => {
+      // The folder the migrate test above filled; the corpus's two messages with one Message-ID and two sizes make it exit 1.
+      const run = startUnderTty([process.execPath, BIN, 'verify', ...args(slowGreeting.port, 'greet')], env(), 80);
+      expect(await run.done, run.output()).toBe(1);
+      const out = run.output();
+      expectStatusShown(out, 80);
+      const end = screenOf(out, 80);
+      expect(
+        end.filter((r) => STATUS.test(r)),
+        end.join('\n'),
+      ).toEqual([]);
+      expect(end.join('\n')).toMatch(/^verify pop3s:\/\/alice@127\.0\.0\.1:\d+ -> imaps:/m);
+      expectRestored(out);
+    });
+
+    it('Ctrl-C while connecting: migrate (twice) and verify (once) leave no status behind and give the terminal back', async () => {
+      const migrate = startUnderTty([process.execPath, BIN, 'migrate', ...args(slowGreeting.port, 'greet-sig')], env(), 80);
+      const pid = await migrate.pid;
+      await migrate.waitFor(/connecting to pop3s:/);
+      process.kill(pid, 'SIGINT');
+      await new Promise((r) => setTimeout(r, 100));
+      process.kill(pid, 'SIGINT');
+      expect(await migrate.done).toBe(130);
+      expect(screenOf(migrate.output(), 80).filter((r) => STATUS.test(r))).toEqual([]);
+      expectRestored(migrate.output());
+
+      const verify = startUnderTty([process.execPath, BIN, 'verify', ...args(slowGreeting.port, 'greet')], env(), 80);
+      const verifyPid = await verify.pid;
+      await verify.waitFor(/connecting to pop3s:/);
+      process.kill(verifyPid, 'SIGINT');
+      expect(await verify.done).toBe(130);
+      expect(screenOf(verify.output(), 80).filter((r) => STATUS.test(r))).toEqual([]);
+      expectRestored(verify.output());
+    });
+
+    it('with --quiet on a terminal, and when stderr is not a terminal, no status is written', async () => {
+      const quiet = startUnderTty(
+        [process.execPath, BIN, 'migrate', ...args(slowGreeting.port, 'greet-quiet'), '--quiet', '--max-sessions', '1'],
+        env(),
+        80,
+      );
+      expect(await quiet.done, quiet.output()).toBe(0);
+      expect(quiet.output()).toMatch(/appended \d+/);
+      expect(quiet.output()).not.toMatch(STATUS);
+      expect(quiet.output()).not.toContain('\x1b[');
+
+      const piped = await runCli(['migrate', ...args(slowGreeting.port, 'greet-piped'), '--max-sessions', '1'], env());
+      expect(piped.code, piped.stderr).toBe(0);
+      expect(piped.stderr).toContain('started pop3s://alice@');
+      expect(piped.stderr).not.toMatch(STATUS);
+      expect(piped.stderr).not.toContain('\x1b[');
+    });
   });
 
   describe('the terminal is given back on every exit path', () => {

@@ -116,7 +116,9 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function setup(options: { delayMs?: number; bandwidthBytesPerSec?: number; idleCloseMs?: number; echo?: boolean } = {}) {
+async function setup(
+  options: { delayMs?: number; bandwidthBytesPerSec?: number; idleCloseMs?: number; firstReplyDelayMs?: number; echo?: boolean } = {},
+) {
   const server = await scriptedServer(options.echo ? (s) => s.pipe(s) : undefined);
   cleanups.push(() => server.close());
   const proxy = await FaultProxy.start({
@@ -124,6 +126,7 @@ async function setup(options: { delayMs?: number; bandwidthBytesPerSec?: number;
     delayMs: options.delayMs,
     bandwidthBytesPerSec: options.bandwidthBytesPerSec,
     idleCloseMs: options.idleCloseMs,
+    firstReplyDelayMs: options.firstReplyDelayMs,
   });
   cleanups.push(() => proxy.stop());
   return { server, proxy };
@@ -288,6 +291,23 @@ describe('FaultProxy', { timeout: 10_000 }, () => {
     }
     const expected = 'ping' + parts.join('');
     expect((await client.bytes(expected.length)).toString()).toBe(expected);
+  });
+
+  it("firstReplyDelayMs holds only the server's first bytes of each connection", async () => {
+    const { server, proxy } = await setup({ firstReplyDelayMs: 400 });
+    const client = await dial(proxy.port);
+    const upstream = await server.next();
+    const started = performance.now();
+    upstream.socket.write('+OK hello\r\n');
+    await client.bytes(11);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(390);
+    // Client to server is not held, nor is anything after the first reply.
+    const again = performance.now();
+    client.socket.write('CAPA\r\n');
+    await upstream.bytes(6);
+    upstream.socket.write('+OK\r\n');
+    await client.bytes(16);
+    expect(performance.now() - again).toBeLessThan(300);
   });
 
   it('bandwidthBytesPerSec paces the transfer', async () => {
