@@ -26,6 +26,13 @@ export class Ledger {
     private readonly uidValidity: () => bigint | undefined,
     /** The size the source listed a message with, recorded so a later run can tell it is the same message. */
     readonly listSize: (uidl: string) => number | undefined = () => undefined,
+    /**
+     * Whether the id names one message by the server's own well-formed UIDL
+     * (Listing.identified). Only such a message gets a journal entry: a later
+     * session's message under an id a server repeated or made up could be
+     * another message, and the entry would vouch for it.
+     */
+    private readonly identified: (uidl: string) => boolean = () => true,
   ) {}
 
   /** The source sent this message with another length than it listed (see RetrievedInfo). */
@@ -48,16 +55,17 @@ export class Ledger {
     this.settled.set(uidl, { outcome: 'appended', key, size, uid, uidValidity: validity });
     this.summary.appended++;
     this.summary.bytes += size;
-    this.journal?.add({
-      t: 'appended',
-      uidl,
-      key,
-      size,
-      listSize: this.listSize(uidl),
-      uid,
-      uidValidity: validity?.toString(),
-      ...this.suspectMark(uidl),
-    });
+    if (this.identified(uidl))
+      this.journal?.add({
+        t: 'appended',
+        uidl,
+        key,
+        size,
+        listSize: this.listSize(uidl),
+        uid,
+        uidValidity: validity?.toString(),
+        ...this.suspectMark(uidl),
+      });
     this.hooks.advance(size);
   }
 
@@ -66,17 +74,18 @@ export class Ledger {
     this.settled.set(uidl, { outcome: 'duplicate', key, size, sizeDiffers, keptIn, keptAs, keptUid });
     this.summary.duplicates++;
     this.summary.duplicateList.push(report);
-    this.journal?.add({
-      t: 'duplicate',
-      uidl,
-      key,
-      size,
-      listSize: this.listSize(uidl),
-      ...this.suspectMark(uidl),
-      sizeDiffers,
-      uid: keptUid,
-      uidValidity: keptUid === undefined ? undefined : this.uidValidity()?.toString(),
-    });
+    if (this.identified(uidl))
+      this.journal?.add({
+        t: 'duplicate',
+        uidl,
+        key,
+        size,
+        listSize: this.listSize(uidl),
+        ...this.suspectMark(uidl),
+        sizeDiffers,
+        uid: keptUid,
+        uidValidity: keptUid === undefined ? undefined : this.uidValidity()?.toString(),
+      });
     this.hooks.advance(size);
   }
 

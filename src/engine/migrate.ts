@@ -126,9 +126,12 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     },
     () => sessions.folder?.uidValidity,
     (uidl) => settled.listing?.size(uidl) ?? laterSizes.get(uidl),
+    (uidl) => (settled.listing?.has(uidl) ? settled.listing.identified(uidl) : laterIdentified.has(uidl)),
   );
   /** Listed sizes of the messages first seen in a later source session. */
   const laterSizes = new Map<string, number>();
+  /** Those of them the later session identified (Listing.identified). */
+  const laterIdentified = new Set<string>();
   /** Uploads cut off before the server answered: found on the destination later, they count as appended. */
   const unknown = new Set<string>();
   const poison = new PoisonTracker(options.retries, () => ledger.settled.size);
@@ -288,7 +291,10 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       latest = next.order.filter((u) => !listed.has(u) && !ledger.settled.has(u) && !vouchedNow(u));
       for (const u of next.order) listed.add(u);
       if (latest.length === 0) break;
-      for (const u of latest) laterSizes.set(u, next.size(u)!);
+      for (const u of latest) {
+        laterSizes.set(u, next.size(u)!);
+        if (next.identified(u)) laterIdentified.add(u);
+      }
       fresh.push(...latest);
       summary.found += latest.length;
       progress.found += latest.length;
