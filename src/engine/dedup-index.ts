@@ -14,14 +14,22 @@ export class DedupIndex {
   private readonly runUidls: string[] = [];
   private readonly runSizes: number[] = [];
 
-  /** Destination UIDs this run's own uploads account for (kept only while some outcome is unknown). */
+  /**
+   * Destination UIDs this run's own uploads account for, kept while an
+   * outcome may be unknown (a lost reply, a refused MULTIAPPEND).
+   */
   private readonly claimed: Set<number> | undefined;
 
   constructor(
-    private readonly destination: CopyLookup,
+    private destination: CopyLookup,
     options: { trackClaims?: boolean } = {},
   ) {
     this.claimed = options.trackClaims ? new Set() : undefined;
+  }
+
+  /** Looks copies up in a newer reading of the folder from now on. */
+  use(destination: CopyLookup): void {
+    this.destination = destination;
   }
 
   /** Records that a destination UID is the copy of one of this run's uploads. */

@@ -202,14 +202,18 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
             if (!options.dryRun) d.prepareUpload();
             const wantIndex = options.dedupe || options.delete || unknown.size > 0;
             const dedup = new DedupIndex(sessions.lookup(await sessions.folderIndex({ index: wantIndex, flags: !options.dryRun })), {
-              trackClaims: unknown.size > 0,
+              trackClaims: unknown.size > 0 || options.multiAppend,
             });
             for (const [uidl, r] of ledger.settled) {
               if (r.outcome !== 'appended') continue;
               dedup.remember(r.key, r.size, uidl);
               dedup.claim(r.uid);
             }
-            return { destination: d, folder: sessions.folder!, dedup };
+            const reread = async () => {
+              sessions.forgetIndex();
+              dedup.use(sessions.lookup(await sessions.folderIndex({ index: true, flags: false })));
+            };
+            return { destination: d, folder: sessions.folder!, dedup, reread };
           })();
           // Failures surface through the first message that waits for it.
           destination.catch(() => undefined);

@@ -33,6 +33,8 @@ export interface Destination {
   destination: MailDestination;
   folder: FolderInfo;
   dedup: DedupIndex;
+  /** Reads the folder again and has `dedup` look copies up there (see TransferPass.refusedTogether). */
+  reread(): Promise<void>;
 }
 
 export interface TransferContext {
@@ -60,6 +62,7 @@ export interface TransferContext {
 interface Pending {
   uidl: string;
   key: string;
+  altKeys: readonly string[];
   item: UploadItem;
 }
 
@@ -130,15 +133,42 @@ class TransferPass {
     });
   }
 
+  /**
+   * A store may have kept part of a batch sent together and refused whole
+   * (RFC 3502 forbids it; servers do it): before the refused messages go
+   * again one by one, the folder is read again and each one whose copy is
+   * there, by the copy rule and not another upload's, counts as stored.
+   */
+  private async refusedTogether(pending: readonly Pending[]): Promise<UploadOutcome[]> {
+    const { destination, folder, dedup } = this.target!;
+    await this.target!.reread();
+    const outcomes: UploadOutcome[] = [];
+    const again: number[] = [];
+    for (const [i, p] of pending.entries()) {
+      const uid = await dedup.unclaimedCopy(p.key, p.item.content, p.altKeys);
+      if (uid === undefined) again.push(i);
+      outcomes[i] = { outcome: 'stored', uid, uidValidity: uid === undefined ? undefined : folder.uidValidity };
+    }
+    const answers = await destination.upload(
+      folder,
+      again.map((i) => pending[i]!.item),
+      false,
+    );
+    again.forEach((i, k) => (outcomes[i] = answers[k]!));
+    return outcomes;
+  }
+
   private async upload(pending: Pending[]): Promise<void> {
     const { destination, folder } = this.target!;
     let todo = pending;
     for (let attempt = 0; ; attempt++) {
-      const outcomes = await destination.upload(
+      const together = this.options.multiAppend && todo.length > 1;
+      let outcomes = await destination.upload(
         folder,
         todo.map((p) => p.item),
         this.options.multiAppend,
       );
+      if (together && outcomes.some((o) => o.outcome === 'refused')) outcomes = await this.refusedTogether(todo);
       const throttled = outcomes.map((o) => (o.outcome === 'throttled' ? o.retryAfterMs : undefined));
       const wait = Math.max(0, ...throttled.filter((d): d is number => d !== undefined));
       if (wait === 0 || attempt >= THROTTLE_RETRIES) {
@@ -246,7 +276,7 @@ class TransferPass {
       // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
       if (this.stopping) return false;
     }
-    this.batch.push({ uidl, key: prepared.key, item: { content, flags, date: prepared.date } });
+    this.batch.push({ uidl, key: prepared.key, altKeys: prepared.altKeys, item: { content, flags, date: prepared.date } });
     this.batchBytes += size;
     this.inflightBytes += size;
     if (alone || this.batch.length >= options.batchMessages || this.batchBytes >= options.batchBytes) this.flush();
