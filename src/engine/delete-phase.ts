@@ -95,7 +95,7 @@ async function candidates(
   if (unidentified > 0) {
     options.warnOnce(
       'delete-unidentified',
-      `${unidentified} message(s) stay on POP3 server ${source.server}: it gives them no unique, well-formed UIDL, so which message a number names cannot be proven.`,
+      `${unidentified} message(s) stay on POP3 server ${source.server}: it does not give every message a unique, well-formed UIDL of its own (some are missing, repeated, malformed, or all are just message numbers), so which message a number names cannot be proven.`,
     );
   }
   if (suspect > 0) {

@@ -51,6 +51,10 @@ export class Listing {
       this.numbered = true;
       this.unidentified.fill(1);
     }
+    // A server that lists one message without a unique, well-formed UIDL may give another message's
+    // UIDL to any of them (a repeat whose original line is missing looks unique): in such a session
+    // no UIDL is trusted to name the message it named before.
+    if (this.unidentified.includes(1)) this.unidentified.fill(1);
   }
 
   /** From `entries` in ascending message-number order. */
@@ -85,8 +89,9 @@ export class Listing {
 
   /**
    * Whether `uidl` is the server's own UIDL for exactly one message, well
-   * formed (RFC 1939: 1 to 70 characters 0x21 to 0x7E), and not one of a
-   * listing whose UIDLs are all the message numbers. Only such a message
+   * formed (RFC 1939: 1 to 70 characters 0x21 to 0x7E), in a listing where
+   * every message has such a UIDL and they are not all just the message
+   * numbers. Only such a message
    * can be recognised again in another session, so only such a message may
    * be deleted or skipped on the journal's word.
    */

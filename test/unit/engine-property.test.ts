@@ -402,6 +402,84 @@ describe('migrate under random faults', () => {
     dryRun: false,
   };
   const empty = { withId: false, crlf: false, subject: Buffer.alloc(0), body: Buffer.alloc(0) };
+  // A repeated UIDL whose original line is missing looks unique: the journal recorded message 1 under
+  // message 2's UIDL, and the next run skipped message 2 on that entry and exited 0 without it.
+  it('replay: a UIDL repeated while its own line is missing does not leave a journal entry for another message', async () => {
+    const withId = (crlf: boolean, subject: number, body: number) => ({
+      withId: true,
+      crlf,
+      subject: Buffer.alloc(subject),
+      body: Buffer.alloc(body),
+    });
+    await property({
+      messages: [],
+      copies: [],
+      collisions: [],
+      dedupe: false,
+      onDestination: [],
+      hasUidl: true,
+      uidPlus: false,
+      runs: [
+        {
+          ...runDefaults,
+          arrivals: [withId(true, 6, 0), withId(false, 2, 9)],
+          numericUidls: true,
+          quotaLeft: 0,
+          useJournal: false,
+          dryRun: true,
+        },
+        { ...runDefaults, arrivals: [empty, empty], numericUidls: true, quotaLeft: 0, useJournal: false, dryRun: true },
+        {
+          ...runDefaults,
+          arrivals: [empty, empty],
+          brokenUidls: [
+            { at: 7, as: 'missing' },
+            { at: 0, as: 'repeated' },
+          ],
+          quotaLeft: 105,
+        },
+      ],
+      finalDelete: false,
+    });
+  });
+  it('replay: after dry runs with numeric UIDLs, a run with a missing and a repeated UIDL line and a full account leaves nothing missing at exit 0', async () => {
+    const withId = (crlf: boolean, subject: number, body: number) => ({
+      withId: true,
+      crlf,
+      subject: Buffer.alloc(subject),
+      body: Buffer.alloc(body),
+    });
+    await property({
+      messages: [],
+      copies: [],
+      collisions: [],
+      dedupe: false,
+      onDestination: [],
+      hasUidl: true,
+      uidPlus: false,
+      runs: [
+        {
+          ...runDefaults,
+          arrivals: [withId(true, 6, 0), withId(false, 2, 9)],
+          numericUidls: true,
+          quotaLeft: 0,
+          useJournal: false,
+          dryRun: true,
+        },
+        { ...runDefaults, arrivals: [empty, empty], numericUidls: true, quotaLeft: 0, useJournal: false, dryRun: true },
+        {
+          ...runDefaults,
+          arrivals: [empty, empty],
+          brokenUidls: [
+            { at: 7, as: 'missing' },
+            { at: 0, as: 'repeated' },
+          ],
+          quotaLeft: 105,
+        },
+      ],
+      finalDelete: false,
+    });
+  });
   it.fails('replay: after an upload answered OK but not stored, a message sharing a key is deleted uncopied', async () => {
     const spec = (body: number[]) => ({ withId: false, crlf: false, subject: Buffer.alloc(0), body: Buffer.from(body) });
     await property({
