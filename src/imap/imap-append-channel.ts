@@ -637,6 +637,23 @@ export class ImapAppendChannel {
    */
   private appendsInStep = false;
 
+  /** The shortest time from the end of an APPEND's literal to its tagged reply, and how many were timed. */
+  private roundTrips = { count: 0, shortestMs: Infinity };
+
+  private noteRoundTrip(ms: number): void {
+    this.roundTrips.count++;
+    this.roundTrips.shortestMs = Math.min(this.roundTrips.shortestMs, ms);
+  }
+
+  /**
+   * The link's round trip as this connection saw it, with the server's time
+   * to store a message: the shortest wait for an APPEND's tagged reply after
+   * the write that ended its literal.
+   */
+  get appendRoundTrip(): { count: number; shortestMs: number } {
+    return { ...this.roundTrips };
+  }
+
   /** Counts a '+' for an APPEND sent before the tagged reply to `behind` was read. */
   private noteContinuationBehind(behind: string): void {
     const replied = this.lastTagged?.tag === behind ? this.lastTagged.at : undefined;
@@ -672,8 +689,13 @@ export class ImapAppendChannel {
     this.outBytes += b.length;
   }
 
+  /** Called with the time of the next write of queued bytes. */
+  private onNextFlush: Array<(at: number) => void> = [];
+
   private flushOut(): Promise<void> {
     if (this.outBytes === 0) return this.failure ? Promise.reject(this.failure) : Promise.resolve();
+    const at = performance.now();
+    for (const stamp of this.onNextFlush.splice(0)) stamp(at);
     const data = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out, this.outBytes);
     this.out = [];
     this.outBytes = 0;
@@ -784,6 +806,15 @@ export class ImapAppendChannel {
       prefix = ' ';
     }
     this.queue('\r\n');
+    // From the write that ends the literal to the tagged reply: one round trip and the server's time to store.
+    let endedAt: number | undefined;
+    this.onNextFlush.push((at) => (endedAt = at));
+    reply.then(
+      () => {
+        if (endedAt !== undefined) this.noteRoundTrip(performance.now() - endedAt);
+      },
+      () => undefined,
+    );
     if (bracket) this.queueStatus(bracket.after, mailbox);
     // The next APPEND, when one is queued, goes out in the same write as this CRLF.
     if (this.appendsWaiting === 0 || this.outBytes >= COALESCE_BYTES) await this.flushOut();

@@ -9,7 +9,9 @@ import { expect, it } from 'vitest';
 import { ImapAppendChannel, type ImapLogin } from '../../src/imap/imap-append-channel.js';
 import { UploadPool } from '../../src/imap/upload-pool.js';
 import { syncAppendFloor } from '../bench/sync-append-floor.js';
-import { describeServers } from '../helpers/servers.js';
+import { FaultProxy } from '../helpers/fault-proxy.js';
+import { readFolderOf } from '../helpers/server-changes.js';
+import { describeServers, type MailServer, type MailUser } from '../helpers/servers.js';
 
 const COUNT = 150;
 
@@ -19,6 +21,19 @@ function message(i: number): Buffer {
       `Date: Mon, 1 Jun 2020 10:00:00 +0000\r\n\r\n${'body line\r\n'.repeat(20 + (i % 40) * 10)}`,
     'latin1',
   );
+}
+
+function loginOf(user: MailUser, port: number): ImapLogin {
+  return {
+    host: '127.0.0.1',
+    port,
+    tls: 'starttls',
+    allowPlaintext: true,
+    user: user.login,
+    password: user.password,
+    tlsOptions: {},
+    timeoutMs: 30_000,
+  };
 }
 
 describeServers('uploads into Courier-IMAP', { each: ['courier'] }, ({ server }) => {
@@ -37,16 +52,7 @@ describeServers('uploads into Courier-IMAP', { each: ['courier'] }, ({ server })
       messages,
     });
 
-    const login: ImapLogin = {
-      host: courier.imap!.host,
-      port: courier.imap!.port,
-      tls: 'starttls',
-      allowPlaintext: true,
-      user: user.login,
-      password: user.password,
-      tlsOptions: {},
-      timeoutMs: 30_000,
-    };
+    const login = loginOf(user, courier.imap!.port);
     const pool = new UploadPool({ open: () => ImapAppendChannel.open(login), limit: undefined, multiAppend: true });
     try {
       await pool.opened();
@@ -66,6 +72,32 @@ describeServers('uploads into Courier-IMAP', { each: ['courier'] }, ({ server })
       expect(seconds).toBeLessThan(3 * floor.seconds + 1);
     } finally {
       await pool.close();
+    }
+  });
+
+  it('uses 4 connections over a link with longer round trips, and every message arrives byte for byte', async () => {
+    const courier: MailServer = await server();
+    const user = await courier.addUser('upload-far');
+    const messages = Array.from({ length: 40 }, (_, i) => message(1000 + i));
+    // 10 ms each way: round trips, not the server's lock, set the pace of one connection.
+    const proxy = await FaultProxy.start({ targetPort: courier.imap!.port, delayMs: 10 });
+    const pool = new UploadPool({ open: () => ImapAppendChannel.open(loginOf(user, proxy.port)), limit: undefined, multiAppend: true });
+    try {
+      const outcomes = await pool.append(
+        'INBOX',
+        messages.map((content) => ({ content, flags: [], date: undefined })),
+        true,
+      );
+      await pool.settled();
+      expect(outcomes.filter((o) => !o.ok)).toEqual([]);
+      // Before: one connection whatever the link.
+      expect(pool.size).toBe(4);
+      const stored = (await readFolderOf(courier, user, 'INBOX')) ?? [];
+      const sorted = (list: Buffer[]) => list.map((b) => b.toString('latin1')).sort();
+      expect(sorted(stored)).toEqual(sorted(messages));
+    } finally {
+      await pool.close();
+      await proxy.stop();
     }
   });
 });
