@@ -154,7 +154,10 @@ export function addMigrateOptions(command: Command, jsonHelp: string): Command {
     .option('--no-multiappend', 'upload one message per APPEND even when the server offers MULTIAPPEND')
     .option('--max-inflight <MiB>', 'message data held in memory between reading and upload', '16')
     .option('--batch-messages <n>', 'messages per MULTIAPPEND command (at most 8 MB each)', '100')
-    .option('--connections <n>', 'upload connections at most (default: 8 when the server lacks MULTIAPPEND, else 1)')
+    .option(
+      '--connections <n>',
+      'upload connections at most (default: 1 with MULTIAPPEND; into Courier-IMAP 1, or 4 over a longer link; else 8)',
+    )
     .option('--state-dir <dir>', 'where journals and locks live (default $XDG_STATE_HOME/poplift or ~/.local/state/poplift)')
     .option('--retries <n>', 'reconnect attempts after a dropped, reset or stalled connection', '5')
     .option('--retry-failed', 'try again messages skipped because the server dropped the connection on them in 3 runs in a row')

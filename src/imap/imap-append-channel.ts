@@ -115,6 +115,15 @@ const MAX_LINE_BYTES = 1024 * 1024;
 const MAX_LITERAL_BYTES = 1024 * 1024;
 /** Up to this many bytes of commands and literals are gathered into one write. */
 const COALESCE_BYTES = 256 * 1024;
+/**
+ * A '+' this long after the tagged reply it was sent behind was held by the
+ * server's socket (Nagle's algorithm) until our delayed ACK: 40 ms or more
+ * on every common system, while a server that answers at once sends both
+ * within microseconds.
+ */
+const HELD_CONTINUATION_MS = 25;
+/** Held '+' replies, and more than half of those seen, before a connection stops sending the next APPEND early. */
+const HELD_CONTINUATIONS_TO_SWITCH = 3;
 /** Bounds on one response with literals (a FETCH of a header section is the only one asked for). */
 const MAX_LITERALS_PER_RESPONSE = 8;
 const MAX_RESPONSE_BYTES = 2 * 1024 * 1024;
@@ -155,6 +164,8 @@ function parseTagged(rest: string): TaggedReply {
 export class ImapAppendChannel {
   readonly server: string;
   capabilities = new Set<string>();
+  /** The server's greeting line, as it came. */
+  greetingText = '';
   private socket!: Socket | TLSSocket;
   /** Bytes of an untagged literal still to skip. */
   private literalLeft = 0;
@@ -207,6 +218,7 @@ export class ImapAppendChannel {
     this.attach(socket);
     const greeting = await this.nextGreeting();
     this.greeting(greeting);
+    this.greetingText = greeting;
     // Most servers list their capabilities in the greeting; asking again would cost a round trip.
     if (!this.capabilitiesFrom(greeting)) await this.refreshCapabilities();
     if (this.login.tls === 'starttls') {
@@ -541,6 +553,7 @@ export class ImapAppendChannel {
     }
     const sp = line.indexOf(' ');
     const tag = line.slice(0, sp);
+    this.lastTagged = { tag, at: performance.now() };
     const pending = this.pending.get(tag);
     if (!pending) return;
     this.pending.delete(tag);
@@ -606,6 +619,57 @@ export class ImapAppendChannel {
 
   /** Serialises the write phase of APPEND commands so their bytes never interleave. */
   private writeChain: Promise<void> = Promise.resolve();
+  /** The APPEND written last on this connection, and its tagged reply. */
+  private lastAppend: { tag: string; reply: Promise<TaggedReply> } | undefined;
+  /** The last tagged reply read, and when. */
+  private lastTagged: { tag: string; at: number } | undefined;
+  /** '+' replies to an APPEND sent behind the previous literal: how many came, and how many of them late. */
+  private continuationsBehind = 0;
+  private continuationsHeld = 0;
+  /**
+   * Whether an APPEND that waits for '+' is sent only once the previous one
+   * is answered. Sent behind the previous literal, the next command saves a
+   * round trip; but a server that does not set TCP_NODELAY (Courier-IMAP)
+   * then holds its '+' behind its tagged reply until we acknowledge that
+   * reply, and we, having nothing to send, delay the ACK: 40 ms or more per
+   * message. Such a server is recognised by the late '+' and then answered
+   * in step, each reply acknowledged by the next command.
+   */
+  private appendsInStep = false;
+
+  /** The shortest time from the end of an APPEND's literal to its tagged reply, and how many were timed. */
+  private roundTrips = { count: 0, shortestMs: Infinity };
+
+  private noteRoundTrip(ms: number): void {
+    this.roundTrips.count++;
+    this.roundTrips.shortestMs = Math.min(this.roundTrips.shortestMs, ms);
+  }
+
+  /**
+   * The link's round trip as this connection saw it, with the server's time
+   * to store a message: the shortest wait for an APPEND's tagged reply after
+   * the write that ended its literal.
+   */
+  get appendRoundTrip(): { count: number; shortestMs: number } {
+    return { ...this.roundTrips };
+  }
+
+  /** Counts a '+' for an APPEND sent before the tagged reply to `behind` was read. */
+  private noteContinuationBehind(behind: string): void {
+    const replied = this.lastTagged?.tag === behind ? this.lastTagged.at : undefined;
+    this.continuationsBehind++;
+    if (replied !== undefined && performance.now() - replied >= HELD_CONTINUATION_MS) this.continuationsHeld++;
+    if (
+      !this.appendsInStep &&
+      this.continuationsHeld >= HELD_CONTINUATIONS_TO_SWITCH &&
+      2 * this.continuationsHeld > this.continuationsBehind
+    ) {
+      this.appendsInStep = true;
+      this.login.debug?.(
+        `IMAP -: ${this.server} held its '+' behind the previous reply ${this.continuationsHeld} times out of ${this.continuationsBehind}; sending each APPEND once the previous one is answered.`,
+      );
+    }
+  }
   /** APPEND commands queued behind the one being written. */
   private appendsWaiting = 0;
 
@@ -625,8 +689,13 @@ export class ImapAppendChannel {
     this.outBytes += b.length;
   }
 
+  /** Called with the time of the next write of queued bytes. */
+  private onNextFlush: Array<(at: number) => void> = [];
+
   private flushOut(): Promise<void> {
     if (this.outBytes === 0) return this.failure ? Promise.reject(this.failure) : Promise.resolve();
+    const at = performance.now();
+    for (const stamp of this.onNextFlush.splice(0)) stamp(at);
     const data = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out, this.outBytes);
     this.out = [];
     this.outBytes = 0;
@@ -683,14 +752,28 @@ export class ImapAppendChannel {
     if (bracket) this.queueStatus(bracket.before, mailbox);
     const octets = items.reduce((n, i) => n + i.content.length, 0);
     this.trace('C', `${tag} APPEND ${mailbox} (${items.length} message${items.length === 1 ? '' : 's'}, ${octets} octets)`);
+    const previous = this.lastAppend;
+    this.lastAppend = { tag, reply };
     let prefix = `${tag} APPEND ${imapAstring(mailbox)} `;
     for (const item of items) {
       const head = this.literalHeader(item);
+      const synchronizing = !head.endsWith('+}');
+      if (synchronizing && prefix !== ' ' && this.appendsInStep && previous && this.pending.has(previous.tag)) {
+        // The previous literal's end goes out now; this command once it is answered.
+        await this.flushOut();
+        // A lost connection surfaces at the next write.
+        await previous.reply.catch(() => undefined);
+      }
+      // Whether this command line reaches the server before we have read the previous APPEND's reply.
+      const behind = prefix !== ' ' && previous && this.pending.has(previous.tag) ? previous.tag : undefined;
       this.queue(`${prefix}${head}\r\n`);
-      if (!head.endsWith('+}')) {
+      if (synchronizing) {
         // Synchronizing literal: wait for '+', or for the server to reject the command outright.
         const go = new Promise<boolean>((resolve) => {
-          const onContinue = () => resolve(true);
+          const onContinue = () => {
+            if (behind !== undefined) this.noteContinuationBehind(behind);
+            resolve(true);
+          };
           this.continuations.push(onContinue);
           // Refused before its '+': the next '+' belongs to the next command, not to this one.
           const refused = () => {
@@ -723,6 +806,15 @@ export class ImapAppendChannel {
       prefix = ' ';
     }
     this.queue('\r\n');
+    // From the write that ends the literal to the tagged reply: one round trip and the server's time to store.
+    let endedAt: number | undefined;
+    this.onNextFlush.push((at) => (endedAt = at));
+    reply.then(
+      () => {
+        if (endedAt !== undefined) this.noteRoundTrip(performance.now() - endedAt);
+      },
+      () => undefined,
+    );
     if (bracket) this.queueStatus(bracket.after, mailbox);
     // The next APPEND, when one is queued, goes out in the same write as this CRLF.
     if (this.appendsWaiting === 0 || this.outBytes >= COALESCE_BYTES) await this.flushOut();

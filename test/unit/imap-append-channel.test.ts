@@ -284,3 +284,97 @@ describe('ImapAppendChannel and a MULTIAPPEND refused after part of it was store
     }
   });
 });
+
+/**
+ * A server without LITERAL+ that, like Courier-IMAP (which never sets
+ * TCP_NODELAY), holds its '+' for a command that arrived together with the
+ * previous literal until the client acknowledges the previous tagged reply:
+ * the client's delayed ACK, about 40 ms on Linux, for every message. `holdMs`
+ * 0 is a server that answers at once.
+ */
+async function continuationServer(holdMs: number): Promise<{ port: number; pipelined: () => number; literals: Buffer[] }> {
+  let pipelined = 0;
+  const literals: Buffer[] = [];
+  const port = await scripted((socket) => {
+    // The holding is scripted below; the kernel must not add its own.
+    socket.setNoDelay(true);
+    socket.write('* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR UIDPLUS] ready\r\n');
+    let buffered = Buffer.alloc(0);
+    let literal = -1;
+    let appendTag = '';
+    socket.on('data', (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      // Set once a tagged reply went out while handling this chunk: a command line behind it was sent before the client saw that reply.
+      let repliedNow = false;
+      for (;;) {
+        if (literal >= 0) {
+          if (buffered.length < literal + 2) return;
+          literals.push(Buffer.from(buffered.subarray(0, literal)));
+          buffered = buffered.subarray(literal + 2);
+          literal = -1;
+          socket.write(`${appendTag} OK [APPENDUID 7 ${literals.length}] APPEND completed\r\n`);
+          repliedNow = true;
+          continue;
+        }
+        const eol = buffered.indexOf('\r\n');
+        if (eol < 0) return;
+        const line = buffered.subarray(0, eol).toString('latin1');
+        buffered = buffered.subarray(eol + 2);
+        const [tag = '', command = ''] = line.split(' ');
+        const lit = /\{(\d+)\}$/.exec(line);
+        if (command.toUpperCase() === 'APPEND' && lit) {
+          appendTag = tag;
+          literal = Number(lit[1]);
+          if (repliedNow) {
+            pipelined++;
+            if (holdMs > 0) {
+              setTimeout(() => socket.write('+ OK\r\n'), holdMs);
+              continue;
+            }
+          }
+          socket.write('+ OK\r\n');
+          continue;
+        }
+        if (command.toUpperCase() === 'AUTHENTICATE') socket.write(`${tag} OK [CAPABILITY IMAP4rev1 UIDPLUS] Logged in\r\n`);
+        else if (command.toUpperCase() === 'LOGOUT') socket.end(`* BYE bye\r\n${tag} OK LOGOUT completed\r\n`);
+        else socket.write(`${tag} OK done\r\n`);
+      }
+    });
+  });
+  return { port, pipelined: () => pipelined, literals };
+}
+
+describe('ImapAppendChannel and a server that holds its "+" behind the previous reply', () => {
+  const items = Array.from({ length: 20 }, (_, i) => ({
+    content: Buffer.from(`From: a@example.org\r\nSubject: number ${i}\r\n\r\n${'x'.repeat(100 * i)}\r\n`),
+    flags: [] as string[],
+    date: undefined,
+  }));
+
+  it('stops sending the next APPEND with the previous literal once the "+" keeps coming late', async () => {
+    const server = await continuationServer(60);
+    const channel = await ImapAppendChannel.open({ ...login(server.port), timeoutMs: 5000 });
+    try {
+      const outcomes = await channel.append('INBOX', items, false);
+      expect(outcomes.map((o) => o.ok && o.uid)).toEqual(items.map((_, i) => i + 1));
+      expect(server.literals).toEqual(items.map((i) => i.content));
+      // Before: all 19 went out behind the previous literal, each waiting 60 ms.
+      expect(server.pipelined()).toBeLessThanOrEqual(4);
+    } finally {
+      await channel.logout();
+    }
+  });
+
+  it('keeps sending the next APPEND with the previous literal while the "+" comes at once', async () => {
+    const server = await continuationServer(0);
+    const channel = await ImapAppendChannel.open({ ...login(server.port), timeoutMs: 5000 });
+    try {
+      const outcomes = await channel.append('INBOX', items, false);
+      expect(outcomes.every((o) => o.ok)).toBe(true);
+      expect(server.literals).toEqual(items.map((i) => i.content));
+      expect(server.pipelined()).toBe(items.length - 1);
+    } finally {
+      await channel.logout();
+    }
+  });
+});
