@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { verifyMailbox, type VerifyOptions } from '../../src/engine/verify.js';
+import type { MailDestination, StoreEndpoints } from '../../src/store/mail-store.js';
 import { mail, mails, migrate, migrateOptions } from '../stores/engine-run.js';
 import { MemoryImapServer, type AccountOptions } from '../stores/memory-destination.js';
 import { memoryEndpoints } from '../stores/memory-endpoints.js';
@@ -136,6 +137,97 @@ describe('verifyMailbox on in-memory stores', () => {
         // Not even the NUL message, fetched separately (BINARY), at a UID that now happens to hold the same bytes.
         ['u3', 'missing'],
       ]);
+    });
+  });
+
+  describe('the copy rule', () => {
+    /** The endpoints, recording the UIDs each fetchBodies call asks for. */
+    function spying(endpoints: StoreEndpoints): { endpoints: StoreEndpoints; fetches: number[][] } {
+      const fetches: number[][] = [];
+      return {
+        fetches,
+        endpoints: {
+          ...endpoints,
+          connectDestination: async () => {
+            const d = await endpoints.connectDestination();
+            return new Proxy(d, {
+              get(target, prop, receiver) {
+                if (prop === 'fetchBodies')
+                  return (...args: Parameters<MailDestination['fetchBodies']>) => {
+                    fetches.push([...args[1]]);
+                    return target.fetchBodies(...args);
+                  };
+                const value: unknown = Reflect.get(target, prop, receiver);
+                return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+              },
+            });
+          },
+        },
+      };
+    }
+    const withHeaders = (m: Buffer, extra: string) => {
+      const blank = m.indexOf('\r\n\r\n');
+      return Buffer.concat([m.subarray(0, blank + 2), Buffer.from(extra, 'latin1'), m.subarray(blank + 2)]);
+    };
+
+    it('passes a copy the server changed in a known way and names the change; a copy that is another message fails, plain and --deep alike', async () => {
+      const bareCr = mail(1, { body: 'one\rline\r\n' });
+      const { account, endpoints: plainEndpoints } = setup([bareCr, mail(2), mail(3), mail(4)]);
+      await migrate(plainEndpoints, migrateOptions());
+      const stored = account.folders.get('Archive')!.messages;
+      // Courier deletes a bare CR; GNU Mailutils adds its own header fields; the third copy is another message.
+      stored[0]!.content = mail(1, { body: 'oneline\r\n' });
+      stored[1]!.content = withHeaders(stored[1]!.content, 'Status: O\r\nX-UID: 2\r\n');
+      stored[2]!.content = mail(3, { body: 'Body of message 3, edited.\r\n' });
+      for (const deep of [false, true]) {
+        const { endpoints, fetches } = spying(plainEndpoints);
+        const report = await verify(endpoints, { deep });
+        expect(report).toMatchObject({ found: 4, present: 3, missing: 1, altered: 0, serverChanged: 2 });
+        expect(report.serverChanges).toEqual({ lineEnds: 1, serverFields: 1 });
+        expect(report.problems.map((p) => [p.uidl, p.problem])).toEqual([['u3', 'size-differs']]);
+        expect(report.problems[0]!.detail).toMatch(/no such copy is the message/);
+        expect(report.notes.map((n) => [n.uidl, n.note, n.changes, n.uid])).toEqual([
+          ['u1', 'server-changed', ['lineEnds'], 1],
+          ['u2', 'server-changed', ['serverFields'], 2],
+        ]);
+        expect(report.notes[0]!.detail).toMatch(/line ends rewritten/);
+        // Without --deep only the copies found with another size are read.
+        if (!deep) expect(fetches.flat().sort()).toEqual([1, 2, 3]);
+      }
+    });
+
+    it('plain verify reads no message whole when every size matches', async () => {
+      const { endpoints: base } = setup(mails(5));
+      await migrate(base, migrateOptions());
+      const { endpoints, fetches } = spying(base);
+      const report = await verify(endpoints);
+      expect(report).toMatchObject({ present: 5, serverChanged: 0, serverChanges: {}, notes: [], problems: [] });
+      expect(fetches).toEqual([]);
+    });
+
+    it('8-bit header bytes made X at the same size (Cyrus munge8bit): plain verify passes on size, --deep passes and names it', async () => {
+      const subject = Buffer.from('Subject: \xa37,000\r\n', 'latin1');
+      const original = Buffer.concat([Buffer.from('Message-ID: <m8@example.org>\r\n'), subject, Buffer.from('\r\nbody\r\n')]);
+      const { account, endpoints } = setup([original]);
+      await migrate(endpoints, migrateOptions());
+      const copy = account.folders.get('Archive')!.messages[0]!;
+      copy.content = Buffer.from(copy.content.toString('latin1').replace('\xa3', 'X'), 'latin1');
+      expect(copy.content.length).toBe(original.length);
+      expect(await verify(endpoints)).toMatchObject({ present: 1, problems: [], notes: [] });
+      const deep = await verify(endpoints, { deep: true });
+      expect(deep).toMatchObject({ present: 1, problems: [], serverChanged: 1, serverChanges: { munge8bit: 1 } });
+      expect(deep.notes.map((n) => n.changes)).toEqual([['munge8bit']]);
+    });
+
+    it('--deep holds a bounded batch of messages: it fetches their copies before it reads more', async () => {
+      const { endpoints: base } = setup(mails(600));
+      await migrate(base, migrateOptions());
+      const { endpoints, fetches } = spying(base);
+      const report = await verify(endpoints, { deep: true });
+      expect(report).toMatchObject({ present: 600, problems: [], notes: [] });
+      expect(fetches.length).toBeGreaterThan(1);
+      expect(Math.max(...fetches.map((f) => f.length))).toBeLessThanOrEqual(256);
+      expect(fetches.flat().sort((a, b) => a - b)).toEqual(Array.from({ length: 600 }, (_, i) => i + 1));
     });
   });
 });
