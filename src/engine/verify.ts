@@ -13,10 +13,13 @@
  * exact), RETR otherwise. A message whose key is there only with another
  * size is judged by its bytes: it and its candidate copies are read and
  * compared by the rule, since a server that changes a message on storage
- * changes its size. With --deep every message is judged by its bytes. Copies
- * come with BODY[] (BINARY[] when the message holds NUL, which a BODY[]
- * literal cannot carry, unless it has base64 or quoted-printable parts,
- * which BINARY[] returns decoded: such a message is noted as not compared).
+ * changes its size. A message without a usable Message-ID whose key is not
+ * there (that key includes the size) is judged against the copies with its
+ * header fields before it is called missing (see sizelessKey). With --deep
+ * every message is judged by its bytes. Copies come with BODY[] (BINARY[]
+ * when the message holds NUL, which a BODY[] literal cannot carry, unless it
+ * has base64 or quoted-printable parts, which BINARY[] returns decoded: such
+ * a message is noted as not compared).
  *
  * Memory stays bounded: messages to judge are held in batches of at most
  * BATCH_MESSAGES messages or BATCH_BYTES octets (one larger message alone),
@@ -28,7 +31,15 @@
  * forget it.
  */
 import { ExitCode, PopliftError } from '../errors.js';
-import type { FolderIndex, FolderInfo, IndexedMessage, MailDestination, MailSource, StoreEndpoints } from '../store/mail-store.js';
+import type {
+  FolderIndex,
+  FolderInfo,
+  FolderScan,
+  IndexedMessage,
+  MailDestination,
+  MailSource,
+  StoreEndpoints,
+} from '../store/mail-store.js';
 import { readableHeader } from '../message/display.js';
 import { firstHeader, headerBlock, parseHeaders, type HeaderField } from '../message/headers.js';
 import { identityKey } from '../message/identity-key.js';
@@ -156,6 +167,8 @@ interface Pending extends Described {
   nul: boolean;
   /** Whether BINARY[] would return it as stored: it has no base64 or quoted-printable part, which BINARY decodes. */
   binarySafe: boolean;
+  /** `copies` share only its header fields, not its key (see sizelessKey). */
+  byHeadersOnly: boolean;
   judged: Judged | undefined;
 }
 
@@ -178,6 +191,41 @@ function changesBetween(original: Buffer, copy: Buffer): ServerChange[] {
 /** "line ends rewritten, 8-bit header bytes replaced by X" */
 export function describeChanges(changes: readonly ServerChange[]): string {
   return changes.map((c) => SERVER_CHANGES[c]).join(', ');
+}
+
+/**
+ * A fallback key (no usable Message-ID) includes the message's size and its
+ * header bytes, so the copy a server stored at another size (bare CRs, added
+ * header fields) or with 8-bit header bytes made X (Cyrus munge8bit) has
+ * another key. Judged by its bytes it may still be the message: before such
+ * a message is called missing, the copies with its header fields, as stored
+ * or munged, are looked up by the key they would have at size 0, and judged
+ * by the copy rule.
+ */
+function sizelessKey(fields: HeaderField[]): string {
+  return identityKey(fields, 0);
+}
+
+/** The sizeless keys a copy of a message with these fields may have (see sizelessKey). */
+function sizelessKeys(fields: HeaderField[]): string[] {
+  const munged = fields.map((f) => ({ name: f.name, value: f.value.replace(/[\x80-\xff]/g, 'X') }));
+  return [...new Set([sizelessKey(fields), sizelessKey(munged)])];
+}
+
+/** `scan`, also filing every message without a usable Message-ID under its sizeless key in `byHeaders`. */
+function withSizelessIndex(scan: FolderScan, byHeaders: FolderIndex): FolderScan {
+  return {
+    fields: scan.fields,
+    each(message) {
+      scan.each(message);
+      const key = sizelessKey(parseHeaders(message.headers));
+      if (!key.startsWith('fb:')) return;
+      const entry = { uid: message.uid, size: message.size };
+      const list = byHeaders.get(key);
+      if (list) list.push(entry);
+      else byHeaders.set(key, [entry]);
+    },
+  };
 }
 
 /** The folder's messages under any of `keys`, each once. */
@@ -264,7 +312,8 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
       );
     }
     const index: FolderIndex = new Map();
-    await imap.inspect(folder, { flags: false, scan: scanIndex(index) });
+    const byHeaders: FolderIndex = new Map();
+    await imap.inspect(folder, { flags: false, scan: withSizelessIndex(scanIndex(index), byHeaders) });
     for (const list of index.values()) report.folderMessages += list.length;
     report.found = listing.order.length;
 
@@ -329,13 +378,15 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
       (n, content) => {
         const keys = messageKeys(content);
         const described = describe(n, keys.fields);
-        const copies = copiesOf(index, [keys.key, ...keys.altKeys]);
+        let copies = copiesOf(index, [keys.key, ...keys.altKeys]);
         const base = { ...described, size: content.length, key: keys.key };
+        const byHeadersOnly = copies.length === 0 && keys.key.startsWith('fb:');
+        if (byHeadersOnly) copies = copiesOf(byHeaders, sizelessKeys(keys.fields));
         if (copies.length === 0) {
           problem({ problem: 'missing', ...base, copies: [] }, `No message with its key (${keys.key}) is in the folder.`);
           return;
         }
-        if (!options.deep && copies.some((c) => c.size === content.length)) {
+        if (!options.deep && !byHeadersOnly && copies.some((c) => c.size === content.length)) {
           report.present++;
           return;
         }
@@ -349,6 +400,7 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
           copies,
           nul,
           binarySafe: nul && !ENCODED_PART.test(content.toString('latin1')),
+          byHeadersOnly,
           judged: undefined,
         });
         batchBytes += content.length;
@@ -481,6 +533,11 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
       });
     } else if (judged === undefined) {
       problem({ ...base, problem: 'missing' }, `Its copy (${listCopies(p.copies)}) was removed from the folder during the check.`);
+    } else if (p.byHeadersOnly) {
+      problem(
+        { ...base, problem: 'missing' },
+        `No message with its key (${p.key}) is in the folder; ${p.copies.length === 1 ? '1 with the same header fields is another message' : `${p.copies.length} with the same header fields are other messages`}.`,
+      );
     } else if (!p.copies.some((c) => c.size === p.size)) {
       problem(
         { ...base, problem: 'size-differs' },

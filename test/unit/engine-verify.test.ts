@@ -196,6 +196,36 @@ describe('verifyMailbox on in-memory stores', () => {
       }
     });
 
+    it('a message without Message-ID (its key includes its size) is found by its header fields when the server changed its size', async () => {
+      const { account, endpoints } = setup([mail(1, { messageId: false, body: 'a\rb\r\n' }), mail(2, { messageId: false })]);
+      await migrate(endpoints, migrateOptions());
+      const stored = account.folders.get('Archive')!.messages;
+      // Courier deletes the bare CR; the other copy has the same header fields but is another message.
+      stored[0]!.content = mail(1, { messageId: false, body: 'ab\r\n' });
+      stored[1]!.content = mail(2, { messageId: false, body: 'Another body altogether.\r\n' });
+      for (const deep of [false, true]) {
+        const report = await verify(endpoints, { deep });
+        expect(report).toMatchObject({ present: 1, missing: 1, serverChanged: 1, serverChanges: { lineEnds: 1 } });
+        expect(report.notes.map((n) => [n.uidl, n.changes])).toEqual([['u1', ['lineEnds']]]);
+        expect(report.problems.map((p) => [p.uidl, p.problem])).toEqual([['u2', 'missing']]);
+        expect(report.problems[0]!.detail).toMatch(
+          /^No message with its key \(fb:\w+\) is in the folder; 1 with the same header fields is another message\.$/,
+        );
+      }
+    });
+
+    it('a message without Message-ID whose 8-bit header bytes the server made X is found and named, plain and --deep', async () => {
+      const original = Buffer.from('From: a@example.org\r\nSubject: \xa37,000\r\n\r\nbody\r\n', 'latin1');
+      const { account, endpoints } = setup([original]);
+      await migrate(endpoints, migrateOptions());
+      const copy = account.folders.get('Archive')!.messages[0]!;
+      copy.content = Buffer.from(copy.content.toString('latin1').replace('\xa3', 'X'), 'latin1');
+      for (const deep of [false, true]) {
+        const report = await verify(endpoints, { deep });
+        expect(report).toMatchObject({ present: 1, problems: [], serverChanges: { munge8bit: 1 } });
+      }
+    });
+
     it('plain verify reads no message whole when every size matches', async () => {
       const { endpoints: base } = setup(mails(5));
       await migrate(base, migrateOptions());
