@@ -207,11 +207,12 @@ describeServers('interoperability: hostile corpus across real servers', { pairs:
     expect(v.report).toMatchObject({ found: before.length, present: proven() });
   });
 
-  check('verify-deep', 'verify --deep agrees with migrate and with the copies found', async () => {
+  check('verify-deep', 'verify --deep agrees with migrate and with the copies found, naming those the servers changed', async () => {
     ready();
     const v = await verify('--deep');
     expect(v.code, v.stderr).toBe(first.code === 0 && proven() === before.length ? 0 : 1);
     expect(v.report).toMatchObject({ found: before.length, present: proven() });
+    expect(v.report!.serverChanged).toBe(copies.filter((c) => c !== null && c.changes.length > 0).length);
   });
 
   // popa3d sets the pace of reading POP3 (about 45 ms per RETR): long enough for an IMAP server with a short
