@@ -418,10 +418,12 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
     source = undefined;
 
     if (batch.length > 0) await judgeBatch(batch);
-    for (const n of report.notes) {
-      if (n.note !== 'server-changed') continue;
-      report.serverChanged++;
-      for (const c of n.changes) report.serverChanges[c] = (report.serverChanges[c] ?? 0) + 1;
+    const changed = report.notes.filter((n) => n.note === 'server-changed');
+    report.serverChanged = changed.length;
+    // In SERVER_CHANGES order, so reports list them alike whatever message came first.
+    for (const c of Object.keys(SERVER_CHANGES) as ServerChange[]) {
+      const n = changed.filter((note) => note.changes.includes(c)).length;
+      if (n > 0) report.serverChanges[c] = n;
     }
     report.problems.sort((a, b) => a.number - b.number);
     report.notes.sort((a, b) => a.number - b.number);
