@@ -316,6 +316,7 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
         present: result.report?.present ?? 0,
         missing: result.report?.missing ?? 0,
         altered: result.report?.altered ?? 0,
+        serverChanged: result.report?.serverChanged ?? 0,
         seconds: Number(result.seconds.toFixed(3)),
       });
       return result;
@@ -400,6 +401,7 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
       present: count((r) => r.present),
       missing: count((r) => r.missing),
       altered: count((r) => r.altered),
+      serverChanged: count((r) => r.serverChanged),
     };
     json({
       event: 'summary',

@@ -3,17 +3,27 @@
  * message of a POP3 mailbox is in an IMAP folder.
  *
  * A POP3 message is there when the folder holds a message with its dedup key
- * and its size, or a size a CR-folding server gives it (see prepare.ts).
- * --delete is stricter: it confirms a copy by this run's APPENDUID or by the
- * exact key and size (delete-phase.ts). Without --deep the source side needs
- * only headers and sizes: `TOP n 0` and the LIST size when the server offers
- * TOP (a message that does not match that way is read whole with RETR before
- * it is reported, since LIST sizes are not always exact), RETR otherwise.
- * With --deep every message is read whole and its SHA-256 compared with that
- * of the matching copy, fetched with BODY[] (BINARY[] when the message holds
- * NUL, which a BODY[] literal cannot carry, unless it has base64 or
- * quoted-printable parts, which BINARY[] returns decoded: such a message is
- * noted as not compared).
+ * that is the message by the copy rule (message/copy-rule.ts), the same rule
+ * --delete applies: byte-equal, or equal once the changes servers are known
+ * to make on storage are undone (then it is reported with the changes by
+ * name). Without --deep a copy with the key and the message's exact size is
+ * taken as it, so the source side needs only headers and sizes: `TOP n 0`
+ * and the LIST size when the server offers TOP (a message that does not
+ * match that way is read whole with RETR, since LIST sizes are not always
+ * exact), RETR otherwise. A message whose key is there only with another
+ * size is judged by its bytes: it and its candidate copies are read and
+ * compared by the rule, since a server that changes a message on storage
+ * changes its size. A message without a usable Message-ID has a fallback
+ * key, which the folder's index knows only up to its header fields: it is
+ * always judged by its bytes against the copies with those fields. With --deep
+ * every message is judged by its bytes. Copies come with BODY[] (BINARY[]
+ * when the message holds NUL, which a BODY[] literal cannot carry, unless it
+ * has base64 or quoted-printable parts, which BINARY[] returns decoded: such
+ * a message is noted as not compared).
+ *
+ * Memory stays bounded: messages to judge are held in batches of at most
+ * BATCH_MESSAGES messages or BATCH_BYTES octets (one larger message alone),
+ * whose copies are fetched and judged one at a time before more is read.
  *
  * Nothing is written: no DELE, no APPEND, no folder creation; the folder is
  * only EXAMINEd and fetched with PEEK; after a RETR the POP3 session sends
@@ -21,13 +31,11 @@
  * forget it.
  */
 import { ExitCode, PopliftError } from '../errors.js';
-import { createHash } from 'node:crypto';
 import type { FolderIndex, FolderInfo, IndexedMessage, MailDestination, MailSource, StoreEndpoints } from '../store/mail-store.js';
 import { readableHeader } from '../message/display.js';
 import { firstHeader, headerBlock, parseHeaders, type HeaderField } from '../message/headers.js';
 import { identityKey, indexKeyOf } from '../message/identity-key.js';
-import { copyDigests } from '../message/copy-rule.js';
-import { foldCrRuns } from '../message/cr-runs.js';
+import { copyDigests, judgeCopy, serverChanges, SERVER_CHANGES, type CopyDigests } from '../message/copy-rule.js';
 import { messageKeys } from '../message/prepared-message.js';
 import { scanIndex } from './folder-index.js';
 import { isTransient } from '../errors.js';
@@ -35,7 +43,7 @@ import { isTransient } from '../errors.js';
 export interface VerifyOptions {
   /** The folder, split into levels on '/'. */
   folder: string[];
-  /** Compare the full bytes (SHA-256) of each message with its copy. */
+  /** Judge every message by its bytes, not only those whose copy has another size. */
   deep: boolean;
 }
 
@@ -46,8 +54,9 @@ export interface VerifyHooks {
 /**
  * Why a POP3 message is not proven to be in the folder:
  * - missing: no message in the folder has its key;
- * - size-differs: messages with its key are there, none with its size (they may be other messages that share a Message-ID);
- * - altered: (--deep) a copy with its key and size is there, but its bytes differ;
+ * - size-differs: messages with its key are there, none with its size, and none is the message by the copy rule
+ *   (they may be other messages that share a Message-ID);
+ * - altered: (--deep) a copy with its key and size is there, but it is not the message by the copy rule;
  * - unreadable: the POP3 server refused to send it (e.g. it was deleted meanwhile).
  */
 export type VerifyProblemKind = 'missing' | 'size-differs' | 'altered' | 'unreadable';
@@ -64,27 +73,32 @@ export interface VerifyProblem {
   key: string | undefined;
   subject: string | undefined;
   date: string | undefined;
-  /** The folder's messages with this key (size-differs), or with this key and size (altered). */
+  /** The folder's messages with this key. */
   copies: IndexedMessage[];
   /** One sentence for people. */
   detail: string;
 }
 
+/** A change a server is known to make when it stores a message, by its stable name (copy-rule.ts SERVER_CHANGES). */
+export type ServerChange = keyof typeof SERVER_CHANGES;
+
 /**
  * A message that is there, with something worth knowing:
- * - cr-folded: (--deep) equal to its copy once runs of CRs before LF are folded, which some servers (Dovecot) do on APPEND;
- * - server-changed: (--deep) equal to its copy by the copy rule (message/copy-rule.ts): once the other changes servers
- *   make on storage are undone (bare CRs, Cyrus's 8-bit header bytes, GNU Mailutils' header fields);
- * - not-compared: (--deep) it holds NUL bytes, which only FETCH BINARY returns as stored, and the server offers no
- *   BINARY or the message has base64/quoted-printable parts (which BINARY returns decoded), so its bytes were not compared.
+ * - server-changed: its copy is the message by the copy rule only once `changes` are undone, which the server
+ *   made when it stored it (line ends rewritten, 8-bit header bytes made X, its own header fields);
+ * - not-compared: (--deep, or a copy of another size) it holds NUL bytes, which only FETCH BINARY returns as
+ *   stored, and the server offers no BINARY or the message has base64/quoted-printable parts (which BINARY
+ *   returns decoded), so its bytes were not compared.
  */
 export interface VerifyNote {
-  note: 'cr-folded' | 'server-changed' | 'not-compared';
+  note: 'server-changed' | 'not-compared';
   uidl: string;
   number: number;
   subject: string | undefined;
   date: string | undefined;
   uid: number | undefined;
+  /** server-changed: the fewest known changes that make the copy equal to the message; empty otherwise. */
+  changes: ServerChange[];
   detail: string;
 }
 
@@ -106,6 +120,10 @@ export interface VerifyReport {
   missing: number;
   /** Problems of kind altered. */
   altered: number;
+  /** Of `present`, the messages whose copy the server stored with its changes (the server-changed notes). */
+  serverChanged: number;
+  /** Per change, how many of those messages it concerns (a message may have more than one). */
+  serverChanges: Partial<Record<ServerChange, number>>;
   /** In POP3 message order. */
   problems: VerifyProblem[];
   notes: VerifyNote[];
@@ -125,40 +143,46 @@ interface Described {
   date: string | undefined;
 }
 
-/** A message waiting for its copy's bytes (--deep): hashes only, so memory stays small. */
-interface DeepPending extends Described {
+/** The best a candidate copy did under the copy rule. */
+type Judged =
+  | { verdict: 'identical'; uid: number }
+  | { verdict: 'server-changed'; uid: number; changes: ServerChange[] }
+  | { verdict: 'different'; uid: number; exact: string };
+
+/** A message held, with its bytes, until its candidate copies have been fetched and judged. */
+interface Pending extends Described {
   size: number;
   key: string;
+  content: Buffer;
+  digests: CopyDigests;
   copies: IndexedMessage[];
-  sha: string;
-  foldedSha: string;
-  tolerant: string;
   nul: boolean;
   /** Whether BINARY[] would return it as stored: it has no base64 or quoted-printable part, which BINARY decodes. */
   binarySafe: boolean;
+  /** Its key is a fallback key: `copies` share its header fields, and only their bytes can tell which is its copy. */
+  byHeadersOnly: boolean;
+  judged: Judged | undefined;
 }
 
-interface Hashes {
-  sha: string;
-  foldedSha: string;
-  /** The copy rule's comparison form (message/copy-rule.ts). */
-  tolerant: string;
-}
-
-/** New destination sessions --deep opens in a row, without a message fetched between them, before it gives up. */
+/** New destination sessions in a row, without a message fetched between them, before a fetch gives up. */
 const FETCH_RECONNECTS = 3;
+
+/** What a batch of messages to judge may hold before their copies are fetched: memory stays bounded. */
+const BATCH_MESSAGES = 256;
+const BATCH_BYTES = 16 * 1024 * 1024;
 
 /** A MIME part BINARY[] would return decoded (and relabelled), so not as stored. */
 const ENCODED_PART = /content-transfer-encoding:[ \t]*(base64|quoted-printable)/i;
 
-function sha256(content: Buffer): string {
-  return createHash('sha256').update(content).digest('hex');
+/** The server changes a message and its copy differ by, in SERVER_CHANGES order. */
+function changesBetween(original: Buffer, copy: Buffer): ServerChange[] {
+  const names = serverChanges(original, copy) ?? [];
+  return (Object.keys(SERVER_CHANGES) as ServerChange[]).filter((id) => names.includes(SERVER_CHANGES[id]));
 }
 
-function hashes(content: Buffer): Hashes {
-  const folded = foldCrRuns(content);
-  const sha = sha256(content);
-  return { sha, foldedSha: folded === content ? sha : sha256(folded), tolerant: copyDigests(content).tolerant };
+/** "line ends rewritten, 8-bit header bytes replaced by X" */
+export function describeChanges(changes: readonly ServerChange[]): string {
+  return changes.map((c) => SERVER_CHANGES[c]).join(', ');
 }
 
 /** The folder's messages under any of `keys`, each once. */
@@ -195,6 +219,8 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
     present: 0,
     missing: 0,
     altered: 0,
+    serverChanged: 0,
+    serverChanges: {},
     problems: [],
     notes: [],
     warnings: [],
@@ -212,6 +238,10 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
 
   let source: MailSource | undefined;
   let target: MailDestination | undefined;
+  /** The folder as the current destination session opened it (a new session opens it again). */
+  let openFolder: FolderInfo | undefined;
+  /** False once the folder was deleted or recreated: its UIDs no longer name the indexed copies. */
+  let comparable = true;
   try {
     // Both logins first, in parallel, as migrate does: a wrong password on either side fails before any work.
     const [s, t] = await Promise.allSettled([endpoints.connectSource(), endpoints.connectDestination()]);
@@ -225,6 +255,7 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
     const listing = await pop3.list();
     if (!listing.hasUidl) warn(`POP3 server ${pop3.server} does not support UIDL: messages are named by their number in this session.`);
     const folder: FolderInfo = await imap.openFolder(options.folder, false);
+    openFolder = folder;
     report.folderExists = folder.exists;
     if (!folder.exists && listing.order.length === 0)
       warn(`IMAP folder '${report.folder}' does not exist (and the POP3 mailbox is empty).`);
@@ -309,9 +340,8 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
       const earlier = new Map<number, number>();
       readNumbers = [];
       for (const n of toRead) {
-        const uidl = uidlOf(n);
-        const now = again.number(uidl);
-        if (now === undefined || !again.identified(uidl)) {
+        const now = again.number(uidlOf(n));
+        if (now === undefined) {
           unreadable(n, new Error(`POP3 server ${pop3.server} no longer lists it under its UIDL.`));
           continue;
         }
@@ -320,40 +350,45 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
       }
       numberOf = (now) => earlier.get(now)!;
     }
-    const pending: DeepPending[] = [];
+    let batch: Pending[] = [];
+    let batchBytes = 0;
     await pop3.retrieve(
       readNumbers,
       (now, content) => {
         const n = numberOf(now);
         const keys = messageKeys(content);
         const described = describe(n, keys.fields);
-        const sizes = [content.length, ...keys.altSizes];
         const copies = copiesOf(index, [keys.key, ...keys.altKeys].map(indexKeyOf));
-        const matching = copies.filter((c) => sizes.includes(c.size));
         const base = { ...described, size: content.length, key: keys.key };
-        // A fallback key finds only messages with the same header fields: which is its copy, if any, only their bytes tell.
-        const byContent = keys.key.startsWith('fb:');
+        // A fallback key finds only the messages with its header fields: which is its copy, if any, only bytes tell.
+        const byHeadersOnly = keys.key.startsWith('fb:');
         if (copies.length === 0) {
           problem({ problem: 'missing', ...base, copies: [] }, `No message with its key (${keys.key}) is in the folder.`);
-        } else if (matching.length === 0 && !options.deep && !byContent) {
-          problem(
-            { problem: 'size-differs', ...base, copies },
-            `The folder holds its key (${keys.key}) only with another size (${listCopies(copies)}), not with its ${content.length} octets: that may be another message with the same Message-ID.`,
-          );
-        } else if (!options.deep && !byContent) {
-          report.present++;
-        } else {
-          const nul = content.includes(0);
-          // A server that changes messages on storage changes their size too: --deep compares the
-          // bytes of every copy with the key before it calls the sizes different.
-          pending.push({
-            ...base,
-            copies: matching.length > 0 && !byContent ? matching : copies,
-            ...hashes(content),
-            nul,
-            binarySafe: nul && !ENCODED_PART.test(content.toString('latin1')),
-          });
+          return;
         }
+        if (!options.deep && !byHeadersOnly && copies.some((c) => c.size === content.length)) {
+          report.present++;
+          return;
+        }
+        // Not settled by the size: a server that changes a message on storage changes its size too, so
+        // it and its copies are judged by their bytes.
+        const nul = content.includes(0);
+        batch.push({
+          ...base,
+          content,
+          digests: copyDigests(content),
+          copies,
+          nul,
+          binarySafe: nul && !ENCODED_PART.test(content.toString('latin1')),
+          byHeadersOnly,
+          judged: undefined,
+        });
+        batchBytes += content.length;
+        if (batch.length < BATCH_MESSAGES && batchBytes < BATCH_BYTES) return;
+        const full = batch;
+        batch = [];
+        batchBytes = 0;
+        return judgeBatch(full);
       },
       { onError: (now, err) => unreadable(numberOf(now), err) },
     );
@@ -362,7 +397,14 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
     await pop3.commit();
     source = undefined;
 
-    if (pending.length > 0) await compareBytes(folder, pending);
+    if (batch.length > 0) await judgeBatch(batch);
+    const changed = report.notes.filter((n) => n.note === 'server-changed');
+    report.serverChanged = changed.length;
+    // In SERVER_CHANGES order, so reports list them alike whatever message came first.
+    for (const c of Object.keys(SERVER_CHANGES) as ServerChange[]) {
+      const n = changed.filter((note) => note.changes.includes(c)).length;
+      if (n > 0) report.serverChanges[c] = n;
+    }
     report.problems.sort((a, b) => a.number - b.number);
     report.notes.sort((a, b) => a.number - b.number);
     report.seconds = (performance.now() - started) / 1000;
@@ -373,123 +415,126 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
   }
 
   /**
-   * --deep: fetches the candidate copies once each and compares their SHA-256 with the POP3 messages'.
-   * The destination session sat idle while the whole POP3 mailbox was read, which can take longer than
-   * a server's inactivity timeout (minutes with a slow POP3 server): when it is gone, or drops during
-   * the fetch, a new session fetches what is still missing.
+   * The destination session may have sat idle while POP3 was read, which can take longer than a server's
+   * inactivity timeout (minutes with a slow POP3 server): when it is gone a new session opens the folder.
    */
-  async function compareBytes(indexed: FolderInfo, pending: DeepPending[]): Promise<void> {
-    let folder = indexed;
-    /** False once the folder was deleted or recreated: its UIDs no longer name the indexed copies. */
-    let comparable = true;
-    const binary = target!.readsBinary;
-    const useBinary = (p: DeepPending) => p.nul && p.binarySafe && binary;
-    const bodyHashes = new Map<number, Hashes>();
-    const binaryHashes = new Map<number, Hashes>();
-    const withNul = pending.filter(useBinary);
-    const plain = pending.filter((p) => !useBinary(p));
+  async function reconnect(): Promise<void> {
+    const lost = target;
+    target = undefined;
+    await lost?.close().catch(() => undefined);
+    target = await endpoints.connectDestination();
+    const again = await target.openFolder(options.folder, false);
+    if (again.exists && again.uidValidity === openFolder!.uidValidity) {
+      openFolder = again;
+      return;
+    }
+    // The UIDs of the index name nothing, or other messages, in a folder that was deleted or recreated.
+    comparable = false;
+    warn(
+      `IMAP folder '${report.folder}' was ${again.exists ? 'recreated (its UIDVALIDITY changed)' : 'deleted'} during the check: its copies could not be compared; run verify again.`,
+    );
+  }
 
-    const reconnect = async (): Promise<void> => {
-      const lost = target;
-      target = undefined;
-      await lost?.close().catch(() => undefined);
-      target = await endpoints.connectDestination();
-      const again = await target.openFolder(options.folder, false);
-      if (again.exists && again.uidValidity === indexed.uidValidity) {
-        folder = again;
+  /** Each of `uids` still in the folder, handed to `each` once, over a new session when the current one drops. */
+  async function fetchCopies(uids: readonly number[], binary: boolean, each: (uid: number, content: Buffer) => void): Promise<void> {
+    const delivered = new Set<number>();
+    let left = [...new Set(uids)];
+    let failures = 0;
+    while (left.length > 0 && comparable) {
+      const before = delivered.size;
+      try {
+        await target!.fetchBodies(openFolder!, left, binary, (uid, content) => {
+          if (delivered.has(uid)) return;
+          delivered.add(uid);
+          each(uid, content);
+        });
         return;
+      } catch (err) {
+        // A session that delivered something before it dropped may be given more tries than one that fails at once.
+        failures = delivered.size > before ? 1 : failures + 1;
+        if (!isTransient(err) || failures > FETCH_RECONNECTS) throw err;
+        left = left.filter((uid) => !delivered.has(uid));
+        await reconnect();
       }
-      // The UIDs of the index name nothing, or other messages, in a folder that was deleted or recreated.
-      comparable = false;
-      warn(
-        `IMAP folder '${report.folder}' was ${again.exists ? 'recreated (its UIDVALIDITY changed)' : 'deleted'} during the check: its copies could not be compared; run verify again.`,
-      );
-    };
-    const fetchHashes = async (uids: readonly number[], asBinary: boolean, table: Map<number, Hashes>): Promise<void> => {
-      let left = [...new Set(uids)];
-      let failures = 0;
-      while (left.length > 0 && comparable) {
-        const before = table.size;
-        try {
-          await target!.fetchBodies(folder, left, asBinary, (uid, content) => table.set(uid, hashes(content)));
-          return;
-        } catch (err) {
-          // A session that delivered something before it dropped may be given more tries than one that fails at once.
-          failures = table.size > before ? 1 : failures + 1;
-          if (!isTransient(err) || failures > FETCH_RECONNECTS) throw err;
-          left = left.filter((uid) => !table.has(uid));
-          await reconnect();
+    }
+  }
+
+  /** Fetches the candidate copies of `batch` one at a time, judges each by the copy rule and reports every message. */
+  async function judgeBatch(batch: Pending[]): Promise<void> {
+    const binary = target!.readsBinary;
+    const useBinary = (p: Pending) => p.nul && p.binarySafe && binary;
+    for (const asBinary of [false, true]) {
+      const group = batch.filter((p) => useBinary(p) === asBinary);
+      const waiting = new Map<number, Pending[]>();
+      for (const p of group) for (const c of p.copies) waiting.set(c.uid, [...(waiting.get(c.uid) ?? []), p]);
+      if (waiting.size === 0) continue;
+      await fetchCopies([...waiting.keys()], asBinary, (uid, content) => {
+        const digests = copyDigests(content);
+        for (const p of waiting.get(uid) ?? []) {
+          if (p.judged?.verdict === 'identical') continue;
+          const verdict = judgeCopy(p.digests, digests);
+          if (verdict === 'identical') p.judged = { verdict, uid };
+          else if (verdict === 'server-changed') {
+            if (p.judged?.verdict !== 'server-changed') p.judged = { verdict, uid, changes: changesBetween(p.content, content) };
+          } else if (p.judged === undefined || (p.judged.verdict === 'different' && content.length === p.size)) {
+            // The copy named in the report is one of its size, when there is one.
+            p.judged = { verdict, uid, exact: digests.exact };
+          }
         }
-      }
-    };
-    await fetchHashes(
-      plain.flatMap((p) => p.copies.map((c) => c.uid)),
-      false,
-      bodyHashes,
-    );
-    await fetchHashes(
-      withNul.flatMap((p) => p.copies.map((c) => c.uid)),
-      true,
-      binaryHashes,
-    );
-    for (const p of pending) {
-      const table = useBinary(p) ? binaryHashes : bodyHashes;
-      const fetched = p.copies.flatMap((c) => {
-        const h = table.get(c.uid);
-        return h ? [{ uid: c.uid, ...h }] : [];
       });
-      const described: Described = { uidl: p.uidl, number: p.number, subject: p.subject, date: p.date };
-      const base = { problem: 'altered' as const, ...described, size: p.size, key: p.key, copies: p.copies };
-      if (fetched.some((f) => f.sha === p.sha)) {
-        report.present++;
-        continue;
-      }
-      const folded = fetched.find((f) => f.foldedSha === p.foldedSha);
-      if (folded) {
-        report.present++;
-        report.notes.push({
-          note: 'cr-folded',
-          ...described,
-          uid: folded.uid,
-          detail: `Equal to UID ${folded.uid} once runs of CRs before LF are folded: the server rewrote them when it stored the message.`,
-        });
-      } else if (fetched.some((f) => f.tolerant === p.tolerant)) {
-        const changed = fetched.find((f) => f.tolerant === p.tolerant)!;
-        report.present++;
-        report.notes.push({
-          note: 'server-changed',
-          ...described,
-          uid: changed.uid,
-          detail: `Equal to UID ${changed.uid} once the changes servers make on storage are undone (line ends, 8-bit header bytes made X, X-IMAPbase/X-UID/X-UIDL/Status fields).`,
-        });
-      } else if (p.nul && !useBinary(p) && fetched.length > 0) {
-        report.present++;
-        report.notes.push({
-          note: 'not-compared',
-          ...described,
-          uid: fetched[0]!.uid,
-          detail: binary
-            ? 'Not compared: it contains NUL bytes, which only FETCH BINARY returns, and base64 or quoted-printable parts, which FETCH BINARY returns decoded.'
-            : 'Not compared: it contains NUL bytes, which the server can return only with FETCH BINARY, and it does not offer BINARY.',
-        });
-      } else if (fetched.length === 0) {
-        problem({ ...base, problem: 'missing' }, `Its copy (${listCopies(p.copies)}) was removed from the folder during the check.`);
-      } else if (p.key.startsWith('fb:')) {
-        problem(
-          { ...base, problem: 'missing' },
-          `No message in the folder has its content; ${listCopies(p.copies)} ${p.copies.length > 1 ? 'have' : 'has'} its Date, From, To, Cc and Subject but other bytes.`,
-        );
-      } else if (!p.copies.some((c) => c.size === p.size)) {
-        problem(
-          { ...base, problem: 'size-differs' },
-          `The folder holds its key (${p.key}) only with another size (${listCopies(p.copies)}), not with its ${p.size} octets, and no such copy is the message: that may be another message with the same Message-ID.`,
-        );
-      } else {
-        problem(
-          base,
-          `Same key and size as ${fetched.map((f) => `UID ${f.uid}`).join(', ')}, but different bytes (SHA-256 ${p.sha.slice(0, 16)}… on POP3, ${fetched[0]!.sha.slice(0, 16)}… on IMAP).`,
-        );
-      }
+    }
+    for (const p of batch) conclude(p, useBinary(p));
+  }
+
+  /** Reports `p` as its best copy was judged. */
+  function conclude(p: Pending, viaBinary: boolean): void {
+    const described: Described = { uidl: p.uidl, number: p.number, subject: p.subject, date: p.date };
+    const base = { problem: 'altered' as const, ...described, size: p.size, key: p.key, copies: p.copies };
+    const judged = p.judged;
+    if (judged?.verdict === 'identical') {
+      report.present++;
+    } else if (judged?.verdict === 'server-changed') {
+      report.present++;
+      report.notes.push({
+        note: 'server-changed',
+        ...described,
+        uid: judged.uid,
+        changes: judged.changes,
+        detail: `Stored with the server's changes: equal to UID ${judged.uid} once they are undone (${describeChanges(judged.changes)}).`,
+      });
+    } else if (p.nul && !viaBinary && judged !== undefined) {
+      report.present++;
+      report.notes.push({
+        note: 'not-compared',
+        ...described,
+        uid: judged.uid,
+        changes: [],
+        detail: target!.readsBinary
+          ? 'Not compared: it contains NUL bytes, which only FETCH BINARY returns, and base64 or quoted-printable parts, which FETCH BINARY returns decoded.'
+          : 'Not compared: it contains NUL bytes, which the server can return only with FETCH BINARY, and it does not offer BINARY.',
+      });
+    } else if (judged === undefined) {
+      problem({ ...base, problem: 'missing' }, `Its copy (${listCopies(p.copies)}) was removed from the folder during the check.`);
+    } else if (p.byHeadersOnly) {
+      problem(
+        { ...base, problem: 'missing' },
+        `No message with its key (${p.key}) is in the folder; ${p.copies.length === 1 ? '1 with the same header fields is another message' : `${p.copies.length} with the same header fields are other messages`}.`,
+      );
+    } else if (!p.copies.some((c) => c.size === p.size)) {
+      problem(
+        { ...base, problem: 'size-differs' },
+        `The folder holds its key (${p.key}) only with another size (${listCopies(p.copies)}), not with its ${p.size} octets, and no such copy is the message, even once the changes servers make on storage are undone: that may be another message with the same Message-ID.`,
+      );
+    } else {
+      problem(
+        base,
+        `Same key and size as ${p.copies
+          .filter((c) => c.size === p.size)
+          .map((c) => `UID ${c.uid}`)
+          .join(
+            ', ',
+          )}, but different bytes, even once the changes servers make on storage are undone (SHA-256 ${p.digests.exact.slice(0, 16)}… on POP3, ${judged.exact.slice(0, 16)}… on IMAP).`,
+      );
     }
   }
 }

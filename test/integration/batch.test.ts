@@ -135,7 +135,9 @@ describeIntegration('batch: six mailboxes, three at a time, one with a wrong pas
       allThere: 5,
       found: 5 * PER_MAILBOX,
       present: 5 * PER_MAILBOX,
+      serverChanged: 0,
     });
+    expect(ends.filter((e) => e.ok === true).map((e) => e.serverChanged)).toEqual([0, 0, 0, 0, 0]);
     expect(await folderCount(dovecot, users[0]!, 'Old.Mail')).toBe(PER_MAILBOX);
     // A message removed from one destination is named.
     const client = await imapClient(dovecot, users[0]!);

@@ -28,15 +28,7 @@ type Check = 'exit' | 'copies' | 'rerun' | 'fresh-state' | 'verify' | 'verify-de
  * (deterministically) until the fix lands, and then fails the suite until
  * its line here is removed. A pair in SKIPPED_PAIRS does not run at all.
  */
-const F6_VERIFY = 'finding 6: verify rejects the copies the destination changed (bare CR) while migrate exits 0';
-const F6_MAILUTILS = 'finding 6: verify rejects every Mailutils copy (X-IMAPbase/X-UID/Status added) while migrate exits 0';
-const KNOWN_FAILURES: Record<string, Partial<Record<Check, string>>> = {
-  'dovecot → courier': { verify: F6_VERIFY },
-  'mailutils → courier': { verify: F6_VERIFY },
-  'dovecot → mailutils': { verify: F6_MAILUTILS },
-  'cyrus → mailutils': { verify: F6_MAILUTILS },
-  'courier → mailutils': { verify: F6_MAILUTILS },
-};
+const KNOWN_FAILURES: Record<string, Partial<Record<Check, string>>> = {};
 
 /** Pairs whose failure is not deterministic or would stall the suite, with the reason printed as the skip title. */
 const SKIPPED_PAIRS: Record<string, string> = {};
@@ -178,11 +170,12 @@ describeServers('interoperability: hostile corpus across real servers', { pairs:
     expect(v.report).toMatchObject({ found: before.length, present: proven() });
   });
 
-  check('verify-deep', 'verify --deep agrees with migrate and with the copies found', async () => {
+  check('verify-deep', 'verify --deep agrees with migrate and with the copies found, naming those the servers changed', async () => {
     ready();
     const v = await verify('--deep');
     expect(v.code, v.stderr).toBe(first.code === 0 && proven() === before.length ? 0 : 1);
     expect(v.report).toMatchObject({ found: before.length, present: proven() });
+    expect(v.report!.serverChanged).toBe(copies.filter((c) => c !== null && c.changes.length > 0).length);
   });
 
   // popa3d sets the pace of reading POP3 (about 45 ms per RETR): long enough for an IMAP server with a short

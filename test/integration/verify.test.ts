@@ -69,7 +69,13 @@ describeIntegration('verify: proves every POP3 message is in the folder, changin
     await dovecot?.stop();
   });
 
-  it('exits 0 after a migration, reading only headers with TOP', async () => {
+  /** Dovecot stores CR CR LF as CR LF: those copies are the messages by the copy rule, stored with the server's changes. */
+  const crFolded = () => [
+    ['server-changed', uidlOf('bare CR'), ['lineEnds']],
+    ['server-changed', uidlOf('bare CR, no Message-ID'), ['lineEnds']],
+  ];
+
+  it('exits 0 after a migration, reading only headers with TOP, and names the copies the server changed', async () => {
     const { code, report, stderr } = await verifyJson();
     expect(code, stderr).toBe(0);
     expect(report).toMatchObject({
@@ -82,26 +88,26 @@ describeIntegration('verify: proves every POP3 message is in the folder, changin
       present: corpus.length,
       missing: 0,
       altered: 0,
+      serverChanged: 2,
+      serverChanges: { lineEnds: 2 },
       problems: [],
     });
+    // The two copies of another size were read and judged by the copy rule, not rejected on their size.
+    expect(report.notes.map((n) => [n.note, n.uidl, n.changes])).toEqual(crFolded());
     const text = await verify();
     expect(text.code).toBe(0);
     expect(text.stdout).toBe('');
-    // The message without a Message-ID is compared byte for byte: a fallback key names only its header fields.
     expect(text.stderr).toMatch(
-      /^note {2}UIDL \S+ .*"message 9" {2}Equal to UID \d+ once runs of CRs before LF are folded[^\n]*\nverify pop3s:\/\/alice@127\.0\.0\.1:\d+ -> imaps:\/\/bob@127\.0\.0\.1:\d+ folder "Archive\/Old ISP": 59 POP3 messages, 58 in the folder, 59 found by key and size, POP3 read with TOP; all there; [\d.]+ s\n$/,
+      /^verify pop3s:\/\/alice@127\.0\.0\.1:\d+ -> imaps:\/\/bob@127\.0\.0\.1:\d+ folder "Archive\/Old ISP": 59 POP3 messages, 58 in the folder, 59 found by key and size, POP3 read with TOP; all there; stored with the server's changes: 2 \(line ends rewritten\); [\d.]+ s\n$/,
     );
   });
 
-  it('--deep compares every byte: CR runs the server folded are a note, the NUL message is fetched with BINARY', async () => {
+  it('--deep compares every byte: CR runs the server folded are named, the NUL message is fetched with BINARY', async () => {
     const { code, report, stderr } = await verifyJson('--deep');
     expect(code, stderr).toBe(0);
-    expect(report).toMatchObject({ deep: true, read: 'RETR', present: corpus.length, problems: [] });
-    // Dovecot stores CR CR LF as CR LF; every other message, the one with NUL bytes included, is identical.
-    expect(report.notes.map((n) => [n.note, n.uidl])).toEqual([
-      ['cr-folded', uidlOf('bare CR')],
-      ['cr-folded', uidlOf('bare CR, no Message-ID')],
-    ]);
+    expect(report).toMatchObject({ deep: true, read: 'RETR', present: corpus.length, problems: [], serverChanged: 2 });
+    // Every other message, the one with NUL bytes included, is identical.
+    expect(report.notes.map((n) => [n.note, n.uidl, n.changes])).toEqual(crFolded());
   });
 
   it('--deep over a slow IMAP link: the folder is read after the index, however long deselecting it takes', async () => {
@@ -143,10 +149,7 @@ describeIntegration('verify: proves every POP3 message is in the folder, changin
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as VerifyReport;
     expect(report).toMatchObject({ deep: true, read: 'RETR', present: corpus.length, problems: [] });
-    expect(report.notes.map((n) => [n.note, n.uidl])).toEqual([
-      ['cr-folded', uidlOf('bare CR')],
-      ['cr-folded', uidlOf('bare CR, no Message-ID')],
-    ]);
+    expect(report.notes.map((n) => [n.note, n.uidl, n.changes])).toEqual(crFolded());
   }, 120_000);
 
   it('--deep fetches the rest over a new connection when the IMAP server closes it in the middle of the byte comparison', async () => {
@@ -236,7 +239,7 @@ describeIntegration('verify: proves every POP3 message is in the folder, changin
     expect(lines.filter((l) => l.startsWith('MISSING'))).toEqual([
       `MISSING  UIDL ${uidlOf(victim)}  Mon, 30 Jun 2003 09:00:00 +0000  "message 40"  No message with its key (mid:m40.corpus@example.org) is in the folder.`,
     ]);
-    expect(lines.at(-1)).toMatch(/; 1 missing, 0 altered; [\d.]+ s$/);
+    expect(lines.at(-1)).toMatch(/; 1 missing, 0 altered; stored with the server's changes: 2 \(line ends rewritten\); [\d.]+ s$/);
 
     // The journal says it was appended; without the journal the destination index decides, and it goes back.
     const again = await migrate(mkdtempSync(join(tmpdir(), 'poplift-verify-remigrate-')));
@@ -266,7 +269,7 @@ describeIntegration('verify: proves every POP3 message is in the folder, changin
     expect(deep.report.altered).toBe(1);
     expect(deep.report.missing).toBe(0);
     expect(deep.report.problems.map((p) => [p.problem, p.uidl, p.subject])).toEqual([['altered', uidlOf(victim), 'message 45']]);
-    expect(deep.report.problems[0]!.detail).toMatch(/^Same key and size as UID \d+, but different bytes/);
+    expect(deep.report.problems[0]!.detail).toMatch(/^Same key and size as UID \d+, but different bytes, even once/);
   });
 
   it('--deep notes, not fails, a message with NUL bytes whose base64 part FETCH BINARY would return decoded', async () => {
@@ -303,5 +306,45 @@ describeIntegration('verify: proves every POP3 message is in the folder, changin
     const wrong = await runCli(['verify', ...urls(), ...common()], { ...env(), POPLIFT_IMAP_PASSWORD: 'wrong' });
     expect(wrong.code).toBe(3);
     expect((await runCli(['verify', ...urls(), '--folder', '/', '--ca-file', dovecot.certPath], env())).code).toBe(2);
+  });
+
+  it('passes copies stored with changes servers are known to make, at another size, plain and --deep alike; fails one that is another message', async () => {
+    const folder = await readImapFolder(dovecot, bob, FOLDER);
+    /** Replaces the copy of `label` with `change` of it. */
+    const replace = async (label: string, change: (copy: string) => string) => {
+      // Dovecot folded the CR run of 'bare CR': its copy is not byte-equal.
+      const copy = label === 'bare CR' ? folder.find((m) => m.source.includes('one\rtwo'))! : imapCopyOf(folder, label);
+      const changed = Buffer.from(change(copy.source.toString('latin1')), 'latin1');
+      expect(changed.length).not.toBe(copy.source.length);
+      await onFolder(async (client, path) => {
+        await client.messageDelete(String(copy.uid), { uid: true });
+        await client.append(path, changed, [...copy.flags], new Date(copy.internalDate));
+      });
+    };
+    // Courier deletes a CR not followed by LF; GNU Mailutils adds its own header fields; the third is another message.
+    await replace('bare CR', (s) => s.replace(/\r(?!\n)/g, ''));
+    await replace('ordinary 41', (s) => s.replace('\r\n\r\n', '\r\nStatus: RO\r\nX-UID: 41\r\nX-IMAPbase: 1 2\r\n\r\n'));
+    await replace('ordinary 42', (s) => `${s}one more line\r\n`);
+
+    for (const deep of [[], ['--deep']]) {
+      const { code, report } = await verifyJson(...deep);
+      expect(code).toBe(1);
+      const mine = ['bare CR', 'ordinary 41', 'ordinary 42'].map(uidlOf);
+      // Earlier tests may have left problems of their own (a shared Message-ID's twin, a copy altered at the same size).
+      expect(report.problems.filter((p) => mine.includes(p.uidl)).map((p) => [p.problem, p.uidl])).toEqual([
+        ['size-differs', uidlOf('ordinary 42')],
+      ]);
+      const changed = report.notes.filter((n) => n.note === 'server-changed').map((n) => [n.uidl, n.changes]);
+      expect(changed).toContainEqual([uidlOf('bare CR'), ['lineEnds']]);
+      expect(changed).toContainEqual([uidlOf('ordinary 41'), ['serverFields']]);
+      expect(report.serverChanges).toMatchObject({ lineEnds: 2, serverFields: 1 });
+    }
+    const lines = (await verify()).stderr.trimEnd().split('\n');
+    expect(lines.find((l) => l.includes(`UIDL ${uidlOf('ordinary 42')} `))).toMatch(
+      /^SIZE DIFFERS {2}.*no such copy is the message, even once the changes servers make on storage are undone/,
+    );
+    expect(lines.at(-1)).toMatch(
+      /; \d+ missing; stored with the server's changes: 3 \(line ends rewritten: 2, X-IMAPbase\/X-UID\/X-UIDL\/Status headers added or rewritten: 1\); [\d.]+ s$/,
+    );
   });
 });

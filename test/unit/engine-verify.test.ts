@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { verifyMailbox, type VerifyOptions } from '../../src/engine/verify.js';
+import type { MailDestination, StoreEndpoints } from '../../src/store/mail-store.js';
 import { mail, mails, migrate, migrateOptions } from '../stores/engine-run.js';
 import { MemoryImapServer, type AccountOptions } from '../stores/memory-destination.js';
 import { memoryEndpoints } from '../stores/memory-endpoints.js';
@@ -136,6 +137,131 @@ describe('verifyMailbox on in-memory stores', () => {
         // Not even the NUL message, fetched separately (BINARY), at a UID that now happens to hold the same bytes.
         ['u3', 'missing'],
       ]);
+    });
+  });
+
+  describe('the copy rule', () => {
+    /** The endpoints, recording the UIDs each fetchBodies call asks for. */
+    function spying(endpoints: StoreEndpoints): { endpoints: StoreEndpoints; fetches: number[][] } {
+      const fetches: number[][] = [];
+      return {
+        fetches,
+        endpoints: {
+          ...endpoints,
+          connectDestination: async () => {
+            const d = await endpoints.connectDestination();
+            return new Proxy(d, {
+              get(target, prop, receiver) {
+                if (prop === 'fetchBodies')
+                  return (...args: Parameters<MailDestination['fetchBodies']>) => {
+                    fetches.push([...args[1]]);
+                    return target.fetchBodies(...args);
+                  };
+                const value: unknown = Reflect.get(target, prop, receiver);
+                return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+              },
+            });
+          },
+        },
+      };
+    }
+    const withHeaders = (m: Buffer, extra: string) => {
+      const blank = m.indexOf('\r\n\r\n');
+      return Buffer.concat([m.subarray(0, blank + 2), Buffer.from(extra, 'latin1'), m.subarray(blank + 2)]);
+    };
+
+    it('passes a copy the server changed in a known way and names the change; a copy that is another message fails, plain and --deep alike', async () => {
+      const bareCr = mail(2, { body: 'one\rline\r\n' });
+      const { account, endpoints: plainEndpoints } = setup([mail(1), bareCr, mail(3), mail(4)]);
+      await migrate(plainEndpoints, migrateOptions());
+      const stored = account.folders.get('Archive')!.messages;
+      // GNU Mailutils adds its own header fields; Courier deletes a bare CR; the third copy is another message.
+      stored[0]!.content = withHeaders(stored[0]!.content, 'Status: O\r\nX-UID: 1\r\n');
+      stored[1]!.content = mail(2, { body: 'oneline\r\n' });
+      stored[2]!.content = mail(3, { body: 'Body of message 3, edited.\r\n' });
+      for (const deep of [false, true]) {
+        const { endpoints, fetches } = spying(plainEndpoints);
+        const report = await verify(endpoints, { deep });
+        expect(report).toMatchObject({ found: 4, present: 3, missing: 1, altered: 0, serverChanged: 2 });
+        // Counted in SERVER_CHANGES order, whichever message came first.
+        expect(Object.entries(report.serverChanges)).toEqual([
+          ['lineEnds', 1],
+          ['serverFields', 1],
+        ]);
+        expect(report.problems.map((p) => [p.uidl, p.problem])).toEqual([['u3', 'size-differs']]);
+        expect(report.problems[0]!.detail).toMatch(/no such copy is the message/);
+        expect(report.notes.map((n) => [n.uidl, n.note, n.changes, n.uid])).toEqual([
+          ['u1', 'server-changed', ['serverFields'], 1],
+          ['u2', 'server-changed', ['lineEnds'], 2],
+        ]);
+        expect(report.notes[1]!.detail).toMatch(/line ends rewritten/);
+        // Without --deep only the copies found with another size are read.
+        if (!deep) expect(fetches.flat().sort()).toEqual([1, 2, 3]);
+      }
+    });
+
+    it('a message without Message-ID is found by its header fields and body when the server changed its size', async () => {
+      const { account, endpoints } = setup([mail(1, { messageId: false, body: 'a\rb\r\n' }), mail(2, { messageId: false })]);
+      await migrate(endpoints, migrateOptions());
+      const stored = account.folders.get('Archive')!.messages;
+      // Courier deletes the bare CR; the other copy has the same header fields but is another message.
+      stored[0]!.content = mail(1, { messageId: false, body: 'ab\r\n' });
+      stored[1]!.content = mail(2, { messageId: false, body: 'Another body altogether.\r\n' });
+      for (const deep of [false, true]) {
+        const report = await verify(endpoints, { deep });
+        expect(report).toMatchObject({ present: 1, missing: 1, serverChanged: 1, serverChanges: { lineEnds: 1 } });
+        expect(report.notes.map((n) => [n.uidl, n.changes])).toEqual([['u1', ['lineEnds']]]);
+        expect(report.problems.map((p) => [p.uidl, p.problem])).toEqual([['u2', 'missing']]);
+        expect(report.problems[0]!.detail).toMatch(
+          /^No message with its key \(fb:[0-9a-f.]+\) is in the folder; 1 with the same header fields is another message\.$/,
+        );
+      }
+    });
+
+    it('a message without Message-ID whose 8-bit header bytes the server made X is found and named, plain and --deep', async () => {
+      const original = Buffer.from('From: a@example.org\r\nSubject: \xa37,000\r\n\r\nbody\r\n', 'latin1');
+      const { account, endpoints } = setup([original]);
+      await migrate(endpoints, migrateOptions());
+      const copy = account.folders.get('Archive')!.messages[0]!;
+      copy.content = Buffer.from(copy.content.toString('latin1').replace('\xa3', 'X'), 'latin1');
+      for (const deep of [false, true]) {
+        const report = await verify(endpoints, { deep });
+        expect(report).toMatchObject({ present: 1, problems: [], serverChanges: { munge8bit: 1 } });
+      }
+    });
+
+    it('plain verify reads no message whole when every size matches', async () => {
+      const { endpoints: base } = setup(mails(5));
+      await migrate(base, migrateOptions());
+      const { endpoints, fetches } = spying(base);
+      const report = await verify(endpoints);
+      expect(report).toMatchObject({ present: 5, serverChanged: 0, serverChanges: {}, notes: [], problems: [] });
+      expect(fetches).toEqual([]);
+    });
+
+    it('8-bit header bytes made X at the same size (Cyrus munge8bit): plain verify passes on size, --deep passes and names it', async () => {
+      const subject = Buffer.from('Subject: \xa37,000\r\n', 'latin1');
+      const original = Buffer.concat([Buffer.from('Message-ID: <m8@example.org>\r\n'), subject, Buffer.from('\r\nbody\r\n')]);
+      const { account, endpoints } = setup([original]);
+      await migrate(endpoints, migrateOptions());
+      const copy = account.folders.get('Archive')!.messages[0]!;
+      copy.content = Buffer.from(copy.content.toString('latin1').replace('\xa3', 'X'), 'latin1');
+      expect(copy.content.length).toBe(original.length);
+      expect(await verify(endpoints)).toMatchObject({ present: 1, problems: [], notes: [] });
+      const deep = await verify(endpoints, { deep: true });
+      expect(deep).toMatchObject({ present: 1, problems: [], serverChanged: 1, serverChanges: { munge8bit: 1 } });
+      expect(deep.notes.map((n) => n.changes)).toEqual([['munge8bit']]);
+    });
+
+    it('--deep holds a bounded batch of messages: it fetches their copies before it reads more', async () => {
+      const { endpoints: base } = setup(mails(600));
+      await migrate(base, migrateOptions());
+      const { endpoints, fetches } = spying(base);
+      const report = await verify(endpoints, { deep: true });
+      expect(report).toMatchObject({ present: 600, problems: [], notes: [] });
+      expect(fetches.length).toBeGreaterThan(1);
+      expect(Math.max(...fetches.map((f) => f.length))).toBeLessThanOrEqual(256);
+      expect(fetches.flat().sort((a, b) => a - b)).toEqual(Array.from({ length: 600 }, (_, i) => i + 1));
     });
   });
 });

@@ -164,15 +164,18 @@ describe('formatVerifyReport', () => {
     ],
     notes: [
       {
-        note: 'cr-folded',
+        note: 'not-compared',
         uidl: 'u3',
         number: 3,
-        subject: 'CR',
+        subject: 'NUL',
         date: undefined,
         uid: 8,
-        detail: 'Equal to UID 8 once runs of CRs before LF are folded.',
+        changes: [],
+        detail: 'Not compared: it contains NUL bytes.',
       },
     ],
+    serverChanged: 0,
+    serverChanges: {},
     warnings: [],
     seconds: 1.25,
   };
@@ -181,9 +184,48 @@ describe('formatVerifyReport', () => {
     expect(formatVerifyReport(base).split('\n')).toEqual([
       'MISSING  UIDL u1  Mon, 1 Jan 2001  "Hello"  No message with its key (mid:a@b) is in the folder.',
       'ALTERED  UIDL u2  (no date)  (no subject)  Same key and size as UID 7, but different bytes.',
-      'note  UIDL u3  (no date)  "CR"  Equal to UID 8 once runs of CRs before LF are folded.',
+      'note  UIDL u3  (no date)  "NUL"  Not compared: it contains NUL bytes.',
       'verify pop3s://alice@pop.example:995 -> imaps://alice@imap.example:993 folder "Archive/Old ISP": 3 POP3 messages, 2 in the folder, 1 found by key, size and SHA-256; 1 missing, 1 altered; 1.3 s',
       '',
     ]);
+  });
+
+  it("counts the messages stored with the server's changes in the summary, by change, not one line each", () => {
+    const changed = (n: number, changes: VerifyReport['notes'][number]['changes']) => ({
+      note: 'server-changed' as const,
+      uidl: `c${n}`,
+      number: 10 + n,
+      subject: undefined,
+      date: undefined,
+      uid: 20 + n,
+      changes,
+      detail: 'Stored with the server changes.',
+    });
+    const one: VerifyReport = {
+      ...base,
+      deep: false,
+      read: 'TOP',
+      found: 7,
+      folderMessages: 7,
+      present: 7,
+      missing: 0,
+      altered: 0,
+      problems: [],
+      notes: Array.from({ length: 7 }, (_, i) => changed(i, ['lineEnds'])),
+      serverChanged: 7,
+      serverChanges: { lineEnds: 7 },
+    };
+    expect(formatVerifyReport(one)).toBe(
+      'verify pop3s://alice@pop.example:995 -> imaps://alice@imap.example:993 folder "Archive/Old ISP": 7 POP3 messages, 7 in the folder, 7 found by key and size, POP3 read with TOP; all there; stored with the server\'s changes: 7 (line ends rewritten); 1.3 s\n',
+    );
+    const two: VerifyReport = {
+      ...one,
+      notes: [changed(1, ['munge8bit']), changed(2, ['lineEnds', 'munge8bit'])],
+      serverChanged: 2,
+      serverChanges: { lineEnds: 1, munge8bit: 2 },
+    };
+    expect(formatVerifyReport(two)).toMatch(
+      /; all there; stored with the server's changes: 2 \(line ends rewritten: 1, 8-bit header bytes replaced by X: 2\); 1\.3 s\n$/,
+    );
   });
 });
