@@ -6,7 +6,8 @@
  *   message sits there now);
  * - its copy in the folder must be the message by the copy rule
  *   (message/copy-rule.ts): the copy is fetched and compared with the
- *   digests of the original, taken when it was read (or read again now).
+ *   digests of the original, taken when this run read it (a message an
+ *   earlier run copied is read again now).
  * What cannot be proven stays, and the run says how many and why.
  * Deletions are committed every `deleteEvery` messages, so a run that dies
  * keeps what it had committed, and a crash before a commit deletes nothing.
@@ -89,7 +90,9 @@ async function candidates(
         r.keptIn === 'destination' ? r.keptUid : kept?.outcome === 'appended' && kept.uidValidity === validity ? kept.uid : undefined;
       out.push({ uidl, key: r.key, uid, digests: settled.digests(uidl) });
     } else if (k) {
-      out.push({ uidl, key: k.key, uid: k.uidValidity === validity?.toString() ? k.uid : undefined, digests: k.digests });
+      // The message an earlier run copied is read again: the proof is of the message this session lists
+      // under that UIDL, not of what the journal recorded under it.
+      out.push({ uidl, key: k.key, uid: k.uidValidity === validity?.toString() ? k.uid : undefined, digests: undefined });
     }
   }
   if (unidentified > 0) {
@@ -112,8 +115,8 @@ async function candidates(
   }
   // A dry run reads no message, so it can only say what would be checked.
   if (options.dryRun) return out;
-  // Messages copied by a run that kept no digests (one without --delete) are read again to get them,
-  // and so are those whose copy must be found by a key older versions of poplift wrote.
+  // Messages copied by an earlier run are read again, and so are those whose copy must be found by a
+  // key older versions of poplift wrote.
   const unread = out.filter((c) => c.digests === undefined || (c.uid === undefined && olderKey(c.key)));
   if (unread.length > 0) {
     const byNumber = new Map(unread.map((c) => [listing.number(c.uidl)!, c] as const));

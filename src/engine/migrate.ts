@@ -158,6 +158,8 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
 
     const { vouched } = plan(first, t.value.folder, journal?.state, (message) => hooks.warn(message), summary.folder);
     const fresh = first.order.filter((u) => !vouched(u));
+    // An earlier run that ended before confirming its uploads left their outcome unknown.
+    for (const u of journal?.state.unconfirmed ?? []) if (first.has(u)) unknown.add(u);
     summary.found = first.order.length;
     summary.knownFromJournal = first.order.length - fresh.length;
     // The folder is created only now that there is something to upload into it, and before any
@@ -296,6 +298,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       for (const u of next.order) listed.add(u);
       if (latest.length === 0) break;
       for (const u of latest) {
+        if (journal?.state.unconfirmed.has(u)) unknown.add(u);
         laterSizes.set(u, next.size(u)!);
         if (next.identified(u)) laterIdentified.add(u);
       }

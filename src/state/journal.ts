@@ -23,6 +23,11 @@ export type JournalEntry =
    * no 'confirmed' follows proves nothing: the run ended before checking.
    */
   | { t: 'confirmed' }
+  /**
+   * A run starts writing: the 'appended' entries of an earlier run that no
+   * 'confirmed' followed stay unproven, whatever this run confirms.
+   */
+  | { t: 'run'; at: string }
   /** The server accepted the upload, but the copy is not in the folder. */
   | { t: 'missing'; uidl: string }
   /** `size` is the message's length as read, `listSize` the size the source listed it with. */
@@ -76,6 +81,12 @@ export interface KnownMessage {
 export interface JournalState {
   /** UIDLs whose copy is on the destination (appended or found there). */
   done: Map<string, KnownMessage>;
+  /**
+   * UIDLs a run uploaded and ended before confirming: whether the server
+   * stored them is unknown, so the next run looks for their copy before it
+   * sends them again, whatever --dedupe says.
+   */
+  unconfirmed: Set<string>;
   deleted: Set<string>;
   folder: { uidValidity: string; uidNext: number | undefined } | undefined;
   /** Lines that could not be read (other than a torn last line). */
@@ -97,6 +108,7 @@ function digestsOf(e: { sha?: string; cmp?: string }): CopyDigests | undefined {
 export function loadJournal(path: string): JournalState {
   const state: JournalState = {
     done: new Map(),
+    unconfirmed: new Set(),
     deleted: new Set(),
     folder: undefined,
     badLines: 0,
@@ -146,11 +158,19 @@ export function loadJournal(path: string): JournalState {
         state.folder = { uidValidity: e.uidValidity, uidNext: e.uidNext };
         break;
       case 'confirmed':
-        for (const [uidl, known] of unconfirmed) state.done.set(uidl, known);
+        for (const [uidl, known] of unconfirmed) {
+          state.done.set(uidl, known);
+          state.unconfirmed.delete(uidl);
+        }
+        unconfirmed.clear();
+        break;
+      case 'run':
+        for (const uidl of unconfirmed.keys()) state.unconfirmed.add(uidl);
         unconfirmed.clear();
         break;
       case 'missing':
         unconfirmed.delete(e.uidl);
+        state.unconfirmed.delete(e.uidl);
         state.done.delete(e.uidl);
         break;
       case 'appended':
@@ -186,11 +206,16 @@ export function loadJournal(path: string): JournalState {
         state.deleted.add(e.uidl);
         state.done.delete(e.uidl);
         unconfirmed.delete(e.uidl);
+        state.unconfirmed.delete(e.uidl);
         break;
       default:
         break;
     }
+    // What became of a message since: it is no longer an upload of unknown outcome.
+    if (e.t === 'duplicate') state.unconfirmed.delete(e.uidl);
   });
+  // The last run ended before confirming its uploads.
+  for (const uidl of unconfirmed.keys()) state.unconfirmed.add(uidl);
   return state;
 }
 
@@ -222,6 +247,8 @@ export class JournalWriter {
   /** Writes what was added since the last flush and fsyncs it. */
   flush(): void {
     if (this.buffered.length === 0) return;
+    // This run's entries start here: what an earlier run left unconfirmed is not for it to confirm.
+    if (this.fd === undefined) this.buffered.unshift(JSON.stringify({ t: 'run', at: new Date().toISOString() } satisfies JournalEntry));
     if (this.header !== undefined) {
       this.buffered.unshift(this.header);
       this.header = undefined;
