@@ -82,14 +82,15 @@ async function candidates(
       out.push({ uidl, key: r.key, uid: r.uidValidity === validity ? r.uid : undefined, digests: settled.digests(uidl) });
     } else if (r?.outcome === 'duplicate') {
       // A copy of another size may be another message that shares the key, or the message as the
-      // server changed it: the copy rule below tells which.
+      // server changed it: the copy rule below tells which; a dry run, which compares nothing, keeps it.
+      if (r.sizeDiffers && options.dryRun) continue;
       const kept = r.keptIn === 'this-run' ? settled.get(r.keptAs) : undefined;
       // The copy kept in this run must have been uploaded (in a dry run it was only planned).
       if (r.keptIn === 'this-run' && kept?.outcome !== 'appended') continue;
       const uid =
         r.keptIn === 'destination' ? r.keptUid : kept?.outcome === 'appended' && kept.uidValidity === validity ? kept.uid : undefined;
       out.push({ uidl, key: r.key, uid, digests: settled.digests(uidl) });
-    } else if (k) {
+    } else if (k && !(k.sizeDiffers && options.dryRun)) {
       // The message an earlier run copied is read again: the proof is of the message this session lists
       // under that UIDL, not of what the journal recorded under it.
       out.push({ uidl, key: k.key, uid: k.uidValidity === validity?.toString() ? k.uid : undefined, digests: undefined });
