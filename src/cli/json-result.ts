@@ -9,7 +9,7 @@ import { ExitCode, PopliftError } from '../errors.js';
 import type { MigrationSummary } from '../engine/summary.js';
 import type { VerifyReport } from '../engine/verify.js';
 
-export const JSON_SCHEMA = 1;
+export const JSON_SCHEMA = 2;
 
 export type RunStatus = 'ok' | 'partial' | 'stopped' | 'usage' | 'auth' | 'connect' | 'locked' | 'later';
 

@@ -120,14 +120,14 @@ plugin {
       const r = await runCli([...args('json', 'Json'), '--json'], env('json'));
       expect(r.code, r.stderr).toBe(0);
       const o = one(r.stdout);
-      expect(o).toMatchObject({ schema: 1, command: 'migrate', status: 'ok', exitCode: 0, found: 3, appended: 3, stopped: null });
+      expect(o).toMatchObject({ schema: 2, command: 'migrate', status: 'ok', exitCode: 0, found: 3, appended: 3, stopped: null });
       expect(String(o.seconds)).toMatch(/^\d+(\.\d{1,3})?$/);
     });
 
     it('partial (1): some messages failed', async () => {
       const r = await runCli([...args('big', 'JsonBig'), '--json'], env('big'));
       expect(r.code).toBe(1);
-      expect(one(r.stdout)).toMatchObject({ schema: 1, status: 'partial', exitCode: 1, failed: 1, stopped: null });
+      expect(one(r.stdout)).toMatchObject({ schema: 2, status: 'partial', exitCode: 1, failed: 1, stopped: null });
     });
 
     it('stopped (1): --max-errors stopped the mailbox, with a code besides the sentence', async () => {
@@ -141,7 +141,7 @@ plugin {
     it('usage (2): a bad option value, an unknown option, and a config problem found before connecting', async () => {
       const bad = await runCli([...args('json', 'Json'), '--json', '--timeout', 'soon'], env('json'));
       expect(bad.code).toBe(2);
-      expect(one(bad.stdout)).toMatchObject({ schema: 1, command: 'migrate', status: 'usage', exitCode: 2, error: { code: 'USAGE' } });
+      expect(one(bad.stdout)).toMatchObject({ schema: 2, command: 'migrate', status: 'usage', exitCode: 2, error: { code: 'USAGE' } });
       const unknown = await runCli([...args('json', 'Json'), '--json', '--no-such-option'], env('json'));
       expect(unknown.code).toBe(2);
       expect(one(unknown.stdout)).toMatchObject({ status: 'usage', exitCode: 2, error: { code: 'USAGE' } });
@@ -182,13 +182,13 @@ plugin {
       expect(one(second.stdout)).toMatchObject({ status: 'locked', exitCode: 5, error: { code: 'LOCKED' } });
       busy.child.kill('SIGINT');
       expect(await busy.done).toBe(130);
-      expect(one(busy.stdout())).toMatchObject({ schema: 1, status: 'stopped', exitCode: 130, stopped: { code: 'INTERRUPTED' } });
+      expect(one(busy.stdout())).toMatchObject({ schema: 2, status: 'stopped', exitCode: 130, stopped: { code: 'INTERRUPTED' } });
     });
 
     it('verify: status and exit code in its object too; batch: the summary event carries them', async () => {
       const v = await runCli(['verify', ...args('json', 'Json').slice(1), '--json'], env('json'));
       expect(v.code, v.stderr).toBe(0);
-      expect(one(v.stdout)).toMatchObject({ schema: 1, command: 'verify', status: 'ok', exitCode: 0, present: 3 });
+      expect(one(v.stdout)).toMatchObject({ schema: 2, command: 'verify', status: 'ok', exitCode: 0, present: 3 });
       const missing = await runCli(
         ['verify', ...args('json', 'Json').slice(1), '--json'].map((a) => (a === 'Json' ? 'Elsewhere' : a)),
         env('json'),

@@ -97,7 +97,7 @@ describe('--json on a usage error', () => {
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0]!)).toMatchObject({
       event: 'summary',
-      schema: 1,
+      schema: 2,
       command: 'batch',
       status: 'usage',
       exitCode: 2,

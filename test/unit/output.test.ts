@@ -211,7 +211,7 @@ describe('--json stop codes', () => {
     expect(stopCode(summary({}), undefined)).toBeUndefined();
     const json = migrateJson(summary({ stopped: 'full', stopReason: 'over-quota', seconds: 1.23456 }), 1, undefined);
     expect(json).toMatchObject({
-      schema: 1,
+      schema: 2,
       status: 'stopped',
       exitCode: 1,
       seconds: 1.235,
