@@ -147,9 +147,8 @@ export class Ledger {
     this.summary.deleted += uidls.length;
   }
 
-  private suspectMark(uidl: string): { suspect?: true; sha?: string; cmp?: string } {
-    const digests = this.settled.digests(uidl);
-    return { ...(this.suspects.has(uidl) ? { suspect: true } : {}), ...(digests ? { sha: digests.exact, cmp: digests.tolerant } : {}) };
+  private suspectMark(uidl: string): { suspect?: true } {
+    return this.suspects.has(uidl) ? { suspect: true } : {};
   }
 
   /** Makes what was recorded so far durable. */

@@ -6,7 +6,6 @@
  * The journal only saves work: the destination's Message-ID index still
  * decides what is a duplicate when the journal is missing or stale.
  */
-import type { CopyDigests } from '../message/copy-rule.js';
 import { closeSync, existsSync, fstatSync, fsyncSync, linkSync, openSync, readFileSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { stateFsError } from './state-dir.js';
 
@@ -31,7 +30,6 @@ export type JournalEntry =
   /** The server accepted the upload, but the copy is not in the folder. */
   | { t: 'missing'; uidl: string }
   /** `size` is the message's length as read, `listSize` the size the source listed it with. */
-  /** `sha` and `cmp` are the copy-rule digests (message/copy-rule.ts), when the run computed them. */
   | {
       t: 'appended';
       uidl: string;
@@ -39,8 +37,6 @@ export type JournalEntry =
       size: number;
       listSize?: number;
       suspect?: true;
-      sha?: string;
-      cmp?: string;
       uid?: number;
       uidValidity?: string;
     }
@@ -52,8 +48,6 @@ export type JournalEntry =
       size: number;
       listSize?: number;
       suspect?: true;
-      sha?: string;
-      cmp?: string;
       sizeDiffers: boolean;
       uid?: number;
       uidValidity?: string;
@@ -71,8 +65,6 @@ export interface KnownMessage {
   listSize: number | undefined;
   /** Read with another length than the source listed: never deleted on this entry's word. */
   suspect: boolean;
-  /** The copy-rule digests, when the run that copied it computed them. */
-  digests: CopyDigests | undefined;
   uid: number | undefined;
   uidValidity: string | undefined;
   sizeDiffers: boolean;
@@ -99,10 +91,6 @@ export interface JournalState {
   poisonSide: Map<string, 'POP3' | 'IMAP'>;
   /** The size the source listed a poisoned message with: a reused id naming another message is not it. */
   poisonSize: Map<string, number>;
-}
-
-function digestsOf(e: { sha?: string; cmp?: string }): CopyDigests | undefined {
-  return typeof e.sha === 'string' && typeof e.cmp === 'string' ? { exact: e.sha, tolerant: e.cmp } : undefined;
 }
 
 export function loadJournal(path: string): JournalState {
@@ -180,7 +168,6 @@ export function loadJournal(path: string): JournalState {
           size: e.size,
           listSize: e.listSize,
           suspect: e.suspect === true,
-          digests: digestsOf(e),
           uid: e.uid,
           uidValidity: e.uidValidity,
           sizeDiffers: false,
@@ -193,7 +180,6 @@ export function loadJournal(path: string): JournalState {
           size: e.size,
           listSize: e.listSize,
           suspect: e.suspect === true,
-          digests: digestsOf(e),
           uid: e.uid,
           uidValidity: e.uidValidity,
           sizeDiffers: e.sizeDiffers,
