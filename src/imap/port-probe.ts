@@ -7,20 +7,7 @@
  */
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-
-/** What the first bytes a server sent say it is, and what to use instead; undefined when they say nothing recognisable. */
-export function recogniseGreeting(first: Buffer, port: number): string | undefined {
-  if (first.length >= 2 && (first[0] === 0x15 || first[0] === 0x16) && first[1] === 0x03)
-    return `port ${port} speaks TLS from the first byte: use imaps://`;
-  const text = first.toString('latin1');
-  if (/^\+OK\b/i.test(text)) {
-    return `it greets like a POP3 server ("+OK"): give it as the POP3 URL, and the IMAP server's port (usually 993 for imaps://, 143 for imap://) here`;
-  }
-  if (/^220[ -]/.test(text)) return 'it greets like an SMTP server ("220"): use the IMAP port (usually 993 for imaps://, 143 for imap://)';
-  if (/^SSH-/.test(text)) return 'it is an SSH server: use the IMAP port (usually 993 for imaps://, 143 for imap://)';
-  if (/^HTTP\//.test(text)) return 'it is a web server: use the IMAP port (usually 993 for imaps://, 143 for imap://)';
-  return undefined;
-}
+import { recogniseService } from '../service-greeting.js';
 
 /** The first bytes the server sends on a new connection (plain or TLS), or undefined within `limitMs`. */
 function firstBytes(host: string, port: number, tls: boolean, limitMs: number): Promise<Buffer | 'tls' | undefined> {
@@ -52,12 +39,12 @@ export async function probePort(host: string, port: number, tls: boolean, limitM
   if (overTls === 'tls' || (Buffer.isBuffer(overTls) && overTls.length === 0))
     return tls ? undefined : `port ${port} speaks TLS from the first byte: use imaps://`;
   if (Buffer.isBuffer(overTls)) {
-    const said = recogniseGreeting(overTls, port);
+    const said = recogniseService(overTls, port, 'IMAP');
     if (said !== undefined) return said;
     // Over TLS the server greeted, which a plain connection would not have heard.
     if (!tls) return `port ${port} speaks TLS from the first byte: use imaps://`;
     return undefined;
   }
   const plain = await firstBytes(host, port, false, limitMs);
-  return Buffer.isBuffer(plain) ? recogniseGreeting(plain, port) : undefined;
+  return Buffer.isBuffer(plain) ? recogniseService(plain, port, 'IMAP') : undefined;
 }

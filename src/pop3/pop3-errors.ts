@@ -90,24 +90,6 @@ export function closedBeforeGreeting(server: string, serverWords: string | undef
   );
 }
 
-/**
- * What answered instead of POP3, told by the first bytes it sent, with what
- * to use instead; undefined when they say nothing recognisable.
- */
-export function recogniseService(first: Buffer, port: number): string | undefined {
-  if (first.length >= 2 && (first[0] === 0x15 || first[0] === 0x16) && first[1] === 0x03) {
-    return `port ${port} speaks TLS from the first byte: use pop3s://`;
-  }
-  const text = first.toString('latin1');
-  if (/^\* (OK|PREAUTH|BYE)\b/i.test(text)) {
-    return `it greets like an IMAP server ("* OK"): give it as the IMAP URL, and the POP3 server's port (usually 995 for pop3s://, 110 for pop3://) here`;
-  }
-  if (/^220[ -]/.test(text)) return 'it greets like an SMTP server ("220"): use the POP3 port (usually 995 for pop3s://, 110 for pop3://)';
-  if (/^SSH-/.test(text)) return 'it is an SSH server: use the POP3 port (usually 995 for pop3s://, 110 for pop3://)';
-  if (/^HTTP\//.test(text)) return 'it is a web server: use the POP3 port (usually 995 for pop3s://, 110 for pop3://)';
-  return undefined;
-}
-
 /** A plain connection met silence, and a TLS handshake on the same port succeeded. */
 export function tlsPortAsPlain(server: string, port: number): PopliftError {
   return new PopliftError(`POP3 server ${server} sent no greeting, and port ${port} speaks TLS from the first byte: use pop3s:// for it.`, {

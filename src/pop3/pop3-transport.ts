@@ -9,7 +9,6 @@ import {
   idleTimeout,
   notPop3,
   plainPortAsTls,
-  recogniseService,
   tlsPortAsPlain,
   replyDeadline,
   protocolFailure,
@@ -18,6 +17,7 @@ import {
   tlsHandshakeTimeout,
 } from './pop3-errors.js';
 import { openPop3Socket } from './node-pop3-socket.js';
+import { recogniseService } from '../service-greeting.js';
 import { Pop3FramingError, Pop3ReplyParser, type Pop3Reply } from './pop3-framing.js';
 import type { SecretRedactor } from '../secrets-redaction.js';
 import { serverNameOptions, upgradeToTls } from '../tls-upgrade.js';
@@ -383,7 +383,7 @@ export class Pop3Transport {
       replies = this.parser.push(chunk);
     } catch (err) {
       if (!(err instanceof Pop3FramingError)) throw err;
-      const recognised = err.line === undefined ? undefined : recogniseService(err.line, this.port);
+      const recognised = err.line === undefined ? undefined : recogniseService(err.line, this.port, 'POP3');
       this.fail(
         this.greeted ? protocolFailure(this.server, this.inFlight[0]?.label, err.message) : notPop3(this.server, err.message, recognised),
       );
