@@ -6,11 +6,11 @@
  * client's command NO. Dovecot's MULTIAPPEND is atomic, so this cannot be had
  * from it. Everything else goes through unchanged.
  *
- * It follows the client's commands just far enough to find their ends (lines,
- * and literals announced as {n} or {n+}), and the server's replies line by
- * line to take out the answers to its own APPENDs.
+ * It follows the server's replies line by line to take out the answers to
+ * its own APPENDs.
  */
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { readCommands, TcpProxy } from './imap-proxy.js';
 
 export interface PartialMultiAppendOptions {
   targetPort: number;
@@ -28,34 +28,22 @@ export class PartialMultiAppendProxy {
   /** Messages stored on the server by the proxy for refused commands. */
   storedBehindNo = 0;
 
-  private constructor(
-    private readonly server: Server,
-    readonly port: number,
-    private readonly sockets: Set<Socket>,
-  ) {}
+  private proxy!: TcpProxy;
 
-  static async start(options: PartialMultiAppendOptions): Promise<PartialMultiAppendProxy> {
-    const sockets = new Set<Socket>();
-    let proxy!: PartialMultiAppendProxy;
-    const server = createServer((client) => {
-      const upstream = connect({ host: '127.0.0.1', port: options.targetPort });
-      for (const s of [client, upstream]) {
-        sockets.add(s);
-        s.on('error', () => undefined);
-        s.on('close', () => {
-          sockets.delete(s);
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      proxy.follow(client, upstream, options);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    proxy = new PartialMultiAppendProxy(server, (server.address() as { port: number }).port, sockets);
-    return proxy;
+  private constructor(private readonly options: PartialMultiAppendOptions) {}
+
+  get port(): number {
+    return this.proxy.port;
   }
 
-  private follow(client: Socket, upstream: Socket, options: PartialMultiAppendOptions): void {
+  static async start(options: PartialMultiAppendOptions): Promise<PartialMultiAppendProxy> {
+    const partial = new PartialMultiAppendProxy(options);
+    partial.proxy = await TcpProxy.start(options.targetPort, (client, upstream) => partial.follow(client, upstream));
+    return partial;
+  }
+
+  private follow(client: Socket, upstream: Socket): void {
+    const { options } = this;
     /** The proxy's own APPENDs waiting for their tagged reply: the last one's reply releases the client's NO. */
     const waiting = new Map<string, string | undefined>();
     let seq = 0;
@@ -82,86 +70,69 @@ export class PartialMultiAppendProxy {
       if (parts.length > 0) client.write(Buffer.concat(parts));
     });
 
-    let buffer = Buffer.alloc(0);
-    let literalLeft = 0;
-    let commandStart = true;
     /** The current command, held back while it may be a MULTIAPPEND to rewrite. */
     let held: { tag: string; mailbox: string; prefix: string; lines: Buffer[]; literals: Buffer[]; current: Buffer[] } | undefined;
-    client.on('data', (chunk: Buffer) => {
-      buffer = Buffer.concat([buffer, chunk]);
-      for (;;) {
-        if (literalLeft > 0) {
-          const n = Math.min(literalLeft, buffer.length);
-          if (n === 0) return;
-          const piece = buffer.subarray(0, n);
-          if (held) {
-            held.lines.push(piece);
-            held.current.push(piece);
-          } else upstream.write(piece);
-          buffer = buffer.subarray(n);
-          literalLeft -= n;
-          if (literalLeft === 0 && held) {
-            held.literals.push(Buffer.concat(held.current));
-            held.current = [];
-          }
-          continue;
+    readCommands(client, {
+      start: (text) => {
+        const m = /^(\S+) APPEND ("(?:[^"\\]|\\.)*"|\S+) /i.exec(text);
+        held =
+          m && this.refused < options.batches
+            ? { tag: m[1]!, mailbox: m[2]!, prefix: text, lines: [], literals: [], current: [] }
+            : undefined;
+      },
+      line: (line, text, literal) => {
+        if (!held) {
+          upstream.write(line);
+          return;
         }
-        const eol = buffer.indexOf('\r\n');
-        if (eol < 0) return;
-        const line = buffer.subarray(0, eol + 2);
-        buffer = buffer.subarray(eol + 2);
-        const text = line.toString('latin1', 0, eol);
-        if (commandStart) {
-          const m = /^(\S+) APPEND ("(?:[^"\\]|\\.)*"|\S+) /i.exec(text);
-          held =
-            m && this.refused < options.batches
-              ? { tag: m[1]!, mailbox: m[2]!, prefix: text, lines: [], literals: [], current: [] }
-              : undefined;
-        }
-        const literal = /\{(\d+)(\+?)\}$/.exec(text);
         // The proxy answers a held command's synchronizing literal itself, so the server gets it as {n+}.
-        if (held) held.lines.push(literal && literal[2] === '' ? Buffer.from(`${text.slice(0, -1)}+}\r\n`, 'latin1') : line);
-        else upstream.write(line);
-        if (literal) {
-          literalLeft = Number(literal[1]);
-          commandStart = false;
-          if (held && literal[2] === '') client.write('+ go ahead\r\n');
-          continue;
+        held.lines.push(literal?.sync ? Buffer.from(`${text.slice(0, -1)}+}\r\n`, 'latin1') : line);
+        if (literal?.sync) client.write('+ go ahead\r\n');
+      },
+      literal: (bytes, done) => {
+        if (!held) {
+          upstream.write(bytes);
+          return;
         }
-        commandStart = true;
-        if (held) {
-          const command = held;
-          held = undefined;
-          if (command.literals.length < 2) {
-            upstream.write(Buffer.concat(command.lines));
-            continue;
-          }
-          this.refused++;
-          const keep = command.literals.slice(0, options.keep);
-          if (keep.length === 0) {
-            client.write(`${command.tag} NO [SERVERBUG] Internal error storing the messages.\r\n`);
-            continue;
-          }
-          keep.forEach((content, i) => {
-            const tag = `${PROXY_TAG}${++seq}`;
-            const last = i === keep.length - 1;
-            waiting.set(tag, last ? `${command.tag} NO [SERVERBUG] Internal error storing the messages.\r\n` : undefined);
-            this.storedBehindNo++;
-            upstream.write(
-              Buffer.concat([
-                Buffer.from(`${tag} APPEND ${command.mailbox} {${content.length}+}\r\n`, 'latin1'),
-                content,
-                Buffer.from('\r\n'),
-              ]),
-            );
-          });
+        held.lines.push(bytes);
+        held.current.push(bytes);
+        if (done) {
+          held.literals.push(Buffer.concat(held.current));
+          held.current = [];
         }
-      }
+      },
+      end: () => {
+        if (!held) return;
+        const command = held;
+        held = undefined;
+        if (command.literals.length < 2) {
+          upstream.write(Buffer.concat(command.lines));
+          return;
+        }
+        this.refused++;
+        const keep = command.literals.slice(0, options.keep);
+        if (keep.length === 0) {
+          client.write(`${command.tag} NO [SERVERBUG] Internal error storing the messages.\r\n`);
+          return;
+        }
+        keep.forEach((content, i) => {
+          const tag = `${PROXY_TAG}${++seq}`;
+          const last = i === keep.length - 1;
+          waiting.set(tag, last ? `${command.tag} NO [SERVERBUG] Internal error storing the messages.\r\n` : undefined);
+          this.storedBehindNo++;
+          upstream.write(
+            Buffer.concat([
+              Buffer.from(`${tag} APPEND ${command.mailbox} {${content.length}+}\r\n`, 'latin1'),
+              content,
+              Buffer.from('\r\n'),
+            ]),
+          );
+        });
+      },
     });
   }
 
-  async stop(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise((r) => this.server.close(r));
+  stop(): Promise<void> {
+    return this.proxy.stop();
   }
 }

@@ -5,12 +5,11 @@
  * a connection cap's refusal. An answered command is not passed on, so a
  * refused APPEND leaves nothing stored behind it. Everything else goes
  * through unchanged.
- *
- * It follows the client's commands just far enough to find their ends: lines
- * and literals ({n} or {n+}); for a synchronizing literal of a command it
- * answers itself, it sends the "+" itself.
+ * For a synchronizing literal of a command it answers itself, it sends the
+ * "+" itself.
  */
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { readCommands, TcpProxy } from './imap-proxy.js';
 
 /** What the proxy says instead of the server. */
 export interface InjectedAnswer {
@@ -60,21 +59,18 @@ export class ProviderImapProxy {
   /** The most logged-in connections at once. */
   peakLoggedIn = 0;
   private readonly rules: Rule[] = [];
+  private proxy!: TcpProxy;
 
-  private constructor(
-    private readonly server: Server,
-    readonly port: number,
-    private readonly sockets: Set<Socket>,
-    private readonly options: ProviderProxyOptions,
-  ) {}
+  private constructor(private readonly options: ProviderProxyOptions) {}
+
+  get port(): number {
+    return this.proxy.port;
+  }
 
   static async start(options: ProviderProxyOptions): Promise<ProviderImapProxy> {
-    const sockets = new Set<Socket>();
-    let proxy!: ProviderImapProxy;
-    const server = createServer((client) => proxy.accept(client));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    proxy = new ProviderImapProxy(server, (server.address() as { port: number }).port, sockets, options);
-    return proxy;
+    const provider = new ProviderImapProxy(options);
+    provider.proxy = await TcpProxy.start(options.targetPort, (client, upstream) => provider.accept(client, upstream));
+    return provider;
   }
 
   /**
@@ -97,95 +93,62 @@ export class ProviderImapProxy {
     return rule.answer;
   }
 
-  private accept(client: Socket): void {
-    const upstream = connect({ host: '127.0.0.1', port: this.options.targetPort });
+  private accept(client: Socket, upstream: Socket): void {
     let counted = false;
     for (const s of [client, upstream]) {
-      this.sockets.add(s);
-      s.on('error', () => undefined);
       s.on('close', () => {
-        this.sockets.delete(s);
-        if (counted) {
-          counted = false;
-          this.loggedIn--;
-        }
-        client.destroy();
-        upstream.destroy();
+        if (!counted) return;
+        counted = false;
+        this.loggedIn--;
       });
     }
     upstream.on('data', (d: Buffer) => client.write(d));
 
-    let buffer = Buffer.alloc(0);
-    let literalLeft = 0;
-    let commandStart = true;
     let answer: InjectedAnswer | undefined;
     let tag = '';
     let verb = '';
-    client.on('data', (chunk: Buffer) => {
-      buffer = Buffer.concat([buffer, chunk]);
-      for (;;) {
-        if (literalLeft > 0) {
-          const n = Math.min(literalLeft, buffer.length);
-          if (n === 0) return;
-          if (!answer) upstream.write(buffer.subarray(0, n));
-          buffer = buffer.subarray(n);
-          literalLeft -= n;
-          continue;
+    readCommands(client, {
+      start: (text) => {
+        const [t = '', v = ''] = text.split(' ');
+        tag = t;
+        verb = v.toUpperCase();
+        this.verbs.push(verb);
+        answer = this.take(verb);
+        if (!answer && LOGIN_VERBS.has(verb) && this.options.maxConnections !== undefined && this.loggedIn >= this.options.maxConnections) {
+          answer = this.options.tooManyConnections ?? PROVIDER_ANSWERS.gmailTooManyConnections();
+          this.refusedLogins++;
         }
-        const eol = buffer.indexOf('\r\n');
-        if (eol < 0) return;
-        const line = buffer.subarray(0, eol + 2);
-        buffer = buffer.subarray(eol + 2);
-        const text = line.toString('latin1', 0, eol);
-        if (commandStart) {
-          const [t = '', v = ''] = text.split(' ');
-          tag = t;
-          verb = v.toUpperCase();
-          this.verbs.push(verb);
-          answer = this.take(verb);
-          if (
-            !answer &&
-            LOGIN_VERBS.has(verb) &&
-            this.options.maxConnections !== undefined &&
-            this.loggedIn >= this.options.maxConnections
-          ) {
-            answer = this.options.tooManyConnections ?? PROVIDER_ANSWERS.gmailTooManyConnections();
-            this.refusedLogins++;
-          }
-          if (!answer && LOGIN_VERBS.has(verb) && !counted) {
-            // Counted as logged in from the attempt on: the cap is about connections the account holds.
-            counted = true;
-            this.loggedIn++;
-            this.peakLoggedIn = Math.max(this.peakLoggedIn, this.loggedIn);
-          }
+        if (!answer && LOGIN_VERBS.has(verb) && !counted) {
+          // Counted as logged in from the attempt on: the cap is about connections the account holds.
+          counted = true;
+          this.loggedIn++;
+          this.peakLoggedIn = Math.max(this.peakLoggedIn, this.loggedIn);
         }
-        const literal = /\{(\d+)(\+?)\}$/.exec(text);
+      },
+      line: (line, _text, literal) => {
         if (!answer) upstream.write(line);
-        if (literal) {
-          literalLeft = Number(literal[1]);
-          commandStart = false;
-          if (answer && literal[2] === '') client.write('+ go ahead\r\n');
-          continue;
+        else if (literal?.sync) client.write('+ go ahead\r\n');
+      },
+      literal: (bytes) => {
+        if (!answer) upstream.write(bytes);
+      },
+      end: () => {
+        if (!answer) return;
+        const a = answer;
+        answer = undefined;
+        if (a.bye !== undefined) {
+          this.injected.push(`${verb}: BYE ${a.bye}`);
+          client.end(`* BYE ${a.bye}\r\n`);
+          upstream.destroy();
+          return;
         }
-        commandStart = true;
-        if (answer) {
-          const a = answer;
-          answer = undefined;
-          if (a.bye !== undefined) {
-            this.injected.push(`${verb}: BYE ${a.bye}`);
-            client.end(`* BYE ${a.bye}\r\n`);
-            upstream.destroy();
-            return;
-          }
-          this.injected.push(`${verb}: ${a.tagged}`);
-          client.write(`${tag} ${a.tagged}\r\n`);
-        }
-      }
+        this.injected.push(`${verb}: ${a.tagged}`);
+        client.write(`${tag} ${a.tagged}\r\n`);
+      },
     });
   }
 
-  async stop(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise((r) => this.server.close(r));
+  stop(): Promise<void> {
+    return this.proxy.stop();
   }
 }

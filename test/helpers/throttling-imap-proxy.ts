@@ -6,12 +6,12 @@
  * had not given must not leave a message stored behind it. Everything else
  * goes through unchanged.
  *
- * It follows the client's commands just far enough to find their ends:
- * lines, and literals announced as {n} or {n+} (RFC 9051, RFC 7888); for a
- * synchronizing literal of a command it keeps, it sends the "+" itself.
+ * For a synchronizing literal of a command it keeps, it sends the "+"
+ * itself.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { readCommands, TcpProxy } from './imap-proxy.js';
 
 export interface ThrottlingProxyOptions {
   targetPort: number;
@@ -37,103 +37,70 @@ export class ThrottlingImapProxy {
    * again from another batch.
    */
   readonly appends: Array<{ at: number; refused: boolean; first: string }> = [];
+  private proxy!: TcpProxy;
 
-  private constructor(
-    private readonly server: Server,
-    readonly port: number,
-    private readonly sockets: Set<Socket>,
-  ) {}
+  private constructor(private readonly options: ThrottlingProxyOptions) {}
 
-  static async start(options: ThrottlingProxyOptions): Promise<ThrottlingImapProxy> {
-    const sockets = new Set<Socket>();
-    let proxy!: ThrottlingImapProxy;
-    const server = createServer((client) => {
-      const upstream = connect({ host: '127.0.0.1', port: options.targetPort });
-      for (const s of [client, upstream]) {
-        sockets.add(s);
-        s.on('error', () => undefined);
-        s.on('close', () => {
-          sockets.delete(s);
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      upstream.on('data', (d: Buffer) => client.write(d));
-      proxy.follow(client, upstream, options);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    proxy = new ThrottlingImapProxy(server, (server.address() as { port: number }).port, sockets);
-    return proxy;
+  get port(): number {
+    return this.proxy.port;
   }
 
-  private follow(client: Socket, upstream: Socket, options: ThrottlingProxyOptions): void {
-    let buffer = Buffer.alloc(0);
-    let literalLeft = 0;
-    /** At the first line of a command (not after a literal of one). */
-    let commandStart = true;
+  static async start(options: ThrottlingProxyOptions): Promise<ThrottlingImapProxy> {
+    const throttling = new ThrottlingImapProxy(options);
+    throttling.proxy = await TcpProxy.start(options.targetPort, (client, upstream) => {
+      upstream.on('data', (d: Buffer) => client.write(d));
+      throttling.follow(client, upstream);
+    });
+    return throttling;
+  }
+
+  private follow(client: Socket, upstream: Socket): void {
+    const { options } = this;
     let swallow = false;
     let tag = '';
     /** The first literal of the current APPEND, while it is being read. */
     let firstHash: Hash | undefined;
     let literalIndex = 0;
     let isAppend = false;
-    client.on('data', (chunk: Buffer) => {
-      buffer = Buffer.concat([buffer, chunk]);
-      for (;;) {
-        if (literalLeft > 0) {
-          const n = Math.min(literalLeft, buffer.length);
-          if (n === 0) return;
-          if (!swallow) upstream.write(buffer.subarray(0, n));
-          firstHash?.update(buffer.subarray(0, n));
-          buffer = buffer.subarray(n);
-          literalLeft -= n;
-          if (literalLeft === 0 && firstHash) {
-            this.appends.at(-1)!.first = firstHash.digest('hex');
-            firstHash = undefined;
-          }
-          continue;
+    readCommands(client, {
+      start: (text) => {
+        const [t = '', verb = ''] = text.split(' ');
+        tag = t;
+        isAppend = verb.toUpperCase() === 'APPEND';
+        swallow = isAppend && this.refused < options.refuse;
+        literalIndex = 0;
+        if (isAppend) {
+          this.appends.push({ at: performance.now(), refused: swallow, first: '' });
+          if (!swallow) this.passed++;
         }
-        const eol = buffer.indexOf('\r\n');
-        if (eol < 0) return;
-        const line = buffer.subarray(0, eol + 2);
-        buffer = buffer.subarray(eol + 2);
-        const text = line.toString('latin1', 0, eol);
-        if (commandStart) {
-          const [t = '', verb = ''] = text.split(' ');
-          tag = t;
-          const append = verb.toUpperCase() === 'APPEND';
-          isAppend = append;
-          swallow = append && this.refused < options.refuse;
-          literalIndex = 0;
-          if (append) {
-            this.appends.push({ at: performance.now(), refused: swallow, first: '' });
-            if (!swallow) this.passed++;
-          }
-        }
-        const literal = /\{(\d+)(\+?)\}$/.exec(text);
+      },
+      line: (line, _text, literal) => {
         if (!swallow) upstream.write(line);
-        if (literal) {
-          literalLeft = Number(literal[1]);
-          if (isAppend && literalIndex++ === 0) firstHash = createHash('sha256');
-          commandStart = false;
-          if (swallow && literal[2] === '') client.write('+ go ahead\r\n');
-          continue;
+        if (!literal) return;
+        if (isAppend && literalIndex++ === 0) firstHash = createHash('sha256');
+        if (swallow && literal.sync) client.write('+ go ahead\r\n');
+      },
+      literal: (bytes, done) => {
+        if (!swallow) upstream.write(bytes);
+        firstHash?.update(bytes);
+        if (done && firstHash) {
+          this.appends.at(-1)!.first = firstHash.digest('hex');
+          firstHash = undefined;
         }
-        commandStart = true;
-        if (swallow) {
-          this.refused++;
-          client.write(
-            options.reply
-              ? `${options.reply(tag)}\r\n`
-              : `${tag} NO Request is throttled. Suggested Backoff Time: ${options.backoffMs} milliseconds\r\n`,
-          );
-        }
-      }
+      },
+      end: () => {
+        if (!swallow) return;
+        this.refused++;
+        client.write(
+          options.reply
+            ? `${options.reply(tag)}\r\n`
+            : `${tag} NO Request is throttled. Suggested Backoff Time: ${options.backoffMs} milliseconds\r\n`,
+        );
+      },
     });
   }
 
-  async stop(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise((r) => this.server.close(r));
+  stop(): Promise<void> {
+    return this.proxy.stop();
   }
 }
