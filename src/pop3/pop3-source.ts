@@ -8,6 +8,9 @@ import type { DeleteRequest, DeleteResult, MailSource, RetrievedInfo, RetrieveOp
 import { Pop3Session, type Pop3ConnectOptions } from './pop3-session.js';
 
 export class Pop3Source implements MailSource {
+  /** The last list(): what its rules (Listing.identified) say of a message holds for its DELE too. */
+  private listed: Listing | undefined;
+
   private constructor(private readonly session: Pop3Session) {}
 
   static async connect(options: Pop3ConnectOptions): Promise<Pop3Source> {
@@ -24,13 +27,13 @@ export class Pop3Source implements MailSource {
 
   async list(): Promise<Listing> {
     const listing = await this.session.listing();
-    return new Listing(
+    return (this.listed = new Listing(
       listing.numbers,
       (n) => listing.size(n)!,
       (n) => (listing.hasUidl ? listing.uidl(n) : String(n)),
       listing.hasUidl,
       (n) => listing.identifiable(n),
-    );
+    ));
   }
 
   retrieve(
@@ -50,14 +53,18 @@ export class Pop3Source implements MailSource {
   }
 
   async markDeleted(requests: readonly DeleteRequest[], options: { stopWhen?: () => boolean } = {}): Promise<DeleteResult> {
-    const expected = new Map(requests.map((r) => [r.n, { uidl: r.uidl, size: r.size }] as const));
+    // A message the listing does not identify is never sent to DELE, whatever the caller asks.
+    const unidentified = requests.filter((r) => this.listed?.identified(r.uidl) !== true);
+    const asked = requests.filter((r) => this.listed?.identified(r.uidl) === true);
+    const expected = new Map(asked.map((r) => [r.n, { uidl: r.uidl, size: r.size }] as const));
     const result = await this.session.deleMany(
-      requests.map((r) => r.n),
+      asked.map((r) => r.n),
       { expected, stopWhen: options.stopWhen },
     );
     return {
       marked: result.deleted,
       kept: [
+        ...unidentified.map((r) => ({ n: r.n, reason: 'this session does not give every message a unique, well-formed UIDL of its own' })),
         ...result.unverified,
         ...result.refused.map(({ n, error }) => ({ n, reason: error.message })),
         ...result.unanswered.map((n) => ({ n, reason: 'the server did not answer DELE before poplift stopped' })),
