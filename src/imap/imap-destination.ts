@@ -5,7 +5,7 @@
  * IMAP response codes or texts.
  */
 import type { FolderInfo, FolderScan, FolderStatus, MailDestination, UploadItem, UploadOutcome } from '../store/mail-store.js';
-import { isThrottling, type AppendOutcome } from './imap-append-channel.js';
+import type { AppendOutcome } from './imap-append-channel.js';
 import { classifyAnswer, runLaterReason } from './server-responses.js';
 import { ImapTarget, type ImapConnectOptions } from './imap-target.js';
 import { describeProfile, oversizeReason, type DetectedProfile } from './provider-profile.js';
@@ -13,27 +13,22 @@ import type { UploadBudget } from './upload-budget.js';
 
 /** The longest wait a throttling answer is obeyed for within one batch. */
 const MAX_THROTTLE_WAIT_MS = 120_000;
-/** The wait when a throttling answer names none. */
-const DEFAULT_THROTTLE_WAIT_MS = 5_000;
 
-/** An APPEND outcome in the store's words. */
+/** An APPEND outcome in the store's words (the server's words read by classifyAnswer, as everywhere). */
 export function uploadOutcome(outcome: AppendOutcome, server = 'the destination'): UploadOutcome {
   if (outcome.ok) return { outcome: 'stored', uid: outcome.uid, uidValidity: outcome.uidValidity };
   const code = outcome.code ? `[${outcome.code}] ` : '';
   const detail = `${outcome.status} ${code}${outcome.text}`.trim();
   const signal = classifyAnswer({ status: outcome.status, code: outcome.code, text: outcome.text });
   if (signal?.kind === 'daily-quota') return { outcome: 'later', detail: runLaterReason('IMAP', server, signal, undefined) };
-  if (isThrottling(outcome.text)) {
-    // Microsoft 365: "Request is throttled. Suggested Backoff Time: 1234 milliseconds".
-    const hint = /(\d+)\s*milliseconds/i.exec(outcome.text);
-    const wait = hint ? Number(hint[1]) : DEFAULT_THROTTLE_WAIT_MS;
+  if (signal?.kind === 'throttle') {
     // Longer than a run waits: what is done is recorded and the next run goes on.
-    if (wait > MAX_THROTTLE_WAIT_MS && signal !== undefined) {
-      return { outcome: 'later', detail: runLaterReason('IMAP', server, signal, new Date(Date.now() + wait)) };
+    if (signal.waitMs > MAX_THROTTLE_WAIT_MS) {
+      return { outcome: 'later', detail: runLaterReason('IMAP', server, signal, new Date(Date.now() + signal.waitMs)) };
     }
-    return { outcome: 'throttled', retryAfterMs: Math.min(wait, MAX_THROTTLE_WAIT_MS), detail };
+    return { outcome: 'throttled', retryAfterMs: signal.waitMs, detail };
   }
-  if (outcome.code === 'OVERQUOTA') return { outcome: 'over-quota', detail };
+  if (signal?.kind === 'over-quota') return { outcome: 'over-quota', detail };
   return { outcome: 'refused', detail };
 }
 
