@@ -89,6 +89,14 @@ export class Ledger {
     this.hooks.advance(size);
   }
 
+  /**
+   * An upload whose answer was lost with the connection: the next run looks
+   * for its copy before sending it again, whatever --dedupe says.
+   */
+  unanswered(uidl: string): void {
+    if (this.identified(uidl)) this.journal?.add({ t: 'unanswered', uidl });
+  }
+
   /** `poison`: the message failed because the server drops the connection on it (the journal counts such runs). */
   failed(failure: FailureReport, bytes: number, poison = false): void {
     this.settled.set(failure.uidl, { outcome: 'failed' });

@@ -199,6 +199,7 @@ class TransferPass {
           for (const p of pending) {
             if (this.ctx.ledger.settled.has(p.uidl)) continue;
             this.ctx.unknown.add(p.uidl);
+            this.ctx.ledger.unanswered(p.uidl);
             this.cutOff.push(p.uidl);
           }
           this.fatal ??= err;

@@ -29,6 +29,8 @@ export type JournalEntry =
   | { t: 'run'; at: string }
   /** The server accepted the upload, but the copy is not in the folder. */
   | { t: 'missing'; uidl: string }
+  /** An upload was sent and the connection was lost before its answer: whether it was stored is unknown. */
+  | { t: 'unanswered'; uidl: string }
   /** `size` is the message's length as read, `listSize` the size the source listed it with. */
   | {
       t: 'appended';
@@ -155,6 +157,9 @@ export function loadJournal(path: string): JournalState {
       case 'run':
         for (const uidl of unconfirmed.keys()) state.unconfirmed.add(uidl);
         unconfirmed.clear();
+        break;
+      case 'unanswered':
+        state.unconfirmed.add(e.uidl);
         break;
       case 'missing':
         unconfirmed.delete(e.uidl);

@@ -515,6 +515,31 @@ describe('migrate under random faults', () => {
     });
   });
 
+  // An upload whose answer was lost, in a run that then stopped (over quota) before looking for it:
+  // under --dedupe none the next run sent it again.
+  it('replay: under --dedupe none, an upload whose answer was lost is looked for by the next run', async () => {
+    await property({
+      messages: [],
+      copies: [],
+      collisions: [],
+      dedupe: false,
+      onDestination: [],
+      hasUidl: true,
+      uidPlus: false,
+      runs: [
+        {
+          ...runDefaults,
+          arrivals: [empty, empty],
+          destinationDrops: [{ afterCommands: 3, stored: true }],
+          quotaLeft: 0,
+          batchMessages: 2,
+          useJournal: false,
+        },
+      ],
+      finalDelete: false,
+    });
+  });
+
   it('never deletes an uncopied message, never stores one twice, and ends with each message once', async () => {
     await fc.assert(
       fc.asyncProperty(scenario, (s) => property(s)),
