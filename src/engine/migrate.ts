@@ -162,14 +162,21 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     for (const u of journal?.state.unconfirmed ?? []) if (first.has(u)) unknown.add(u);
     summary.found = first.order.length;
     summary.knownFromJournal = first.order.length - fresh.length;
+    // The folder's UIDVALIDITY is recorded before the first upload: if the folder is recreated after
+    // a crash, the next run sees another one and trusts none of what the journal says was copied into it.
+    let folderNoted = false;
+    const noteFolder = (folder: FolderInfo) => {
+      if (folderNoted || folder.uidValidity === undefined) return;
+      folderNoted = true;
+      if (journal?.state.folder?.uidValidity !== String(folder.uidValidity)) ledger.folder(folder.uidValidity);
+    };
     // The folder is created only now that there is something to upload into it, and before any
     // progress is shown: a name the server refuses is the run's one line of output.
     if (fresh.length > 0 && !options.dryRun) {
+      // A folder just created may come back before its UIDVALIDITY is known (the destination
+      // selects it while the source is read): then it is noted once the folder is read, below.
       const { folder } = await sessions.openDestination(true);
-      // Recorded before the first upload: if the folder is recreated after a crash, the next run
-      // sees another UIDVALIDITY and trusts none of what the journal says was copied into it.
-      if (folder.uidValidity !== undefined && journal?.state.folder?.uidValidity !== String(folder.uidValidity))
-        ledger.folder(folder.uidValidity);
+      noteFolder(folder);
     }
     progress.found = fresh.length;
     progress.totalBytes = fresh.reduce((n, u) => n + first.size(u)!, 0);
@@ -211,6 +218,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
               dedup.remember(r.key, r.size, uidl);
               dedup.claim(r.uid);
             }
+            if (!options.dryRun) noteFolder(sessions.folder!);
             const reread = async () => {
               sessions.forgetIndex();
               dedup.use(sessions.lookup(await sessions.folderIndex({ index: true, flags: false })));
