@@ -8,7 +8,7 @@
  */
 import type { JournalState, JournalWriter, KnownMessage } from '../state/journal.js';
 import type { Listing } from '../store/listing.js';
-import type { FolderInfo, StoreEndpoints } from '../store/mail-store.js';
+import type { FolderInfo, FolderStatus, StoreEndpoints } from '../store/mail-store.js';
 import { DedupIndex } from './dedup-index.js';
 import { confirmUploads } from './confirm-uploads.js';
 import { deletePhase } from './delete-phase.js';
@@ -289,6 +289,9 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     const listed = new Set(first.order);
     let latest = fresh;
     summary.sessions = 1;
+    const confirm = () => withRetries('confirm the uploads', () => confirmUploads(sessions, ledger));
+    /** The confirmation of every upload of the run, once made. */
+    let confirmation: { status: FolderStatus | undefined } | undefined;
     while (
       latest.length > 0 &&
       summary.sessions < options.maxSessions &&
@@ -296,15 +299,23 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       !stop.stopping &&
       latest.every((u) => ledger.settled.has(u))
     ) {
-      const next = await withRetries('look for more messages', async () => {
-        await sessions.commitSource();
-        return (await sessions.openSource()).listing;
-      });
+      // The uploads so far are confirmed while the next session is opened: when it lists nothing
+      // new (a source that lists the whole mailbox at once), that confirmation covers the run.
+      // Nothing is uploaded meanwhile, and moving new messages waits for it.
+      const [status, next] = await Promise.all([
+        confirm(),
+        withRetries('look for more messages', async () => {
+          await sessions.commitSource();
+          return (await sessions.openSource()).listing;
+        }),
+      ]);
+      confirmation = { status };
       summary.sessions++;
       const { vouched: vouchedNow } = plan(next, sessions.folder ?? t.value.folder, journal?.state, () => undefined, summary.folder);
       latest = next.order.filter((u) => !listed.has(u) && !ledger.settled.has(u) && !vouchedNow(u));
       for (const u of next.order) listed.add(u);
       if (latest.length === 0) break;
+      confirmation = undefined;
       for (const u of latest) {
         if (journal?.state.unconfirmed.has(u)) unknown.add(u);
         laterSizes.set(u, next.size(u)!);
@@ -318,7 +329,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       await moveAll(latest);
     }
 
-    const settledStatus = options.dryRun ? undefined : await withRetries('confirm the uploads', () => confirmUploads(sessions, ledger));
+    const settledStatus = options.dryRun ? undefined : (confirmation ?? { status: await confirm() }).status;
     if (ledger.suspectCount > 0) {
       warnOnce(
         'size-suspect',
