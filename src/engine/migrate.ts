@@ -363,7 +363,8 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
         writer.add({ t: 'folder', uidValidity: status.uidValidity.toString(), uidNext: status.uidNext, at: new Date().toISOString() });
     };
     const quitSource = () => (sessions.listing ? sessions.commitSource().catch(() => undefined) : undefined);
-    await Promise.all([recordFolder(), quitSource()]);
+    // Nothing is asked of the destination after that: its LOGOUT goes out beside the source's QUIT.
+    await Promise.all([recordFolder().then(() => sessions.closeDestination()), quitSource()]);
     ledger.flush();
     summary.seconds = (performance.now() - started) / 1000;
     return summary;
