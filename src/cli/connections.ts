@@ -191,6 +191,8 @@ export async function connectionEndpoints(
           maxMessageBytes,
           tlsOptions: pop3Tls,
           debug: debug && ((line: string) => debug(`POP3 ${line}`)),
+          // The engine lists each session it opens before anything else.
+          listAtLogin: true,
         }),
       ),
     connectDestination: () =>
