@@ -281,13 +281,13 @@ export class ImapTarget {
       try {
         await this.create(path);
         this.knowFolder(path, delimiter);
-        // SUBSCRIBE (a folder that exists is enough to upload into) and the SELECT go in the
-        // background: the source is read meanwhile, and inspect() waits for the SELECT.
-        void this.client.mailboxSubscribe(path).catch(() => undefined);
+        // The SELECT and SUBSCRIBE (a folder that exists is enough to upload into) go in the
+        // background, in that order: the source is read meanwhile, and inspect() waits for the SELECT.
         if (selectNew) {
           const selecting = this.selectNew(path);
           selecting.catch(() => undefined);
           this.selecting = { path, info: selecting };
+          void this.client.mailboxSubscribe(path).catch(() => undefined);
           return {
             path,
             wireName: encodeModifiedUtf7(path),
@@ -299,6 +299,7 @@ export class ImapTarget {
             flagsKnown: false,
           };
         }
+        void this.client.mailboxSubscribe(path).catch(() => undefined);
       } catch (err) {
         if (err instanceof PopliftError) throw err;
         const e = err as { responseText?: string; message?: string };
