@@ -10,7 +10,7 @@
  *     [--messages 500] [--latency-ms 25] [--personality gmail|m365|courier] [--out file] [--poplift-args "..."]
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -79,6 +79,11 @@ try {
   lines.push(`${(performance.now() - started).toFixed(0).padStart(6)} exit ${code}`);
   const summary = stdout.trim().split('\n').pop() ?? '';
   lines.push(summary.slice(0, 400));
+  // How the server saw each session end ("Logged out" after QUIT/LOGOUT, "Disconnected" otherwise).
+  await new Promise((r) => setTimeout(r, 300));
+  for (const line of readFileSync(server.logPath, 'utf8').split('\n'))
+    if (/(imap|pop3)\(dest|source\).*(Logged out|Disconnected)/.test(line))
+      lines.push(`server: ${line.replace(/^.*?((imap|pop3)\()/, '$1')}`);
   if (values.out) writeFileSync(values.out, `${lines.join('\n')}\n`);
   else process.stdout.write(`${lines.join('\n')}\n`);
   await pop.stop();
