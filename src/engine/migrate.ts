@@ -352,7 +352,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       );
     }
 
-    // The folder's state for the journal and ending the source session need no order: one round trip for both.
+    // The folder's state for the journal and ending the sessions need no order.
     const recordFolder = async () => {
       const folder = sessions.folder;
       if (options.dryRun || !writer || !folder?.exists) return;
@@ -363,8 +363,12 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
         writer.add({ t: 'folder', uidValidity: status.uidValidity.toString(), uidNext: status.uidNext, at: new Date().toISOString() });
     };
     const quitSource = () => (sessions.listing ? sessions.commitSource().catch(() => undefined) : undefined);
-    // Nothing is asked of the destination after that: its LOGOUT goes out beside the source's QUIT.
-    await Promise.all([recordFolder().then(() => sessions.closeDestination()), quitSource()]);
+    // Neither answer tells the run anything: deletions were committed, and waited for, by the delete
+    // phase, and the uploads are confirmed. The source's QUIT goes out now and the destination's
+    // LOGOUT once the folder's state is recorded; neither answer is waited for.
+    void quitSource();
+    await recordFolder();
+    void sessions.closeDestination();
     ledger.flush();
     summary.seconds = (performance.now() - started) / 1000;
     return summary;
