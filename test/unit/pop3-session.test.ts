@@ -310,6 +310,26 @@ describe('Pop3Session against a scripted server', () => {
     expect(serial.log.slice(serial.log.lastIndexOf('CAPA'))).toEqual(['CAPA']);
   });
 
+  it("over implicit TLS, a further session uses an earlier session's CAPA before login instead of asking again", async () => {
+    const server = await start({ capa: DOVECOT_CAPA, messages: messagesNamed(2), tls: { key: KEY, cert: fixture('tls-server.pem') } });
+    const tls = { tls: true, tlsOptions: { ca: CA } } as const;
+    const first = await connect(server, tls);
+    expect(first.capabilitiesBeforeLogin?.names.has('PIPELINING')).toBe(true);
+    expect(server.log).toEqual(['CAPA', expect.stringMatching(/^AUTH PLAIN /), 'CAPA']);
+    await first.quit();
+    server.log.length = 0;
+    const further = await connect(server, { ...tls, capabilitiesBeforeLogin: first.capabilitiesBeforeLogin });
+    // AUTH right after the greeting; the CAPA after login is still asked.
+    expect(server.log).toEqual([expect.stringMatching(/^AUTH PLAIN /), 'CAPA']);
+    expect(further.capabilities.has('TOP')).toBe(true);
+    expect((await further.retr(2)).equals(messagesNamed(2)[1]!)).toBe(true);
+
+    // Without implicit TLS what came before login is asked each time.
+    const plain = await start({ capa: DOVECOT_CAPA, messages: messagesNamed(2) });
+    await connect(plain, { capabilitiesBeforeLogin: first.capabilitiesBeforeLogin });
+    expect(plain.log[0]).toBe('CAPA');
+  });
+
   it('uses the capabilities the server lists after login', async () => {
     const server = await start({ capa: ['USER', 'STLS', 'SASL PLAIN'], capaAfterLogin: ['TOP', 'UIDL', 'PIPELINING'] });
     const session = await connect(server);
