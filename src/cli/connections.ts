@@ -10,6 +10,7 @@ import { parseRunLimits, wholeNumber } from './options.js';
 import { UploadBudget } from '../imap/upload-budget.js';
 import type { StoreEndpoints } from '../store/mail-store.js';
 import { Pop3Source } from '../pop3/pop3-source.js';
+import type { Pop3Capabilities } from '../pop3/pop3-auth.js';
 import { ImapDestination } from '../imap/imap-destination.js';
 import { describeProfile } from '../imap/provider-profile.js';
 import { readFileSync } from 'node:fs';
@@ -174,12 +175,14 @@ export async function connectionEndpoints(
   if (problems.length > 1) throw usageError(problems.map((p) => p.message).join(' '));
   if (!pop3Creds || !imapCreds || !pop3Tls || !imapTls) throw new Error('credentials or TLS settings missing without a reported problem');
 
+  /** What the first POP3 session's CAPA said before login, for the further sessions of the run. */
+  let pop3CapabilitiesBeforeLogin: Pop3Capabilities | undefined;
   return {
     sourceLabel: label(pop3),
     destinationLabel: label(imap),
     connectSource: () =>
-      withTokenRefresh(pop3Creds, (secret) =>
-        Pop3Source.connect({
+      withTokenRefresh(pop3Creds, async (secret) => {
+        const source = await Pop3Source.connect({
           host: pop3.host,
           port: pop3.port,
           tls: pop3.tls,
@@ -191,8 +194,13 @@ export async function connectionEndpoints(
           maxMessageBytes,
           tlsOptions: pop3Tls,
           debug: debug && ((line: string) => debug(`POP3 ${line}`)),
-        }),
-      ),
+          // The engine lists each session it opens before anything else.
+          listAtLogin: true,
+          capabilitiesBeforeLogin: pop3CapabilitiesBeforeLogin,
+        });
+        pop3CapabilitiesBeforeLogin ??= source.capabilitiesBeforeLogin;
+        return source;
+      }),
     connectDestination: () =>
       withTokenRefresh(imapCreds, (secret) =>
         ImapDestination.connect(

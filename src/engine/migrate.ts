@@ -8,7 +8,7 @@
  */
 import type { JournalState, JournalWriter, KnownMessage } from '../state/journal.js';
 import type { Listing } from '../store/listing.js';
-import type { FolderInfo, StoreEndpoints } from '../store/mail-store.js';
+import type { FolderInfo, FolderStatus, StoreEndpoints } from '../store/mail-store.js';
 import { DedupIndex } from './dedup-index.js';
 import { confirmUploads } from './confirm-uploads.js';
 import { deletePhase } from './delete-phase.js';
@@ -162,14 +162,21 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     for (const u of journal?.state.unconfirmed ?? []) if (first.has(u)) unknown.add(u);
     summary.found = first.order.length;
     summary.knownFromJournal = first.order.length - fresh.length;
+    // The folder's UIDVALIDITY is recorded before the first upload: if the folder is recreated after
+    // a crash, the next run sees another one and trusts none of what the journal says was copied into it.
+    let folderNoted = false;
+    const noteFolder = (folder: FolderInfo) => {
+      if (folderNoted || folder.uidValidity === undefined) return;
+      folderNoted = true;
+      if (journal?.state.folder?.uidValidity !== String(folder.uidValidity)) ledger.folder(folder.uidValidity);
+    };
     // The folder is created only now that there is something to upload into it, and before any
     // progress is shown: a name the server refuses is the run's one line of output.
     if (fresh.length > 0 && !options.dryRun) {
+      // A folder just created may come back before its UIDVALIDITY is known (the destination
+      // selects it while the source is read): then it is noted once the folder is read, below.
       const { folder } = await sessions.openDestination(true);
-      // Recorded before the first upload: if the folder is recreated after a crash, the next run
-      // sees another UIDVALIDITY and trusts none of what the journal says was copied into it.
-      if (folder.uidValidity !== undefined && journal?.state.folder?.uidValidity !== String(folder.uidValidity))
-        ledger.folder(folder.uidValidity);
+      noteFolder(folder);
     }
     progress.found = fresh.length;
     progress.totalBytes = fresh.reduce((n, u) => n + first.size(u)!, 0);
@@ -211,6 +218,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
               dedup.remember(r.key, r.size, uidl);
               dedup.claim(r.uid);
             }
+            if (!options.dryRun) noteFolder(sessions.folder!);
             const reread = async () => {
               sessions.forgetIndex();
               dedup.use(sessions.lookup(await sessions.folderIndex({ index: true, flags: false })));
@@ -281,6 +289,9 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     const listed = new Set(first.order);
     let latest = fresh;
     summary.sessions = 1;
+    const confirm = () => withRetries('confirm the uploads', () => confirmUploads(sessions, ledger));
+    /** The confirmation of every upload of the run, once made. */
+    let confirmation: { status: FolderStatus | undefined } | undefined;
     while (
       latest.length > 0 &&
       summary.sessions < options.maxSessions &&
@@ -288,15 +299,23 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       !stop.stopping &&
       latest.every((u) => ledger.settled.has(u))
     ) {
-      const next = await withRetries('look for more messages', async () => {
-        await sessions.commitSource();
-        return (await sessions.openSource()).listing;
-      });
+      // The uploads so far are confirmed while the next session is opened: when it lists nothing
+      // new (a source that lists the whole mailbox at once), that confirmation covers the run.
+      // Nothing is uploaded meanwhile, and moving new messages waits for it.
+      const [status, next] = await Promise.all([
+        confirm(),
+        withRetries('look for more messages', async () => {
+          await sessions.commitSource();
+          return (await sessions.openSource()).listing;
+        }),
+      ]);
+      confirmation = { status };
       summary.sessions++;
       const { vouched: vouchedNow } = plan(next, sessions.folder ?? t.value.folder, journal?.state, () => undefined, summary.folder);
       latest = next.order.filter((u) => !listed.has(u) && !ledger.settled.has(u) && !vouchedNow(u));
       for (const u of next.order) listed.add(u);
       if (latest.length === 0) break;
+      confirmation = undefined;
       for (const u of latest) {
         if (journal?.state.unconfirmed.has(u)) unknown.add(u);
         laterSizes.set(u, next.size(u)!);
@@ -310,7 +329,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       await moveAll(latest);
     }
 
-    const settledStatus = options.dryRun ? undefined : await withRetries('confirm the uploads', () => confirmUploads(sessions, ledger));
+    const settledStatus = options.dryRun ? undefined : (confirmation ?? { status: await confirm() }).status;
     if (ledger.suspectCount > 0) {
       warnOnce(
         'size-suspect',
@@ -333,7 +352,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       );
     }
 
-    // The folder's state for the journal and ending the source session need no order: one round trip for both.
+    // The folder's state for the journal and ending the sessions need no order.
     const recordFolder = async () => {
       const folder = sessions.folder;
       if (options.dryRun || !writer || !folder?.exists) return;
@@ -344,7 +363,12 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
         writer.add({ t: 'folder', uidValidity: status.uidValidity.toString(), uidNext: status.uidNext, at: new Date().toISOString() });
     };
     const quitSource = () => (sessions.listing ? sessions.commitSource().catch(() => undefined) : undefined);
-    await Promise.all([recordFolder(), quitSource()]);
+    // Neither answer tells the run anything: deletions were committed, and waited for, by the delete
+    // phase, and the uploads are confirmed. The source's QUIT goes out now and the destination's
+    // LOGOUT once the folder's state is recorded; neither answer is waited for.
+    void quitSource();
+    await recordFolder();
+    void sessions.closeDestination();
     ledger.flush();
     summary.seconds = (performance.now() - started) / 1000;
     return summary;

@@ -118,6 +118,8 @@ export class ImapTarget {
   private pool: UploadPool | undefined;
   /** A CLOSE sent in the background by inspect(); what needs a selected folder waits for it. */
   private deselecting: Promise<unknown> | undefined;
+  /** The SELECT of a folder openFolder() just created, sent in the background; inspect() takes it. */
+  private selecting: { path: string; info: Promise<FolderInfo> } | undefined;
 
   private constructor(
     private readonly options: ImapConnectOptions,
@@ -272,15 +274,32 @@ export class ImapTarget {
     // adds it when it creates the folder: without it a later lookup would miss the folder it made.
     const prefix = this.client.namespace?.prefix ?? '';
     const joined = levels.join(delimiter);
-    let path = isInbox ? 'INBOX' : prefix !== '' && !joined.startsWith(prefix) ? prefix + joined : joined;
+    const path = isInbox ? 'INBOX' : prefix !== '' && !joined.startsWith(prefix) ? prefix + joined : joined;
     let status = knownMissing && create && !isInbox ? (false as const) : await this.uidValidityOf(path);
     if (status) this.knowFolder(path, delimiter);
     if (!status && create && !isInbox) {
       try {
-        const created = await this.client.mailboxCreate([...levels]);
-        path = created.path;
+        await this.create(path);
         this.knowFolder(path, delimiter);
-        if (selectNew) return await this.selectNew(path);
+        // The SELECT and SUBSCRIBE (a folder that exists is enough to upload into) go in the
+        // background, in that order: the source is read meanwhile, and inspect() waits for the SELECT.
+        if (selectNew) {
+          const selecting = this.selectNew(path);
+          selecting.catch(() => undefined);
+          this.selecting = { path, info: selecting };
+          void this.client.mailboxSubscribe(path).catch(() => undefined);
+          return {
+            path,
+            wireName: encodeModifiedUtf7(path),
+            exists: true,
+            uidValidity: undefined,
+            permanentFlags: undefined,
+            acceptsNewKeywords: true,
+            appendLimit: undefined,
+            flagsKnown: false,
+          };
+        }
+        void this.client.mailboxSubscribe(path).catch(() => undefined);
       } catch (err) {
         if (err instanceof PopliftError) throw err;
         const e = err as { responseText?: string; message?: string };
@@ -342,6 +361,22 @@ export class ImapTarget {
       if ((err as { responseStatus?: string } | null | undefined)?.responseStatus === 'NO') return false;
       // A STATUS that failed because the connection did is not a missing folder.
       throw this.fail(`looking up folder '${path}'`, err);
+    }
+  }
+
+  /**
+   * CREATE alone: imapflow's mailboxCreate also waits for a SUBSCRIBE. A
+   * folder that exists already ([ALREADYEXISTS], RFC 5530) is as good.
+   */
+  private async create(path: string): Promise<void> {
+    const flow = this.client as unknown as ImapFlowInternals;
+    const encoded = encodeModifiedUtf7(path);
+    try {
+      const response = await flow.exec('CREATE', [{ type: encoded.includes('&') ? 'STRING' : 'ATOM', value: encoded }]);
+      response.next();
+    } catch (err) {
+      if ((err as { serverResponseCode?: string } | null | undefined)?.serverResponseCode === 'ALREADYEXISTS') return;
+      throw err;
     }
   }
 
@@ -454,6 +489,12 @@ export class ImapTarget {
     if (!folder.exists) return folder;
     let result = folder;
     try {
+      const selecting = this.selecting;
+      this.selecting = undefined;
+      if (selecting?.path === folder.path) {
+        const selected = await selecting.info;
+        result = folder = { ...folder, ...selected };
+      }
       // A folder openFolder() just created is still selected read-write: read it there.
       const current =
         this.client.mailbox && this.client.mailbox.path === folder.path && !this.deselecting ? this.client.mailbox : undefined;

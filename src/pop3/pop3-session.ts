@@ -69,6 +69,19 @@ export interface Pop3ConnectOptions {
    * AUTH XOAUTH2 ****, and any secret the server echoes is replaced by ****.
    */
   debug?: (line: string) => void;
+  /**
+   * The caller lists the mailbox first thing: where the server offers
+   * PIPELINING, LIST and UIDL go out with the CAPA after login, one round
+   * trip instead of two, and listing() takes their answers.
+   */
+  listAtLogin?: boolean;
+  /**
+   * The CAPA answer before login of an earlier session with the same
+   * server in this run (Pop3Session.capabilitiesBeforeLogin): over
+   * implicit TLS it is used instead of asking again, one round trip less
+   * per further session. Over STLS or plaintext CAPA is always asked.
+   */
+  capabilitiesBeforeLogin?: Pop3Capabilities;
 }
 
 export interface RetrManyOptions {
@@ -197,7 +210,14 @@ const STAT_TEXT = /^(\d+)[ \t]+(\d+)/;
  */
 export class Pop3Session {
   /** Upper-cased first words of the CAPA reply (after login when the server answers it). */
-  readonly capabilities: ReadonlySet<string>;
+  get capabilities(): ReadonlySet<string> {
+    return this.capabilitySet;
+  }
+  private capabilitySet: ReadonlySet<string>;
+  /** What CAPA said before login (after TLS); undefined when the server refused CAPA. */
+  capabilitiesBeforeLogin: Pop3Capabilities | undefined;
+  /** LIST and UIDL sent with the CAPA after login (Pop3ConnectOptions.listAtLogin), for the first listing(). */
+  private listedAtLogin: Promise<Pop3Listing> | undefined;
   /** "host:port", as used in error messages. */
   readonly server: string;
   /**
@@ -221,7 +241,7 @@ export class Pop3Session {
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.timeoutMs = options.timeoutMs;
     this.server = transport.server;
-    this.capabilities = capabilities;
+    this.capabilitySet = capabilities;
   }
 
   /**
@@ -252,7 +272,8 @@ export class Pop3Session {
     });
     try {
       await transport.connect();
-      let beforeLogin = await readCapabilities(transport);
+      let beforeLogin =
+        implicitTls && options.capabilitiesBeforeLogin !== undefined ? options.capabilitiesBeforeLogin : await readCapabilities(transport);
       if (!implicitTls) {
         const refusal = options.tls === 'starttls' && beforeLogin?.names.has('STLS') === true ? await transport.startTls() : 'none';
         if (refusal === undefined) {
@@ -267,12 +288,23 @@ export class Pop3Session {
       // a generated notice. A refusal changes nothing we rely on.
       const utf8 = beforeLogin?.names.has('UTF8') === true && (await transport.send('UTF8', false)).ok;
       await authenticate(transport, credentials, beforeLogin, mask);
+      const session = new Pop3Session(transport, beforeLogin?.names ?? new Set<string>(), options, utf8);
+      session.capabilitiesBeforeLogin = beforeLogin;
       // RFC 2449 §5: capabilities may change after login (PIPELINING in
       // particular), so ask again unless the server has shown it lacks CAPA.
-      const afterLogin = beforeLogin === undefined ? undefined : await readCapabilities(transport);
+      const asking = beforeLogin === undefined ? undefined : readCapabilities(transport);
+      if (asking !== undefined && options.listAtLogin === true && beforeLogin?.names.has('PIPELINING') === true) {
+        // Offered before login, PIPELINING lets LIST and UIDL follow the CAPA in one write.
+        transport.pipelining = true;
+        const listing = session.listing();
+        listing.catch(() => undefined);
+        session.listedAtLogin = listing;
+      }
+      const afterLogin = await asking;
       const capabilities = afterLogin?.names ?? beforeLogin?.names ?? new Set<string>();
       transport.pipelining = capabilities.has('PIPELINING');
-      return new Pop3Session(transport, capabilities, options, utf8);
+      session.capabilitySet = capabilities;
+      return session;
     } catch (err) {
       transport.dropConnection();
       throw err;
@@ -312,6 +344,9 @@ export class Pop3Session {
    * whether that UIDL identifies it (unique, RFC 1939 characters, present).
    */
   async listing(): Promise<Pop3Listing> {
+    const atLogin = this.listedAtLogin;
+    this.listedAtLogin = undefined;
+    if (atLogin !== undefined) return atLogin;
     const [sizes, uidl] = await Promise.all([this.list(), this.uidlLines()]);
     this.lastListing = new Pop3Listing(sizes, uidl);
     return this.lastListing;
@@ -459,6 +494,7 @@ export class Pop3Session {
    * nothing.
    */
   async rset(): Promise<void> {
+    this.listedAtLogin = undefined;
     await this.command('RSET', false);
   }
 
@@ -540,6 +576,8 @@ export class Pop3Session {
    * Rejects only on a connection-level failure.
    */
   async deleMany(numbers: readonly number[], options: DeleManyOptions = {}): Promise<DeleManyResult> {
+    // A listing made before a DELE would still show the message.
+    this.listedAtLogin = undefined;
     let nums = numbers;
     for (const n of nums) checkMessageNumber(n);
     const window = this.capabilities.has('PIPELINING') ? Math.max(1, Math.floor(options.window ?? DEFAULT_DELE_WINDOW)) : 1;
@@ -629,6 +667,7 @@ export class Pop3Session {
 
   /** Marks message n deleted; the server removes it only when quit() succeeds. */
   async dele(n: number): Promise<void> {
+    this.listedAtLogin = undefined;
     checkMessageNumber(n);
     await this.command(`DELE ${n}`, false);
   }

@@ -5,6 +5,7 @@
  */
 import { Listing } from '../store/listing.js';
 import type { DeleteRequest, DeleteResult, MailSource, RetrievedInfo, RetrieveOptions } from '../store/mail-store.js';
+import type { Pop3Capabilities } from './pop3-auth.js';
 import { Pop3Session, type Pop3ConnectOptions } from './pop3-session.js';
 
 export class Pop3Source implements MailSource {
@@ -19,6 +20,11 @@ export class Pop3Source implements MailSource {
 
   get server(): string {
     return this.session.server;
+  }
+
+  /** See Pop3ConnectOptions.capabilitiesBeforeLogin. */
+  get capabilitiesBeforeLogin(): Pop3Capabilities | undefined {
+    return this.session.capabilitiesBeforeLogin;
   }
 
   get readsHeaders(): boolean {

@@ -106,7 +106,7 @@ describeIntegration('round trips to the IMAP server (STARTTLS, MULTIAPPEND)', ()
       `round trips: first run control ${first.control.join(',')} upload ${first.upload.join(',')}; re-run control ${again.control.join(',')} upload ${again.upload.join(',')}\n`,
     );
     // Control connection, first run (12): STARTTLS, the TLS handshake, CAPABILITY, LOGIN, NAMESPACE,
-    // STATUS, CREATE, SUBSCRIBE, SELECT (the index is read there), UNSELECT, STATUS, LOGOUT.
+    // STATUS, CREATE, SELECT (the index is read there), SUBSCRIBE, UNSELECT, STATUS, LOGOUT.
     // Before (20): also ID, a LIST after the STATUS of the missing folder, a LIST after SUBSCRIBE,
     // a second STATUS, EXAMINE and CLOSE.
     expect(first.control).toHaveLength(1);

@@ -282,6 +282,54 @@ describe('Pop3Session against a scripted server', () => {
     expect(overlap).toBe(0);
   });
 
+  it('with listAtLogin, sends LIST and UIDL with the CAPA after login where PIPELINING is offered, and lists from their answers', async () => {
+    const pipelined = new Map<string, number>();
+    const hook = async (line: string, ctx: { commands: string[] }) => {
+      await sleep(10);
+      // How many commands had arrived while this one was answered: more than it means they were pipelined.
+      pipelined.set(line, ctx.commands.length);
+      return false;
+    };
+    const server = await start({ capa: DOVECOT_CAPA, messages: messagesNamed(3), hook });
+    const session = await connect(server, { listAtLogin: true });
+    const afterLogin = server.log.lastIndexOf('CAPA');
+    expect(server.log.slice(afterLogin)).toEqual(['CAPA', 'LIST', 'UIDL']);
+    expect(pipelined.get('UIDL')).toBe(pipelined.get('LIST'));
+    const listing = await session.listing();
+    expect(listing.numbers).toEqual([1, 2, 3]);
+    expect(listing.uidl(2)).toBe('uid-2');
+    // Answered from what came at login: nothing more was sent.
+    expect(server.log.slice(afterLogin)).toEqual(['CAPA', 'LIST', 'UIDL']);
+    // A second listing asks again.
+    await session.listing();
+    expect(server.log.slice(afterLogin)).toEqual(['CAPA', 'LIST', 'UIDL', 'LIST', 'UIDL']);
+
+    const serial = await start({ capa: SERIAL_CAPA, messages: messagesNamed(3) });
+    await connect(serial, { listAtLogin: true });
+    // Without PIPELINING nothing goes beyond the CAPA.
+    expect(serial.log.slice(serial.log.lastIndexOf('CAPA'))).toEqual(['CAPA']);
+  });
+
+  it("over implicit TLS, a further session uses an earlier session's CAPA before login instead of asking again", async () => {
+    const server = await start({ capa: DOVECOT_CAPA, messages: messagesNamed(2), tls: { key: KEY, cert: fixture('tls-server.pem') } });
+    const tls = { tls: true, tlsOptions: { ca: CA } } as const;
+    const first = await connect(server, tls);
+    expect(first.capabilitiesBeforeLogin?.names.has('PIPELINING')).toBe(true);
+    expect(server.log).toEqual(['CAPA', expect.stringMatching(/^AUTH PLAIN /), 'CAPA']);
+    await first.quit();
+    server.log.length = 0;
+    const further = await connect(server, { ...tls, capabilitiesBeforeLogin: first.capabilitiesBeforeLogin });
+    // AUTH right after the greeting; the CAPA after login is still asked.
+    expect(server.log).toEqual([expect.stringMatching(/^AUTH PLAIN /), 'CAPA']);
+    expect(further.capabilities.has('TOP')).toBe(true);
+    expect((await further.retr(2)).equals(messagesNamed(2)[1]!)).toBe(true);
+
+    // Without implicit TLS what came before login is asked each time.
+    const plain = await start({ capa: DOVECOT_CAPA, messages: messagesNamed(2) });
+    await connect(plain, { capabilitiesBeforeLogin: first.capabilitiesBeforeLogin });
+    expect(plain.log[0]).toBe('CAPA');
+  });
+
   it('uses the capabilities the server lists after login', async () => {
     const server = await start({ capa: ['USER', 'STLS', 'SASL PLAIN'], capaAfterLogin: ['TOP', 'UIDL', 'PIPELINING'] });
     const session = await connect(server);
