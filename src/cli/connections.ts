@@ -180,7 +180,7 @@ export async function connectionEndpoints(
   return {
     sourceLabel: label(pop3),
     destinationLabel: label(imap),
-    connectSource: () =>
+    connectSource: (connectOptions) =>
       withTokenRefresh(pop3Creds, async (secret) => {
         const source = await Pop3Source.connect({
           host: pop3.host,
@@ -197,6 +197,7 @@ export async function connectionEndpoints(
           // The engine lists each session it opens before anything else.
           listAtLogin: true,
           capabilitiesBeforeLogin: pop3CapabilitiesBeforeLogin,
+          loginAfter: connectOptions?.loginAfter,
         });
         pop3CapabilitiesBeforeLogin ??= source.capabilitiesBeforeLogin;
         return source;

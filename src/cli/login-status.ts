@@ -39,12 +39,12 @@ export function withLoginStatus(endpoints: StoreEndpoints, show: (text: string) 
     if (text !== undefined) show(text);
   };
   const watched =
-    <T>(side: Side, connect: () => Promise<T>) =>
-    async (): Promise<T> => {
+    <T, A extends unknown[]>(side: Side, connect: (...args: A) => Promise<T>) =>
+    async (...args: A): Promise<T> => {
       side.opening++;
       draw();
       try {
-        const session = await connect();
+        const session = await connect(...args);
         side.loggedIn = true;
         return session;
       } catch (err) {
@@ -59,7 +59,7 @@ export function withLoginStatus(endpoints: StoreEndpoints, show: (text: string) 
   return {
     sourceLabel: endpoints.sourceLabel,
     destinationLabel: endpoints.destinationLabel,
-    connectSource: watched(source, () => endpoints.connectSource()),
+    connectSource: watched(source, (options?: { loginAfter?: Promise<unknown> }) => endpoints.connectSource(options)),
     connectDestination: watched(destination, () => endpoints.connectDestination()),
   };
 }

@@ -305,8 +305,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       const [status, next] = await Promise.all([
         confirm(),
         withRetries('look for more messages', async () => {
-          await sessions.commitSource();
-          return (await sessions.openSource()).listing;
+          return (await sessions.renewSource()).listing;
         }),
       ]);
       confirmation = { status };

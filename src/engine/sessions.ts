@@ -143,6 +143,22 @@ export class Sessions {
     }
   }
 
+  /**
+   * Commits the source session and opens the next one: its connection is
+   * made while the commit is under way, and its login waits for the commit
+   * (see StoreEndpoints.connectSource).
+   */
+  async renewSource(): Promise<{ source: MailSource; listing: Listing }> {
+    const committing = this.commitSource();
+    const next = this.endpoints.connectSource({ loginAfter: committing });
+    // A failed commit fails the next login too; its error is the commit's, reported once.
+    next.catch(() => undefined);
+    await committing;
+    this.sourceSession = await next;
+    this.listingValue = await this.sourceSession.list();
+    return { source: this.sourceSession, listing: this.listingValue };
+  }
+
   closeSource(): void {
     this.sourceSession?.close();
     this.sourceSession = undefined;

@@ -75,6 +75,8 @@ export interface Pop3ConnectOptions {
    * trip instead of two, and listing() takes their answers.
    */
   listAtLogin?: boolean;
+  /** The login waits for this (see StoreEndpoints.connectSource); its rejection ends the connection. */
+  loginAfter?: Promise<unknown>;
   /**
    * The CAPA answer before login of an earlier session with the same
    * server in this run (Pop3Session.capabilitiesBeforeLogin): over
@@ -286,6 +288,7 @@ export class Pop3Session {
       // RFC 6856 §2: UTF8 belongs to the AUTHORIZATION state. Without it a
       // server such as Courier replaces each message with 8-bit headers by
       // a generated notice. A refusal changes nothing we rely on.
+      await options.loginAfter;
       const utf8 = beforeLogin?.names.has('UTF8') === true && (await transport.send('UTF8', false)).ok;
       await authenticate(transport, credentials, beforeLogin, mask);
       const session = new Pop3Session(transport, beforeLogin?.names ?? new Set<string>(), options, utf8);

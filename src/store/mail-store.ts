@@ -191,6 +191,13 @@ export interface StoreEndpoints {
   /** Labels for reports, e.g. pop3s://alice@pop.example.org:995 (never with a password). */
   sourceLabel: string;
   destinationLabel: string;
-  connectSource(): Promise<MailSource>;
+  /**
+   * With `loginAfter`, the connection (and TLS) is made at once and the
+   * login waits for it: a server that settles a session only when it ends
+   * (Gmail's POP3 window) sees the previous session end first, and the next
+   * one costs no round trips of its own before it. A rejection of
+   * `loginAfter` ends the attempt with that error.
+   */
+  connectSource(options?: { loginAfter?: Promise<unknown> }): Promise<MailSource>;
   connectDestination(): Promise<MailDestination>;
 }

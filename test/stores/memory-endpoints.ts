@@ -7,7 +7,7 @@ export function memoryEndpoints(mailbox: MemoryMailbox, account: MemoryImapServe
   return {
     sourceLabel: `pop3://alice@${mailbox.server}`,
     destinationLabel: `imap://alice@${account.server}`,
-    connectSource: () => mailbox.connect(),
+    connectSource: (options) => mailbox.connect(options),
     connectDestination: () => account.connect(),
   };
 }

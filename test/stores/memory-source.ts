@@ -112,13 +112,14 @@ export class MemoryMailbox {
     this.messages.push({ uidl, content: Buffer.from(content) });
   }
 
-  /** Logs in: a new session over the messages held now. */
-  async connect(): Promise<MemorySource> {
+  /** Logs in (once `loginAfter` settled, see StoreEndpoints.connectSource): a new session over the messages held then. */
+  async connect(options: { loginAfter?: Promise<unknown> } = {}): Promise<MemorySource> {
     await tick();
     if (this.faults.failConnects > 0) {
       this.faults.failConnects--;
       throw pop3Error(this.server, 'POP3_CONNECT', 'refused the connection (ECONNREFUSED): check the POP3 host and port.');
     }
+    await options.loginAfter;
     if (this.faults.refuseLogin) throw pop3Error(this.server, 'POP3_AUTH', 'refused the login: check the POP3 user and password.');
     if (this.exclusive && this.open !== undefined) {
       throw pop3Error(this.server, 'POP3_IN_USE', 'says the maildrop is in use by another session; try again later.');

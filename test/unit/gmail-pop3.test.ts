@@ -70,3 +70,44 @@ describe('Gmail-style POP3: each session serves a window of the oldest messages 
     await recent.quit();
   });
 });
+
+describe('a further session opened while the previous one ends', () => {
+  it('connects at once and logs in only after the QUIT: it sees the next window', async () => {
+    server = await startGmailPop3({ messages: Array.from({ length: 8 }, (_, i) => message(i)), window: 4 });
+    const first = await session();
+    for (const n of [1, 2, 3, 4]) await first.retr(n);
+    let quitDone = false;
+    const quitting = first.quit().then(() => (quitDone = true));
+    const second = await Pop3Session.connect({
+      host: server.host,
+      port: server.port,
+      tls: false,
+      user: 'alice',
+      password: 'secret',
+      timeoutMs: 5_000,
+      loginAfter: quitting,
+    });
+    // The login waited for the QUIT's answer, so the server had settled the first window.
+    expect(quitDone).toBe(true);
+    expect(await second.stat()).toMatchObject({ count: 4 });
+    expect([...(await second.uidl())!.values()]).toEqual(['GmailId1004', 'GmailId1005', 'GmailId1006', 'GmailId1007']);
+    await second.quit();
+  });
+
+  it('gives up the connection with the error of a failed QUIT, without logging in', async () => {
+    server = await startGmailPop3({ messages: [message(0)], window: 4 });
+    const failed = Promise.reject(new Error('QUIT failed'));
+    failed.catch(() => undefined);
+    await expect(
+      Pop3Session.connect({
+        host: server.host,
+        port: server.port,
+        tls: false,
+        user: 'alice',
+        password: 'secret',
+        timeoutMs: 5_000,
+        loginAfter: failed,
+      }),
+    ).rejects.toThrow('QUIT failed');
+  });
+});
