@@ -40,60 +40,7 @@ export interface ProviderProfile {
   readonly pop3Window: number | undefined;
 }
 
-const GMAIL: ProviderProfile = {
-  name: 'gmail',
-  label: 'Gmail',
-  maxConnections: 15,
-  uploadConnections: 8,
-  appendLimit: 35_651_584,
-  flaggedNeedsStore: false,
-  dropsDuplicateMessageId: true,
-  reservedTopLevelNames: [],
-  labelNameRules: true,
-  pop3Window: 250,
-};
-
-const M365: ProviderProfile = {
-  name: 'm365',
-  label: 'Microsoft 365',
-  maxConnections: 20,
-  uploadConnections: 8,
-  // Tenants choose 35 to 150 MB; the smallest is the one sure to pass.
-  appendLimit: 35 * 1024 * 1024,
-  flaggedNeedsStore: true,
-  dropsDuplicateMessageId: false,
-  reservedTopLevelNames: ['Files'],
-  labelNameRules: false,
-  pop3Window: undefined,
-};
-
-const YAHOO: ProviderProfile = {
-  name: 'yahoo',
-  label: 'Yahoo',
-  maxConnections: undefined,
-  uploadConnections: 4,
-  appendLimit: undefined,
-  flaggedNeedsStore: false,
-  dropsDuplicateMessageId: false,
-  reservedTopLevelNames: [],
-  labelNameRules: false,
-  pop3Window: undefined,
-};
-
-const ZOHO: ProviderProfile = {
-  name: 'zoho',
-  label: 'Zoho',
-  maxConnections: 3,
-  // One connection stays for the folder checks and lookups.
-  uploadConnections: 2,
-  appendLimit: 20_971_520,
-  flaggedNeedsStore: false,
-  dropsDuplicateMessageId: false,
-  reservedTopLevelNames: [],
-  labelNameRules: false,
-  pop3Window: undefined,
-};
-
+/** What a server is taken to do when nothing says otherwise; each provider states how it differs. */
 const GENERIC: ProviderProfile = {
   name: 'generic',
   label: 'generic',
@@ -105,6 +52,42 @@ const GENERIC: ProviderProfile = {
   reservedTopLevelNames: [],
   labelNameRules: false,
   pop3Window: undefined,
+};
+
+const GMAIL: ProviderProfile = {
+  ...GENERIC,
+  name: 'gmail',
+  label: 'Gmail',
+  maxConnections: 15,
+  uploadConnections: 8,
+  appendLimit: 35_651_584,
+  dropsDuplicateMessageId: true,
+  labelNameRules: true,
+  pop3Window: 250,
+};
+
+const M365: ProviderProfile = {
+  ...GENERIC,
+  name: 'm365',
+  label: 'Microsoft 365',
+  maxConnections: 20,
+  uploadConnections: 8,
+  // Tenants choose 35 to 150 MB; the smallest is the one sure to pass.
+  appendLimit: 35 * 1024 * 1024,
+  flaggedNeedsStore: true,
+  reservedTopLevelNames: ['Files'],
+};
+
+const YAHOO: ProviderProfile = { ...GENERIC, name: 'yahoo', label: 'Yahoo' };
+
+const ZOHO: ProviderProfile = {
+  ...GENERIC,
+  name: 'zoho',
+  label: 'Zoho',
+  maxConnections: 3,
+  // One connection stays for the folder checks and lookups.
+  uploadConnections: 2,
+  appendLimit: 20_971_520,
 };
 
 export const PROFILES: Readonly<Record<ProfileName, ProviderProfile>> = {

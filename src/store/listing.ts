@@ -16,8 +16,6 @@ export class Listing {
   private readonly numbers: Float64Array;
   private readonly sizes: Float64Array;
   private readonly positions = new Map<string, number>();
-  /** Every UIDL is its message's number (see the constructor). */
-  readonly numbered: boolean = false;
   /** 1 at each position whose id is not the server's own unique, well-formed UIDL. */
   private readonly unidentified: Uint8Array;
 
@@ -47,10 +45,7 @@ export class Listing {
     this.order = order;
     // UIDLs that are all just the message numbers move to other messages whenever one before them is
     // deleted, by poplift or by anyone between two sessions: they name positions, not messages.
-    if (hasUidl && order.length > 0 && order.every((id, i) => id === String(numbers[i]))) {
-      this.numbered = true;
-      this.unidentified.fill(1);
-    }
+    if (hasUidl && order.length > 0 && order.every((id, i) => id === String(numbers[i]))) this.unidentified.fill(1);
     // A server that lists one message without a unique, well-formed UIDL may give another message's
     // UIDL to any of them (a repeat whose original line is missing looks unique): in such a session
     // no UIDL is trusted to name the message it named before.
