@@ -95,6 +95,20 @@ export interface JournalState {
   poisonSize: Map<string, number>;
 }
 
+/** What an 'appended' or 'duplicate' entry says of its message. */
+function knownOf(e: Extract<JournalEntry, { t: 'appended' | 'duplicate' }>, sizeDiffers: boolean): KnownMessage {
+  return {
+    outcome: e.t,
+    key: e.key,
+    size: e.size,
+    listSize: e.listSize,
+    suspect: e.suspect === true,
+    uid: e.uid,
+    uidValidity: e.uidValidity,
+    sizeDiffers,
+  };
+}
+
 export function loadJournal(path: string): JournalState {
   const state: JournalState = {
     done: new Map(),
@@ -167,28 +181,10 @@ export function loadJournal(path: string): JournalState {
         state.done.delete(e.uidl);
         break;
       case 'appended':
-        unconfirmed.set(e.uidl, {
-          outcome: 'appended',
-          key: e.key,
-          size: e.size,
-          listSize: e.listSize,
-          suspect: e.suspect === true,
-          uid: e.uid,
-          uidValidity: e.uidValidity,
-          sizeDiffers: false,
-        });
+        unconfirmed.set(e.uidl, knownOf(e, false));
         break;
       case 'duplicate':
-        state.done.set(e.uidl, {
-          outcome: 'duplicate',
-          key: e.key,
-          size: e.size,
-          listSize: e.listSize,
-          suspect: e.suspect === true,
-          uid: e.uid,
-          uidValidity: e.uidValidity,
-          sizeDiffers: e.sizeDiffers,
-        });
+        state.done.set(e.uidl, knownOf(e, e.sizeDiffers));
         break;
       case 'failed':
         // A failure is retried next run; it does not undo an earlier success.
