@@ -386,6 +386,20 @@ describe('migrate under random faults', () => {
     dryRun: false,
   };
   const empty = { withId: false, crlf: false, subject: Buffer.alloc(0), body: Buffer.alloc(0) };
+  /** A shrunk counterexample, replayed: what it does not say is the generator's simplest value. */
+  const replay = (scenario: Partial<Parameters<typeof property>[0]>) =>
+    property({
+      messages: [],
+      copies: [],
+      collisions: [],
+      dedupe: false,
+      onDestination: [],
+      hasUidl: true,
+      uidPlus: false,
+      runs: [],
+      finalDelete: false,
+      ...scenario,
+    });
   // A repeated UIDL whose original line is missing looks unique: the journal recorded message 1 under
   // message 2's UIDL, and the next run skipped message 2 on that entry and exited 0 without it.
   it('replay: a UIDL repeated while its own line is missing does not leave a journal entry for another message', async () => {
@@ -395,14 +409,7 @@ describe('migrate under random faults', () => {
       subject: Buffer.alloc(subject),
       body: Buffer.alloc(body),
     });
-    await property({
-      messages: [],
-      copies: [],
-      collisions: [],
-      dedupe: false,
-      onDestination: [],
-      hasUidl: true,
-      uidPlus: false,
+    await replay({
       runs: [
         {
           ...runDefaults,
@@ -423,20 +430,13 @@ describe('migrate under random faults', () => {
           quotaLeft: 105,
         },
       ],
-      finalDelete: false,
     });
   });
   it('replay: under --dedupe none, a message sharing a key with a stored one is never sent after a lost reply', async () => {
-    await property({
+    await replay({
       messages: [{ withId: true, crlf: false, subject: Buffer.alloc(0), body: Buffer.from([0]) }],
-      copies: [],
       collisions: [[0, 1]],
-      dedupe: false,
-      onDestination: [],
-      hasUidl: true,
-      uidPlus: false,
       runs: [{ ...runDefaults, destinationDrops: [{ afterUploads: 2, stored: false }], throttle: 1, quotaLeft: 68, useJournal: false }],
-      finalDelete: false,
     });
   });
 
@@ -448,20 +448,13 @@ describe('migrate under random faults', () => {
       subject: Buffer.alloc(5 + 3 * Number(!crlf)),
       body: Buffer.alloc(n),
     });
-    await property({
+    await replay({
       messages: [spec(1, true)],
-      copies: [],
-      collisions: [],
-      dedupe: false,
-      onDestination: [],
-      hasUidl: true,
-      uidPlus: false,
       runs: [
         { ...runDefaults, arrivals: [spec(3, false)], numericUidls: true, stopAfter: 0, useJournal: false, dryRun: true },
         { ...runDefaults, throttle: 1, brokenUidls: [{ at: 0, as: 'missing' }], lostNext: 1, delete: true, useJournal: false },
         { ...runDefaults, brokenUidls: [{ at: 0, as: 'repeated' }], lostNext: 1 },
       ],
-      finalDelete: false,
     });
   });
   // Engine bug, excluded from the generator until fixed; the shrunk counterexample, replayed. A run
@@ -470,14 +463,7 @@ describe('migrate under random faults', () => {
   // end with exit 0 while the message is not on the destination. Without the numeric UIDLs, or without
   // the lost upload in that run, it passes.
   it('replay: numeric UIDLs and an upload answered OK but not stored end with exit 0 and a message missing', async () => {
-    await property({
-      messages: [],
-      copies: [],
-      collisions: [],
-      dedupe: false,
-      onDestination: [],
-      hasUidl: true,
-      uidPlus: false,
+    await replay({
       runs: [
         {
           ...runDefaults,
@@ -490,7 +476,6 @@ describe('migrate under random faults', () => {
         },
         { ...runDefaults, numericUidls: true, lostNext: 1 },
       ],
-      finalDelete: false,
     });
   });
 
@@ -498,34 +483,19 @@ describe('migrate under random faults', () => {
   // --dedupe none: trusting it unconfirmed exits 0 without it when it was not stored (the replay
   // above), and ignoring it stores it twice when it was.
   it('replay: under --dedupe none, what a run uploaded before it failed is not stored again', async () => {
-    await property({
-      messages: [],
-      copies: [],
-      collisions: [],
-      dedupe: false,
-      onDestination: [],
-      hasUidl: true,
-      uidPlus: false,
+    await replay({
       runs: [
         { ...runDefaults, arrivals: [empty], stopAfter: 0, useJournal: false, dryRun: true },
         { ...runDefaults, arrivals: [empty], lostNext: 1, useJournal: false, dryRun: true },
         { ...runDefaults, failReconnects: { pop3: 2, imap: 0 }, readKillers: [1], quotaLeft: 67, useJournal: false },
       ],
-      finalDelete: false,
     });
   });
 
   // An upload whose answer was lost, in a run that then stopped (over quota) before looking for it:
   // under --dedupe none the next run sent it again.
   it('replay: under --dedupe none, an upload whose answer was lost is looked for by the next run', async () => {
-    await property({
-      messages: [],
-      copies: [],
-      collisions: [],
-      dedupe: false,
-      onDestination: [],
-      hasUidl: true,
-      uidPlus: false,
+    await replay({
       runs: [
         {
           ...runDefaults,
@@ -536,7 +506,6 @@ describe('migrate under random faults', () => {
           useJournal: false,
         },
       ],
-      finalDelete: false,
     });
   });
 
