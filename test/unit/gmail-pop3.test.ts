@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { Pop3Session } from '../../src/pop3/pop3-session.js';
+import { Pop3Session, type Pop3ConnectOptions } from '../../src/pop3/pop3-session.js';
 import { startGmailPop3, type GmailPop3 } from '../helpers/gmail-pop3.js';
 
 function message(i: number): Buffer {
@@ -12,8 +12,8 @@ afterEach(async () => {
   server = undefined;
 });
 
-async function session(user = 'alice'): Promise<Pop3Session> {
-  return Pop3Session.connect({ host: server!.host, port: server!.port, tls: false, user, password: 'secret', timeoutMs: 5_000 });
+async function session(user = 'alice', extra: Partial<Pop3ConnectOptions> = {}): Promise<Pop3Session> {
+  return Pop3Session.connect({ host: server!.host, port: server!.port, tls: false, user, password: 'secret', timeoutMs: 5_000, ...extra });
 }
 
 describe('Gmail-style POP3: each session serves a window of the oldest messages not yet downloaded', () => {
@@ -78,15 +78,7 @@ describe('a further session opened while the previous one ends', () => {
     for (const n of [1, 2, 3, 4]) await first.retr(n);
     let quitDone = false;
     const quitting = first.quit().then(() => (quitDone = true));
-    const second = await Pop3Session.connect({
-      host: server.host,
-      port: server.port,
-      tls: false,
-      user: 'alice',
-      password: 'secret',
-      timeoutMs: 5_000,
-      loginAfter: quitting,
-    });
+    const second = await session('alice', { loginAfter: quitting });
     // The login waited for the QUIT's answer, so the server had settled the first window.
     expect(quitDone).toBe(true);
     expect(await second.stat()).toMatchObject({ count: 4 });
@@ -98,16 +90,7 @@ describe('a further session opened while the previous one ends', () => {
     server = await startGmailPop3({ messages: [message(0)], window: 4 });
     const failed = Promise.reject(new Error('QUIT failed'));
     failed.catch(() => undefined);
-    await expect(
-      Pop3Session.connect({
-        host: server.host,
-        port: server.port,
-        tls: false,
-        user: 'alice',
-        password: 'secret',
-        timeoutMs: 5_000,
-        loginAfter: failed,
-      }),
-    ).rejects.toThrow('QUIT failed');
+    await expect(session('alice', { loginAfter: failed })).rejects.toThrow('QUIT failed');
+    expect(server.sessions()).toBe(0);
   });
 });
