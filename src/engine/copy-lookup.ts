@@ -18,8 +18,14 @@ import type { FolderIndex, IndexedMessage } from '../store/mail-store.js';
  */
 export type FetchCopies = (uids: readonly number[], binary: boolean, each: (uid: number, content: Buffer) => void) => Promise<void>;
 
+/** What was learnt of a copy fetched: the key of its bytes and its copy-rule digests. */
+export interface KnownCopy {
+  key: string;
+  digests: CopyDigests;
+}
+
 /** What was learnt of each copy fetched, by UID, for one UIDVALIDITY of the folder. */
-export type CopyKeys = Map<number, { key: string; digests: CopyDigests }>;
+export type CopyKeys = Map<number, KnownCopy>;
 
 /** A fallback key made from header fields and a size (a dry run that read only headers): `fb:<digest>/<size>`. */
 function sizeOfHeaderKey(key: string): number | undefined {

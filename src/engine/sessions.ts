@@ -7,8 +7,7 @@
 import { isTransient, type PopliftError } from '../errors.js';
 import type { Listing } from '../store/listing.js';
 import type { FolderIndex, FolderInfo, MailDestination, MailSource, StoreEndpoints } from '../store/mail-store.js';
-import type { CopyDigests } from '../message/copy-rule.js';
-import { CopyLookup, type CopyKeys, type FetchCopies } from './copy-lookup.js';
+import { CopyLookup, type CopyKeys, type FetchCopies, type KnownCopy } from './copy-lookup.js';
 import { scanIndex } from './folder-index.js';
 
 export interface RetryPolicy {
@@ -41,6 +40,8 @@ export class Sessions {
   private destinationSession: MailDestination | undefined;
   private folderValue: FolderInfo | undefined;
   private indexValue: FolderIndex | undefined;
+  /** What lookups learnt of the folder's copies, while it keeps this UIDVALIDITY (see lookup). */
+  private copyKeys: { validity: bigint | undefined; keys: CopyKeys } | undefined;
 
   constructor(
     private readonly endpoints: StoreEndpoints,
@@ -113,8 +114,7 @@ export class Sessions {
   lookup(index: FolderIndex): CopyLookup {
     const validity = this.folderValue?.uidValidity;
     const prior = this.copyKeys;
-    const known: CopyKeys =
-      prior !== undefined && prior.validity === validity ? prior.keys : new Map<number, { key: string; digests: CopyDigests }>();
+    const known: CopyKeys = prior !== undefined && prior.validity === validity ? prior.keys : new Map<number, KnownCopy>();
     this.copyKeys = { validity, keys: known };
     const fetch: FetchCopies = async (uids, binary, each) => {
       const { destination, folder } = await this.openDestination();
@@ -122,8 +122,6 @@ export class Sessions {
     };
     return new CopyLookup(index, fetch, known);
   }
-
-  private copyKeys: { validity: bigint | undefined; keys: CopyKeys } | undefined;
 
   /** The next folderIndex reads the folder again (to confirm this run's uploads). */
   forgetIndex(): void {
