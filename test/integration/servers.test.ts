@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { expect, it } from 'vitest';
-import { ImapFlow } from 'imapflow';
+import { imapClientOf } from '../helpers/server-changes.js';
 import { Pop3Session } from '../../src/pop3/pop3-session.js';
 import { HARNESS_RUN_ENV } from '../helpers/dovecot.js';
 import { harnessProcesses, killHarnessServers } from '../helpers/reaper.js';
@@ -39,17 +39,7 @@ describeServers('test harness', { each: ['dovecot', 'cyrus', 'courier', 'mailuti
       }
     }
     if (server.imap) {
-      const client = new ImapFlow({
-        host: server.imap.host,
-        port: server.imap.port,
-        secure: false,
-        doSTARTTLS: false,
-        auth: { user: user.login, pass: user.password },
-        logger: false,
-        disableAutoIdle: true,
-      });
-      client.on('error', () => undefined);
-      await client.connect();
+      const client = await imapClientOf(server, user);
       try {
         const box = await client.mailboxOpen('INBOX', { readOnly: true });
         expect(box.exists).toBe(1);
