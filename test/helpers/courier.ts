@@ -17,7 +17,7 @@ import {
   missingFiles,
   removeDir,
   serversRoot,
-  supervise,
+  superviseIsolated,
   systemIds,
   waitForGreeting,
   type MailServer,
@@ -103,17 +103,7 @@ wait
 `,
   );
   const started = Date.now();
-  const ns = supervise(f.unshare, [
-    '--mount',
-    '--pid',
-    '--fork',
-    '--kill-child',
-    '--mount-proc',
-    '--propagation',
-    'private',
-    'bash',
-    script,
-  ]);
+  const ns = superviseIsolated(f.unshare, script);
   const deadline = started + 15_000;
   await ns.startup(
     Promise.all([waitForGreeting(imap, deadline, 'Courier IMAP'), waitForGreeting(pop3, deadline, 'Courier POP3')]),

@@ -131,6 +131,15 @@ export interface Supervised {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
+/**
+ * Runs `script` with bash in a private mount and PID namespace, supervised:
+ * for servers with compiled-in paths, which the script binds the test's own
+ * files over (`unshare` is the unshare binary).
+ */
+export function superviseIsolated(unshare: string, script: string): Supervised {
+  return supervise(unshare, ['--mount', '--pid', '--fork', '--kill-child', '--mount-proc', '--propagation', 'private', 'bash', script]);
+}
+
 /** Spawns a server process that is killed with the worker, collecting its output for error messages. */
 export function supervise(command: string, args: string[], options: SpawnOptions = {}): Supervised {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });

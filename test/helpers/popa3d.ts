@@ -18,7 +18,7 @@ import {
   missingFiles,
   removeDir,
   serversRoot,
-  supervise,
+  superviseIsolated,
   systemIds,
   toMbox,
   waitForGreeting,
@@ -75,17 +75,7 @@ exec ${f.couriertcpd} -address=127.0.0.1 -maxprocs=40 -maxperip=40 -nodnslookup 
 `,
   );
   const started = Date.now();
-  const ns = supervise(f.unshare, [
-    '--mount',
-    '--pid',
-    '--fork',
-    '--kill-child',
-    '--mount-proc',
-    '--propagation',
-    'private',
-    'bash',
-    script,
-  ]);
+  const ns = superviseIsolated(f.unshare, script);
   await ns.startup(waitForGreeting(pop3, started + 15_000, 'popa3d'), 'popa3d');
   const startMs = Date.now() - started;
 
