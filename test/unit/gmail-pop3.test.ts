@@ -76,11 +76,17 @@ describe('a further session opened while the previous one ends', () => {
     server = await startGmailPop3({ messages: Array.from({ length: 8 }, (_, i) => message(i)), window: 4 });
     const first = await session();
     for (const n of [1, 2, 3, 4]) await first.retr(n);
-    let quitDone = false;
-    const quitting = first.quit().then(() => (quitDone = true));
-    const second = await session('alice', { loginAfter: quitting });
-    // The login waited for the QUIT's answer, so the server had settled the first window.
-    expect(quitDone).toBe(true);
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const opening = session('alice', { loginAfter: gate });
+    // Connected and greeted, the second session does not log in while the first one is still on.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(server.sessions()).toBe(1);
+    await first.quit();
+    open();
+    const second = await opening;
+    expect(server.sessions()).toBe(2);
+    // It logged in after the QUIT, so the server had settled the first window.
     expect(await second.stat()).toMatchObject({ count: 4 });
     expect([...(await second.uidl())!.values()]).toEqual(['GmailId1004', 'GmailId1005', 'GmailId1006', 'GmailId1007']);
     await second.quit();
