@@ -255,6 +255,14 @@ export interface AlternativeKey {
  * by any key.
  */
 export function alternativeKeys(fields: HeaderField[], message: Buffer): AlternativeKey[] {
+  return contentKeys(fields, message).alternatives;
+}
+
+/**
+ * identityKey of the whole message and its alternativeKeys at once, the
+ * body digested once (the engine needs both for every message it reads).
+ */
+export function contentKeys(fields: HeaderField[], message: Buffer): { key: string; alternatives: AlternativeKey[] } {
   const id = messageIdOf(fields);
   const body = id === undefined ? bodyDigest(message) : '';
   const keyUnder = (rewrite?: HeaderRewrite): string =>
@@ -262,12 +270,12 @@ export function alternativeKeys(fields: HeaderField[], message: Buffer): Alterna
       ? `mid:${escapeKeyBytes(rewrite === undefined ? id : rewrite.apply(id))}`
       : `fb:${fallbackHeaderDigest(fields, rewrite)}.${body}`;
   const key = keyUnder();
-  const out: AlternativeKey[] = [];
+  const alternatives: AlternativeKey[] = [];
   for (const rewrite of HEADER_REWRITES) {
     const alt = keyUnder(rewrite);
-    if (alt !== key && !out.some((a) => a.key === alt)) out.push({ key: alt, change: rewrite.name });
+    if (alt !== key && !alternatives.some((a) => a.key === alt)) alternatives.push({ key: alt, change: rewrite.name });
   }
-  return out;
+  return { key, alternatives };
 }
 
 /** The header-and-size key of a complete message (see identityKey with a size). */

@@ -5,7 +5,7 @@
  */
 import { flagsFromHeaders } from './flags.js';
 import { headerBlock, parseHeaders, type HeaderField } from './headers.js';
-import { alternativeKeys, identityKey } from './identity-key.js';
+import { contentKeys, identityKey } from './identity-key.js';
 import { internalDate, type DateMode } from './internal-date.js';
 import { crFoldedSizes } from './cr-runs.js';
 
@@ -18,7 +18,7 @@ export interface PrepareOptions {
 
 export interface PreparedMessage {
   key: string;
-  /** Other keys a copy may carry on a server that rewrites header bytes (see alternativeKeys). */
+  /** Other keys a copy may carry on a server that rewrites header bytes (see identity-key's alternativeKeys). */
   altKeys: string[];
   /**
    * The sizes a server that folds CR runs before LF (Dovecot among them)
@@ -50,12 +50,8 @@ export interface MessageKeys {
 export function messageKeys(content: Buffer, size?: number): MessageKeys {
   const fields = parseHeaders(headerBlock(content));
   if (size !== undefined) return { fields, key: identityKey(fields, size), altKeys: [], altSizes: [] };
-  return {
-    fields,
-    key: identityKey(fields, content),
-    altKeys: alternativeKeys(fields, content).map((a) => a.key),
-    altSizes: crFoldedSizes(content),
-  };
+  const { key, alternatives } = contentKeys(fields, content);
+  return { fields, key, altKeys: alternatives.map((a) => a.key), altSizes: crFoldedSizes(content) };
 }
 
 /** See messageKeys for `size`: everything but the rewritten sizes comes from the headers. */

@@ -5,6 +5,7 @@ import {
   HEADER_REWRITES,
   KEY_HEADER_FIELDS,
   alternativeKeys,
+  contentKeys,
   bodyDigest,
   contentKeyOfMessage,
   escapeKeyBytes,
@@ -468,5 +469,19 @@ describe('bodyDigest', () => {
     const started = Date.now();
     expect(bodyDigest(big)).toBe(sha128('a'.repeat(Math.ceil((32 * 1024 * 1024) / 3))));
     expect(Date.now() - started).toBeLessThan(20_000);
+  });
+});
+
+describe('contentKeys', () => {
+  it('gives identityKey of the whole message and its alternativeKeys', () => {
+    const messages = [
+      Buffer.from('Message-ID: <caf\xe9@x>\r\nSubject: s\r\n\r\nbody\r\n', 'latin1'),
+      Buffer.from('From: a@example.org\r\nSubject: \xa37,000\r\n\r\nbody\r\n', 'latin1'),
+      Buffer.from('From: a@example.org\r\nSubject: plain\r\n\r\nbody\r\n', 'latin1'),
+    ];
+    for (const m of messages) {
+      const fields = parseHeaders(headerBlock(m));
+      expect(contentKeys(fields, m)).toEqual({ key: identityKey(fields, m), alternatives: alternativeKeys(fields, m) });
+    }
   });
 });
