@@ -36,15 +36,6 @@ interface Candidate {
   digests: CopyDigests | undefined;
 }
 
-/**
- * A key in a form older versions of poplift wrote to the journal: a fallback
- * key digesting headers and size, or a Message-ID key whose bytes outside
- * printable ASCII were all made `?`. No index key leads to its copy.
- */
-function olderKey(key: string): boolean {
-  return /^fb:[0-9a-f]{64}$/.test(key) || (key.startsWith('mid:') && key.includes('?'));
-}
-
 /** The messages of the current listing that may be deleted if their copy proves to be them. */
 async function candidates(
   sessions: Sessions,
@@ -116,9 +107,9 @@ async function candidates(
   }
   // A dry run reads no message, so it can only say what would be checked.
   if (options.dryRun) return out;
-  // Messages copied by an earlier run are read again, and so are those whose copy must be found by a
-  // key older versions of poplift wrote.
-  const unread = out.filter((c) => c.digests === undefined || (c.uid === undefined && olderKey(c.key)));
+  // Messages copied by an earlier run are read again; their key is made anew from the bytes, since
+  // the journal may hold it in a format older versions of poplift wrote.
+  const unread = out.filter((c) => c.digests === undefined);
   if (unread.length > 0) {
     const byNumber = new Map(unread.map((c) => [listing.number(c.uidl)!, c] as const));
     await source.retrieve(
