@@ -34,9 +34,10 @@ import { ExitCode, PopliftError } from '../errors.js';
 import type { FolderIndex, FolderInfo, IndexedMessage, MailDestination, MailSource, StoreEndpoints } from '../store/mail-store.js';
 import { readableHeader } from '../message/display.js';
 import { firstHeader, headerBlock, parseHeaders, type HeaderField } from '../message/headers.js';
-import { identityKey, indexKeyOf } from '../message/identity-key.js';
+import { identityKey } from '../message/identity-key.js';
 import { copyDigests, judgeCopy, serverChanges, SERVER_CHANGES, type CopyDigests } from '../message/copy-rule.js';
 import { messageKeys } from '../message/prepared-message.js';
+import { CopyLookup } from './copy-lookup.js';
 import { scanIndex } from './folder-index.js';
 import { isTransient } from '../errors.js';
 
@@ -185,20 +186,6 @@ export function describeChanges(changes: readonly ServerChange[]): string {
   return changes.map((c) => SERVER_CHANGES[c]).join(', ');
 }
 
-/** The folder's messages under any of `keys`, each once. */
-function copiesOf(index: FolderIndex, keys: readonly string[]): IndexedMessage[] {
-  const seen = new Set<number>();
-  const out: IndexedMessage[] = [];
-  for (const key of keys) {
-    for (const m of index.get(key) ?? []) {
-      if (seen.has(m.uid)) continue;
-      seen.add(m.uid);
-      out.push(m);
-    }
-  }
-  return out;
-}
-
 function listCopies(copies: readonly IndexedMessage[]): string {
   const shown = copies.slice(0, 3).map((c) => `UID ${c.uid}, ${c.size} octets`);
   if (copies.length > 3) shown.push(`${copies.length - 3} more`);
@@ -270,6 +257,7 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
     }
     const index: FolderIndex = new Map();
     await imap.inspect(folder, { flags: false, scan: scanIndex(index) });
+    const lookup = new CopyLookup(index, fetchCopies);
     for (const list of index.values()) report.folderMessages += list.length;
     report.found = listing.order.length;
 
@@ -358,7 +346,7 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
         const n = numberOf(now);
         const keys = messageKeys(content);
         const described = describe(n, keys.fields);
-        const copies = copiesOf(index, [keys.key, ...keys.altKeys].map(indexKeyOf));
+        const copies = lookup.candidates([keys.key, ...keys.altKeys]);
         const base = { ...described, size: content.length, key: keys.key };
         // A fallback key finds only the messages with its header fields: which is its copy, if any, only bytes tell.
         const byHeadersOnly = keys.key.startsWith('fb:');
