@@ -5,11 +5,11 @@ import { describe, expect, it } from 'vitest';
 import { errorCodeTable } from '../../src/errors.js';
 
 describe('the error code table', () => {
-  it('names each code once, and README documents every one', () => {
+  it('names each code once, and docs/usage.md documents every one', () => {
     const codes = errorCodeTable().map((e) => e.code);
     expect(new Set(codes).size).toBe(codes.length);
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    for (const code of codes) expect(readme, code).toContain(`| \`${code}\` |`);
+    const docs = readFileSync(new URL('../../docs/usage.md', import.meta.url), 'utf8');
+    for (const code of codes) expect(docs, code).toContain(`| \`${code}\` |`);
   });
 
   it('is the only source of codes: every code a PopliftError is given in src/ is in it', () => {
