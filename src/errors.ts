@@ -60,6 +60,11 @@ const ERROR_CODES = {
   IMAP_PROTOCOL: { transient: false, what: 'the IMAP server sent something unexpected or refused a command' },
   IMAP_CLOSED: { transient: true, what: 'the IMAP connection was closed by poplift' },
   IMAP_FOLDER: { transient: false, what: 'the IMAP server refused to create the folder' },
+  OAUTH_SIGN_IN: {
+    transient: false,
+    what: 'the OAuth2 sign-in failed or no longer works (revoked, expired, password changed): run poplift login again',
+  },
+  OAUTH_UNREACHABLE: { transient: false, what: 'the OAuth2 authorization server could not be reached or did not answer' },
   FOLDER_NAME: { transient: false, what: "the folder name breaks the server's or the provider's naming rules" },
   THROTTLED: { transient: false, what: 'the server throttles beyond what one run waits for: run again later' },
   DAILY_QUOTA: { transient: false, what: "the account's daily upload or bandwidth quota is reached: run again later" },

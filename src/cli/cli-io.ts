@@ -5,4 +5,6 @@ export interface CliIo {
   env: NodeJS.ProcessEnv;
   /** Given only when it is a terminal: then a missing password is asked for. */
   stdin?: NodeJS.ReadStream;
+  /** Standard input whatever it is: `poplift login` reads a pasted address from it. */
+  input?: NodeJS.ReadableStream;
 }

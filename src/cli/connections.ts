@@ -17,7 +17,9 @@ import { readFileSync } from 'node:fs';
 import type { CliIo } from './cli-io.js';
 import type { MigrateCliOptions } from './migrate-options.js';
 import { positiveNumber } from './options.js';
-import { fileProblem, resolveCredentials, terminalPrompt, type Credentials } from './secrets.js';
+import { storedTokenSource } from '../oauth/stored-token.js';
+import { stateDirectory } from '../state/state-dir.js';
+import { fileProblem, resolveCredentials, terminalPrompt, type Credentials, type StoredSignInLookup } from './secrets.js';
 import { isLoopback, type ServerUrl } from './server-url.js';
 
 /** What migrate and verify share: how to log in and reach both servers. */
@@ -32,6 +34,10 @@ export type ConnectionCliOptions = Pick<
   | 'pop3TokenCommand'
   | 'imapTokenCommand'
   | 'pop3Auth'
+  | 'imapAuth'
+  | 'pop3OauthAccount'
+  | 'imapOauthAccount'
+  | 'stateDir'
   | 'debug'
   | 'caFile'
   | 'pop3CaFile'
@@ -138,6 +144,12 @@ export async function connectionEndpoints(
       return undefined;
     }
   };
+  const stateDir = stateDirectory(o.stateDir, io.env);
+  const storedSignIn = (side: Side, account: string, required: boolean): StoredSignInLookup => ({
+    account,
+    required,
+    load: () => storedTokenSource(stateDir, account, side, timeoutMs),
+  });
   const pop3Creds = await attempt(() =>
     resolveCredentials({
       side: 'POP3',
@@ -145,6 +157,7 @@ export async function connectionEndpoints(
       passwordCommand: o.pop3PasswordCommand,
       tokenFile: o.pop3TokenFile,
       tokenCommand: o.pop3TokenCommand,
+      stored: storedSignIn('POP3', o.pop3OauthAccount ?? pop3.user, o.pop3Auth === 'oauth' || o.pop3OauthAccount !== undefined),
       env: io.env,
       fromUrl: pop3.password,
       warn,
@@ -158,6 +171,7 @@ export async function connectionEndpoints(
       passwordCommand: o.imapPasswordCommand,
       tokenFile: o.imapTokenFile,
       tokenCommand: o.imapTokenCommand,
+      stored: storedSignIn('IMAP', o.imapOauthAccount ?? imap.user, o.imapAuth === 'oauth' || o.imapOauthAccount !== undefined),
       env: io.env,
       fromUrl: imap.password,
       warn,
@@ -189,7 +203,7 @@ export async function connectionEndpoints(
           allowPlaintext: allowPlaintext(pop3, o),
           user: pop3.user,
           ...secret,
-          auth: secret.accessToken === undefined ? o.pop3Auth : 'auto',
+          auth: secret.accessToken === undefined && o.pop3Auth !== 'oauth' ? o.pop3Auth : 'auto',
           timeoutMs,
           maxMessageBytes,
           tlsOptions: pop3Tls,

@@ -6,13 +6,14 @@
  * without them.
  */
 import { inspect } from 'node:util';
-import { Argument, Command, CommanderError } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { ExitCode, PopliftError } from '../errors.js';
 import type { BatchCliOptions } from './batch-command.js';
 import type { CliIo } from './cli-io.js';
 import { completionScript, SHELLS } from './completion.js';
 import { allOptionNames, applySettings } from './config.js';
 import { errorJson } from './json-result.js';
+import type { LoginCliOptions } from './login-command.js';
 import type { MigrateCliOptions } from './migrate-command.js';
 import {
   addLoginOptions,
@@ -114,6 +115,39 @@ export function buildProgram(io: CliIo, result: RunResult): Command {
     });
 
   program
+    .command('login')
+    .description('sign in once with OAuth2 (Google, Microsoft 365, any provider) and store a token later runs refresh by themselves')
+    .argument('[provider]', 'google, microsoft, or the path of a provider file (docs/oauth.md)')
+    .argument('[account]', 'the account, as the POP3 or IMAP URL names its user (or any name for an application)')
+    .option('--list', 'list the stored sign-ins')
+    .option('--client-id <id>', "your application's client id (the provider's app registration)")
+    .option('--client-secret-file <file>', "read your application's client secret from the first line of <file>")
+    .option('--tenant <tenant>', "Microsoft: the directory's tenant id or domain (default: common)")
+    .addOption(
+      new Option(
+        '--flow <flow>',
+        'browser: sign in in a browser, here or elsewhere; device: enter a code on any device; app: client credentials, no person',
+      ).choices(['browser', 'device', 'app']),
+    )
+    .option('--wait <seconds>', 'how long to wait for the sign-in', '600')
+    .option('--state-dir <dir>', 'where the sign-in is stored (as for migrate)')
+    .option('--timeout <seconds>', 'give up on an authorization server that does not answer', '60')
+    .action(async (provider: string | undefined, account: string | undefined, o: LoginCliOptions) => {
+      const { runLogin } = await import('./login-command.js');
+      result.code = await runLogin(provider, account, o, io);
+    });
+
+  program
+    .command('logout')
+    .description('remove the stored OAuth2 sign-in of an account')
+    .argument('<account>', 'the account given to poplift login')
+    .option('--state-dir <dir>', 'where the sign-in is stored (as for migrate)')
+    .action(async (account: string, o: { stateDir?: string }) => {
+      const { runLogout } = await import('./login-command.js');
+      result.code = runLogout(account, o, io);
+    });
+
+  program
     .command('completion')
     .description('print a shell completion script (bash, zsh or fish)')
     .addArgument(new Argument('<shell>', 'the shell to complete for').choices(SHELLS))
@@ -190,6 +224,7 @@ export async function main(): Promise<void> {
     stderr: process.stderr,
     env: process.env,
     stdin: process.stdin.isTTY ? process.stdin : undefined,
+    input: process.stdin,
   });
   // Leave once stdout is flushed: a library timer or socket left behind must not keep a cron job hanging.
   process.stdout.write('', () => process.exit(code));

@@ -13,7 +13,10 @@ export interface MigrateCliOptions extends OutputCliOptions {
   imapTokenFile?: string;
   pop3TokenCommand?: string;
   imapTokenCommand?: string;
-  pop3Auth: 'auto' | 'plain' | 'user' | 'apop';
+  pop3Auth: 'auto' | 'plain' | 'user' | 'apop' | 'oauth';
+  imapAuth?: 'auto' | 'oauth';
+  pop3OauthAccount?: string;
+  imapOauthAccount?: string;
   dedupe: 'message-id' | 'none';
   flags?: string;
   markSeen?: boolean;

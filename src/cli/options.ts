@@ -180,7 +180,7 @@ export function addMigrateOptions(command: Command, jsonHelp: string): Command {
 /** Help headings: options are listed by theme rather than in one long list. */
 export const HELP_GROUPS: Array<[string, RegExp]> = [
   ['What to move:', /^(folder|dedupe|flags|markSeen|keepDeletedFlag|internalDate|dryRun|deep|verify)$/],
-  ['Passwords and logins:', /^(pop3|imap)(PasswordFile|PasswordCommand|TokenFile|TokenCommand|Auth)$/],
+  ['Passwords and logins:', /^(pop3|imap)(PasswordFile|PasswordCommand|TokenFile|TokenCommand|Auth|OauthAccount)$/],
   ['TLS:', /^((pop3|imap)?(CaFile)|(pop3|imap)?Insecure|insecure|caFile|allowPlaintext|requireTls)$/i],
   ['Cron, state and deleting:', /^(stateDir|retries|retryFailed|timeout|maxErrors|delete|deleteEvery|maxSessions)$/],
   ['Speed and memory:', /^(multiappend|maxInflight|maxMessageSize|batchMessages|connections|jobs|shard|profile|maxBytesPerRun|rate)$/],
@@ -218,9 +218,22 @@ export function addLoginOptions(command: Command): Command {
     .option('--pop3-token-command <cmd>', 'run <cmd> for a POP3 OAuth2 access token; run again when the server refuses it')
     .option('--imap-token-command <cmd>', 'run <cmd> for an IMAP OAuth2 access token; run again when the server refuses it')
     .addOption(
-      new Option('--pop3-auth <method>', 'POP3 login: SASL PLAIN when offered else USER/PASS (auto), or force one')
-        .choices(['auto', 'plain', 'user', 'apop'])
+      new Option(
+        '--pop3-auth <method>',
+        'POP3 login: SASL PLAIN when offered else USER/PASS (auto), force one, or oauth: the sign-in poplift login stored',
+      )
+        .choices(['auto', 'plain', 'user', 'apop', 'oauth'])
         .default('auto'),
+    )
+    .addOption(
+      new Option('--imap-auth <method>', 'IMAP login: the password or token given (auto), or oauth: the sign-in poplift login stored')
+        .choices(['auto', 'oauth'])
+        .default('auto'),
+    )
+    .option('--pop3-oauth-account <account>', "use this account's stored sign-in for POP3 (default: the URL's user)")
+    .option(
+      '--imap-oauth-account <account>',
+      "use this account's stored sign-in for IMAP (default: the URL's user; an application's name for app-only access)",
     );
 }
 

@@ -13,8 +13,18 @@ export interface SecretOptions {
   tokenCommand?: string;
 }
 
+/** A sign-in `poplift login` stored for an account. */
+export interface StoredSignInLookup {
+  account: string;
+  /** --*-auth oauth or --*-oauth-account: the stored sign-in and nothing else. */
+  required: boolean;
+  /** Its token source, refreshed if need be; undefined when the account has none. */
+  load: () => Promise<TokenSource | undefined>;
+}
+
 export interface CredentialSources extends SecretOptions {
   side: Side;
+  stored?: StoredSignInLookup | undefined;
   env: NodeJS.ProcessEnv;
   /** A password written into the server URL. */
   fromUrl: string | undefined;
@@ -164,6 +174,18 @@ export async function resolveCredentials(s: CredentialSources): Promise<Credenti
       `Give only one of --${lower}-password-file, --${lower}-password-command, --${lower}-token-file and --${lower}-token-command.`,
     );
   }
+  if (s.stored?.required) {
+    if (given.length > 0 || s.fromUrl !== undefined)
+      throw usageError(
+        `--${lower}-auth oauth uses the sign-in poplift login stored; give no ${given[0] ?? 'password in the URL'} with it.`,
+      );
+    const token = await s.stored.load();
+    if (token === undefined)
+      throw usageError(
+        `No stored OAuth2 sign-in for ${s.stored.account}: run poplift login <provider> ${s.stored.account} first (google, microsoft or a provider file).`,
+      );
+    return { token };
+  }
   const fromEnv = s.env[envName(s.side)];
   if (fromEnv !== undefined && fromEnv !== '') given.push(envName(s.side));
   if (s.fromUrl !== undefined && given.length > 0) {
@@ -197,6 +219,9 @@ export async function resolveCredentials(s: CredentialSources): Promise<Credenti
     );
     return { password: s.fromUrl };
   }
+  // A stored sign-in serves an account for which nothing else was given.
+  const stored = await s.stored?.load();
+  if (stored !== undefined) return { token: stored };
   if (s.prompt) {
     const password = await s.prompt(`${s.side} password: `);
     if (password !== '') return { password };

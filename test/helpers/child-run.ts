@@ -14,15 +14,16 @@ export interface ChildRun {
   waitFor: (pattern: RegExp) => Promise<void>;
 }
 
-export function startChild(args: string[], env: Record<string, string>): ChildRun {
+/** `stdin: true` gives the child a pipe to write to (child.stdin); otherwise it reads nothing. */
+export function startChild(args: string[], env: Record<string, string>, options: { stdin?: boolean } = {}): ChildRun {
   const child = spawn(process.execPath, [BIN, ...args], {
     env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
   let err = '';
   let out = '';
   const watchers: Array<{ pattern: RegExp; resolve: () => void }> = [];
-  child.stderr.on('data', (d: Buffer) => {
+  child.stderr!.on('data', (d: Buffer) => {
     err += d.toString();
     for (const w of [...watchers]) {
       if (w.pattern.test(err)) {
@@ -31,7 +32,7 @@ export function startChild(args: string[], env: Record<string, string>): ChildRu
       }
     }
   });
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const done = new Promise<number | NodeJS.Signals>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal!)));
   return {
     child,

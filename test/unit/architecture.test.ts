@@ -40,7 +40,8 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   engine: ['.', 'message', 'store', 'state'],
   pop3: ['.', 'message', 'store'],
   imap: ['.', 'message', 'store'],
-  cli: ['.', 'message', 'store', 'state', 'engine', 'pop3', 'imap'],
+  oauth: ['.', 'state'],
+  cli: ['.', 'message', 'store', 'state', 'engine', 'pop3', 'imap', 'oauth'],
 };
 
 const layerOf = (file: string) => (file.includes('/') ? file.slice(0, file.indexOf('/')) : '.');

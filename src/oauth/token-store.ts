@@ -1,0 +1,188 @@
+/**
+ * One file per signed-in account in the state directory, holding what it
+ * takes to get a fresh access token: the provider's endpoints and client,
+ * the refresh token (or, for an application, its secret) and the current
+ * access token. Files are 0600, read and written without following links,
+ * replaced whole by rename, and refreshed under a lock so that two runs
+ * sharing an account never both spend a rotating refresh token.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  openSync,
+  readdirSync,
+  readSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+  fsyncSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { ExitCode, PopliftError } from '../errors.js';
+import { ensureStateDirectory, stateFsError } from '../state/state-dir.js';
+import type { OAuthProvider } from './provider.js';
+
+export interface StoredSignIn {
+  version: 1;
+  account: string;
+  /** What `poplift login` was given as provider: google, microsoft or a provider file's path. */
+  providerArgument: string;
+  provider: OAuthProvider;
+  /** `user`: a person signed in (refresh token); `app`: client credentials (no person, no refresh token). */
+  grant: 'user' | 'app';
+  refreshToken?: string | undefined;
+  accessToken?: string | undefined;
+  expiresAt?: number | undefined;
+  signedInAt: number;
+}
+
+const PREFIX = 'oauth-';
+
+export function signInPath(stateDir: string, account: string): string {
+  return join(stateDir, `${PREFIX}${createHash('sha256').update(account).digest('hex').slice(0, 24)}.json`);
+}
+
+function readWhole(fd: number): Buffer {
+  const chunks: Buffer[] = [];
+  const chunk = Buffer.alloc(65536);
+  for (let total = 0; ;) {
+    const n = readSync(fd, chunk, 0, chunk.length, null);
+    if (n === 0) return Buffer.concat(chunks);
+    total += n;
+    if (total > 1024 * 1024) throw new Error('larger than 1 MiB');
+    chunks.push(Buffer.from(chunk.subarray(0, n)));
+  }
+}
+
+/** The stored sign-in, or undefined when the account has none. */
+export function readSignIn(path: string): StoredSignIn | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP')
+      throw new PopliftError(
+        `${path} is a symbolic link; poplift does not follow links in its state directory. Remove it and sign in again.`,
+        {
+          exitCode: ExitCode.USAGE,
+          code: 'STATE',
+        },
+      );
+    throw stateFsError(err, path, 'read');
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile())
+      throw new PopliftError(`${path} is not a regular file; remove it and sign in again.`, { exitCode: ExitCode.USAGE, code: 'STATE' });
+    if (typeof process.getuid === 'function' && stat.uid !== process.getuid())
+      throw new PopliftError(`${path} belongs to another user; poplift uses only sign-ins this user stored. Remove it and sign in again.`, {
+        exitCode: ExitCode.USAGE,
+        code: 'STATE',
+      });
+    const record = JSON.parse(readWhole(fd).toString('utf8')) as Partial<StoredSignIn> | null;
+    if (record?.version !== 1 || typeof record.account !== 'string' || typeof record.provider?.tokenEndpoint !== 'string')
+      throw new Error('not a sign-in');
+    return record as StoredSignIn;
+  } catch (err) {
+    if (err instanceof PopliftError) throw err;
+    throw new PopliftError(`${path} is not a sign-in poplift can read (${(err as Error).message}); run poplift login again.`, {
+      exitCode: ExitCode.USAGE,
+      code: 'STATE',
+    });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Replaces the stored sign-in whole: a crash leaves the old file or the new one, never half of either. */
+export function writeSignIn(stateDir: string, record: StoredSignIn): string {
+  ensureStateDirectory(stateDir);
+  const path = signInPath(stateDir, record.account);
+  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    const fd = openSync(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    try {
+      writeSync(fd, `${JSON.stringify(record)}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temporary, path);
+  } catch (err) {
+    try {
+      unlinkSync(temporary);
+    } catch {
+      // Nothing was created.
+    }
+    throw stateFsError(err, path, 'write');
+  }
+  return path;
+}
+
+export function deleteSignIn(stateDir: string, account: string): boolean {
+  try {
+    unlinkSync(signInPath(stateDir, account));
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw stateFsError(err, signInPath(stateDir, account), 'remove');
+  }
+}
+
+export function listSignIns(stateDir: string): StoredSignIn[] {
+  let names: string[];
+  try {
+    names = readdirSync(stateDir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw stateFsError(err, stateDir, 'read');
+  }
+  return names
+    .filter((name) => name.startsWith(PREFIX) && name.endsWith('.json'))
+    .flatMap((name) => {
+      const record = readSignIn(join(stateDir, name));
+      return record === undefined ? [] : [record];
+    })
+    .sort((a, b) => a.account.localeCompare(b.account));
+}
+
+/**
+ * Runs `f` holding the account's refresh lock (a file created exclusively);
+ * a lock older than a minute is left by a run that died and is taken over.
+ */
+export async function withRefreshLock<T>(path: string, f: () => Promise<T>): Promise<T> {
+  const lock = `${path}.lock`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      closeSync(openSync(lock, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600));
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw stateFsError(err, lock, 'create');
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > 60_000) unlinkSync(lock);
+      } catch {
+        // Released meanwhile.
+      }
+      if (Date.now() > deadline)
+        throw new PopliftError(`Another run has held ${lock} for 30 s while refreshing an OAuth2 token; run poplift again.`, {
+          exitCode: ExitCode.LOCKED,
+          code: 'LOCKED',
+        });
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  try {
+    return await f();
+  } finally {
+    try {
+      unlinkSync(lock);
+    } catch {
+      // Already gone.
+    }
+  }
+}
