@@ -60,6 +60,10 @@ const ERROR_CODES = {
   IMAP_PROTOCOL: { transient: false, what: 'the IMAP server sent something unexpected or refused a command' },
   IMAP_CLOSED: { transient: true, what: 'the IMAP connection was closed by poplift' },
   IMAP_FOLDER: { transient: false, what: 'the IMAP server refused to create the folder' },
+  MESSAGES_FAILED: {
+    transient: false,
+    what: 'the run finished but some messages failed; they stay on the POP3 server (history and alerts)',
+  },
   OAUTH_SIGN_IN: {
     transient: false,
     what: 'the OAuth2 sign-in failed or no longer works (revoked, expired, password changed): run poplift login again',

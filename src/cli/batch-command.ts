@@ -12,7 +12,17 @@ import type { MigrationSummary } from '../engine/summary.js';
 import type { VerifyReport } from '../engine/verify.js';
 import { inShard, parseShard, readBatchFile, validateRow, type BatchRow, type ColumnSpec } from './batch-file.js';
 import type { CliIo } from './cli-io.js';
-import { executeMigrate, planMigrate, shortLabel, watchSignals, type MigrateCliOptions, type MigratePlan } from './migrate-command.js';
+import {
+  executeMigrate,
+  lockedByAnotherRun,
+  planMigrate,
+  runContext,
+  shortLabel,
+  watchSignals,
+  type MigrateCliOptions,
+  type MigratePlan,
+} from './migrate-command.js';
+import { recordOutcome, type NotifyCliOptions } from './run-record.js';
 import { verifyPlanned } from './verify-command.js';
 import { isYesNo } from './config.js';
 import { mailboxIdentity } from '../state/mailbox-identity.js';
@@ -20,7 +30,8 @@ import { wholeNumber } from './options.js';
 import { JSON_SCHEMA, roundSeconds, runStatus } from './json-result.js';
 import { count as counted, formatSize, Output, mailboxResultLine, outputSettings, type OutputCliOptions } from './output.js';
 
-export interface BatchCliOptions extends MigrateCliOptions, OutputCliOptions {
+export interface BatchCliOptions extends MigrateCliOptions, OutputCliOptions, NotifyCliOptions {
+  every?: string;
   jobs: string;
   shard?: string;
   skipBadRows?: boolean;
@@ -321,6 +332,7 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
       });
       return result;
     }
+    const context = runContext(job.plan, job.options, rowIo, 'batch', (message) => output.warn(`${job.name}: ${message}`));
     try {
       const { summary, exitCode } = await executeMigrate(job.plan, job.options, rowIo, {
         warn: (message) => output.warn(`${job.name}: ${message}`),
@@ -328,11 +340,17 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
         onProgress: (e) => output.mailboxProgress(id, e),
         onFailure: (f) => json({ event: 'message-failed', ...where, uidl: f.uidl, side: f.side, reason: f.reason }),
         stopRequested: signals.stop,
+        lockStem: (stem) => {
+          if (context) context.lockStem = stem;
+        },
       });
       const status = exitCode === 0 ? 'ok' : summary.stopped !== undefined ? 'stopped' : 'incomplete';
       result = { job, summary, status, ok: exitCode === 0, seconds: (performance.now() - t0) / 1000, error: summary.stopped };
+      if (context && !signals.stop()) await recordOutcome(context, { summary, exitCode });
     } catch (err) {
       result = failure(err);
+      if (context && !lockedByAnotherRun(err))
+        await recordOutcome(context, { exitCode: err instanceof PopliftError ? err.exitCode : 1, error: err });
     }
     results.push(result);
     output.mailboxEnded(id, mailboxResultLine(job.name, result.summary, result.status), result.ok);

@@ -15,6 +15,11 @@ import { allOptionNames, applySettings } from './config.js';
 import { errorJson } from './json-result.js';
 import type { LoginCliOptions } from './login-command.js';
 import type { MigrateCliOptions } from './migrate-command.js';
+import type { NotifyCliOptions } from './run-record.js';
+import type { StatusCliOptions } from './status-command.js';
+import type { RepeatCliOptions } from './watch-command.js';
+
+type WatchCliOptions = MigrateCliOptions & NotifyCliOptions & RepeatCliOptions;
 import {
   addLoginOptions,
   addMigrateOptions,
@@ -25,6 +30,7 @@ import {
   groupHelp,
   MIGRATE_HELP,
   VERIFY_HELP,
+  WATCH_HELP,
 } from './options.js';
 import type { VerifyCliOptions } from './verify-command.js';
 import { packageVersion } from '../version.js';
@@ -79,15 +85,48 @@ export function buildProgram(io: CliIo, result: RunResult): Command {
     .option('--jobs <n>', 'mailboxes migrated at the same time', '4')
     .option('--shard <K/N>', 'run only rows whose 0-based index mod N is K-1 (for N machines sharing one file)')
     .option('--skip-bad-rows', 'run the valid rows even when some rows are bad (the exit code is then 1)')
-    .option('--verify', 'change nothing: check that every message of each POP3 mailbox is in its folder (as poplift verify)');
+    .option('--verify', 'change nothing: check that every message of each POP3 mailbox is in its folder (as poplift verify)')
+    .option('--every <interval>', 'run the batch again every <interval> (30s, 5m, 1h), until SIGINT or SIGTERM');
   groupHelp(batch)
     .addHelpText('after', BATCH_HELP)
     .action(async (file: string, o: BatchCliOptions) => {
       result.debug = Boolean(o.debug);
       result.json = Boolean(o.json);
       const { runBatch } = await import('./batch-command.js');
-      result.code = await runBatch(file, o, io, batch);
+      if (o.every === undefined) result.code = await runBatch(file, o, io, batch);
+      else {
+        const { runBatchEvery } = await import('./watch-command.js');
+        result.code = await runBatchEvery(() => runBatch(file, o, io, batch), o);
+      }
       result.jsonDone = result.json;
+    });
+
+  const watch = program
+    .command('watch')
+    .description('poll a POP3 mailbox and move new mail into an IMAP folder every interval, for months (a cron run in a loop)')
+    .argument('<pop3-url>', 'pop3://USER@HOST[:PORT] or pop3s://USER@HOST[:PORT] (USER percent-encoded)')
+    .argument('<imap-url>', 'imap://USER@HOST[:PORT] or imaps://USER@HOST[:PORT]');
+  addMigrateOptions(watch, "print each cycle's summary as one JSON object per line on stdout")
+    .option('--every <interval>', 'time between polls (30s, 5m, 1h), spread by ±10 %')
+    .option('--max-interval <interval>', 'longest wait between polls while the mailbox keeps failing (default: 1h, or --every if longer)')
+    .option('--once', "poll once and exit with that run's exit code");
+  groupHelp(watch)
+    .addHelpText('after', WATCH_HELP)
+    .action(async (pop3Url: string, imapUrl: string, o: WatchCliOptions) => {
+      result.debug = Boolean(o.debug);
+      const { runWatch } = await import('./watch-command.js');
+      result.code = await runWatch(pop3Url, imapUrl, o, io);
+    });
+
+  program
+    .command('status')
+    .description('show what each mailbox run from cron, watch or batch did lately, and whether it is failing')
+    .option('--json', 'print the status as one JSON object on stdout (docs/usage.md)')
+    .option('--runs <n>', 'runs listed per mailbox in --json', '10')
+    .option('--state-dir <dir>', 'the state directory to read (as for migrate)')
+    .action(async (o: StatusCliOptions) => {
+      const { runStatus } = await import('./status-command.js');
+      result.code = runStatus(o, io);
     });
 
   const verify = program
@@ -208,7 +247,8 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       return fail(new PopliftError(err.message.replace(/^error: /, ''), { exitCode: ExitCode.USAGE, code: 'USAGE' }), ExitCode.USAGE);
     }
     if (err instanceof PopliftError) {
-      io.stderr.write(`poplift: ${err.message}\n`);
+      const { wasAlreadyReported } = await import('./run-record.js');
+      if (!wasAlreadyReported(err)) io.stderr.write(`poplift: ${err.message}\n`);
       if (result.debug && err.stack) io.stderr.write(`${err.stack}\n${err.cause ? `cause: ${causeText(err.cause)}\n` : ''}`);
       return fail(err, err.exitCode);
     }

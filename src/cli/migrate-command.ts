@@ -3,7 +3,7 @@
  * with its lock, journal and output (executeMigrate, shared with batch).
  */
 import { join } from 'node:path';
-import { signalExitCode } from '../errors.js';
+import { PopliftError, signalExitCode } from '../errors.js';
 import { migrateMailbox, type MigrateHooks, type MigrateOptions } from '../engine/migrate.js';
 import { summaryExitCode, type MigrationSummary } from '../engine/summary.js';
 import { adoptLegacyJournal, legacyJournalBelongs, loadJournal, JournalWriter } from '../state/journal.js';
@@ -19,6 +19,7 @@ import { mailboxLabel, Output, outputSettings, summaryLine } from './output.js';
 import { parseServerUrl, type ServerUrl } from './server-url.js';
 import { formatSummary } from './summary-output.js';
 import { migrateJson } from './json-result.js';
+import { checkNotifyOptions, markAlreadyReported, recordOutcome, type NotifyCliOptions, type RunContext } from './run-record.js';
 
 export type { MigrateCliOptions } from './migrate-options.js';
 
@@ -91,6 +92,8 @@ export function planMigrate(pop3Text: string, imapText: string, o: MigrateCliOpt
 export type MigrateRunHooks = Pick<MigrateHooks, 'warn' | 'onListed' | 'onProgress' | 'onFailure' | 'stopRequested'> & {
   /** What the connections are doing until the mailbox is listed ("connecting to …"). */
   status?: (text: string) => void;
+  /** The lock stem of the POP3 mailbox, once known (poplift status tells from it whether a run holds it). */
+  lockStem?: (stem: string) => void;
 };
 
 export interface MigrateOutcome {
@@ -122,6 +125,7 @@ export async function executeMigrate(plan: MigratePlan, o: MigrateCliOptions, io
     ensureStateDirectory(stateDir);
     // Keyed by the mailbox as the server sees it (address, port, user), so two spellings of one host never run at once.
     const identity = plan.pop3Identity ?? (await mailboxIdentity(pop3, plan.timeoutMs));
+    hooks.lockStem?.(lockStem(identity));
     lock = MailboxLock.acquire(join(stateDir, lockStem(identity)), endpoints.sourceLabel, warn);
     try {
       adoptLegacyJournal(legacyPath, journalPath, pair);
@@ -182,32 +186,68 @@ export function shortLabel(plan: MigratePlan): string {
   return `${plan.pop3.user} → ${plan.levels.join('/')}`;
 }
 
-export async function runMigrate(pop3Text: string, imapText: string, o: MigrateCliOptions, io: CliIo): Promise<number> {
+/** What a run records in its mailbox's history, or undefined for a dry run (which writes nothing). */
+export function runContext(
+  plan: MigratePlan,
+  o: MigrateCliOptions & NotifyCliOptions,
+  io: CliIo,
+  mode: RunContext['mode'],
+  warn: (m: string) => void,
+): RunContext | undefined {
+  if (o.dryRun) return undefined;
+  return {
+    stateDir: stateDirectory(o.stateDir, io.env),
+    mode,
+    mailbox: { pop3: plan.pop3Label, imap: plan.imapLabel, folder: plan.levels.join('/') },
+    start: new Date(),
+    options: o,
+    warn,
+  };
+}
+
+/** A run stopped because another one is moving this mailbox: nothing is wrong, and under --quiet nothing is said. */
+export function lockedByAnotherRun(err: unknown): boolean {
+  return err instanceof PopliftError && err.code === 'LOCKED' && err.message.startsWith('Another poplift run');
+}
+
+export async function runMigrate(pop3Text: string, imapText: string, o: MigrateCliOptions & NotifyCliOptions, io: CliIo): Promise<number> {
   const plan = planMigrate(pop3Text, imapText, o);
+  checkNotifyOptions(o);
   const output = new Output(io.stderr, { ...outputSettings(o, io.stderr, false, 'when-listed'), endLine: false });
   const signals = watchSignals();
   const id = 0;
+  const warn = (message: string) => output.warn(message);
+  const context = runContext(plan, o, io, 'migrate', warn);
   try {
     output.mailboxStarted(id, mailboxName(plan), shortLabel(plan));
     const { summary, exitCode } = await executeMigrate(plan, o, io, {
-      warn: (message) => output.warn(message),
+      warn,
       status: (text) => output.mailboxStatus(id, text),
       onListed: (e) => output.mailboxListed(id, e),
       onProgress: (e) => output.mailboxProgress(id, e),
       stopRequested: signals.stop,
+      lockStem: (stem) => {
+        if (context) context.lockStem = stem;
+      },
     });
     const result = summaryLine(summary);
     output.mailboxEnded(id, result, exitCode === 0);
     output.close();
     const sig = signals.signal();
     const code = sig ? signalExitCode(sig) : exitCode;
+    const recorded = context && !sig ? await recordOutcome(context, { summary, exitCode: code }) : undefined;
     if (o.json) io.stdout.write(`${JSON.stringify(migrateJson(summary, code, sig))}\n`);
     const changed = summary.appended > 0 || summary.deleted > 0 || summary.wouldAppend.length > 0 || summary.wouldDelete.length > 0;
-    output.final(formatSummary(summary), result, { changed, ok: code === 0 });
+    output.final(formatSummary(summary), result, { changed, ok: code === 0, alreadyReported: recorded?.report === false });
     return code;
   } catch (err) {
     output.close();
     if (err instanceof Error) output.logOnly(`poplift: ${err.message}`);
+    if (context && !lockedByAnotherRun(err)) {
+      const recorded = await recordOutcome(context, { exitCode: err instanceof PopliftError ? err.exitCode : 1, error: err });
+      if (output.quiet && !recorded.report) markAlreadyReported(err);
+    }
+    if (output.quiet && lockedByAnotherRun(err)) markAlreadyReported(err);
     throw err;
   } finally {
     signals.dispose();

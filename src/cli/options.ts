@@ -38,6 +38,18 @@ Examples:
   */15 * * * *  $HOME/.local/bin/poplift migrate pop3s://alice@pop.old.example imaps://alice@imap.new.example --folder "Archive/Old ISP" --pop3-password-file $HOME/.config/poplift/pop3 --imap-password-file $HOME/.config/poplift/imap --delete --quiet --log-file $HOME/.local/state/poplift/cron.log
 ${EXIT_CODES_HELP}`;
 
+export const WATCH_HELP = `
+Each cycle is one migrate run (same lock, journal and proofs before any
+delete), printing nothing when nothing moved, one line when mail moved, and
+errors once when a mailbox starts failing, then at most once a day. A
+mailbox that keeps failing is polled less often (the interval doubles up to
+--max-interval) and normally again after a success. SIGUSR1 polls at once;
+SIGINT or SIGTERM end the current cycle cleanly (exit 130 or 143).
+
+Example:
+  poplift watch pop3s://alice@pop.old.example imaps://alice@gmail.com@imap.gmail.com --every 5m --delete --notify-command 'mail -s "poplift: $POPLIFT_NOTIFY_EVENT" me@example.org'
+`;
+
 export const VERIFY_HELP = `
 Changes nothing on either side: no DELE, no APPEND, no folder creation, no
 state. A POP3 message counts as there when the folder holds a message with
@@ -165,6 +177,8 @@ export function addMigrateOptions(command: Command, jsonHelp: string): Command {
     .option('--delete', 'delete from POP3 each message whose copy is confirmed on the destination')
     .option('--delete-every <n>', 'commit deletions (QUIT and reconnect) every <n> messages', '500')
     .option('--max-sessions <n>', 'most POP3 sessions one run opens to find messages a server lists only in later sessions (Gmail)', '50')
+    .option('--notify-command <cmd>', 'run <cmd> (through sh) when the mailbox goes from healthy to failing, and once when it recovers')
+    .option('--notify-after <n>', 'failed runs in a row that make a mailbox failing (a refused login at once)', '2')
     .option(
       '--max-bytes-per-run <size>',
       'upload at most this much per run (e.g. 450M for a 500 MB/day quota), then stop with exit 6; the next run goes on',
@@ -182,7 +196,10 @@ export const HELP_GROUPS: Array<[string, RegExp]> = [
   ['What to move:', /^(folder|dedupe|flags|markSeen|keepDeletedFlag|internalDate|dryRun|deep|verify)$/],
   ['Passwords and logins:', /^(pop3|imap)(PasswordFile|PasswordCommand|TokenFile|TokenCommand|Auth|OauthAccount)$/],
   ['TLS:', /^((pop3|imap)?(CaFile)|(pop3|imap)?Insecure|insecure|caFile|allowPlaintext|requireTls)$/i],
-  ['Cron, state and deleting:', /^(stateDir|retries|retryFailed|timeout|maxErrors|delete|deleteEvery|maxSessions)$/],
+  [
+    'Cron, state and deleting:',
+    /^(stateDir|retries|retryFailed|timeout|maxErrors|delete|deleteEvery|maxSessions|notifyCommand|notifyAfter|every|once|maxInterval)$/,
+  ],
   ['Speed and memory:', /^(multiappend|maxInflight|maxMessageSize|batchMessages|connections|jobs|shard|profile|maxBytesPerRun|rate)$/],
   ['Output:', /^(json|quiet|silent|progressInterval|logFile|debug|skipBadRows)$/],
   ['Config:', /^config$/],

@@ -268,12 +268,17 @@ export class Output {
    * nothing; with --silent the one line only when it did not fully succeed;
    * nothing on stderr with --json (stdout has it). The log gets the full text.
    */
-  final(fullText: string, oneLine: string, outcome: { changed: boolean; ok: boolean }): void {
+  final(fullText: string, oneLine: string, outcome: { changed: boolean; ok: boolean; alreadyReported?: boolean }): void {
     this.close();
     this.toLog(fullText);
     if (this.settings.json) return;
     if (!this.settings.quiet) this.stderr.write(fullText);
-    else if (!outcome.ok || (outcome.changed && !this.settings.silent)) this.stderr.write(`${oneLine}\n`);
+    else if ((!outcome.ok && !outcome.alreadyReported) || (outcome.changed && !this.settings.silent)) this.stderr.write(`${oneLine}\n`);
+  }
+
+  /** --quiet or --silent: cron mails only what is printed. */
+  get quiet(): boolean {
+    return this.settings.quiet;
   }
 
   /** A line for the log file only (e.g. an error the caller prints itself). */

@@ -233,3 +233,14 @@ function unlinkQuietly(path: string): void {
     // Already gone.
   }
 }
+
+/** The run holding the lock `stem` now, or undefined when none does (for poplift status). */
+export function lockHolder(stem: string): LockInfo | undefined {
+  let claims: Claim[];
+  try {
+    claims = listClaims(stem);
+  } catch {
+    return undefined;
+  }
+  return claims.find((claim) => claim.holder !== undefined && goneReason(claim.holder) === undefined)?.holder;
+}

@@ -22,7 +22,8 @@ describe('poplift completion', () => {
     it(`${shell}: names every subcommand and their options`, async () => {
       const r = await completion(shell);
       expect(r.code).toBe(0);
-      for (const command of ['migrate', 'batch', 'verify', 'login', 'logout', 'completion']) expect(r.stdout).toContain(command);
+      for (const command of ['migrate', 'batch', 'watch', 'status', 'verify', 'login', 'logout', 'completion'])
+        expect(r.stdout).toContain(command);
       for (const option of ['folder', 'jobs', 'shard', 'skip-bad-rows', 'progress-interval', 'log-file', 'config', 'deep', 'dry-run']) {
         expect(r.stdout).toContain(option);
       }
@@ -47,7 +48,18 @@ describe('poplift completion', () => {
       )
         .trim()
         .split('\n');
-    expect(complete(['poplift', ''])).toEqual(['migrate', 'batch', 'verify', 'login', 'logout', 'completion', '--help', '--version']);
+    expect(complete(['poplift', ''])).toEqual([
+      'migrate',
+      'batch',
+      'watch',
+      'status',
+      'verify',
+      'login',
+      'logout',
+      'completion',
+      '--help',
+      '--version',
+    ]);
     expect(complete(['poplift', 'b'])).toEqual(['batch']);
     expect(complete(['poplift', 'migrate', '--internal-date', ''])).toEqual(['received', 'date', 'server']);
     expect(complete(['poplift', 'batch', '--sk'])).toEqual(['--skip-bad-rows']);

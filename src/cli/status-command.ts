@@ -1,0 +1,114 @@
+/**
+ * poplift status: what the state directory knows of each mailbox that cron,
+ * watch or batch runs moved: the last runs, the last success and error, what
+ * was moved today and in all, whether a run holds the mailbox now, and a
+ * watch's next poll. It reads files only: any user who may read the state
+ * directory may run it.
+ */
+import { join } from 'node:path';
+import { ExitCode, PopliftError } from '../errors.js';
+import { knownMailboxes, readHealth, readHistory, type MailboxHealth, type RunRecord } from '../state/history.js';
+import { lockHolder } from '../state/lock.js';
+import { stateDirectory } from '../state/state-dir.js';
+import type { CliIo } from './cli-io.js';
+import { wholeNumber } from './options.js';
+
+export interface StatusCliOptions {
+  json?: boolean;
+  stateDir?: string;
+  runs?: string;
+}
+
+/** The schema of `poplift status --json` (docs/usage.md). */
+export const STATUS_SCHEMA = 1;
+
+export interface MailboxStatus {
+  pop3: string;
+  imap: string;
+  folder: string;
+  /** ok: the last run succeeded; failing: an alert is out; failed: the last run failed, not (yet) failing; unknown: no finished run. */
+  status: 'ok' | 'failing' | 'failed' | 'unknown';
+  lastRun: RunRecord | null;
+  lastSuccess: string | null;
+  lastError: { at: string; code: string; message: string } | null;
+  failuresInARow: number;
+  movedToday: number;
+  movedTotal: number;
+  running: { pid: number; host: string; since: string } | null;
+  nextPoll: string | null;
+  runs: RunRecord[];
+}
+
+/** Text a server or a message chose (error messages quote servers) made safe for a terminal. */
+function shown(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu, '?');
+}
+
+function statusOf(health: MailboxHealth, stateDir: string, today: string): MailboxStatus {
+  const last = health.lastRun;
+  const holder = health.lockStem === undefined ? undefined : lockHolder(join(stateDir, health.lockStem));
+  return {
+    ...health.mailbox,
+    status: health.alerting ? 'failing' : last === undefined ? 'unknown' : last.exitCode === 0 || last.exitCode === 6 ? 'ok' : 'failed',
+    lastRun: last ?? null,
+    lastSuccess: health.lastSuccess ?? null,
+    lastError: health.lastError ?? null,
+    failuresInARow: health.failures,
+    movedToday: health.movedByDay[today] ?? 0,
+    movedTotal: health.movedTotal,
+    running: holder === undefined ? null : { pid: holder.pid, host: holder.host, since: holder.started },
+    nextPoll: health.nextPoll ?? null,
+    runs: [],
+  };
+}
+
+export function mailboxStatuses(stateDir: string, runs: number, now = new Date()): MailboxStatus[] {
+  const today = now.toISOString().slice(0, 10);
+  return knownMailboxes(stateDir)
+    .flatMap((stem) => {
+      const health = readHealth(stateDir, stem);
+      if (health === undefined) return [];
+      const status = statusOf(health, stateDir, today);
+      status.runs = runs === 0 ? [] : readHistory(stateDir, stem).slice(-runs);
+      return [status];
+    })
+    .sort((a, b) => `${a.pop3} ${a.folder}`.localeCompare(`${b.pop3} ${b.folder}`));
+}
+
+function when(iso: string | null): string {
+  return iso === null ? 'never' : iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+}
+
+function describe(m: MailboxStatus): string {
+  const lines = [`${shown(m.pop3)} → ${shown(m.imap)} ${shown(m.folder)}`];
+  const last = m.lastRun;
+  lines.push(
+    `  ${m.status}; last run ${last === null ? 'never' : `${when(last.end)} (${last.mode}, exit ${last.exitCode}, moved ${last.moved})`}; last success ${when(m.lastSuccess)}; moved today ${m.movedToday}, in all ${m.movedTotal}`,
+  );
+  if (m.lastError !== null) lines.push(`  last error ${when(m.lastError.at)}: ${m.lastError.code}: ${shown(m.lastError.message)}`);
+  if (m.running !== null) lines.push(`  running now: PID ${m.running.pid} on ${shown(m.running.host)} since ${when(m.running.since)}`);
+  if (m.nextPoll !== null && m.running === null) lines.push(`  next poll ${when(m.nextPoll)}`);
+  return lines.join('\n');
+}
+
+export function runStatus(o: StatusCliOptions, io: CliIo): number {
+  const stateDir = stateDirectory(o.stateDir, io.env);
+  const runs = o.runs === undefined ? 10 : wholeNumber(o.runs, '--runs', 0);
+  let mailboxes: MailboxStatus[];
+  try {
+    mailboxes = mailboxStatuses(stateDir, runs);
+  } catch (err) {
+    if (err instanceof PopliftError) throw err;
+    throw new PopliftError(`Cannot read the state directory ${stateDir}: ${(err as Error).message}`, {
+      exitCode: ExitCode.USAGE,
+      code: 'STATE',
+    });
+  }
+  if (o.json) {
+    io.stdout.write(`${JSON.stringify({ schema: STATUS_SCHEMA, stateDir, mailboxes })}\n`);
+    return ExitCode.OK;
+  }
+  if (mailboxes.length === 0) io.stdout.write(`No runs recorded in ${stateDir} yet.\n`);
+  else io.stdout.write(`${mailboxes.map(describe).join('\n\n')}\n`);
+  return ExitCode.OK;
+}
