@@ -15,7 +15,7 @@ import { imapAstring } from './mailbox-name.js';
 import { SecretRedactor } from '../secrets-redaction.js';
 import { loginRefused } from './imap-errors.js';
 import { classifyResponseLine, runLaterError } from './server-responses.js';
-import { serverNameOptions, upgradeToTls } from '../tls-upgrade.js';
+import { sentBeforeTls, serverNameOptions, upgradeToTls } from '../tls-upgrade.js';
 import { oauthErrorAcknowledgement, oauthResponse, plainResponse, type OAuthMechanism } from '../sasl.js';
 
 export interface ImapLogin {
@@ -224,6 +224,11 @@ export class ImapAppendChannel {
     if (this.login.tls === 'starttls') {
       if (this.capabilities.has('STARTTLS')) {
         await this.command('STARTTLS');
+        // The chunk that carried the OK has been read to its end by now: anything after it is not the server's over TLS.
+        if (this.linesSeen > this.linesAtTagged || this.partial.length > 0 || this.assembling !== undefined || this.literalLeft > 0) {
+          this.close();
+          throw sentBeforeTls('IMAP', this.server);
+        }
         await this.upgrade(tlsOptions);
         await this.refreshCapabilities();
       } else if (!this.login.allowPlaintext) {
@@ -531,7 +536,12 @@ export class ImapAppendChannel {
     this.socket.destroy();
   }
 
+  /** Lines read, and how many had been when the last tagged reply came. */
+  private linesSeen = 0;
+  private linesAtTagged = 0;
+
   private onLine(line: string, literals: readonly Buffer[] = []): void {
+    this.linesSeen++;
     this.trace('S', line.length > 300 ? `${line.slice(0, 300)}…` : line);
     if (this.greetingWaiter) {
       const waiter = this.greetingWaiter;
@@ -556,6 +566,7 @@ export class ImapAppendChannel {
     this.lastTagged = { tag, at: performance.now() };
     const pending = this.pending.get(tag);
     if (!pending) return;
+    this.linesAtTagged = this.linesSeen;
     this.pending.delete(tag);
     this.armIdle();
     const reply = parseTagged(line.slice(sp + 1));

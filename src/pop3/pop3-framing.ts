@@ -177,6 +177,11 @@ export class Pop3ReplyParser {
     this.expected.push(multiLine ? Shape.Multi : continuation === true ? Shape.Sasl : Shape.Single);
   }
 
+  /** Bytes of a reply not yet complete are held (a partial status line or body). */
+  get midReply(): boolean {
+    return this.statusStarted || this.state !== State.Status;
+  }
+
   /** Commands registered whose reply is not complete yet. */
   get pending(): number {
     return this.expected.length - this.expectedHead;
