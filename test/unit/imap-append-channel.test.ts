@@ -458,3 +458,47 @@ describe('ImapAppendChannel and data injected after the STARTTLS answer (issue 2
     },
   );
 });
+
+describe('ImapAppendChannel LOGIN with a password a quoted string cannot carry (issue 20 item 9)', () => {
+  const PASSWORD = 'p%41%"q" \\ é€-ß';
+
+  /** Offers no AUTH=PLAIN, so the channel uses LOGIN; records the LOGIN command's bytes as sent. */
+  async function loginServer(capabilities: string): Promise<{ port: number; received: () => Buffer }> {
+    const chunks: Buffer[] = [];
+    const port = await scripted((socket) => {
+      socket.write(`* OK [CAPABILITY IMAP4rev1 ${capabilities}] ready\r\n`);
+      let text = '';
+      socket.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        text += chunk.toString('latin1');
+        // A synchronizing literal is sent once '+' asks for it.
+        if (/LOGIN alice \{\d+\}\r\n$/.test(text)) socket.write('+ go ahead\r\n');
+        if (/\r\n$/.test(text) && !/\{\d+\}\r\n$/.test(text) && /LOGIN/.test(text) && !text.includes('LOGOUT')) {
+          socket.write('U1 OK [CAPABILITY IMAP4rev1] Logged in\r\n');
+          text = 'done ';
+        }
+        if (/U\d+ LOGOUT\r\n$/.test(text)) socket.write(`* BYE\r\n${/(U\d+) LOGOUT/.exec(text)![1]} OK bye\r\n`);
+      });
+    });
+    return { port, received: () => Buffer.concat(chunks) };
+  }
+
+  it.each([
+    ['LITERAL+', `U1 LOGIN alice {${Buffer.byteLength(PASSWORD)}+}\r\n`],
+    ['', `U1 LOGIN alice {${Buffer.byteLength(PASSWORD)}}\r\n`],
+  ])('with capabilities %j: the password goes as a literal of its UTF-8 bytes', async (caps, head) => {
+    const server = await loginServer(caps);
+    const channel = await ImapAppendChannel.open({ ...login(server.port), password: PASSWORD, timeoutMs: 2000 });
+    await channel.logout();
+    const sent = server.received();
+    const login1 = sent.subarray(0, sent.indexOf('\r\n', sent.indexOf(Buffer.from(PASSWORD, 'utf8'))) + 2);
+    expect(login1.toString('latin1')).toBe(Buffer.from(`${head}${PASSWORD}\r\n`, 'utf8').toString('latin1'));
+  });
+
+  it('an ASCII password with quotes and a backslash still goes as a quoted string', async () => {
+    const server = await loginServer('LITERAL+');
+    const channel = await ImapAppendChannel.open({ ...login(server.port), password: 'a"b\\c d', timeoutMs: 2000 });
+    await channel.logout();
+    expect(server.received().toString('latin1')).toContain('U1 LOGIN alice "a\\"b\\\\c d"\r\n');
+  });
+});
