@@ -290,6 +290,7 @@ export class Output {
 
   /** A line for the log file only (e.g. an error the caller prints itself). */
   logOnly(line: string): void {
-    this.toLog(line);
+    // One line: a line break in an error's server words must not start a log line of its own.
+    this.toLog(displayText(line));
   }
 }
