@@ -5,6 +5,7 @@
  */
 import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { ExitCode, PopliftError, type Side } from './errors.js';
 
 /**
  * The caller's TLS options with the SNI server name for `host`: SNI carries
@@ -52,4 +53,21 @@ export function upgradeToTls(plain: Socket, host: string, options?: ConnectionOp
     socket.once('close', onClose);
   });
   return { socket, secured };
+}
+
+/**
+ * The server sent something after accepting STLS/STARTTLS and before the
+ * handshake. Whatever it is arrived in plain text, where anyone on the path
+ * can write it, and would be read as if it came over TLS (RFC 2595 §3.1,
+ * RFC 3501 §6.2.1; CVE-2011-0411): a partial line is joined to the first
+ * line read after the handshake, a forged reply can hide the capabilities
+ * and make the login fall back to a weaker mechanism. Refused, as imapflow
+ * refuses it on the control connection.
+ */
+export function sentBeforeTls(side: Side, server: string): PopliftError {
+  const verb = side === 'POP3' ? 'STLS' : 'STARTTLS';
+  return new PopliftError(
+    `${side} server ${server} sent data after its ${verb} answer, before the TLS handshake: something on the network path may be injecting commands, so poplift refuses this connection and sends no password. Try again; if it persists, use ${side === 'POP3' ? 'pop3s://' : 'imaps://'} (TLS from the start).`,
+    { exitCode: ExitCode.CONNECT, side, server, code: side === 'POP3' ? 'POP3_TLS' : 'IMAP_TLS' },
+  );
 }

@@ -6,6 +6,7 @@
  * mailbox succeeded. Rows reading one POP3 mailbox run one after another
  * (they would only find each other's lock) and stay in one --shard.
  */
+import { displayText, jsonLine } from '../display-text.js';
 import type { Command } from 'commander';
 import { ExitCode, PopliftError, signalExitCode } from '../errors.js';
 import type { MigrationSummary } from '../engine/summary.js';
@@ -213,7 +214,7 @@ export function formatVerifyTable(results: JobResult[], seconds: number): string
 }
 
 function table(header: string[], right: boolean[], rows: string[][], totals: string[]): string {
-  const all = [header, ...rows, totals];
+  const all = [header, ...rows, totals].map((r) => r.map(displayText));
   const widths = header.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
   const line = (r: string[]) =>
     r
@@ -221,7 +222,8 @@ function table(header: string[], right: boolean[], rows: string[][], totals: str
       .join('  ')
       .trimEnd();
   const rule = widths.map((w) => '-'.repeat(w)).join('  ');
-  return `${[line(header), rule, ...rows.map(line), rule, line(totals)].join('\n')}\n`;
+  const [shownHeader, ...rest] = all;
+  return `${[line(shownHeader!), rule, ...rest.slice(0, -1).map(line), rule, line(rest.at(-1)!)].join('\n')}\n`;
 }
 
 export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, command: Command): Promise<number> {
@@ -274,14 +276,20 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
       output.error(message);
       if (o.json)
         io.stdout.write(
-          `${JSON.stringify({ event: 'summary', schema: JSON_SCHEMA, status: 'usage', exitCode: ExitCode.USAGE, error: { code: 'BAD_ROWS', message } })}\n`,
+          jsonLine({
+            event: 'summary',
+            schema: JSON_SCHEMA,
+            status: 'usage',
+            exitCode: ExitCode.USAGE,
+            error: { code: 'BAD_ROWS', message },
+          }),
         );
       return ExitCode.USAGE;
     }
   }
 
   const json = (event: Record<string, unknown>) => {
-    if (o.json) io.stdout.write(`${JSON.stringify(event)}\n`);
+    if (o.json) io.stdout.write(jsonLine(event));
   };
   const rowIo: CliIo = { stdout: io.stdout, stderr: io.stderr, env: io.env };
   const signals = watchSignals();

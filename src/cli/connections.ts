@@ -3,6 +3,7 @@
  * plaintext policy, credentials (with one token refresh) and the endpoints
  * the engine connects through.
  */
+import { displayText } from '../display-text.js';
 import * as tls from 'node:tls';
 import type { ConnectionOptions } from 'node:tls';
 import { ExitCode, PopliftError, describeServer, usageError, type Side } from '../errors.js';
@@ -131,7 +132,7 @@ export async function connectionEndpoints(
   io: CliIo,
   warn: (message: string) => void,
 ): Promise<StoreEndpoints> {
-  const debug = o.debug ? (line: string) => io.stderr.write(`${line}\n`) : undefined;
+  const debug = o.debug ? (line: string) => io.stderr.write(`${displayText(line)}\n`) : undefined;
   const prompt = io.stdin?.isTTY ? terminalPrompt(io.stdin, io.stderr) : undefined;
   // Every problem with the command line at once: fixing one only to be told of the next costs a run each.
   const problems: PopliftError[] = [];

@@ -4,6 +4,7 @@
  * the stored sign-ins, `poplift logout <account>` removes one.
  */
 import { createInterface } from 'node:readline';
+import { displayText as shown } from '../display-text.js';
 import { ExitCode, PopliftError, usageError } from '../errors.js';
 import { authorizationCodeFlow, clientCredentials, deviceFlow, OAuthGrantError, type FlowIo, type TokenSet } from '../oauth/flows.js';
 import { OAuthHttpError } from '../oauth/http.js';
@@ -23,11 +24,6 @@ export interface LoginCliOptions {
   wait?: string;
   stateDir?: string;
   timeout?: string;
-}
-
-/** Text a provider or a person chose, made safe for a terminal line. */
-function shown(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu, '?');
 }
 
 function linesOf(input: NodeJS.ReadableStream | undefined): AsyncIterable<string> | undefined {

@@ -7,6 +7,7 @@
  */
 import { inspect } from 'node:util';
 import { Argument, Command, CommanderError, Option } from 'commander';
+import { displayText, jsonLine } from '../display-text.js';
 import { ExitCode, PopliftError } from '../errors.js';
 import type { BatchCliOptions } from './batch-command.js';
 import type { CliIo } from './cli-io.js';
@@ -207,6 +208,21 @@ function causeText(cause: unknown): string {
   return typeof cause === 'string' ? cause : inspect(cause);
 }
 
+/**
+ * A stack trace and cause for --debug. Their first line is the message, a
+ * server's words among it: shown neutralised, where a line break in it
+ * must not start a line of its own; the frames are poplift's.
+ */
+function debugText(err: Error, cause: string): string {
+  const neutral = (text: string): string => {
+    const message = err.message;
+    const at = message === '' ? -1 : text.indexOf(message);
+    const shown = at < 0 ? text : text.slice(0, at) + displayText(message) + text.slice(at + message.length);
+    return shown.split('\n').map(displayText).join('\n');
+  };
+  return `${neutral(err.stack ?? '')}\n${cause === '' ? '' : `${neutral(cause)}\n`}`;
+}
+
 function describeUnexpected(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -233,7 +249,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     if (command && !result.jsonDone && (result.json ?? jsonRequested(args, io.env))) {
       // batch speaks JSON Lines: its final line is always the summary event.
       const event = command === 'batch' ? { event: 'summary' } : {};
-      io.stdout.write(`${JSON.stringify({ ...event, ...errorJson(command, err, code) })}\n`);
+      io.stdout.write(jsonLine({ ...event, ...errorJson(command, err, code) }));
     }
     return code;
   };
@@ -248,12 +264,14 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     }
     if (err instanceof PopliftError) {
       const { wasAlreadyReported } = await import('./run-record.js');
-      if (!wasAlreadyReported(err)) io.stderr.write(`poplift: ${err.message}\n`);
-      if (result.debug && err.stack) io.stderr.write(`${err.stack}\n${err.cause ? `cause: ${causeText(err.cause)}\n` : ''}`);
+      if (!wasAlreadyReported(err)) io.stderr.write(`poplift: ${displayText(err.message)}\n`);
+      if (result.debug && err.stack) io.stderr.write(debugText(err, err.cause === undefined ? '' : `cause: ${causeText(err.cause)}`));
       return fail(err, err.exitCode);
     }
-    io.stderr.write(`poplift: unexpected error: ${describeUnexpected(err)}${result.debug ? '' : ' (run with --debug for details)'}\n`);
-    if (result.debug && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
+    io.stderr.write(
+      `poplift: unexpected error: ${displayText(describeUnexpected(err))}${result.debug ? '' : ' (run with --debug for details)'}\n`,
+    );
+    if (result.debug && err instanceof Error && err.stack) io.stderr.write(debugText(err, ''));
     return fail(err, ExitCode.PARTIAL);
   }
 }

@@ -2,6 +2,7 @@
  * poplift migrate: checks the options (planMigrate), then runs one mailbox
  * with its lock, journal and output (executeMigrate, shared with batch).
  */
+import { jsonLine } from '../display-text.js';
 import { join } from 'node:path';
 import { PopliftError, signalExitCode } from '../errors.js';
 import { migrateMailbox, type MigrateHooks, type MigrateOptions } from '../engine/migrate.js';
@@ -236,7 +237,7 @@ export async function runMigrate(pop3Text: string, imapText: string, o: MigrateC
     const sig = signals.signal();
     const code = sig ? signalExitCode(sig) : exitCode;
     const recorded = context && !sig ? await recordOutcome(context, { summary, exitCode: code }) : undefined;
-    if (o.json) io.stdout.write(`${JSON.stringify(migrateJson(summary, code, sig))}\n`);
+    if (o.json) io.stdout.write(jsonLine(migrateJson(summary, code, sig)));
     const changed = summary.appended > 0 || summary.deleted > 0 || summary.wouldAppend.length > 0 || summary.wouldDelete.length > 0;
     output.final(formatSummary(summary), result, { changed, ok: code === 0, alreadyReported: recorded?.report === false });
     return code;

@@ -12,8 +12,13 @@
  * for a run that moved mail too. --log-file appends the plain-text log
  * whatever stderr shows. Every line goes out in one
  * write, so mailboxes running side by side never tear each other's lines.
+ *
+ * Every text passes displayText on its way out (a multi-line text line by
+ * line: its callers built each line with the server's words neutralised),
+ * so no byte a server or a message chose reaches a terminal or the log raw.
  */
 import { appendFileSync } from 'node:fs';
+import { displayText } from '../display-text.js';
 import { usageError } from '../errors.js';
 import type { ProgressEvent } from '../engine/migrate.js';
 import { summaryExitCode, type MigrationSummary } from '../engine/summary.js';
@@ -79,6 +84,11 @@ export function formatSize(bytes: number): string {
   return bytes < 100_000 ? `${Math.round(bytes / 1e3)} KB` : `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
+/** Each line of a text poplift built line by line, neutralised; the line ends stay. */
+function displayLines(text: string): string {
+  return text.split('\n').map(displayText).join('\n');
+}
+
 /** "1 message", "2 messages": the count with the word in the right number. */
 export function count(n: number, singular: string, plural = `${singular}s`): string {
   return `${n} ${n === 1 ? singular : plural}`;
@@ -131,7 +141,7 @@ export class Output {
     const lines = text
       .replace(/\n$/, '')
       .split('\n')
-      .map((l) => `${stamp} ${l}\n`)
+      .map((l) => `${stamp} ${displayText(l)}\n`)
       .join('');
     try {
       appendFileSync(this.settings.logFile, lines, { mode: 0o600 });
@@ -142,26 +152,28 @@ export class Output {
     }
   }
 
-  private toStderr(line: string): void {
+  private toStderr(text: string): void {
+    const line = displayText(text.replace(/\n$/, ''));
     if (this.bars) this.bars.log(line);
-    else this.stderr.write(line.endsWith('\n') ? line : `${line}\n`);
+    else this.stderr.write(`${line}\n`);
   }
 
   /** An error: shown even with --quiet. */
   error(message: string): void {
-    const line = `poplift: ${message}`;
+    const line = `poplift: ${displayText(message)}`;
     this.toLog(line);
     this.toStderr(line);
   }
 
   warn(message: string): void {
-    const line = `poplift: warning: ${message}`;
+    const line = `poplift: warning: ${displayText(message)}`;
     this.toLog(line);
     if (!this.settings.quiet) this.toStderr(line);
   }
 
   /** A line for the log: on stderr only in plain-line mode. */
-  private event(line: string): void {
+  private event(text: string): void {
+    const line = displayText(text);
     this.toLog(line);
     if (this.mode === 'lines') this.stderr.write(`${line}\n`);
   }
@@ -169,7 +181,7 @@ export class Output {
   /** `label` is the short name a bar shows (e.g. `alice → Archive/Old ISP`); `name`, with both URLs, is printed once above it. */
   mailboxStarted(id: number, name: string, label: string = name): void {
     if (this.closed) return;
-    this.running.set(id, { name, label, tally: emptyTally(this.now()) });
+    this.running.set(id, { name: displayText(name), label: displayText(label), tally: emptyTally(this.now()) });
     if (this.settings.startLine === 'when-listed') return;
     this.startBar(id);
     this.event(`poplift: started ${name}`);
@@ -183,7 +195,7 @@ export class Output {
   mailboxStatus(id: number, text: string): void {
     if (this.mode !== 'bars' || this.closed || this.barred.has(id)) return;
     this.bars ??= new BarDisplay(this.stderr, this.settings.total, () => this.totalTally(), this.now);
-    this.bars.status(id, text);
+    this.bars.status(id, displayText(text));
   }
 
   private startBar(id: number): void {
@@ -229,7 +241,7 @@ export class Output {
       this.finishedTally.totalBytes += r.tally.totalBytes;
       this.finishedTally.doneBytes += r.tally.doneBytes;
     }
-    this.bars?.end(id, resultLine, ok);
+    this.bars?.end(id, displayText(resultLine), ok);
     if (this.settings.endLine !== false) this.event(`poplift: finished ${resultLine}`);
   }
 
@@ -272,8 +284,9 @@ export class Output {
     this.close();
     this.toLog(fullText);
     if (this.settings.json) return;
-    if (!this.settings.quiet) this.stderr.write(fullText);
-    else if ((!outcome.ok && !outcome.alreadyReported) || (outcome.changed && !this.settings.silent)) this.stderr.write(`${oneLine}\n`);
+    if (!this.settings.quiet) this.stderr.write(displayLines(fullText));
+    else if ((!outcome.ok && !outcome.alreadyReported) || (outcome.changed && !this.settings.silent))
+      this.stderr.write(`${displayText(oneLine)}\n`);
   }
 
   /** --quiet or --silent: cron mails only what is printed. */
@@ -283,6 +296,7 @@ export class Output {
 
   /** A line for the log file only (e.g. an error the caller prints itself). */
   logOnly(line: string): void {
-    this.toLog(line);
+    // One line: a line break in an error's server words must not start a log line of its own.
+    this.toLog(displayText(line));
   }
 }

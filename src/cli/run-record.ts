@@ -6,11 +6,13 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { jsonLine } from '../display-text.js';
 import { PopliftError, usageError } from '../errors.js';
 import type { MigrationSummary } from '../engine/summary.js';
 import { recordRun, shouldReport, type MailboxRef, type RunRecord, type Transition } from '../state/history.js';
 import { ensureStateDirectory } from '../state/state-dir.js';
 import { wholeNumber } from './options.js';
+import { withoutSecrets } from './secrets.js';
 
 export interface NotifyCliOptions {
   notifyCommand?: string;
@@ -32,14 +34,6 @@ export function historyStem(mailbox: MailboxRef): string {
   return createHash('sha256').update(`${mailbox.pop3}\n${mailbox.imap}\n${mailbox.folder}`).digest('hex').slice(0, 24);
 }
 
-/** The environment a notify command runs with: the caller's, less every secret poplift was given. */
-export function childEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(env))
-    if (!/^POPLIFT_/i.test(name) || !/(PASSWORD|TOKEN|SECRET)/i.test(name)) out[name] = value;
-  return out;
-}
-
 /** How long a notify command may run before it is stopped. */
 const NOTIFY_TIMEOUT_MS = 60_000;
 
@@ -57,7 +51,7 @@ function runNotify(command: string, transition: Transition, record: RunRecord, w
     at: record.end,
   };
   const env = {
-    ...childEnvironment(process.env),
+    ...withoutSecrets(process.env),
     POPLIFT_NOTIFY_EVENT: transition.kind,
     POPLIFT_NOTIFY_MAILBOX: `${health.mailbox.pop3} → ${health.mailbox.imap} ${health.mailbox.folder}`,
     POPLIFT_NOTIFY_POP3: health.mailbox.pop3,
@@ -75,7 +69,7 @@ function runNotify(command: string, transition: Transition, record: RunRecord, w
     const child = spawn('/bin/sh', ['-c', command], { env, stdio: ['pipe', 'ignore', 'inherit'] });
     const timer = setTimeout(() => child.kill('SIGKILL'), NOTIFY_TIMEOUT_MS);
     child.stdin.on('error', () => undefined);
-    child.stdin.end(`${JSON.stringify(payload)}\n`);
+    child.stdin.end(jsonLine(payload));
     child.on('error', (err) => {
       clearTimeout(timer);
       warn(`The notify command could not be started (${err.message}).`);

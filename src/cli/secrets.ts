@@ -85,6 +85,18 @@ export function readSecretFile(path: string, what: string, warn: (m: string) => 
   return line;
 }
 
+/** poplift's own secrets in an environment: POPLIFT_* names with PASSWORD, TOKEN or SECRET in them. */
+const SECRET_VARIABLE = /^POPLIFT_.*(?:PASSWORD|TOKEN|SECRET)/i;
+
+/**
+ * The environment a secret command runs in: the run's, less poplift's
+ * secrets. The POP3 password command has no business with the IMAP
+ * password, and a command that logs its environment must not log it.
+ */
+export function withoutSecrets(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !SECRET_VARIABLE.test(name)));
+}
+
 /** How long a --*-password-command or --*-token-command may run. */
 export const SECRET_COMMAND_TIMEOUT_MS = 60_000;
 
@@ -98,9 +110,14 @@ const MAX_COMMAND_OUTPUT = 1024 * 1024;
  * that on timeout the whole group is killed: killing only the shell left
  * its children holding the output pipe open, and the run hung.
  */
-export function runSecretCommand(command: string, what: string, timeoutMs = SECRET_COMMAND_TIMEOUT_MS): Promise<string> {
+export function runSecretCommand(
+  command: string,
+  what: string,
+  timeoutMs = SECRET_COMMAND_TIMEOUT_MS,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: withoutSecrets(env) });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     let outLength = 0;
@@ -198,12 +215,12 @@ export async function resolveCredentials(s: CredentialSources): Promise<Credenti
   }
   if (s.tokenCommand !== undefined) {
     const command = s.tokenCommand;
-    let token = await runSecretCommand(command, `${s.side} token`);
+    let token = await runSecretCommand(command, `${s.side} token`, undefined, s.env);
     return {
       token: {
         current: () => token,
         refresh: async () => {
-          token = await runSecretCommand(command, `${s.side} token`);
+          token = await runSecretCommand(command, `${s.side} token`, undefined, s.env);
           return token;
         },
       },
@@ -211,7 +228,8 @@ export async function resolveCredentials(s: CredentialSources): Promise<Credenti
   }
   if (s.passwordFile !== undefined)
     return { password: readSecretFile(s.passwordFile, `${s.side} password`, s.warn, `--${lower}-password-file`) };
-  if (s.passwordCommand !== undefined) return { password: await runSecretCommand(s.passwordCommand, `${s.side} password`) };
+  if (s.passwordCommand !== undefined)
+    return { password: await runSecretCommand(s.passwordCommand, `${s.side} password`, undefined, s.env) };
   if (fromEnv !== undefined && fromEnv !== '') return { password: fromEnv };
   if (s.fromUrl !== undefined) {
     s.warn(

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
-import { usageError, type Side } from '../errors.js';
+import { PopliftError, usageError, type Side } from '../errors.js';
 
 export type TlsMode = 'implicit' | 'starttls';
 
@@ -31,15 +31,33 @@ function decode(part: string, what: string, text: string): string {
   }
 }
 
-/** Parses a server URL for the given side; every problem is a usage error naming the expected form. */
+/**
+ * Parses a server URL for the given side; every problem is a usage error
+ * naming the expected form. A URL with a password never shows it, and its
+ * error says where a password belongs: a '#', '?' or '/' in a password cuts
+ * the URL short, so the error is often about something else entirely.
+ */
 export function parseServerUrl(text: string, side: Side): ServerUrl {
+  try {
+    return parse(text, side);
+  } catch (err) {
+    if (!(err instanceof PopliftError) || redactUrl(text) === text) throw err;
+    const lower = side.toLowerCase();
+    throw usageError(
+      `${err.message} Keep the password out of the URL: set POPLIFT_${side}_PASSWORD or give --${lower}-password-file <file> ` +
+        `(in a URL, percent-encode '#', '?', '/', '@', ':' and '%' in it, e.g. '#' as %23).`,
+    );
+  }
+}
+
+function parse(text: string, side: Side): ServerUrl {
   const lower = side.toLowerCase();
   const form = `${lower}://USER@HOST[:PORT] or ${lower}s://USER@HOST[:PORT]`;
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw usageError(`'${text}' is not a ${side} server URL: expected ${form}.`);
+    throw usageError(`'${redactUrl(text)}' is not a ${side} server URL: expected ${form}.`);
   }
   const scheme = SCHEMES[url.protocol];
   if (!scheme || scheme.side !== side) {
@@ -82,9 +100,23 @@ function asciiHost(host: string, shown: string): string {
   return ascii;
 }
 
-/** The URL with any password replaced, safe to print. */
+/**
+ * The URL with any password replaced, safe to print, also when the URL is
+ * malformed: the password runs from the first ':' after the scheme's '//'
+ * to the last '@' (a password may hold '#', '?', '/' and '@'); without '@',
+ * whatever follows a ':' that does not start a port.
+ */
 export function redactUrl(text: string): string {
-  return text.replace(/^([a-z0-9]+:\/\/[^:@/]*):[^@/]*@/i, '$1:****@');
+  const m = /^([a-z][a-z0-9+.-]*:)(\/\/)?(.*)$/is.exec(text);
+  if (!m) return text.includes('@') ? `****${text.slice(text.lastIndexOf('@'))}` : text;
+  const scheme = m[1]!;
+  const rest = m[3]!;
+  if (m[2] === undefined) return rest.includes('@') ? `${scheme}****${rest.slice(rest.lastIndexOf('@'))}` : text;
+  const at = rest.lastIndexOf('@');
+  const colon = rest.indexOf(':');
+  if (colon < 0 || (at >= 0 && colon > at)) return text;
+  if (at >= 0) return `${scheme}//${rest.slice(0, colon)}:****${rest.slice(at)}`;
+  return /^\d*(?:[/?#].*)?$/s.test(rest.slice(colon + 1)) ? text : `${scheme}//${rest.slice(0, colon)}:****`;
 }
 
 /**

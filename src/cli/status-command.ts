@@ -6,6 +6,7 @@
  * directory may run it.
  */
 import { join } from 'node:path';
+import { displayText as shown, jsonLine } from '../display-text.js';
 import { ExitCode, PopliftError } from '../errors.js';
 import { knownMailboxes, readHealth, readHistory, type MailboxHealth, type RunRecord } from '../state/history.js';
 import { lockHolder } from '../state/lock.js';
@@ -37,11 +38,6 @@ export interface MailboxStatus {
   running: { pid: number; host: string; since: string } | null;
   nextPoll: string | null;
   runs: RunRecord[];
-}
-
-/** Text a server or a message chose (error messages quote servers) made safe for a terminal. */
-function shown(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu, '?');
 }
 
 function statusOf(health: MailboxHealth, stateDir: string, today: string): MailboxStatus {
@@ -105,7 +101,7 @@ export function runStatus(o: StatusCliOptions, io: CliIo): number {
     });
   }
   if (o.json) {
-    io.stdout.write(`${JSON.stringify({ schema: STATUS_SCHEMA, stateDir, mailboxes })}\n`);
+    io.stdout.write(jsonLine({ schema: STATUS_SCHEMA, stateDir, mailboxes }));
     return ExitCode.OK;
   }
   if (mailboxes.length === 0) io.stdout.write(`No runs recorded in ${stateDir} yet.\n`);

@@ -1,3 +1,4 @@
+import { displayText } from '../display-text.js';
 import type { MigrationSummary } from '../engine/summary.js';
 import { count, formatSize, mailboxLabel } from './output.js';
 
@@ -35,5 +36,6 @@ export function formatSummary(s: MigrationSummary): string {
     for (const f of s.failures) lines.push(`    ${f.uidl}  ${f.side}  ${f.reason}`);
   }
   if (s.stopped) lines.push(`  stopped early: ${s.stopped}`);
-  return lines.join('\n') + '\n';
+  // Each line neutralised whole: a UIDL, reason or key with a line break in it stays on its line.
+  return lines.map(displayText).join('\n') + '\n';
 }

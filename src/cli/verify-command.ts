@@ -1,4 +1,5 @@
 /** poplift verify (and batch --verify): proves every POP3 message is in the folder, changing nothing. */
+import { jsonLine } from '../display-text.js';
 import { signalExitCode } from '../errors.js';
 import { verifyExitCode, verifyMailbox, type VerifyReport } from '../engine/verify.js';
 import { connectionEndpoints, type ConnectionCliOptions } from './connections.js';
@@ -45,7 +46,7 @@ export async function runVerify(pop3Text: string, imapText: string, o: VerifyCli
     const report = await verifyMailbox(endpoints, { folder: levels, deep: Boolean(o.deep) }, { warn });
     output.close();
     const code = verifyExitCode(report);
-    if (o.json) io.stdout.write(`${JSON.stringify(verifyJson(report, code))}\n`);
+    if (o.json) io.stdout.write(jsonLine(verifyJson(report, code)));
     else io.stderr.write(formatVerifyReport(report));
     return code;
   } finally {

@@ -1,3 +1,4 @@
+import { displayText } from '../display-text.js';
 import { describeChanges, type ServerChange, type VerifyProblemKind, type VerifyReport } from '../engine/verify.js';
 import { count, mailboxLabel } from './output.js';
 
@@ -46,5 +47,6 @@ export function formatVerifyReport(r: VerifyReport): string {
     `verify ${mailboxLabel(r.pop3, r.imap, r.folder)}${r.folderExists ? '' : ' (does not exist)'}: ` +
       `${count(r.found, 'POP3 message')}, ${r.folderMessages} in the folder, ${r.present} found ${how}; ${outcome}; ${changed ? `${changed}; ` : ''}${r.seconds.toFixed(1)} s`,
   );
-  return lines.join('\n') + '\n';
+  // Each line neutralised whole: a UIDL or Subject with a line break in it stays on its line.
+  return lines.map(displayText).join('\n') + '\n';
 }

@@ -6,6 +6,7 @@
  * that moved nothing prints nothing; SIGINT/SIGTERM end the current cycle
  * cleanly, SIGUSR1 polls at once ("check mail now").
  */
+import { displayText, jsonLine } from '../display-text.js';
 import { PopliftError, signalExitCode, usageError } from '../errors.js';
 import { setNextPoll } from '../state/history.js';
 import type { CliIo } from './cli-io.js';
@@ -128,7 +129,7 @@ export async function runWatch(pop3Text: string, imapText: string, o: WatchOptio
         const sig = signals.signal();
         code = sig ? signalExitCode(sig) : exitCode;
         const recorded = sig ? undefined : await recordOutcome(context, { summary, exitCode });
-        if (o.json) io.stdout.write(`${JSON.stringify(migrateJson(summary, code, sig))}\n`);
+        if (o.json) io.stdout.write(jsonLine(migrateJson(summary, code, sig)));
         const result = summaryLine(summary);
         output.mailboxEnded(0, result, exitCode === 0);
         output.final(formatSummary(summary), `${new Date().toISOString()} ${result}`, {
@@ -146,7 +147,7 @@ export async function runWatch(pop3Text: string, imapText: string, o: WatchOptio
           // Another run (cron, a manual one) is moving this mailbox: not a failure of this one.
         } else {
           const recorded = await recordOutcome(context, { exitCode: err.exitCode, error: err });
-          if (recorded.report) io.stderr.write(`${new Date().toISOString()} poplift: ${err.message}\n`);
+          if (recorded.report) io.stderr.write(`${new Date().toISOString()} poplift: ${displayText(err.message)}\n`);
           failures++;
         }
         if (o.once) throw err;

@@ -15,7 +15,7 @@ import { imapAstring } from './mailbox-name.js';
 import { SecretRedactor } from '../secrets-redaction.js';
 import { loginRefused } from './imap-errors.js';
 import { classifyResponseLine, runLaterError } from './server-responses.js';
-import { serverNameOptions, upgradeToTls } from '../tls-upgrade.js';
+import { sentBeforeTls, serverNameOptions, upgradeToTls } from '../tls-upgrade.js';
 import { oauthErrorAcknowledgement, oauthResponse, plainResponse, type OAuthMechanism } from '../sasl.js';
 
 export interface ImapLogin {
@@ -224,6 +224,11 @@ export class ImapAppendChannel {
     if (this.login.tls === 'starttls') {
       if (this.capabilities.has('STARTTLS')) {
         await this.command('STARTTLS');
+        // The chunk that carried the OK has been read to its end by now: anything after it is not the server's over TLS.
+        if (this.linesSeen > this.linesAtTagged || this.partial.length > 0 || this.assembling !== undefined || this.literalLeft > 0) {
+          this.close();
+          throw sentBeforeTls('IMAP', this.server);
+        }
         await this.upgrade(tlsOptions);
         await this.refreshCapabilities();
       } else if (!this.login.allowPlaintext) {
@@ -310,7 +315,7 @@ export class ImapAppendChannel {
           code: 'IMAP_AUTH',
         });
       }
-      reply = await this.rawCommand(`LOGIN ${imapAstring(user)} ${imapAstring(password ?? '')}`, `LOGIN ${imapAstring(user)} ****`);
+      reply = await this.loginCommand(user, password ?? '');
     }
     if (reply.status !== 'OK') {
       this.close();
@@ -363,6 +368,41 @@ export class ImapAppendChannel {
       this.socket.write(`${tag} AUTHENTICATE ${mech}\r\n`);
     }
     return reply.finally(() => {
+      this.continuations.length = 0;
+    });
+  }
+
+  /**
+   * LOGIN, its arguments as atoms or quoted strings where those carry them
+   * (7-bit text without CR or LF), else as literals of their UTF-8 bytes: a
+   * quoted string is 7-bit (RFC 3501 §9 TEXT-CHAR), and a command line
+   * written as latin1 sent '€' as one byte, so the password the control
+   * connection logged in with failed on the upload connections.
+   */
+  private loginCommand(user: string, password: string): Promise<TaggedReply> {
+    const tag = this.nextTag();
+    const reply = this.expect(tag);
+    // Each part goes out once the server has asked for it with '+' (the first at once).
+    const parts: Buffer[][] = [[Buffer.from(`${tag} LOGIN`)]];
+    for (const arg of [user, password]) {
+      let current = parts[parts.length - 1]!;
+      if (/^[\x20-\x7e]*$/.test(arg)) {
+        current.push(Buffer.from(` ${imapAstring(arg)}`));
+        continue;
+      }
+      const bytes = Buffer.from(arg, 'utf8');
+      const sync = !this.nonSyncOk(bytes.length);
+      current.push(Buffer.from(` {${bytes.length}${sync ? '' : '+'}}\r\n`));
+      if (sync) parts.push((current = []));
+      current.push(bytes);
+    }
+    parts[parts.length - 1]!.push(Buffer.from('\r\n'));
+    this.trace('C', `${tag} LOGIN ${/^[\x20-\x7e]*$/.test(user) ? imapAstring(user) : `{${Buffer.byteLength(user)}}`} ****`);
+    for (const part of parts.slice(1)) this.continuations.push(() => this.socket.write(Buffer.concat(part)));
+    this.queue(Buffer.concat(parts[0]!));
+    this.flushOut().catch(() => undefined);
+    return reply.finally(() => {
+      // A refusal before its '+' must not leave a part to answer the next command's '+'.
       this.continuations.length = 0;
     });
   }
@@ -531,7 +571,12 @@ export class ImapAppendChannel {
     this.socket.destroy();
   }
 
+  /** Lines read, and how many had been when the last tagged reply came. */
+  private linesSeen = 0;
+  private linesAtTagged = 0;
+
   private onLine(line: string, literals: readonly Buffer[] = []): void {
+    this.linesSeen++;
     this.trace('S', line.length > 300 ? `${line.slice(0, 300)}…` : line);
     if (this.greetingWaiter) {
       const waiter = this.greetingWaiter;
@@ -556,6 +601,7 @@ export class ImapAppendChannel {
     this.lastTagged = { tag, at: performance.now() };
     const pending = this.pending.get(tag);
     if (!pending) return;
+    this.linesAtTagged = this.linesSeen;
     this.pending.delete(tag);
     this.armIdle();
     const reply = parseTagged(line.slice(sp + 1));

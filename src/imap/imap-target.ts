@@ -71,6 +71,18 @@ function overCapError(server: string, cause: Error): PopliftError {
   );
 }
 
+/**
+ * imapflow refuses to quote a CR, LF or NUL, and an IMAP string can carry
+ * none of them: the password is wrong however often the run is tried again.
+ */
+function unsendablePassword(o: ImapConnectOptions, server: string, cause: unknown): PopliftError {
+  const what = /\0/.test(o.password!) ? 'a NUL' : /\r/.test(o.password!) ? 'a CR' : 'an LF';
+  return new PopliftError(
+    `IMAP server ${server}: the IMAP password for ${o.user} contains ${what} character, which an IMAP login cannot send. Check the password (the first line of --imap-password-file, POPLIFT_IMAP_PASSWORD or the command's output).`,
+    { exitCode: ExitCode.AUTH, side: 'IMAP', server, code: 'IMAP_AUTH', cause },
+  );
+}
+
 /** Maps anything imapflow throws while connecting to a one-line PopliftError. */
 function loginError(o: ImapConnectOptions, err: unknown): PopliftError {
   if (err instanceof PopliftError) return err;
@@ -100,6 +112,8 @@ function loginError(o: ImapConnectOptions, err: unknown): PopliftError {
       err,
     );
   }
+  if (e?.code === 'InvalidStringValue' && o.password !== undefined && /[\r\n\0]/.test(o.password))
+    return unsendablePassword(o, server, err);
   if (isTlsError(err) || (e?.code && /^E[A-Z]+$/.test(e.code) && e.code !== 'ETHROTTLE'))
     return connectFailure('IMAP', server, o.host, err);
   return new PopliftError(`IMAP server ${server}: ${e?.message ?? String(err)}`, {

@@ -29,7 +29,8 @@ function decodeWord(word: string, charset: string, encoding: string, text: strin
  * `value` (an unfolded header value, one code unit per byte as headers.ts
  * gives it) as readable text: raw 8-bit bytes read as UTF-8 when they are
  * valid UTF-8, RFC 2047 encoded-words decoded when their charset is known
- * (left as they are otherwise), and control characters shown as '?'.
+ * (left as they are otherwise), tabs as spaces. Control characters stay:
+ * every output neutralises them (display-text.ts), and --json keeps them exact.
  */
 export function readableHeader(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
@@ -46,5 +47,5 @@ export function readableHeader(value: string | undefined): string | undefined {
       .replace(BETWEEN_ENCODED_WORDS, '$1')
       .replace(ENCODED_WORD, (word, charset: string, encoding: string, encoded: string) => decodeWord(word, charset, encoding, encoded));
   }
-  return text.replace(/\t/g, ' ').replace(/[\x00-\x1f\x7f]/g, '?');
+  return text.replace(/\t/g, ' ');
 }

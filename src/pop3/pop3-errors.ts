@@ -1,3 +1,4 @@
+import { displayText } from '../display-text.js';
 import { ErrorCode, ExitCode, PopliftError, errnoCode } from '../errors.js';
 
 /**
@@ -313,6 +314,6 @@ export function sessionClosed(server: string, command: string | undefined): Popl
 }
 
 export function quoteServer(text: string): string {
-  const clean = text.replace(/[\x00-\x1f\x7f]/g, ' ').trim();
+  const clean = displayText(text.trim());
   return clean === '' ? 'no reason given' : `"${clean.length > 200 ? `${clean.slice(0, 200)}…` : clean}"`;
 }

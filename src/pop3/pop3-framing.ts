@@ -8,6 +8,8 @@
  * either, so a message comes out with exactly the bytes the server stored.
  */
 
+import { displayText } from '../display-text.js';
+
 const CR = 0x0d;
 const LF = 0x0a;
 const DOT = 0x2e;
@@ -177,6 +179,11 @@ export class Pop3ReplyParser {
     this.expected.push(multiLine ? Shape.Multi : continuation === true ? Shape.Sasl : Shape.Single);
   }
 
+  /** Bytes of a reply not yet complete are held (a partial status line or body). */
+  get midReply(): boolean {
+    return this.statusStarted || this.state !== State.Status;
+  }
+
   /** Commands registered whose reply is not complete yet. */
   get pending(): number {
     return this.expected.length - this.expectedHead;
@@ -250,10 +257,7 @@ export class Pop3ReplyParser {
       indicatorLength = 4;
     } else {
       this.state = State.Broken;
-      const shown = line
-        .subarray(0, 80)
-        .toString('latin1')
-        .replace(/[^\x20-\x7e]/g, '?');
+      const shown = displayText(line.subarray(0, 80).toString('latin1'));
       throw new Pop3FramingError(`unexpected POP3 server line "${shown}" (neither +OK nor -ERR)`, Buffer.from(line.subarray(0, 16)));
     }
     const shape = this.statusUnsolicited ? undefined : this.expected[this.expectedHead]!;

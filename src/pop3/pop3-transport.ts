@@ -20,7 +20,7 @@ import { openPop3Socket } from './node-pop3-socket.js';
 import { recogniseService } from '../service-greeting.js';
 import { Pop3FramingError, Pop3ReplyParser, type Pop3Reply } from './pop3-framing.js';
 import type { SecretRedactor } from '../secrets-redaction.js';
-import { serverNameOptions, upgradeToTls } from '../tls-upgrade.js';
+import { sentBeforeTls, serverNameOptions, upgradeToTls } from '../tls-upgrade.js';
 
 export interface Pop3TransportOptions {
   host: string;
@@ -133,6 +133,9 @@ export class Pop3Transport {
   private deadlineSince = 0;
   /** Octets received for the reply at the head of the queue, for the deadline's message. */
   private headOctets = 0;
+  /** Replies (and unsolicited lines) read, and how many had been when the last command was answered. */
+  private repliesSeen = 0;
+  private repliesAtAnswer = 0;
   /** Set while an STLS upgrade negotiates; socket errors then are TLS failures. */
   private handshake: Handshake | undefined;
   private readonly ourListeners: [string, Listener][] = [];
@@ -269,6 +272,12 @@ export class Pop3Transport {
     if (!reply.ok) return reply.text;
     const plain = this.sock;
     if (plain === undefined || this.failure !== undefined) throw this.failure ?? sessionClosed(this.server, 'STLS');
+    // The chunk that carried the +OK has been read to its end by now.
+    if (this.repliesSeen > this.repliesAtAnswer || this.parser.midReply) {
+      const err = sentBeforeTls('POP3', this.server);
+      this.fail(err);
+      throw err;
+    }
     // Our listeners must leave the plain socket: from now on it carries
     // ciphertext, which only the TLS layer may read.
     for (const [event, listener] of this.ourListeners) plain.removeListener(event, listener);
@@ -390,6 +399,7 @@ export class Pop3Transport {
       return;
     }
     for (const reply of replies) {
+      this.repliesSeen++;
       if (reply.unsolicited) {
         this.lastServerWords = reply.text;
         this.trace(`S: (unsolicited) ${statusLine(reply)}`);
@@ -402,6 +412,7 @@ export class Pop3Transport {
       if (!command.background) this.foregroundWaiting--;
       this.trace(`S: ${statusLine(reply)}`);
       if (reply.body !== undefined) this.trace(`S: (${reply.body.length} octets)`);
+      this.repliesAtAnswer = this.repliesSeen;
       command.resolve(reply);
     }
     if (replies.length > 0 && this.sock !== undefined) {

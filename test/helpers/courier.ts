@@ -51,7 +51,15 @@ export function courierMissing(): string | undefined {
   return missingFiles('Courier', required);
 }
 
-export async function startCourier(): Promise<MailServer> {
+export interface CourierOptions {
+  /**
+   * Offer AUTH=PLAIN over plain text (default true). false leaves Debian's
+   * default: over loopback without TLS, the LOGIN command is the only way in.
+   */
+  authPlain?: boolean;
+}
+
+export async function startCourier(options: CourierOptions = {}): Promise<MailServer> {
   const missing = courierMissing();
   if (missing) throw new Error(missing);
   const f = files();
@@ -93,9 +101,13 @@ mount --bind ${run} /run/courier
 ${f.authdaemond} &
 set -a
 . ${etc}/imapd
-# Debian offers AUTH=PLAIN only with TLS; these tests log in over loopback without it.
+${
+  options.authPlain === false
+    ? ''
+    : `# Debian offers AUTH=PLAIN only with TLS; these tests log in over loopback without it.
 IMAP_CAPABILITY="$IMAP_CAPABILITY AUTH=PLAIN"
-IMAPDSTARTTLS=NO
+`
+}IMAPDSTARTTLS=NO
 ${tcpd} ${imap} ${bin}/imaplogin ${bin}/imapd Maildir &
 . ${etc}/pop3d
 ${tcpd} ${pop3} ${bin}/courierpop3login ${bin}/courierpop3d Maildir &

@@ -114,6 +114,11 @@ export interface ScriptedPop3Options {
   tls?: SecureContextOptions;
   /** Offer STLS (add 'STLS' to capa yourself) with this key and certificate. */
   stls?: SecureContextOptions;
+  /**
+   * Sent in the same write right after "+OK Begin TLS", before the handshake:
+   * what an attacker on the path injects into the plain-text stream.
+   */
+  afterStls?: string;
   /** How every default reply is cut into pieces. */
   pieces?: (data: Buffer) => Buffer[];
   hook?: CommandHook;
@@ -336,7 +341,7 @@ export async function startScriptedPop3(options: ScriptedPop3Options = {}): Prom
       if (options.hook !== undefined && (await options.hook(line, ctx))) return;
       const verb = line.split(' ', 1)[0]!.toUpperCase();
       if (verb === 'STLS' && options.stls !== undefined) {
-        await ctx.send(`+OK Begin TLS negotiation now.${CRLF}`);
+        await ctx.send(`+OK Begin TLS negotiation now.${CRLF}${options.afterStls ?? ''}`);
         socket.removeListener('data', onData);
         const secure = new TLSSocket(socket, { isServer: true, secureContext: createSecureContext(options.stls) });
         secure.on('error', () => undefined);

@@ -110,3 +110,19 @@ describe('--json on a usage error', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ status: 'usage', exitCode: 2 });
   });
 });
+
+describe('a password in a server URL is never printed (issue 20 item 10)', () => {
+  it.each(['migrate', 'verify'])(
+    '%s with a URL cut short by a # in its password: usage error, no password on stderr or in --json',
+    async (command) => {
+      const args = [command, 'pop3s://u:pa#Zq9ss@127.0.0.1:9', URLS[1]!, ...(command === 'verify' ? ['--folder', 'X'] : []), '--json'];
+      const r = await runCli(args, { POPLIFT_IMAP_PASSWORD: 'q' });
+      expect(r.code).toBe(2);
+      expect(r.stderr + r.stdout).not.toContain('Zq9');
+      expect(r.stderr).toMatch(/^poplift: .*POPLIFT_POP3_PASSWORD.*--pop3-password-file.*percent-encode/);
+      const json = JSON.parse(r.stdout) as { error: { code: string; message: string } };
+      expect(json.error.code).toBe('USAGE');
+      expect(json.error.message).toMatch(/POPLIFT_POP3_PASSWORD/);
+    },
+  );
+});

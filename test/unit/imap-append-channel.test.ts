@@ -2,8 +2,11 @@
  * The upload connection before login, against tiny scripted servers: a real
  * IMAP server always greets, so these cases need one that does not.
  */
+import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { createSecureContext, TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ExitCode, type PopliftError } from '../../src/errors.js';
 import { ImapAppendChannel, type ImapLogin } from '../../src/imap/imap-append-channel.js';
 
 const servers: Server[] = [];
@@ -376,5 +379,126 @@ describe('ImapAppendChannel and a server that holds its "+" behind the previous 
     } finally {
       await channel.logout();
     }
+  });
+});
+
+describe('ImapAppendChannel and data injected after the STARTTLS answer (issue 20 item 8)', () => {
+  const fixture = (name: string): Buffer => readFileSync(new URL(`./fixtures/${name}`, import.meta.url));
+
+  /**
+   * Answers STARTTLS with `OK Begin TLS` plus `injected` in the same write, then
+   * speaks TLS: CAPABILITY lists AUTH=PLAIN, and every login is recorded.
+   */
+  async function startTlsServer(injected: string): Promise<{ port: number; logins: string[] }> {
+    const logins: string[] = [];
+    const context = createSecureContext({ key: fixture('tls-server-key.pem'), cert: fixture('tls-server.pem') });
+    const port = await scripted((plain) => {
+      plain.write('* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n');
+      const serve = (socket: Socket, secure: boolean): void => {
+        let buffered = '';
+        const onData = (chunk: Buffer): void => {
+          buffered += chunk.toString('latin1');
+          for (let eol = buffered.indexOf('\r\n'); eol >= 0; eol = buffered.indexOf('\r\n')) {
+            const line = buffered.slice(0, eol);
+            buffered = buffered.slice(eol + 2);
+            const [tag = '', command = ''] = line.split(' ');
+            const verb = command.toUpperCase();
+            if (!secure && verb === 'STARTTLS') {
+              socket.off('data', onData);
+              socket.write(`${tag} OK Begin TLS negotiation now\r\n${injected}`);
+              const tls = new TLSSocket(socket, { isServer: true, secureContext: context });
+              tls.on('error', () => undefined);
+              sockets.push(tls);
+              serve(tls, true);
+              return;
+            }
+            if (verb === 'LOGIN' || verb === 'AUTHENTICATE') logins.push(verb);
+            if (verb === 'CAPABILITY') socket.write(`* CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR\r\n${tag} OK done\r\n`);
+            else if (verb === 'LOGOUT') socket.write(`* BYE bye\r\n${tag} OK done\r\n`);
+            else if (verb === 'CAPABILITY' || verb === 'LOGIN' || verb === 'AUTHENTICATE' || verb === 'ID')
+              socket.write(`${tag} OK done\r\n`);
+            else socket.write(`${tag} BAD unexpected\r\n`);
+          }
+        };
+        socket.on('data', onData);
+      };
+      serve(plain, false);
+    });
+    return { port, logins };
+  }
+
+  const tlsLogin = (port: number): ImapLogin => ({
+    ...login(port),
+    allowPlaintext: false,
+    tlsOptions: { ca: fixture('tls-ca.pem') },
+    timeoutMs: 2000,
+  });
+
+  it('logs in with AUTHENTICATE PLAIN when nothing was injected', async () => {
+    const server = await startTlsServer('');
+    const channel = await ImapAppendChannel.open(tlsLogin(server.port));
+    await channel.logout();
+    expect(server.logins).toEqual(['AUTHENTICATE']);
+  });
+
+  // The partial line used to be joined to the first line read over TLS: "U2 OK injected* CAPABILITY …"
+  // answered CAPABILITY with no capabilities, and the login fell back to LOGIN.
+  it.each(['U2 OK injected', '* OK injected\r\n', '* OK injected\r\nU2 OK x'])(
+    'refuses the connection after %j, before any login',
+    async (injected) => {
+      const server = await startTlsServer(injected);
+      const err = await ImapAppendChannel.open(tlsLogin(server.port)).then(
+        () => undefined,
+        (e: unknown) => e as PopliftError,
+      );
+      expect(err).toMatchObject({ code: 'IMAP_TLS', side: 'IMAP', exitCode: ExitCode.CONNECT });
+      expect(err!.message).toContain(`IMAP server 127.0.0.1:${server.port}`);
+      expect(err!.message).toMatch(/sent data after its STARTTLS answer/);
+      expect(server.logins).toEqual([]);
+    },
+  );
+});
+
+describe('ImapAppendChannel LOGIN with a password a quoted string cannot carry (issue 20 item 9)', () => {
+  const PASSWORD = 'p%41%"q" \\ é€-ß';
+
+  /** Offers no AUTH=PLAIN, so the channel uses LOGIN; records the LOGIN command's bytes as sent. */
+  async function loginServer(capabilities: string): Promise<{ port: number; received: () => Buffer }> {
+    const chunks: Buffer[] = [];
+    const port = await scripted((socket) => {
+      socket.write(`* OK [CAPABILITY IMAP4rev1 ${capabilities}] ready\r\n`);
+      let text = '';
+      socket.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        text += chunk.toString('latin1');
+        // A synchronizing literal is sent once '+' asks for it.
+        if (/LOGIN alice \{\d+\}\r\n$/.test(text)) socket.write('+ go ahead\r\n');
+        if (/\r\n$/.test(text) && !/\{\d+\}\r\n$/.test(text) && /LOGIN/.test(text) && !text.includes('LOGOUT')) {
+          socket.write('U1 OK [CAPABILITY IMAP4rev1] Logged in\r\n');
+          text = 'done ';
+        }
+        if (/U\d+ LOGOUT\r\n$/.test(text)) socket.write(`* BYE\r\n${/(U\d+) LOGOUT/.exec(text)![1]} OK bye\r\n`);
+      });
+    });
+    return { port, received: () => Buffer.concat(chunks) };
+  }
+
+  it.each([
+    ['LITERAL+', `U1 LOGIN alice {${Buffer.byteLength(PASSWORD)}+}\r\n`],
+    ['', `U1 LOGIN alice {${Buffer.byteLength(PASSWORD)}}\r\n`],
+  ])('with capabilities %j: the password goes as a literal of its UTF-8 bytes', async (caps, head) => {
+    const server = await loginServer(caps);
+    const channel = await ImapAppendChannel.open({ ...login(server.port), password: PASSWORD, timeoutMs: 2000 });
+    await channel.logout();
+    const sent = server.received();
+    const login1 = sent.subarray(0, sent.indexOf('\r\n', sent.indexOf(Buffer.from(PASSWORD, 'utf8'))) + 2);
+    expect(login1.toString('latin1')).toBe(Buffer.from(`${head}${PASSWORD}\r\n`, 'utf8').toString('latin1'));
+  });
+
+  it('an ASCII password with quotes and a backslash still goes as a quoted string', async () => {
+    const server = await loginServer('LITERAL+');
+    const channel = await ImapAppendChannel.open({ ...login(server.port), password: 'a"b\\c d', timeoutMs: 2000 });
+    await channel.logout();
+    expect(server.received().toString('latin1')).toContain('U1 LOGIN alice "a\\"b\\\\c d"\r\n');
   });
 });

@@ -52,11 +52,11 @@ describe('POP3 error messages', () => {
     expect(loginRefused(S, 'alice', '[SYS/TEMP] try later').exitCode).toBe(ExitCode.CONNECT);
   });
 
-  it('server text is quoted on one line, control characters removed', () => {
+  it('server text is quoted on one line, control characters shown as escapes', () => {
     const err = commandRefused(S, 'RETR 4', 'bad\r\nthing\x00');
     expect(err.code).toBe('POP3_ERR');
     expect(err.message).toBe(
-      `POP3 server ${S} refused RETR 4 ("bad  thing"): the message stays on the server and is tried again on the next run.`,
+      `POP3 server ${S} refused RETR 4 ("bad\\x0d\\x0athing\\x00"): the message stays on the server and is tried again on the next run.`,
     );
     expect(err.message).not.toMatch(/[\r\n]/);
   });

@@ -671,6 +671,27 @@ describe('Pop3Session against a scripted server', () => {
       expect((await session.retr(1)).equals(HOSTILE)).toBe(true);
     });
 
+    // A complete line and a partial one (no CRLF): the partial one used to be joined to the first line read over TLS.
+    for (const injected of ['+OK injected\r\n', '+OK injected partial', '-ERR x\r\n+OK inj']) {
+      it(`'starttls' refuses a server that sent ${JSON.stringify(injected)} after its STLS answer, before any login`, async () => {
+        const server = await start({
+          capa: ['USER', 'STLS', 'PIPELINING', 'UIDL'],
+          stls: { key: KEY, cert: fixture('tls-server.pem') },
+          afterStls: injected,
+        });
+        const err = await rejection(
+          Pop3Session.connect(optionsFor(server, { tls: 'starttls', allowPlaintext: false, tlsOptions: { ca: CA } })),
+        );
+        expect(err.exitCode).toBe(ExitCode.CONNECT);
+        expect(err.code).toBe('POP3_TLS');
+        expect(err.side).toBe('POP3');
+        expect(err.message).toContain(`POP3 server 127.0.0.1:${server.port}`);
+        expect(err.message).toMatch(/sent data after its STLS answer/);
+        await sleep(20);
+        expect(server.log.some((l) => /^(USER|PASS|AUTH)/.test(l))).toBe(false);
+      });
+    }
+
     it("'starttls' without STLS and allowPlaintext false: refuses before sending the password", async () => {
       const server = await start({ capa: DOVECOT_CAPA });
       const err = await rejection(Pop3Session.connect(optionsFor(server, { tls: 'starttls', allowPlaintext: false })));

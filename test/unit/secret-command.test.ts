@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { runSecretCommand } from '../../src/cli/secrets.js';
+import { resolveCredentials, runSecretCommand } from '../../src/cli/secrets.js';
 
 /** Settles `promise` or fails after `ms`: a hang is what these tests are about. */
 async function within<T>(promise: Promise<T>, ms: number): Promise<{ value?: T; error?: Error }> {
@@ -45,5 +45,28 @@ describe('--*-password-command and --*-token-command', () => {
   it('a failing command reports its stderr, never its stdout', async () => {
     const { error } = await within(runSecretCommand('echo leaked; echo "no such key" >&2; exit 3', 'POP3 password'), 5000);
     expect(error?.message).toBe('The POP3 password command failed (3): no such key.');
+  });
+});
+
+describe("a secret command's environment (issue 20 item 11)", () => {
+  it("gets the run's environment without poplift's secrets: the other side's password stays out of the child", async () => {
+    const env = {
+      PATH: process.env.PATH ?? '',
+      HOME: '/home/x',
+      POPLIFT_JSON: '1',
+      POPLIFT_IMAP_PASSWORD: 'imap-Zq9',
+      POPLIFT_POP3_PASSWORD: 'pop3-Zq9',
+      POPLIFT_IMAP_TOKEN: 'tok-Zq9',
+      POPLIFT_OAUTH_CLIENT_SECRET: 'sec-Zq9',
+    };
+    const credentials = await resolveCredentials({
+      side: 'POP3',
+      env,
+      passwordCommand: 'printf "%s|%s|%s\\n" "$HOME" "$POPLIFT_JSON" "$(env | grep Zq9 | tr "\\n" ,)"',
+      fromUrl: undefined,
+      warn: () => undefined,
+      prompt: undefined,
+    });
+    expect(credentials.password).toBe('/home/x|1|');
   });
 });

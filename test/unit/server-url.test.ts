@@ -44,3 +44,53 @@ describe('international host names', () => {
     expect(() => parseServerUrl('pop3://alice@bü\u0000cher.example', 'POP3')).toThrow();
   });
 });
+
+describe('a password in a URL is never printed, whatever else is wrong with the URL (issue 20 item 10)', () => {
+  const SECRET = 'Zq9';
+  const urls = [
+    `pop3s://u:pa#ss${SECRET}@host`,
+    `pop3s://u:pa?ss${SECRET}@host`,
+    `pop3s://u:pa/ss${SECRET}@host`,
+    `pop3s://u:pa@ss${SECRET}@host/x`,
+    `u:pa${SECRET}@host`,
+    `pop3s:u:pa${SECRET}@host`,
+    `pop3s://u:${SECRET}pa@ss@host:99999`,
+    `pop3s://u:${SECRET}pa%zz@host`,
+    `pop3s://u:${SECRET}`,
+    `pop3s://u:${SECRET}x/y`,
+    `imaps://u:${SECRET}@host`,
+    `pop3s://u:${SECRET}@`,
+    `pop3s://:${SECRET}@host`,
+    `pop3s://u:${SECRET}@host/INBOX`,
+  ];
+  it.each(urls)('%s', (text) => {
+    let message = '';
+    try {
+      parseServerUrl(text, 'POP3');
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).not.toBe('');
+    expect(message).not.toContain(SECRET);
+    expect(message).not.toMatch(/pa[#?/@]ss/);
+    expect(message).toMatch(/POPLIFT_POP3_PASSWORD/);
+    expect(message).toMatch(/--pop3-password-file/);
+    expect(message).toMatch(/percent-encode/);
+  });
+
+  it.each(urls)('redactUrl(%s) keeps no part of the password', (text) => {
+    expect(redactUrl(text)).not.toContain(SECRET);
+  });
+
+  it("an '@' in a password is read as part of it: the host follows the last '@'", () => {
+    expect(parseServerUrl(`pop3s://u:pa@ss${SECRET}@host`, 'POP3').password).toBe(`pa@ss${SECRET}`);
+  });
+
+  it('a password with reserved characters, percent-encoded, is read back exactly', () => {
+    expect(parseServerUrl('pop3s://u:p%23a%3Fs%2Fs%40w%3A@host', 'POP3').password).toBe('p#a?s/s@w:');
+  });
+
+  it('a URL without a password still gets the plain form in its error', () => {
+    expect(() => parseServerUrl('pop3s://host', 'POP3')).toThrow(/No user name/);
+  });
+});
