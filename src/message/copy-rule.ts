@@ -13,16 +13,15 @@
  * start with SP or HTAB.
  *
  * - `lineEnds` (line ends rewritten): only the bytes that end each line
- *   differ. Dovecot drops a CR from each run of CRs before LF; stores that
- *   keep LF-only files serve CRLF. A line that is not ended in one (the last
- *   one) must not be ended in the other: servers store a POP3 message, which
- *   always ends with a line end, with it.
+ *   differ. Dovecot drops a CR from each run of CRs before LF; Dovecot,
+ *   Courier and Mailutils store a LF-only message with CRLF. A line not
+ *   ended in one (the last) must not be ended in the other: a POP3 message
+ *   always ends with a line end, and servers keep it.
  * - `bareCrDeleted` (bare CR deleted): Courier deletes every bare CR.
  *   The copy's lines are the original's with their bare CRs left out; the
- *   line ends stay where they were, so a joined line is not this change. Cyrus
- *   3.6 keeps bare CRs as they are (it was once thought to make them line
- *   ends: it does not, and a bare CR made a line end splits a line, which
- *   this rule does not forgive).
+ *   line ends stay where they were, so a joined line is not this change.
+ *   Cyrus 3.6 keeps bare CRs; no server measured makes one a line end, which
+ *   would split a line, so that is not forgiven.
  * - `emptyBody` (line end added to an empty body): GNU Mailutils stores a
  *   message without body (nothing after the empty line, or no empty line)
  *   with an empty line and one more empty line as its body, and as a POP3
@@ -39,12 +38,13 @@
  *   sessions. Fields of those names are left out of the header section on
  *   both sides, wherever they are.
  *
- * Not forgiven, as no server changes a message so without losing it: NUL
- * (Dovecot deletes it on APPEND, Mailutils cuts the line there; a message
- * with NUL is compared as FETCH BINARY returns it), a line end added to a
- * last line without one, a moved, joined, split, added or removed line
- * (a MIME-tree store that serves the blank lines after the last part
- * before the first one has changed the message).
+ * Not forgiven: a changed NUL (Dovecot deletes it on a plain APPEND,
+ * Mailutils cuts the line there; a message with NUL is compared as FETCH
+ * BINARY returns it); a line end added to a last line without one (Courier
+ * and Mailutils do it, but a POP3 message always ends with a line end); a
+ * moved, joined, split, added or removed line (a MIME-tree store that
+ * serves the blank lines after the last part before the first one has
+ * changed the message).
  */
 import { createHash } from 'node:crypto';
 
