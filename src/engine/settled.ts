@@ -46,6 +46,8 @@ export class SettledMessages {
    * will be deleted): 32 bytes per position, all zero when there are none.
    */
   private digestBytes = new Uint8Array(0);
+  /** CopyDigests.storedAs, for the few messages that have any (see message/copy-rule.ts). */
+  private readonly storedAs = new Map<number, readonly string[]>();
   private readonly otherDigests = new Map<string, CopyDigests>();
 
   /** Positions come from this listing from now on; only before anything is settled. */
@@ -59,6 +61,7 @@ export class SettledMessages {
     this.keys = new Array<string | undefined>(n);
     this.validities = new Array<bigint | undefined>(n);
     this.digestBytes = new Uint8Array(0);
+    this.storedAs.clear();
   }
 
   /** Records what the copy rule needs to prove a copy of this message later (see message/copy-rule.ts). */
@@ -72,6 +75,8 @@ export class SettledMessages {
     if (this.digestBytes.length === 0) this.digestBytes = new Uint8Array(this.outcome.length * 32);
     this.digestBytes.set(Buffer.from(digests.exact, 'hex'), i * 32);
     this.digestBytes.set(Buffer.from(digests.tolerant, 'hex'), i * 32 + 16);
+    if (digests.storedAs.length > 0) this.storedAs.set(i, digests.storedAs);
+    else this.storedAs.delete(i);
   }
 
   digests(uidl: string): CopyDigests | undefined {
@@ -80,7 +85,11 @@ export class SettledMessages {
     if (this.digestBytes.length === 0) return undefined;
     const bytes = this.digestBytes.subarray(i * 32, i * 32 + 32);
     if (bytes.every((b) => b === 0)) return undefined;
-    return { exact: Buffer.from(bytes.subarray(0, 16)).toString('hex'), tolerant: Buffer.from(bytes.subarray(16)).toString('hex') };
+    return {
+      exact: Buffer.from(bytes.subarray(0, 16)).toString('hex'),
+      tolerant: Buffer.from(bytes.subarray(16)).toString('hex'),
+      storedAs: this.storedAs.get(i) ?? [],
+    };
   }
 
   /** The listing positions come from: the run's first. */

@@ -86,7 +86,8 @@ export type ServerChange = keyof typeof SERVER_CHANGES;
 /**
  * A message that is there, with something worth knowing:
  * - server-changed: its copy is the message by the copy rule only once `changes` are undone, which the server
- *   made when it stored it (line ends rewritten, 8-bit header bytes made X, its own header fields);
+ *   made when it stored it (line ends rewritten, bare CRs deleted, 8-bit header bytes made X, its own header
+ *   fields, a line added to an empty body);
  * - not-compared: (--deep, or a copy of another size) it holds NUL bytes, which only FETCH BINARY returns as
  *   stored, and the server offers no BINARY or the message has base64/quoted-printable parts (which BINARY
  *   returns decoded), so its bytes were not compared.

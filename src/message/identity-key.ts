@@ -140,10 +140,11 @@ function fallbackHeaderDigest(fields: HeaderField[], rewrite?: HeaderRewrite): s
  * The digest of a message's body (everything after the header section, see
  * headerBlock) with every CR and LF byte left out. Servers rewrite exactly
  * those bytes when they store a message: Dovecot folds CR runs before LF,
- * Courier deletes a CR not followed by LF, Cyrus and Courier make such a CR
- * a line end, mbox stores turn CRLF into LF and add a line end to an empty
- * body (Mailutils). Only messages that differ in nothing but where their
- * line ends fall get the same digest. NUL counts as 0x80, as in the key
+ * Courier deletes a CR not followed by LF, mbox stores turn CRLF into LF
+ * and add a line end to an empty body (Mailutils). Messages that differ in
+ * nothing but where their line ends fall get the same digest: the key only
+ * finds candidates, and the copy rule (copy-rule.ts), which keeps lines,
+ * decides whether a candidate is the message. NUL counts as 0x80, as in the key
  * fields: a copy read without BINARY (RFC 3516) cannot show it either.
  */
 export function bodyDigest(message: Buffer): string {

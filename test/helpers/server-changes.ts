@@ -87,9 +87,10 @@ const headerEnd = (s: string) => {
 export const CHANGES = {
   /** Dovecot may rewrite CR runs before LF on APPEND. */
   crFolded: { name: 'CR runs before LF folded', apply: (s) => s.replace(/\r+\n/g, '\r\n') },
-  /** Cyrus and Courier turn a CR not followed by LF into a line end on APPEND. */
-  bareCrToLineEnd: { name: 'bare CR made a line end', apply: (s) => s.replace(/\r+\n/g, '\r\n').replace(/\r(?!\n)/g, '\r\n') },
-  /** Courier deletes every CR not followed by LF on APPEND. */
+  /**
+   * Courier deletes every CR not followed by LF on APPEND, and ends each line with CRLF. (Cyrus 3.6 keeps
+   * bare CRs as they are: APPEND then FETCH BODY[] gives the same bytes.)
+   */
   bareCrDeleted: { name: 'bare CR deleted', apply: (s) => s.replace(/\r+\n/g, '\n').replace(/\r/g, '').replace(/\n/g, '\r\n') },
   /** Cyrus munge8bit: 8-bit header bytes become X at the same size. */
   munge8bit: {
@@ -112,12 +113,12 @@ export const CHANGES = {
       return kept.join('') + s.slice(end);
     },
   },
-  /** Mailutils gives an empty body one more line end, storing it by APPEND or rewriting its mbox after a POP3 session. */
+  /** Mailutils gives an empty body one empty line, storing it by APPEND or rewriting its mbox after a POP3 session. */
   emptyBodyLineEnd: {
     name: 'line end added to an empty body',
     apply: (s) => {
       const blank = /\r?\n\r?\n/.exec(s);
-      return blank && /^(\r?\n)*$/.test(s.slice(blank.index + blank[0].length)) ? s.slice(0, blank.index + blank[0].length) : s;
+      return blank && /^(\r?\n)?$/.test(s.slice(blank.index + blank[0].length)) ? s.slice(0, blank.index + blank[0].length) : s;
     },
   },
 } satisfies Record<string, ServerChange>;
@@ -125,8 +126,8 @@ export const CHANGES = {
 /** What each server may do to a message it stores by APPEND. */
 export const STORE_CHANGES: Record<ServerName, ServerChange[]> = {
   dovecot: [CHANGES.crFolded],
-  cyrus: [CHANGES.bareCrToLineEnd, CHANGES.munge8bit],
-  courier: [CHANGES.bareCrToLineEnd, CHANGES.bareCrDeleted],
+  cyrus: [CHANGES.munge8bit],
+  courier: [CHANGES.bareCrDeleted],
   mailutils: [CHANGES.mailutilsHeaders, CHANGES.emptyBodyLineEnd],
   popa3d: [],
 };

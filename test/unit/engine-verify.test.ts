@@ -185,16 +185,16 @@ describe('verifyMailbox on in-memory stores', () => {
         expect(report).toMatchObject({ found: 4, present: 3, missing: 1, altered: 0, serverChanged: 2 });
         // Counted in SERVER_CHANGES order, whichever message came first.
         expect(Object.entries(report.serverChanges)).toEqual([
-          ['lineEnds', 1],
+          ['bareCrDeleted', 1],
           ['serverFields', 1],
         ]);
         expect(report.problems.map((p) => [p.uidl, p.problem])).toEqual([['u3', 'size-differs']]);
         expect(report.problems[0]!.detail).toMatch(/no such copy is the message/);
         expect(report.notes.map((n) => [n.uidl, n.note, n.changes, n.uid])).toEqual([
           ['u1', 'server-changed', ['serverFields'], 1],
-          ['u2', 'server-changed', ['lineEnds'], 2],
+          ['u2', 'server-changed', ['bareCrDeleted'], 2],
         ]);
-        expect(report.notes[1]!.detail).toMatch(/line ends rewritten/);
+        expect(report.notes[1]!.detail).toMatch(/bare CR deleted/);
         // Without --deep only the copies found with another size are read.
         if (!deep) expect(fetches.flat().sort()).toEqual([1, 2, 3]);
       }
@@ -209,8 +209,8 @@ describe('verifyMailbox on in-memory stores', () => {
       stored[1]!.content = mail(2, { messageId: false, body: 'Another body altogether.\r\n' });
       for (const deep of [false, true]) {
         const report = await verify(endpoints, { deep });
-        expect(report).toMatchObject({ present: 1, missing: 1, serverChanged: 1, serverChanges: { lineEnds: 1 } });
-        expect(report.notes.map((n) => [n.uidl, n.changes])).toEqual([['u1', ['lineEnds']]]);
+        expect(report).toMatchObject({ present: 1, missing: 1, serverChanged: 1, serverChanges: { bareCrDeleted: 1 } });
+        expect(report.notes.map((n) => [n.uidl, n.changes])).toEqual([['u1', ['bareCrDeleted']]]);
         expect(report.problems.map((p) => [p.uidl, p.problem])).toEqual([['u2', 'missing']]);
         expect(report.problems[0]!.detail).toMatch(
           /^No message with its key \(fb:[0-9a-f.]+\) is in the folder; 1 with the same header fields is another message\.$/,

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { copyDigests } from '../../src/message/copy-rule.js';
 import { Listing } from '../../src/store/listing.js';
 import { SettledMessages } from '../../src/engine/settled.js';
 import type { Settled } from '../../src/engine/settled.js';
@@ -32,6 +33,23 @@ describe('SettledMessages', () => {
     expect(settled.get('u4')).toBeUndefined();
     expect(settled.has('nowhere')).toBe(false);
     expect([...settled].map(([u]) => u)).toEqual(['u1', 'u2', 'u3', 'u5', 'elsewhere']);
+  });
+
+  it('gives back the copy-rule digests of each message, with the forms a server would store it in', () => {
+    const settled = new SettledMessages();
+    settled.useListing(listing);
+    const plain = copyDigests(Buffer.from('Subject: x\r\n\r\nbody\r\n', 'latin1'));
+    const changeable = copyDigests(Buffer.from('Subject: caf\xe9\r\n\r\nbare\rCR\r\n', 'latin1'));
+    expect(changeable.storedAs).toHaveLength(3);
+    settled.setDigests('u1', plain);
+    settled.setDigests('u2', changeable);
+    settled.setDigests('elsewhere', changeable);
+    expect(settled.digests('u1')).toEqual(plain);
+    expect(settled.digests('u2')).toEqual(changeable);
+    expect(settled.digests('elsewhere')).toEqual(changeable);
+    expect(settled.digests('u3')).toBeUndefined();
+    settled.setDigests('u2', plain);
+    expect(settled.digests('u2')).toEqual(plain);
   });
 
   it('replaces an outcome without counting the message twice', () => {
