@@ -129,6 +129,7 @@ export const STORE_CHANGES: Record<ServerName, ServerChange[]> = {
   courier: [CHANGES.bareCrToLineEnd, CHANGES.bareCrDeleted],
   mailutils: [CHANGES.mailutilsHeaders, CHANGES.emptyBodyLineEnd],
   popa3d: [],
+  'solid-pop3d': [],
 };
 
 /** What a POP3 source may change between two readings of the same message. */
@@ -138,6 +139,7 @@ export const SERVE_CHANGES: Record<ServerName, ServerChange[]> = {
   courier: [],
   mailutils: [CHANGES.mailutilsHeaders, CHANGES.emptyBodyLineEnd],
   popa3d: [],
+  'solid-pop3d': [],
 };
 
 const latin1 = (b: Buffer) => b.toString('latin1');
