@@ -130,6 +130,7 @@ export const STORE_CHANGES: Record<ServerName, ServerChange[]> = {
   mailutils: [CHANGES.mailutilsHeaders, CHANGES.emptyBodyLineEnd],
   popa3d: [],
   'solid-pop3d': [],
+  hoodiecrow: [],
 };
 
 /** What a POP3 source may change between two readings of the same message. */
@@ -140,6 +141,7 @@ export const SERVE_CHANGES: Record<ServerName, ServerChange[]> = {
   mailutils: [CHANGES.mailutilsHeaders, CHANGES.emptyBodyLineEnd],
   popa3d: [],
   'solid-pop3d': [],
+  hoodiecrow: [],
 };
 
 const latin1 = (b: Buffer) => b.toString('latin1');
