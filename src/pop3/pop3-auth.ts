@@ -43,6 +43,8 @@ export interface Pop3Capabilities {
   readonly names: ReadonlySet<string>;
   /** Upper-cased mechanisms of the "SASL ..." line (RFC 2449 §6.3), empty without one. */
   readonly sasl: ReadonlySet<string>;
+  /** The argument of the "IMPLEMENTATION ..." line (RFC 2449 §6.9), as sent. */
+  readonly implementation?: string;
 }
 
 /**

@@ -131,6 +131,7 @@ export const STORE_CHANGES: Record<ServerName, ServerChange[]> = {
   popa3d: [],
   'solid-pop3d': [],
   hoodiecrow: [],
+  wildduck: [],
 };
 
 /** What a POP3 source may change between two readings of the same message. */
@@ -142,6 +143,7 @@ export const SERVE_CHANGES: Record<ServerName, ServerChange[]> = {
   popa3d: [],
   'solid-pop3d': [],
   hoodiecrow: [],
+  wildduck: [],
 };
 
 const latin1 = (b: Buffer) => b.toString('latin1');

@@ -15,6 +15,7 @@ import { mailutilsMissing, startMailutils } from './mailutils.js';
 import { hoodiecrowMissing, startHoodiecrow } from './hoodiecrow.js';
 import { popa3dMissing, startPopa3d } from './popa3d.js';
 import { solidPop3dMissing, startSolidPop3d } from './solid-pop3d.js';
+import { startWildDuckPop3, wildDuckMissing } from './wildduck-pop3.js';
 
 export type { MailServer, MailUser, ServerName } from './mail-server.js';
 
@@ -33,6 +34,7 @@ export const SERVERS: Record<ServerName, Entry> = {
   popa3d: { missing: popa3dMissing, start: startPopa3d, pop3: true, imap: false },
   'solid-pop3d': { missing: solidPop3dMissing, start: startSolidPop3d, pop3: true, imap: false },
   hoodiecrow: { missing: hoodiecrowMissing, start: startHoodiecrow, pop3: false, imap: true },
+  wildduck: { missing: wildDuckMissing, start: () => startWildDuckPop3(), pop3: true, imap: false },
 };
 
 /** Why the server cannot run here, or undefined. */
