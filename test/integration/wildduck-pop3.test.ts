@@ -36,7 +36,7 @@ interface Summary {
   window: { limit: number; listed: number; server: string; advice: string } | null;
 }
 
-describeIntegration(`WildDuck POP3 (maxMessages ${LIMIT}) as the source`, () => {
+describeIntegration(`WildDuck POP3 as the source (maxMessages ${LIMIT} unless said)`, () => {
   let duck: WildDuckPop3;
   let dovecot: Dovecot;
   let dest: DovecotUser;
@@ -123,5 +123,50 @@ describeIntegration(`WildDuck POP3 (maxMessages ${LIMIT}) as the source`, () => 
       /POP3 server 127\.0\.0\.1:\d+ \(WildDuck\) lists at most .* newest messages .*; older messages may be unreachable over POP3/,
     );
     expect(duck.inbox(user)).toHaveLength(60);
+
+    // verify proves what the window shows, and says that is all it can see.
+    const checked = await runCli(
+      [
+        'verify',
+        `pop3://${user.login}@127.0.0.1:${duck.pop3!.port}`,
+        `imaps://dest@127.0.0.1:${dovecot.ports.imaps}`,
+        '--ca-file',
+        dovecot.certPath,
+        '--folder',
+        'Duck text',
+      ],
+      { POPLIFT_POP3_PASSWORD: user.password, POPLIFT_IMAP_PASSWORD: dest.password },
+    );
+    expect(checked.code, checked.stderr).toBe(0);
+    expect(checked.stderr).toMatch(/\(WildDuck\) lists at most .*older messages may be unreachable over POP3 and were not checked/);
+  });
+
+  it('at its shipped default (250), 300 messages: 250 moved, the window reported, exit 1', async () => {
+    const shipped = await startWildDuckPop3();
+    try {
+      const user = shipped.addUser('shipped');
+      shipped.deliver(user, range(1, 300).map(message));
+      const r = await runCli(
+        [
+          'migrate',
+          `pop3://${user.login}@127.0.0.1:${shipped.pop3!.port}`,
+          `imaps://dest@127.0.0.1:${dovecot.ports.imaps}`,
+          '--ca-file',
+          dovecot.certPath,
+          '--folder',
+          'Duck shipped',
+          '--json',
+          '--state-dir',
+          mkdtempSync(join(tmpdir(), 'poplift-duck-')),
+        ],
+        { POPLIFT_POP3_PASSWORD: user.password, POPLIFT_IMAP_PASSWORD: dest.password },
+      );
+      const summary = JSON.parse(r.stdout) as Summary;
+      expect(r.code, r.stderr).toBe(1);
+      expect(summary).toMatchObject({ found: 250, appended: 250, window: { server: 'WildDuck', limit: 250, listed: 250 } });
+      expect(await folderSubjects('Duck shipped')).toEqual(range(51, 300));
+    } finally {
+      await shipped.stop();
+    }
   });
 });
