@@ -100,7 +100,7 @@ export function secretName(c: Pop3Credentials): string {
 
 /**
  * Logs in. Resolves once the server has accepted the credentials; rejects
- * with a PopliftError (POP3_AUTH, POP3_AUTH_TOKEN, POP3_IN_USE,
+ * with a PopliftError (POP3_AUTH, POP3_AUTH_TOKEN, POP3_MAILDROP, POP3_IN_USE,
  * POP3_UNAVAILABLE, POP3_AUTH_UNSUPPORTED, or a connection-level code).
  * A refused AUTH is never retried with another method.
  */
