@@ -45,6 +45,10 @@ const ERROR_CODES = {
   POP3_AUTH_UNSUPPORTED: { transient: false, what: 'the POP3 login method cannot work with this server' },
   POP3_IN_USE: { transient: false, what: 'another session holds the POP3 maildrop' },
   POP3_UNAVAILABLE: { transient: false, what: 'the POP3 server has a transient problem' },
+  POP3_MAILDROP: {
+    transient: false,
+    what: 'the POP3 server refused the login for a reason of its own, not the credentials ([SYS/PERM], "message is damaged")',
+  },
   POP3_LOGIN_DELAY: { transient: false, what: 'the POP3 server asks to wait longer between logins' },
   POP3_TOO_BIG: { transient: false, what: 'a message was larger than its listed size allows or than --max-message-size' },
   POP3_CONNECTION_LOST: { transient: true, what: 'the POP3 server closed or reset the connection' },

@@ -59,6 +59,7 @@ export function migrateJson(summary: MigrationSummary, exitCode: number, signal:
     exitCode,
     ...summary,
     seconds: roundSeconds(summary.seconds),
+    window: summary.window ?? null,
     stopped: code === undefined ? null : { code, message: summary.stopped },
   };
   // Carried by stopped.code.

@@ -35,6 +35,10 @@ export function formatSummary(s: MigrationSummary): string {
     lines.push('  failed (UIDL, side, server said):');
     for (const f of s.failures) lines.push(`    ${f.uidl}  ${f.side}  ${f.reason}`);
   }
+  if (s.window !== undefined)
+    lines.push(
+      `  only what the POP3 server listed is proven: ${s.window.server} lists at most its newest messages (${s.window.limit} by default), older ones may be unreachable over POP3`,
+    );
   if (s.stopped) lines.push(`  stopped early: ${s.stopped}`);
   // Each line neutralised whole: a UIDL, reason or key with a line break in it stays on its line.
   return lines.map(displayText).join('\n') + '\n';

@@ -153,6 +153,19 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
         `POP3 server ${s.value.source.server} does not support UIDL: messages are tracked by number, so later runs rely on Message-ID deduplication alone.`,
       );
     }
+    if (first.window !== undefined) {
+      const w = first.window;
+      const state = journal?.state;
+      summary.window = {
+        ...w,
+        listed: first.order.length,
+        reportedBefore: state !== undefined && (state.folder !== undefined || state.done.size > 0 || state.deleted.size > 0),
+      };
+      warnOnce(
+        'window',
+        `POP3 server ${s.value.source.server} (${w.server}) lists at most a set number of its newest messages (${w.limit} by default; this session listed ${first.order.length}); older messages may be unreachable over POP3: ${w.advice}.`,
+      );
+    }
     if (options.dryRun && !t.value.folder.exists)
       warnOnce('no-folder', `IMAP folder '${summary.folder}' does not exist yet; it would be created.`);
 

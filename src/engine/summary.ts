@@ -1,4 +1,5 @@
 /** What one mailbox migration did, for the text summary, --json and the exit code. */
+import type { ListingWindow } from '../store/listing.js';
 import type { StopReason } from './stop-signal.js';
 
 export interface DuplicateReport {
@@ -60,6 +61,13 @@ export interface MigrationSummary {
   sessions: number;
   /** Connections re-established after a drop, reset or stall. */
   reconnects: number;
+  /**
+   * Set when the source lists at most a bounded window of its mailbox
+   * (WildDuck's POP3): older messages may be unreachable over POP3, so this
+   * run proves only what was listed. `reportedBefore`: the journal shows an
+   * earlier run of this mailbox, which reported it already.
+   */
+  window: (ListingWindow & { listed: number; reportedBefore: boolean }) | undefined;
   /** Set when the mailbox was stopped early (over quota, --max-errors, a signal). */
   stopped: string | undefined;
   /** Why the mailbox was stopped early, when it was. */
@@ -89,6 +97,7 @@ export function emptySummary(pop3: string, imap: string, folder: string, dryRun:
     destinationKind: undefined,
     sessions: 0,
     reconnects: 0,
+    window: undefined,
     stopped: undefined,
     stopReason: undefined,
     warnings: [],
@@ -97,9 +106,15 @@ export function emptySummary(pop3: string, imap: string, folder: string, dryRun:
 
 /**
  * 0 when every source message is on the destination; 6 when the destination
- * asked to come back later and nothing failed; 1 otherwise.
+ * asked to come back later and nothing failed; 1 otherwise. A source that
+ * lists a bounded window makes the first run of a mailbox exit 1: it cannot
+ * prove it saw the whole mailbox, and the user must learn that older mail
+ * may need another way. Later runs (which move what arrives in the window,
+ * as a cron job does) exit 0 when every listed message is there, and still
+ * say so.
  */
 export function summaryExitCode(summary: MigrationSummary): 0 | 1 | 6 {
   if (summary.stopReason === 'run-later' && summary.failed === 0) return 6;
-  return summary.failed > 0 || summary.stopped !== undefined ? 1 : 0;
+  const unproven = summary.window !== undefined && !summary.window.reportedBefore;
+  return summary.failed > 0 || summary.stopped !== undefined || unproven ? 1 : 0;
 }

@@ -242,6 +242,12 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
 
     const listing = await pop3.list();
     if (!listing.hasUidl) warn(`POP3 server ${pop3.server} does not support UIDL: messages are named by their number in this session.`);
+    if (listing.window !== undefined) {
+      const w = listing.window;
+      warn(
+        `POP3 server ${pop3.server} (${w.server}) lists at most a set number of its newest messages (${w.limit} by default; this session listed ${listing.order.length}); older messages may be unreachable over POP3 and were not checked: ${w.advice}.`,
+      );
+    }
     const folder: FolderInfo = await imap.openFolder(options.folder, false);
     openFolder = folder;
     report.folderExists = folder.exists;

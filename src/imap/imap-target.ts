@@ -344,6 +344,9 @@ export class ImapTarget {
    * does not exist). imapflow's status() follows a NO with a LIST to tell a
    * missing folder from other refusals, a round trip that tells poplift
    * nothing more: it creates the folder, or reports the refusal then.
+   * A BAD is the answer of some servers for a folder that does not exist
+   * (hoodiecrow: `BAD Invalid mailbox name`): then the folder is missing
+   * unless LIST names it, and CREATE's own answer decides what follows.
    */
   private async uidValidityOf(path: string): Promise<{ uidValidity: bigint | undefined } | false> {
     const flow = this.client as unknown as ImapFlowInternals;
@@ -372,10 +375,37 @@ export class ImapTarget {
       response.next();
       return { uidValidity };
     } catch (err) {
-      if ((err as { responseStatus?: string } | null | undefined)?.responseStatus === 'NO') return false;
+      const answer = (err as { responseStatus?: string } | null | undefined)?.responseStatus;
+      if (answer === 'NO') return false;
+      if (answer === 'BAD' && this.client.usable && !(await this.listed(encoded).catch(() => true))) return false;
       // A STATUS that failed because the connection did is not a missing folder.
       throw this.fail(`looking up folder '${path}'`, err);
     }
+  }
+
+  /** Whether LIST names exactly this folder (its wire name). */
+  private async listed(encoded: string): Promise<boolean> {
+    const flow = this.client as unknown as ImapFlowInternals;
+    let found = false;
+    const response = await flow.exec(
+      'LIST',
+      [
+        { type: 'STRING', value: '' },
+        { type: 'STRING', value: encoded },
+      ],
+      {
+        untagged: {
+          LIST: (untagged: { attributes?: unknown[] }) => {
+            const name = (untagged.attributes?.[2] as { value?: unknown } | null | undefined)?.value;
+            if (typeof name === 'string' && (name === encoded || (encoded.toUpperCase() === 'INBOX' && name.toUpperCase() === 'INBOX')))
+              found = true;
+            return Promise.resolve();
+          },
+        },
+      },
+    );
+    response.next();
+    return found;
   }
 
   /**

@@ -43,6 +43,8 @@ export interface Pop3Capabilities {
   readonly names: ReadonlySet<string>;
   /** Upper-cased mechanisms of the "SASL ..." line (RFC 2449 §6.3), empty without one. */
   readonly sasl: ReadonlySet<string>;
+  /** The argument of the "IMPLEMENTATION ..." line (RFC 2449 §6.9), as sent. */
+  readonly implementation?: string;
 }
 
 /**
@@ -98,7 +100,7 @@ export function secretName(c: Pop3Credentials): string {
 
 /**
  * Logs in. Resolves once the server has accepted the credentials; rejects
- * with a PopliftError (POP3_AUTH, POP3_AUTH_TOKEN, POP3_IN_USE,
+ * with a PopliftError (POP3_AUTH, POP3_AUTH_TOKEN, POP3_MAILDROP, POP3_IN_USE,
  * POP3_UNAVAILABLE, POP3_AUTH_UNSUPPORTED, or a connection-level code).
  * A refused AUTH is never retried with another method.
  */

@@ -23,6 +23,11 @@ export const Pop3ErrorCode = {
   IN_USE: ErrorCode.POP3_IN_USE,
   /** Login answered -ERR [SYS/TEMP] (exit CONNECT). */
   UNAVAILABLE: ErrorCode.POP3_UNAVAILABLE,
+  /**
+   * Login answered -ERR [SYS/PERM], or words that name a cause of the
+   * server's own and not the credentials ("message is damaged"): exit PARTIAL.
+   */
+  MAILDROP: ErrorCode.POP3_MAILDROP,
   /** Login answered -ERR [LOGIN-DELAY]: logged in again too soon after the last session (exit CONNECT). */
   LOGIN_DELAY: ErrorCode.POP3_LOGIN_DELAY,
   CONNECTION_LOST: ErrorCode.POP3_CONNECTION_LOST,
@@ -142,6 +147,13 @@ export function greetingRefused(server: string, text: string): PopliftError {
  */
 const MAILDROP_LOCKED = /unable to lock|\b(maildrop|mailbox)\b[^.]*\b(locked|in use)\b|\block(ed)?\b[^.]*\b(maildrop|mailbox)\b/i;
 
+/**
+ * Words with which servers refuse a wrong user name or password when they
+ * send no RFC 3206 code: "Login failed.", "authorization failed", "Logon
+ * failure: unknown user name or bad password", "Access denied".
+ */
+const NAMES_CREDENTIALS = /pass(word|wd)?\b|auth|log ?[io]n|credential|\buser|\baccount|denied|incorrect|not accepted/i;
+
 /** How the refused login was attempted, for the message and the code. */
 export interface LoginAttempt {
   /** The command as the user may read it: "AUTH PLAIN", "APOP", "AUTH XOAUTH2". */
@@ -180,6 +192,17 @@ export function loginRefused(server: string, user: string, text: string, attempt
       server,
       code: Pop3ErrorCode.UNAVAILABLE,
     });
+  }
+  // A server whose answer names a cause of its own (a damaged maildrop, a storage
+  // failure) accepted or never judged the password: advising to check it sends
+  // the user the wrong way. Only [AUTH] or words about the login make it a
+  // credential problem; a bare -ERR is one too, as most servers mean it so.
+  if (/^\[SYS\/PERM\]/i.test(text) || (!/^\[AUTH\]/i.test(text) && text.trim() !== '' && !NAMES_CREDENTIALS.test(text))) {
+    const how = attempt === undefined ? '' : ` with ${attempt.method}`;
+    return new PopliftError(
+      `POP3 server ${server} refused the login of "${user}"${how} for a reason of its own (${said}): its answer names no credential problem; the mailbox cannot be read over POP3 until the server's administrator removes that cause (the server's log says more), then run poplift again.`,
+      { exitCode: ExitCode.PARTIAL, side: SIDE, server, code: Pop3ErrorCode.MAILDROP },
+    );
   }
   if (attempt?.token === true) {
     const status = attempt.oauthStatus === undefined ? '' : `, status ${quoteServer(attempt.oauthStatus)}`;

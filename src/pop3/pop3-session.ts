@@ -218,6 +218,12 @@ export class Pop3Session {
   private capabilitySet: ReadonlySet<string>;
   /** What CAPA said before login (after TLS); undefined when the server refused CAPA. */
   capabilitiesBeforeLogin: Pop3Capabilities | undefined;
+  /** The IMPLEMENTATION the server names in CAPA (after login when it answers CAPA then). */
+  implementation: string | undefined;
+  /** Text of the +OK greeting (after "+OK "). */
+  get greeting(): string | undefined {
+    return this.transport.greeting;
+  }
   /** LIST and UIDL sent with the CAPA after login (Pop3ConnectOptions.listAtLogin), for the first listing(). */
   private listedAtLogin: Promise<Pop3Listing> | undefined;
   /** "host:port", as used in error messages. */
@@ -307,6 +313,7 @@ export class Pop3Session {
       const capabilities = afterLogin?.names ?? beforeLogin?.names ?? new Set<string>();
       transport.pipelining = capabilities.has('PIPELINING');
       session.capabilitySet = capabilities;
+      session.implementation = afterLogin?.implementation ?? beforeLogin?.implementation;
       return session;
     } catch (err) {
       transport.dropConnection();
@@ -715,14 +722,16 @@ async function readCapabilities(transport: Pop3Transport): Promise<Pop3Capabilit
   if (!reply.ok) return undefined;
   const names = new Set<string>();
   const sasl = new Set<string>();
+  let implementation: string | undefined;
   for (const line of bodyLines(reply)) {
     const [word, ...args] = line.trim().split(/[ \t]+/);
     if (word === undefined || word === '') continue;
     const name = word.toUpperCase();
     names.add(name);
     if (name === 'SASL') for (const mechanism of args) sasl.add(mechanism.toUpperCase());
+    if (name === 'IMPLEMENTATION') implementation = args.join(' ');
   }
-  return { names, sasl };
+  return implementation === undefined ? { names, sasl } : { names, sasl, implementation };
 }
 
 /**

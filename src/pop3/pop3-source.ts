@@ -7,6 +7,7 @@ import { Listing } from '../store/listing.js';
 import type { DeleteRequest, DeleteResult, MailSource, RetrievedInfo, RetrieveOptions } from '../store/mail-store.js';
 import type { Pop3Capabilities } from './pop3-auth.js';
 import { Pop3Session, type Pop3ConnectOptions } from './pop3-session.js';
+import { listingWindow } from './pop3-window.js';
 
 export class Pop3Source implements MailSource {
   /** The last list(): what its rules (Listing.identified) say of a message holds for its DELE too. */
@@ -33,13 +34,15 @@ export class Pop3Source implements MailSource {
 
   async list(): Promise<Listing> {
     const listing = await this.session.listing();
-    return (this.listed = new Listing(
+    this.listed = new Listing(
       listing.numbers,
       (n) => listing.size(n)!,
       (n) => (listing.hasUidl ? listing.uidl(n) : String(n)),
       listing.hasUidl,
       (n) => listing.identifiable(n),
-    ));
+    );
+    this.listed.window = listingWindow(this.session.greeting, this.session.implementation);
+    return this.listed;
   }
 
   retrieve(

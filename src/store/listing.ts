@@ -8,7 +8,24 @@ export function isWellFormedUidl(uid: string): boolean {
   return /^[\x21-\x7e]{1,70}$/.test(uid);
 }
 
+/**
+ * A source that lists a bounded window of its mailbox (WildDuck's POP3: the
+ * newest N messages): what this session lists may not be all there is, and
+ * what it leaves out may not be reachable over this protocol at all.
+ */
+export interface ListingWindow {
+  /** The product, as recognised from its greeting or CAPA. */
+  server: string;
+  /** The most messages the server lists by its documented default. */
+  limit: number;
+  /** How the older messages can be reached, for the summary. */
+  advice: string;
+}
+
 export class Listing {
+  /** Set when the source lists at most a bounded window of its mailbox (ListingWindow). */
+  window: ListingWindow | undefined = undefined;
+
   /** UIDLs (or `#n` / the number when the server has none) in message-number order. */
   readonly order: readonly string[];
   readonly hasUidl: boolean;

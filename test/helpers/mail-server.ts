@@ -11,7 +11,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HARNESS_RUN_ENV } from './dovecot.js';
 
-export type ServerName = 'dovecot' | 'cyrus' | 'courier' | 'mailutils' | 'popa3d';
+export type ServerName = 'dovecot' | 'cyrus' | 'courier' | 'mailutils' | 'popa3d' | 'solid-pop3d' | 'hoodiecrow' | 'wildduck';
 
 export interface Endpoint {
   host: '127.0.0.1';

@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
  * Courier's and popa3d's die with their namespace.
  */
 export function harnessProcesses(runId: string): number[] {
-  const mine = new RegExp(`/poplift-(dovecot|cyrus|courier|mailutils|popa3d)-${runId}-`);
+  const mine = new RegExp(`/poplift-(dovecot|cyrus|courier|mailutils|popa3d|solid-pop3d)-${runId}-`);
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;

@@ -130,6 +130,9 @@ export const STORE_CHANGES: Record<ServerName, ServerChange[]> = {
   courier: [CHANGES.bareCrDeleted],
   mailutils: [CHANGES.mailutilsHeaders, CHANGES.emptyBodyLineEnd],
   popa3d: [],
+  'solid-pop3d': [],
+  hoodiecrow: [],
+  wildduck: [],
 };
 
 /** What a POP3 source may change between two readings of the same message. */
@@ -139,6 +142,9 @@ export const SERVE_CHANGES: Record<ServerName, ServerChange[]> = {
   courier: [],
   mailutils: [CHANGES.mailutilsHeaders, CHANGES.emptyBodyLineEnd],
   popa3d: [],
+  'solid-pop3d': [],
+  hoodiecrow: [],
+  wildduck: [],
 };
 
 const latin1 = (b: Buffer) => b.toString('latin1');

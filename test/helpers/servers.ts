@@ -12,7 +12,10 @@ import { skipIntegration } from './dovecot.js';
 import { dovecotMissing, startDovecotServer } from './dovecot-server.js';
 import type { MailServer, ServerName } from './mail-server.js';
 import { mailutilsMissing, startMailutils } from './mailutils.js';
+import { hoodiecrowMissing, startHoodiecrow } from './hoodiecrow.js';
 import { popa3dMissing, startPopa3d } from './popa3d.js';
+import { solidPop3dMissing, startSolidPop3d } from './solid-pop3d.js';
+import { startWildDuckPop3, wildDuckMissing } from './wildduck-pop3.js';
 
 export type { MailServer, MailUser, ServerName } from './mail-server.js';
 
@@ -29,6 +32,9 @@ export const SERVERS: Record<ServerName, Entry> = {
   courier: { missing: courierMissing, start: startCourier, pop3: true, imap: true },
   mailutils: { missing: mailutilsMissing, start: startMailutils, pop3: true, imap: true },
   popa3d: { missing: popa3dMissing, start: startPopa3d, pop3: true, imap: false },
+  'solid-pop3d': { missing: solidPop3dMissing, start: startSolidPop3d, pop3: true, imap: false },
+  hoodiecrow: { missing: hoodiecrowMissing, start: startHoodiecrow, pop3: false, imap: true },
+  wildduck: { missing: wildDuckMissing, start: () => startWildDuckPop3(), pop3: true, imap: false },
 };
 
 /** Why the server cannot run here, or undefined. */

@@ -170,6 +170,31 @@ describe('password logins', () => {
     });
   }
 
+  for (const [command, words, code, exit] of [
+    ['PASS', 'message is damaged', 'POP3_MAILDROP', ExitCode.PARTIAL],
+    ['PASS', '[SYS/PERM] Unable to open the maildrop', 'POP3_MAILDROP', ExitCode.PARTIAL],
+    ['PASS', 'authentication failed', 'POP3_AUTH', ExitCode.AUTH],
+    ['AUTH', 'message is damaged', 'POP3_MAILDROP', ExitCode.PARTIAL],
+    ['AUTH', '[AUTH] Invalid login', 'POP3_AUTH', ExitCode.AUTH],
+  ] as const) {
+    it(`${command} answered "${words}": ${code}, exit ${exit}, the server quoted`, async () => {
+      const server = await start({
+        capa: command === 'AUTH' ? capaWith('SASL PLAIN') : capaWith(),
+        hook: async (line, ctx) => {
+          if (!line.startsWith(`${command} `)) return false;
+          await ctx.send(`-ERR ${words}\r\n`);
+          return true;
+        },
+      });
+      const err = await rejection(Pop3Session.connect(optionsFor(server)));
+      expect(err.code).toBe(code);
+      expect(err.exitCode).toBe(exit);
+      expect(err.message).toContain(`"${words}"`);
+      if (code === 'POP3_MAILDROP') expect(err.message).not.toMatch(/password|user name/i);
+      else expect(err.message).toMatch(/check the POP3 user name and password\.$/);
+    });
+  }
+
   it("auth 'plain' against a server whose SASL list lacks PLAIN: USAGE, nothing sent", async () => {
     const server = await start({ capa: capaWith('SASL XOAUTH2') });
     const err = await rejection(Pop3Session.connect(optionsFor(server, { auth: 'plain' })));

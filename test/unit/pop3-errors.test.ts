@@ -46,10 +46,53 @@ describe('POP3 error messages', () => {
 
   it('login refusals: AUTH unless the response code says busy or temporary', () => {
     expect(loginRefused(S, 'alice', '[AUTH] Authentication failed.').exitCode).toBe(ExitCode.AUTH);
-    expect(loginRefused(S, 'alice', 'no').code).toBe('POP3_AUTH');
+    expect(loginRefused(S, 'alice', '').code).toBe('POP3_AUTH');
     expect(loginRefused(S, 'alice', '[IN-USE] locked').code).toBe('POP3_IN_USE');
     expect(loginRefused(S, 'alice', '[SYS/TEMP] try later').code).toBe('POP3_UNAVAILABLE');
     expect(loginRefused(S, 'alice', '[SYS/TEMP] try later').exitCode).toBe(ExitCode.CONNECT);
+  });
+
+  // What real servers answer to a wrong password: each names the credentials, with or without [AUTH].
+  it.each([
+    ['[AUTH] Authentication failed.', 'Dovecot'],
+    ['[AUTH] Invalid login', 'Cyrus'],
+    ['Login failed.', 'Courier'],
+    ['[AUTH] Bad login', 'GNU Mailutils'],
+    ['Authentication failed (bad password?)', 'popa3d'],
+    ['authentication failed', 'solid-pop3d'],
+    ['authorization failed', 'qmail-pop3d'],
+    ['[AUTH] Username and password not accepted.', 'Gmail'],
+    ['Logon failure: unknown user name or bad password.', 'Exchange'],
+    ['Invalid user name or password.', 'hMailServer'],
+    ['Access denied', 'a terse server'],
+    ['', 'a server that gives no reason'],
+  ])('"%s" (%s) is a credential problem: exit 3, advice to check the password', (text) => {
+    const err = loginRefused(S, 'alice', text);
+    expect(err.code).toBe('POP3_AUTH');
+    expect(err.exitCode).toBe(ExitCode.AUTH);
+    expect(err.message).toMatch(/check the POP3 user name and password\.$/);
+  });
+
+  it.each([
+    ['message is damaged', 'solid-pop3d, a message file without its final line end'],
+    ['Server failure accessing /var/mail/alice', 'popa3d'],
+    ['[SYS/PERM] Mailbox storage is unavailable', 'RFC 3206 permanent system error'],
+    ['[SYS/PERM] Authentication failed', '[SYS/PERM] wins over the words'],
+    ['[OUT-SYNC] Mailbox updated by other party or corrupted', 'GNU Mailutils'],
+  ])('"%s" (%s) is the server\'s own problem: quoted, no password advice, exit 1', (text) => {
+    const err = loginRefused(S, 'alice', text);
+    expect(err.code).toBe('POP3_MAILDROP');
+    expect(err.exitCode).toBe(ExitCode.PARTIAL);
+    expect(err.side).toBe('POP3');
+    expect(err.message).toContain(`"${text}"`);
+    expect(err.message).toContain('alice');
+    expect(err.message).not.toMatch(/password|user name/i);
+  });
+
+  it('[AUTH] makes any text a credential problem; [SYS/TEMP] and [IN-USE] stay transient whatever the words', () => {
+    expect(loginRefused(S, 'alice', '[AUTH] message is damaged').code).toBe('POP3_AUTH');
+    expect(loginRefused(S, 'alice', '[SYS/TEMP] Temporary authentication failure.').code).toBe('POP3_UNAVAILABLE');
+    expect(loginRefused(S, 'alice', '[IN-USE] Bad login').code).toBe('POP3_IN_USE');
   });
 
   it('server text is quoted on one line, control characters shown as escapes', () => {
