@@ -239,7 +239,12 @@ export async function runMigrate(pop3Text: string, imapText: string, o: MigrateC
     const recorded = context && !sig ? await recordOutcome(context, { summary, exitCode: code }) : undefined;
     if (o.json) io.stdout.write(jsonLine(migrateJson(summary, code, sig)));
     const changed = summary.appended > 0 || summary.deleted > 0 || summary.wouldAppend.length > 0 || summary.wouldDelete.length > 0;
-    output.final(formatSummary(summary), result, { changed, ok: code === 0, alreadyReported: recorded?.report === false });
+    output.final(formatSummary(summary), result, {
+      changed,
+      ok: code === 0,
+      alreadyReported: recorded?.report === false,
+      shortText: formatSummary(summary, Boolean(o.list)),
+    });
     return code;
   } catch (err) {
     output.close();

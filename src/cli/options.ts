@@ -188,6 +188,7 @@ export function addMigrateOptions(command: Command, jsonHelp: string): Command {
     .option('--silent', 'for cron: print nothing unless something failed (errors and the one-line summary then)')
     .option('--progress-interval <seconds>', 'when stderr is not a terminal, a progress line at most this often', '30')
     .option('--log-file <file>', 'also append the plain-text log (timestamped lines) to <file>')
+    .option('--list', 'list every duplicate, failure and planned message in the summary (default: the first 5 of each, and a count)')
     .option('--config <file>', 'read options from this JSON or YAML file (command line, then POPLIFT_* variables, win over it)');
 }
 
@@ -201,7 +202,7 @@ export const HELP_GROUPS: Array<[string, RegExp]> = [
     /^(stateDir|retries|retryFailed|timeout|maxErrors|delete|deleteEvery|maxSessions|notifyCommand|notifyAfter|every|once|maxInterval)$/,
   ],
   ['Speed and memory:', /^(multiappend|maxInflight|maxMessageSize|batchMessages|connections|jobs|shard|profile|maxBytesPerRun|rate)$/],
-  ['Output:', /^(json|quiet|silent|progressInterval|logFile|debug|skipBadRows)$/],
+  ['Output:', /^(json|quiet|silent|progressInterval|logFile|list|debug|skipBadRows)$/],
   ['Config:', /^config$/],
 ];
 

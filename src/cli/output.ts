@@ -56,6 +56,8 @@ export interface OutputCliOptions {
   json?: boolean;
   logFile?: string;
   progressInterval: string;
+  /** Every entry of the summary's lists on stderr, not only the first few. */
+  list?: boolean;
 }
 
 export function outputSettings(
@@ -280,11 +282,15 @@ export class Output {
    * nothing; with --silent the one line only when it did not fully succeed;
    * nothing on stderr with --json (stdout has it). The log gets the full text.
    */
-  final(fullText: string, oneLine: string, outcome: { changed: boolean; ok: boolean; alreadyReported?: boolean }): void {
+  final(
+    fullText: string,
+    oneLine: string,
+    outcome: { changed: boolean; ok: boolean; alreadyReported?: boolean; shortText?: string },
+  ): void {
     this.close();
     this.toLog(fullText);
     if (this.settings.json) return;
-    if (!this.settings.quiet) this.stderr.write(displayLines(fullText));
+    if (!this.settings.quiet) this.stderr.write(displayLines(outcome.shortText ?? fullText));
     else if ((!outcome.ok && !outcome.alreadyReported) || (outcome.changed && !this.settings.silent))
       this.stderr.write(`${displayText(oneLine)}\n`);
   }

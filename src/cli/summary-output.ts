@@ -2,8 +2,24 @@ import { displayText } from '../display-text.js';
 import type { MigrationSummary } from '../engine/summary.js';
 import { count, formatSize, mailboxLabel } from './output.js';
 
-/** The human summary printed to stderr at the end of a migration. */
-export function formatSummary(s: MigrationSummary): string {
+/** Entries of each list a terminal or cron mail shows; the rest is counted (all of them with --list, in --json and --log-file). */
+export const SHOWN_ENTRIES = 5;
+
+/** The first entries of a list, and a line counting the rest. */
+function some<T>(items: readonly T[], all: boolean, line: (item: T) => string): string[] {
+  const shown = all ? items : items.slice(0, SHOWN_ENTRIES);
+  const lines = shown.map(line);
+  if (shown.length < items.length)
+    lines.push(`    … and ${items.length - shown.length} more (all of them with --list, in --json and in --log-file)`);
+  return lines;
+}
+
+/**
+ * The human summary printed at the end of a migration: counts, and the
+ * first few entries of each list (`all`: every entry, for --list and the
+ * log file).
+ */
+export function formatSummary(s: MigrationSummary, all = true): string {
   const lines: string[] = [];
   const verb = s.dryRun ? 'would append' : 'appended';
   lines.push(`${s.dryRun ? 'Dry run: ' : ''}${mailboxLabel(s.pop3, s.imap, s.folder)}`);
@@ -13,7 +29,10 @@ export function formatSummary(s: MigrationSummary): string {
   );
   if (s.knownFromJournal > 0) lines.push(`  ${count(s.knownFromJournal, 'message')} already done in earlier runs (journal)`);
   if (s.deleted > 0) lines.push(`  deleted from POP3 after confirming their copy: ${s.deleted}`);
-  if (s.wouldDelete.length > 0) lines.push(`  would delete from POP3 (copy confirmed): ${s.wouldDelete.join(' ')}`);
+  if (s.wouldDelete.length > 0) {
+    lines.push(`  would delete from POP3 (copy confirmed): ${s.wouldDelete.length}`);
+    lines.push(...some(s.wouldDelete, all, (uidl) => `    ${uidl}`));
+  }
   if (s.reconnects > 0) lines.push(`  reconnected ${count(s.reconnects, 'time')} after a dropped or stalled connection`);
   if (s.serverDates > 0)
     lines.push(
@@ -21,19 +40,26 @@ export function formatSummary(s: MigrationSummary): string {
     );
   if (s.dryRun && s.wouldAppend.length > 0) {
     lines.push('  would append:');
-    for (const a of s.wouldAppend)
-      lines.push(`    ${a.uidl}  ${a.size} octets  ${a.flags.join(' ') || '-'}  ${a.date ?? 'server time'}  ${a.key}`);
+    lines.push(
+      ...some(
+        s.wouldAppend,
+        all,
+        (a) => `    ${a.uidl}  ${a.size} octets  ${a.flags.join(' ') || '-'}  ${a.date ?? 'server time'}  ${a.key}`,
+      ),
+    );
   }
   if (s.duplicateList.length > 0) {
     lines.push('  duplicates skipped (UIDL, key, copy kept):');
-    for (const d of s.duplicateList) {
-      const kept = d.keptIn === 'destination' ? `on the destination as ${d.keptAs}` : `earlier in this run as UIDL ${d.keptAs}`;
-      lines.push(`    ${d.uidl}  ${d.key}  ${kept}${d.sizeDiffers ? '  SIZE DIFFERS' : ''}`);
-    }
+    lines.push(
+      ...some(s.duplicateList, all, (d) => {
+        const kept = d.keptIn === 'destination' ? `on the destination as ${d.keptAs}` : `earlier in this run as UIDL ${d.keptAs}`;
+        return `    ${d.uidl}  ${d.key}  ${kept}${d.sizeDiffers ? '  SIZE DIFFERS' : ''}`;
+      }),
+    );
   }
   if (s.failures.length > 0) {
     lines.push('  failed (UIDL, side, server said):');
-    for (const f of s.failures) lines.push(`    ${f.uidl}  ${f.side}  ${f.reason}`);
+    lines.push(...some(s.failures, all, (f) => `    ${f.uidl}  ${f.side}  ${f.reason}`));
   }
   if (s.window !== undefined)
     lines.push(
