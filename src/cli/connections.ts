@@ -154,6 +154,7 @@ export async function connectionEndpoints(
   const pop3Creds = await attempt(() =>
     resolveCredentials({
       side: 'POP3',
+      account: `${pop3.user}@${pop3.host}`,
       passwordFile: o.pop3PasswordFile,
       passwordCommand: o.pop3PasswordCommand,
       tokenFile: o.pop3TokenFile,
@@ -168,6 +169,7 @@ export async function connectionEndpoints(
   const imapCreds = await attempt(() =>
     resolveCredentials({
       side: 'IMAP',
+      account: `${imap.user}@${imap.host}`,
       passwordFile: o.imapPasswordFile,
       passwordCommand: o.imapPasswordCommand,
       tokenFile: o.imapTokenFile,

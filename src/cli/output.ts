@@ -109,6 +109,19 @@ export function mailboxLabel(pop3: string, imap: string, folder: string): string
   return `${pop3} -> ${imap} folder "${folder}"`;
 }
 
+/**
+ * ISO 8601 in the machine's time zone with its offset
+ * (2026-12-07T23:50:01.123+01:00): a log read beside other logs of the
+ * machine must not leave the reader guessing whether it is UTC.
+ */
+export function localTimestamp(date: Date): string {
+  const offset = -date.getTimezoneOffset();
+  const local = new Date(date.getTime() + offset * 60_000).toISOString().slice(0, -1);
+  const sign = offset < 0 ? '-' : '+';
+  const abs = Math.abs(offset);
+  return `${local}${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+}
+
 /** The final one-line summary of one migration (--quiet). */
 export function summaryLine(s: MigrationSummary): string {
   return mailboxResultLine(mailboxLabel(s.pop3, s.imap, s.folder), s, summaryExitCode(s) === 0 ? 'ok' : 'incomplete');
@@ -139,7 +152,7 @@ export class Output {
   /** Appends to --log-file, one timestamped line each. */
   private toLog(text: string): void {
     if (!this.settings.logFile) return;
-    const stamp = new Date(this.now()).toISOString();
+    const stamp = localTimestamp(new Date(this.now()));
     const lines = text
       .replace(/\n$/, '')
       .split('\n')

@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
+import { displayText } from '../display-text.js';
 import { usageError, type Side } from '../errors.js';
 
 export interface SecretOptions {
@@ -24,6 +25,8 @@ export interface StoredSignInLookup {
 
 export interface CredentialSources extends SecretOptions {
   side: Side;
+  /** user@host, for the prompt: with two accounts to type passwords for, each question names its own. */
+  account?: string;
   stored?: StoredSignInLookup | undefined;
   env: NodeJS.ProcessEnv;
   /** A password written into the server URL. */
@@ -241,7 +244,7 @@ export async function resolveCredentials(s: CredentialSources): Promise<Credenti
   const stored = await s.stored?.load();
   if (stored !== undefined) return { token: stored };
   if (s.prompt) {
-    const password = await s.prompt(`${s.side} password: `);
+    const password = await s.prompt(`${s.side} password${s.account === undefined ? '' : ` for ${displayText(s.account)}`}: `);
     if (password !== '') return { password };
   }
   throw usageError(

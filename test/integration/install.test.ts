@@ -187,7 +187,7 @@ describeIntegration('getting poplift: npm pack + npm install -g, and the README 
     expect(refused.stderr).toMatch(/^poplift: POP3 server 127\.0\.0\.1:\d+ refused the login[^\n]*\n$/);
 
     const history = readFileSync(log, 'utf8').trimEnd().split('\n');
-    for (const line of history) expect(line).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /);
+    for (const line of history) expect(line).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d /);
     expect(history.some((l) => /appended 30/.test(l))).toBe(true);
     expect(history.at(-1)).toMatch(/POP3 server .* refused the login/);
     expect(statSync(log).mode & 0o077).toBe(0);

@@ -35,13 +35,13 @@ describeIntegration('passwords asked on the terminal', () => {
       ],
       {},
       [
-        [/POP3 password: $/, alice.password],
-        [/IMAP password: $/, bob.password],
+        [/POP3 password for alice@127\.0\.0\.1: $/, alice.password],
+        [/IMAP password for bob@127\.0\.0\.1: $/, bob.password],
       ],
     );
     expect(r.code, r.output).toBe(0);
-    expect(r.output).toMatch(/POP3 password: /);
-    expect(r.output).toMatch(/IMAP password: /);
+    expect(r.output).toMatch(/POP3 password for alice@127\.0\.0\.1: /);
+    expect(r.output).toMatch(/IMAP password for bob@127\.0\.0\.1: /);
     // Echo is off: what was typed never reaches the terminal.
     expect(r.output).not.toContain(alice.password);
     expect(r.output).not.toContain(bob.password);

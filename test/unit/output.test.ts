@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { count, formatSize, Output, outputSettings, type OutputSettings } from '../../src/cli/output.js';
+import { count, formatSize, localTimestamp, Output, outputSettings, type OutputSettings } from '../../src/cli/output.js';
 import { emptySummary, type MigrationSummary } from '../../src/engine/summary.js';
 import { migrateJson, stopCode } from '../../src/cli/json-result.js';
 import { etaSeconds, fitBarLine, formatDuration, rateMBps } from '../../src/cli/progress.js';
@@ -70,7 +70,7 @@ describe('output without a terminal', () => {
     drive(new Output(err.stream, { ...base, quiet: true, logFile: log }, () => clock.t), clock);
     expect(err.text()).toBe('poplift: b@pop -> b@imap "X": IMAP server refused the login\nONE LINE\n');
     const logged = readFileSync(log, 'utf8');
-    expect(logged).toMatch(/^1970-01-01T00:00:00\.000Z poplift: started a@pop/m);
+    expect(logged).toContain(`${localTimestamp(new Date(0))} poplift: started a@pop`);
     expect(logged).toMatch(/ poplift: warning: .*something to know$/m);
     expect(logged).toMatch(/ poplift: progress: /m);
     expect(logged).toMatch(/ TABLE$/m);
@@ -218,5 +218,14 @@ describe('--json stop codes', () => {
       stopped: { code: 'OVER_QUOTA', message: 'full' },
     });
     expect(json).not.toHaveProperty('stopReason');
+  });
+});
+
+describe('--log-file timestamps', () => {
+  it('are ISO 8601 in the local time zone, with its offset', () => {
+    const stamp = localTimestamp(new Date(Date.UTC(2026, 11, 7, 23, 50, 1, 123)));
+    expect(stamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$/);
+    // The same instant, whatever the zone: the offset undoes the shift.
+    expect(Date.parse(stamp)).toBe(Date.UTC(2026, 11, 7, 23, 50, 1, 123));
   });
 });
