@@ -122,6 +122,13 @@ export function buildProgram(io: CliIo, result: RunResult): Command {
       io.stdout.write(completionScript(program, shell));
     });
 
+  program
+    .command('demo')
+    .description('a demonstration on private servers (needs Dovecot): migrate, re-run, verify, then clean up')
+    .action(async () => {
+      result.code = await (await import('./demo-command.js')).runDemo(io);
+    });
+
   // Options the command line left unset come from POPLIFT_* variables, then from --config.
   const optionNames = allOptionNames(program);
   program.hook('preAction', (_program, command) => applySettings(command, io.env, optionNames));

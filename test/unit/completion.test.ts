@@ -47,7 +47,7 @@ describe('poplift completion', () => {
       )
         .trim()
         .split('\n');
-    expect(complete(['poplift', ''])).toEqual(['migrate', 'batch', 'verify', 'completion', '--help', '--version']);
+    expect(complete(['poplift', ''])).toEqual(['migrate', 'batch', 'verify', 'completion', 'demo', '--help', '--version']);
     expect(complete(['poplift', 'b'])).toEqual(['batch']);
     expect(complete(['poplift', 'migrate', '--internal-date', ''])).toEqual(['received', 'date', 'server']);
     expect(complete(['poplift', 'batch', '--sk'])).toEqual(['--skip-bad-rows']);
