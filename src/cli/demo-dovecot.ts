@@ -15,17 +15,19 @@ import { join } from 'node:path';
 
 export const DOVECOT_PACKAGES = 'apt-get install dovecot-imapd dovecot-pop3d';
 
-/** What the demo needs of Dovecot: the master and its IMAP and POP3 programs. */
-export function dovecotMissing(): string | undefined {
-  const master = ['/usr/sbin/dovecot', '/usr/local/sbin/dovecot'].find((p) => existsSync(p));
-  if (!master) return 'Dovecot is not installed';
-  const lib = master.startsWith('/usr/local') ? '/usr/local/lib/dovecot' : '/usr/lib/dovecot';
-  const missing = ['imap', 'pop3'].filter((p) => !existsSync(join(lib, p)));
+/** Where Debian's packages, then a local build, put Dovecot. */
+export const DOVECOT_ROOTS = ['/usr', '/usr/local'];
+
+/** What is missing of what the demo needs of Dovecot (the master and its IMAP and POP3 servers), or undefined. */
+export function dovecotMissing(roots: readonly string[] = DOVECOT_ROOTS): string | undefined {
+  const root = roots.find((r) => existsSync(join(r, 'sbin', 'dovecot')));
+  if (root === undefined) return 'Dovecot is not installed';
+  const missing = ['imap', 'pop3'].filter((p) => !existsSync(join(root, 'lib', 'dovecot', p)));
   return missing.length === 0 ? undefined : `Dovecot's ${missing.join(' and ')} server is not installed`;
 }
 
 function dovecotBinary(): string {
-  return ['/usr/sbin/dovecot', '/usr/local/sbin/dovecot'].find((p) => existsSync(p)) ?? 'dovecot';
+  return DOVECOT_ROOTS.map((r) => join(r, 'sbin', 'dovecot')).find((p) => existsSync(p)) ?? 'dovecot';
 }
 
 export interface DemoUser {
