@@ -72,13 +72,14 @@ export function renderTable(header: string[], right: boolean[], rows: string[][]
     const others = natural - widths[flex]!;
     const cellsWidth = Math.max(...[header, ...rows].map((r) => r[flex]!.length));
     const w = Math.max(header[flex]!.length, Math.min(cellsWidth, fit.width - others));
-    widths[flex] = w;
     const narrow = (full: string, short: string) => (full.length <= w ? full : cutMiddle(short, w));
     rows = rows.map((r, j) => r.map((c, i) => (i === flex ? narrow(c, fit.short[j] ?? c) : c)));
     if (totals[flex]!.length > w) {
       below = totals[flex];
       totalsRow = totals.map((c, i) => (i === flex ? cutMiddle('total', w) : c));
     }
+    // As wide as what it now holds: the room the short names leave goes back to the screen.
+    widths[flex] = Math.max(...[header, ...rows, totalsRow].map((r) => r[flex]!.length));
   }
   const line = (r: string[]) =>
     r
