@@ -69,13 +69,14 @@ export async function runDemo(io: CliIo, dovecotRoots?: readonly string[]): Prom
 
   let stopping: NodeJS.Signals | undefined;
   let running: ReturnType<typeof spawn> | undefined;
-  // Ctrl-C reaches the running poplift too (same process group); SIGTERM may come to this process alone.
+  // Ctrl-C reaches the running poplift too (same process group); SIGTERM and SIGHUP (the terminal closed)
+  // may come to this process alone. Unhandled, they would end it without the cleanup below.
   const onSignal = (sig: NodeJS.Signals) => {
-    stopping ??= sig;
-    if (sig === 'SIGTERM') running?.kill('SIGTERM');
+    stopping ??= sig === 'SIGHUP' ? 'SIGTERM' : sig;
+    if (sig !== 'SIGINT') running?.kill('SIGTERM');
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const sig of signals) process.on(sig, onSignal);
 
   let dovecot: DemoDovecot | undefined;
   try {
@@ -139,7 +140,6 @@ export async function runDemo(io: CliIo, dovecotRoots?: readonly string[]): Prom
       await dovecot.stop();
       say('stopped the private Dovecot and removed its directory.');
     }
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const sig of signals) process.off(sig, onSignal);
   }
 }
