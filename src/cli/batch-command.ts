@@ -30,6 +30,7 @@ import { mailboxIdentity } from '../state/mailbox-identity.js';
 import { wholeNumber } from './options.js';
 import { JSON_SCHEMA, roundSeconds, runStatus } from './json-result.js';
 import { count as counted, formatSize, Output, mailboxResultLine, outputSettings, type OutputCliOptions } from './output.js';
+import { renderTable, wrapText, type TableFit } from './batch-table.js';
 
 export interface BatchCliOptions extends MigrateCliOptions, OutputCliOptions, NotifyCliOptions {
   every?: string;
@@ -145,12 +146,12 @@ function jobName(plan: MigratePlan): string {
   return `${plan.pop3.user}@${plan.pop3.host} -> ${plan.imap.user}@${plan.imap.host} "${plan.levels.join('/')}"`;
 }
 
-function pad(text: string, width: number, right: boolean): string {
-  return right ? text.padStart(width) : text.padEnd(width);
-}
-
-/** The final table: one row per mailbox, then totals. */
-export function formatBatchTable(results: JobResult[], skipped: number, seconds: number): string {
+/**
+ * The final table: one row per mailbox, then totals, then the full reason of
+ * each mailbox that did not succeed. `width` (a terminal's) narrows the
+ * mailbox column and wraps the reasons so that no line is wider.
+ */
+export function formatBatchTable(results: JobResult[], skipped: number, seconds: number, width?: number): string {
   const header = ['line', 'mailbox', 'found', 'appended', 'dups', 'failed', 'MB', 'time', 'status'];
   const right = [true, false, true, true, true, true, true, true, false];
   const rows = results.map((r) => {
@@ -181,11 +182,13 @@ export function formatBatchTable(results: JobResult[], skipped: number, seconds:
     `${seconds.toFixed(1)}s`,
     ok === results.length && skipped === 0 ? 'ok' : 'FAILED',
   ];
-  return table(header, right, rows, totals);
+  // Widths are of what is shown: a server-chosen byte becomes an escape several columns wide.
+  const shown = (r: string[]) => r.map(displayText);
+  return renderTable(header, right, rows.map(shown), shown(totals), tableFit(results, width)) + failureReasons(results, width);
 }
 
 /** The table batch --verify ends with: per mailbox what is there and what is not. */
-export function formatVerifyTable(results: JobResult[], seconds: number): string {
+export function formatVerifyTable(results: JobResult[], seconds: number, width?: number): string {
   const header = ['line', 'mailbox', 'found', 'present', 'missing', 'altered', 'time', 'status'];
   const right = [true, false, true, true, true, true, true, false];
   const rows = results.map((r) => [
@@ -210,20 +213,35 @@ export function formatVerifyTable(results: JobResult[], seconds: number): string
     `${seconds.toFixed(1)}s`,
     ok === results.length ? 'ok' : 'FAILED',
   ];
-  return table(header, right, rows, totals);
+  // Widths are of what is shown: a server-chosen byte becomes an escape several columns wide.
+  const shown = (r: string[]) => r.map(displayText);
+  return renderTable(header, right, rows.map(shown), shown(totals), tableFit(results, width)) + failureReasons(results, width);
 }
 
-function table(header: string[], right: boolean[], rows: string[][], totals: string[]): string {
-  const all = [header, ...rows, totals].map((r) => r.map(displayText));
-  const widths = header.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
-  const line = (r: string[]) =>
-    r
-      .map((c, i) => pad(c, widths[i]!, right[i]!))
-      .join('  ')
-      .trimEnd();
-  const rule = widths.map((w) => '-'.repeat(w)).join('  ');
-  const [shownHeader, ...rest] = all;
-  return `${[line(shownHeader!), rule, ...rest.slice(0, -1).map(line), rule, line(rest.at(-1)!)].join('\n')}\n`;
+function tableFit(results: JobResult[], width: number | undefined): TableFit | undefined {
+  return width === undefined ? undefined : { width, short: results.map((r) => shortLabel(r.job.plan)) };
+}
+
+/** Below the table, whole: why each mailbox that did not succeed did not (the table has room for a word only). */
+function failureReasons(results: JobResult[], width?: number): string {
+  const failed = results.filter((r) => !r.ok);
+  if (failed.length === 0) return '';
+  const lines = failed.map((r) => {
+    const why = r.error ?? (r.summary && r.summary.failed > 0 ? `${counted(r.summary.failed, 'message')} failed` : r.status);
+    const text = `line ${r.job.row.line} ${r.job.name}: ${why}`;
+    return width === undefined ? text : wrapText(text, width, '    ').join('\n');
+  });
+  return `${counted(failed.length, 'mailbox', 'mailboxes')} did not succeed:\n${lines.join('\n')}\n`;
+}
+
+/**
+ * A line for the screen while bars are drawn: wrapped to the terminal's
+ * width (the bars turn its own wrapping off, which would cut the line).
+ * `prefix` is what Output puts in front. Elsewhere the line is left whole.
+ */
+function screenLines(prefix: string, text: string, width: number | undefined): string {
+  if (width === undefined) return text;
+  return wrapText(`${prefix}${text}`, width, '  ', true).join('\n').slice(prefix.length);
 }
 
 export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, command: Command): Promise<number> {
@@ -231,6 +249,12 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
   const shard = o.shard === undefined ? undefined : parseShard(o.shard);
   const settings = outputSettings(o, io.stderr, true);
   const output = new Output(io.stderr, settings);
+  // On a terminal, what batch prints itself fits its width (the last column left empty, as the bars leave it).
+  const termColumns = (io.stderr as { columns?: unknown }).columns;
+  const screenWidth = settings.tty && typeof termColumns === 'number' && termColumns > 0 ? Math.max(20, termColumns) - 1 : undefined;
+  const barsDrawn = settings.tty && !settings.quiet && !settings.json;
+  const fit = (prefix: string, text: string) => screenLines(prefix, text, barsDrawn ? screenWidth : undefined);
+  const warn = (message: string) => output.warn(fit('poplift: warning: ', message));
 
   // Every row is checked before anything starts.
   const columns = rowColumns(command);
@@ -310,13 +334,13 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
     /** A mailbox that could not run (login refused, lock held, ...): reported, and the batch goes on. */
     const failure = (err: unknown): JobResult => {
       const message = err instanceof Error ? err.message : String(err);
-      output.error(`${job.name}: ${message}`);
+      output.error(fit('poplift: ', `${job.name}: ${message}`));
       return { job, summary: undefined, status: statusOf(err), ok: false, seconds: (performance.now() - t0) / 1000, error: message };
     };
     let result: JobResult;
     if (o.verify) {
       try {
-        const report = await verifyPlanned(job.plan, job.options, rowIo, (message) => output.warn(`${job.name}: ${message}`));
+        const report = await verifyPlanned(job.plan, job.options, rowIo, (message) => warn(`${job.name}: ${message}`));
         const ok = report.problems.length === 0;
         const status = ok ? 'all there' : `${report.missing} missing, ${report.altered} altered`;
         result = { job, summary: undefined, report, status, ok, seconds: (performance.now() - t0) / 1000, error: undefined };
@@ -343,7 +367,7 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
     const context = runContext(job.plan, job.options, rowIo, 'batch', (message) => output.warn(`${job.name}: ${message}`));
     try {
       const { summary, exitCode } = await executeMigrate(job.plan, job.options, rowIo, {
-        warn: (message) => output.warn(`${job.name}: ${message}`),
+        warn: (message) => warn(`${job.name}: ${message}`),
         onListed: (e) => output.mailboxListed(id, e),
         onProgress: (e) => output.mailboxProgress(id, e),
         onFailure: (f) => json({ event: 'message-failed', ...where, uidl: f.uidl, side: f.side, reason: f.reason }),
@@ -395,7 +419,7 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
           let run = job;
           if (earlierFailed !== undefined && job.options.delete && !job.options.dryRun) {
             // Deleting now would take mail that the failed row has not copied yet.
-            output.warn(
+            warn(
               `${job.name}: not deleting from POP3 this time: line ${earlierFailed} reading the same mailbox did not finish; run the batch again.`,
             );
             run = { ...job, options: { ...job.options, delete: false } };
@@ -439,7 +463,7 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
       exitCode,
     });
     const oneLine = `poplift batch --verify: ${counted(totals.mailboxes, 'mailbox', 'mailboxes')}, ${ok} with every message there; ${totals.missing} missing, ${totals.altered} altered of ${totals.found}`;
-    output.final(formatVerifyTable(results, seconds), oneLine, { changed: false, ok: exitCode === 0 });
+    output.final(formatVerifyTable(results, seconds, screenWidth), oneLine, { changed: false, ok: exitCode === 0 });
     return exitCode;
   }
   const sum = (f: (s: MigrationSummary) => number) => results.reduce((n, r) => n + (r.summary ? f(r.summary) : 0), 0);
@@ -470,7 +494,7 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
     `found ${totals.found}, appended ${totals.appended}, duplicates ${totals.duplicates}, failed ${totals.failedMessages}; ${formatSize(totals.bytes)} in ${seconds.toFixed(1)} s`;
   const changed = totals.appended > 0 || totals.deleted > 0 || sum((s) => s.wouldAppend.length) > 0;
   output.final(
-    formatBatchTable(results, skipped, seconds) + (sig ? `stopped by ${sig}; run the batch again to continue.\n` : ''),
+    formatBatchTable(results, skipped, seconds, screenWidth) + (sig ? `stopped by ${sig}; run the batch again to continue.\n` : ''),
     oneLine,
     { changed, ok: exitCode === 0 },
   );

@@ -74,6 +74,10 @@ export function buildProgram(io: CliIo, result: RunResult): Command {
       result.debug = Boolean(o.debug);
       result.json = Boolean(o.json);
       const { runMigrate } = await import('./migrate-command.js');
+      // A person at a terminal who forgot --folder learns it before the mail lands in INBOX; cron is not told.
+      const tty = (io.stderr as { isTTY?: boolean }).isTTY === true;
+      if (tty && migrate.getOptionValueSource('folder') === 'default' && !o.quiet && !o.silent && !o.json)
+        io.stderr.write('poplift: no --folder given: the mail goes into INBOX.\n');
       result.code = await runMigrate(pop3Url, imapUrl, o, io);
       result.jsonDone = result.json;
     });
@@ -194,6 +198,13 @@ export function buildProgram(io: CliIo, result: RunResult): Command {
     .addHelpText('after', COMPLETION_HELP)
     .action((shell: string) => {
       io.stdout.write(completionScript(program, shell));
+    });
+
+  program
+    .command('demo')
+    .description('a demonstration on private servers (needs Dovecot): migrate, re-run, verify, then clean up')
+    .action(async () => {
+      result.code = await (await import('./demo-command.js')).runDemo(io);
     });
 
   // Options the command line left unset come from POPLIFT_* variables, then from --config.

@@ -57,6 +57,7 @@ describe('poplift completion', () => {
       'login',
       'logout',
       'completion',
+      'demo',
       '--help',
       '--version',
     ]);
