@@ -6,8 +6,8 @@
  * The journal only saves work: the destination's Message-ID index still
  * decides what is a duplicate when the journal is missing or stale.
  */
-import { closeSync, existsSync, fstatSync, fsyncSync, linkSync, openSync, readFileSync, readSync, unlinkSync, writeSync } from 'node:fs';
-import { stateFsError } from './state-dir.js';
+import { closeSync, constants, existsSync, fstatSync, fsyncSync, linkSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { NO_FOLLOW, readStateFile, stateFsError } from './state-dir.js';
 
 export type JournalEntry =
   | { t: 'pair'; pop3: string; imap: string; folder: string; at: string }
@@ -122,11 +122,11 @@ export function loadJournal(path: string): JournalState {
   };
   /** Appended entries no 'confirmed' has vouched for yet. */
   const unconfirmed = new Map<string, KnownMessage>();
-  if (!existsSync(path)) return state;
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readStateFile(path);
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return state;
     throw stateFsError(err, path, 'read the journal');
   }
   const lines = text.split('\n');
@@ -243,8 +243,8 @@ export class JournalWriter {
     let text = `${this.buffered.join('\n')}\n`;
     try {
       if (this.fd === undefined) {
-        // 0600: the journal names messages and folders.
-        this.fd = openSync(this.path, 'a+', 0o600);
+        // 0600: the journal names messages and folders. A link planted under its name is not followed (ELOOP).
+        this.fd = openSync(this.path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | NO_FOLLOW, 0o600);
         // A torn last line from a crash must not swallow the first new entry.
         if (!endsWithNewline(this.fd)) text = `\n${text}`;
       }
@@ -270,7 +270,7 @@ export class JournalWriter {
 function journalPair(path: string): { pop3: string; imap: string; folder: string } | undefined {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readStateFile(path);
   } catch {
     return undefined;
   }

@@ -1,5 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  chownSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -155,6 +166,92 @@ describe('journal', () => {
 
   it('treats a missing journal as empty', () => {
     expect(loadJournal(join(dir(), 'none')).done.size).toBe(0);
+  });
+});
+
+/** The error a call throws (it must throw one). */
+function thrown(f: () => unknown): PopliftError {
+  try {
+    f();
+  } catch (err) {
+    return err as PopliftError;
+  }
+  throw new Error('no error');
+}
+
+describe('state directory and files: no links followed, nobody else’s directory', () => {
+  it('a journal name that is a symbolic link is refused, and the file it points to is not touched', () => {
+    const d = dir();
+    const outside = join(dir(), 'outside.txt');
+    writeFileSync(outside, 'precious\n');
+    const path = join(d, 'j.journal');
+    symlinkSync(outside, path);
+    const w = new JournalWriter(path);
+    w.add({ t: 'deleted', uidl: 'u' });
+    const err = thrown(() => w.flush());
+    expect(err).toBeInstanceOf(PopliftError);
+    expect(err.code).toBe('STATE');
+    expect(err.exitCode).toBe(ExitCode.USAGE);
+    expect(err.message).toMatch(/journal .*j\.journal in the state directory \(ELOOP\): a symbolic link is in the way/);
+    expect(readFileSync(outside, 'utf8')).toBe('precious\n');
+    // Reading does not follow it either.
+    expect(thrown(() => loadJournal(path)).code).toBe('STATE');
+  });
+
+  it('a --state-dir that is a symbolic link is refused, not followed, and its target keeps its mode', () => {
+    const target = dir();
+    chmodSync(target, 0o755);
+    const link = join(dir(), 'state');
+    symlinkSync(target, link);
+    const err = thrown(() => ensureStateDirectory(link));
+    expect(err.code).toBe('STATE');
+    expect(err.exitCode).toBe(ExitCode.USAGE);
+    expect(err.message).toBe(
+      `Cannot use the state directory ${link}: it is a symbolic link, which poplift does not follow there; name the directory itself with --state-dir.`,
+    );
+    expect(statSync(target).mode & 0o777).toBe(0o755);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('a state directory another user owns is refused (as ssh refuses such a directory)', () => {
+    const d = dir();
+    chownSync(d, 65534, 65534);
+    chmodSync(d, 0o777);
+    const err = thrown(() => ensureStateDirectory(d));
+    expect(err.code).toBe('STATE');
+    expect(err.message).toBe(
+      `Cannot use the state directory ${d}: it belongs to another user (uid 65534), who could change its journals and locks; use a directory of your own (--state-dir).`,
+    );
+    expect(statSync(d).mode & 0o777).toBe(0o777);
+  });
+
+  it('a state directory others can write to is refused, and not chmodded', () => {
+    const d = dir();
+    chmodSync(d, 0o777);
+    const err = thrown(() => ensureStateDirectory(d));
+    expect(err.code).toBe('STATE');
+    expect(err.message).toBe(
+      `Cannot use the state directory ${d}: other users can write to it (mode 777), so they could plant files and links in it; chmod 700 it or choose another --state-dir.`,
+    );
+    expect(statSync(d).mode & 0o777).toBe(0o777);
+  });
+
+  it('an existing directory of ours that others may only read is used as it is (poplift chmods only what it creates)', () => {
+    const d = dir();
+    chmodSync(d, 0o755);
+    ensureStateDirectory(d);
+    expect(statSync(d).mode & 0o777).toBe(0o755);
+  });
+
+  it('a lock claim that is a symbolic link is not read through', () => {
+    const stem = join(dir(), 'm');
+    const outside = join(dir(), 'outside.json');
+    writeFileSync(outside, `${JSON.stringify({ pid: process.pid, host: hostname(), started: 'x', mailbox: 'm' })}\n`);
+    symlinkSync(outside, `${stem}.1.lock`);
+    const warnings: string[] = [];
+    const lock = MailboxLock.acquire(stem, 'pop3://a@h', (m) => warnings.push(m));
+    lock.release();
+    expect(warnings.join('\n')).toMatch(/unreadable lock file/);
+    expect(readFileSync(outside, 'utf8')).toMatch(/"pid"/);
   });
 });
 
