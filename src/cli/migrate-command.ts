@@ -8,6 +8,7 @@ import { migrateMailbox, type MigrateHooks, type MigrateOptions } from '../engin
 import { summaryExitCode, type MigrationSummary } from '../engine/summary.js';
 import { adoptLegacyJournal, legacyJournalBelongs, loadJournal, JournalWriter } from '../state/journal.js';
 import { MailboxLock } from '../state/lock.js';
+import { MachineLock } from '../state/machine-lock.js';
 import { mailboxIdentity } from '../state/mailbox-identity.js';
 import { ensureStateDirectory, journalName, legacyJournalName, lockStem, stateDirectory, type StateEndpoint } from '../state/state-dir.js';
 import { connectionEndpoints, label } from './connections.js';
@@ -117,16 +118,21 @@ export async function executeMigrate(plan: MigratePlan, o: MigrateCliOptions, io
   const legacyPath = join(stateDir, legacyJournalName(stateEndpoint(pop3), stateEndpoint(imap), folder));
   const pair = { pop3: endpoints.sourceLabel, imap: endpoints.destinationLabel, folder };
   let lock: MailboxLock | undefined;
+  let machineLock: MachineLock | undefined;
   let writer: JournalWriter | undefined;
   if (!o.dryRun) {
     ensureStateDirectory(stateDir);
     // Keyed by the mailbox as the server sees it (address, port, user), so two spellings of one host never run at once.
     const identity = plan.pop3Identity ?? (await mailboxIdentity(pop3, plan.timeoutMs));
-    lock = MailboxLock.acquire(join(stateDir, lockStem(identity)), endpoints.sourceLabel, warn);
+    // The machine-wide lock first: runs with other state directories (another user, another HOME) see only that one.
+    machineLock = await MachineLock.acquire(lockStem(identity), endpoints.sourceLabel);
     try {
+      lock = MailboxLock.acquire(join(stateDir, lockStem(identity)), endpoints.sourceLabel, warn);
+      machineLock.holds(lock.path);
       adoptLegacyJournal(legacyPath, journalPath, pair);
     } catch (err) {
-      lock.release();
+      lock?.release();
+      machineLock.release();
       throw err;
     }
   }
@@ -169,6 +175,7 @@ export async function executeMigrate(plan: MigratePlan, o: MigrateCliOptions, io
   } finally {
     writer?.close();
     lock?.release();
+    machineLock?.release();
   }
 }
 

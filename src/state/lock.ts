@@ -118,7 +118,7 @@ function sameClaim(a: LockInfo | undefined, b: LockInfo | undefined): boolean {
   return a !== undefined && b !== undefined && a.pid === b.pid && a.nonce === b.nonce && a.started === b.started;
 }
 
-function lockedError(mailbox: string, holder: LockInfo, path: string): PopliftError {
+export function lockedError(mailbox: string, holder: LockInfo, path: string): PopliftError {
   if (holder.pid === process.pid && holder.host === hostname()) {
     return new PopliftError(
       `This poplift process already holds the lock for ${mailbox} (lock file ${path}): the mailbox is named twice in one run; name it once.`,

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import {
   appendFileSync,
   chmodSync,
+  existsSync,
   chownSync,
   mkdirSync,
   mkdtempSync,
@@ -18,6 +19,7 @@ import { describe, expect, it } from 'vitest';
 import { ExitCode, PopliftError } from '../../src/errors.js';
 import { JournalWriter, loadJournal } from '../../src/state/journal.js';
 import { MailboxLock, processStartTime } from '../../src/state/lock.js';
+import { MachineLock } from '../../src/state/machine-lock.js';
 import { canonicalAddress, mailboxIdentity } from '../../src/state/mailbox-identity.js';
 import { ensureStateDirectory, stateDirectory, stateFsError, stateName } from '../../src/state/state-dir.js';
 
@@ -418,6 +420,64 @@ describe('mailbox lock', () => {
       expect(claims(join(base, `r${round}`, 'm')), `round ${round}`).toHaveLength(1);
     }
   }, 30_000);
+});
+
+const MACHINE_LOCK_JS = fileURLToPath(new URL('../../dist/state/machine-lock.js', import.meta.url));
+
+describe('machine-wide mailbox lock (abstract socket)', () => {
+  const stem = () => `test-${process.pid}-${Math.random().toString(16).slice(2)}`;
+
+  it.skipIf(process.platform !== 'linux')('held by this very process says so', async () => {
+    const s = stem();
+    // One name whichever Node binds it (see socketName).
+    expect(MachineLock.socketName(s)).toHaveLength(108);
+    const lock = await MachineLock.acquire(s, 'pop3://a@h');
+    try {
+      await expect(MachineLock.acquire(s, 'pop3://a@h')).rejects.toThrow(/This poplift process already holds the lock for pop3:\/\/a@h/);
+    } finally {
+      lock.release();
+    }
+    (await MachineLock.acquire(s, 'pop3://a@h')).release();
+  });
+
+  // The Node running the tests may sit where another user cannot run it; the machine's node can run the built module.
+  const systemNode = existsSync('/usr/bin/node') ? '/usr/bin/node' : undefined;
+
+  it.skipIf(process.platform !== 'linux' || process.getuid?.() !== 0 || systemNode === undefined)(
+    'held by a process of another user, with another state directory: exit 5 naming its PID and lock file; free once it is killed',
+    async () => {
+      const s = stem();
+      const script = `import(${JSON.stringify(MACHINE_LOCK_JS)}).then(async ({ MachineLock }) => {
+        const lock = await MachineLock.acquire(${JSON.stringify(s)}, 'pop3://a@h');
+        lock.holds('/elsewhere/state/x.1.lock');
+        process.stdout.write('held\\n');
+        setInterval(() => undefined, 1000);
+      });`;
+      const child = spawn(systemNode!, ['-e', script], { uid: 65534, gid: 65534, cwd: '/', stdio: ['ignore', 'pipe', 'inherit'] });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          child.stdout.on('data', (d: Buffer) => d.toString().includes('held') && resolve());
+          child.once('exit', (code) => reject(new Error(`child exited ${code}`)));
+          child.once('error', reject);
+        });
+        const err = await MachineLock.acquire(s, 'pop3://a@h').then(
+          () => undefined,
+          (e: unknown) => e as PopliftError,
+        );
+        expect(err?.exitCode).toBe(ExitCode.LOCKED);
+        expect(err?.message).toMatch(
+          new RegExp(
+            `^Another poplift run holds the lock for pop3://a@h: PID ${child.pid} on .*\\(lock file /elsewhere/state/x\\.1\\.lock\\)`,
+          ),
+        );
+      } finally {
+        child.kill('SIGKILL');
+        await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(undefined) : child.once('exit', r)));
+      }
+      // The kernel freed the name with its holder: no stale lock to take over.
+      (await MachineLock.acquire(s, 'pop3://a@h')).release();
+    },
+  );
 });
 
 describe('mailbox identity (the lock key)', () => {
