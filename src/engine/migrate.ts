@@ -8,8 +8,9 @@
  */
 import type { JournalState, JournalWriter, KnownMessage } from '../state/journal.js';
 import type { Listing } from '../store/listing.js';
-import type { FolderInfo, FolderStatus, StoreEndpoints } from '../store/mail-store.js';
+import type { FolderIndex, FolderInfo, FolderStatus, StoreEndpoints } from '../store/mail-store.js';
 import { DedupIndex } from './dedup-index.js';
+import { FolderWatch } from './folder-watch.js';
 import { confirmUploads } from './confirm-uploads.js';
 import { deletePhase } from './delete-phase.js';
 import { Ledger } from './ledger.js';
@@ -199,6 +200,8 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       }
     }
 
+    /** The folder index the passes use, and the watch for another writer since it was read. */
+    const watched: { index: FolderIndex | undefined; watch: FolderWatch | undefined } = { index: undefined, watch: undefined };
     /** Moves `batch` (ids of the current source session) in passes until each is settled or gone. */
     const moveAll = (batch: readonly string[]) =>
       withRetries('continue the transfer', async () => {
@@ -210,8 +213,14 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
             // The upload session logs in while the folder is read.
             if (!options.dryRun) d.prepareUpload();
             const wantIndex = options.dedupe || options.delete || unknown.size > 0;
-            const dedup = new DedupIndex(sessions.lookup(await sessions.folderIndex({ index: wantIndex, flags: !options.dryRun })), {
-              trackClaims: unknown.size > 0 || options.multiAppend,
+            const index = await sessions.folderIndex({ index: wantIndex, flags: !options.dryRun });
+            // The folder is watched for another writer from the moment its index was read.
+            if (index !== watched.index) {
+              watched.index = index;
+              watched.watch = options.dedupe && !options.dryRun ? new FolderWatch(sessions.folder?.seen?.uidNext) : undefined;
+            }
+            const dedup = new DedupIndex(sessions.lookup(index), {
+              trackClaims: unknown.size > 0 || options.multiAppend || watched.watch !== undefined,
             });
             for (const [uidl, r] of ledger.settled) {
               if (r.outcome !== 'appended') continue;
@@ -223,7 +232,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
               sessions.forgetIndex();
               dedup.use(sessions.lookup(await sessions.folderIndex({ index: true, flags: false })));
             };
-            return { destination: d, folder: sessions.folder!, dedup, reread };
+            return { destination: d, folder: sessions.folder!, dedup, reread, watch: watched.watch };
           })();
           // Failures surface through the first message that waits for it.
           destination.catch(() => undefined);
