@@ -163,6 +163,7 @@ export async function executeMigrate(plan: MigratePlan, o: MigrateCliOptions, io
       dateMode: o.internalDate,
       retries: plan.retries,
       retryFailed: Boolean(o.retryFailed),
+      recopyMissing: Boolean(o.recopyMissing),
       backoffMs: 1000,
       maxErrors: plan.maxErrors,
       delete: Boolean(o.delete),

@@ -40,6 +40,12 @@ export interface MigrateOptions extends Omit<TransferOptions, 'proveCopies'> {
   journal: { state: JournalState; writer: JournalWriter | undefined } | undefined;
   /** Try again the messages the server dropped the connection on in the last runs (otherwise skipped). */
   retryFailed?: boolean;
+  /**
+   * Copy again the messages an earlier run copied whose copy is no longer in
+   * the folder. Off by default: in a folder bridged from cron for months,
+   * those are mostly the user's own deletions.
+   */
+  recopyMissing?: boolean;
 }
 
 export interface ProgressEvent {
@@ -88,6 +94,37 @@ function plan(
     return k !== undefined && listing.identified(u) && (k.listSize ?? k.size) === listing.size(u);
   };
   return { vouched, recreated };
+}
+
+/**
+ * Whether messages were expunged from the folder since the journal recorded
+ * it: UIDNEXT moved further than the number of messages grew. Unknown (no
+ * count in an older journal, another UIDVALIDITY) counts as no.
+ */
+function expungedSince(folder: FolderInfo, recorded: JournalState['folder']): boolean {
+  const now = folder.seen;
+  if (now?.uidNext === undefined || recorded?.uidNext === undefined || recorded.messages === undefined) return false;
+  if (folder.uidValidity === undefined || recorded.uidValidity !== String(folder.uidValidity)) return false;
+  return now.uidNext - recorded.uidNext > now.messages - recorded.messages;
+}
+
+/** Those of `uidls` (vouched for by the journal) whose copy is no longer in the folder. */
+async function missingCopies(sessions: Sessions, journal: JournalState, uidls: readonly string[]): Promise<string[]> {
+  const index = await sessions.folderIndex({ index: true, flags: false });
+  const present = new Set<number>();
+  for (const copies of index.values()) for (const m of copies) present.add(m.uid);
+  const lookup = sessions.lookup(index);
+  const validity = String(sessions.folder?.uidValidity);
+  const missing: string[] = [];
+  for (const uidl of uidls) {
+    const known = journal.done.get(uidl);
+    if (known === undefined) continue;
+    // The UID the copy was stored or found under names it while the folder keeps its UIDVALIDITY; else its key finds it.
+    const there =
+      known.uid !== undefined && known.uidValidity === validity ? present.has(known.uid) : (await lookup.copies([known.key])).length > 0;
+    if (!there) missing.push(uidl);
+  }
+  return missing;
 }
 
 export async function migrateMailbox(endpoints: StoreEndpoints, options: MigrateOptions, hooks: MigrateHooks): Promise<MigrationSummary> {
@@ -158,7 +195,27 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       warnOnce('no-folder', `IMAP folder '${summary.folder}' does not exist yet; it would be created.`);
 
     const { vouched } = plan(first, t.value.folder, journal?.state, (message) => hooks.warn(message), summary.folder);
-    const fresh = first.order.filter((u) => !vouched(u));
+    // Copies an earlier run made may have been deleted from the folder since: looked for when the
+    // folder shows an expunge since the journal's record of it, or when asked to copy them again.
+    const vouchedNow = first.order.filter((u) => vouched(u));
+    let expunged = false;
+    let recopy = new Set<string>();
+    if (journal && vouchedNow.length > 0 && t.value.folder.exists) {
+      expunged = expungedSince(t.value.folder, journal.state.folder);
+      if (expunged || options.recopyMissing) {
+        const gone = await withRetries('look for the copies of earlier runs', () => missingCopies(sessions, journal.state, vouchedNow));
+        summary.missingFromFolder = gone.length;
+        if (options.recopyMissing) recopy = new Set(gone);
+        else if (gone.length > 0) {
+          const one = gone.length === 1;
+          warnOnce(
+            'missing-from-folder',
+            `${one ? '1 message' : `${gone.length} messages`} copied earlier by poplift ${one ? 'is' : 'are'} no longer in IMAP folder '${summary.folder}' (deleted there?); ${one ? 'it was' : 'they were'} not copied again: run with --recopy-missing to copy ${one ? 'it' : 'them'} again.`,
+          );
+        }
+      }
+    }
+    const fresh = first.order.filter((u) => !vouched(u) || recopy.has(u));
     // An earlier run that ended before confirming its uploads left their outcome unknown.
     for (const u of journal?.state.unconfirmed ?? []) if (first.has(u)) unknown.add(u);
     summary.found = first.order.length;
@@ -365,10 +422,17 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       const folder = sessions.folder;
       if (options.dryRun || !writer || !folder?.exists) return;
       // A run that uploaded nothing into a folder the journal already knows has nothing new to record.
-      if (summary.appended === 0 && journal.state.folder?.uidValidity === String(folder.uidValidity)) return;
+      // One that saw an expunge records the folder as it is now, so the next run looks only after another.
+      if (summary.appended === 0 && !expunged && journal.state.folder?.uidValidity === String(folder.uidValidity)) return;
       const status = settledStatus ?? (await sessions.openedDestination?.status(folder).catch(() => undefined));
       if (status)
-        writer.add({ t: 'folder', uidValidity: status.uidValidity.toString(), uidNext: status.uidNext, at: new Date().toISOString() });
+        writer.add({
+          t: 'folder',
+          uidValidity: status.uidValidity.toString(),
+          uidNext: status.uidNext,
+          messages: status.messages,
+          at: new Date().toISOString(),
+        });
     };
     const quitSource = () => (sessions.listing ? sessions.commitSource().catch(() => undefined) : undefined);
     // Neither answer tells the run anything: deletions were committed, and waited for, by the delete

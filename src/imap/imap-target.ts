@@ -322,6 +322,7 @@ export class ImapTarget {
       acceptsNewKeywords: true,
       appendLimit: undefined,
       flagsKnown: false,
+      ...(status && status.seen ? { seen: status.seen } : {}),
     };
   }
 
@@ -331,14 +332,23 @@ export class ImapTarget {
    * missing folder from other refusals, a round trip that tells poplift
    * nothing more: it creates the folder, or reports the refusal then.
    */
-  private async uidValidityOf(path: string): Promise<{ uidValidity: bigint | undefined } | false> {
+  private async uidValidityOf(path: string): Promise<{ uidValidity: bigint | undefined; seen: FolderInfo['seen'] } | false> {
     const flow = this.client as unknown as ImapFlowInternals;
     const encoded = encodeModifiedUtf7(path);
     let uidValidity: bigint | undefined;
+    // MESSAGES and UIDNEXT ride along: with the journal's record they tell whether anything was expunged since.
+    const counts: { MESSAGES?: number; UIDNEXT?: number } = {};
     try {
       const response = await flow.exec(
         'STATUS',
-        [{ type: encoded.includes('&') ? 'STRING' : 'ATOM', value: encoded }, [{ type: 'ATOM', value: 'UIDVALIDITY' }]],
+        [
+          { type: encoded.includes('&') ? 'STRING' : 'ATOM', value: encoded },
+          [
+            { type: 'ATOM', value: 'MESSAGES' },
+            { type: 'ATOM', value: 'UIDNEXT' },
+            { type: 'ATOM', value: 'UIDVALIDITY' },
+          ],
+        ],
         {
           untagged: {
             STATUS: (untagged: { attributes?: unknown[] }) => {
@@ -347,8 +357,10 @@ export class ImapTarget {
               for (let i = 0; i + 1 < list.length; i += 2) {
                 const key = (list[i] as { value?: unknown } | null | undefined)?.value;
                 const value = (list[i + 1] as { value?: unknown } | null | undefined)?.value;
-                if (typeof key === 'string' && key.toUpperCase() === 'UIDVALIDITY' && typeof value === 'string' && /^\d+$/.test(value))
-                  uidValidity = BigInt(value);
+                if (typeof key !== 'string' || typeof value !== 'string' || !/^\d+$/.test(value)) continue;
+                const name = key.toUpperCase();
+                if (name === 'UIDVALIDITY') uidValidity = BigInt(value);
+                else if (name === 'MESSAGES' || name === 'UIDNEXT') counts[name] = Number(value);
               }
               return Promise.resolve();
             },
@@ -356,7 +368,9 @@ export class ImapTarget {
         },
       );
       response.next();
-      return { uidValidity };
+      const seen =
+        counts.MESSAGES !== undefined && counts.UIDNEXT !== undefined ? { messages: counts.MESSAGES, uidNext: counts.UIDNEXT } : undefined;
+      return { uidValidity, seen };
     } catch (err) {
       if ((err as { responseStatus?: string } | null | undefined)?.responseStatus === 'NO') return false;
       // A STATUS that failed because the connection did is not a missing folder.

@@ -15,7 +15,7 @@ export type JournalEntry =
    * The folder's UIDVALIDITY (written before the first upload, so a folder
    * recreated after a crash is noticed) and, at the end of a run, UIDNEXT.
    */
-  | { t: 'folder'; uidValidity: string; uidNext?: number; at: string }
+  | { t: 'folder'; uidValidity: string; uidNext?: number; messages?: number; at: string }
   /**
    * Every 'appended' entry since the previous 'confirmed' is now proven in
    * the folder, except those named by a 'missing' entry. An appended entry
@@ -82,7 +82,8 @@ export interface JournalState {
    */
   unconfirmed: Set<string>;
   deleted: Set<string>;
-  folder: { uidValidity: string; uidNext: number | undefined } | undefined;
+  /** The folder as the last run left it (`messages` is absent in journals written before it was recorded). */
+  folder: { uidValidity: string; uidNext: number | undefined; messages?: number } | undefined;
   /** Lines that could not be read (other than a torn last line). */
   badLines: number;
   /**
@@ -159,7 +160,11 @@ export function loadJournal(path: string): JournalState {
     }
     switch (e.t) {
       case 'folder':
-        state.folder = { uidValidity: e.uidValidity, uidNext: e.uidNext };
+        state.folder = {
+          uidValidity: e.uidValidity,
+          uidNext: e.uidNext,
+          ...(typeof e.messages === 'number' ? { messages: e.messages } : {}),
+        };
         break;
       case 'confirmed':
         for (const [uidl, known] of unconfirmed) {

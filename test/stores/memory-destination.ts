@@ -195,6 +195,7 @@ export class MemoryImapServer {
       acceptsNewKeywords: true,
       appendLimit: undefined,
       flagsKnown: false,
+      ...(folder ? { seen: { messages: folder.messages.length, uidNext: folder.uidNext } } : {}),
     };
   }
 }
