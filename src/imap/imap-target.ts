@@ -380,7 +380,8 @@ export class ImapTarget {
 
   /**
    * CREATE alone: imapflow's mailboxCreate also waits for a SUBSCRIBE. A
-   * folder that exists already ([ALREADYEXISTS], RFC 5530) is as good.
+   * folder that exists already ([ALREADYEXISTS], RFC 5530, or found by a
+   * STATUS after a NO) is as good.
    */
   private async create(path: string): Promise<void> {
     const flow = this.client as unknown as ImapFlowInternals;
@@ -389,7 +390,11 @@ export class ImapTarget {
       const response = await flow.exec('CREATE', [{ type: encoded.includes('&') ? 'STRING' : 'ATOM', value: encoded }]);
       response.next();
     } catch (err) {
-      if ((err as { serverResponseCode?: string } | null | undefined)?.serverResponseCode === 'ALREADYEXISTS') return;
+      const e = err as { serverResponseCode?: string; responseStatus?: string } | null | undefined;
+      if (e?.serverResponseCode === 'ALREADYEXISTS') return;
+      // Another client (a run on another machine) may have created it since the STATUS that found it
+      // missing; Dovecot's NO then says so only in its text. A folder that exists now is as good.
+      if (e?.responseStatus === 'NO' && (await this.uidValidityOf(path).catch(() => false as const)) !== false) return;
       throw err;
     }
   }
