@@ -64,7 +64,8 @@ describeIntegration('a copy deleted on the destination after migrate copied it',
     const client = await imapClient(dovecot, dst);
     try {
       await client.mailboxOpen('Old');
-      const [victim] = await client.search({ header: { 'message-id': '<recopy-3@old.example>' } }, { uid: true });
+      const found = await client.search({ header: { 'message-id': '<recopy-3@old.example>' } }, { uid: true });
+      const victim = found ? found[0] : undefined;
       expect(victim).toBeDefined();
       await client.messageDelete(String(victim), { uid: true });
     } finally {
