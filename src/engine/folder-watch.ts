@@ -11,36 +11,39 @@
 import type { FolderStatus } from '../store/mail-store.js';
 
 export class FolderWatch {
-  /** Messages handed to the server since `base` was read. */
-  private sent = 0;
-  /** Of those, the ones whose upload has not answered yet: they may still move UIDNEXT. */
+  /** Messages this run stored since `base` was read. */
+  private stored = 0;
+  /** Messages handed to the server whose upload has not answered yet: they may have moved UIDNEXT already. */
   private inflight = 0;
+  /** Whether this run sent anything since the folder was read: the first batch needs no look. */
+  private touched = false;
 
   /** `base`: the folder's UIDNEXT when its index was read (undefined: unknown, nothing is watched). */
   constructor(private base: number | undefined) {}
 
-  /** Whether this run sent anything since the folder was read: the first batch needs no look. */
   get sentAny(): boolean {
-    return this.sent > 0;
+    return this.touched;
   }
 
   sending(count: number): void {
-    this.sent += count;
+    this.touched = true;
     this.inflight += count;
   }
 
-  answered(count: number): void {
+  /** An upload of `count` messages answered; `stored` of them were stored (a refused or throttled one takes no UID). */
+  answered(count: number, stored: number): void {
     this.inflight -= count;
+    this.stored += stored;
   }
 
   /** Whether the folder's UIDNEXT in `status` moved further than this run's uploads explain. */
   othersAppended(status: FolderStatus | undefined): boolean {
-    return status !== undefined && this.base !== undefined && status.uidNext - this.base > this.sent;
+    return status !== undefined && this.base !== undefined && status.uidNext - this.base > this.stored + this.inflight;
   }
 
   /** The folder was read again at `uidNext`; the uploads still unanswered may yet land after it. */
   restart(uidNext: number): void {
     this.base = uidNext;
-    this.sent = this.inflight;
+    this.stored = 0;
   }
 }

@@ -422,8 +422,11 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       const folder = sessions.folder;
       if (options.dryRun || !writer || !folder?.exists) return;
       // A run that uploaded nothing into a folder the journal already knows has nothing new to record.
-      // One that saw an expunge records the folder as it is now, so the next run looks only after another.
-      if (summary.appended === 0 && !expunged && journal.state.folder?.uidValidity === String(folder.uidValidity)) return;
+      // One that saw an expunge records the folder as it is now, so the next run looks only after another;
+      // so does one whose journal's record has no message count yet (written before it was kept).
+      const recorded = journal.state.folder;
+      if (summary.appended === 0 && !expunged && recorded?.uidValidity === String(folder.uidValidity) && recorded.messages !== undefined)
+        return;
       const status = settledStatus ?? (await sessions.openedDestination?.status(folder).catch(() => undefined));
       if (status)
         writer.add({

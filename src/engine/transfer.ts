@@ -192,14 +192,17 @@ class TransferPass {
       const together = this.options.multiAppend && todo.length > 1;
       const count = todo.length;
       watch?.sending(count);
-      let outcomes = await destination
-        .upload(
+      let outcomes: UploadOutcome[] = [];
+      try {
+        outcomes = await destination.upload(
           folder,
           todo.map((p) => p.item),
           this.options.multiAppend,
-        )
-        .finally(() => watch?.answered(count));
-      if (together && outcomes.some((o) => o.outcome === 'refused')) outcomes = await this.refusedTogether(todo);
+        );
+        if (together && outcomes.some((o) => o.outcome === 'refused')) outcomes = await this.refusedTogether(todo);
+      } finally {
+        watch?.answered(count, outcomes.filter((o) => o.outcome === 'stored').length);
+      }
       const throttled = outcomes.map((o) => (o.outcome === 'throttled' ? o.retryAfterMs : undefined));
       const wait = Math.max(0, ...throttled.filter((d): d is number => d !== undefined));
       if (wait === 0 || attempt >= THROTTLE_RETRIES) {

@@ -6,6 +6,7 @@
  * as already there (by the same rule as the dedup).
  */
 import { describe, expect, it } from 'vitest';
+import { FolderWatch } from '../../src/engine/folder-watch.js';
 import { mail, mails, migrate, migrateOptions } from '../stores/engine-run.js';
 import { MemoryImapServer } from '../stores/memory-destination.js';
 import { memoryEndpoints } from '../stores/memory-endpoints.js';
@@ -64,5 +65,33 @@ describe('another writer appends between batches', () => {
     });
     expect(summary.appended).toBe(6);
     expect(copiesOf(account, messages[5]!)).toBe(2);
+  });
+});
+
+describe('FolderWatch', () => {
+  const status = (uidNext: number) => ({ uidValidity: 1n, uidNext, messages: 0 });
+
+  it('counts only what this run stored or still has in flight: a throttled or refused upload takes no UID', () => {
+    const watch = new FolderWatch(10);
+    expect(watch.sentAny).toBe(false);
+    watch.sending(4);
+    expect(watch.othersAppended(status(14))).toBe(false);
+    // All four throttled: none stored, so one more UID is someone else's.
+    watch.answered(4, 0);
+    expect(watch.othersAppended(status(11))).toBe(true);
+    watch.sending(4);
+    watch.answered(4, 4);
+    expect(watch.othersAppended(status(14))).toBe(false);
+    expect(watch.othersAppended(status(15))).toBe(true);
+  });
+
+  it('starts counting again where the folder was read again, keeping what is still in flight', () => {
+    const watch = new FolderWatch(1);
+    watch.sending(2);
+    watch.answered(2, 2);
+    watch.sending(3);
+    watch.restart(10);
+    expect(watch.othersAppended(status(13))).toBe(false);
+    expect(watch.othersAppended(status(14))).toBe(true);
   });
 });

@@ -5,6 +5,7 @@
  * default: a user's own deletions in a folder bridged from cron for months
  * must stay deleted) copies them again.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { JournalFile, mails, migrate, migrateOptions } from '../stores/engine-run.js';
 import { MemoryImapServer } from '../stores/memory-destination.js';
@@ -66,5 +67,21 @@ describe('copies deleted from the folder after a run', () => {
     const { summary } = await journal.with((j) => migrate(endpoints, migrateOptions({ journal: j })));
     expect(summary).toMatchObject({ appended: 0, missingFromFolder: 0 });
     expect(account.scans).toBe(scans);
+  });
+});
+
+describe('a journal written before the folder record kept a message count', () => {
+  it('gets one on the next run, so that a later deletion is noticed', async () => {
+    const { account, journal, endpoints } = setup(3);
+    await journal.with((j) => migrate(endpoints, migrateOptions({ journal: j })));
+    // What an older version wrote: the folder record without `messages`.
+    const lines = readFileSync(journal.path, 'utf8').split('\n');
+    writeFileSync(journal.path, lines.map((l) => (l.includes('"t":"folder"') ? l.replace(/,"messages":\d+/, '') : l)).join('\n'));
+    expect(journal.load().folder?.messages).toBeUndefined();
+    await journal.with((j) => migrate(endpoints, migrateOptions({ journal: j })));
+    expect(journal.load().folder?.messages).toBe(3);
+    account.folders.get('Archive')!.messages.splice(0, 1);
+    const { summary } = await journal.with((j) => migrate(endpoints, migrateOptions({ journal: j })));
+    expect(summary).toMatchObject({ appended: 0, missingFromFolder: 1 });
   });
 });
