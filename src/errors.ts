@@ -37,7 +37,10 @@ const ERROR_CODES = {
   USAGE: { transient: false, what: 'usage or configuration error' },
   LOCKED: { transient: false, what: "another run holds the mailbox's lock" },
   BAD_ROWS: { transient: false, what: 'rows of the batch file cannot run (the lines say which and why)' },
-  STATE: { transient: false, what: 'the state directory or a journal cannot be used (read-only, full, not a directory)' },
+  STATE: {
+    transient: false,
+    what: "the state directory or a journal cannot be used (read-only, full, not a directory, a symbolic link, another user's or writable by others)",
+  },
   POP3_CONNECT: { transient: true, what: 'the POP3 connection, DNS or greeting failed' },
   POP3_TLS: { transient: false, what: 'POP3 TLS handshake, certificate, or STLS failed' },
   POP3_AUTH: { transient: false, what: 'the POP3 server refused the login' },

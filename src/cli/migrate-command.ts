@@ -9,6 +9,7 @@ import { migrateMailbox, type MigrateHooks, type MigrateOptions } from '../engin
 import { summaryExitCode, type MigrationSummary } from '../engine/summary.js';
 import { adoptLegacyJournal, legacyJournalBelongs, loadJournal, JournalWriter } from '../state/journal.js';
 import { MailboxLock } from '../state/lock.js';
+import { MachineLock } from '../state/machine-lock.js';
 import { mailboxIdentity } from '../state/mailbox-identity.js';
 import { ensureStateDirectory, journalName, legacyJournalName, lockStem, stateDirectory, type StateEndpoint } from '../state/state-dir.js';
 import { connectionEndpoints, label } from './connections.js';
@@ -121,17 +122,22 @@ export async function executeMigrate(plan: MigratePlan, o: MigrateCliOptions, io
   const legacyPath = join(stateDir, legacyJournalName(stateEndpoint(pop3), stateEndpoint(imap), folder));
   const pair = { pop3: endpoints.sourceLabel, imap: endpoints.destinationLabel, folder };
   let lock: MailboxLock | undefined;
+  let machineLock: MachineLock | undefined;
   let writer: JournalWriter | undefined;
   if (!o.dryRun) {
     ensureStateDirectory(stateDir);
     // Keyed by the mailbox as the server sees it (address, port, user), so two spellings of one host never run at once.
     const identity = plan.pop3Identity ?? (await mailboxIdentity(pop3, plan.timeoutMs));
     hooks.lockStem?.(lockStem(identity));
-    lock = MailboxLock.acquire(join(stateDir, lockStem(identity)), endpoints.sourceLabel, warn);
+    // The machine-wide lock first: runs with other state directories (another user, another HOME) see only that one.
+    machineLock = await MachineLock.acquire(lockStem(identity), endpoints.sourceLabel);
     try {
+      lock = MailboxLock.acquire(join(stateDir, lockStem(identity)), endpoints.sourceLabel, warn);
+      machineLock.holds(lock.path);
       adoptLegacyJournal(legacyPath, journalPath, pair);
     } catch (err) {
-      lock.release();
+      lock?.release();
+      machineLock.release();
       throw err;
     }
   }
@@ -162,6 +168,7 @@ export async function executeMigrate(plan: MigratePlan, o: MigrateCliOptions, io
       dateMode: o.internalDate,
       retries: plan.retries,
       retryFailed: Boolean(o.retryFailed),
+      recopyMissing: Boolean(o.recopyMissing),
       backoffMs: 1000,
       maxErrors: plan.maxErrors,
       delete: Boolean(o.delete),
@@ -174,6 +181,7 @@ export async function executeMigrate(plan: MigratePlan, o: MigrateCliOptions, io
   } finally {
     writer?.close();
     lock?.release();
+    machineLock?.release();
   }
 }
 
@@ -208,7 +216,8 @@ export function runContext(
 
 /** A run stopped because another one is moving this mailbox: nothing is wrong, and under --quiet nothing is said. */
 export function lockedByAnotherRun(err: unknown): boolean {
-  return err instanceof PopliftError && err.code === 'LOCKED' && err.message.startsWith('Another poplift run');
+  // LOCKED also says a mailbox is named twice in one run: that is a mistake to show, not a run to leave alone.
+  return err instanceof PopliftError && err.code === 'LOCKED' && !err.message.startsWith('This poplift process');
 }
 
 export async function runMigrate(pop3Text: string, imapText: string, o: MigrateCliOptions & NotifyCliOptions, io: CliIo): Promise<number> {

@@ -40,6 +40,7 @@ export interface MigrateCliOptions extends OutputCliOptions {
   stateDir?: string;
   retries: string;
   retryFailed?: boolean;
+  recopyMissing?: boolean;
   maxErrors?: string;
   delete?: boolean;
   deleteEvery: string;

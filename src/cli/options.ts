@@ -173,6 +173,10 @@ export function addMigrateOptions(command: Command, jsonHelp: string): Command {
     .option('--state-dir <dir>', 'where journals and locks live (default $XDG_STATE_HOME/poplift or ~/.local/state/poplift)')
     .option('--retries <n>', 'reconnect attempts after a dropped, reset or stalled connection', '5')
     .option('--retry-failed', 'try again messages skipped because the server dropped the connection on them in 3 runs in a row')
+    .option(
+      '--recopy-missing',
+      'copy again messages copied earlier whose copy is no longer in the folder (off: deletions there are taken as meant)',
+    )
     .option('--max-errors <n>', 'stop the mailbox after this many failed messages')
     .option('--delete', 'delete from POP3 each message whose copy is confirmed on the destination')
     .option('--delete-every <n>', 'commit deletions (QUIT and reconnect) every <n> messages', '500')
@@ -199,7 +203,7 @@ export const HELP_GROUPS: Array<[string, RegExp]> = [
   ['TLS:', /^((pop3|imap)?(CaFile)|(pop3|imap)?Insecure|insecure|caFile|allowPlaintext|requireTls)$/i],
   [
     'Cron, state and deleting:',
-    /^(stateDir|retries|retryFailed|timeout|maxErrors|delete|deleteEvery|maxSessions|notifyCommand|notifyAfter|every|once|maxInterval)$/,
+    /^(stateDir|retries|retryFailed|recopyMissing|timeout|maxErrors|delete|deleteEvery|maxSessions|notifyCommand|notifyAfter|every|once|maxInterval)$/,
   ],
   ['Speed and memory:', /^(multiappend|maxInflight|maxMessageSize|batchMessages|connections|jobs|shard|profile|maxBytesPerRun|rate)$/],
   ['Output:', /^(json|quiet|silent|progressInterval|logFile|list|debug|skipBadRows)$/],

@@ -1,3 +1,4 @@
+import type { IndexedMessage } from '../store/mail-store.js';
 import type { CopyLookup } from './copy-lookup.js';
 import type { DuplicateReport } from './summary.js';
 
@@ -64,7 +65,34 @@ export class DedupIndex {
     if (kept !== undefined) {
       return { uidl, key, keptIn: 'this-run', keptAs: this.runUidls[kept]!, keptUid: undefined, sizeDiffers: this.runSizes[kept] !== size };
     }
-    const existing = await this.destination.copies([key, ...altKeys]);
+    return this.keptCopy(await this.destination.copies([key, ...altKeys]), key, size, uidl, altSizes);
+  }
+
+  /** The destination half of check, among the copies no upload of this run accounts for. */
+  async onDestination(
+    key: string,
+    size: number,
+    uidl: string,
+    altKeys: readonly string[] = [],
+    altSizes: readonly number[] = [],
+  ): Promise<DuplicateReport | undefined> {
+    const copies = await this.destination.copies([key, ...altKeys]);
+    return this.keptCopy(
+      copies.filter((m) => !this.claimed?.has(m.uid)),
+      key,
+      size,
+      uidl,
+      altSizes,
+    );
+  }
+
+  private keptCopy(
+    existing: readonly IndexedMessage[],
+    key: string,
+    size: number,
+    uidl: string,
+    altSizes: readonly number[],
+  ): DuplicateReport | undefined {
     if (existing.length === 0) return undefined;
     // A fallback key is found only on a copy with the same body: its size may differ by what the server changed.
     const byContent = key.startsWith('fb:');

@@ -8,8 +8,9 @@
  */
 import type { JournalState, JournalWriter, KnownMessage } from '../state/journal.js';
 import type { Listing } from '../store/listing.js';
-import type { FolderInfo, FolderStatus, StoreEndpoints } from '../store/mail-store.js';
+import type { FolderIndex, FolderInfo, FolderStatus, StoreEndpoints } from '../store/mail-store.js';
 import { DedupIndex } from './dedup-index.js';
+import { FolderWatch } from './folder-watch.js';
 import { confirmUploads } from './confirm-uploads.js';
 import { deletePhase } from './delete-phase.js';
 import { Ledger } from './ledger.js';
@@ -39,6 +40,12 @@ export interface MigrateOptions extends Omit<TransferOptions, 'proveCopies'> {
   journal: { state: JournalState; writer: JournalWriter | undefined } | undefined;
   /** Try again the messages the server dropped the connection on in the last runs (otherwise skipped). */
   retryFailed?: boolean;
+  /**
+   * Copy again the messages an earlier run copied whose copy is no longer in
+   * the folder. Off by default: in a folder bridged from cron for months,
+   * those are mostly the user's own deletions.
+   */
+  recopyMissing?: boolean;
 }
 
 export interface ProgressEvent {
@@ -87,6 +94,37 @@ function plan(
     return k !== undefined && listing.identified(u) && (k.listSize ?? k.size) === listing.size(u);
   };
   return { vouched, recreated };
+}
+
+/**
+ * Whether messages were expunged from the folder since the journal recorded
+ * it: UIDNEXT moved further than the number of messages grew. Unknown (no
+ * count in an older journal, another UIDVALIDITY) counts as no.
+ */
+function expungedSince(folder: FolderInfo, recorded: JournalState['folder']): boolean {
+  const now = folder.seen;
+  if (now?.uidNext === undefined || recorded?.uidNext === undefined || recorded.messages === undefined) return false;
+  if (folder.uidValidity === undefined || recorded.uidValidity !== String(folder.uidValidity)) return false;
+  return now.uidNext - recorded.uidNext > now.messages - recorded.messages;
+}
+
+/** Those of `uidls` (vouched for by the journal) whose copy is no longer in the folder. */
+async function missingCopies(sessions: Sessions, journal: JournalState, uidls: readonly string[]): Promise<string[]> {
+  const index = await sessions.folderIndex({ index: true, flags: false });
+  const present = new Set<number>();
+  for (const copies of index.values()) for (const m of copies) present.add(m.uid);
+  const lookup = sessions.lookup(index);
+  const validity = String(sessions.folder?.uidValidity);
+  const missing: string[] = [];
+  for (const uidl of uidls) {
+    const known = journal.done.get(uidl);
+    if (known === undefined) continue;
+    // The UID the copy was stored or found under names it while the folder keeps its UIDVALIDITY; else its key finds it.
+    const there =
+      known.uid !== undefined && known.uidValidity === validity ? present.has(known.uid) : (await lookup.copies([known.key])).length > 0;
+    if (!there) missing.push(uidl);
+  }
+  return missing;
 }
 
 export async function migrateMailbox(endpoints: StoreEndpoints, options: MigrateOptions, hooks: MigrateHooks): Promise<MigrationSummary> {
@@ -170,7 +208,27 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       warnOnce('no-folder', `IMAP folder '${summary.folder}' does not exist yet; it would be created.`);
 
     const { vouched } = plan(first, t.value.folder, journal?.state, (message) => hooks.warn(message), summary.folder);
-    const fresh = first.order.filter((u) => !vouched(u));
+    // Copies an earlier run made may have been deleted from the folder since: looked for when the
+    // folder shows an expunge since the journal's record of it, or when asked to copy them again.
+    const vouchedNow = first.order.filter((u) => vouched(u));
+    let expunged = false;
+    let recopy = new Set<string>();
+    if (journal && vouchedNow.length > 0 && t.value.folder.exists) {
+      expunged = expungedSince(t.value.folder, journal.state.folder);
+      if (expunged || options.recopyMissing) {
+        const gone = await withRetries('look for the copies of earlier runs', () => missingCopies(sessions, journal.state, vouchedNow));
+        summary.missingFromFolder = gone.length;
+        if (options.recopyMissing) recopy = new Set(gone);
+        else if (gone.length > 0) {
+          const one = gone.length === 1;
+          warnOnce(
+            'missing-from-folder',
+            `${one ? '1 message' : `${gone.length} messages`} copied earlier by poplift ${one ? 'is' : 'are'} no longer in IMAP folder '${summary.folder}' (deleted there?); ${one ? 'it was' : 'they were'} not copied again: run with --recopy-missing to copy ${one ? 'it' : 'them'} again.`,
+          );
+        }
+      }
+    }
+    const fresh = first.order.filter((u) => !vouched(u) || recopy.has(u));
     // An earlier run that ended before confirming its uploads left their outcome unknown.
     for (const u of journal?.state.unconfirmed ?? []) if (first.has(u)) unknown.add(u);
     summary.found = first.order.length;
@@ -212,6 +270,8 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       }
     }
 
+    /** The folder index the passes use, and the watch for another writer since it was read. */
+    const watched: { index: FolderIndex | undefined; watch: FolderWatch | undefined } = { index: undefined, watch: undefined };
     /** Moves `batch` (ids of the current source session) in passes until each is settled or gone. */
     const moveAll = (batch: readonly string[]) =>
       withRetries('continue the transfer', async () => {
@@ -223,8 +283,14 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
             // The upload session logs in while the folder is read.
             if (!options.dryRun) d.prepareUpload();
             const wantIndex = options.dedupe || options.delete || unknown.size > 0;
-            const dedup = new DedupIndex(sessions.lookup(await sessions.folderIndex({ index: wantIndex, flags: !options.dryRun })), {
-              trackClaims: unknown.size > 0 || options.multiAppend,
+            const index = await sessions.folderIndex({ index: wantIndex, flags: !options.dryRun });
+            // The folder is watched for another writer from the moment its index was read.
+            if (index !== watched.index) {
+              watched.index = index;
+              watched.watch = options.dedupe && !options.dryRun ? new FolderWatch(sessions.folder?.seen?.uidNext) : undefined;
+            }
+            const dedup = new DedupIndex(sessions.lookup(index), {
+              trackClaims: unknown.size > 0 || options.multiAppend || watched.watch !== undefined,
             });
             for (const [uidl, r] of ledger.settled) {
               if (r.outcome !== 'appended') continue;
@@ -236,7 +302,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
               sessions.forgetIndex();
               dedup.use(sessions.lookup(await sessions.folderIndex({ index: true, flags: false })));
             };
-            return { destination: d, folder: sessions.folder!, dedup, reread };
+            return { destination: d, folder: sessions.folder!, dedup, reread, watch: watched.watch };
           })();
           // Failures surface through the first message that waits for it.
           destination.catch(() => undefined);
@@ -369,10 +435,20 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       const folder = sessions.folder;
       if (options.dryRun || !writer || !folder?.exists) return;
       // A run that uploaded nothing into a folder the journal already knows has nothing new to record.
-      if (summary.appended === 0 && journal.state.folder?.uidValidity === String(folder.uidValidity)) return;
+      // One that saw an expunge records the folder as it is now, so the next run looks only after another;
+      // so does one whose journal's record has no message count yet (written before it was kept).
+      const recorded = journal.state.folder;
+      if (summary.appended === 0 && !expunged && recorded?.uidValidity === String(folder.uidValidity) && recorded.messages !== undefined)
+        return;
       const status = settledStatus ?? (await sessions.openedDestination?.status(folder).catch(() => undefined));
       if (status)
-        writer.add({ t: 'folder', uidValidity: status.uidValidity.toString(), uidNext: status.uidNext, at: new Date().toISOString() });
+        writer.add({
+          t: 'folder',
+          uidValidity: status.uidValidity.toString(),
+          uidNext: status.uidNext,
+          messages: status.messages,
+          at: new Date().toISOString(),
+        });
     };
     const quitSource = () => (sessions.listing ? sessions.commitSource().catch(() => undefined) : undefined);
     // Neither answer tells the run anything: deletions were committed, and waited for, by the delete

@@ -55,6 +55,8 @@ export interface MigrationSummary {
   wouldDelete: string[];
   /** Messages whose earlier outcome the journal recorded, so this run did not read them. */
   knownFromJournal: number;
+  /** Of those, the ones whose copy is no longer in the folder (deleted there), when the run looked. */
+  missingFromFolder: number;
   /** What the destination was recognised as (a hosted provider and why), when that changed how it was treated. */
   destinationKind: string | undefined;
   /** Source sessions that listed messages (more than one when the source shows its mailbox in windows). */
@@ -94,6 +96,7 @@ export function emptySummary(pop3: string, imap: string, folder: string, dryRun:
     deleted: 0,
     wouldDelete: [],
     knownFromJournal: 0,
+    missingFromFolder: 0,
     destinationKind: undefined,
     sessions: 0,
     reconnects: 0,

@@ -11,6 +11,7 @@ import { prepareMessage, type PrepareOptions } from '../message/prepared-message
 import type { Listing } from '../store/listing.js';
 import type { FolderInfo, MailDestination, MailSource, RetrievedInfo, UploadItem, UploadOutcome } from '../store/mail-store.js';
 import type { DedupIndex } from './dedup-index.js';
+import type { FolderWatch } from './folder-watch.js';
 import type { Ledger } from './ledger.js';
 import type { Charge } from './poison.js';
 import { Reclaimer } from './reclaim.js';
@@ -35,6 +36,8 @@ export interface Destination {
   dedup: DedupIndex;
   /** Reads the folder again and has `dedup` look copies up there (see TransferPass.refusedTogether). */
   reread(): Promise<void>;
+  /** Watches the folder for another writer between batches (with --dedupe). */
+  watch?: FolderWatch;
 }
 
 export interface TransferContext {
@@ -63,6 +66,7 @@ interface Pending {
   uidl: string;
   key: string;
   altKeys: readonly string[];
+  altSizes: readonly number[];
   item: UploadItem;
 }
 
@@ -158,17 +162,47 @@ class TransferPass {
     return outcomes;
   }
 
+  /**
+   * Another writer (a run on another machine) may have appended since the
+   * folder was read: when its UIDNEXT moved further than this run's uploads
+   * explain, the folder is read again, and a message found there by the
+   * dedup's rule is a duplicate, not sent.
+   */
+  private async notAppendedMeanwhile(watch: FolderWatch, pending: readonly Pending[]): Promise<Pending[]> {
+    if (!watch.sentAny) return [...pending];
+    const { destination, folder, dedup } = this.target!;
+    const status = await destination.status(folder);
+    if (!watch.othersAppended(status)) return [...pending];
+    await this.target!.reread();
+    watch.restart(status!.uidNext);
+    const left: Pending[] = [];
+    for (const p of pending) {
+      const dup = await dedup.onDestination(p.key, p.item.content.length, p.uidl, p.altKeys, p.altSizes);
+      if (dup) this.ctx.ledger.duplicate(dup, p.item.content.length);
+      else left.push(p);
+    }
+    return left;
+  }
+
   private async upload(pending: Pending[]): Promise<void> {
-    const { destination, folder } = this.target!;
-    let todo = pending;
+    const { destination, folder, watch } = this.target!;
+    let todo = watch ? await this.notAppendedMeanwhile(watch, pending) : pending;
+    if (todo.length === 0) return;
     for (let attempt = 0; ; attempt++) {
       const together = this.options.multiAppend && todo.length > 1;
-      let outcomes = await destination.upload(
-        folder,
-        todo.map((p) => p.item),
-        this.options.multiAppend,
-      );
-      if (together && outcomes.some((o) => o.outcome === 'refused')) outcomes = await this.refusedTogether(todo);
+      const count = todo.length;
+      watch?.sending(count);
+      let outcomes: UploadOutcome[] = [];
+      try {
+        outcomes = await destination.upload(
+          folder,
+          todo.map((p) => p.item),
+          this.options.multiAppend,
+        );
+        if (together && outcomes.some((o) => o.outcome === 'refused')) outcomes = await this.refusedTogether(todo);
+      } finally {
+        watch?.answered(count, outcomes.filter((o) => o.outcome === 'stored').length);
+      }
       const throttled = outcomes.map((o) => (o.outcome === 'throttled' ? o.retryAfterMs : undefined));
       const wait = Math.max(0, ...throttled.filter((d): d is number => d !== undefined));
       if (wait === 0 || attempt >= THROTTLE_RETRIES) {
@@ -277,7 +311,13 @@ class TransferPass {
       // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
       if (this.stopping) return false;
     }
-    this.batch.push({ uidl, key: prepared.key, altKeys: prepared.altKeys, item: { content, flags, date: prepared.date } });
+    this.batch.push({
+      uidl,
+      key: prepared.key,
+      altKeys: prepared.altKeys,
+      altSizes: prepared.altSizes,
+      item: { content, flags, date: prepared.date },
+    });
     this.batchBytes += size;
     this.inflightBytes += size;
     if (alone || this.batch.length >= options.batchMessages || this.batchBytes >= options.batchBytes) this.flush();

@@ -336,6 +336,7 @@ export class ImapTarget {
       acceptsNewKeywords: true,
       appendLimit: undefined,
       flagsKnown: false,
+      ...(status && status.seen ? { seen: status.seen } : {}),
     };
   }
 
@@ -348,14 +349,23 @@ export class ImapTarget {
    * (hoodiecrow: `BAD Invalid mailbox name`): then the folder is missing
    * unless LIST names it, and CREATE's own answer decides what follows.
    */
-  private async uidValidityOf(path: string): Promise<{ uidValidity: bigint | undefined } | false> {
+  private async uidValidityOf(path: string): Promise<{ uidValidity: bigint | undefined; seen: FolderInfo['seen'] } | false> {
     const flow = this.client as unknown as ImapFlowInternals;
     const encoded = encodeModifiedUtf7(path);
     let uidValidity: bigint | undefined;
+    // MESSAGES and UIDNEXT ride along: with the journal's record they tell whether anything was expunged since.
+    const counts: { MESSAGES?: number; UIDNEXT?: number } = {};
     try {
       const response = await flow.exec(
         'STATUS',
-        [{ type: encoded.includes('&') ? 'STRING' : 'ATOM', value: encoded }, [{ type: 'ATOM', value: 'UIDVALIDITY' }]],
+        [
+          { type: encoded.includes('&') ? 'STRING' : 'ATOM', value: encoded },
+          [
+            { type: 'ATOM', value: 'MESSAGES' },
+            { type: 'ATOM', value: 'UIDNEXT' },
+            { type: 'ATOM', value: 'UIDVALIDITY' },
+          ],
+        ],
         {
           untagged: {
             STATUS: (untagged: { attributes?: unknown[] }) => {
@@ -364,8 +374,10 @@ export class ImapTarget {
               for (let i = 0; i + 1 < list.length; i += 2) {
                 const key = (list[i] as { value?: unknown } | null | undefined)?.value;
                 const value = (list[i + 1] as { value?: unknown } | null | undefined)?.value;
-                if (typeof key === 'string' && key.toUpperCase() === 'UIDVALIDITY' && typeof value === 'string' && /^\d+$/.test(value))
-                  uidValidity = BigInt(value);
+                if (typeof key !== 'string' || typeof value !== 'string' || !/^\d+$/.test(value)) continue;
+                const name = key.toUpperCase();
+                if (name === 'UIDVALIDITY') uidValidity = BigInt(value);
+                else if (name === 'MESSAGES' || name === 'UIDNEXT') counts[name] = Number(value);
               }
               return Promise.resolve();
             },
@@ -373,7 +385,9 @@ export class ImapTarget {
         },
       );
       response.next();
-      return { uidValidity };
+      const seen =
+        counts.MESSAGES !== undefined && counts.UIDNEXT !== undefined ? { messages: counts.MESSAGES, uidNext: counts.UIDNEXT } : undefined;
+      return { uidValidity, seen };
     } catch (err) {
       const answer = (err as { responseStatus?: string } | null | undefined)?.responseStatus;
       if (answer === 'NO') return false;
@@ -410,7 +424,8 @@ export class ImapTarget {
 
   /**
    * CREATE alone: imapflow's mailboxCreate also waits for a SUBSCRIBE. A
-   * folder that exists already ([ALREADYEXISTS], RFC 5530) is as good.
+   * folder that exists already ([ALREADYEXISTS], RFC 5530, or found by a
+   * STATUS after a NO) is as good.
    */
   private async create(path: string): Promise<void> {
     const flow = this.client as unknown as ImapFlowInternals;
@@ -419,7 +434,11 @@ export class ImapTarget {
       const response = await flow.exec('CREATE', [{ type: encoded.includes('&') ? 'STRING' : 'ATOM', value: encoded }]);
       response.next();
     } catch (err) {
-      if ((err as { serverResponseCode?: string } | null | undefined)?.serverResponseCode === 'ALREADYEXISTS') return;
+      const e = err as { serverResponseCode?: string; responseStatus?: string } | null | undefined;
+      if (e?.serverResponseCode === 'ALREADYEXISTS') return;
+      // Another client (a run on another machine) may have created it since the STATUS that found it
+      // missing; Dovecot's NO then says so only in its text. A folder that exists now is as good.
+      if (e?.responseStatus === 'NO' && (await this.uidValidityOf(path).catch(() => false as const)) !== false) return;
       throw err;
     }
   }

@@ -6,8 +6,8 @@
  * The journal only saves work: the destination's Message-ID index still
  * decides what is a duplicate when the journal is missing or stale.
  */
-import { closeSync, existsSync, fstatSync, fsyncSync, linkSync, openSync, readFileSync, readSync, unlinkSync, writeSync } from 'node:fs';
-import { stateFsError } from './state-dir.js';
+import { closeSync, constants, existsSync, fstatSync, fsyncSync, linkSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { NO_FOLLOW, readStateFile, stateFsError } from './state-dir.js';
 
 export type JournalEntry =
   | { t: 'pair'; pop3: string; imap: string; folder: string; at: string }
@@ -15,7 +15,7 @@ export type JournalEntry =
    * The folder's UIDVALIDITY (written before the first upload, so a folder
    * recreated after a crash is noticed) and, at the end of a run, UIDNEXT.
    */
-  | { t: 'folder'; uidValidity: string; uidNext?: number; at: string }
+  | { t: 'folder'; uidValidity: string; uidNext?: number; messages?: number; at: string }
   /**
    * Every 'appended' entry since the previous 'confirmed' is now proven in
    * the folder, except those named by a 'missing' entry. An appended entry
@@ -82,7 +82,8 @@ export interface JournalState {
    */
   unconfirmed: Set<string>;
   deleted: Set<string>;
-  folder: { uidValidity: string; uidNext: number | undefined } | undefined;
+  /** The folder as the last run left it (`messages` is absent in journals written before it was recorded). */
+  folder: { uidValidity: string; uidNext: number | undefined; messages?: number } | undefined;
   /** Lines that could not be read (other than a torn last line). */
   badLines: number;
   /**
@@ -122,11 +123,11 @@ export function loadJournal(path: string): JournalState {
   };
   /** Appended entries no 'confirmed' has vouched for yet. */
   const unconfirmed = new Map<string, KnownMessage>();
-  if (!existsSync(path)) return state;
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readStateFile(path);
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return state;
     throw stateFsError(err, path, 'read the journal');
   }
   const lines = text.split('\n');
@@ -159,7 +160,11 @@ export function loadJournal(path: string): JournalState {
     }
     switch (e.t) {
       case 'folder':
-        state.folder = { uidValidity: e.uidValidity, uidNext: e.uidNext };
+        state.folder = {
+          uidValidity: e.uidValidity,
+          uidNext: e.uidNext,
+          ...(typeof e.messages === 'number' ? { messages: e.messages } : {}),
+        };
         break;
       case 'confirmed':
         for (const [uidl, known] of unconfirmed) {
@@ -243,8 +248,8 @@ export class JournalWriter {
     let text = `${this.buffered.join('\n')}\n`;
     try {
       if (this.fd === undefined) {
-        // 0600: the journal names messages and folders.
-        this.fd = openSync(this.path, 'a+', 0o600);
+        // 0600: the journal names messages and folders. A link planted under its name is not followed (ELOOP).
+        this.fd = openSync(this.path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | NO_FOLLOW, 0o600);
         // A torn last line from a crash must not swallow the first new entry.
         if (!endsWithNewline(this.fd)) text = `\n${text}`;
       }
@@ -270,7 +275,7 @@ export class JournalWriter {
 function journalPair(path: string): { pop3: string; imap: string; folder: string } | undefined {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readStateFile(path);
   } catch {
     return undefined;
   }

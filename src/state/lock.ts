@@ -15,7 +15,7 @@ import { linkSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from '
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { ExitCode, PopliftError } from '../errors.js';
-import { stateFsError } from './state-dir.js';
+import { readStateFile, stateFsError } from './state-dir.js';
 
 export interface LockInfo {
   pid: number;
@@ -83,9 +83,11 @@ interface Claim {
 function readClaim(path: string): LockInfo | undefined | 'missing' {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readStateFile(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
+    // A link planted under a claim's name is not read through: it claims nothing.
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') return undefined;
     throw err;
   }
   try {
@@ -116,7 +118,7 @@ function sameClaim(a: LockInfo | undefined, b: LockInfo | undefined): boolean {
   return a !== undefined && b !== undefined && a.pid === b.pid && a.nonce === b.nonce && a.started === b.started;
 }
 
-function lockedError(mailbox: string, holder: LockInfo, path: string): PopliftError {
+export function lockedError(mailbox: string, holder: LockInfo, path: string): PopliftError {
   if (holder.pid === process.pid && holder.host === hostname()) {
     return new PopliftError(
       `This poplift process already holds the lock for ${mailbox} (lock file ${path}): the mailbox is named twice in one run; name it once.`,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { constants, lstatSync, mkdirSync, openSync, readFileSync, closeSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { ExitCode, PopliftError, usageError } from '../errors.js';
@@ -30,6 +30,8 @@ function advice(code: string | undefined): string {
       return 'a file is in the way where a directory should be; choose another --state-dir';
     case 'ENOENT':
       return 'it does not exist and cannot be created there; choose another --state-dir';
+    case 'ELOOP':
+      return 'a symbolic link is in the way, and poplift does not follow links in the state directory; remove it';
     default:
       return 'choose another --state-dir';
   }
@@ -50,25 +52,69 @@ export function stateFsError(err: unknown, path: string, action: string): Poplif
   });
 }
 
+/** The refusal of a state directory poplift will not use (exit 2, code STATE). */
+function refusedDirectory(dir: string, why: string): PopliftError {
+  return new PopliftError(`Cannot use the state directory ${dir}: ${why}.`, { exitCode: ExitCode.USAGE, code: 'STATE' });
+}
+
 /**
  * Creates the directory 0700 (journals name mailboxes and folders; they are
  * nobody else's business). One level at a time rather than Node's recursive
  * mkdir, which loops forever where mkdir answers ENOENT for an existing
  * parent (e.g. under /proc).
+ *
+ * An existing directory is used only when it is one (not a symbolic link:
+ * a link planted under its name would send the journals elsewhere), belongs
+ * to this user (or root), and nobody else can write to it, as ssh treats
+ * ~/.ssh: whoever can write there can plant links and claims under the
+ * names poplift opens. It is never chmodded: poplift changes the mode of no
+ * directory it did not create.
  */
 export function ensureStateDirectory(dir: string): void {
+  let st;
   try {
     makeDirectory(resolve(dir));
-    if ((statSync(dir).mode & 0o077) !== 0) chmodSync(dir, 0o700);
+    st = lstatSync(dir);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw usageError(`Cannot use the state directory ${dir} (${code ?? (err as Error).message}): ${advice(code)}.`);
+  }
+  if (st.isSymbolicLink()) {
+    throw refusedDirectory(dir, 'it is a symbolic link, which poplift does not follow there; name the directory itself with --state-dir');
+  }
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid && st.uid !== 0) {
+    throw refusedDirectory(
+      dir,
+      `it belongs to another user (uid ${st.uid}), who could change its journals and locks; use a directory of your own (--state-dir)`,
+    );
+  }
+  if ((st.mode & 0o022) !== 0) {
+    throw refusedDirectory(
+      dir,
+      `other users can write to it (mode ${(st.mode & 0o777).toString(8)}), so they could plant files and links in it; chmod 700 it or choose another --state-dir`,
+    );
+  }
+}
+
+/** O_NOFOLLOW: a state file's name that is a symbolic link fails with ELOOP instead of being followed. */
+export const NO_FOLLOW = constants.O_NOFOLLOW;
+
+/** A state file's text, never read through a symbolic link (ELOOP). */
+export function readStateFile(path: string): string {
+  const fd = openSync(path, constants.O_RDONLY | NO_FOLLOW);
+  try {
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
   }
 }
 
 function makeDirectory(dir: string): void {
   try {
-    if (statSync(dir).isDirectory()) return;
+    // lstat: a link under the directory's name is refused by the caller, never followed to create under.
+    const st = lstatSync(dir);
+    if (st.isDirectory() || (st.isSymbolicLink() && statSync(dir).isDirectory())) return;
     const err = new Error(`${dir} is not a directory`) as NodeJS.ErrnoException;
     err.code = 'ENOTDIR';
     throw err;

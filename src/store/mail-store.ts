@@ -96,7 +96,7 @@ export interface FolderInfo {
   appendLimit: number | undefined;
   /** Whether permanentFlags and appendLimit were read (done only before uploading). */
   flagsKnown: boolean;
-  /** How many messages it held and its next UID when it was last read (inspect). */
+  /** How many messages it held and its next UID when it was last looked at (openFolder's STATUS, or inspect). */
   seen?: { messages: number; uidNext: number | undefined };
 }
 

@@ -132,15 +132,15 @@ describeIntegration('migrate: a hostile 1,000-message mailbox into a nested fold
     expect(exact).toMatchObject({ keptIn: 'this-run', sizeDiffers: false });
   });
 
-  it('records in the journal how the run left the folder (UIDVALIDITY, UIDNEXT)', async () => {
+  it('records in the journal how the run left the folder (UIDVALIDITY, UIDNEXT, messages)', async () => {
     const dir = join(testStateHome, 'poplift');
     const journals = readdirSync(dir).filter((f) => f.endsWith('.journal'));
     expect(journals).toHaveLength(1);
     const recorded = loadJournal(join(dir, journals[0]!)).folder;
     const client = await imapClient(dovecot, bob);
     try {
-      const status = await client.status(['Archive', 'Old ISP'], { uidNext: true, uidValidity: true });
-      expect(status && { uidValidity: String(status.uidValidity), uidNext: status.uidNext }).toEqual(recorded);
+      const status = await client.status(['Archive', 'Old ISP'], { uidNext: true, uidValidity: true, messages: true });
+      expect(status && { uidValidity: String(status.uidValidity), uidNext: status.uidNext, messages: status.messages }).toEqual(recorded);
     } finally {
       await client.logout();
     }

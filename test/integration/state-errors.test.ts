@@ -6,7 +6,7 @@
  * the machine allows it.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readdirSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -84,6 +84,35 @@ describe('state directory errors: one line, exit 2', () => {
     expect(r.stderr).toMatch(
       /^poplift: Cannot create the lock .* \(ENOSPC\): the disk \(or your quota\) is full; free some space and run poplift again \(what is done is kept\)\.$/m,
     );
+  });
+});
+
+describe('a state directory poplift does not trust: one line, exit 2, nothing written or chmodded', () => {
+  it('--state-dir naming a symbolic link to another directory', async () => {
+    const target = mkdtempSync(join(tmpdir(), 'poplift-link-target-'));
+    chmodSync(target, 0o755);
+    const link = join(mkdtempSync(join(tmpdir(), 'poplift-link-')), 'state');
+    symlinkSync(target, link);
+    const r = await run(process.execPath, [BIN, ...migrate, '--state-dir', link]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toBe(
+      `poplift: Cannot use the state directory ${link}: it is a symbolic link, which poplift does not follow there; name the directory itself with --state-dir.\n`,
+    );
+    expect(statSync(target).mode & 0o777).toBe(0o755);
+    expect(readdirSync(target)).toEqual([]);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('run as root, a state directory another user owns (mode 0777)', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'poplift-foreign-'));
+    chownSync(d, 65534, 65534);
+    chmodSync(d, 0o777);
+    const r = await run(process.execPath, [BIN, ...migrate, '--state-dir', d]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(
+      /^poplift: Cannot use the state directory .*: it belongs to another user \(uid 65534\), who could change its journals and locks; use a directory of your own \(--state-dir\)\.\n$/,
+    );
+    expect(statSync(d).mode & 0o777).toBe(0o777);
+    expect(readdirSync(d)).toEqual([]);
   });
 });
 

@@ -129,6 +129,9 @@ export class MemoryImapServer {
   appends = 0;
   /** Uploads that lost the connection through `faults.killers`. */
   kills = 0;
+  /** Folder reads with a scan (index FETCHes) and STATUS commands, over all sessions. */
+  scans = 0;
+  statuses = 0;
   private nextValidity = 1000n;
 
   constructor(options: AccountOptions = {}) {
@@ -192,6 +195,7 @@ export class MemoryImapServer {
       acceptsNewKeywords: true,
       appendLimit: undefined,
       flagsKnown: false,
+      ...(folder ? { seen: { messages: folder.messages.length, uidNext: folder.uidNext } } : {}),
     };
   }
 }
@@ -232,6 +236,7 @@ export class MemoryDestination implements MailDestination {
   async inspect(folder: FolderInfo, want: { flags: boolean; scan?: FolderScan }): Promise<FolderInfo> {
     if (!folder.exists) return folder;
     await this.command();
+    if (want.scan) this.account.scans++;
     const stored = this.account.folders.get(folder.path);
     if (stored === undefined) throw imapError(this.server, 'IMAP_PROTOCOL', `answered SELECT "${folder.path}" with NO [NONEXISTENT].`);
     let info: FolderInfo = {
@@ -266,6 +271,7 @@ export class MemoryDestination implements MailDestination {
 
   async status(folder: FolderInfo): Promise<FolderStatus | undefined> {
     await this.command();
+    this.account.statuses++;
     const stored = this.account.folders.get(folder.path);
     return stored && { uidValidity: stored.uidValidity, uidNext: stored.uidNext, messages: stored.messages.length };
   }

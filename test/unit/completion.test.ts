@@ -64,6 +64,7 @@ describe('poplift completion', () => {
     expect(complete(['poplift', 'b'])).toEqual(['batch']);
     expect(complete(['poplift', 'migrate', '--internal-date', ''])).toEqual(['received', 'date', 'server']);
     expect(complete(['poplift', 'batch', '--sk'])).toEqual(['--skip-bad-rows']);
+    expect(complete(['poplift', 'migrate', '--reco'])).toEqual(['--recopy-missing']);
     expect(complete(['poplift', 'completion', ''])).toEqual(['bash', 'zsh', 'fish']);
   });
 

@@ -30,6 +30,7 @@ describe('--help', () => {
     const section = (heading: string) => text.slice(text.indexOf(`\n${heading}\n`)).split('\n\n')[0]!;
     expect(section('TLS:')).toContain('--pop3-ca-file');
     expect(section('Cron, state and deleting:')).toContain('--delete-every');
+    expect(section('Cron, state and deleting:')).toMatch(/--recopy-missing +copy again messages copied earlier whose copy/);
     expect(section('What to move:')).toContain('--folder');
   });
 

@@ -1,5 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  existsSync,
+  chownSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +19,7 @@ import { describe, expect, it } from 'vitest';
 import { ExitCode, PopliftError } from '../../src/errors.js';
 import { JournalWriter, loadJournal } from '../../src/state/journal.js';
 import { MailboxLock, processStartTime } from '../../src/state/lock.js';
+import { MachineLock } from '../../src/state/machine-lock.js';
 import { canonicalAddress, mailboxIdentity } from '../../src/state/mailbox-identity.js';
 import { ensureStateDirectory, stateDirectory, stateFsError, stateName } from '../../src/state/state-dir.js';
 
@@ -155,6 +168,92 @@ describe('journal', () => {
 
   it('treats a missing journal as empty', () => {
     expect(loadJournal(join(dir(), 'none')).done.size).toBe(0);
+  });
+});
+
+/** The error a call throws (it must throw one). */
+function thrown(f: () => unknown): PopliftError {
+  try {
+    f();
+  } catch (err) {
+    return err as PopliftError;
+  }
+  throw new Error('no error');
+}
+
+describe('state directory and files: no links followed, nobody else’s directory', () => {
+  it('a journal name that is a symbolic link is refused, and the file it points to is not touched', () => {
+    const d = dir();
+    const outside = join(dir(), 'outside.txt');
+    writeFileSync(outside, 'precious\n');
+    const path = join(d, 'j.journal');
+    symlinkSync(outside, path);
+    const w = new JournalWriter(path);
+    w.add({ t: 'deleted', uidl: 'u' });
+    const err = thrown(() => w.flush());
+    expect(err).toBeInstanceOf(PopliftError);
+    expect(err.code).toBe('STATE');
+    expect(err.exitCode).toBe(ExitCode.USAGE);
+    expect(err.message).toMatch(/journal .*j\.journal in the state directory \(ELOOP\): a symbolic link is in the way/);
+    expect(readFileSync(outside, 'utf8')).toBe('precious\n');
+    // Reading does not follow it either.
+    expect(thrown(() => loadJournal(path)).code).toBe('STATE');
+  });
+
+  it('a --state-dir that is a symbolic link is refused, not followed, and its target keeps its mode', () => {
+    const target = dir();
+    chmodSync(target, 0o755);
+    const link = join(dir(), 'state');
+    symlinkSync(target, link);
+    const err = thrown(() => ensureStateDirectory(link));
+    expect(err.code).toBe('STATE');
+    expect(err.exitCode).toBe(ExitCode.USAGE);
+    expect(err.message).toBe(
+      `Cannot use the state directory ${link}: it is a symbolic link, which poplift does not follow there; name the directory itself with --state-dir.`,
+    );
+    expect(statSync(target).mode & 0o777).toBe(0o755);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('a state directory another user owns is refused (as ssh refuses such a directory)', () => {
+    const d = dir();
+    chownSync(d, 65534, 65534);
+    chmodSync(d, 0o777);
+    const err = thrown(() => ensureStateDirectory(d));
+    expect(err.code).toBe('STATE');
+    expect(err.message).toBe(
+      `Cannot use the state directory ${d}: it belongs to another user (uid 65534), who could change its journals and locks; use a directory of your own (--state-dir).`,
+    );
+    expect(statSync(d).mode & 0o777).toBe(0o777);
+  });
+
+  it('a state directory others can write to is refused, and not chmodded', () => {
+    const d = dir();
+    chmodSync(d, 0o777);
+    const err = thrown(() => ensureStateDirectory(d));
+    expect(err.code).toBe('STATE');
+    expect(err.message).toBe(
+      `Cannot use the state directory ${d}: other users can write to it (mode 777), so they could plant files and links in it; chmod 700 it or choose another --state-dir.`,
+    );
+    expect(statSync(d).mode & 0o777).toBe(0o777);
+  });
+
+  it('an existing directory of ours that others may only read is used as it is (poplift chmods only what it creates)', () => {
+    const d = dir();
+    chmodSync(d, 0o755);
+    ensureStateDirectory(d);
+    expect(statSync(d).mode & 0o777).toBe(0o755);
+  });
+
+  it('a lock claim that is a symbolic link is not read through', () => {
+    const stem = join(dir(), 'm');
+    const outside = join(dir(), 'outside.json');
+    writeFileSync(outside, `${JSON.stringify({ pid: process.pid, host: hostname(), started: 'x', mailbox: 'm' })}\n`);
+    symlinkSync(outside, `${stem}.1.lock`);
+    const warnings: string[] = [];
+    const lock = MailboxLock.acquire(stem, 'pop3://a@h', (m) => warnings.push(m));
+    lock.release();
+    expect(warnings.join('\n')).toMatch(/unreadable lock file/);
+    expect(readFileSync(outside, 'utf8')).toMatch(/"pid"/);
   });
 });
 
@@ -321,6 +420,64 @@ describe('mailbox lock', () => {
       expect(claims(join(base, `r${round}`, 'm')), `round ${round}`).toHaveLength(1);
     }
   }, 30_000);
+});
+
+const MACHINE_LOCK_JS = fileURLToPath(new URL('../../dist/state/machine-lock.js', import.meta.url));
+
+describe('machine-wide mailbox lock (abstract socket)', () => {
+  const stem = () => `test-${process.pid}-${Math.random().toString(16).slice(2)}`;
+
+  it.skipIf(process.platform !== 'linux')('held by this very process says so', async () => {
+    const s = stem();
+    // One name whichever Node binds it (see socketName).
+    expect(MachineLock.socketName(s)).toHaveLength(108);
+    const lock = await MachineLock.acquire(s, 'pop3://a@h');
+    try {
+      await expect(MachineLock.acquire(s, 'pop3://a@h')).rejects.toThrow(/This poplift process already holds the lock for pop3:\/\/a@h/);
+    } finally {
+      lock.release();
+    }
+    (await MachineLock.acquire(s, 'pop3://a@h')).release();
+  });
+
+  // The Node running the tests may sit where another user cannot run it; the machine's node can run the built module.
+  const systemNode = existsSync('/usr/bin/node') ? '/usr/bin/node' : undefined;
+
+  it.skipIf(process.platform !== 'linux' || process.getuid?.() !== 0 || systemNode === undefined)(
+    'held by a process of another user, with another state directory: exit 5 naming its PID and lock file; free once it is killed',
+    async () => {
+      const s = stem();
+      const script = `import(${JSON.stringify(MACHINE_LOCK_JS)}).then(async ({ MachineLock }) => {
+        const lock = await MachineLock.acquire(${JSON.stringify(s)}, 'pop3://a@h');
+        lock.holds('/elsewhere/state/x.1.lock');
+        process.stdout.write('held\\n');
+        setInterval(() => undefined, 1000);
+      });`;
+      const child = spawn(systemNode!, ['-e', script], { uid: 65534, gid: 65534, cwd: '/', stdio: ['ignore', 'pipe', 'inherit'] });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          child.stdout.on('data', (d: Buffer) => d.toString().includes('held') && resolve());
+          child.once('exit', (code) => reject(new Error(`child exited ${code}`)));
+          child.once('error', reject);
+        });
+        const err = await MachineLock.acquire(s, 'pop3://a@h').then(
+          () => undefined,
+          (e: unknown) => e as PopliftError,
+        );
+        expect(err?.exitCode).toBe(ExitCode.LOCKED);
+        expect(err?.message).toMatch(
+          new RegExp(
+            `^Another poplift run holds the lock for pop3://a@h: PID ${child.pid} on .*\\(lock file /elsewhere/state/x\\.1\\.lock\\)`,
+          ),
+        );
+      } finally {
+        child.kill('SIGKILL');
+        await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(undefined) : child.once('exit', r)));
+      }
+      // The kernel freed the name with its holder: no stale lock to take over.
+      (await MachineLock.acquire(s, 'pop3://a@h')).release();
+    },
+  );
 });
 
 describe('mailbox identity (the lock key)', () => {
