@@ -391,6 +391,23 @@ export class ImapAppendChannel {
     traced = text,
     untagged?: (line: string, literals: readonly Buffer[]) => void,
   ): Promise<TaggedReply> {
+    // Behind the APPEND being written: its literal goes out in slices, and a command written
+    // between two of them would become part of the message.
+    return this.exclusive(() => this.commandNow(text, traced, untagged));
+  }
+
+  /** Runs `work` with nothing else written on the connection meanwhile. */
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.writeChain.then(work);
+    this.writeChain = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /** Writes a command at once: only from inside exclusive(). */
+  private commandNow(text: string, traced = text, untagged?: (line: string, literals: readonly Buffer[]) => void): Promise<TaggedReply> {
     const tag = this.nextTag();
     const reply = this.expect(tag, untagged);
     this.trace('C', `${tag} ${traced}`);
@@ -913,9 +930,6 @@ export class ImapAppendChannel {
     this.queue(`${tag} ${text}\r\n`);
   }
 
-  /** Lookups of refused batches, one at a time: each selects the folder on this connection. */
-  private lookupChain: Promise<unknown> = Promise.resolve();
-
   /**
    * Which of `items` the folder got from UID `from` on (up to `to`, exclusive):
    * a message counts as stored when a new message has its size and its
@@ -929,21 +943,23 @@ export class ImapAppendChannel {
     from: number,
     to: number | undefined,
   ): Promise<Map<number, AppendOutcome>> {
-    const run = this.lookupChain.then(async () => {
+    // The folder is selected meanwhile, so nothing else goes out: a STATUS bracketing another batch
+    // would be answered from this session's view of the folder, which misses what the batch stored.
+    return this.exclusive(async () => {
       const wanted = items.map((item) => {
         const crlf = toCrlf(item.content);
         return { size: crlf.length, header: headerSection(crlf).subarray(0, HEADER_COMPARED_BYTES) };
       });
       const found = new Map<number, AppendOutcome>();
       let uidValidity: bigint | undefined;
-      const examined = await this.rawCommand(`EXAMINE ${imapAstring(mailbox)}`, undefined, (line) => {
+      const examined = await this.commandNow(`EXAMINE ${imapAstring(mailbox)}`, undefined, (line) => {
         const m = /^\* OK \[UIDVALIDITY (\d+)\]/i.exec(line);
         if (m) uidValidity = BigInt(m[1]!);
       });
       if (examined.status !== 'OK') return found;
       try {
         const range = to === undefined ? `${from}:*` : `${from}:${to - 1}`;
-        await this.rawCommand(
+        await this.commandNow(
           `UID FETCH ${range} (UID RFC822.SIZE BODY.PEEK[HEADER]<0.${HEADER_COMPARED_BYTES}>)`,
           undefined,
           (line, literals) => {
@@ -959,12 +975,10 @@ export class ImapAppendChannel {
         );
       } finally {
         // EXAMINE is read-only, so CLOSE expunges nothing where UNSELECT is not offered.
-        await this.rawCommand(this.capabilities.has('UNSELECT') ? 'UNSELECT' : 'CLOSE').catch(() => undefined);
+        await this.commandNow(this.capabilities.has('UNSELECT') ? 'UNSELECT' : 'CLOSE').catch(() => undefined);
       }
       return found;
     });
-    this.lookupChain = run.catch(() => undefined);
-    return run;
   }
 
   async logout(): Promise<void> {

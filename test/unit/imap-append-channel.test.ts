@@ -378,3 +378,141 @@ describe('ImapAppendChannel and a server that holds its "+" behind the previous 
     }
   });
 });
+
+/**
+ * A MULTIAPPEND server (LITERAL+) that keeps every command's literals, stores
+ * the first message of the first APPEND and answers it NO (as a server that
+ * breaks RFC 3502's all-or-nothing does), and stops reading for `pauseMs`
+ * when the second APPEND begins, so the client is still writing that
+ * literal when the NO makes it look the first batch up.
+ */
+async function multiAppendServer(
+  pauseMs: number,
+  onCommand: (verb: string) => void = () => undefined,
+): Promise<{ port: number; commands: string[]; appended: Buffer[][] }> {
+  const commands: string[] = [];
+  const appended: Buffer[][] = [];
+  let uidNext = 10;
+  const port = await scripted((socket) => {
+    socket.write('* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR LITERAL+ MULTIAPPEND UIDPLUS UNSELECT] ready\r\n');
+    let buffered = Buffer.alloc(0);
+    let literalLeft = 0;
+    let command: { line: string; literals: Buffer[] } | undefined;
+    let literalParts: Buffer[] = [];
+    const answer = (tag: string, verb: string, literals: Buffer[]): string => {
+      if (verb === 'AUTHENTICATE') return `${tag} OK [CAPABILITY IMAP4rev1 LITERAL+ MULTIAPPEND UIDPLUS UNSELECT] Logged in\r\n`;
+      if (verb === 'STATUS') return `* STATUS INBOX (UIDNEXT ${uidNext})\r\n${tag} OK done\r\n`;
+      if (verb === 'APPEND') {
+        appended.push(literals);
+        if (appended.length === 1) {
+          uidNext++;
+          return `${tag} NO [SERVERBUG] Internal error\r\n`;
+        }
+        const first = uidNext;
+        uidNext += literals.length;
+        return `${tag} OK [APPENDUID 7 ${first}:${uidNext - 1}] done\r\n`;
+      }
+      if (verb === 'EXAMINE') return `* OK [UIDVALIDITY 7] UIDs valid\r\n${tag} OK [READ-ONLY] done\r\n`;
+      if (verb === 'UID') {
+        const stored = appended[0]![0]!;
+        const header = stored.subarray(0, stored.indexOf('\r\n\r\n') + 4).toString('latin1');
+        return `* 1 FETCH (UID 10 RFC822.SIZE ${stored.length} BODY[HEADER]<0> {${header.length}}\r\n${header})\r\n${tag} OK done\r\n`;
+      }
+      return `${tag} OK done\r\n`;
+    };
+    const onData = (chunk: Buffer): void => {
+      buffered = Buffer.concat([buffered, chunk]);
+      while (buffered.length > 0) {
+        if (literalLeft > 0) {
+          const take = Math.min(literalLeft, buffered.length);
+          literalParts.push(buffered.subarray(0, take));
+          buffered = buffered.subarray(take);
+          literalLeft -= take;
+          if (literalLeft === 0) {
+            command!.literals.push(Buffer.concat(literalParts));
+            literalParts = [];
+          }
+          continue;
+        }
+        const eol = buffered.indexOf('\r\n');
+        if (eol < 0) return;
+        const line = buffered.subarray(0, eol).toString('latin1');
+        buffered = buffered.subarray(eol + 2);
+        const startsCommand = command === undefined;
+        command ??= { line, literals: [] };
+        if (startsCommand) {
+          commands.push(line.split(' ')[1]?.toUpperCase() ?? '');
+          onCommand(commands.at(-1)!);
+          if (/^\S+ APPEND /i.test(line) && appended.length === 1 && pauseMs > 0) {
+            // Reading stops: the client's writes of this literal back up behind the kernel's buffers.
+            socket.pause();
+            setTimeout(() => socket.resume(), pauseMs);
+          }
+        }
+        const lit = /\{(\d+)\+?\}$/.exec(line);
+        if (lit) {
+          literalLeft = Number(lit[1]);
+          continue;
+        }
+        const [tag = '', verb = ''] = command.line.split(' ');
+        const literals = command.literals;
+        command = undefined;
+        socket.write(answer(tag, verb.toUpperCase(), literals));
+      }
+    };
+    socket.on('data', onData);
+  });
+  return { port, commands, appended };
+}
+
+describe('ImapAppendChannel looking up a refused batch while other batches go out', () => {
+  const item = (subject: string, content = 'body') => ({
+    content: Buffer.from(`From: a@example.org\r\nSubject: ${subject}\r\n\r\n${content}\r\n`),
+    flags: [] as string[],
+    date: undefined,
+  });
+
+  it('sends the lookup after the literal being written, not inside it', async () => {
+    const server = await multiAppendServer(500);
+    const first = [item('one'), item('two')];
+    // Written in several slices, with waits for the socket between them.
+    const second = [item('big', 'y'.repeat(16 * 1024 * 1024)), item('three')];
+    const channel = await ImapAppendChannel.open({ ...login(server.port), timeoutMs: 3000 });
+    try {
+      const started = performance.now();
+      const [a, b] = await Promise.all([channel.append('INBOX', first, true), channel.append('INBOX', second, true)]);
+      // Before: the EXAMINE went out inside the big literal, which the server took as message bytes;
+      // its answer never came, and the connection ended at the idle timeout.
+      expect(a).toEqual([
+        { ok: true, uid: 10, uidValidity: 7n },
+        { ok: true, uid: 13, uidValidity: 7n },
+      ]);
+      expect(b.map((o) => o.ok)).toEqual([true, true]);
+      expect(server.appended[1]!.map((l) => l.equals(second[0]!.content) || l.equals(second[1]!.content))).toEqual([true, true]);
+      expect(server.commands).toContain('EXAMINE');
+      expect(performance.now() - started).toBeLessThan(2500);
+    } finally {
+      channel.close();
+    }
+  });
+
+  it('sends no other batch while the folder is selected for the lookup', async () => {
+    let later: Promise<unknown> | undefined;
+    let channel: ImapAppendChannel | undefined;
+    const server = await multiAppendServer(0, (verb) => {
+      // A batch the engine hands over while the lookup runs.
+      if (verb === 'EXAMINE') later = channel!.append('INBOX', [item('four'), item('five')], true);
+    });
+    channel = await ImapAppendChannel.open({ ...login(server.port), timeoutMs: 3000 });
+    try {
+      await channel.append('INBOX', [item('one'), item('two')], true);
+      await later;
+      const examine = server.commands.indexOf('EXAMINE');
+      // Before: the next batch's STATUS went out under the EXAMINE, and a server answers it from
+      // the session's view of the selected folder, which misses UIDs another batch got.
+      expect(server.commands.slice(examine)).toEqual(['EXAMINE', 'UID', 'UNSELECT', 'STATUS', 'APPEND', 'STATUS', 'APPEND']);
+    } finally {
+      channel.close();
+    }
+  });
+});
