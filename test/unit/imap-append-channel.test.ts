@@ -4,6 +4,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { PopliftError } from '../../src/errors.js';
 import { ImapAppendChannel, type ImapLogin } from '../../src/imap/imap-append-channel.js';
 
 const servers: Server[] = [];
@@ -511,6 +512,76 @@ describe('ImapAppendChannel looking up a refused batch while other batches go ou
       // Before: the next batch's STATUS went out under the EXAMINE, and a server answers it from
       // the session's view of the selected folder, which misses UIDs another batch got.
       expect(server.commands.slice(examine)).toEqual(['EXAMINE', 'UID', 'UNSELECT', 'STATUS', 'APPEND', 'STATUS', 'APPEND']);
+    } finally {
+      channel.close();
+    }
+  });
+});
+
+/** Writes `text` one byte every `everyMs` until the socket closes (a server that never finishes its line). */
+async function trickle(socket: Socket, text: string, everyMs: number): Promise<void> {
+  for (let i = 0; !socket.destroyed; i = (i + 1) % text.length) {
+    socket.write(text[i]!);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
+
+/** The error `promise` rejects with, and after how many ms; fails when it takes longer than 8 s. */
+async function failure(promise: Promise<unknown>): Promise<{ err: PopliftError; ms: number }> {
+  const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    promise.then(
+      () => new Error('resolved'),
+      (err: unknown) => err,
+    ),
+    new Promise((resolve) => (timer = setTimeout(() => resolve(new Error('still waiting after 8 s')), 8000))),
+  ]);
+  clearTimeout(timer);
+  expect(outcome).toBeInstanceOf(PopliftError);
+  return { err: outcome as PopliftError, ms: performance.now() - started };
+}
+
+describe('ImapAppendChannel: every exchange has a deadline', () => {
+  // One byte every 200 ms never lets a 1 s idle timeout fire: before, each of these waited forever.
+  const slow = (port: number): ImapLogin => ({ ...login(port), timeoutMs: 1000 });
+
+  it('a greeting trickled one byte at a time fails at the deadline (exit 4, naming server and step)', async () => {
+    const port = await scripted((socket) => void trickle(socket, '* OK slooooow', 200));
+    const { err, ms } = await failure(ImapAppendChannel.open(slow(port)));
+    expect(err).toMatchObject({ side: 'IMAP', code: 'IMAP_CONNECT', exitCode: 4 });
+    expect(err.message).toMatch(new RegExp(`^IMAP server 127\\.0\\.0\\.1:${port} did not finish its greeting within 2 s`));
+    expect(ms).toBeLessThan(5000);
+  });
+
+  it('a login answer trickled one byte at a time fails at the deadline', async () => {
+    const port = await imapServer('* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] ready\r\n', (tag, command, socket) => {
+      if (command === 'AUTHENTICATE') void trickle(socket, '* OK still checking\r\n', 200);
+      return undefined;
+    });
+    const { err, ms } = await failure(ImapAppendChannel.open(slow(port)));
+    expect(err).toMatchObject({ side: 'IMAP', code: 'IMAP_TIMEOUT' });
+    expect(err.message).toMatch(new RegExp(`^IMAP server 127\\.0\\.0\\.1:${port} did not finish answering AUTHENTICATE within 2 s`));
+    expect(err.message).not.toContain('secret');
+    expect(ms).toBeLessThan(5000);
+  });
+
+  it('an APPEND never answered while "* OK still here" keeps coming fails at the deadline', async () => {
+    const port = await imapServer('* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR LITERAL+] ready\r\n', (tag, command, socket) => {
+      if (command === 'AUTHENTICATE') return `${tag} OK [CAPABILITY IMAP4rev1 LITERAL+] Logged in\r\n`;
+      if (command === 'APPEND') {
+        const timer = setInterval(() => socket.write('* OK still here\r\n'), 200);
+        socket.on('close', () => clearInterval(timer));
+        return undefined;
+      }
+      return undefined;
+    });
+    const channel = await ImapAppendChannel.open(slow(port));
+    try {
+      const { err, ms } = await failure(channel.append('INBOX', [{ content: message, flags: [], date: undefined }], false));
+      expect(err).toMatchObject({ side: 'IMAP', code: 'IMAP_TIMEOUT' });
+      expect(err.message).toMatch(new RegExp(`^IMAP server 127\\.0\\.0\\.1:${port} did not finish answering APPEND within 2 s`));
+      expect(ms).toBeLessThan(5000);
     } finally {
       channel.close();
     }
