@@ -305,12 +305,32 @@ export class ImapAppendChannel {
     plain.removeAllListeners('error');
     plain.removeAllListeners('close');
     const { socket: secure, secured } = upgradeToTls(plain, this.login.host, tlsOptions);
-    return secured.then(
+    // Nothing is pending meanwhile, so no idle timer runs: a server that never answers the ClientHello would hold the run.
+    const ms = exchangeDeadlineMs(this.login.timeoutMs);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(
+          new PopliftError(
+            `TLS handshake with IMAP server ${this.server} did not finish within ${seconds(ms)}; giving up on this connection.`,
+            {
+              exitCode: ExitCode.CONNECT,
+              side: 'IMAP',
+              server: this.server,
+              code: 'IMAP_CONNECT',
+            },
+          ),
+        );
+        secure.destroy();
+      }, ms);
+    });
+    const upgraded = secured.then(
       () => this.attach(secure),
       (err: unknown) => {
         throw connectFailure('IMAP', this.server, this.login.host, err);
       },
     );
+    return Promise.race([upgraded, late]).finally(() => clearTimeout(timer));
   }
 
   /** Takes a [CAPABILITY ...] response code (greeting, tagged OK of a login); false when there is none. */

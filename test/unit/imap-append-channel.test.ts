@@ -587,3 +587,24 @@ describe('ImapAppendChannel: every exchange has a deadline', () => {
     }
   });
 });
+
+describe('ImapAppendChannel: the STARTTLS handshake has a deadline', () => {
+  it('a server that accepts STARTTLS and then sends nothing fails within twice the timeout', async () => {
+    const port = await imapServer('* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\n', (tag, command) =>
+      command === 'STARTTLS' ? `${tag} OK Begin TLS negotiation now\r\n` : undefined,
+    );
+    const started = performance.now();
+    const outcome = await Promise.race([
+      ImapAppendChannel.open({ ...login(port), timeoutMs: 1000 }).then(
+        () => new Error('logged in'),
+        (err: unknown) => err,
+      ),
+      new Promise((resolve) => setTimeout(() => resolve(new Error('still waiting after 8 s')), 8000)),
+    ]);
+    expect(outcome).toMatchObject({ side: 'IMAP', exitCode: 4 });
+    expect((outcome as Error).message).toMatch(
+      new RegExp(`^TLS handshake with IMAP server 127\\.0\\.0\\.1:${port} did not finish within 2 s`),
+    );
+    expect(performance.now() - started).toBeLessThan(5000);
+  });
+});
