@@ -696,6 +696,22 @@ describe('every exchange has a deadline, not only RETR and the listings', () => 
     expect(performance.now() - started).toBeLessThan(5000);
   });
 
+  it('an STLS handshake the server never answers fails after the idle timeout (no byte re-arms it)', async () => {
+    const server = await start({
+      capa: [...CAPA, 'STLS'],
+      hook: async (line, ctx) => {
+        if (line !== 'STLS') return false;
+        await ctx.send('+OK Begin TLS negotiation\r\n');
+        return true;
+      },
+    });
+    const started = performance.now();
+    const err = await rejection(connect(server, { timeoutMs: 1000, tls: 'starttls' }), 8000);
+    expect(err).toMatchObject({ code: 'POP3_TLS', exitCode: 4 });
+    expect(err.message).toMatch(new RegExp(`^TLS handshake with POP3 server 127\\.0\\.0\\.1:${server.port} did not finish within 1s`));
+    expect(performance.now() - started).toBeLessThan(5000);
+  });
+
   it('a DELE reply trickled one byte at a time fails at the deadline', async () => {
     let stop = false;
     const server = await start({
