@@ -701,6 +701,8 @@ describe('every exchange has a deadline, not only RETR and the listings', () => 
       capa: [...CAPA, 'STLS'],
       hook: async (line, ctx) => {
         if (line !== 'STLS') return false;
+        // Deaf from now on: the ClientHello must not be read as a command and answered in plain text.
+        ctx.socket.removeAllListeners('data');
         await ctx.send('+OK Begin TLS negotiation\r\n');
         return true;
       },
