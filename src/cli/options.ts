@@ -272,7 +272,11 @@ export function addTlsOptions(command: Command): Command {
       .option('--allow-plaintext', 'log in without TLS when a server offers no STARTTLS/STLS (always allowed on loopback)')
       // Together they would leave one silently ignored, and a refusal's advice (--allow-plaintext) useless.
       .addOption(new Option('--require-tls', 'refuse unencrypted logins even on loopback').conflicts('allowPlaintext'))
-      .option('--timeout <seconds>', 'give up on a connection that sends nothing for this long', '60')
+      .option(
+        '--timeout <seconds>',
+        'give up on a connection that sends nothing for this long, or does not finish an exchange within twice this',
+        '60',
+      )
       .option('--max-message-size <MiB>', 'leave (and report) a POP3 message larger than this on the server', '256')
   );
 }

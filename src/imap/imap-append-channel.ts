@@ -107,6 +107,29 @@ function headerSection(crlf: Buffer): Buffer {
 interface Pending {
   resolve: (reply: TaggedReply) => void;
   reject: (err: Error) => void;
+  /** Runs from the command's first byte written until its tagged reply. */
+  deadline?: NodeJS.Timeout;
+}
+
+/**
+ * Slowest upload rate an APPEND's deadline allows for, in octets per
+ * second: 16 KiB/s sends a 256 MiB message in under five hours.
+ */
+const MIN_UPLOAD_RATE = 16 * 1024;
+
+/**
+ * How long an exchange may take in all (the greeting, each login step, each
+ * command until its tagged reply): twice the idle timeout, plus the time to
+ * send `octets` at MIN_UPLOAD_RATE. A server that sends a line now and then
+ * ("* OK still here") never lets the idle timeout fire.
+ */
+export function exchangeDeadlineMs(timeoutMs: number, octets = 0): number {
+  return Math.min(2 * timeoutMs + Math.ceil((octets / MIN_UPLOAD_RATE) * 1000), 2 ** 31 - 1);
+}
+
+function seconds(ms: number): string {
+  const s = Math.round(ms / 100) / 10;
+  return Number.isInteger(s) ? `${s} s` : `${s.toFixed(1)} s`;
 }
 
 const WRITE_SLICE = 1024 * 1024;
@@ -206,17 +229,36 @@ export class ImapAppendChannel {
     const { host, port } = this.login;
     // SNI carries host names only (RFC 6066); certificates are still checked against an IP literal.
     const tlsOptions = serverNameOptions(host, this.login.tlsOptions);
+    // From the first byte: TCP, a TLS handshake and the greeting line, which a server may trickle.
+    const greetingMs = exchangeDeadlineMs(this.login.timeoutMs);
+    const late = new PopliftError(
+      `IMAP server ${this.server} did not finish its greeting within ${seconds(greetingMs)}; giving up on this connection.`,
+      { exitCode: ExitCode.CONNECT, side: 'IMAP', server: this.server, code: 'IMAP_CONNECT' },
+    );
+    let giveUp = (): void => undefined;
+    const greetingTimer = setTimeout(() => giveUp(), greetingMs);
     const socket = await new Promise<Socket>((resolve, reject) => {
       const s = this.login.tls === 'implicit' ? tlsConnect({ host, port, ...tlsOptions }) : netConnect({ host, port });
+      giveUp = () => {
+        s.destroy();
+        reject(late);
+      };
       s.once(this.login.tls === 'implicit' ? 'secureConnect' : 'connect', () => resolve(s));
       s.once('error', (err) => reject(connectFailure('IMAP', this.server, this.login.host, err)));
       s.setTimeout(this.login.timeoutMs, () => s.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })));
       // A server that makes each literal wait for '+' would otherwise cost a delayed ACK per message.
       s.setNoDelay(true);
+    }).catch((err: unknown) => {
+      clearTimeout(greetingTimer);
+      throw err;
     });
     socket.setTimeout(0);
     this.attach(socket);
-    const greeting = await this.nextGreeting();
+    giveUp = () => {
+      this.fail(late);
+      this.socket.destroy();
+    };
+    const greeting = await this.nextGreeting().finally(() => clearTimeout(greetingTimer));
     this.greeting(greeting);
     this.greetingText = greeting;
     // Most servers list their capabilities in the greeting; asking again would cost a round trip.
@@ -268,12 +310,32 @@ export class ImapAppendChannel {
     plain.removeAllListeners('error');
     plain.removeAllListeners('close');
     const { socket: secure, secured } = upgradeToTls(plain, this.login.host, tlsOptions);
-    return secured.then(
+    // Nothing is pending meanwhile, so no idle timer runs: a server that never answers the ClientHello would hold the run.
+    const ms = exchangeDeadlineMs(this.login.timeoutMs);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(
+          new PopliftError(
+            `TLS handshake with IMAP server ${this.server} did not finish within ${seconds(ms)}; giving up on this connection.`,
+            {
+              exitCode: ExitCode.CONNECT,
+              side: 'IMAP',
+              server: this.server,
+              code: 'IMAP_CONNECT',
+            },
+          ),
+        );
+        secure.destroy();
+      }, ms);
+    });
+    const upgraded = secured.then(
       () => this.attach(secure),
       (err: unknown) => {
         throw connectFailure('IMAP', this.server, this.login.host, err);
       },
     );
+    return Promise.race([upgraded, late]).finally(() => clearTimeout(timer));
   }
 
   /** Takes a [CAPABILITY ...] response code (greeting, tagged OK of a login); false when there is none. */
@@ -354,6 +416,7 @@ export class ImapAppendChannel {
       this.trace('C', ack === '' ? '(empty response to the error challenge)' : ack);
       this.socket.write(`${ack}\r\n`);
     };
+    this.startDeadline(tag, 'AUTHENTICATE');
     if (this.capabilities.has('SASL-IR')) {
       this.continuations.push(acknowledgeError);
       this.trace('C', `${tag} AUTHENTICATE ${mech} ****`);
@@ -431,12 +494,56 @@ export class ImapAppendChannel {
     traced = text,
     untagged?: (line: string, literals: readonly Buffer[]) => void,
   ): Promise<TaggedReply> {
+    // Behind the APPEND being written: its literal goes out in slices, and a command written
+    // between two of them would become part of the message.
+    return this.exclusive(() => this.commandNow(text, traced, untagged));
+  }
+
+  /** Runs `work` with nothing else written on the connection meanwhile. */
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.writeChain.then(work);
+    this.writeChain = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /** Writes a command at once: only from inside exclusive(). */
+  private commandNow(text: string, traced = text, untagged?: (line: string, literals: readonly Buffer[]) => void): Promise<TaggedReply> {
     const tag = this.nextTag();
     const reply = this.expect(tag, untagged);
     this.trace('C', `${tag} ${traced}`);
+    this.startDeadline(tag, /^UID \S+/i.exec(text)?.[0] ?? text.split(' ')[0]!);
     this.queue(`${tag} ${text}\r\n`);
     this.flushOut().catch(() => undefined);
     return reply;
+  }
+
+  /**
+   * Starts the deadline of the command under `tag` as its first byte goes
+   * out: unlike the idle timer, which every byte re-arms, it ends a command
+   * whose answer never comes however the server keeps the connection busy.
+   */
+  private startDeadline(tag: string, what: string, octets = 0): void {
+    const pending = this.pending.get(tag);
+    if (pending === undefined || this.failure) return;
+    const ms = exchangeDeadlineMs(this.login.timeoutMs, octets);
+    pending.deadline = setTimeout(() => {
+      if (this.pending.get(tag) !== pending) return;
+      this.fail(
+        new PopliftError(
+          `IMAP server ${this.server} did not finish answering ${what} within ${seconds(ms)}; giving up on this connection.`,
+          {
+            exitCode: ExitCode.PARTIAL,
+            side: 'IMAP',
+            server: this.server,
+            code: 'IMAP_TIMEOUT',
+          },
+        ),
+      );
+      this.socket.destroy();
+    }, ms);
   }
 
   private async command(text: string, untagged?: (line: string) => void): Promise<TaggedReply> {
@@ -603,6 +710,7 @@ export class ImapAppendChannel {
     if (!pending) return;
     this.linesAtTagged = this.linesSeen;
     this.pending.delete(tag);
+    clearTimeout(pending.deadline);
     this.armIdle();
     const reply = parseTagged(line.slice(sp + 1));
     pending.resolve({ ...reply, text: this.redactor.redact(reply.text) });
@@ -625,7 +733,10 @@ export class ImapAppendChannel {
               `IMAP server ${this.server} closed the upload connection${this.byeText ? ` (${this.byeText})` : ''}: ${cause.message}.`,
               { exitCode: ExitCode.PARTIAL, side: 'IMAP', server: this.server, code: 'IMAP_CONNECTION_LOST', cause },
             );
-    for (const p of this.pending.values()) p.reject(this.failure);
+    for (const p of this.pending.values()) {
+      clearTimeout(p.deadline);
+      p.reject(this.failure);
+    }
     this.pending.clear();
     this.greetingWaiter?.reject(this.failure);
     this.greetingWaiter = undefined;
@@ -797,6 +908,7 @@ export class ImapAppendChannel {
     if (this.failure) throw this.failure;
     if (bracket) this.queueStatus(bracket.before, mailbox);
     const octets = items.reduce((n, i) => n + i.content.length, 0);
+    this.startDeadline(tag, 'APPEND', octets);
     this.trace('C', `${tag} APPEND ${mailbox} (${items.length} message${items.length === 1 ? '' : 's'}, ${octets} octets)`);
     const previous = this.lastAppend;
     this.lastAppend = { tag, reply };
@@ -956,11 +1068,9 @@ export class ImapAppendChannel {
   private queueStatus(tag: string, mailbox: string): void {
     const text = `STATUS ${imapAstring(mailbox)} (UIDNEXT)`;
     this.trace('C', `${tag} ${text}`);
+    this.startDeadline(tag, 'STATUS');
     this.queue(`${tag} ${text}\r\n`);
   }
-
-  /** Lookups of refused batches, one at a time: each selects the folder on this connection. */
-  private lookupChain: Promise<unknown> = Promise.resolve();
 
   /**
    * Which of `items` the folder got from UID `from` on (up to `to`, exclusive):
@@ -975,21 +1085,23 @@ export class ImapAppendChannel {
     from: number,
     to: number | undefined,
   ): Promise<Map<number, AppendOutcome>> {
-    const run = this.lookupChain.then(async () => {
+    // The folder is selected meanwhile, so nothing else goes out: a STATUS bracketing another batch
+    // would be answered from this session's view of the folder, which misses what the batch stored.
+    return this.exclusive(async () => {
       const wanted = items.map((item) => {
         const crlf = toCrlf(item.content);
         return { size: crlf.length, header: headerSection(crlf).subarray(0, HEADER_COMPARED_BYTES) };
       });
       const found = new Map<number, AppendOutcome>();
       let uidValidity: bigint | undefined;
-      const examined = await this.rawCommand(`EXAMINE ${imapAstring(mailbox)}`, undefined, (line) => {
+      const examined = await this.commandNow(`EXAMINE ${imapAstring(mailbox)}`, undefined, (line) => {
         const m = /^\* OK \[UIDVALIDITY (\d+)\]/i.exec(line);
         if (m) uidValidity = BigInt(m[1]!);
       });
       if (examined.status !== 'OK') return found;
       try {
         const range = to === undefined ? `${from}:*` : `${from}:${to - 1}`;
-        await this.rawCommand(
+        await this.commandNow(
           `UID FETCH ${range} (UID RFC822.SIZE BODY.PEEK[HEADER]<0.${HEADER_COMPARED_BYTES}>)`,
           undefined,
           (line, literals) => {
@@ -1005,12 +1117,10 @@ export class ImapAppendChannel {
         );
       } finally {
         // EXAMINE is read-only, so CLOSE expunges nothing where UNSELECT is not offered.
-        await this.rawCommand(this.capabilities.has('UNSELECT') ? 'UNSELECT' : 'CLOSE').catch(() => undefined);
+        await this.commandNow(this.capabilities.has('UNSELECT') ? 'UNSELECT' : 'CLOSE').catch(() => undefined);
       }
       return found;
     });
-    this.lookupChain = run.catch(() => undefined);
-    return run;
   }
 
   async logout(): Promise<void> {

@@ -7,7 +7,14 @@ import { isIP } from 'node:net';
 import { ImapFlow, type ImapFlowOptions, type MailboxObject } from 'imapflow';
 import { ExitCode, PopliftError, connectFailure, describeServer, isTlsError } from '../errors.js';
 import type { FolderInfo, FolderScan, FolderStatus } from '../store/mail-store.js';
-import { ImapAppendChannel, noStartTls, type AppendItem, type AppendOutcome, type ImapLogin } from './imap-append-channel.js';
+import {
+  ImapAppendChannel,
+  exchangeDeadlineMs,
+  noStartTls,
+  type AppendItem,
+  type AppendOutcome,
+  type ImapLogin,
+} from './imap-append-channel.js';
 import { encodeModifiedUtf7 } from './mailbox-name.js';
 import { SecretRedactor } from '../secrets-redaction.js';
 import { sanitiseOAuthStatus } from '../sasl.js';
@@ -125,6 +132,52 @@ function loginError(o: ImapConnectOptions, err: unknown): PopliftError {
   });
 }
 
+/**
+ * Runs one exchange with imapflow under a deadline: imapflow's socket
+ * timeout is an idle timer, which a server sending a byte now and then
+ * ("* OK still here") re-arms for ever. The deadline is
+ * exchangeDeadlineMs() of the octets the server sent meanwhile, so a
+ * FETCH of large messages gets the time it needs at the slowest rate
+ * allowed and a trickle gets none. When it passes, `expired` gives the
+ * error and the connection is closed.
+ */
+function withinDeadline<T>(client: ImapFlow, timeoutMs: number, work: Promise<T>, expired: (ms: number) => PopliftError): Promise<T> {
+  const socket = () => (client as unknown as { socket?: { bytesRead?: number } | null }).socket;
+  const startBytes = socket()?.bytesRead ?? 0;
+  const started = performance.now();
+  return new Promise<T>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    let done = false;
+    const check = (): void => {
+      const allowed = exchangeDeadlineMs(timeoutMs, Math.max(0, (socket()?.bytesRead ?? startBytes) - startBytes));
+      const left = allowed - (performance.now() - started);
+      if (left > 0) {
+        timer = setTimeout(check, left);
+        return;
+      }
+      done = true;
+      reject(expired(allowed));
+      client.close();
+    };
+    timer = setTimeout(check, exchangeDeadlineMs(timeoutMs));
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        if (!done) resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        if (!done) reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}
+
+function seconds(ms: number): string {
+  const s = Math.round(ms / 100) / 10;
+  return Number.isInteger(s) ? `${s} s` : `${s.toFixed(1)} s`;
+}
+
 /** How long a connection may go without an IMAP greeting before poplift checks what answers on the port. */
 const WRONG_PORT_AFTER_MS = 1000;
 
@@ -207,9 +260,30 @@ export class ImapTarget {
     }, WRONG_PORT_AFTER_MS);
     watch.unref();
     try {
-      await client.connect();
+      await withinDeadline(
+        client,
+        options.timeoutMs,
+        client.connect(),
+        (ms) =>
+          new PopliftError(
+            `IMAP server ${server} did not finish its greeting and login within ${seconds(ms)}; giving up on this connection.`,
+            {
+              exitCode: ExitCode.CONNECT,
+              side: 'IMAP',
+              server,
+              code: 'IMAP_CONNECT',
+            },
+          ),
+      );
     } catch (err) {
       if (wrongPort) throw wrongPort;
+      if ((err as { code?: unknown } | null | undefined)?.code === 'GREETING_TIMEOUT') {
+        // imapflow's own words suggest TLS even to a server that sent bytes, only too slowly.
+        throw new PopliftError(
+          `IMAP server ${server} did not finish its greeting within ${seconds(options.timeoutMs)}: check that this is an IMAP port (imaps:// for TLS), or raise --timeout for a very slow server.`,
+          { exitCode: ExitCode.CONNECT, side: 'IMAP', server, code: 'IMAP_CONNECT', cause: err },
+        );
+      }
       const e = (err ?? lastError) as { message?: string } | null | undefined;
       if (options.tls === 'starttls' && !options.allowPlaintext && /STARTTLS/i.test(e?.message ?? '')) {
         throw noStartTls(server, err);
@@ -231,6 +305,25 @@ export class ImapTarget {
     // that may be spent is used by the control connection first.
     if (options.openUploads) target.uploads();
     return target;
+  }
+
+  /** One exchange under its deadline (see withinDeadline); `verb` names the command in the error. */
+  private within<T>(verb: string, work: Promise<T>): Promise<T> {
+    return withinDeadline(
+      this.client,
+      this.options.timeoutMs,
+      work,
+      (ms) =>
+        new PopliftError(
+          `IMAP server ${this.server} did not finish answering ${verb} within ${seconds(ms)}; giving up on this connection.`,
+          {
+            exitCode: ExitCode.PARTIAL,
+            side: 'IMAP',
+            server: this.server,
+            code: 'IMAP_TIMEOUT',
+          },
+        ),
+    );
   }
 
   private fail(what: string, err: unknown): PopliftError {
@@ -256,7 +349,10 @@ export class ImapTarget {
     // imapflow asked NAMESPACE at login; a LIST costs a round trip only when that gave nothing.
     const known = this.client.namespace?.delimiter;
     if (known) return known;
-    const list = await this.client.list({ statusQuery: undefined }).catch(() => []);
+    const list = await this.within('LIST', this.client.list({ statusQuery: undefined })).catch((err: unknown) => {
+      if (err instanceof PopliftError) throw err;
+      return [];
+    });
     const inbox = list.find((m) => m.path.toUpperCase() === 'INBOX');
     return inbox?.delimiter ?? list[0]?.delimiter ?? '/';
   }
@@ -356,33 +452,36 @@ export class ImapTarget {
     // MESSAGES and UIDNEXT ride along: with the journal's record they tell whether anything was expunged since.
     const counts: { MESSAGES?: number; UIDNEXT?: number } = {};
     try {
-      const response = await flow.exec(
+      const response = await this.within(
         'STATUS',
-        [
-          { type: encoded.includes('&') ? 'STRING' : 'ATOM', value: encoded },
+        flow.exec(
+          'STATUS',
           [
-            { type: 'ATOM', value: 'MESSAGES' },
-            { type: 'ATOM', value: 'UIDNEXT' },
-            { type: 'ATOM', value: 'UIDVALIDITY' },
+            { type: encoded.includes('&') ? 'STRING' : 'ATOM', value: encoded },
+            [
+              { type: 'ATOM', value: 'MESSAGES' },
+              { type: 'ATOM', value: 'UIDNEXT' },
+              { type: 'ATOM', value: 'UIDVALIDITY' },
+            ],
           ],
-        ],
-        {
-          untagged: {
-            STATUS: (untagged: { attributes?: unknown[] }) => {
-              const list = untagged.attributes?.[1];
-              if (!Array.isArray(list)) return Promise.resolve();
-              for (let i = 0; i + 1 < list.length; i += 2) {
-                const key = (list[i] as { value?: unknown } | null | undefined)?.value;
-                const value = (list[i + 1] as { value?: unknown } | null | undefined)?.value;
-                if (typeof key !== 'string' || typeof value !== 'string' || !/^\d+$/.test(value)) continue;
-                const name = key.toUpperCase();
-                if (name === 'UIDVALIDITY') uidValidity = BigInt(value);
-                else if (name === 'MESSAGES' || name === 'UIDNEXT') counts[name] = Number(value);
-              }
-              return Promise.resolve();
+          {
+            untagged: {
+              STATUS: (untagged: { attributes?: unknown[] }) => {
+                const list = untagged.attributes?.[1];
+                if (!Array.isArray(list)) return Promise.resolve();
+                for (let i = 0; i + 1 < list.length; i += 2) {
+                  const key = (list[i] as { value?: unknown } | null | undefined)?.value;
+                  const value = (list[i + 1] as { value?: unknown } | null | undefined)?.value;
+                  if (typeof key !== 'string' || typeof value !== 'string' || !/^\d+$/.test(value)) continue;
+                  const name = key.toUpperCase();
+                  if (name === 'UIDVALIDITY') uidValidity = BigInt(value);
+                  else if (name === 'MESSAGES' || name === 'UIDNEXT') counts[name] = Number(value);
+                }
+                return Promise.resolve();
+              },
             },
           },
-        },
+        ),
       );
       response.next();
       const seen =
@@ -401,22 +500,25 @@ export class ImapTarget {
   private async listed(encoded: string): Promise<boolean> {
     const flow = this.client as unknown as ImapFlowInternals;
     let found = false;
-    const response = await flow.exec(
+    const response = await this.within(
       'LIST',
-      [
-        { type: 'STRING', value: '' },
-        { type: 'STRING', value: encoded },
-      ],
-      {
-        untagged: {
-          LIST: (untagged: { attributes?: unknown[] }) => {
-            const name = (untagged.attributes?.[2] as { value?: unknown } | null | undefined)?.value;
-            if (typeof name === 'string' && (name === encoded || (encoded.toUpperCase() === 'INBOX' && name.toUpperCase() === 'INBOX')))
-              found = true;
-            return Promise.resolve();
+      flow.exec(
+        'LIST',
+        [
+          { type: 'STRING', value: '' },
+          { type: 'STRING', value: encoded },
+        ],
+        {
+          untagged: {
+            LIST: (untagged: { attributes?: unknown[] }) => {
+              const name = (untagged.attributes?.[2] as { value?: unknown } | null | undefined)?.value;
+              if (typeof name === 'string' && (name === encoded || (encoded.toUpperCase() === 'INBOX' && name.toUpperCase() === 'INBOX')))
+                found = true;
+              return Promise.resolve();
+            },
           },
         },
-      },
+      ),
     );
     response.next();
     return found;
@@ -431,7 +533,10 @@ export class ImapTarget {
     const flow = this.client as unknown as ImapFlowInternals;
     const encoded = encodeModifiedUtf7(path);
     try {
-      const response = await flow.exec('CREATE', [{ type: encoded.includes('&') ? 'STRING' : 'ATOM', value: encoded }]);
+      const response = await this.within(
+        'CREATE',
+        flow.exec('CREATE', [{ type: encoded.includes('&') ? 'STRING' : 'ATOM', value: encoded }]),
+      );
       response.next();
     } catch (err) {
       const e = err as { serverResponseCode?: string; responseStatus?: string } | null | undefined;
@@ -457,7 +562,7 @@ export class ImapTarget {
   /** Selects a folder just created (read-write, for PERMANENTFLAGS); inspect() takes it from there. */
   private async selectNew(path: string): Promise<FolderInfo> {
     try {
-      const mailbox = await this.client.mailboxOpen(path);
+      const mailbox = await this.within('SELECT', this.client.mailboxOpen(path));
       return {
         ...this.flagsOf(mailbox, {
           path,
@@ -498,19 +603,19 @@ export class ImapTarget {
     if (!mailbox) return;
     const flow = this.client as unknown as { run: (command: string, ...args: unknown[]) => Promise<unknown> };
     this.deselecting = (async () => {
-      if (this.client.capabilities.has('UNSELECT')) return flow.run('CLOSE', { unselect: true });
+      if (this.client.capabilities.has('UNSELECT')) return this.within('UNSELECT', flow.run('CLOSE', { unselect: true }));
       if (mailbox.readOnly !== true) {
-        const examined = await this.client.mailboxOpen(mailbox.path, { readOnly: true });
+        const examined = await this.within('EXAMINE', this.client.mailboxOpen(mailbox.path, { readOnly: true }));
         if (examined.readOnly !== true) return undefined;
       }
-      return this.client.mailboxClose();
+      return this.within('CLOSE', this.client.mailboxClose());
     })().catch(() => undefined);
   }
 
   /** The account's folders, levels joined with '/' whatever the server's delimiter. */
   async listFolders(): Promise<string[]> {
     try {
-      const boxes = await this.client.list();
+      const boxes = await this.within('LIST', this.client.list());
       return boxes.map((b) => (b.delimiter ? b.path.split(b.delimiter).join('/') : b.path)).sort();
     } catch (err) {
       throw this.fail('listing the folders', err);
@@ -521,7 +626,9 @@ export class ImapTarget {
   async status(folder: FolderInfo): Promise<FolderStatus | undefined> {
     if (this.client.mailbox && !this.deselecting) this.deselect();
     await this.deselected();
-    const status = await this.client.status(folder.path, { uidNext: true, uidValidity: true, messages: true }).catch(() => false as const);
+    const status = await this.within('STATUS', this.client.status(folder.path, { uidNext: true, uidValidity: true, messages: true })).catch(
+      () => false as const,
+    );
     return status && status.uidValidity !== undefined && status.uidNext !== undefined && status.messages !== undefined
       ? { uidValidity: status.uidValidity, uidNext: status.uidNext, messages: status.messages }
       : undefined;
@@ -566,17 +673,22 @@ export class ImapTarget {
       if (want.flags && !folder.flagsKnown) {
         // A read-write SELECT is the only way to learn PERMANENTFLAGS; the index is read under it
         // too (BODY.PEEK and RFC822.SIZE change no flag), so no EXAMINE follows.
-        mailbox = current && current.readOnly !== true ? current : await this.client.mailboxOpen(folder.path);
+        mailbox = current && current.readOnly !== true ? current : await this.within('SELECT', this.client.mailboxOpen(folder.path));
         result = this.flagsOf(mailbox, folder);
       } else {
-        mailbox = current ?? (await this.client.mailboxOpen(folder.path, { readOnly: true }));
+        mailbox = current ?? (await this.within('EXAMINE', this.client.mailboxOpen(folder.path, { readOnly: true })));
       }
       result = { ...result, seen: { messages: mailbox.exists, uidNext: mailbox.uidNext } };
       const scan = want.scan;
       if (scan && mailbox.exists > 0) {
-        for await (const msg of this.client.fetch('1:*', { uid: true, size: true, headers: [...scan.fields] })) {
-          scan.each({ uid: msg.uid, size: msg.size ?? 0, headers: msg.headers ?? Buffer.alloc(0) });
-        }
+        await this.within(
+          'FETCH',
+          (async () => {
+            for await (const msg of this.client.fetch('1:*', { uid: true, size: true, headers: [...scan.fields] })) {
+              scan.each({ uid: msg.uid, size: msg.size ?? 0, headers: msg.headers ?? Buffer.alloc(0) });
+            }
+          })(),
+        );
       }
       this.deselect();
     } catch (err) {
@@ -609,14 +721,23 @@ export class ImapTarget {
     try {
       // imapflow would take a folder whose CLOSE is still in flight for selected and send no EXAMINE.
       await this.deselected();
-      const lock = await this.client.getMailboxLock(folder.path, { readOnly: true });
+      const lock = await this.within('EXAMINE', this.client.getMailboxLock(folder.path, { readOnly: true }));
       try {
         const sorted = [...new Set(uids)].sort((a, b) => a - b);
         for (let i = 0; i < sorted.length; i += FETCH_UIDS_PER_COMMAND) {
           const set = uidSet(sorted.slice(i, i + FETCH_UIDS_PER_COMMAND));
-          for await (const msg of this.client.fetch(set, { uid: true, source: true }, { uid: true, binary: binary && this.binaryFetch })) {
-            if (msg.source) each(msg.uid, msg.source);
-          }
+          await this.within(
+            'FETCH',
+            (async () => {
+              for await (const msg of this.client.fetch(
+                set,
+                { uid: true, source: true },
+                { uid: true, binary: binary && this.binaryFetch },
+              )) {
+                if (msg.source) each(msg.uid, msg.source);
+              }
+            })(),
+          );
         }
       } finally {
         lock.release();
@@ -636,17 +757,20 @@ export class ImapTarget {
     if (uids.length === 0 || flags.length === 0 || !folder.exists) return;
     try {
       await this.deselected();
-      const lock = await this.client.getMailboxLock(folder.path);
+      const lock = await this.within('SELECT', this.client.getMailboxLock(folder.path));
       try {
         const sorted = [...new Set(uids)].sort((a, b) => a - b);
         for (let i = 0; i < sorted.length; i += FETCH_UIDS_PER_COMMAND) {
-          await this.client.messageFlagsAdd(uidSet(sorted.slice(i, i + FETCH_UIDS_PER_COMMAND)), [...flags], { uid: true, silent: true });
+          await this.within(
+            'STORE',
+            this.client.messageFlagsAdd(uidSet(sorted.slice(i, i + FETCH_UIDS_PER_COMMAND)), [...flags], { uid: true, silent: true }),
+          );
         }
       } finally {
         lock.release();
       }
       // Deselected at once: STATUS on the selected folder would not see the other connection's uploads.
-      if (this.client.mailbox) await this.client.mailboxClose().catch(() => undefined);
+      if (this.client.mailbox) await this.within('CLOSE', this.client.mailboxClose()).catch(() => undefined);
     } catch (err) {
       throw this.fail(`setting flags in folder '${folder.path}'`, err);
     }
@@ -697,7 +821,7 @@ export class ImapTarget {
       this.client.close();
       return;
     }
-    await this.client.logout().catch(() => this.client.close());
+    await this.within('LOGOUT', this.client.logout()).catch(() => this.client.close());
   }
 }
 

@@ -262,9 +262,22 @@ export function idleTimeout(server: string, during: string, timeoutMs: number): 
  * and a new one may do better.
  */
 export function replyDeadline(server: string, during: string, deadlineMs: number, octets: number): PopliftError {
+  // Only a RETR or TOP carries a message; a listing or a login step carries none.
+  const message = /^(RETR|TOP) /.test(during) ? '; the message stays on the server' : '';
   return new PopliftError(
-    `POP3 server ${server} did not finish ${during} within ${seconds(Math.round(deadlineMs / 100) * 100)} (${octets} octets received), so poplift dropped the connection; the message stays on the server: ${RERUN}, or raise --timeout for a very slow server.`,
+    `POP3 server ${server} did not finish ${during} within ${seconds(Math.round(deadlineMs / 100) * 100)} (${octets} octets received), so poplift dropped the connection${message}: ${RERUN}, or raise --timeout for a very slow server.`,
     { exitCode: ExitCode.PARTIAL, side: SIDE, server, code: Pop3ErrorCode.TIMEOUT },
+  );
+}
+
+/**
+ * The greeting (with the TCP connection and any TLS handshake before it)
+ * did not finish within its deadline, although bytes may have kept coming.
+ */
+export function greetingDeadline(server: string, deadlineMs: number, octets: number): PopliftError {
+  return new PopliftError(
+    `POP3 server ${server} did not finish its greeting within ${seconds(Math.round(deadlineMs / 100) * 100)} (${octets} octets received), so poplift dropped the connection: check that this is a POP3 port and try again later, or raise --timeout for a very slow server.`,
+    { exitCode: ExitCode.CONNECT, side: SIDE, server, code: Pop3ErrorCode.CONNECT },
   );
 }
 

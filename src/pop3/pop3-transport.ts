@@ -11,6 +11,7 @@ import {
   plainPortAsTls,
   tlsPortAsPlain,
   replyDeadline,
+  greetingDeadline,
   protocolFailure,
   sessionClosed,
   Pop3ErrorCode,
@@ -28,6 +29,12 @@ export interface Pop3TransportOptions {
   tls: boolean;
   /** Idle timeout: no byte for this long while a reply is awaited fails the connection. */
   timeoutMs: number;
+  /**
+   * Deadline of every exchange a command gives none of its own (the
+   * greeting too, TCP connection and TLS handshake included); default
+   * exchangeDeadlineMs(timeoutMs).
+   */
+  exchangeDeadlineMs?: number;
   tlsOptions?: ConnectionOptions;
   debug?: (line: string) => void;
   /** Secrets to remove from server text in the errors this transport raises. */
@@ -56,7 +63,8 @@ export interface SendOptions {
    * Longest time the reply may take from when it is next in line until it
    * is complete, time spent with reading paused not counted. Unlike the
    * idle timeout, a server trickling bytes cannot stretch it; when it
-   * passes the connection is dropped (code POP3_TIMEOUT).
+   * passes the connection is dropped (code POP3_TIMEOUT). Default: the
+   * transport's exchange deadline.
    */
   deadlineMs?: number;
 }
@@ -74,6 +82,17 @@ interface PendingCommand {
   deadlineLeftMs?: number;
   resolve(reply: Pop3Reply): void;
   reject(err: Error): void;
+}
+
+/**
+ * The deadline of an exchange with no size to scale with (the greeting, a
+ * login step, STAT, DELE, CAPA...): twice the idle timeout. A server that
+ * sends a byte now and then never lets the idle timeout fire, and without a
+ * deadline a trickled reply would hold the run (and the mailbox's lock) for
+ * ever.
+ */
+export function exchangeDeadlineMs(timeoutMs: number): number {
+  return Math.min(2 * timeoutMs, 2 ** 31 - 1);
 }
 
 /** How long a plain connection may stay silent before poplift checks whether the port speaks TLS. */
@@ -111,6 +130,7 @@ export class Pop3Transport {
   pipelining = false;
 
   private readonly idleTimeoutMs: number;
+  private readonly exchangeDeadlineMs: number;
   private readonly debugLine: ((line: string) => void) | undefined;
   private readonly redactor: SecretRedactor | undefined;
   private readonly parser = new Pop3ReplyParser();
@@ -150,6 +170,7 @@ export class Pop3Transport {
     this.tlsOptions = options.tlsOptions;
     this.server = describeServer(options);
     this.idleTimeoutMs = options.timeoutMs;
+    this.exchangeDeadlineMs = options.exchangeDeadlineMs ?? exchangeDeadlineMs(options.timeoutMs);
     this.debugLine = options.debug;
     this.redactor = options.redactor;
   }
@@ -164,6 +185,9 @@ export class Pop3Transport {
         multiLine: false,
         continuation: false,
         background: false,
+        // From the connection's start: TCP, a TLS handshake and the greeting line together.
+        deadlineMs: this.exchangeDeadlineMs,
+        deadlineLeftMs: this.exchangeDeadlineMs,
         resolve,
         reject,
       });
@@ -248,7 +272,8 @@ export class Pop3Transport {
         background: options.background === true,
         ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
         ...(options.preallocateUpTo === undefined ? {} : { preallocateUpTo: options.preallocateUpTo }),
-        ...(options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs, deadlineLeftMs: options.deadlineMs }),
+        deadlineMs: options.deadlineMs ?? this.exchangeDeadlineMs,
+        deadlineLeftMs: options.deadlineMs ?? this.exchangeDeadlineMs,
         resolve,
         reject,
       };
@@ -548,7 +573,12 @@ export class Pop3Transport {
     this.deadlineTimer = undefined;
     this.deadlineFor = undefined;
     if (this.failure !== undefined || this.inFlight[0] !== command) return;
-    this.fail(replyDeadline(this.server, command.label, command.deadlineMs ?? 0, this.headOctets));
+    const deadlineMs = command.deadlineMs ?? 0;
+    this.fail(
+      this.greeted
+        ? replyDeadline(this.server, command.label, deadlineMs, this.headOctets)
+        : greetingDeadline(this.server, deadlineMs, this.headOctets),
+    );
   }
 
   private trace(line: string): void {

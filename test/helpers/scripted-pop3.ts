@@ -83,6 +83,8 @@ export type CommandHook = (line: string, ctx: ScriptContext) => boolean | Promis
 
 export interface ScriptedPop3Options {
   greeting?: string;
+  /** Sends the greeting instead of the default (e.g. one byte at a time). */
+  sendGreeting?: (ctx: ScriptContext) => Promise<void>;
   /** CAPA lines; null makes CAPA answer -ERR. */
   capa?: string[] | null;
   /** CAPA lines after login, when they differ. */
@@ -370,7 +372,10 @@ export async function startScriptedPop3(options: ScriptedPop3Options = {}): Prom
     }
 
     socket.on('data', onData);
-    processing = processing.then(() => ctx.send(`${options.greeting ?? '+OK scripted POP3 ready.'}${CRLF}`));
+    const greet = options.sendGreeting;
+    processing = processing.then(() =>
+      greet !== undefined ? greet(ctx) : ctx.send(`${options.greeting ?? '+OK scripted POP3 ready.'}${CRLF}`),
+    );
   }
 
   server.listen(0, '127.0.0.1');

@@ -31,6 +31,7 @@ describeIntegration('a MULTIAPPEND refused after part of it was stored', () => {
   it('the messages stored before the NO are found and not uploaded again; the rest are', async () => {
     const proxy = await PartialMultiAppendProxy.start({ targetPort: dovecot.ports.imap, keep: 2, batches: 3 });
     let result;
+    const started = performance.now();
     try {
       result = await runCli(
         [
@@ -46,15 +47,23 @@ describeIntegration('a MULTIAPPEND refused after part of it was stored', () => {
           '--dedupe',
           'none',
           '--json',
+          // A run that loses step waits this out and reconnects; the elapsed time below tells.
+          '--timeout',
+          '30',
         ],
         { POPLIFT_POP3_PASSWORD: alice.password, POPLIFT_IMAP_PASSWORD: bob.password },
       );
     } finally {
       await proxy.stop();
     }
+    const seconds = (performance.now() - started) / 1000;
     expect(proxy.refused).toBe(3);
     expect(proxy.storedBehindNo).toBe(6);
     expect(result.code, result.stderr).toBe(0);
+    // Before: the lookup of a refused batch went out inside the next batch's 26.9 MB literal, and
+    // the run went on only after the idle timeout (60 s of 63 s) and a new connection.
+    expect(result.stderr).not.toMatch(/sent nothing|Reconnecting/);
+    expect(seconds).toBeLessThan(20);
     const summary = JSON.parse(result.stdout) as MigrationSummary;
     expect(summary.failed).toBe(0);
     const landed = await readImapFolder(dovecot, bob, 'Partial');

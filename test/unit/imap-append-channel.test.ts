@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext, TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ExitCode, type PopliftError } from '../../src/errors.js';
+import { ExitCode, PopliftError } from '../../src/errors.js';
 import { ImapAppendChannel, type ImapLogin } from '../../src/imap/imap-append-channel.js';
 
 const servers: Server[] = [];
@@ -500,5 +500,234 @@ describe('ImapAppendChannel LOGIN with a password a quoted string cannot carry (
     const channel = await ImapAppendChannel.open({ ...login(server.port), password: 'a"b\\c d', timeoutMs: 2000 });
     await channel.logout();
     expect(server.received().toString('latin1')).toContain('U1 LOGIN alice "a\\"b\\\\c d"\r\n');
+  });
+});
+
+/**
+ * A MULTIAPPEND server (LITERAL+) that keeps every command's literals, stores
+ * the first message of the first APPEND and answers it NO (as a server that
+ * breaks RFC 3502's all-or-nothing does), and stops reading for `pauseMs`
+ * when the second APPEND begins, so the client is still writing that
+ * literal when the NO makes it look the first batch up.
+ */
+async function multiAppendServer(
+  pauseMs: number,
+  onCommand: (verb: string) => void = () => undefined,
+): Promise<{ port: number; commands: string[]; appended: Buffer[][] }> {
+  const commands: string[] = [];
+  const appended: Buffer[][] = [];
+  let uidNext = 10;
+  const port = await scripted((socket) => {
+    socket.write('* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR LITERAL+ MULTIAPPEND UIDPLUS UNSELECT] ready\r\n');
+    let buffered = Buffer.alloc(0);
+    let literalLeft = 0;
+    let command: { line: string; literals: Buffer[] } | undefined;
+    let literalParts: Buffer[] = [];
+    const answer = (tag: string, verb: string, literals: Buffer[]): string => {
+      if (verb === 'AUTHENTICATE') return `${tag} OK [CAPABILITY IMAP4rev1 LITERAL+ MULTIAPPEND UIDPLUS UNSELECT] Logged in\r\n`;
+      if (verb === 'STATUS') return `* STATUS INBOX (UIDNEXT ${uidNext})\r\n${tag} OK done\r\n`;
+      if (verb === 'APPEND') {
+        appended.push(literals);
+        if (appended.length === 1) {
+          uidNext++;
+          return `${tag} NO [SERVERBUG] Internal error\r\n`;
+        }
+        const first = uidNext;
+        uidNext += literals.length;
+        return `${tag} OK [APPENDUID 7 ${first}:${uidNext - 1}] done\r\n`;
+      }
+      if (verb === 'EXAMINE') return `* OK [UIDVALIDITY 7] UIDs valid\r\n${tag} OK [READ-ONLY] done\r\n`;
+      if (verb === 'UID') {
+        const stored = appended[0]![0]!;
+        const header = stored.subarray(0, stored.indexOf('\r\n\r\n') + 4).toString('latin1');
+        return `* 1 FETCH (UID 10 RFC822.SIZE ${stored.length} BODY[HEADER]<0> {${header.length}}\r\n${header})\r\n${tag} OK done\r\n`;
+      }
+      return `${tag} OK done\r\n`;
+    };
+    const onData = (chunk: Buffer): void => {
+      buffered = Buffer.concat([buffered, chunk]);
+      while (buffered.length > 0) {
+        if (literalLeft > 0) {
+          const take = Math.min(literalLeft, buffered.length);
+          literalParts.push(buffered.subarray(0, take));
+          buffered = buffered.subarray(take);
+          literalLeft -= take;
+          if (literalLeft === 0) {
+            command!.literals.push(Buffer.concat(literalParts));
+            literalParts = [];
+          }
+          continue;
+        }
+        const eol = buffered.indexOf('\r\n');
+        if (eol < 0) return;
+        const line = buffered.subarray(0, eol).toString('latin1');
+        buffered = buffered.subarray(eol + 2);
+        const startsCommand = command === undefined;
+        command ??= { line, literals: [] };
+        if (startsCommand) {
+          commands.push(line.split(' ')[1]?.toUpperCase() ?? '');
+          onCommand(commands.at(-1)!);
+          if (/^\S+ APPEND /i.test(line) && appended.length === 1 && pauseMs > 0) {
+            // Reading stops: the client's writes of this literal back up behind the kernel's buffers.
+            socket.pause();
+            setTimeout(() => socket.resume(), pauseMs);
+          }
+        }
+        const lit = /\{(\d+)\+?\}$/.exec(line);
+        if (lit) {
+          literalLeft = Number(lit[1]);
+          continue;
+        }
+        const [tag = '', verb = ''] = command.line.split(' ');
+        const literals = command.literals;
+        command = undefined;
+        socket.write(answer(tag, verb.toUpperCase(), literals));
+      }
+    };
+    socket.on('data', onData);
+  });
+  return { port, commands, appended };
+}
+
+describe('ImapAppendChannel looking up a refused batch while other batches go out', () => {
+  const item = (subject: string, content = 'body') => ({
+    content: Buffer.from(`From: a@example.org\r\nSubject: ${subject}\r\n\r\n${content}\r\n`),
+    flags: [] as string[],
+    date: undefined,
+  });
+
+  it('sends the lookup after the literal being written, not inside it', async () => {
+    const server = await multiAppendServer(500);
+    const first = [item('one'), item('two')];
+    // Written in several slices, with waits for the socket between them.
+    const second = [item('big', 'y'.repeat(16 * 1024 * 1024)), item('three')];
+    const channel = await ImapAppendChannel.open({ ...login(server.port), timeoutMs: 3000 });
+    try {
+      const started = performance.now();
+      const [a, b] = await Promise.all([channel.append('INBOX', first, true), channel.append('INBOX', second, true)]);
+      // Before: the EXAMINE went out inside the big literal, which the server took as message bytes;
+      // its answer never came, and the connection ended at the idle timeout.
+      expect(a).toEqual([
+        { ok: true, uid: 10, uidValidity: 7n },
+        { ok: true, uid: 13, uidValidity: 7n },
+      ]);
+      expect(b.map((o) => o.ok)).toEqual([true, true]);
+      expect(server.appended[1]!.map((l) => l.equals(second[0]!.content) || l.equals(second[1]!.content))).toEqual([true, true]);
+      expect(server.commands).toContain('EXAMINE');
+      expect(performance.now() - started).toBeLessThan(2500);
+    } finally {
+      channel.close();
+    }
+  });
+
+  it('sends no other batch while the folder is selected for the lookup', async () => {
+    let later: Promise<unknown> | undefined;
+    let channel: ImapAppendChannel | undefined;
+    const server = await multiAppendServer(0, (verb) => {
+      // A batch the engine hands over while the lookup runs.
+      if (verb === 'EXAMINE') later = channel!.append('INBOX', [item('four'), item('five')], true);
+    });
+    channel = await ImapAppendChannel.open({ ...login(server.port), timeoutMs: 3000 });
+    try {
+      await channel.append('INBOX', [item('one'), item('two')], true);
+      await later;
+      const examine = server.commands.indexOf('EXAMINE');
+      // Before: the next batch's STATUS went out under the EXAMINE, and a server answers it from
+      // the session's view of the selected folder, which misses UIDs another batch got.
+      expect(server.commands.slice(examine)).toEqual(['EXAMINE', 'UID', 'UNSELECT', 'STATUS', 'APPEND', 'STATUS', 'APPEND']);
+    } finally {
+      channel.close();
+    }
+  });
+});
+
+/** Writes `text` one byte every `everyMs` until the socket closes (a server that never finishes its line). */
+async function trickle(socket: Socket, text: string, everyMs: number): Promise<void> {
+  for (let i = 0; !socket.destroyed; i = (i + 1) % text.length) {
+    socket.write(text[i]!);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
+
+/** The error `promise` rejects with, and after how many ms; fails when it takes longer than 8 s. */
+async function failure(promise: Promise<unknown>): Promise<{ err: PopliftError; ms: number }> {
+  const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    promise.then(
+      () => new Error('resolved'),
+      (err: unknown) => err,
+    ),
+    new Promise((resolve) => (timer = setTimeout(() => resolve(new Error('still waiting after 8 s')), 8000))),
+  ]);
+  clearTimeout(timer);
+  expect(outcome).toBeInstanceOf(PopliftError);
+  return { err: outcome as PopliftError, ms: performance.now() - started };
+}
+
+describe('ImapAppendChannel: every exchange has a deadline', () => {
+  // One byte every 200 ms never lets a 1 s idle timeout fire: before, each of these waited forever.
+  const slow = (port: number): ImapLogin => ({ ...login(port), timeoutMs: 1000 });
+
+  it('a greeting trickled one byte at a time fails at the deadline (exit 4, naming server and step)', async () => {
+    const port = await scripted((socket) => void trickle(socket, '* OK slooooow', 200));
+    const { err, ms } = await failure(ImapAppendChannel.open(slow(port)));
+    expect(err).toMatchObject({ side: 'IMAP', code: 'IMAP_CONNECT', exitCode: 4 });
+    expect(err.message).toMatch(new RegExp(`^IMAP server 127\\.0\\.0\\.1:${port} did not finish its greeting within 2 s`));
+    expect(ms).toBeLessThan(5000);
+  });
+
+  it('a login answer trickled one byte at a time fails at the deadline', async () => {
+    const port = await imapServer('* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] ready\r\n', (tag, command, socket) => {
+      if (command === 'AUTHENTICATE') void trickle(socket, '* OK still checking\r\n', 200);
+      return undefined;
+    });
+    const { err, ms } = await failure(ImapAppendChannel.open(slow(port)));
+    expect(err).toMatchObject({ side: 'IMAP', code: 'IMAP_TIMEOUT' });
+    expect(err.message).toMatch(new RegExp(`^IMAP server 127\\.0\\.0\\.1:${port} did not finish answering AUTHENTICATE within 2 s`));
+    expect(err.message).not.toContain('secret');
+    expect(ms).toBeLessThan(5000);
+  });
+
+  it('an APPEND never answered while "* OK still here" keeps coming fails at the deadline', async () => {
+    const port = await imapServer('* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR LITERAL+] ready\r\n', (tag, command, socket) => {
+      if (command === 'AUTHENTICATE') return `${tag} OK [CAPABILITY IMAP4rev1 LITERAL+] Logged in\r\n`;
+      if (command === 'APPEND') {
+        const timer = setInterval(() => socket.write('* OK still here\r\n'), 200);
+        socket.on('close', () => clearInterval(timer));
+        return undefined;
+      }
+      return undefined;
+    });
+    const channel = await ImapAppendChannel.open(slow(port));
+    try {
+      const { err, ms } = await failure(channel.append('INBOX', [{ content: message, flags: [], date: undefined }], false));
+      expect(err).toMatchObject({ side: 'IMAP', code: 'IMAP_TIMEOUT' });
+      expect(err.message).toMatch(new RegExp(`^IMAP server 127\\.0\\.0\\.1:${port} did not finish answering APPEND within 2 s`));
+      expect(ms).toBeLessThan(5000);
+    } finally {
+      channel.close();
+    }
+  });
+});
+
+describe('ImapAppendChannel: the STARTTLS handshake has a deadline', () => {
+  it('a server that accepts STARTTLS and then sends nothing fails within twice the timeout', async () => {
+    const port = await imapServer('* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\n', (tag, command) =>
+      command === 'STARTTLS' ? `${tag} OK Begin TLS negotiation now\r\n` : undefined,
+    );
+    const started = performance.now();
+    const outcome = await Promise.race([
+      ImapAppendChannel.open({ ...login(port), timeoutMs: 1000 }).then(
+        () => new Error('logged in'),
+        (err: unknown) => err,
+      ),
+      new Promise((resolve) => setTimeout(() => resolve(new Error('still waiting after 8 s')), 8000)),
+    ]);
+    expect(outcome).toMatchObject({ side: 'IMAP', exitCode: 4 });
+    expect((outcome as Error).message).toMatch(
+      new RegExp(`^TLS handshake with IMAP server 127\\.0\\.0\\.1:${port} did not finish within 2 s`),
+    );
+    expect(performance.now() - started).toBeLessThan(5000);
   });
 });

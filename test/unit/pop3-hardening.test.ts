@@ -654,6 +654,87 @@ describe('what answered on the port', () => {
   });
 });
 
+/** Sends `text` one byte every `everyMs` while `going()` (a server that never finishes its line). */
+async function trickle(ctx: { send(data: string): Promise<void>; socket: Socket }, text: string, everyMs: number, going: () => boolean) {
+  for (let i = 0; going() && !ctx.socket.destroyed; i = (i + 1) % text.length) {
+    await ctx.send(text[i]!);
+    await sleep(everyMs);
+  }
+}
+
+describe('every exchange has a deadline, not only RETR and the listings', () => {
+  // One byte every 200 ms never lets a 1 s idle timeout fire: before, each of these waited forever.
+  it('a greeting trickled one byte at a time fails at the deadline (exit 4, naming server and step)', async () => {
+    let stop = false;
+    const server = await start({ capa: CAPA, sendGreeting: (ctx) => trickle(ctx, '+OK sloooooow', 200, () => !stop) });
+    const started = performance.now();
+    const err = await rejection(connect(server, { timeoutMs: 1000 }), 8000);
+    stop = true;
+    expect(err).toMatchObject({ code: 'POP3_CONNECT', exitCode: 4, side: 'POP3' });
+    expect(err.message).toMatch(new RegExp(`^POP3 server 127\\.0\\.0\\.1:${server.port} did not finish its greeting within 2s`));
+    expect(performance.now() - started).toBeGreaterThan(1500);
+    expect(performance.now() - started).toBeLessThan(5000);
+  });
+
+  it('a PASS reply trickled one byte at a time fails at the deadline (POP3_TIMEOUT, naming server and step)', async () => {
+    let stop = false;
+    const server = await start({
+      capa: CAPA,
+      hook: async (line, ctx) => {
+        if (!line.startsWith('PASS ')) return false;
+        await trickle(ctx, '+OK still thinking', 200, () => !stop);
+        return true;
+      },
+    });
+    const started = performance.now();
+    const err = await rejection(connect(server, { timeoutMs: 1000, auth: 'user' }), 8000);
+    stop = true;
+    expect(err).toMatchObject({ code: 'POP3_TIMEOUT', side: 'POP3' });
+    expect(err.message).toMatch(new RegExp(`^POP3 server 127\\.0\\.0\\.1:${server.port} did not finish PASS \\*+ within 2s`));
+    expect(err.message).not.toContain('secret');
+    expect(err.message).not.toMatch(/message stays on the server/);
+    expect(performance.now() - started).toBeLessThan(5000);
+  });
+
+  it('an STLS handshake the server never answers fails after the idle timeout (no byte re-arms it)', async () => {
+    const server = await start({
+      capa: [...CAPA, 'STLS'],
+      hook: async (line, ctx) => {
+        if (line !== 'STLS') return false;
+        // Deaf from now on: the ClientHello must not be read as a command and answered in plain text.
+        ctx.socket.removeAllListeners('data');
+        await ctx.send('+OK Begin TLS negotiation\r\n');
+        return true;
+      },
+    });
+    const started = performance.now();
+    const err = await rejection(connect(server, { timeoutMs: 1000, tls: 'starttls' }), 8000);
+    expect(err).toMatchObject({ code: 'POP3_TLS', exitCode: 4 });
+    expect(err.message).toMatch(new RegExp(`^TLS handshake with POP3 server 127\\.0\\.0\\.1:${server.port} did not finish within 1s`));
+    expect(performance.now() - started).toBeLessThan(5000);
+  });
+
+  it('a DELE reply trickled one byte at a time fails at the deadline', async () => {
+    let stop = false;
+    const server = await start({
+      capa: CAPA,
+      messages: messages(1),
+      hook: async (line, ctx) => {
+        if (!line.startsWith('DELE ')) return false;
+        await trickle(ctx, '+OK marked', 200, () => !stop);
+        return true;
+      },
+    });
+    const session = await connect(server, { timeoutMs: 1000 });
+    const started = performance.now();
+    const err = await rejection(session.dele(1), 8000);
+    stop = true;
+    expect(err).toMatchObject({ code: 'POP3_TIMEOUT' });
+    expect(err.message).toMatch(/did not finish DELE 1 within 2s/);
+    expect(performance.now() - started).toBeLessThan(5000);
+  });
+});
+
 describe('a listing that never ends', () => {
   it('LIST trickled forever fails at its deadline (POP3_TIMEOUT)', async () => {
     let stop = false;

@@ -53,15 +53,21 @@ describe('Reclaimer', () => {
     expect(r.released(10 * MIB)).toBeUndefined();
   });
 
-  it("frees dead message buffers with this Node's own collector", async () => {
+  it("collects dead message buffers with this Node's own collector", async () => {
     expect(collector()).not.toBeNull();
     const r = new Reclaimer(32 * MIB);
-    const held: Buffer[] = [];
-    for (let i = 0; i < 64; i++) held.push(Buffer.alloc(MIB, i));
-    const before = process.memoryUsage().arrayBuffers;
-    held.length = 0;
+    // What is freed is told by weak references, which a major collection clears in its pause:
+    // the process's memory figures may follow only later, as the machine's load allows.
+    const { refs, release } = allocate(16);
+    release();
     await r.released(64 * MIB);
-    const after = process.memoryUsage().arrayBuffers;
-    expect(before - after).toBeGreaterThan(48 * MIB);
+    expect(refs.filter((ref) => ref.deref() !== undefined)).toHaveLength(0);
   });
 });
+
+/** Buffers held only by the returned closure, so no frame of the test keeps one alive. */
+function allocate(count: number): { refs: WeakRef<Buffer>[]; release: () => void } {
+  const held: Buffer[] = [];
+  for (let i = 0; i < count; i++) held.push(Buffer.alloc(MIB, i));
+  return { refs: held.map((b) => new WeakRef(b)), release: () => (held.length = 0) };
+}
