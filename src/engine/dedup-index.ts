@@ -1,18 +1,34 @@
+import { judgeCopy, type CopyDigests } from '../message/copy-rule.js';
 import type { CopyLookup } from './copy-lookup.js';
 import type { DuplicateReport } from './summary.js';
 
+/** Octets of one message's digests in `runDigests`: its exact and tolerant digests, 16 each. */
+const DIGEST_BYTES = 32;
+
 /**
  * The keys already on the destination plus those uploaded earlier in this
- * run. A message is a duplicate when a copy with its key is found (see
- * CopyLookup); the report says which copy was kept and whether its size
- * differs (then the two may be different messages that share a Message-ID,
- * which the user should look at).
+ * run. A key says only that two messages may be one (a Message-ID is a
+ * claim: sensors and broken mailers send every message under one), so a
+ * message is a duplicate only when a copy with its key is that message by
+ * the copy rule (message/copy-rule.ts), the rule --delete proves copies by:
+ * a copy in the folder is fetched and compared, one uploaded earlier in this
+ * run is compared by the digests kept of it (32 octets a message, never its
+ * bytes). The report says which copy was kept and whether its size differs.
  */
 export class DedupIndex {
-  /** Key → position in runUidls/runSizes: two array slots per message instead of an object. */
+  /** Key → position in runUidls/runSizes of the latest message remembered without digests. */
   private readonly thisRun = new Map<string, number>();
+  /**
+   * Key and comparison-form digest → position, for messages remembered with digests: a message with
+   * a key many others share (every reading of a sensor) is matched in one look-up, not by comparing
+   * it with each of them. judgeCopy, which has the last word, can only accept a copy whose
+   * comparison form is the message's.
+   */
+  private readonly runForms = new Map<string, number>();
   private readonly runUidls: string[] = [];
   private readonly runSizes: number[] = [];
+  /** DIGEST_BYTES per position, all zero when its digests are unknown (a dry run read only headers). */
+  private runDigests = Buffer.alloc(0);
 
   /**
    * Destination UIDs this run's own uploads account for, kept while an
@@ -52,36 +68,79 @@ export class DedupIndex {
     return copy?.uid;
   }
 
-  /** `altKeys` and `altSizes`: what a server that changes messages on storage may make of it (see PreparedMessage). */
+  /**
+   * `altKeys` and `altSizes`: what a server that changes messages on storage may make of it (see
+   * PreparedMessage). `whole`: the message's bytes and copy-rule digests; without them (a dry run that
+   * read only headers) the key alone decides, as nothing can be compared.
+   */
   async check(
     key: string,
     size: number,
     uidl: string,
     altKeys: readonly string[] = [],
     altSizes: readonly number[] = [],
+    whole?: { content: Buffer; digests: CopyDigests },
   ): Promise<DuplicateReport | undefined> {
-    const kept = this.thisRun.get(key);
+    const kept = this.keptInRun(key, whole?.digests);
     if (kept !== undefined) {
       return { uidl, key, keptIn: 'this-run', keptAs: this.runUidls[kept]!, keptUid: undefined, sizeDiffers: this.runSizes[kept] !== size };
     }
     const existing = await this.destination.copies([key, ...altKeys]);
     if (existing.length === 0) return undefined;
+    const ofSize = (m: { size: number }) => m.size === size || altSizes.includes(m.size);
+    if (whole !== undefined) {
+      const same = await this.destination.compare(existing, whole.content, whole.digests);
+      if (same === undefined) {
+        // Its copies cannot be compared (NUL bytes, and no FETCH BINARY): the key decides, as before a
+        // comparison was possible; --delete still proves the copy before it deletes anything.
+      } else {
+        const copy = same.find(ofSize) ?? same[0];
+        if (copy === undefined) return undefined;
+        return { uidl, key, keptIn: 'destination', keptAs: `UID ${copy.uid}`, keptUid: copy.uid, sizeDiffers: !ofSize(copy) };
+      }
+    }
     // A fallback key is found only on a copy with the same body: its size may differ by what the server changed.
     const byContent = key.startsWith('fb:');
-    const same = existing.find((m) => byContent || m.size === size || altSizes.includes(m.size));
+    const same = existing.find((m) => byContent || ofSize(m));
     const copy = same ?? existing[0]!;
     return { uidl, key, keptIn: 'destination', keptAs: `UID ${copy.uid}`, keptUid: copy.uid, sizeDiffers: same === undefined };
   }
 
-  remember(key: string, size: number, uidl: string): void {
-    const at = this.thisRun.get(key);
-    if (at !== undefined) {
-      this.runUidls[at] = uidl;
-      this.runSizes[at] = size;
-      return;
-    }
-    this.thisRun.set(key, this.runUidls.length);
+  /**
+   * The position of a message of this run with `key` that is the message whose digests are `digests`
+   * (by the copy rule); one remembered without digests (a dry run) is taken on its key.
+   */
+  private keptInRun(key: string, digests: CopyDigests | undefined): number | undefined {
+    const byKey = this.thisRun.get(key);
+    if (byKey !== undefined || digests === undefined) return byKey;
+    const at = this.runForms.get(`${key} ${digests.tolerant}`);
+    const theirs = at === undefined ? undefined : this.digestsAt(at);
+    return theirs !== undefined && judgeCopy(theirs, digests) !== 'different' ? at : undefined;
+  }
+
+  private digestsAt(at: number): CopyDigests | undefined {
+    if (this.runDigests.length < (at + 1) * DIGEST_BYTES) return undefined;
+    const bytes = this.runDigests.subarray(at * DIGEST_BYTES, (at + 1) * DIGEST_BYTES);
+    if (bytes.every((b) => b === 0)) return undefined;
+    return { exact: bytes.toString('hex', 0, 16), tolerant: bytes.toString('hex', 16) };
+  }
+
+  /** A message of this run that will be uploaded; `digests` (copy-rule.ts) tell later messages with its key whether they are it. */
+  remember(key: string, size: number, uidl: string, digests?: CopyDigests): void {
+    const at = this.runUidls.length;
     this.runUidls.push(uidl);
     this.runSizes.push(size);
+    if (digests === undefined) {
+      this.thisRun.set(key, at);
+      return;
+    }
+    this.runForms.set(`${key} ${digests.tolerant}`, at);
+    if (this.runDigests.length < (at + 1) * DIGEST_BYTES) {
+      // Grown by doubling: positions without digests stay zero.
+      const grown = Buffer.alloc(Math.max(1024, 2 * (at + 1)) * DIGEST_BYTES);
+      this.runDigests.copy(grown);
+      this.runDigests = grown;
+    }
+    Buffer.from(digests.exact + digests.tolerant, 'hex').copy(this.runDigests, at * DIGEST_BYTES);
   }
 }

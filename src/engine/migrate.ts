@@ -21,7 +21,7 @@ import { StopSignal } from './stop-signal.js';
 import { emptySummary, type FailureReport, type MigrationSummary } from './summary.js';
 import { transfer, type Destination, type TransferOptions } from './transfer.js';
 
-export interface MigrateOptions extends Omit<TransferOptions, 'proveCopies'> {
+export interface MigrateOptions extends TransferOptions {
   /** Destination folder, split into levels on '/'. */
   folder: string[];
   /** Reconnect attempts after a dropped, reset or stalled connection. */
@@ -215,7 +215,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
             });
             for (const [uidl, r] of ledger.settled) {
               if (r.outcome !== 'appended') continue;
-              dedup.remember(r.key, r.size, uidl);
+              dedup.remember(r.key, r.size, uidl, ledger.settled.digests(uidl));
               dedup.claim(r.uid);
             }
             if (!options.dryRun) noteFolder(sessions.folder!);
@@ -245,7 +245,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
                 uploadAlone: (uidl) => poison.suspect(uidl),
                 hit: (charges) => (hit = charges),
               },
-              { ...options, proveCopies: options.delete },
+              options,
             );
             // A destination that failed before any message needed it still fails the pass.
             await destination;

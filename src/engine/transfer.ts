@@ -18,8 +18,6 @@ import type { StopSignal } from './stop-signal.js';
 
 export interface TransferOptions extends PrepareOptions {
   dedupe: boolean;
-  /** Keep each message's copy-rule digests, so its copy can be proven before it is deleted. */
-  proveCopies: boolean;
   dryRun: boolean;
   multiAppend: boolean;
   batchMessages: number;
@@ -231,7 +229,10 @@ class TransferPass {
     const { destination, folder, dedup } = this.target;
     const { ledger } = ctx;
     const uidl = ctx.listing.uidlOf(n)!;
-    if (options.proveCopies && size === content.length) ledger.settled.setDigests(uidl, copyDigests(content));
+    // Its copy-rule digests tell its copy from another message's that shares its key: when it is looked
+    // up as a duplicate, when its upload is confirmed, and before it is deleted.
+    const digests = size === content.length ? copyDigests(content) : undefined;
+    if (digests) ledger.settled.setDigests(uidl, digests);
     const prepared = prepareMessage(content, options, size === content.length ? undefined : size);
     for (const bad of prepared.invalidKeywords) {
       ctx.warnOnce(`kw:${bad}`, `Keyword '${bad}' (from message ${uidl} and perhaps others) is not a valid IMAP keyword and was dropped.`);
@@ -248,13 +249,14 @@ class TransferPass {
       }
     }
     if (options.dedupe) {
-      const dup = await dedup.check(prepared.key, size, uidl, prepared.altKeys, prepared.altSizes);
+      const whole = digests && { content, digests };
+      const dup = await dedup.check(prepared.key, size, uidl, prepared.altKeys, prepared.altSizes, whole);
       if (dup) {
         ledger.duplicate(dup, size);
         return false;
       }
     }
-    dedup.remember(prepared.key, size, uidl);
+    dedup.remember(prepared.key, size, uidl, digests);
     const flags = prepared.flags.filter((flag) => {
       if (destination.acceptsFlag(folder, flag)) return true;
       ctx.warnOnce(`flag:${flag.toUpperCase()}`, `IMAP folder '${ledger.summary.folder}' does not keep the flag ${flag}; it was dropped.`);

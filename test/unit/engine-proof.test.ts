@@ -1,0 +1,172 @@
+/**
+ * What the engine counts as there must be shown to be the message: a
+ * Message-ID shared by distinct messages, an APPENDUID that names another
+ * message, a copy the server changed beyond the copy rule, and a delete
+ * phase that finds no copy is the message.
+ */
+import { describe, expect, it } from 'vitest';
+import { summaryExitCode } from '../../src/engine/summary.js';
+import { verifyExitCode, verifyMailbox } from '../../src/engine/verify.js';
+import { JournalFile, mail, migrate, migrateOptions } from '../stores/engine-run.js';
+import { MemoryImapServer } from '../stores/memory-destination.js';
+import { memoryEndpoints } from '../stores/memory-endpoints.js';
+import { MemoryMailbox } from '../stores/memory-source.js';
+
+/** What a sensor sends: every reading under one Message-ID, all of one size. */
+function readings(count: number): Buffer[] {
+  return Array.from({ length: count }, (_, i) =>
+    Buffer.from(
+      `Message-ID: <reading@sensor>\r\nFrom: sensor@example.org\r\nTo: ops@example.org\r\nSubject: reading\r\nDate: Mon, 2 Mar 2026 10:00:00 +0000\r\n\r\ntemperature ${String(i).padStart(3, '0')}\r\n`,
+      'latin1',
+    ),
+  );
+}
+
+function stored(account: MemoryImapServer): Buffer[] {
+  return (account.folders.get('Archive')?.messages ?? []).map((m) => m.content);
+}
+
+function expectEachOnce(account: MemoryImapServer, messages: readonly Buffer[]): void {
+  const folder = stored(account);
+  for (const m of messages) expect(folder.filter((s) => s.equals(m))).toHaveLength(1);
+  expect(folder).toHaveLength(messages.length);
+}
+
+const verify = (mailbox: MemoryMailbox, account: MemoryImapServer, deep = false) =>
+  verifyMailbox(memoryEndpoints(mailbox, account), { folder: ['Archive'], deep }, { warn: () => undefined });
+
+describe('distinct messages sharing one Message-ID', () => {
+  it('uploads every one of 200 sensor readings, and a second run finds each its own copy', async () => {
+    const messages = readings(200);
+    const mailbox = new MemoryMailbox(messages);
+    const account = new MemoryImapServer();
+    const endpoints = memoryEndpoints(mailbox, account);
+    const first = await migrate(endpoints, migrateOptions({ batchMessages: 16 }));
+    expect(first.summary.appended).toBe(200);
+    expect(first.summary.duplicates).toBe(0);
+    expect(summaryExitCode(first.summary)).toBe(0);
+    expectEachOnce(account, messages);
+    // Without a journal every reading is found again by its bytes, and each may be deleted.
+    const second = await migrate(endpoints, migrateOptions({ delete: true, deleteEvery: 50 }));
+    expect(second.summary.appended).toBe(0);
+    expect(second.summary.duplicates).toBe(200);
+    expect(second.summary.deleted).toBe(200);
+    expect(summaryExitCode(second.summary)).toBe(0);
+    expectEachOnce(account, messages);
+  });
+
+  it('does not skip a reading because another one with its Message-ID is in the folder', async () => {
+    const messages = readings(20);
+    const mailbox = new MemoryMailbox(messages);
+    const account = new MemoryImapServer();
+    account.addFolder('Archive', [messages[0]!]);
+    const run = await migrate(memoryEndpoints(mailbox, account), migrateOptions());
+    expect(run.summary.appended).toBe(19);
+    expect(run.summary.duplicates).toBe(1);
+    expect(run.summary.duplicateList[0]).toMatchObject({ uidl: 'u1', keptIn: 'destination', keptUid: 1 });
+    expectEachOnce(account, messages);
+  });
+
+  it('still collapses the same mail delivered twice, in one run and against the folder', async () => {
+    const [a, b] = readings(2) as [Buffer, Buffer];
+    const mailbox = new MemoryMailbox([a, a, b, b]);
+    const account = new MemoryImapServer();
+    const endpoints = memoryEndpoints(mailbox, account);
+    const run = await migrate(endpoints, migrateOptions({ batchMessages: 1 }));
+    expect(run.summary.appended).toBe(2);
+    expect(run.summary.duplicates).toBe(2);
+    expect(run.summary.duplicateList.map((d) => [d.uidl, d.keptIn, d.keptAs])).toEqual([
+      ['u2', 'this-run', 'u1'],
+      ['u4', 'this-run', 'u3'],
+    ]);
+    expectEachOnce(account, [a, b]);
+    const again = await migrate(endpoints, migrateOptions({ delete: true }));
+    expect(again.summary.duplicates).toBe(4);
+    expect(again.summary.deleted).toBe(4);
+    expectEachOnce(account, [a, b]);
+  });
+
+  it('keeps both copies of a mailing-list message delivered twice with other trace headers', async () => {
+    const body = 'Message-ID: <post@list.example>\r\nFrom: a@example.org\r\nSubject: post\r\n\r\nthe same body\r\n';
+    const direct = Buffer.from(`Received: from mx1 by mx2; Mon, 2 Mar 2026 10:00:00 +0000\r\n${body}`, 'latin1');
+    const viaList = Buffer.from(
+      `Received: from list by mx2; Mon, 2 Mar 2026 10:00:05 +0000\r\nList-Id: <list.example>\r\n${body}`,
+      'latin1',
+    );
+    const mailbox = new MemoryMailbox([direct, viaList]);
+    const account = new MemoryImapServer();
+    const run = await migrate(memoryEndpoints(mailbox, account), migrateOptions());
+    expect(run.summary.appended).toBe(2);
+    expectEachOnce(account, [direct, viaList]);
+  });
+
+  it('plain verify does not report readings there that only share a Message-ID and a size with the copy', async () => {
+    const messages = readings(200);
+    const account = new MemoryImapServer();
+    account.addFolder('Archive', [messages[0]!]);
+    const mailbox = new MemoryMailbox(messages);
+    for (const readsHeaders of [true, false]) {
+      const report = await verify(new MemoryMailbox(messages, { readsHeaders }), account);
+      expect(report.present).toBe(1);
+      expect(report.problems).toHaveLength(199);
+      expect(verifyExitCode(report)).toBe(1);
+    }
+    // Once every reading is in the folder, plain verify proves each.
+    await migrate(memoryEndpoints(mailbox, account), migrateOptions());
+    const report = await verify(mailbox, account);
+    expect(report.present).toBe(200);
+    expect(report.problems).toEqual([]);
+  });
+});
+
+describe('an APPENDUID that names another message', () => {
+  it('does not count uploads there when the UIDs the server named belong to messages already in the folder', async () => {
+    const existing = Array.from({ length: 20 }, (_, i) => mail(`old${i}`));
+    const messages = Array.from({ length: 20 }, (_, i) => mail(`new${i}`));
+    const mailbox = new MemoryMailbox(messages);
+    const account = new MemoryImapServer();
+    account.addFolder('Archive', existing);
+    account.faults.lyingUids = 20;
+    const endpoints = memoryEndpoints(mailbox, account);
+    const journal = new JournalFile();
+    try {
+      const run = await journal.with((j) => migrate(endpoints, migrateOptions({ delete: true, journal: j })));
+      expect(stored(account)).toHaveLength(20);
+      expect(run.summary.appended).toBe(0);
+      expect(run.summary.failed).toBe(20);
+      expect(run.summary.deleted).toBe(0);
+      expect(summaryExitCode(run.summary)).toBe(1);
+      // The next run sends them again.
+      const next = await journal.with((j) => migrate(endpoints, migrateOptions({ journal: j })));
+      expect(next.summary.appended).toBe(20);
+      expect(summaryExitCode(next.summary)).toBe(0);
+      expectEachOnce(account, [...existing, ...messages]);
+    } finally {
+      journal.remove();
+    }
+  });
+});
+
+describe('a delete phase that finds no copy is the message', () => {
+  it('keeps the message and does not exit 0', async () => {
+    const messages = Array.from({ length: 5 }, (_, i) => mail(i + 1));
+    const mailbox = new MemoryMailbox(messages);
+    const account = new MemoryImapServer();
+    const endpoints = memoryEndpoints(mailbox, account);
+    const journal = new JournalFile();
+    try {
+      await journal.with((j) => migrate(endpoints, migrateOptions({ journal: j })));
+      // The copies are altered in the folder after the journal recorded them.
+      for (const m of account.folders.get('Archive')!.messages)
+        m.content = Buffer.from(m.content.toString('latin1').replace('Body', 'B0dy'));
+      const run = await journal.with((j) => migrate(endpoints, migrateOptions({ delete: true, journal: j })));
+      expect(run.summary.deleted).toBe(0);
+      expect(mailbox.messages).toHaveLength(5);
+      expect(run.warnings.join('\n')).toMatch(/5 message\(s\) stay on POP3 server .*no copy in the folder is the same message/);
+      expect(run.summary.failed).toBe(5);
+      expect(summaryExitCode(run.summary)).toBe(1);
+    } finally {
+      journal.remove();
+    }
+  });
+});
