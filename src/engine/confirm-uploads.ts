@@ -4,10 +4,16 @@
  * message this run uploaded. When one STATUS shows exactly the messages and
  * UIDs the folder had before plus this run's uploads, under the same
  * UIDVALIDITY, with a distinct UID named for every upload inside the range
- * UIDNEXT advanced over, that is the proof. Otherwise the folder is read again, and each upload must be in
- * it by the UID the server gave or else by its key (see CopyLookup); one that is
- * not fails, so the run cannot exit 0 and the next run uploads it again.
+ * UIDNEXT advanced over, that is the proof. Otherwise the folder is read
+ * again, and each upload must be shown in it: at the UID the server named
+ * when that UID is one the folder took during the run, named for this upload
+ * alone, and holds a message with its key and size; else the copy there, or
+ * one with its key that no other upload accounts for, must be the message by
+ * the copy rule (an APPENDUID can name a message that was there before). One
+ * that is not fails, so the run cannot exit 0 and the next run uploads it
+ * again.
  */
+import { indexKeyOf } from '../message/identity-key.js';
 import type { FolderStatus } from '../store/mail-store.js';
 import type { Ledger } from './ledger.js';
 import type { Sessions } from './sessions.js';
@@ -46,19 +52,46 @@ export async function confirmUploads(sessions: Sessions, ledger: Ledger): Promis
 
   sessions.forgetIndex();
   const index = await sessions.folderIndex({ index: true, flags: false });
-  const present = new Set<number>();
-  for (const copies of index.values()) for (const m of copies) present.add(m.uid);
+  /** What the folder holds at each UID: the index key and size. */
+  const at = new Map<number, { key: string; size: number }>();
+  for (const [key, copies] of index) for (const m of copies) at.set(m.uid, { key, size: m.size });
   const lookup = sessions.lookup(index);
+  // A UID named for two uploads, or one the folder had before the run, or one outside what UIDNEXT
+  // advanced over, names some other message: the server's word for it proves nothing.
+  const named = new Map<number, number>();
+  for (const { uid } of appended) if (uid !== undefined) named.set(uid, (named.get(uid) ?? 0) + 1);
+  const end = status !== undefined && status.uidValidity === folder.uidValidity ? status.uidNext : undefined;
+  const fresh = (uid: number) => start !== undefined && end !== undefined && uid >= start && uid < end && named.get(uid) === 1;
+  /** Copies in the folder that an upload of this run was shown to be. */
+  const claimed = new Set<number>();
+  const isIt = async (uid: number, key: string, size: number, uidl: string): Promise<boolean> => {
+    const there = at.get(uid);
+    if (there === undefined) return false;
+    const digests = settled.digests(uidl);
+    // The UID the server named, inside the range the folder advanced over, holds a message with the
+    // upload's key and size: that is the upload.
+    if (fresh(uid) && there.key === indexKeyOf(key) && there.size === size) return true;
+    if (digests === undefined) return fresh(uid) && there.key === indexKeyOf(key);
+    return (await lookup.matching([{ uid, size: there.size }], digests)).length > 0;
+  };
   for (const { uidl, uid } of appended) {
     const r = settled.get(uidl);
     if (r?.outcome !== 'appended') continue;
-    const there = uid !== undefined ? present.has(uid) : (await lookup.copies([r.key])).length > 0;
-    if (!there) {
+    let copy = uid !== undefined && (await isIt(uid, r.key, r.size, uidl)) ? uid : undefined;
+    if (copy === undefined) {
+      // Not at the UID named (or none was): a copy with its key that is the message and that no other
+      // upload of this run was shown to be.
+      const digests = settled.digests(uidl);
+      const copies = (await lookup.copies([r.key])).filter((m) => !claimed.has(m.uid));
+      const same = digests === undefined ? copies : await lookup.matching(copies, digests);
+      copy = same[0]?.uid;
+    }
+    if (copy === undefined) {
       ledger.missing(
         uidl,
         `IMAP server ${destination.server} accepted the message, but it is not in the folder; it stays on the source and is uploaded again next run.`,
       );
-    }
+    } else claimed.add(copy);
   }
   ledger.confirmed();
   return undefined;

@@ -8,7 +8,9 @@
  *   (message/copy-rule.ts): the copy is fetched and compared with the
  *   digests of the original, taken when this run read it (a message an
  *   earlier run copied is read again now).
- * What cannot be proven stays, and the run says how many and why.
+ * What cannot be proven stays, and the run says how many and why; one whose
+ * copy is shown not to be it also fails the run (exit 1: not every message
+ * is proven there), and the journal stops vouching for it.
  * Deletions are committed every `deleteEvery` messages, so a run that dies
  * keeps what it had committed, and a crash before a commit deletes nothing.
  */
@@ -180,6 +182,13 @@ async function provenCopies(
       'delete-different',
       `${missed.length} message(s) stay on POP3 server ${source.server}: no copy in the folder is the same message (first: ${missed[0]}); run poplift verify --deep to see them.`,
     );
+    // The run's own check shows these are not in the folder: the run is not done (exit 1).
+    for (const uidl of missed) {
+      ledger.unproven(
+        uidl,
+        `no copy in IMAP folder '${ledger.summary.folder}' on ${destination.server} is this message (compared by the copy rule); it stays on POP3 server ${source.server}, and the next run looks for it again.`,
+      );
+    }
   }
   return proven;
 }

@@ -129,6 +129,30 @@ export class Ledger {
     this.hooks.onFailure?.(failure);
   }
 
+  /**
+   * --delete found that no copy in the folder is this message (by the copy
+   * rule): whatever the run recorded for it, it is not done. It stays on the
+   * source, fails (so the run cannot exit 0), and the journal no longer
+   * vouches for it, so the next run looks for its copy by its bytes again.
+   */
+  unproven(uidl: string, reason: string): void {
+    const r = this.settled.get(uidl);
+    if (r?.outcome === 'failed' || r?.outcome === 'planned') return;
+    if (r?.outcome === 'appended') {
+      this.summary.appended--;
+      this.summary.bytes -= r.size;
+    } else if (r?.outcome === 'duplicate') {
+      this.summary.duplicates--;
+      this.summary.duplicateList = this.summary.duplicateList.filter((d) => d.uidl !== uidl);
+    }
+    this.settled.set(uidl, { outcome: 'failed' });
+    const failure = { uidl, side: 'IMAP' as const, reason };
+    this.summary.failed++;
+    this.summary.failures.push(failure);
+    this.journal?.add({ t: 'missing', uidl });
+    this.hooks.onFailure?.(failure);
+  }
+
   /** Every upload recorded so far is proven in the folder (or recorded missing). */
   confirmed(): void {
     this.journal?.add({ t: 'confirmed' });
