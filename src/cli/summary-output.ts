@@ -34,6 +34,10 @@ export function formatSummary(s: MigrationSummary): string {
     lines.push('  failed (UIDL, side, server said):');
     for (const f of s.failures) lines.push(`    ${f.uidl}  ${f.side}  ${f.reason}`);
   }
+  if (s.changedList.length > 0) {
+    lines.push(`  stored changed, not proven (kept on POP3, not uploaded again): ${s.storedChanged}`);
+    for (const c of s.changedList) lines.push(`    ${c.uidl}  ${c.reason}`);
+  }
   if (s.stopped) lines.push(`  stopped early: ${s.stopped}`);
   return lines.join('\n') + '\n';
 }

@@ -17,6 +17,7 @@ import { indexKeyOf } from '../message/identity-key.js';
 import type { FolderStatus } from '../store/mail-store.js';
 import type { Ledger } from './ledger.js';
 import type { Sessions } from './sessions.js';
+import { storedChangedReason } from './transfer.js';
 
 /** Returns the folder's status when one STATUS settled it (for the journal's record). */
 export async function confirmUploads(sessions: Sessions, ledger: Ledger): Promise<FolderStatus | undefined> {
@@ -74,6 +75,8 @@ export async function confirmUploads(sessions: Sessions, ledger: Ledger): Promis
     if (digests === undefined) return fresh(uid) && there.key === indexKeyOf(key);
     return (await lookup.matching([{ uid, size: there.size }], digests)).length > 0;
   };
+  /** Uploads no copy was shown to be, for the second look. */
+  const unproven: Array<{ uidl: string; uid: number | undefined; key: string; size: number }> = [];
   for (const { uidl, uid } of appended) {
     const r = settled.get(uidl);
     if (r?.outcome !== 'appended') continue;
@@ -86,12 +89,30 @@ export async function confirmUploads(sessions: Sessions, ledger: Ledger): Promis
       const same = digests === undefined ? copies : await lookup.matching(copies, digests);
       copy = same[0]?.uid;
     }
-    if (copy === undefined) {
+    if (copy === undefined) unproven.push({ uidl, uid, key: r.key, size: r.size });
+    else claimed.add(copy);
+  }
+  // Once every upload that can be proven claimed its copy: the folder took a message for an upload
+  // when the UID the server named is new in the folder and named for it alone, or (no UID named) a
+  // message new in the folder with its index key is no upload's. What it stored is not the message by
+  // the copy rule: stored changed, not proven; sending it again would store it twice.
+  const isNew = (uid: number) => start !== undefined && uid >= start && !claimed.has(uid) && !named.has(uid);
+  for (const { uidl, uid, key, size } of unproven) {
+    const taken =
+      uid !== undefined
+        ? fresh(uid) && at.has(uid) && !claimed.has(uid)
+          ? uid
+          : undefined
+        : lookup.candidates([key]).find((m) => isNew(m.uid))?.uid;
+    if (taken !== undefined) {
+      claimed.add(taken);
+      ledger.storedChanged(uidl, key, size, taken, storedChangedReason(destination.server, taken));
+    } else {
       ledger.missing(
         uidl,
         `IMAP server ${destination.server} accepted the message, but it is not in the folder; it stays on the source and is uploaded again next run.`,
       );
-    } else claimed.add(copy);
+    }
   }
   ledger.confirmed();
   return undefined;

@@ -127,6 +127,16 @@ export class CopyLookup {
     return [...found, ...rest.filter((m) => same(binary.get(m.uid)))];
   }
 
+  /** The digests of a copy as fetched and, where the store offers it, as FETCH BINARY returns it (NUL bytes kept). */
+  async forms(copy: IndexedMessage): Promise<CopyDigests[]> {
+    await this.learn([copy]);
+    const out: CopyDigests[] = [];
+    const plain = this.known.get(copy.uid)?.digests;
+    if (plain) out.push(plain);
+    if (await this.readsBinary()) await this.fetch([copy.uid], true, (_, content) => out.push(copyDigests(content)));
+    return out;
+  }
+
   /** Fetches the messages not fetched before. */
   private async learn(messages: readonly IndexedMessage[]): Promise<void> {
     const unknown = messages.filter((m) => !this.known.has(m.uid)).map((m) => m.uid);

@@ -19,12 +19,13 @@ export class DedupIndex {
   /** Key → position in runUidls/runSizes of the latest message remembered without digests. */
   private readonly thisRun = new Map<string, number>();
   /**
-   * Key and comparison-form digest → position, for messages remembered with digests: a message with
-   * a key many others share (every reading of a sensor) is matched in one look-up, not by comparing
-   * it with each of them. judgeCopy, which has the last word, can only accept a copy whose
-   * comparison form is the message's.
+   * Comparison-form digest → position, for messages remembered with digests: a message with a key
+   * many others share (every reading of a sensor) is matched in one look-up, not by comparing it with
+   * each of them. judgeCopy, which has the last word, can only accept a copy whose comparison form is
+   * the message's.
    */
   private readonly runForms = new Map<string, number>();
+  private readonly runKeys: string[] = [];
   private readonly runUidls: string[] = [];
   private readonly runSizes: number[] = [];
   /** DIGEST_BYTES per position, all zero when its digests are unknown (a dry run read only headers). */
@@ -36,11 +37,15 @@ export class DedupIndex {
    */
   private readonly claimed: Set<number> | undefined;
 
+  /** The folder's UIDNEXT when the run first read it: a UID from it on is a message the folder took during the run. */
+  private readonly newFrom: number | undefined;
+
   constructor(
     private destination: CopyLookup,
-    options: { trackClaims?: boolean } = {},
+    options: { trackClaims?: boolean; newFrom?: number } = {},
   ) {
     this.claimed = options.trackClaims ? new Set() : undefined;
+    this.newFrom = options.newFrom;
   }
 
   /** Looks copies up in a newer reading of the folder from now on. */
@@ -58,14 +63,40 @@ export class DedupIndex {
    * for: the copy of an upload whose outcome was unknown, when there is one.
    * A key may be shared with other messages (a Message-ID by design, a
    * fallback key by what it leaves out), so the copy must be the message by
-   * the copy rule.
+   * the copy rule. Failing that, a message the folder took during the run
+   * under its index key that no upload accounts for is what the server made
+   * of it (`changed`: a server that rebuilds messages), and sending it again
+   * would store it twice; but only when it is the copy of no other message of
+   * this run (one remembered here, or one of `others`: the digests of the
+   * other uploads whose outcome is unknown; undefined when some of them are
+   * not known, and then no such message is taken).
    */
-  async unclaimedCopy(key: string, content: Buffer, altKeys: readonly string[] = []): Promise<number | undefined> {
-    const copies = await this.destination.copies([key, ...altKeys]);
+  async unclaimedCopy(
+    key: string,
+    content: Buffer,
+    altKeys: readonly string[] = [],
+    others?: readonly CopyDigests[],
+  ): Promise<{ uid: number; changed: boolean } | undefined> {
+    const keys = [key, ...altKeys];
+    const copies = await this.destination.copies(keys);
     const free = copies.filter((m) => !this.claimed?.has(m.uid));
     const [copy] = await this.destination.sameAs(free, content);
-    this.claim(copy?.uid);
-    return copy?.uid;
+    if (copy !== undefined) {
+      this.claim(copy.uid);
+      return { uid: copy.uid, changed: false };
+    }
+    const from = this.newFrom;
+    const claimed = this.claimed;
+    if (from === undefined || claimed === undefined || others === undefined) return undefined;
+    for (const m of this.destination.candidates(keys)) {
+      if (m.uid < from || claimed.has(m.uid)) continue;
+      const forms = await this.destination.forms(m);
+      const someoneElses = forms.some((d) => this.sameInRun(d) !== undefined || others.some((o) => judgeCopy(o, d) !== 'different'));
+      if (someoneElses) continue;
+      this.claim(m.uid);
+      return { uid: m.uid, changed: true };
+    }
+    return undefined;
   }
 
   /**
@@ -113,7 +144,13 @@ export class DedupIndex {
   private keptInRun(key: string, digests: CopyDigests | undefined): number | undefined {
     const byKey = this.thisRun.get(key);
     if (byKey !== undefined || digests === undefined) return byKey;
-    const at = this.runForms.get(`${key} ${digests.tolerant}`);
+    const at = this.sameInRun(digests);
+    return at !== undefined && this.runKeys[at] === key ? at : undefined;
+  }
+
+  /** The position of a message of this run, whatever its key, that is by the copy rule the message whose digests are `digests`. */
+  private sameInRun(digests: CopyDigests): number | undefined {
+    const at = this.runForms.get(digests.tolerant);
     const theirs = at === undefined ? undefined : this.digestsAt(at);
     return theirs !== undefined && judgeCopy(theirs, digests) !== 'different' ? at : undefined;
   }
@@ -130,11 +167,12 @@ export class DedupIndex {
     const at = this.runUidls.length;
     this.runUidls.push(uidl);
     this.runSizes.push(size);
+    this.runKeys.push(key);
     if (digests === undefined) {
       this.thisRun.set(key, at);
       return;
     }
-    this.runForms.set(`${key} ${digests.tolerant}`, at);
+    this.runForms.set(digests.tolerant, at);
     if (this.runDigests.length < (at + 1) * DIGEST_BYTES) {
       // Grown by doubling: positions without digests stay zero.
       const grown = Buffer.alloc(Math.max(1024, 2 * (at + 1)) * DIGEST_BYTES);

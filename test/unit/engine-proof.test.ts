@@ -148,7 +148,62 @@ describe('an APPENDUID that names another message', () => {
 });
 
 describe('a delete phase that finds no copy is the message', () => {
-  it('keeps the message and does not exit 0', async () => {
+  // A journal written when a Message-ID alone made a duplicate: four readings recorded as skipped for
+  // the copy of the first.
+  it('keeps the message, does not exit 0, and the next run uploads it', async () => {
+    const messages = readings(5);
+    const mailbox = new MemoryMailbox(messages);
+    const account = new MemoryImapServer();
+    const folder = account.addFolder('Archive', [messages[0]!]);
+    const endpoints = memoryEndpoints(mailbox, account);
+    const journal = new JournalFile();
+    try {
+      await journal.with(({ writer }) => {
+        const uidValidity = folder.uidValidity.toString();
+        writer.add({ t: 'folder', uidValidity, at: new Date().toISOString() });
+        const size = messages[0]!.length;
+        writer.add({
+          t: 'duplicate',
+          uidl: 'u1',
+          key: 'mid:reading@sensor',
+          size,
+          listSize: size,
+          sizeDiffers: false,
+          uid: 1,
+          uidValidity,
+        });
+        for (let i = 2; i <= 5; i++)
+          writer.add({
+            t: 'duplicate',
+            uidl: `u${i}`,
+            key: 'mid:reading@sensor',
+            size,
+            listSize: size,
+            sizeDiffers: false,
+            uid: 1,
+            uidValidity,
+          });
+        writer.flush();
+        return Promise.resolve();
+      });
+      const run = await journal.with((j) => migrate(endpoints, migrateOptions({ delete: true, journal: j })));
+      expect(run.summary.deleted).toBe(1);
+      expect(mailbox.messages).toHaveLength(4);
+      expect(run.warnings.join('\n')).toMatch(/4 message\(s\) stay on POP3 server .*no copy in the folder is the same message/);
+      expect(run.summary.failed).toBe(4);
+      expect(summaryExitCode(run.summary)).toBe(1);
+      // The journal no longer vouches for them: the next run finds no copy is them and uploads them.
+      const next = await journal.with((j) => migrate(endpoints, migrateOptions({ delete: true, journal: j })));
+      expect(next.summary.appended).toBe(4);
+      expect(next.summary.deleted).toBe(4);
+      expect(summaryExitCode(next.summary)).toBe(0);
+      expectEachOnce(account, messages);
+    } finally {
+      journal.remove();
+    }
+  });
+
+  it('keeps a message whose copy at its UID was altered in the folder, as stored changed, and does not exit 0', async () => {
     const messages = Array.from({ length: 5 }, (_, i) => mail(i + 1));
     const mailbox = new MemoryMailbox(messages);
     const account = new MemoryImapServer();
@@ -156,15 +211,84 @@ describe('a delete phase that finds no copy is the message', () => {
     const journal = new JournalFile();
     try {
       await journal.with((j) => migrate(endpoints, migrateOptions({ journal: j })));
-      // The copies are altered in the folder after the journal recorded them.
       for (const m of account.folders.get('Archive')!.messages)
         m.content = Buffer.from(m.content.toString('latin1').replace('Body', 'B0dy'));
       const run = await journal.with((j) => migrate(endpoints, migrateOptions({ delete: true, journal: j })));
       expect(run.summary.deleted).toBe(0);
       expect(mailbox.messages).toHaveLength(5);
-      expect(run.warnings.join('\n')).toMatch(/5 message\(s\) stay on POP3 server .*no copy in the folder is the same message/);
-      expect(run.summary.failed).toBe(5);
+      expect(run.summary.storedChanged).toBe(5);
       expect(summaryExitCode(run.summary)).toBe(1);
+      // Not uploaded again.
+      await journal.with((j) => migrate(endpoints, migrateOptions({ delete: true, journal: j })));
+      expect(stored(account)).toHaveLength(5);
+    } finally {
+      journal.remove();
+    }
+  });
+});
+
+describe('a copy the server changed beyond the copy rule', () => {
+  /** What a server that rebuilds messages may store: a body re-encoded, not only line ends or 8-bit header bytes. */
+  const rebuild = (content: Buffer) => Buffer.from(content.toString('latin1').replace('Body of', 'Body  of'), 'latin1');
+
+  it('is not uploaded again after a lost reply, is reported stored changed, and stays on the source', async () => {
+    const messages = [mail(1, { messageId: false }), mail(2, { messageId: false }), mail(3)];
+    const mailbox = new MemoryMailbox(messages);
+    const account = new MemoryImapServer({ onStore: rebuild });
+    account.addFolder('Archive');
+    // The reply to the second APPEND is lost after the server stored it: the whole batch's outcome is unknown.
+    account.faults.drops = [{ afterUploads: 1, stored: true }];
+    const endpoints = memoryEndpoints(mailbox, account);
+    const journal = new JournalFile();
+    try {
+      const run = await journal.with((j) => migrate(endpoints, migrateOptions({ batchMessages: 3, delete: true, journal: j })));
+      expect(stored(account)).toHaveLength(3);
+      expect(run.summary.appended + run.summary.storedChanged).toBe(3);
+      expect(run.summary.storedChanged).toBe(3);
+      expect(run.summary.deleted).toBe(0);
+      expect(mailbox.messages).toHaveLength(3);
+      expect(summaryExitCode(run.summary)).toBe(1);
+      // The next run does not send them again, and still does not call them proven.
+      const next = await journal.with((j) => migrate(endpoints, migrateOptions({ delete: true, journal: j })));
+      expect(stored(account)).toHaveLength(3);
+      expect(next.summary.appended).toBe(0);
+      expect(next.summary.storedChanged).toBe(3);
+      expect(mailbox.messages).toHaveLength(3);
+      expect(summaryExitCode(next.summary)).toBe(1);
+    } finally {
+      journal.remove();
+    }
+  });
+
+  it('is found by --delete at the UID the server named, reported, and kept on the source', async () => {
+    const messages = [mail(1, { messageId: false }), mail(2)];
+    const mailbox = new MemoryMailbox(messages);
+    const account = new MemoryImapServer({ onStore: rebuild });
+    account.addFolder('Archive');
+    const run = await migrate(memoryEndpoints(mailbox, account), migrateOptions({ delete: true }));
+    expect(stored(account)).toHaveLength(2);
+    expect(run.summary.storedChanged).toBe(2);
+    expect(run.summary.appended).toBe(0);
+    expect(run.summary.failed).toBe(0);
+    expect(mailbox.messages).toHaveLength(2);
+    expect(summaryExitCode(run.summary)).toBe(1);
+  });
+
+  it('is found by the confirmation when the server names no UID, and not uploaded again next run', async () => {
+    const messages = [mail(1, { messageId: false }), mail(2)];
+    const mailbox = new MemoryMailbox(messages);
+    const account = new MemoryImapServer({ onStore: rebuild, uidPlus: false });
+    account.addFolder('Archive');
+    const endpoints = memoryEndpoints(mailbox, account);
+    const journal = new JournalFile();
+    try {
+      const run = await journal.with((j) => migrate(endpoints, migrateOptions({ journal: j })));
+      expect(run.summary.storedChanged).toBe(2);
+      expect(run.summary.failed).toBe(0);
+      expect(summaryExitCode(run.summary)).toBe(1);
+      const next = await journal.with((j) => migrate(endpoints, migrateOptions({ journal: j })));
+      expect(next.summary.appended).toBe(0);
+      expect(stored(account)).toHaveLength(2);
     } finally {
       journal.remove();
     }

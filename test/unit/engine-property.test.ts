@@ -509,6 +509,17 @@ describe('migrate under random faults', () => {
     });
   });
 
+  // A message the folder took for an upload without a UID named (no UIDPLUS) is no upload's by UID: the
+  // message of unknown outcome that shares its header fields took it for its own changed copy, and
+  // stayed on the source as stored changed while its bytes were in the folder nowhere.
+  it('replay: without UIDPLUS, the copy of another upload is not taken for a changed copy', async () => {
+    await replay({
+      messages: [{ withId: false, crlf: false, subject: Buffer.alloc(0), body: Buffer.from([0]) }],
+      collisions: [[0, 1]],
+      runs: [{ ...runDefaults, arrivals: [empty], uploadKillers: [10], useJournal: false }],
+    });
+  });
+
   it('never deletes an uncopied message, never stores one twice, and ends with each message once', async () => {
     await fc.assert(
       fc.asyncProperty(scenario, (s) => property(s)),
