@@ -255,6 +255,10 @@ describe('a copy the server changed beyond the copy rule', () => {
       expect(next.summary.storedChanged).toBe(3);
       expect(mailbox.messages).toHaveLength(3);
       expect(summaryExitCode(next.summary)).toBe(1);
+      // verify names each one: no copy in the folder is it.
+      const report = await verify(mailbox, account);
+      expect(report.problems.map((p) => p.uidl).sort()).toEqual(['u1', 'u2', 'u3']);
+      expect(verifyExitCode(report)).toBe(1);
     } finally {
       journal.remove();
     }
