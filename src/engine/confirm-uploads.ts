@@ -14,7 +14,8 @@
  * again.
  */
 import { indexKeyOf } from '../message/identity-key.js';
-import type { FolderStatus } from '../store/mail-store.js';
+import { judgeCopy, type CopyDigests } from '../message/copy-rule.js';
+import type { FolderStatus, IndexedMessage } from '../store/mail-store.js';
 import type { Ledger } from './ledger.js';
 import type { Sessions } from './sessions.js';
 import { storedChangedReason } from './transfer.js';
@@ -97,13 +98,26 @@ export async function confirmUploads(sessions: Sessions, ledger: Ledger): Promis
   // message new in the folder with its index key is no upload's. What it stored is not the message by
   // the copy rule: stored changed, not proven; sending it again would store it twice.
   const isNew = (uid: number) => start !== undefined && uid >= start && !claimed.has(uid) && !named.has(uid);
+  /** This run's messages by comparison form (built once, when first needed): a message new in the folder that is one of them is not another's changed copy. */
+  let read: Map<string, Array<{ uidl: string; digests: CopyDigests }>> | undefined;
+  const someoneElses = async (m: IndexedMessage, uidl: string): Promise<boolean> => {
+    if (read === undefined) {
+      read = new Map();
+      for (const u of settled.listing?.order ?? []) {
+        const d = settled.digests(u);
+        if (d) read.set(d.tolerant, [...(read.get(d.tolerant) ?? []), { uidl: u, digests: d }]);
+      }
+    }
+    const known = read;
+    const forms = await lookup.forms(m);
+    return forms.some((f) => (known.get(f.tolerant) ?? []).some((o) => o.uidl !== uidl && judgeCopy(o.digests, f) !== 'different'));
+  };
+  const orphan = async (key: string, uidl: string): Promise<number | undefined> => {
+    for (const m of lookup.candidates([key])) if (isNew(m.uid) && !(await someoneElses(m, uidl))) return m.uid;
+    return undefined;
+  };
   for (const { uidl, uid, key, size } of unproven) {
-    const taken =
-      uid !== undefined
-        ? fresh(uid) && at.has(uid) && !claimed.has(uid)
-          ? uid
-          : undefined
-        : lookup.candidates([key]).find((m) => isNew(m.uid))?.uid;
+    const taken = uid !== undefined ? (fresh(uid) && at.has(uid) && !claimed.has(uid) ? uid : undefined) : await orphan(key, uidl);
     if (taken !== undefined) {
       claimed.add(taken);
       ledger.storedChanged(uidl, key, size, taken, storedChangedReason(destination.server, taken));
