@@ -37,7 +37,7 @@ describeIntegration('a folder created by another client at the same moment', () 
     try {
       for (let i = 1; i <= 10; i++) {
         const results = await Promise.allSettled([a.openFolder([`Race${i}`], true), b.openFolder([`Race${i}`], true)]);
-        const failed = results.filter((r) => r.status === 'rejected').map((r) => String((r).reason));
+        const failed = results.filter((r) => r.status === 'rejected').map((r) => String(r.reason));
         expect(failed, `trial ${i}`).toEqual([]);
         const [x, y] = results.map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<ImapTarget['openFolder']>>>).value);
         expect(x!.exists && y!.exists).toBe(true);
