@@ -27,7 +27,7 @@ describe.skipIf(skipIntegration() || mailutilsMissing() !== undefined)('GNU Mail
 
   beforeAll(async () => {
     server = await startMailutils();
-    user = server.addUser('gaps');
+    user = await server.addUser('gaps');
     const messages: Buffer[] = [];
     for (let i = 0; i < COUNT; i++) {
       messages.push(Buffer.from(`From: s${i}@example.org\r\nSubject: m${i}\r\nMessage-ID: <m${i}@example.org>\r\n\r\nbody ${i}\r\n`));
