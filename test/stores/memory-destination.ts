@@ -55,6 +55,8 @@ export interface AccountFaults {
   lostNext: number;
   /** Whether such an answer carries a UID (handed out, so UIDNEXT moves) or none. */
   lostWithUid: boolean;
+  /** Reading the folder's index drops the connection once the folder holds this many messages. */
+  scanDropsFrom: number | undefined;
 }
 
 export interface StoredMessage {
@@ -120,6 +122,7 @@ export class MemoryImapServer {
     partialBatches: [],
     lostNext: 0,
     lostWithUid: true,
+    scanDropsFrom: undefined,
   };
   readonly folders = new Map<string, MemoryFolder>();
   /** Folders created by a client, in order. */
@@ -244,6 +247,9 @@ export class MemoryDestination implements MailDestination {
       info = { ...info, permanentFlags: permanentFlags && new Set(permanentFlags), acceptsNewKeywords, appendLimit, flagsKnown: true };
     }
     if (want.scan) {
+      const dropsFrom = this.account.faults.scanDropsFrom;
+      if (dropsFrom !== undefined && stored.messages.length >= dropsFrom)
+        throw this.lose('dropped the connection while the folder was read');
       for (const m of [...stored.messages]) {
         // The whole header section stands in for HEADER.FIELDS: the scan reads only the fields it asked for.
         want.scan.each({ uid: m.uid, size: m.content.length, headers: withoutNul(Buffer.from(headerBlock(m.content))) });
