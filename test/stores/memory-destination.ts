@@ -61,6 +61,8 @@ export interface AccountFaults {
    * UIDNEXT does not move: an APPENDUID that lies.
    */
   lyingUids: number;
+  /** Reading the folder's index drops the connection once the folder holds this many messages. */
+  scanDropsFrom: number | undefined;
 }
 
 export interface StoredMessage {
@@ -127,6 +129,7 @@ export class MemoryImapServer {
     lostNext: 0,
     lostWithUid: true,
     lyingUids: 0,
+    scanDropsFrom: undefined,
   };
   /** How many lying APPENDUIDs were answered (which existing message the next one names). */
   lies = 0;
@@ -258,6 +261,9 @@ export class MemoryDestination implements MailDestination {
       info = { ...info, permanentFlags: permanentFlags && new Set(permanentFlags), acceptsNewKeywords, appendLimit, flagsKnown: true };
     }
     if (want.scan) {
+      const dropsFrom = this.account.faults.scanDropsFrom;
+      if (dropsFrom !== undefined && stored.messages.length >= dropsFrom)
+        throw this.lose('dropped the connection while the folder was read');
       for (const m of [...stored.messages]) {
         // The whole header section stands in for HEADER.FIELDS: the scan reads only the fields it asked for.
         want.scan.each({ uid: m.uid, size: m.content.length, headers: withoutNul(Buffer.from(headerBlock(m.content))) });

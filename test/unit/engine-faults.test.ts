@@ -290,3 +290,37 @@ describe('the engine stopping early', () => {
     expect(mailbox.sessionsOpened).toBe(1);
   });
 });
+
+describe('the engine when the uploads cannot be confirmed', () => {
+  // No UIDPLUS: the confirmation must read the folder, and here that read drops every time.
+  const setupUnconfirmed = () => {
+    const messages = [...mails(6), mail('no-id-1', { messageId: false }), mail('no-id-2', { messageId: false })];
+    const mailbox = new MemoryMailbox(messages);
+    const account = new MemoryImapServer({ uidPlus: false });
+    account.faults.scanDropsFrom = messages.length;
+    return { messages, mailbox, account, endpoints: memoryEndpoints(mailbox, account), journal: new JournalFile() };
+  };
+
+  it('a run whose folder read fails after its uploads does not exit 0, and the next run uploads none of them again', async () => {
+    const { messages, account, endpoints, journal } = setupUnconfirmed();
+    // --no-dedupe: only the unknown outcome makes the next run look before uploading.
+    const options = migrateOptions({ dedupe: false });
+    const first = await journal.with((j) => migrate(endpoints, { ...options, journal: j })).catch((err: unknown) => err);
+    expect(first).toMatchObject({ side: 'IMAP', code: 'IMAP_CONNECTION_LOST' });
+    expect(account.folders.get('Archive')?.messages).toHaveLength(messages.length);
+    expect(journal.load().unconfirmed.size).toBe(messages.length);
+
+    // The folder still cannot be read: uploading again would store every message twice.
+    const second = await journal.with((j) => migrate(endpoints, { ...options, journal: j })).catch((err: unknown) => err);
+    expect(second).toMatchObject({ side: 'IMAP', code: 'IMAP_CONNECTION_LOST' });
+    expectEachOnce(account, messages);
+
+    // Once it can be read, each upload is found there, and the run proves it.
+    account.faults.scanDropsFrom = undefined;
+    const third = await journal.with((j) => migrate(endpoints, { ...options, journal: j }));
+    expect(third.summary).toMatchObject({ found: messages.length, appended: messages.length, failed: 0, stopReason: undefined });
+    expect(summaryExitCode(third.summary)).toBe(0);
+    expectEachOnce(account, messages);
+    journal.remove();
+  });
+});

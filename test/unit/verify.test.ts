@@ -5,7 +5,7 @@ import { foldCrRuns } from '../../src/message/cr-runs.js';
 import { messageKeys, prepareMessage } from '../../src/message/prepared-message.js';
 import { readableHeader } from '../../src/message/display.js';
 import { Pop3Session } from '../../src/pop3/pop3-session.js';
-import { uidSet } from '../../src/imap/imap-target.js';
+import { UID_SET_OCTETS, uidSet, uidSets } from '../../src/imap/imap-target.js';
 import { mulberry32, startScriptedPop3, type ScriptedPop3 } from '../helpers/scripted-pop3.js';
 
 describe('foldCrRuns', () => {
@@ -70,6 +70,20 @@ describe('uidSet', () => {
   it('writes runs as ranges', () => {
     expect(uidSet([1, 2, 3, 7, 9, 10])).toBe('1:3,7,9:10');
     expect(uidSet([5])).toBe('5');
+  });
+
+  it('splits a long set into sets that keep each command line under 8,000 octets (RFC 7162 section 4)', () => {
+    // Every other UID of 3,000 ten-digit UIDs: no runs to compress, 11 octets a UID.
+    const uids = Array.from({ length: 3000 }, (_, i) => 4_000_000_000 + 2 * i);
+    const sets = uidSets(uids);
+    expect(sets.length).toBeGreaterThan(1);
+    // Room for the tag, "UID FETCH " and the longest item list poplift sends.
+    expect(UID_SET_OCTETS).toBeLessThanOrEqual(7_900);
+    for (const set of sets) expect(Buffer.byteLength(set)).toBeLessThanOrEqual(UID_SET_OCTETS);
+    expect(sets.join(',').split(',').map(Number)).toEqual(uids);
+    // Runs stay compressed, and a short set is one command.
+    expect(uidSets([1, 2, 3, 7, 9, 10])).toEqual(['1:3,7,9:10']);
+    expect(uidSets([])).toEqual([]);
   });
 });
 
