@@ -234,16 +234,6 @@ function failureReasons(results: JobResult[], width?: number): string {
   return `${counted(failed.length, 'mailbox', 'mailboxes')} did not succeed:\n${lines.join('\n')}\n`;
 }
 
-/**
- * A line for the screen while bars are drawn: wrapped to the terminal's
- * width (the bars turn its own wrapping off, which would cut the line).
- * `prefix` is what Output puts in front. Elsewhere the line is left whole.
- */
-function screenLines(prefix: string, text: string, width: number | undefined): string {
-  if (width === undefined) return text;
-  return wrapText(`${prefix}${text}`, width, '  ', true).join('\n').slice(prefix.length);
-}
-
 export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, command: Command): Promise<number> {
   const jobs = wholeNumber(o.jobs, '--jobs', 1);
   const shard = o.shard === undefined ? undefined : parseShard(o.shard);
@@ -253,8 +243,8 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
   const termColumns = (io.stderr as { columns?: unknown }).columns;
   const screenWidth = settings.tty && typeof termColumns === 'number' && termColumns > 0 ? Math.max(20, termColumns) - 1 : undefined;
   const barsDrawn = settings.tty && !settings.quiet && !settings.json;
-  const fit = (prefix: string, text: string) => screenLines(prefix, text, barsDrawn ? screenWidth : undefined);
-  const warn = (message: string) => output.warn(fit('poplift: warning: ', message));
+  output.wrapWidth = barsDrawn ? screenWidth : undefined;
+  const warn = (message: string) => output.warn(message);
 
   // Every row is checked before anything starts.
   const columns = rowColumns(command);
@@ -334,7 +324,7 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
     /** A mailbox that could not run (login refused, lock held, ...): reported, and the batch goes on. */
     const failure = (err: unknown): JobResult => {
       const message = err instanceof Error ? err.message : String(err);
-      output.error(fit('poplift: ', `${job.name}: ${message}`));
+      output.error(`${job.name}: ${message}`);
       return { job, summary: undefined, status: statusOf(err), ok: false, seconds: (performance.now() - t0) / 1000, error: message };
     };
     let result: JobResult;

@@ -18,6 +18,7 @@
  * so no byte a server or a message chose reaches a terminal or the log raw.
  */
 import { appendFileSync } from 'node:fs';
+import { wrapText } from './batch-table.js';
 import { displayText } from '../display-text.js';
 import { usageError } from '../errors.js';
 import type { ProgressEvent } from '../engine/migrate.js';
@@ -169,22 +170,34 @@ export class Output {
   }
 
   private toStderr(text: string): void {
-    const line = displayText(text.replace(/\n$/, ''));
+    // Line by line: a line break here is one of poplift's own (a wrap); a server's was neutralised before.
+    const line = text.replace(/\n$/, '').split('\n').map(displayText).join('\n');
     if (this.bars) this.bars.log(line);
     else this.stderr.write(`${line}\n`);
+  }
+
+  /**
+   * Set while bars are drawn on a terminal: they turn its own line wrapping
+   * off, so a line printed above them is wrapped here (after neutralising,
+   * so the wrap counts what is shown) rather than cut at the edge.
+   */
+  wrapWidth: number | undefined = undefined;
+
+  private onScreen(line: string): string {
+    return this.wrapWidth === undefined ? line : wrapText(line, this.wrapWidth, '  ', true).join('\n');
   }
 
   /** An error: shown even with --quiet. */
   error(message: string): void {
     const line = `poplift: ${displayText(message)}`;
     this.toLog(line);
-    this.toStderr(line);
+    this.toStderr(this.onScreen(line));
   }
 
   warn(message: string): void {
     const line = `poplift: warning: ${displayText(message)}`;
     this.toLog(line);
-    if (!this.settings.quiet) this.toStderr(line);
+    if (!this.settings.quiet) this.toStderr(this.onScreen(line));
   }
 
   /** A line for the log: on stderr only in plain-line mode. */

@@ -139,12 +139,17 @@ export async function recordOutcome(
   const stem = historyStem(context.mailbox);
   try {
     ensureStateDirectory(context.stateDir);
+  } catch {
+    // A state directory that cannot be used stopped the run itself, and its error says so.
+    return { transition: undefined, report: true };
+  }
+  try {
     const transition = recordRun(context.stateDir, stem, record, { notifyAfter: notifyAfter(context.options), lockStem: context.lockStem });
     if (transition !== undefined && context.options.notifyCommand !== undefined)
       await runNotify(context.options.notifyCommand, transition, record, context.warn);
     return { transition, report: shouldReport(context.stateDir, stem, new Date()) };
   } catch (err) {
-    // A run stopped by its state directory has said so already.
+    // A run stopped by its state directory (read-only, full) has said so already.
     if (!(error instanceof PopliftError && error.code === 'STATE'))
       context.warn(`Could not record this run in the state directory: ${(err as Error).message}`);
     return { transition: undefined, report: true };
