@@ -11,7 +11,7 @@ import type { RateLimit, RunLimits } from '../imap/upload-budget.js';
 export const EXIT_CODES_HELP = `
 Exit codes:
   0    every source message is on the destination
-  1    finished, but some messages failed (or the mailbox was stopped early)
+  1    finished, but some messages failed or are not proven there (or the mailbox was stopped early)
   2    usage or configuration error
   3    authentication failed
   4    could not connect (network or TLS), or the server is busy: try again later

@@ -101,7 +101,8 @@ export function mailboxResultLine(name: string, s: MigrationSummary | undefined,
   if (!s) return `${name}: ${status}`;
   const verb = s.dryRun ? 'would append' : 'appended';
   const deleted = s.deleted > 0 ? `, deleted from POP3 ${s.deleted}` : '';
-  return `${name}: ${status}; found ${s.found}, ${verb} ${s.dryRun ? s.wouldAppend.length : s.appended}, duplicates ${s.duplicates}, failed ${s.failed}${deleted}; ${formatSize(s.bytes)} in ${s.seconds.toFixed(1)} s`;
+  const changed = s.storedChanged > 0 ? `, stored changed ${s.storedChanged}` : '';
+  return `${name}: ${status}; found ${s.found}, ${verb} ${s.dryRun ? s.wouldAppend.length : s.appended}, duplicates ${s.duplicates}, failed ${s.failed}${changed}${deleted}; ${formatSize(s.bytes)} in ${s.seconds.toFixed(1)} s`;
 }
 
 /** How every line and report names a mailbox and its folder: the one place it is written. */

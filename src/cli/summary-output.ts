@@ -61,6 +61,10 @@ export function formatSummary(s: MigrationSummary, all = true): string {
     lines.push('  failed (UIDL, side, server said):');
     lines.push(...some(s.failures, all, (f) => `    ${f.uidl}  ${f.side}  ${f.reason}`));
   }
+  if (s.changedList.length > 0) {
+    lines.push(`  stored changed, not proven (kept on POP3, not uploaded again): ${s.storedChanged}`);
+    lines.push(...some(s.changedList, all, (c) => `    ${c.uidl}  ${c.reason}`));
+  }
   if (s.window !== undefined)
     lines.push(
       `  only what the POP3 server listed is proven: ${s.window.server} lists at most its newest messages (${s.window.limit} by default), older ones may be unreachable over POP3`,

@@ -39,6 +39,8 @@ export class CopyLookup {
     private readonly fetch: FetchCopies,
     /** Shared between lookups of one folder, so no copy is fetched twice in a run. */
     private readonly known: CopyKeys = new Map(),
+    /** Whether the store returns a message with NUL bytes as stored (FETCH BINARY); asked only for such a message. */
+    private readonly readsBinary: () => Promise<boolean> = () => Promise.resolve(true),
   ) {}
 
   /** The folder's messages indexed under any of `keys`, each once: for fallback keys, candidates only. */
@@ -78,8 +80,17 @@ export class CopyLookup {
    * message's that shares its key.
    */
   async sameAs(copies: readonly IndexedMessage[], content: Buffer): Promise<IndexedMessage[]> {
+    return (await this.compare(copies, content)) ?? [];
+  }
+
+  /**
+   * As sameAs, but undefined when the copies cannot be compared: the message holds NUL bytes, which
+   * only FETCH BINARY returns, and the store does not offer it.
+   */
+  async compare(copies: readonly IndexedMessage[], content: Buffer, digests?: CopyDigests): Promise<IndexedMessage[] | undefined> {
     if (copies.length === 0) return [];
-    const original = copyDigests(content);
+    if (content.includes(0) && !(await this.readsBinary())) return undefined;
+    const original = digests ?? copyDigests(content);
     const same = (d: CopyDigests | undefined) => d !== undefined && judgeCopy(original, d) !== 'different';
     // A literal cannot carry NUL: such a message is compared as FETCH BINARY returns it.
     if (content.includes(0)) {
@@ -93,6 +104,37 @@ export class CopyLookup {
     }
     await this.learn(copies);
     return copies.filter((m) => same(this.known.get(m.uid)?.digests));
+  }
+
+  /**
+   * Those of `copies` that are, by the copy rule, the message whose digests are `digests` (its bytes
+   * are gone): compared as fetched, and those that differ once more as FETCH BINARY returns them,
+   * since a message with NUL bytes comes back whole only that way.
+   */
+  async matching(copies: readonly IndexedMessage[], digests: CopyDigests): Promise<IndexedMessage[]> {
+    if (copies.length === 0) return [];
+    const same = (d: CopyDigests | undefined) => d !== undefined && judgeCopy(digests, d) !== 'different';
+    await this.learn(copies);
+    const found = copies.filter((m) => same(this.known.get(m.uid)?.digests));
+    const rest = copies.filter((m) => !found.includes(m));
+    if (rest.length === 0 || !(await this.readsBinary())) return found;
+    const binary = new Map<number, CopyDigests>();
+    await this.fetch(
+      rest.map((m) => m.uid),
+      true,
+      (uid, copy) => binary.set(uid, copyDigests(copy)),
+    );
+    return [...found, ...rest.filter((m) => same(binary.get(m.uid)))];
+  }
+
+  /** The digests of a copy as fetched and, where the store offers it, as FETCH BINARY returns it (NUL bytes kept). */
+  async forms(copy: IndexedMessage): Promise<CopyDigests[]> {
+    await this.learn([copy]);
+    const out: CopyDigests[] = [];
+    const plain = this.known.get(copy.uid)?.digests;
+    if (plain) out.push(plain);
+    if (await this.readsBinary()) await this.fetch([copy.uid], true, (_, content) => out.push(copyDigests(content)));
+    return out;
   }
 
   /** Fetches the messages not fetched before. */

@@ -1,19 +1,38 @@
+import { judgeCopy, type CopyDigests } from '../message/copy-rule.js';
 import type { IndexedMessage } from '../store/mail-store.js';
 import type { CopyLookup } from './copy-lookup.js';
 import type { DuplicateReport } from './summary.js';
 
+/** Octets of one message's digests in `runDigests`: its exact and tolerant digests, 16 each. */
+const DIGEST_BYTES = 32;
+
 /**
  * The keys already on the destination plus those uploaded earlier in this
- * run. A message is a duplicate when a copy with its key is found (see
- * CopyLookup); the report says which copy was kept and whether its size
- * differs (then the two may be different messages that share a Message-ID,
- * which the user should look at).
+ * run. A key says only that two messages may be one (a Message-ID is a
+ * claim: sensors and broken mailers send every message under one), so a
+ * message is a duplicate only when a copy with its key is that message by
+ * the copy rule (message/copy-rule.ts), the rule --delete proves copies by:
+ * a copy in the folder is fetched and compared, one uploaded earlier in this
+ * run is compared by the digests kept of it (32 octets a message, never its
+ * bytes). The report says which copy was kept and whether its size differs.
  */
 export class DedupIndex {
-  /** Key → position in runUidls/runSizes: two array slots per message instead of an object. */
+  /** Key → position in runUidls/runSizes of the latest message remembered without digests. */
   private readonly thisRun = new Map<string, number>();
+  /**
+   * Comparison-form digest → position, for messages remembered with digests: a message with a key
+   * many others share (every reading of a sensor) is matched in one look-up, not by comparing it with
+   * each of them. judgeCopy, which has the last word, can only accept a copy whose comparison form is
+   * the message's.
+   */
+  private readonly runForms = new Map<string, number>();
+  private readonly runKeys: string[] = [];
   private readonly runUidls: string[] = [];
   private readonly runSizes: number[] = [];
+  /** DIGEST_BYTES per position, all zero when its digests are unknown (a dry run read only headers). */
+  private runDigests = Buffer.alloc(0);
+  /** A position's `storedAs` digests, for the few messages that have any (see CopyDigests). */
+  private readonly runStoredAs = new Map<number, readonly string[]>();
 
   /**
    * Destination UIDs this run's own uploads account for, kept while an
@@ -21,11 +40,15 @@ export class DedupIndex {
    */
   private readonly claimed: Set<number> | undefined;
 
+  /** The folder's UIDNEXT when the run first read it: a UID from it on is a message the folder took during the run. */
+  private readonly newFrom: number | undefined;
+
   constructor(
     private destination: CopyLookup,
-    options: { trackClaims?: boolean } = {},
+    options: { trackClaims?: boolean; newFrom?: number } = {},
   ) {
     this.claimed = options.trackClaims ? new Set() : undefined;
+    this.newFrom = options.newFrom;
   }
 
   /** Looks copies up in a newer reading of the folder from now on. */
@@ -43,29 +66,60 @@ export class DedupIndex {
    * for: the copy of an upload whose outcome was unknown, when there is one.
    * A key may be shared with other messages (a Message-ID by design, a
    * fallback key by what it leaves out), so the copy must be the message by
-   * the copy rule.
+   * the copy rule. Failing that, a message the folder took during the run
+   * under its index key that no upload accounts for is what the server made
+   * of it (`changed`: a server that rebuilds messages), and sending it again
+   * would store it twice; but only when it is the copy of no other message of
+   * this run (one remembered here, or one of `others`: the digests of the
+   * other uploads whose outcome is unknown; undefined when some of them are
+   * not known, and then no such message is taken).
    */
-  async unclaimedCopy(key: string, content: Buffer, altKeys: readonly string[] = []): Promise<number | undefined> {
-    const copies = await this.destination.copies([key, ...altKeys]);
+  async unclaimedCopy(
+    key: string,
+    content: Buffer,
+    altKeys: readonly string[] = [],
+    others?: readonly CopyDigests[],
+  ): Promise<{ uid: number; changed: boolean } | undefined> {
+    const keys = [key, ...altKeys];
+    const copies = await this.destination.copies(keys);
     const free = copies.filter((m) => !this.claimed?.has(m.uid));
     const [copy] = await this.destination.sameAs(free, content);
-    this.claim(copy?.uid);
-    return copy?.uid;
+    if (copy !== undefined) {
+      this.claim(copy.uid);
+      return { uid: copy.uid, changed: false };
+    }
+    const from = this.newFrom;
+    const claimed = this.claimed;
+    if (from === undefined || claimed === undefined || others === undefined) return undefined;
+    for (const m of this.destination.candidates(keys)) {
+      if (m.uid < from || claimed.has(m.uid)) continue;
+      const forms = await this.destination.forms(m);
+      const someoneElses = forms.some((d) => this.sameInRun(d) !== undefined || others.some((o) => judgeCopy(o, d) !== 'different'));
+      if (someoneElses) continue;
+      this.claim(m.uid);
+      return { uid: m.uid, changed: true };
+    }
+    return undefined;
   }
 
-  /** `altKeys` and `altSizes`: what a server that changes messages on storage may make of it (see PreparedMessage). */
+  /**
+   * `altKeys` and `altSizes`: what a server that changes messages on storage may make of it (see
+   * PreparedMessage). `whole`: the message's bytes and copy-rule digests; without them (a dry run that
+   * read only headers) the key alone decides, as nothing can be compared.
+   */
   async check(
     key: string,
     size: number,
     uidl: string,
     altKeys: readonly string[] = [],
     altSizes: readonly number[] = [],
+    whole?: { content: Buffer; digests: CopyDigests },
   ): Promise<DuplicateReport | undefined> {
-    const kept = this.thisRun.get(key);
+    const kept = this.keptInRun(key, whole?.digests);
     if (kept !== undefined) {
       return { uidl, key, keptIn: 'this-run', keptAs: this.runUidls[kept]!, keptUid: undefined, sizeDiffers: this.runSizes[kept] !== size };
     }
-    return this.keptCopy(await this.destination.copies([key, ...altKeys]), key, size, uidl, altSizes);
+    return this.keptCopy(await this.destination.copies([key, ...altKeys]), key, size, uidl, altSizes, whole);
   }
 
   /** The destination half of check, among the copies no upload of this run accounts for. */
@@ -75,6 +129,7 @@ export class DedupIndex {
     uidl: string,
     altKeys: readonly string[] = [],
     altSizes: readonly number[] = [],
+    whole?: { content: Buffer; digests: CopyDigests },
   ): Promise<DuplicateReport | undefined> {
     const copies = await this.destination.copies([key, ...altKeys]);
     return this.keptCopy(
@@ -83,33 +138,81 @@ export class DedupIndex {
       size,
       uidl,
       altSizes,
+      whole,
     );
   }
 
-  private keptCopy(
+  private async keptCopy(
     existing: readonly IndexedMessage[],
     key: string,
     size: number,
     uidl: string,
     altSizes: readonly number[],
-  ): DuplicateReport | undefined {
+    whole: { content: Buffer; digests: CopyDigests } | undefined,
+  ): Promise<DuplicateReport | undefined> {
     if (existing.length === 0) return undefined;
+    const ofSize = (m: { size: number }) => m.size === size || altSizes.includes(m.size);
+    if (whole !== undefined) {
+      const same = await this.destination.compare(existing, whole.content, whole.digests);
+      if (same === undefined) {
+        // Its copies cannot be compared (NUL bytes, and no FETCH BINARY): the key decides, as before a
+        // comparison was possible; --delete still proves the copy before it deletes anything.
+      } else {
+        const copy = same.find(ofSize) ?? same[0];
+        if (copy === undefined) return undefined;
+        return { uidl, key, keptIn: 'destination', keptAs: `UID ${copy.uid}`, keptUid: copy.uid, sizeDiffers: !ofSize(copy) };
+      }
+    }
     // A fallback key is found only on a copy with the same body: its size may differ by what the server changed.
     const byContent = key.startsWith('fb:');
-    const same = existing.find((m) => byContent || m.size === size || altSizes.includes(m.size));
+    const same = existing.find((m) => byContent || ofSize(m));
     const copy = same ?? existing[0]!;
     return { uidl, key, keptIn: 'destination', keptAs: `UID ${copy.uid}`, keptUid: copy.uid, sizeDiffers: same === undefined };
   }
 
-  remember(key: string, size: number, uidl: string): void {
-    const at = this.thisRun.get(key);
-    if (at !== undefined) {
-      this.runUidls[at] = uidl;
-      this.runSizes[at] = size;
-      return;
-    }
-    this.thisRun.set(key, this.runUidls.length);
+  /**
+   * The position of a message of this run with `key` that is the message whose digests are `digests`
+   * (by the copy rule); one remembered without digests (a dry run) is taken on its key.
+   */
+  private keptInRun(key: string, digests: CopyDigests | undefined): number | undefined {
+    const byKey = this.thisRun.get(key);
+    if (byKey !== undefined || digests === undefined) return byKey;
+    const at = this.sameInRun(digests);
+    return at !== undefined && this.runKeys[at] === key ? at : undefined;
+  }
+
+  /** The position of a message of this run, whatever its key, that is by the copy rule the message whose digests are `digests`. */
+  private sameInRun(digests: CopyDigests): number | undefined {
+    const at = this.runForms.get(digests.tolerant);
+    const theirs = at === undefined ? undefined : this.digestsAt(at);
+    return theirs !== undefined && judgeCopy(theirs, digests) !== 'different' ? at : undefined;
+  }
+
+  private digestsAt(at: number): CopyDigests | undefined {
+    if (this.runDigests.length < (at + 1) * DIGEST_BYTES) return undefined;
+    const bytes = this.runDigests.subarray(at * DIGEST_BYTES, (at + 1) * DIGEST_BYTES);
+    if (bytes.every((b) => b === 0)) return undefined;
+    return { exact: bytes.toString('hex', 0, 16), tolerant: bytes.toString('hex', 16), storedAs: this.runStoredAs.get(at) ?? [] };
+  }
+
+  /** A message of this run that will be uploaded; `digests` (copy-rule.ts) tell later messages with its key whether they are it. */
+  remember(key: string, size: number, uidl: string, digests?: CopyDigests): void {
+    const at = this.runUidls.length;
     this.runUidls.push(uidl);
     this.runSizes.push(size);
+    this.runKeys.push(key);
+    if (digests === undefined) {
+      this.thisRun.set(key, at);
+      return;
+    }
+    this.runForms.set(digests.tolerant, at);
+    if (digests.storedAs.length > 0) this.runStoredAs.set(at, digests.storedAs);
+    if (this.runDigests.length < (at + 1) * DIGEST_BYTES) {
+      // Grown by doubling: positions without digests stay zero.
+      const grown = Buffer.alloc(Math.max(1024, 2 * (at + 1)) * DIGEST_BYTES);
+      this.runDigests.copy(grown);
+      this.runDigests = grown;
+    }
+    Buffer.from(digests.exact + digests.tolerant, 'hex').copy(this.runDigests, at * DIGEST_BYTES);
   }
 }

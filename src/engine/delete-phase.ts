@@ -8,7 +8,9 @@
  *   (message/copy-rule.ts): the copy is fetched and compared with the
  *   digests of the original, taken when this run read it (a message an
  *   earlier run copied is read again now).
- * What cannot be proven stays, and the run says how many and why.
+ * What cannot be proven stays, and the run says how many and why; one whose
+ * copy is shown not to be it also fails the run (exit 1: not every message
+ * is proven there), and the journal stops vouching for it.
  * Deletions are committed every `deleteEvery` messages, so a run that dies
  * keeps what it had committed, and a crash before a commit deletes nothing.
  */
@@ -18,6 +20,7 @@ import type { JournalState } from '../state/journal.js';
 import type { FolderIndex, IndexedMessage } from '../store/mail-store.js';
 import type { Ledger } from './ledger.js';
 import type { Sessions } from './sessions.js';
+import { storedChangedReason } from './transfer.js';
 
 export interface DeleteOptions {
   dryRun: boolean;
@@ -54,7 +57,8 @@ async function candidates(
     const r = settled.get(uidl);
     const k = r === undefined ? journal?.done.get(uidl) : undefined;
     if (r === undefined && k === undefined) continue;
-    if (r?.outcome === 'failed' || r?.outcome === 'planned') continue;
+    // A copy stored changed is not proven: the message stays.
+    if (r?.outcome === 'failed' || r?.outcome === 'planned' || r?.outcome === 'changed' || k?.outcome === 'changed') continue;
     // A message that came with another length than listed may not be what the server stores.
     if (ledger.isSuspect(uidl) || k?.suspect) {
       suspect++;
@@ -160,9 +164,13 @@ async function provenCopies(
     await destination.fetchBodies(folder, again, true, (uid, content) => fetched.set(uid, copyDigests(content)));
   }
   const missed: string[] = [];
+  /** Uploads whose copy is at the UID the server named, but is not the message: stored changed. */
+  const changedCopies: Candidate[] = [];
   for (const c of list) {
     const verdict = judge(c);
-    if (verdict === 'different') missed.push(c.uidl);
+    const uploaded = (ledger.settled.get(c.uidl)?.outcome ?? journal?.done.get(c.uidl)?.outcome) === 'appended';
+    if (verdict === 'different' && uploaded && c.uid !== undefined && fetched.has(c.uid)) changedCopies.push(c);
+    else if (verdict === 'different') missed.push(c.uidl);
     else {
       if (verdict === 'server-changed') changed++;
       proven.push(c.uidl);
@@ -174,12 +182,24 @@ async function provenCopies(
       `${changed} message(s) were deleted whose copy differs only by what IMAP server ${destination.server} changes when it stores mail (line ends, 8-bit header bytes, its own header fields).`,
     );
   }
+  for (const c of changedCopies) {
+    const r = ledger.settled.get(c.uidl);
+    const size = r?.outcome === 'appended' ? r.size : (journal?.done.get(c.uidl)?.size ?? 0);
+    ledger.storedChanged(c.uidl, c.key, size, c.uid, storedChangedReason(destination.server, c.uid), false);
+  }
   if (missed.length > 0) {
     const { source } = await sessions.openSource();
     options.warnOnce(
       'delete-different',
       `${missed.length} message(s) stay on POP3 server ${source.server}: no copy in the folder is the same message (first: ${missed[0]}); run poplift verify --deep to see them.`,
     );
+    // The run's own check shows these are not in the folder: the run is not done (exit 1).
+    for (const uidl of missed) {
+      ledger.unproven(
+        uidl,
+        `no copy in IMAP folder '${ledger.summary.folder}' on ${destination.server} is this message (compared by the copy rule); it stays on POP3 server ${source.server}, and the next run looks for it again.`,
+      );
+    }
   }
   return proven;
 }

@@ -129,6 +129,70 @@ export class Ledger {
     this.hooks.onFailure?.(failure);
   }
 
+  /**
+   * The folder took this message (at `uid`, in the folder's UIDVALIDITY,
+   * when known) but stored something the copy rule does not accept as it:
+   * stored changed, not proven. Counted apart from what was appended, never
+   * uploaded again (the journal vouches for it as such) and never deleted.
+   * `reason` says what was found; `advance`: the message is one of this run's plan.
+   */
+  storedChanged(uidl: string, key: string, size: number, uid: number | undefined, reason: string, advance = true): void {
+    const r = this.settled.get(uidl);
+    if (r?.outcome === 'changed') return;
+    if (r?.outcome === 'appended') {
+      this.summary.appended--;
+      this.summary.bytes -= r.size;
+    }
+    const validity = uid === undefined ? undefined : this.uidValidity();
+    this.settled.set(uidl, { outcome: 'changed', key, size, uid, uidValidity: validity });
+    this.summary.storedChanged++;
+    this.summary.changedList.push({ uidl, side: 'IMAP', reason });
+    if (this.identified(uidl))
+      this.journal?.add({
+        t: 'changed',
+        uidl,
+        key,
+        size,
+        listSize: this.listSize(uidl),
+        uid,
+        uidValidity: validity?.toString(),
+        ...this.suspectMark(uidl),
+      });
+    if (r === undefined && advance) this.hooks.advance(size);
+  }
+
+  /**
+   * A message an earlier run found stored changed (see storedChanged), listed again: still not proven.
+   */
+  stillChanged(uidl: string, reason: string): void {
+    this.summary.storedChanged++;
+    this.summary.changedList.push({ uidl, side: 'IMAP', reason });
+  }
+
+  /**
+   * --delete found that no copy in the folder is this message (by the copy
+   * rule): whatever the run recorded for it, it is not done. It stays on the
+   * source, fails (so the run cannot exit 0), and the journal no longer
+   * vouches for it, so the next run looks for its copy by its bytes again.
+   */
+  unproven(uidl: string, reason: string): void {
+    const r = this.settled.get(uidl);
+    if (r?.outcome === 'failed' || r?.outcome === 'planned') return;
+    if (r?.outcome === 'appended') {
+      this.summary.appended--;
+      this.summary.bytes -= r.size;
+    } else if (r?.outcome === 'duplicate') {
+      this.summary.duplicates--;
+      this.summary.duplicateList = this.summary.duplicateList.filter((d) => d.uidl !== uidl);
+    }
+    this.settled.set(uidl, { outcome: 'failed' });
+    const failure = { uidl, side: 'IMAP' as const, reason };
+    this.summary.failed++;
+    this.summary.failures.push(failure);
+    this.journal?.add({ t: 'missing', uidl });
+    this.hooks.onFailure?.(failure);
+  }
+
   /** Every upload recorded so far is proven in the folder (or recorded missing). */
   confirmed(): void {
     this.journal?.add({ t: 'confirmed' });

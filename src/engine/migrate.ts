@@ -22,7 +22,7 @@ import { StopSignal } from './stop-signal.js';
 import { emptySummary, type FailureReport, type MigrationSummary } from './summary.js';
 import { transfer, type Destination, type TransferOptions } from './transfer.js';
 
-export interface MigrateOptions extends Omit<TransferOptions, 'proveCopies'> {
+export interface MigrateOptions extends TransferOptions {
   /** Destination folder, split into levels on '/'. */
   folder: string[];
   /** Reconnect attempts after a dropped, reset or stalled connection. */
@@ -233,6 +233,14 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     for (const u of journal?.state.unconfirmed ?? []) if (first.has(u)) unknown.add(u);
     summary.found = first.order.length;
     summary.knownFromJournal = first.order.length - fresh.length;
+    // What an earlier run found stored changed is not uploaded again, and is still not proven.
+    for (const u of first.order) {
+      if (vouched(u) && journal?.state.done.get(u)?.outcome === 'changed')
+        ledger.stillChanged(
+          u,
+          `an earlier run found IMAP folder '${summary.folder}' holds it changed beyond what the copy rule accepts: not proven, so it stays on the source and is not uploaded again (see poplift verify).`,
+        );
+    }
     // The folder's UIDVALIDITY is recorded before the first upload: if the folder is recreated after
     // a crash, the next run sees another one and trusts none of what the journal says was copied into it.
     let folderNoted = false;
@@ -291,10 +299,11 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
             }
             const dedup = new DedupIndex(sessions.lookup(index), {
               trackClaims: unknown.size > 0 || options.multiAppend || watched.watch !== undefined,
+              newFrom: sessions.firstSeen?.uidNext,
             });
             for (const [uidl, r] of ledger.settled) {
-              if (r.outcome !== 'appended') continue;
-              dedup.remember(r.key, r.size, uidl);
+              if (r.outcome !== 'appended' && r.outcome !== 'changed') continue;
+              if (r.outcome === 'appended') dedup.remember(r.key, r.size, uidl, ledger.settled.digests(uidl));
               dedup.claim(r.uid);
             }
             if (!options.dryRun) noteFolder(sessions.folder!);
@@ -324,7 +333,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
                 uploadAlone: (uidl) => poison.suspect(uidl),
                 hit: (charges) => (hit = charges),
               },
-              { ...options, proveCopies: options.delete },
+              options,
             );
             // A destination that failed before any message needed it still fails the pass.
             await destination;

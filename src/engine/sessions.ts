@@ -120,7 +120,8 @@ export class Sessions {
       const { destination, folder } = await this.openDestination();
       await destination.fetchBodies(folder, uids, binary && destination.readsBinary, each);
     };
-    return new CopyLookup(index, fetch, known);
+    const readsBinary = async () => (await this.openDestination()).destination.readsBinary;
+    return new CopyLookup(index, fetch, known, readsBinary);
   }
 
   /** The next folderIndex reads the folder again (to confirm this run's uploads). */

@@ -20,6 +20,12 @@ export type Settled =
       keptAs: string;
       keptUid: number | undefined;
     }
+  /**
+   * The folder took it (the UID the server named, or a message new in the
+   * folder with its key), but what it stored is not the message by the copy
+   * rule: a server that rebuilds messages. Never uploaded again, never deleted.
+   */
+  | { outcome: 'changed'; key: string; size: number; uid: number | undefined; uidValidity: bigint | undefined }
   | { outcome: 'failed' }
   /** Dry run: would be uploaded. */
   | { outcome: 'planned' };
@@ -27,7 +33,7 @@ export type Settled =
 type Duplicate = Extract<Settled, { outcome: 'duplicate' }>;
 
 const NONE = 0;
-const OUTCOMES = ['appended', 'duplicate', 'failed', 'planned'] as const;
+const OUTCOMES = ['appended', 'duplicate', 'failed', 'planned', 'changed'] as const;
 
 export class SettledMessages {
   private listingValue: Listing | undefined;
@@ -124,7 +130,7 @@ export class SettledMessages {
     this.validities[i] = undefined;
     this.sizes[i] = 0;
     this.uids[i] = Number.NaN;
-    if (s.outcome === 'appended') {
+    if (s.outcome === 'appended' || s.outcome === 'changed') {
       this.keys[i] = s.key;
       this.sizes[i] = s.size;
       this.uids[i] = s.uid ?? Number.NaN;
@@ -154,7 +160,7 @@ export class SettledMessages {
     const code = this.outcome[i]!;
     if (code === NONE) return undefined;
     const outcome = OUTCOMES[code - 1]!;
-    if (outcome === 'appended') {
+    if (outcome === 'appended' || outcome === 'changed') {
       const uid = this.uids[i]!;
       return {
         outcome,

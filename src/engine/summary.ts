@@ -40,6 +40,14 @@ export interface MigrationSummary {
   appended: number;
   duplicates: number;
   failed: number;
+  /**
+   * Messages the folder took but stored changed beyond what the copy rule
+   * accepts (a server that rebuilds messages): not uploaded again, not
+   * deleted, not proven.
+   */
+  storedChanged: number;
+  /** Each of them, with what was found. */
+  changedList: FailureReport[];
   /** Octets uploaded (or that would be, in a dry run). */
   bytes: number;
   seconds: number;
@@ -87,6 +95,8 @@ export function emptySummary(pop3: string, imap: string, folder: string, dryRun:
     appended: 0,
     duplicates: 0,
     failed: 0,
+    storedChanged: 0,
+    changedList: [],
     bytes: 0,
     seconds: 0,
     serverDates: 0,
@@ -108,16 +118,16 @@ export function emptySummary(pop3: string, imap: string, folder: string, dryRun:
 }
 
 /**
- * 0 when every source message is on the destination; 6 when the destination
- * asked to come back later and nothing failed; 1 otherwise. A source that
- * lists a bounded window makes the first run of a mailbox exit 1: it cannot
- * prove it saw the whole mailbox, and the user must learn that older mail
- * may need another way. Later runs (which move what arrives in the window,
- * as a cron job does) exit 0 when every listed message is there, and still
- * say so.
+ * 0 when every source message is proven on the destination; 6 when the
+ * destination asked to come back later and nothing failed; 1 otherwise (a
+ * copy stored changed is not proven). A source that lists a bounded window
+ * makes the first run of a mailbox exit 1: it cannot prove it saw the whole
+ * mailbox, and the user must learn that older mail may need another way.
+ * Later runs (which move what arrives in the window, as a cron job does)
+ * exit 0 when every listed message is there, and still say so.
  */
 export function summaryExitCode(summary: MigrationSummary): 0 | 1 | 6 {
-  if (summary.stopReason === 'run-later' && summary.failed === 0) return 6;
+  if (summary.stopReason === 'run-later' && summary.failed === 0 && summary.storedChanged === 0) return 6;
   const unproven = summary.window !== undefined && !summary.window.reportedBefore;
-  return summary.failed > 0 || summary.stopped !== undefined || unproven ? 1 : 0;
+  return summary.failed > 0 || summary.storedChanged > 0 || summary.stopped !== undefined || unproven ? 1 : 0;
 }

@@ -6,7 +6,7 @@
  * uploads in flight are always awaited first, so every message is either
  * settled or known to be unsettled.
  */
-import { copyDigests } from '../message/copy-rule.js';
+import { copyDigests, type CopyDigests } from '../message/copy-rule.js';
 import { prepareMessage, type PrepareOptions } from '../message/prepared-message.js';
 import type { Listing } from '../store/listing.js';
 import type { FolderInfo, MailDestination, MailSource, RetrievedInfo, UploadItem, UploadOutcome } from '../store/mail-store.js';
@@ -19,8 +19,6 @@ import type { StopSignal } from './stop-signal.js';
 
 export interface TransferOptions extends PrepareOptions {
   dedupe: boolean;
-  /** Keep each message's copy-rule digests, so its copy can be proven before it is deleted. */
-  proveCopies: boolean;
   dryRun: boolean;
   multiAppend: boolean;
   batchMessages: number;
@@ -70,6 +68,11 @@ interface Pending {
   item: UploadItem;
 }
 
+/** Why a message counts as stored changed (see Ledger.storedChanged). */
+export function storedChangedReason(server: string, uid: number | undefined): string {
+  return `IMAP server ${server} stored it${uid === undefined ? '' : ` as UID ${uid}`}, but changed beyond what the copy rule accepts (not only line ends, 8-bit header bytes or its own header fields): not proven, so it stays on the source and is not uploaded again.`;
+}
+
 /** Throttling refusals obeyed for one batch before its messages count as failed. */
 const THROTTLE_RETRIES = 5;
 
@@ -87,6 +90,8 @@ class TransferPass {
   private readonly reclaimer: Reclaimer;
   /** Messages of the batches whose upload failed. */
   private readonly cutOff: string[] = [];
+  /** Messages of a refused batch the folder took changed (see DedupIndex.unclaimedCopy). */
+  private readonly changed = new Set<string>();
 
   constructor(
     private readonly ctx: TransferContext,
@@ -108,6 +113,22 @@ class TransferPass {
     }
   }
 
+  /**
+   * The copy-rule digests of the other unsettled messages whose upload outcome is unknown (read
+   * earlier in this run); undefined when one of them has not been read yet.
+   */
+  private otherUnknown(uidl: string): CopyDigests[] | undefined {
+    const { ledger, unknown } = this.ctx;
+    const out: CopyDigests[] = [];
+    for (const u of unknown) {
+      if (u === uidl || ledger.settled.has(u)) continue;
+      const d = ledger.settled.digests(u);
+      if (d === undefined) return undefined;
+      out.push(d);
+    }
+    return out;
+  }
+
   private settle(pending: readonly Pending[], outcomes: readonly UploadOutcome[]): void {
     const { destination } = this.target!;
     pending.forEach((p, i) => {
@@ -115,8 +136,11 @@ class TransferPass {
       const size = p.item.content.length;
       switch (o.outcome) {
         case 'stored':
-          this.ctx.ledger.appended(p.uidl, p.key, size, o.uid, o.uidValidity);
           this.target!.dedup.claim(o.uid);
+          if (this.changed.has(p.uidl)) {
+            this.changed.delete(p.uidl);
+            this.ctx.ledger.storedChanged(p.uidl, p.key, size, o.uid, storedChangedReason(destination.server, o.uid));
+          } else this.ctx.ledger.appended(p.uidl, p.key, size, o.uid, o.uidValidity);
           break;
         case 'over-quota':
           this.fail(p.uidl, 'IMAP', o.detail, size);
@@ -149,9 +173,10 @@ class TransferPass {
     const outcomes: UploadOutcome[] = [];
     const again: number[] = [];
     for (const [i, p] of pending.entries()) {
-      const uid = await dedup.unclaimedCopy(p.key, p.item.content, p.altKeys);
-      if (uid === undefined) again.push(i);
-      outcomes[i] = { outcome: 'stored', uid, uidValidity: uid === undefined ? undefined : folder.uidValidity };
+      const found = await dedup.unclaimedCopy(p.key, p.item.content, p.altKeys, this.otherUnknown(p.uidl));
+      if (found === undefined) again.push(i);
+      else if (found.changed) this.changed.add(p.uidl);
+      outcomes[i] = { outcome: 'stored', uid: found?.uid, uidValidity: found === undefined ? undefined : folder.uidValidity };
     }
     const answers = await destination.upload(
       folder,
@@ -177,7 +202,9 @@ class TransferPass {
     watch.restart(status!.uidNext);
     const left: Pending[] = [];
     for (const p of pending) {
-      const dup = await dedup.onDestination(p.key, p.item.content.length, p.uidl, p.altKeys, p.altSizes);
+      const digests = this.ctx.ledger.settled.digests(p.uidl);
+      const whole = digests && { content: p.item.content, digests };
+      const dup = await dedup.onDestination(p.key, p.item.content.length, p.uidl, p.altKeys, p.altSizes, whole);
       if (dup) this.ctx.ledger.duplicate(dup, p.item.content.length);
       else left.push(p);
     }
@@ -265,7 +292,10 @@ class TransferPass {
     const { destination, folder, dedup } = this.target;
     const { ledger } = ctx;
     const uidl = ctx.listing.uidlOf(n)!;
-    if (options.proveCopies && size === content.length) ledger.settled.setDigests(uidl, copyDigests(content));
+    // Its copy-rule digests tell its copy from another message's that shares its key: when it is looked
+    // up as a duplicate, when its upload is confirmed, and before it is deleted.
+    const digests = size === content.length ? copyDigests(content) : undefined;
+    if (digests) ledger.settled.setDigests(uidl, digests);
     const prepared = prepareMessage(content, options, size === content.length ? undefined : size);
     for (const bad of prepared.invalidKeywords) {
       ctx.warnOnce(`kw:${bad}`, `Keyword '${bad}' (from message ${uidl} and perhaps others) is not a valid IMAP keyword and was dropped.`);
@@ -275,20 +305,25 @@ class TransferPass {
     // run accounts for is its own (the folder may hold an exact duplicate's copy, or another message's
     // under the same key).
     if (ctx.unknown.has(uidl)) {
-      const uid = await dedup.unclaimedCopy(prepared.key, content, prepared.altKeys);
-      if (uid !== undefined) {
-        ledger.appended(uidl, prepared.key, size, uid, folder.uidValidity);
+      const found = await dedup.unclaimedCopy(prepared.key, content, prepared.altKeys, this.otherUnknown(uidl));
+      if (found?.changed) {
+        ledger.storedChanged(uidl, prepared.key, size, found.uid, storedChangedReason(destination.server, found.uid));
+        return false;
+      }
+      if (found !== undefined) {
+        ledger.appended(uidl, prepared.key, size, found.uid, folder.uidValidity);
         return false;
       }
     }
     if (options.dedupe) {
-      const dup = await dedup.check(prepared.key, size, uidl, prepared.altKeys, prepared.altSizes);
+      const whole = digests && { content, digests };
+      const dup = await dedup.check(prepared.key, size, uidl, prepared.altKeys, prepared.altSizes, whole);
       if (dup) {
         ledger.duplicate(dup, size);
         return false;
       }
     }
-    dedup.remember(prepared.key, size, uidl);
+    dedup.remember(prepared.key, size, uidl, digests);
     const flags = prepared.flags.filter((flag) => {
       if (destination.acceptsFlag(folder, flag)) return true;
       ctx.warnOnce(`flag:${flag.toUpperCase()}`, `IMAP folder '${ledger.summary.folder}' does not keep the flag ${flag}; it was dropped.`);

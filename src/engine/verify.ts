@@ -13,7 +13,11 @@
  * exact), RETR otherwise. A message whose key is there only with another
  * size is judged by its bytes: it and its candidate copies are read and
  * compared by the rule, since a server that changes a message on storage
- * changes its size. A message without a usable Message-ID has a fallback
+ * changes its size. A Message-ID that several source messages carry does
+ * not settle any of them by size (distinct messages may share one: a sensor
+ * sends every reading under one): each is judged by its bytes. Without TOP
+ * the keys are known only once every message was read, so such messages are
+ * read again. A message without a usable Message-ID has a fallback
  * key, which the folder's index knows only up to its header fields: it is
  * always judged by its bytes against the copies with those fields. With --deep
  * every message is judged by its bytes. Copies come with BODY[] (BINARY[]
@@ -292,21 +296,33 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
         err.message,
       );
 
+    // A Message-ID is a claim: distinct messages may share one (every reading of a sensor), and then a
+    // copy with the key and the size may be another of them. A message whose Message-ID key other
+    // source messages carry too is judged by its bytes, never settled by its size.
+    const keyCount = new Map<string, number>();
+    const count = (key: string) => {
+      if (key.startsWith('mid:')) keyCount.set(key, (keyCount.get(key) ?? 0) + 1);
+    };
+    const shared = (key: string) => (keyCount.get(key) ?? 0) > 1;
+
     // Headers and LIST size settle most messages without reading them whole.
     const useTop = !options.deep && pop3.readsHeaders;
     report.read = useTop ? 'TOP' : 'RETR';
     let toRead = numbers;
     if (useTop) {
       toRead = [];
+      /** Messages a copy with their key and size settles, unless their key turns out shared. */
+      const bySize: Array<{ n: number; key: string }> = [];
       await pop3.readHeaders(
         numbers,
         (n, head) => {
           const size = listSize(n);
           const fields = parseHeaders(headerBlock(head));
           const key = identityKey(fields, size);
+          count(key);
           const copies = index.get(key);
           if (copies?.some((c) => c.size === size)) {
-            report.present++;
+            bySize.push({ n, key });
           } else if (copies === undefined && key.startsWith('mid:')) {
             // A Message-ID key does not depend on the size: reading the whole message would not find it either.
             problem(
@@ -320,7 +336,18 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
         },
         { onError: unreadable },
       );
+      for (const { n, key } of bySize) {
+        if (shared(key)) toRead.push(n);
+        else report.present++;
+      }
+      toRead.sort((a, b) => a - b);
     }
+    /**
+     * Reading whole messages without TOP, the keys are known only as they come: a message a copy of its
+     * size would settle waits, by number, until every key is known.
+     */
+    const waiting = new Map<string, number[]>();
+    let judgeEvery = false;
 
     // GNU Mailutils answers RETR for a message it sent TOP for earlier in the session with the
     // headers alone: whole messages are read in a session of their own, found again by UIDL.
@@ -347,46 +374,66 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
     }
     let batch: Pending[] = [];
     let batchBytes = 0;
-    await pop3.retrieve(
-      readNumbers,
-      (now, content) => {
-        const n = numberOf(now);
-        const keys = messageKeys(content);
-        const described = describe(n, keys.fields);
-        const copies = lookup.candidates([keys.key, ...keys.altKeys]);
-        const base = { ...described, size: content.length, key: keys.key };
-        // A fallback key finds only the messages with its header fields: which is its copy, if any, only bytes tell.
-        const byHeadersOnly = keys.key.startsWith('fb:');
-        if (copies.length === 0) {
-          problem({ problem: 'missing', ...base, copies: [] }, `No message with its key (${keys.key}) is in the folder.`);
+    const onMessage = (now: number, content: Buffer): Promise<void> | undefined => {
+      const n = numberOf(now);
+      const keys = messageKeys(content);
+      const described = describe(n, keys.fields);
+      const copies = lookup.candidates([keys.key, ...keys.altKeys]);
+      const base = { ...described, size: content.length, key: keys.key };
+      // A fallback key finds only the messages with its header fields: which is its copy, if any, only bytes tell.
+      const byHeadersOnly = keys.key.startsWith('fb:');
+      if (!useTop && !judgeEvery) count(keys.key);
+      if (copies.length === 0) {
+        problem({ problem: 'missing', ...base, copies: [] }, `No message with its key (${keys.key}) is in the folder.`);
+        return;
+      }
+      if (!options.deep && !byHeadersOnly && !judgeEvery && copies.some((c) => c.size === content.length)) {
+        if (!useTop && keys.key.startsWith('mid:')) {
+          const ns = waiting.get(keys.key);
+          if (ns) ns.push(n);
+          else waiting.set(keys.key, [n]);
           return;
         }
-        if (!options.deep && !byHeadersOnly && copies.some((c) => c.size === content.length)) {
+        if (!shared(keys.key)) {
           report.present++;
           return;
         }
-        // Not settled by the size: a server that changes a message on storage changes its size too, so
-        // it and its copies are judged by their bytes.
-        const nul = content.includes(0);
-        batch.push({
-          ...base,
-          content,
-          digests: copyDigests(content),
-          copies,
-          nul,
-          binarySafe: nul && !ENCODED_PART.test(content.toString('latin1')),
-          byHeadersOnly,
-          judged: undefined,
-        });
-        batchBytes += content.length;
-        if (batch.length < BATCH_MESSAGES && batchBytes < BATCH_BYTES) return;
-        const full = batch;
-        batch = [];
-        batchBytes = 0;
-        return judgeBatch(full);
-      },
-      { onError: (now, err) => unreadable(numberOf(now), err) },
-    );
+      }
+      // Not settled by the size: a server that changes a message on storage changes its size too, so
+      // it and its copies are judged by their bytes.
+      const nul = content.includes(0);
+      batch.push({
+        ...base,
+        content,
+        digests: copyDigests(content),
+        copies,
+        nul,
+        binarySafe: nul && !ENCODED_PART.test(content.toString('latin1')),
+        byHeadersOnly,
+        judged: undefined,
+      });
+      batchBytes += content.length;
+      if (batch.length < BATCH_MESSAGES && batchBytes < BATCH_BYTES) return;
+      const full = batch;
+      batch = [];
+      batchBytes = 0;
+      return judgeBatch(full);
+    };
+    const onError = (now: number, err: Error) => unreadable(numberOf(now), err);
+    await pop3.retrieve(readNumbers, onMessage, { onError });
+    const again: number[] = [];
+    for (const [key, ns] of waiting) {
+      if (shared(key)) again.push(...ns);
+      else report.present += ns.length;
+    }
+    if (again.length > 0) {
+      judgeEvery = true;
+      await pop3.retrieve(
+        again.sort((a, b) => a - b),
+        onMessage,
+        { onError },
+      );
+    }
     // Servers such as Dovecot mark retrieved messages read, at QUIT or even at a disconnect; RSET makes them forget.
     if (toRead.length > 0) await pop3.forget();
     await pop3.commit();

@@ -54,13 +54,28 @@ export type JournalEntry =
       uid?: number;
       uidValidity?: string;
     }
+  /**
+   * The folder took the message (at `uid` when known) but stored it changed
+   * beyond the copy rule: it is not uploaded again, and never deleted on
+   * this entry's word.
+   */
+  | {
+      t: 'changed';
+      uidl: string;
+      key: string;
+      size: number;
+      listSize?: number;
+      suspect?: true;
+      uid?: number;
+      uidValidity?: string;
+    }
   /** `poison`: the server dropped the connection on this message each time it was tried in that run. */
   | { t: 'failed'; uidl: string; reason: string; poison?: true; side?: 'POP3' | 'IMAP'; listSize?: number }
   /** Committed by QUIT: the message is gone from the source. */
   | { t: 'deleted'; uidl: string };
 
 export interface KnownMessage {
-  outcome: 'appended' | 'duplicate';
+  outcome: 'appended' | 'duplicate' | 'changed';
   key: string;
   size: number;
   /** The size the source listed it with (absent in journals written before it was recorded). */
@@ -97,7 +112,7 @@ export interface JournalState {
 }
 
 /** What an 'appended' or 'duplicate' entry says of its message. */
-function knownOf(e: Extract<JournalEntry, { t: 'appended' | 'duplicate' }>, sizeDiffers: boolean): KnownMessage {
+function knownOf(e: Extract<JournalEntry, { t: 'appended' | 'duplicate' | 'changed' }>, sizeDiffers: boolean): KnownMessage {
   return {
     outcome: e.t,
     key: e.key,
@@ -191,6 +206,11 @@ export function loadJournal(path: string): JournalState {
       case 'duplicate':
         state.done.set(e.uidl, knownOf(e, e.sizeDiffers));
         break;
+      case 'changed':
+        // What the folder took is known at once: the message is not one of unknown outcome.
+        unconfirmed.delete(e.uidl);
+        state.done.set(e.uidl, knownOf(e, false));
+        break;
       case 'failed':
         // A failure is retried next run; it does not undo an earlier success.
         break;
@@ -204,7 +224,7 @@ export function loadJournal(path: string): JournalState {
         break;
     }
     // What became of a message since: it is no longer an upload of unknown outcome.
-    if (e.t === 'duplicate') state.unconfirmed.delete(e.uidl);
+    if (e.t === 'duplicate' || e.t === 'changed') state.unconfirmed.delete(e.uidl);
   });
   // The last run ended before confirming its uploads.
   for (const uidl of unconfirmed.keys()) state.unconfirmed.add(uidl);

@@ -79,6 +79,63 @@ describeIntegration('a destination that says OK and stores nothing', () => {
     expect(JSON.parse(third.stdout)).toMatchObject({ appended: 0, knownFromJournal: source.length });
   });
 
+  // An APPENDUID is the server's word: one that names a message the folder held before the run proves nothing.
+  it('does not count uploads there when the server names the UIDs of messages already in the folder, exits 1, and the next run uploads them', async () => {
+    const folder = 'Named';
+    const client = await imapClient(dovecot, bob);
+    let validity: bigint;
+    try {
+      await client.mailboxCreate(folder);
+      for (let i = 0; i < 5; i++)
+        await client.append(folder, Buffer.from(`Message-ID: <old${i}@example.org>\r\nSubject: old ${i}\r\n\r\nalready here\r\n`));
+      const status = await client.status(folder, { uidValidity: true });
+      if (!status || status.uidValidity === undefined) throw new Error('no UIDVALIDITY');
+      validity = status.uidValidity;
+    } finally {
+      await client.logout();
+    }
+    let named = 0;
+    const proxy = await ThrottlingImapProxy.start({
+      targetPort: dovecot.ports.imap,
+      refuse: 5,
+      backoffMs: 0,
+      reply: (tag) => `${tag} OK [APPENDUID ${validity} ${(named++ % 5) + 1}] Append completed.`,
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'poplift-named-'));
+    const into = (port: number) =>
+      runCli(
+        [
+          'migrate',
+          `pop3://alice@127.0.0.1:${dovecot.ports.pop3}`,
+          `imap://bob@127.0.0.1:${port}`,
+          '--folder',
+          folder,
+          '--state-dir',
+          dir,
+          '--no-multiappend',
+          '--json',
+        ],
+        { POPLIFT_POP3_PASSWORD: alice.password, POPLIFT_IMAP_PASSWORD: bob.password },
+      );
+    let first;
+    try {
+      first = await into(proxy.port);
+    } finally {
+      await proxy.stop();
+    }
+    expect(proxy.refused).toBe(5);
+    expect(first.code, first.stderr).toBe(1);
+    const summary = JSON.parse(first.stdout) as MigrationSummary;
+    expect(summary.failed).toBe(5);
+    expect(summary.failures.every((f) => /not in the folder/.test(f.reason))).toBe(true);
+
+    const second = await into(dovecot.ports.imap);
+    expect(second.code, second.stderr).toBe(0);
+    expect(JSON.parse(second.stdout)).toMatchObject({ appended: 5 });
+    const landed = await readImapFolder(dovecot, bob, folder);
+    expect(landed).toHaveLength(5 + new Set(source.map((m) => sha256(m.source))).size);
+  });
+
   it('a folder recreated after a run that died before its end is noticed: everything is uploaded again', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'poplift-recreated-'));
     const into = (...extra: string[]) =>

@@ -289,13 +289,20 @@ describeIntegration('verify: proves every POP3 message is in the folder, changin
     expect(deep.report.notes.filter((n) => n.note === 'not-compared').map((n) => n.uidl)).toEqual([uidl]);
   });
 
-  it('reports a message whose Message-ID is in the folder only with another size (migrate skipped it as a duplicate)', async () => {
+  it('proves two messages that share a Message-ID by their bytes, and reports the one whose copy is gone', async () => {
     dovecot.deliver(alice, sharedTwin.raw);
     const r = await migrate();
     expect(r.code, r.stderr).toBe(0);
     const after = await readPop3(dovecot, alice);
     const twin = after.find((m) => m.source.equals(asServed(sharedTwin.raw)))!;
+    // A Message-ID is a claim: migrate uploaded the second message under it.
+    const copy = (await readImapFolder(dovecot, bob, FOLDER)).find((m) => m.source.equals(twin.source));
+    expect(copy).toBeDefined();
+    expect((await verifyJson()).code).toBe(0);
 
+    await onFolder(async (client) => {
+      await client.messageDelete(String(copy!.uid), { uid: true });
+    });
     const { code, report } = await verifyJson();
     expect(code).toBe(1);
     expect(report.problems.map((p) => [p.problem, p.uidl, p.key])).toEqual([['size-differs', twin.uidl, 'mid:shared@example.org']]);

@@ -55,6 +55,12 @@ export interface AccountFaults {
   lostNext: number;
   /** Whether such an answer carries a UID (handed out, so UIDNEXT moves) or none. */
   lostWithUid: boolean;
+  /**
+   * Uploads still to be answered 'stored' with the UID of a message already
+   * in the folder (the oldest first, in turn), while nothing is stored and
+   * UIDNEXT does not move: an APPENDUID that lies.
+   */
+  lyingUids: number;
 }
 
 export interface StoredMessage {
@@ -120,7 +126,10 @@ export class MemoryImapServer {
     partialBatches: [],
     lostNext: 0,
     lostWithUid: true,
+    lyingUids: 0,
   };
+  /** How many lying APPENDUIDs were answered (which existing message the next one names). */
+  lies = 0;
   readonly folders = new Map<string, MemoryFolder>();
   /** Folders created by a client, in order. */
   readonly created: string[] = [];
@@ -364,6 +373,11 @@ export class MemoryDestination implements MailDestination {
     if (limit !== undefined && size > limit) return { outcome: 'refused', detail: `NO [TOOBIG] Message over ${limit} octets` };
     if (faults.quotaBytes !== undefined && account.storedBytes() + size > faults.quotaBytes) {
       return { outcome: 'over-quota', detail: 'NO [OVERQUOTA] Quota exceeded (mailbox for user is full)' };
+    }
+    if (faults.lyingUids > 0 && folder.messages.length > 0) {
+      faults.lyingUids--;
+      const named = folder.messages[account.lies++ % folder.messages.length]!;
+      return { outcome: 'stored', uid: named.uid, uidValidity: folder.uidValidity };
     }
     if (faults.lostNext > 0) {
       faults.lostNext--;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DedupIndex } from '../../src/engine/dedup-index.js';
+import { copyDigests } from '../../src/message/copy-rule.js';
 import { crFoldedSizes } from '../../src/message/cr-runs.js';
 import { prepareMessage } from '../../src/message/prepared-message.js';
 import { CopyLookup } from '../../src/engine/copy-lookup.js';
@@ -100,6 +101,42 @@ describe('DedupIndex', () => {
     const stripped = Buffer.from(ok.toString('latin1').replace(/\r\n/g, '\n'), 'latin1');
     expect(await index.check(contentKeyOfMessage(stripped), stripped.length, 'U2')).toMatchObject({ keptUid: 1, sizeDiffers: false });
     expect(fetched).toEqual([1]);
+  });
+});
+
+describe('DedupIndex given the message bytes: the copy rule decides', () => {
+  const whole = (content: Buffer) => ({ content, digests: copyDigests(content) });
+
+  it('does not take another message with the Message-ID and size for a copy', async () => {
+    const a = withId('reading@sensor', 'temperature 001');
+    const b = withId('reading@sensor', 'temperature 002');
+    const { lookup, fetched } = folderOf([a]);
+    const index = new DedupIndex(lookup);
+    expect(await index.check('mid:reading@sensor', b.length, 'U2', [], [], whole(b))).toBeUndefined();
+    expect(await index.check('mid:reading@sensor', a.length, 'U1', [], [], whole(a))).toMatchObject({ keptUid: 1, sizeDiffers: false });
+    // Each copy is fetched once per run, however many messages carry its key.
+    expect(fetched).toEqual([1]);
+  });
+
+  it('fetches nothing when the key is not in the folder', async () => {
+    const { lookup, fetched } = folderOf([withId('other@b', 'x')]);
+    const m = withId('new@b', 'x');
+    expect(await new DedupIndex(lookup).check('mid:new@b', m.length, 'U1', [], [], whole(m))).toBeUndefined();
+    expect(fetched).toEqual([]);
+  });
+
+  it('takes a message of this run for a copy only when it is the message by the copy rule', async () => {
+    const index = new DedupIndex(folderOf([]).lookup);
+    const a = withId('reading@sensor', 'temperature 001\r\n');
+    const b = withId('reading@sensor', 'temperature 002\r\n');
+    index.remember('mid:reading@sensor', a.length, 'U1', copyDigests(a));
+    expect(await index.check('mid:reading@sensor', b.length, 'U2', [], [], whole(b))).toBeUndefined();
+    // The same mail delivered twice, one copy with LF line ends, is one message.
+    const again = Buffer.from(a.toString('latin1').replace(/\r\n/g, '\n'), 'latin1');
+    expect(await index.check('mid:reading@sensor', again.length, 'U3', [], [], whole(again))).toMatchObject({
+      keptIn: 'this-run',
+      keptAs: 'U1',
+    });
   });
 });
 
