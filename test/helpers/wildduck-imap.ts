@@ -272,7 +272,10 @@ export async function startWildDuckImap(): Promise<WildDuckImap> {
     const maildata = indexer.getMaildata(mimeTree);
     await new Promise<void>((resolve, reject) => indexer.storeNodeBodies(maildata, mimeTree, (err) => (err ? reject(err) : resolve())));
     message.modseq = ++folder.modifyIndex;
-    folder.messages.push(message);
+    // Kept in UID order, as WildDuck's queries sort by UID: APPENDs over several connections finish out of order.
+    const at = folder.messages.findIndex((m) => m.uid > message.uid);
+    if (at === -1) folder.messages.push(message);
+    else folder.messages.splice(at, 0, message);
     return message;
   };
 
