@@ -103,6 +103,18 @@ export class DedupIndex {
   }
 
   /**
+   * A copy no upload of this run accounts for that holds the message's lines
+   * in another order (CopyLookup.rebuilt): the server stored the message and
+   * serves it rebuilt. Not the message, so no duplicate; not another message,
+   * so not to be uploaded again. Asked once check found no copy that is it.
+   */
+  async rebuiltCopy(key: string, content: Buffer, altKeys: readonly string[] = []): Promise<number | undefined> {
+    const found = (await this.destination.rebuilt([key, ...altKeys], content)).find((m) => !this.claimed?.has(m.uid));
+    this.claim(found?.uid);
+    return found?.uid;
+  }
+
+  /**
    * `altKeys` and `altSizes`: what a server that changes messages on storage may make of it (see
    * PreparedMessage). `whole`: the message's bytes and copy-rule digests; without them (a dry run that
    * read only headers) the key alone decides, as nothing can be compared.
