@@ -310,7 +310,15 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
     const shared = (key: string) => (keyCount.get(key) ?? 0) > 1;
 
     // Headers and LIST size settle most messages without reading them whole.
-    const useTop = !options.deep && pop3.readsHeaders;
+    // A server that rebuilds what it serves keeps the size it computed: a copy's size proves nothing there.
+    const deep = options.deep || imap.rebuildsMessages === true;
+    if (deep && !options.deep) {
+      report.deep = true;
+      warn(
+        `IMAP server ${imap.server} serves each message rebuilt from what it stored (WildDuck), so a copy's size proves nothing: every message was read whole and judged by the copy rule, as with --deep.`,
+      );
+    }
+    const useTop = !deep && pop3.readsHeaders;
     report.read = useTop ? 'TOP' : 'RETR';
     let toRead = numbers;
     if (useTop) {
@@ -391,7 +399,7 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
         problem({ problem: 'missing', ...base, copies: [] }, `No message with its key (${keys.key}) is in the folder.`);
         return;
       }
-      if (!options.deep && !byHeadersOnly && !judgeEvery && copies.some((c) => c.size === content.length)) {
+      if (!deep && !byHeadersOnly && !judgeEvery && copies.some((c) => c.size === content.length)) {
         if (!useTop && keys.key.startsWith('mid:')) {
           const ns = waiting.get(keys.key);
           if (ns) ns.push(n);

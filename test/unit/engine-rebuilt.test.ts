@@ -126,4 +126,21 @@ describe('a server that rebuilds messages from their MIME tree', () => {
       expect(report.problems.every((p) => p.problem === 'altered')).toBe(true);
     }
   });
+
+  it('plain verify reads every message whole from a server that says it rebuilds them, and names each changed copy', async () => {
+    const mailbox = new MemoryMailbox(messages);
+    const account = new MemoryImapServer({ onStore: wildDuckRebuild, rebuildsMessages: true });
+    account.addFolder('Archive');
+    await migrate(memoryEndpoints(mailbox, account), migrateOptions());
+    const warnings: string[] = [];
+    const report = await verifyMailbox(
+      memoryEndpoints(mailbox, account),
+      { folder: ['Archive'], deep: false },
+      { warn: (w) => warnings.push(w) },
+    );
+    expect(report.problems.filter((p) => /stored changed, not proven/i.test(p.detail)).map((p) => p.uidl)).toEqual(['u1', 'u2', 'u3']);
+    expect(report.missing).toBe(0);
+    expect(report.deep).toBe(true);
+    expect(warnings.join('\n')).toMatch(/size proves nothing/);
+  });
 });
