@@ -41,7 +41,7 @@ export function formatVerifyReport(r: VerifyReport): string {
     lines.push(`note  UIDL ${n.uidl}  ${n.date ?? '(no date)'}  ${quoted(n.subject)}  ${n.detail}`);
   }
   const how = r.deep ? 'by key, size and SHA-256' : `by key and size, POP3 read with ${r.read}`;
-  const outcome = r.problems.length === 0 ? 'all there' : `${r.missing} missing${r.deep ? `, ${r.altered} altered` : ''}`;
+  const outcome = r.problems.length === 0 ? 'all there' : `${r.missing} missing${r.deep || r.altered > 0 ? `, ${r.altered} altered` : ''}`;
   const changed = formatServerChanges(r);
   lines.push(
     `verify ${mailboxLabel(r.pop3, r.imap, r.folder)}${r.folderExists ? '' : ' (does not exist)'}: ` +

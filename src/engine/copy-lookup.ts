@@ -7,7 +7,7 @@
  * is the message's (or one a server change gives it): equal headers and an
  * equal size do not make two messages one.
  */
-import { copyDigests, judgeCopy, type CopyDigests } from '../message/copy-rule.js';
+import { copyDigests, judgeCopy, movedLinesDigest, type CopyDigests } from '../message/copy-rule.js';
 import { contentKeyOfMessage, indexKeyOf } from '../message/identity-key.js';
 import type { FolderIndex, IndexedMessage } from '../store/mail-store.js';
 
@@ -18,10 +18,11 @@ import type { FolderIndex, IndexedMessage } from '../store/mail-store.js';
  */
 export type FetchCopies = (uids: readonly number[], binary: boolean, each: (uid: number, content: Buffer) => void) => Promise<void>;
 
-/** What was learnt of a copy fetched: the key of its bytes and its copy-rule digests. */
+/** What was learnt of a copy fetched: the key of its bytes, its copy-rule digests and its lines in no order. */
 export interface KnownCopy {
   key: string;
   digests: CopyDigests;
+  moved: string;
 }
 
 /** What was learnt of each copy fetched, by UID, for one UIDVALIDITY of the folder. */
@@ -127,6 +128,20 @@ export class CopyLookup {
     return [...found, ...rest.filter((m) => same(binary.get(m.uid)))];
   }
 
+  /**
+   * The candidates under `keys` (for a fallback key: every message with its
+   * header fields, whatever its body) that hold `content`'s lines in another
+   * order (see movedLinesDigest): what a MIME-tree store made of it. Asked
+   * once no copy is the message by the copy rule.
+   */
+  async rebuilt(keys: readonly string[], content: Buffer): Promise<IndexedMessage[]> {
+    const candidates = this.candidates(keys);
+    if (candidates.length === 0) return [];
+    await this.learn(candidates);
+    const moved = movedLinesDigest(content);
+    return candidates.filter((m) => this.known.get(m.uid)?.moved === moved);
+  }
+
   /** The digests of a copy as fetched and, where the store offers it, as FETCH BINARY returns it (NUL bytes kept). */
   async forms(copy: IndexedMessage): Promise<CopyDigests[]> {
     await this.learn([copy]);
@@ -142,7 +157,7 @@ export class CopyLookup {
     const unknown = messages.filter((m) => !this.known.has(m.uid)).map((m) => m.uid);
     if (unknown.length === 0) return;
     await this.fetch(unknown, false, (uid, content) =>
-      this.known.set(uid, { key: contentKeyOfMessage(content), digests: copyDigests(content) }),
+      this.known.set(uid, { key: contentKeyOfMessage(content), digests: copyDigests(content), moved: movedLinesDigest(content) }),
     );
   }
 }

@@ -1,5 +1,5 @@
-import type { IndexedMessage } from '../store/mail-store.js';
 import { judgeCopy, type CopyDigests } from '../message/copy-rule.js';
+import type { IndexedMessage } from '../store/mail-store.js';
 import type { CopyLookup } from './copy-lookup.js';
 import type { DuplicateReport } from './summary.js';
 
@@ -26,13 +26,13 @@ export class DedupIndex {
    * the message's.
    */
   private readonly runForms = new Map<string, number>();
-  /** CopyDigests.storedAs of the few messages of this run that have any. */
-  private readonly runStoredAs = new Map<number, readonly string[]>();
   private readonly runKeys: string[] = [];
   private readonly runUidls: string[] = [];
   private readonly runSizes: number[] = [];
   /** DIGEST_BYTES per position, all zero when its digests are unknown (a dry run read only headers). */
   private runDigests = Buffer.alloc(0);
+  /** A position's `storedAs` digests, for the few messages that have any (see CopyDigests). */
+  private readonly runStoredAs = new Map<number, readonly string[]>();
 
   /**
    * Destination UIDs this run's own uploads account for, kept while an
@@ -100,6 +100,18 @@ export class DedupIndex {
       return { uid: m.uid, changed: true };
     }
     return undefined;
+  }
+
+  /**
+   * A copy no upload of this run accounts for that holds the message's lines
+   * in another order (CopyLookup.rebuilt): the server stored the message and
+   * serves it rebuilt. Not the message, so no duplicate; not another message,
+   * so not to be uploaded again. Asked once check found no copy that is it.
+   */
+  async rebuiltCopy(key: string, content: Buffer, altKeys: readonly string[] = []): Promise<number | undefined> {
+    const found = (await this.destination.rebuilt([key, ...altKeys], content)).find((m) => !this.claimed?.has(m.uid));
+    this.claim(found?.uid);
+    return found?.uid;
   }
 
   /**

@@ -73,6 +73,11 @@ export function storedChangedReason(server: string, uid: number | undefined): st
   return `IMAP server ${server} stored it${uid === undefined ? '' : ` as UID ${uid}`}, but changed beyond what the copy rule accepts (not only line ends, 8-bit header bytes or its own header fields): not proven, so it stays on the source and is not uploaded again.`;
 }
 
+/** Why a message whose copy holds its lines in another order counts as stored changed (see CopyLookup.rebuilt). */
+export function rebuiltReason(server: string, uid: number): string {
+  return `IMAP server ${server} holds it as UID ${uid} with its lines in another order (a server that stores a message as MIME parts and rebuilds it, such as WildDuck, serves the text after the last part before the first): stored changed, not proven, so it stays on the source and is not uploaded again.`;
+}
+
 /** Throttling refusals obeyed for one batch before its messages count as failed. */
 const THROTTLE_RETRIES = 5;
 
@@ -320,6 +325,12 @@ class TransferPass {
       const dup = await dedup.check(prepared.key, size, uidl, prepared.altKeys, prepared.altSizes, whole);
       if (dup) {
         ledger.duplicate(dup, size);
+        return false;
+      }
+      // Found again without the journal, a copy the server rebuilt would otherwise be taken for another message.
+      const rebuilt = whole ? await dedup.rebuiltCopy(prepared.key, content, prepared.altKeys) : undefined;
+      if (rebuilt !== undefined) {
+        ledger.storedChanged(uidl, prepared.key, size, rebuilt, rebuiltReason(destination.server, rebuilt));
         return false;
       }
     }

@@ -39,7 +39,7 @@ import type { FolderIndex, FolderInfo, IndexedMessage, MailDestination, MailSour
 import { readableHeader } from '../message/display.js';
 import { firstHeader, headerBlock, parseHeaders, type HeaderField } from '../message/headers.js';
 import { identityKey } from '../message/identity-key.js';
-import { copyDigests, judgeCopy, serverChanges, SERVER_CHANGES, type CopyDigests } from '../message/copy-rule.js';
+import { copyDigests, judgeCopy, movedLinesDigest, serverChanges, SERVER_CHANGES, type CopyDigests } from '../message/copy-rule.js';
 import { messageKeys } from '../message/prepared-message.js';
 import { CopyLookup } from './copy-lookup.js';
 import { scanIndex } from './folder-index.js';
@@ -168,6 +168,10 @@ interface Pending extends Described {
   /** Its key is a fallback key: `copies` share its header fields, and only their bytes can tell which is its copy. */
   byHeadersOnly: boolean;
   judged: Judged | undefined;
+  /** A copy with its lines in another order (CopyLookup.rebuilt), once one was fetched. */
+  rebuiltUid?: number;
+  /** movedLinesDigest of `content`, once needed. */
+  moved?: string;
 }
 
 /** New destination sessions in a row, without a message fetched between them, before a fetch gives up. */
@@ -306,7 +310,15 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
     const shared = (key: string) => (keyCount.get(key) ?? 0) > 1;
 
     // Headers and LIST size settle most messages without reading them whole.
-    const useTop = !options.deep && pop3.readsHeaders;
+    // A server that rebuilds what it serves keeps the size it computed: a copy's size proves nothing there.
+    const deep = options.deep || imap.rebuildsMessages === true;
+    if (deep && !options.deep) {
+      report.deep = true;
+      warn(
+        `IMAP server ${imap.server} serves each message rebuilt from what it stored (WildDuck), so a copy's size proves nothing: every message was read whole and judged by the copy rule, as with --deep.`,
+      );
+    }
+    const useTop = !deep && pop3.readsHeaders;
     report.read = useTop ? 'TOP' : 'RETR';
     let toRead = numbers;
     if (useTop) {
@@ -387,7 +399,7 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
         problem({ problem: 'missing', ...base, copies: [] }, `No message with its key (${keys.key}) is in the folder.`);
         return;
       }
-      if (!options.deep && !byHeadersOnly && !judgeEvery && copies.some((c) => c.size === content.length)) {
+      if (!deep && !byHeadersOnly && !judgeEvery && copies.some((c) => c.size === content.length)) {
         if (!useTop && keys.key.startsWith('mid:')) {
           const ns = waiting.get(keys.key);
           if (ns) ns.push(n);
@@ -512,9 +524,15 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
       if (waiting.size === 0) continue;
       await fetchCopies([...waiting.keys()], asBinary, (uid, content) => {
         const digests = copyDigests(content);
+        let moved: string | undefined;
         for (const p of waiting.get(uid) ?? []) {
           if (p.judged?.verdict === 'identical') continue;
           const verdict = judgeCopy(p.digests, digests);
+          if (verdict === 'different' && p.rebuiltUid === undefined) {
+            moved ??= movedLinesDigest(content);
+            p.moved ??= movedLinesDigest(p.content);
+            if (moved === p.moved) p.rebuiltUid = uid;
+          }
           if (verdict === 'identical') p.judged = { verdict, uid };
           else if (verdict === 'server-changed') {
             if (p.judged?.verdict !== 'server-changed') p.judged = { verdict, uid, changes: changesBetween(p.content, content) };
@@ -555,6 +573,11 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
           ? 'Not compared: it contains NUL bytes, which only FETCH BINARY returns, and base64 or quoted-printable parts, which FETCH BINARY returns decoded.'
           : 'Not compared: it contains NUL bytes, which the server can return only with FETCH BINARY, and it does not offer BINARY.',
       });
+    } else if (p.rebuiltUid !== undefined) {
+      problem(
+        base,
+        `Stored changed, not proven: its copy (UID ${p.rebuiltUid}) holds its lines in another order (a server that stores a message as MIME parts and rebuilds it, such as WildDuck, serves the text after the last part before the first). poplift neither uploads it again nor deletes it; look at the copy, and delete the message from POP3 yourself once it will do.`,
+      );
     } else if (judged === undefined) {
       problem({ ...base, problem: 'missing' }, `Its copy (${listCopies(p.copies)}) was removed from the folder during the check.`);
     } else if (p.byHeadersOnly) {

@@ -61,6 +61,10 @@ export class ImapDestination implements MailDestination {
     return this.target.binaryFetch;
   }
 
+  get rebuildsMessages(): boolean {
+    return this.target.rebuildsMessages;
+  }
+
   openFolder(levels: readonly string[], create: boolean, knownMissing = false): Promise<FolderInfo> {
     return this.target.openFolder(levels, create, knownMissing);
   }

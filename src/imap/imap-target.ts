@@ -705,6 +705,11 @@ export class ImapTarget {
     return this.client.capabilities.has('BINARY');
   }
 
+  /** WildDuck, recognised by its greeting ("WildDuck IMAP Server ready ..."), serves BODY[] rebuilt from a MIME tree. */
+  get rebuildsMessages(): boolean {
+    return /^WildDuck IMAP Server\b/i.test(this.client.greeting ?? '');
+  }
+
   /**
    * The full bytes of the messages with these UIDs (BODY.PEEK[], or
    * BINARY.PEEK[] with `binary` when the server offers it), handed to `each`

@@ -170,6 +170,29 @@ function digest(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex').slice(0, 32);
 }
 
+/**
+ * A digest of the message's lines in no order (each line without the bytes
+ * that end it, repeats counted). Not a rule for "this copy is the message":
+ * a copy with the message's lines in another order is another message by the
+ * copy rule. It recognises what a MIME-tree store (WildDuck) serves for a
+ * message with text after a multipart's closing boundary: that text moved
+ * before the first part. Such a copy is the server's, changed, not proven:
+ * it is not to be taken for another message and uploaded again.
+ */
+export function movedLinesDigest(content: Buffer): string {
+  const lines: Buffer[] = [];
+  for (let start = 0; start < content.length;) {
+    const line = lineAt(content, start);
+    lines.push(content.subarray(start, line.end));
+    start = line.next;
+  }
+  lines.sort((a, b) => Buffer.compare(a, b));
+  const hash = createHash('sha256');
+  // Each line prefixed by its length, so no two lists of lines hash alike.
+  for (const line of lines) hash.update(`${line.length}:`).update(line);
+  return hash.digest('hex').slice(0, 32);
+}
+
 /** Whether the message has a CR that does not end a line (Courier would delete it). */
 function hasBareCr(content: Buffer): boolean {
   for (let cr = content.indexOf(CR); cr !== -1; cr = content.indexOf(CR, cr)) {

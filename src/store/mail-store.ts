@@ -157,6 +157,12 @@ export interface MailDestination {
   /** Whether fetchBodies can return messages with NUL bytes as stored. */
   readonly readsBinary: boolean;
   /**
+   * Whether the server serves each message rebuilt from what it stored
+   * (WildDuck's MIME tree), at the size it computed: an equal size then
+   * proves nothing, so verify reads every message whole.
+   */
+  readonly rebuildsMessages?: boolean;
+  /**
    * Looks the folder up by its levels, and creates it when asked to and
    * missing (`knownMissing`: an earlier lookup found no such folder).
    */

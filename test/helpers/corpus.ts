@@ -245,3 +245,108 @@ export function makeInteropCorpus(count = 48, seed = 11): Buffer[] {
   }
   return out;
 }
+
+export interface MimeTreeMessage {
+  raw: Buffer;
+  label: string;
+  /** Unique in the corpus: `Subject: tree <n>`. */
+  subject: string;
+  /** Text after the closing boundary of the outermost multipart: a MIME-tree store serves it elsewhere. */
+  epilogue: boolean;
+}
+
+/**
+ * Real-shaped mail for a server that stores a MIME tree and rebuilds the
+ * message from it (WildDuck): every message distinct and with a Message-ID;
+ * multipart/alternative (some with the usual preamble), multipart/mixed with
+ * a base64 attachment in 76-column lines, nested multiparts, plain text
+ * (some ending in blank lines). One in `epilogueEvery` multipart messages has
+ * text after its closing boundary, as real mail does: blank lines a client
+ * left, or a mailing list's footer added after the last part. One in
+ * `noIdEvery` multipart messages has no Message-ID (its key then has a
+ * digest of its body), some of them with such text too.
+ */
+export function makeMimeTreeCorpus(
+  count: number,
+  options: { seed?: number; epilogueEvery?: number; noIdEvery?: number } = {},
+): MimeTreeMessage[] {
+  const rand = prng(options.seed ?? 26);
+  const every = options.epilogueEvery ?? 8;
+  const noIdEvery = options.noIdEvery ?? 5;
+  const out: MimeTreeMessage[] = [];
+  const words = ['alpha', 'beta', 'gamma', 'delta', 'meeting', 'invoice', 'attached', 'regards', 'thanks', 'tomorrow'];
+  const text = (n: number) => {
+    const lines: string[] = [];
+    for (let l = 0; l < n; l++) {
+      const len = 3 + Math.floor(rand() * 10);
+      lines.push(Array.from({ length: len }, () => words[Math.floor(rand() * words.length)]!).join(' '));
+    }
+    return lines.join(CRLF) + CRLF;
+  };
+  const epilogues = [
+    CRLF,
+    CRLF + CRLF,
+    `${CRLF}_______________________________________________${CRLF}list mailing list${CRLF}list@lists.example.org${CRLF}`,
+  ];
+  let multipart = 0;
+  for (let i = 1; out.length < count; i++) {
+    const shape = rand();
+    const subject = `tree ${i}`;
+    const headers = [
+      `Received: from relay${i}.example.net (relay${i}.example.net [192.0.2.${i % 250}]) by mx.old.example with ESMTP id w${i}; Tue, 01 Jul 2003 10:52:37 +0200`,
+      `From: Sender ${i} <sender${i}@example.org>`,
+      'To: alice@old.example',
+      `Subject: ${subject}`,
+      'Date: Mon, 30 Jun 2003 09:00:00 +0000',
+      `Message-ID: <t${i}.tree@example.org>`,
+      'MIME-Version: 1.0',
+    ];
+    if (shape < 0.15) {
+      const body = text(1 + Math.floor(rand() * 20)) + (rand() < 0.3 ? CRLF + CRLF : '');
+      out.push({
+        raw: msg([...headers, 'Content-Type: text/plain; charset=us-ascii'], body),
+        label: `plain ${i}`,
+        subject,
+        epilogue: false,
+      });
+      continue;
+    }
+    const epilogue = ++multipart % every === 0;
+    if (multipart % noIdEvery === 0) headers.splice(5, 1);
+    const tail = epilogue ? epilogues[Math.floor(rand() * epilogues.length)]! : '';
+    const b = `----=_Part_${i}_${Math.floor(rand() * 1e9)}`;
+    const plain = text(2 + Math.floor(rand() * 30));
+    const html = `<html><body>${CRLF}${plain.replace(/\r\n/g, `<br>${CRLF}`)}</body></html>${CRLF}`;
+    const alternative = (bd: string) =>
+      `--${bd}${CRLF}Content-Type: text/plain; charset=utf-8${CRLF}Content-Transfer-Encoding: 7bit${CRLF}${CRLF}${plain}` +
+      `--${bd}${CRLF}Content-Type: text/html; charset=utf-8${CRLF}Content-Transfer-Encoding: 7bit${CRLF}${CRLF}${html}--${bd}--${CRLF}`;
+    if (shape < 0.55) {
+      const preamble = rand() < 0.5 ? `This is a multi-part message in MIME format.${CRLF}` : '';
+      out.push({
+        raw: msg([...headers, `Content-Type: multipart/alternative; boundary="${b}"`], preamble + alternative(b) + tail),
+        label: `alternative ${i}`,
+        subject,
+        epilogue,
+      });
+      continue;
+    }
+    const attachment = randomBytesSeeded(200 + Math.floor(rand() * 6000), rand)
+      .toString('base64')
+      .replace(/.{76}/g, `$&${CRLF}`)
+      .replace(/\r\n$/, '');
+    const file =
+      `--${b}${CRLF}Content-Type: application/pdf; name="doc${i}.pdf"${CRLF}Content-Transfer-Encoding: base64${CRLF}` +
+      `Content-Disposition: attachment; filename="doc${i}.pdf"${CRLF}${CRLF}${attachment}${CRLF}--${b}--${CRLF}`;
+    const first =
+      shape < 0.8
+        ? `--${b}${CRLF}Content-Type: text/plain; charset=utf-8${CRLF}${CRLF}${plain}`
+        : `--${b}${CRLF}Content-Type: multipart/alternative; boundary="alt-${b}"${CRLF}${CRLF}${alternative(`alt-${b}`)}${CRLF}`;
+    out.push({
+      raw: msg([...headers, `Content-Type: multipart/mixed; boundary="${b}"`], first + file + tail),
+      label: shape < 0.8 ? `mixed ${i}` : `nested ${i}`,
+      subject,
+      epilogue,
+    });
+  }
+  return out;
+}

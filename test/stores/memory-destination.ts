@@ -91,6 +91,8 @@ export interface AccountOptions {
   appendLimit?: number;
   /** What the server does to a message it stores (CRs deleted, header bytes rewritten, fields added). */
   onStore?: (content: Buffer) => Buffer;
+  /** Whether the store says it serves messages rebuilt from what it stored (MailDestination.rebuildsMessages). */
+  rebuildsMessages?: boolean;
 }
 
 function imapError(server: string, code: ErrorCodeValue, message: string): PopliftError {
@@ -231,6 +233,10 @@ export class MemoryDestination implements MailDestination {
 
   get readsBinary(): boolean {
     return this.account.options.readsBinary;
+  }
+
+  get rebuildsMessages(): boolean {
+    return this.account.options.rebuildsMessages === true;
   }
 
   async openFolder(levels: readonly string[], create: boolean): Promise<FolderInfo> {

@@ -204,6 +204,11 @@ describe('formatVerifyReport', () => {
     ]);
   });
 
+  it('counts altered copies in a plain verify too: a copy stored changed is named there', () => {
+    const plain: VerifyReport = { ...base, deep: false, read: 'TOP', missing: 0, altered: 1, problems: [base.problems[1]!], notes: [] };
+    expect(formatVerifyReport(plain)).toMatch(/; 0 missing, 1 altered; 1\.3 s\n$/);
+  });
+
   it("counts the messages stored with the server's changes in the summary, by change, not one line each", () => {
     const changed = (n: number, changes: VerifyReport['notes'][number]['changes']) => ({
       note: 'server-changed' as const,
