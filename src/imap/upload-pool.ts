@@ -17,6 +17,16 @@ import type { AppendItem, AppendOutcome, ImapAppendChannel } from './imap-append
 export const DEFAULT_CONNECTIONS_WITHOUT_MULTIAPPEND = 8;
 
 /**
+ * Connections for a server that lacks UIDPLUS as well: a small or old
+ * server, not a hosted provider (Gmail, Microsoft 365, Yahoo and Zoho all
+ * offer UIDPLUS). GNU Mailutils imap4d is one: with four or more connections
+ * appending into one mbox folder it refuses some APPENDs with [TRYCREATE]
+ * and then answers nothing; with one or two it stores 500 messages in 6.5 s
+ * either way.
+ */
+export const CONNECTIONS_WITHOUT_UIDPLUS = 2;
+
+/**
  * Servers that store one APPEND into a folder at a time however many
  * connections send them. Courier-IMAP locks the folder (tmp/courier.lock)
  * for each APPEND, and a process that finds it taken waits for a change
@@ -107,7 +117,14 @@ export class UploadPool {
       this.oneAtATime = first;
       return 1;
     }
-    return this.options.withoutMultiAppend ?? DEFAULT_CONNECTIONS_WITHOUT_MULTIAPPEND;
+    if (this.options.withoutMultiAppend !== undefined) return this.options.withoutMultiAppend;
+    if (!first.capabilities.has('UIDPLUS')) {
+      this.options.debug?.(
+        `IMAP -: ${first.server} offers neither MULTIAPPEND nor UIDPLUS; uploading over ${CONNECTIONS_WITHOUT_UIDPLUS} connections.`,
+      );
+      return CONNECTIONS_WITHOUT_UIDPLUS;
+    }
+    return DEFAULT_CONNECTIONS_WITHOUT_MULTIAPPEND;
   }
 
   /**
