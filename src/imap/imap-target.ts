@@ -185,6 +185,18 @@ export class ImapTarget {
   private pool: UploadPool | undefined;
   /** A CLOSE sent in the background by inspect(); what needs a selected folder waits for it. */
   private deselecting: Promise<unknown> | undefined;
+  /**
+   * What selects, reads under a selection, or leaves one (inspect, fetchBodies, addFlags, status)
+   * runs one at a time: a STATUS deselects the folder first, which under another caller's mailbox
+   * lock would leave its FETCH with no mailbox selected.
+   */
+  private selectionQueue: Promise<unknown> = Promise.resolve();
+
+  private inTurn<T>(work: () => Promise<T>): Promise<T> {
+    const turn = this.selectionQueue.then(work, work);
+    this.selectionQueue = turn.catch(() => undefined);
+    return turn;
+  }
   /** The SELECT of a folder openFolder() just created, sent in the background; inspect() takes it. */
   private selecting: { path: string; info: Promise<FolderInfo> } | undefined;
 
@@ -623,7 +635,11 @@ export class ImapTarget {
   }
 
   /** UIDVALIDITY, UIDNEXT and MESSAGES now: how this run left the folder. */
-  async status(folder: FolderInfo): Promise<FolderStatus | undefined> {
+  status(folder: FolderInfo): Promise<FolderStatus | undefined> {
+    return this.inTurn(() => this.statusNow(folder));
+  }
+
+  private async statusNow(folder: FolderInfo): Promise<FolderStatus | undefined> {
     if (this.client.mailbox && !this.deselecting) this.deselect();
     await this.deselected();
     const status = await this.within('STATUS', this.client.status(folder.path, { uidNext: true, uidValidity: true, messages: true })).catch(
@@ -655,7 +671,11 @@ export class ImapTarget {
    * asked for (one bulk FETCH under EXAMINE, then CLOSE, which expunges
    * nothing in a read-only mailbox).
    */
-  async inspect(folder: FolderInfo, want: { flags: boolean; scan?: FolderScan }): Promise<FolderInfo> {
+  inspect(folder: FolderInfo, want: { flags: boolean; scan?: FolderScan }): Promise<FolderInfo> {
+    return this.inTurn(() => this.inspectNow(folder, want));
+  }
+
+  private async inspectNow(folder: FolderInfo, want: { flags: boolean; scan?: FolderScan }): Promise<FolderInfo> {
     if (!folder.exists) return folder;
     let result = folder;
     try {
@@ -716,7 +736,11 @@ export class ImapTarget {
    * one at a time as they arrive; the folder is opened read-only and no flag
    * changes. UIDs no longer in the folder are simply not delivered.
    */
-  async fetchBodies(
+  fetchBodies(folder: FolderInfo, uids: readonly number[], binary: boolean, each: (uid: number, content: Buffer) => void): Promise<void> {
+    return this.inTurn(() => this.fetchBodiesNow(folder, uids, binary, each));
+  }
+
+  private async fetchBodiesNow(
     folder: FolderInfo,
     uids: readonly number[],
     binary: boolean,
@@ -795,7 +819,11 @@ export class ImapTarget {
    * 365 drops \Flagged, see ProviderProfile.flaggedNeedsStore): upload
    * without them, then set them here with the UIDs APPENDUID returned.
    */
-  async addFlags(folder: FolderInfo, uids: readonly number[], flags: readonly string[]): Promise<void> {
+  addFlags(folder: FolderInfo, uids: readonly number[], flags: readonly string[]): Promise<void> {
+    return this.inTurn(() => this.addFlagsNow(folder, uids, flags));
+  }
+
+  private async addFlagsNow(folder: FolderInfo, uids: readonly number[], flags: readonly string[]): Promise<void> {
     if (uids.length === 0 || flags.length === 0 || !folder.exists) return;
     try {
       await this.deselected();
