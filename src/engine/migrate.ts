@@ -424,8 +424,11 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       );
     }
 
-    if (stop.userRequested) stop.stop('interrupted', 'interrupted; run poplift again to continue.');
     const left = fresh.filter((u) => !ledger.settled.has(u) && !vanished.has(u)).length;
+    // A stop asked for once every message was settled cut nothing short, unless deleting was still to come.
+    if (stop.userRequested && left > 0) stop.stop('interrupted', 'interrupted; run poplift again to continue.');
+    else if (stop.userRequested && options.delete && !options.dryRun)
+      stop.stop('interrupted', 'interrupted before deleting from the source; every message was copied: run poplift again to delete.');
     if (left > 0) {
       // Exit 0 promises every message is on the destination: say why some are not.
       stop.stop('incomplete', `${left} message(s) were neither uploaded nor found on the destination; run poplift again.`);

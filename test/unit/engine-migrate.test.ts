@@ -94,6 +94,20 @@ describe('migrateMailbox on in-memory stores', () => {
     expect(journal.load().done.size).toBe(8);
   });
 
+  it('a stop asked for after every message was settled cuts nothing short: no "stopped early", unless deleting was still to come', async () => {
+    for (const remove of [false, true]) {
+      const { endpoints } = setup(mails(3));
+      let settled = 0;
+      const { summary } = await migrate(endpoints, migrateOptions({ delete: remove }), {
+        onProgress: () => settled++,
+        stopRequested: () => settled >= 3,
+      });
+      expect(summary.appended).toBe(3);
+      if (remove) expect(summary.stopped).toMatch(/before deleting from the source; every message was copied/);
+      else expect(summary.stopped).toBeUndefined();
+    }
+  });
+
   it('does not trust the journal once the folder was recreated (UIDVALIDITY changed)', async () => {
     const { account, endpoints } = setup(mails(3));
     const journal = journalFile();
