@@ -26,10 +26,17 @@ import { checkNotifyOptions, markAlreadyReported, recordOutcome, type NotifyCliO
 export type { MigrateCliOptions } from './migrate-options.js';
 
 /** SIGINT/SIGTERM ask the engine to stop taking messages; a second signal leaves at once. */
-export function watchSignals(): { stop: () => boolean; signal: () => NodeJS.Signals | undefined; dispose: () => void } {
+export function watchSignals(onForcedExit?: (sig: NodeJS.Signals) => void): {
+  stop: () => boolean;
+  signal: () => NodeJS.Signals | undefined;
+  dispose: () => void;
+} {
   let received: NodeJS.Signals | undefined;
   const handler = (sig: NodeJS.Signals) => {
-    if (received) process.exit(signalExitCode(sig));
+    if (received) {
+      onForcedExit?.(sig);
+      process.exit(signalExitCode(sig));
+    }
     received = sig;
   };
   process.on('SIGINT', handler);
@@ -224,7 +231,11 @@ export async function runMigrate(pop3Text: string, imapText: string, o: MigrateC
   const plan = planMigrate(pop3Text, imapText, o);
   checkNotifyOptions(o);
   const output = new Output(io.stderr, { ...outputSettings(o, io.stderr, false, 'when-listed'), endLine: false });
-  const signals = watchSignals();
+  // A second signal leaves at once: the bar ends on its own line, and a line says what became of the run.
+  const signals = watchSignals((sig) => {
+    output.close();
+    output.error(`stopped at once by a second ${sig}; what was recorded before it is kept: run poplift again to go on.`);
+  });
   const id = 0;
   const warn = (message: string) => output.warn(message);
   const context = runContext(plan, o, io, 'migrate', warn);

@@ -211,6 +211,10 @@ describeIntegration('progress in a real terminal: fits the width, ends at 100 %,
       process.kill(pid, 'SIGINT');
       expect(await run.done).toBe(130);
       expectRestored(run.output());
+      // The bar is not left without its line end: the last line says what became of the run.
+      const rows = screenOf(run.output(), 100).filter((r) => r.trim() !== '');
+      const said = rows.findIndex((r) => /^poplift: stopped at once by a second SIGINT; what was recorded/.test(r));
+      expect(said, rows.join('\n')).toBeGreaterThanOrEqual(rows.length - 2);
     });
 
     it('one Ctrl-C: stops cleanly and restores the terminal', async () => {
