@@ -242,8 +242,6 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
   // On a terminal, what batch prints itself fits its width (the last column left empty, as the bars leave it).
   const termColumns = (io.stderr as { columns?: unknown }).columns;
   const screenWidth = settings.tty && typeof termColumns === 'number' && termColumns > 0 ? Math.max(20, termColumns) - 1 : undefined;
-  const barsDrawn = settings.tty && !settings.quiet && !settings.json;
-  output.wrapWidth = barsDrawn ? screenWidth : undefined;
   const warn = (message: string) => output.warn(message);
 
   // Every row is checked before anything starts.

@@ -147,6 +147,10 @@ export class Output {
     private readonly now: () => number = Date.now,
   ) {
     this.mode = settings.quiet || settings.json ? 'none' : settings.tty ? 'bars' : 'lines';
+    if (this.mode === 'bars') {
+      const columns = (stderr as { columns?: unknown }).columns;
+      this.wrapWidth = Math.max(20, typeof columns === 'number' && columns > 0 ? columns : 80) - 1;
+    }
     this.startedAt = now();
     this.lastProgressLine = this.startedAt;
   }
@@ -232,7 +236,7 @@ export class Output {
     if (this.mode !== 'bars' || this.closed || !r) return;
     this.barred.add(id);
     this.bars ??= new BarDisplay(this.stderr, this.settings.total, () => this.totalTally(), this.now);
-    if (r.label !== r.name) this.bars.log(`poplift: ${r.name}`);
+    if (r.label !== r.name) this.bars.log(this.onScreen(`poplift: ${r.name}`));
     this.bars.start(id, r.label);
   }
 

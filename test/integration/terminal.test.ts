@@ -82,10 +82,18 @@ describeIntegration('progress in a real terminal: fits the width, ends at 100 %,
         if (cols >= 120) expect(line).toMatch(/\d+\/120 msgs \| [\d.]+\/[\d.]+ MB \| [\d.]+ MB\/s \| ETA/);
       }
       expect(bars.some((l) => / 100% \|/.test(l))).toBe(true);
-      // The full names, once, above the bar.
-      expect(
-        out.match(/poplift: pop3s:\/\/alice@127\.0\.0\.1:\d+ -> imaps:\/\/bob@127\.0\.0\.1:\d+ folder "Archive\/Old ISP w\d+"/g),
-      ).toHaveLength(1);
+      // The full names, once, above the bar: wrapped to the width when longer, never cut.
+      expect(out.match(/poplift: pop3s:\/\/alice@127\.0\.0\.1:\d+ -> imaps:/g)).toHaveLength(1);
+      const screen = screenOf(out, cols);
+      const header = screen.findIndex((r) => r.startsWith('poplift: pop3s://alice@'));
+      expect(header, screen.join('\n')).toBeGreaterThanOrEqual(0);
+      const names = [
+        screen[header]!,
+        ...screen.slice(header + 1).filter((r, i, rest) => rest.slice(0, i + 1).every((x) => /^ {2}\S/.test(x))),
+      ];
+      expect(names.map((r) => r.trim()).join(' ')).toMatch(
+        /^poplift: pop3s:\/\/alice@127\.0\.0\.1:\d+ -> imaps:\/\/bob@127\.0\.0\.1:\d+ folder "Archive\/Old ISP w\d+"$/,
+      );
       expectRestored(out);
     });
   }
@@ -144,6 +152,10 @@ describeIntegration('progress in a real terminal: fits the width, ends at 100 %,
         end.join('\n'),
       ).toEqual([]);
       expect(end.join('\n')).toMatch(/appended \d+/);
+      // The full names above the bar are longer than 80 columns: wrapped, not cut at the edge.
+      const header = end.findIndex((r) => r.startsWith('poplift: pop3s://alice@'));
+      expect(header, end.join('\n')).toBeGreaterThanOrEqual(0);
+      expect(`${end[header]!} ${end[header + 1]!.trim()}`).toContain('folder "Archive/Old ISP greet"');
       expectRestored(out);
     });
 
