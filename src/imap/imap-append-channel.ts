@@ -1048,7 +1048,12 @@ export class ImapAppendChannel {
 
   /** Resolves with the UIDNEXT of the STATUS under `tag`, undefined when the server gave none. */
   private expectUidNext(tag: string): Promise<number | undefined> {
-    if (this.failure) return Promise.reject(this.failure);
+    // Whoever asks may not wait for it (a batch refused before its bracket is read): never an unhandled rejection.
+    if (this.failure) {
+      const failed = Promise.reject(this.failure);
+      failed.catch(() => undefined);
+      return failed;
+    }
     const promise = new Promise<number | undefined>((resolve, reject) => {
       this.pending.set(tag, {
         // Called as the tagged line is read, so the untagged STATUS taken is the one just before it.
