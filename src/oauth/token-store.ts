@@ -6,22 +6,11 @@
  * replaced whole by rename, and refreshed under a lock so that two runs
  * sharing an account never both spend a rotating refresh token.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  constants,
-  fstatSync,
-  openSync,
-  readdirSync,
-  readSync,
-  renameSync,
-  statSync,
-  unlinkSync,
-  writeSync,
-  fsyncSync,
-} from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, constants, openSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExitCode, PopliftError } from '../errors.js';
+import { readNoFollow, replaceFile } from '../state/private-file.js';
 import { ensureStateDirectory, stateFsError } from '../state/state-dir.js';
 import type { OAuthProvider } from './provider.js';
 
@@ -45,25 +34,12 @@ export function signInPath(stateDir: string, account: string): string {
   return join(stateDir, `${PREFIX}${createHash('sha256').update(account).digest('hex').slice(0, 24)}.json`);
 }
 
-function readWhole(fd: number): Buffer {
-  const chunks: Buffer[] = [];
-  const chunk = Buffer.alloc(65536);
-  for (let total = 0; ;) {
-    const n = readSync(fd, chunk, 0, chunk.length, null);
-    if (n === 0) return Buffer.concat(chunks);
-    total += n;
-    if (total > 1024 * 1024) throw new Error('larger than 1 MiB');
-    chunks.push(Buffer.from(chunk.subarray(0, n)));
-  }
-}
-
 /** The stored sign-in, or undefined when the account has none. */
 export function readSignIn(path: string): StoredSignIn | undefined {
-  let fd: number;
+  let file: { content: Buffer; uid: number } | undefined;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    file = readNoFollow(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     if ((err as NodeJS.ErrnoException).code === 'ELOOP')
       throw new PopliftError(
         `${path} is a symbolic link; poplift does not follow links in its state directory. Remove it and sign in again.`,
@@ -74,27 +50,22 @@ export function readSignIn(path: string): StoredSignIn | undefined {
       );
     throw stateFsError(err, path, 'read');
   }
+  if (file === undefined) return undefined;
+  if (typeof process.getuid === 'function' && file.uid !== process.getuid())
+    throw new PopliftError(`${path} belongs to another user; poplift uses only sign-ins this user stored. Remove it and sign in again.`, {
+      exitCode: ExitCode.USAGE,
+      code: 'STATE',
+    });
   try {
-    const stat = fstatSync(fd);
-    if (!stat.isFile())
-      throw new PopliftError(`${path} is not a regular file; remove it and sign in again.`, { exitCode: ExitCode.USAGE, code: 'STATE' });
-    if (typeof process.getuid === 'function' && stat.uid !== process.getuid())
-      throw new PopliftError(`${path} belongs to another user; poplift uses only sign-ins this user stored. Remove it and sign in again.`, {
-        exitCode: ExitCode.USAGE,
-        code: 'STATE',
-      });
-    const record = JSON.parse(readWhole(fd).toString('utf8')) as Partial<StoredSignIn> | null;
+    const record = JSON.parse(file.content.toString('utf8')) as Partial<StoredSignIn> | null;
     if (record?.version !== 1 || typeof record.account !== 'string' || typeof record.provider?.tokenEndpoint !== 'string')
       throw new Error('not a sign-in');
     return record as StoredSignIn;
   } catch (err) {
-    if (err instanceof PopliftError) throw err;
     throw new PopliftError(`${path} is not a sign-in poplift can read (${(err as Error).message}); run poplift login again.`, {
       exitCode: ExitCode.USAGE,
       code: 'STATE',
     });
-  } finally {
-    closeSync(fd);
   }
 }
 
@@ -102,24 +73,7 @@ export function readSignIn(path: string): StoredSignIn | undefined {
 export function writeSignIn(stateDir: string, record: StoredSignIn): string {
   ensureStateDirectory(stateDir);
   const path = signInPath(stateDir, record.account);
-  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    const fd = openSync(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-    try {
-      writeSync(fd, `${JSON.stringify(record)}\n`);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temporary, path);
-  } catch (err) {
-    try {
-      unlinkSync(temporary);
-    } catch {
-      // Nothing was created.
-    }
-    throw stateFsError(err, path, 'write');
-  }
+  replaceFile(path, `${JSON.stringify(record)}\n`);
   return path;
 }
 

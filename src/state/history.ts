@@ -6,9 +6,9 @@
  * the last HISTORY_RUNS; and `health-<hash>.json`, the running counts and
  * alert state, replaced whole by rename. Neither follows a link.
  */
-import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, fsyncSync, openSync, readdirSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { readNoFollow, replaceFile } from './private-file.js';
 import { stateFsError } from './state-dir.js';
 
 /** Runs kept per mailbox. */
@@ -65,49 +65,17 @@ function files(stateDir: string, stem: string): { history: string; health: strin
   return { history: join(stateDir, `history-${stem}.jsonl`), health: join(stateDir, `health-${stem}.json`) };
 }
 
-function readNoFollow(path: string): Buffer | undefined {
-  let fd: number;
+/** The file's bytes, or undefined when it does not exist. */
+function readState(path: string): Buffer | undefined {
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    return readNoFollow(path)?.content;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw stateFsError(err, path, 'read');
-  }
-  try {
-    if (!fstatSync(fd).isFile()) return undefined;
-    const chunks: Buffer[] = [];
-    const chunk = Buffer.alloc(65536);
-    for (let n = readSync(fd, chunk); n > 0; n = readSync(fd, chunk)) chunks.push(Buffer.from(chunk.subarray(0, n)));
-    return Buffer.concat(chunks);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Replaces `path` whole: a crash leaves the old content or the new, never a mix. */
-function replace(path: string, text: string): void {
-  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    const fd = openSync(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-    try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temporary, path);
-  } catch (err) {
-    try {
-      unlinkSync(temporary);
-    } catch {
-      // Nothing was created.
-    }
-    throw stateFsError(err, path, 'write');
   }
 }
 
 export function readHistory(stateDir: string, stem: string): RunRecord[] {
-  const text = readNoFollow(files(stateDir, stem).history)?.toString('utf8') ?? '';
+  const text = readState(files(stateDir, stem).history)?.toString('utf8') ?? '';
   const runs: RunRecord[] = [];
   for (const line of text.split('\n')) {
     if (line === '') continue;
@@ -122,7 +90,7 @@ export function readHistory(stateDir: string, stem: string): RunRecord[] {
 }
 
 export function readHealth(stateDir: string, stem: string): MailboxHealth | undefined {
-  const text = readNoFollow(files(stateDir, stem).health)?.toString('utf8');
+  const text = readState(files(stateDir, stem).health)?.toString('utf8');
   if (text === undefined) return undefined;
   try {
     const health = JSON.parse(text) as Partial<MailboxHealth> | null;
@@ -165,7 +133,7 @@ export function recordRun(
   const paths = files(stateDir, stem);
   const previous = readHistory(stateDir, stem);
   const kept = [...previous, run].slice(-HISTORY_RUNS);
-  replace(paths.history, kept.map((r) => `${JSON.stringify(r)}\n`).join(''));
+  replaceFile(paths.history, kept.map((r) => `${JSON.stringify(r)}\n`).join(''));
 
   const health: MailboxHealth = readHealth(stateDir, stem) ?? {
     v: 1,
@@ -200,7 +168,7 @@ export function recordRun(
       transition = 'recovered';
     }
   }
-  replace(paths.health, `${JSON.stringify(health)}\n`);
+  replaceFile(paths.health, `${JSON.stringify(health)}\n`);
   return transition === undefined ? undefined : { kind: transition, health };
 }
 
@@ -213,7 +181,7 @@ export function shouldReport(stateDir: string, stem: string, now: Date): boolean
   if (health === undefined || !health.alerting) return true;
   if (health.lastReported !== undefined && now.getTime() - Date.parse(health.lastReported) < 24 * 3600 * 1000) return false;
   health.lastReported = now.toISOString();
-  replace(files(stateDir, stem).health, `${JSON.stringify(health)}\n`);
+  replaceFile(files(stateDir, stem).health, `${JSON.stringify(health)}\n`);
   return true;
 }
 
@@ -221,5 +189,5 @@ export function setNextPoll(stateDir: string, stem: string, at: Date | undefined
   const health = readHealth(stateDir, stem);
   if (health === undefined) return;
   health.nextPoll = at?.toISOString();
-  replace(files(stateDir, stem).health, `${JSON.stringify(health)}\n`);
+  replaceFile(files(stateDir, stem).health, `${JSON.stringify(health)}\n`);
 }

@@ -137,7 +137,9 @@ describeIntegration('bridge: poplift watch, alerts, history and status (Dovecot)
     // Memory and descriptors stay flat: the last 10 cycles against the first 10.
     const first = samples.slice(0, 10);
     const last = samples.slice(-10);
-    expect(Math.max(...last.map((s) => s.fds))).toBeLessThanOrEqual(Math.max(...first.map((s) => s.fds)) + 1);
+    // The fewest open at a sample: connections a cycle leaves closing (QUIT and LOGOUT are not waited for)
+    // come and go with the machine's load, while a leak raises the floor by one or more every cycle.
+    expect(Math.min(...last.map((s) => s.fds)), JSON.stringify(samples)).toBeLessThanOrEqual(Math.min(...first.map((s) => s.fds)) + 1);
     expect(Math.max(...last.map((s) => s.rss))).toBeLessThan(Math.max(...first.map((s) => s.rss)) * 1.5);
   }, 420_000);
 
