@@ -55,17 +55,7 @@ export class Ledger {
     this.settled.set(uidl, { outcome: 'appended', key, size, uid, uidValidity: validity });
     this.summary.appended++;
     this.summary.bytes += size;
-    if (this.identified(uidl))
-      this.journal?.add({
-        t: 'appended',
-        uidl,
-        key,
-        size,
-        listSize: this.listSize(uidl),
-        uid,
-        uidValidity: validity?.toString(),
-        ...this.suspectMark(uidl),
-      });
+    this.journalStored('appended', uidl, key, size, uid, validity);
     this.hooks.advance(size);
   }
 
@@ -147,18 +137,30 @@ export class Ledger {
     this.settled.set(uidl, { outcome: 'changed', key, size, uid, uidValidity: validity });
     this.summary.storedChanged++;
     this.summary.changedList.push({ uidl, side: 'IMAP', reason });
-    if (this.identified(uidl))
-      this.journal?.add({
-        t: 'changed',
-        uidl,
-        key,
-        size,
-        listSize: this.listSize(uidl),
-        uid,
-        uidValidity: validity?.toString(),
-        ...this.suspectMark(uidl),
-      });
+    this.journalStored('changed', uidl, key, size, uid, validity);
     if (r === undefined && advance) this.hooks.advance(size);
+  }
+
+  /** The journal entry of a message the folder took, as it was or changed (only for a message its listing identifies). */
+  private journalStored(
+    t: 'appended' | 'changed',
+    uidl: string,
+    key: string,
+    size: number,
+    uid: number | undefined,
+    validity: bigint | undefined,
+  ): void {
+    if (!this.identified(uidl)) return;
+    this.journal?.add({
+      t,
+      uidl,
+      key,
+      size,
+      listSize: this.listSize(uidl),
+      uid,
+      uidValidity: validity?.toString(),
+      ...this.suspectMark(uidl),
+    });
   }
 
   /**
