@@ -40,7 +40,7 @@ export interface MailboxStatus {
   runs: RunRecord[];
 }
 
-function statusOf(health: MailboxHealth, stateDir: string, today: string): MailboxStatus {
+function statusOf(health: MailboxHealth, stateDir: string, today: string, runs: RunRecord[]): MailboxStatus {
   const last = health.lastRun;
   const holder = health.lockStem === undefined ? undefined : lockHolder(join(stateDir, health.lockStem));
   return {
@@ -54,7 +54,7 @@ function statusOf(health: MailboxHealth, stateDir: string, today: string): Mailb
     movedTotal: health.movedTotal,
     running: holder === undefined ? null : { pid: holder.pid, host: holder.host, since: holder.started },
     nextPoll: health.nextPoll ?? null,
-    runs: [],
+    runs,
   };
 }
 
@@ -64,9 +64,7 @@ export function mailboxStatuses(stateDir: string, runs: number, now = new Date()
     .flatMap((stem) => {
       const health = readHealth(stateDir, stem);
       if (health === undefined) return [];
-      const status = statusOf(health, stateDir, today);
-      status.runs = runs === 0 ? [] : readHistory(stateDir, stem).slice(-runs);
-      return [status];
+      return [statusOf(health, stateDir, today, runs === 0 ? [] : readHistory(stateDir, stem).slice(-runs))];
     })
     .sort((a, b) => `${a.pop3} ${a.folder}`.localeCompare(`${b.pop3} ${b.folder}`));
 }
