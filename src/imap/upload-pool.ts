@@ -19,12 +19,66 @@ export const DEFAULT_CONNECTIONS_WITHOUT_MULTIAPPEND = 8;
 /**
  * Connections for a server that lacks UIDPLUS as well: a small or old
  * server, not a hosted provider (Gmail, Microsoft 365, Yahoo and Zoho all
- * offer UIDPLUS). GNU Mailutils imap4d is one: with four or more connections
- * appending into one mbox folder it refuses some APPENDs with [TRYCREATE]
- * and then answers nothing; with one or two it stores 500 messages in 6.5 s
- * either way.
+ * offer UIDPLUS).
  */
 export const CONNECTIONS_WITHOUT_UIDPLUS = 2;
+
+/**
+ * Servers that lose or mangle messages APPENDed into one folder over more
+ * than one connection at a time, so they get one whatever --connections
+ * says. GNU Mailutils 3.15 imap4d (mbox folders): with four or more
+ * connections it refuses some APPENDs with [TRYCREATE] and then answers
+ * nothing; with two, in about one run in five of 600 messages, it resets a
+ * connection and leaves a stale lock ("Conflict with previous locker"), or
+ * answers OK for ~100 APPENDs that never reach the folder and stores one
+ * message changed. One connection stores 500 messages in 6.5 s, as fast as
+ * two.
+ */
+export function appendsUnsafelyInParallel(greeting: string): boolean {
+  return /\bMailutils imap4d\b/i.test(greeting);
+}
+
+/** What the first upload connection shows of the server, and what the user and provider profile asked for. */
+export interface ConnectionsInput {
+  greeting: string;
+  capabilities: ReadonlySet<string>;
+  /** The server offers MULTIAPPEND. */
+  multiAppend: boolean;
+  /** MULTIAPPEND may be used (not --no-multiappend). */
+  useMultiAppend: boolean;
+  /** --connections. */
+  limit: number | undefined;
+  /** A provider profile's number for a server without MULTIAPPEND. */
+  withoutMultiAppend: number | undefined;
+}
+
+/**
+ * How many upload connections a server gets, and why when it is not what
+ * the user asked for or the default: `oneAtATime` when it stores one APPEND
+ * at a time (see appendsOneAtATime).
+ */
+export function uploadConnections(s: ConnectionsInput): { count: number; why?: string; oneAtATime?: boolean } {
+  if (appendsUnsafelyInParallel(s.greeting))
+    return {
+      count: 1,
+      why: `does not store APPENDs sent over several connections at once safely (GNU Mailutils); uploading over one connection${s.limit !== undefined && s.limit > 1 ? `, not ${s.limit}` : ''}.`,
+    };
+  if (s.limit !== undefined) return { count: s.limit };
+  if (s.multiAppend && s.useMultiAppend) return { count: 1 };
+  if (appendsOneAtATime(s.greeting))
+    return {
+      count: 1,
+      oneAtATime: true,
+      why: `stores one APPEND into a folder at a time; uploading over one connection unless the round trip is ${ONE_AT_A_TIME_FAR_ROUND_TRIP_MS} ms or more.`,
+    };
+  if (s.withoutMultiAppend !== undefined) return { count: s.withoutMultiAppend };
+  if (!s.capabilities.has('UIDPLUS'))
+    return {
+      count: CONNECTIONS_WITHOUT_UIDPLUS,
+      why: `offers neither MULTIAPPEND nor UIDPLUS; uploading over ${CONNECTIONS_WITHOUT_UIDPLUS} connections.`,
+    };
+  return { count: DEFAULT_CONNECTIONS_WITHOUT_MULTIAPPEND };
+}
 
 /**
  * Servers that store one APPEND into a folder at a time however many
@@ -108,23 +162,17 @@ export class UploadPool {
 
   /** How many connections this server gets: the user's number, else by server and capability. */
   private wanted(first: ImapAppendChannel): number {
-    if (this.options.limit !== undefined) return this.options.limit;
-    if (first.multiAppend && this.options.multiAppend) return 1;
-    if (appendsOneAtATime(first.greetingText)) {
-      this.options.debug?.(
-        `IMAP -: ${first.server} stores one APPEND into a folder at a time; uploading over one connection unless the round trip is ${ONE_AT_A_TIME_FAR_ROUND_TRIP_MS} ms or more.`,
-      );
-      this.oneAtATime = first;
-      return 1;
-    }
-    if (this.options.withoutMultiAppend !== undefined) return this.options.withoutMultiAppend;
-    if (!first.capabilities.has('UIDPLUS')) {
-      this.options.debug?.(
-        `IMAP -: ${first.server} offers neither MULTIAPPEND nor UIDPLUS; uploading over ${CONNECTIONS_WITHOUT_UIDPLUS} connections.`,
-      );
-      return CONNECTIONS_WITHOUT_UIDPLUS;
-    }
-    return DEFAULT_CONNECTIONS_WITHOUT_MULTIAPPEND;
+    const { count, why, oneAtATime } = uploadConnections({
+      greeting: first.greetingText,
+      capabilities: first.capabilities,
+      multiAppend: first.multiAppend,
+      useMultiAppend: this.options.multiAppend,
+      limit: this.options.limit,
+      withoutMultiAppend: this.options.withoutMultiAppend,
+    });
+    if (why !== undefined) this.options.debug?.(`IMAP -: ${first.server} ${why}`);
+    if (oneAtATime) this.oneAtATime = first;
+    return count;
   }
 
   /**
