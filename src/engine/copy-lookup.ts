@@ -9,6 +9,7 @@
  */
 import { copyDigests, judgeCopy, movedLinesDigest, type CopyDigests } from '../message/copy-rule.js';
 import { contentKeyOfMessage, indexKeyOf } from '../message/identity-key.js';
+import { lineSketch } from '../message/line-sketch.js';
 import type { FolderIndex, IndexedMessage } from '../store/mail-store.js';
 
 /**
@@ -149,6 +150,22 @@ export class CopyLookup {
     const plain = this.known.get(copy.uid)?.digests;
     if (plain) out.push(plain);
     if (await this.readsBinary()) await this.fetch([copy.uid], true, (_, content) => out.push(copyDigests(content)));
+    return out;
+  }
+
+  /**
+   * The line sketches (message/line-sketch.ts) of `copies`, fetched again:
+   * asked only of the few copies no message is by the copy rule, so none is
+   * kept.
+   */
+  async sketches(copies: readonly IndexedMessage[]): Promise<Map<number, Uint32Array>> {
+    const out = new Map<number, Uint32Array>();
+    if (copies.length > 0)
+      await this.fetch(
+        copies.map((m) => m.uid),
+        false,
+        (uid, content) => out.set(uid, lineSketch(content)),
+      );
     return out;
   }
 

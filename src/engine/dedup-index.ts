@@ -1,7 +1,18 @@
 import { judgeCopy, type CopyDigests } from '../message/copy-rule.js';
+import { indexKeyOf } from '../message/identity-key.js';
+import { lineSketch, similarity } from '../message/line-sketch.js';
 import type { IndexedMessage } from '../store/mail-store.js';
 import type { CopyLookup } from './copy-lookup.js';
 import type { DuplicateReport } from './summary.js';
+
+/** An upload of this run whose outcome is unknown, as far as telling its copy from another's needs. */
+export interface UnknownUpload {
+  digests: CopyDigests;
+  /** Its lines in no order (message/line-sketch.ts). */
+  sketch: Uint32Array;
+  /** Its key and alternative keys. */
+  keys: readonly string[];
+}
 
 /** Octets of one message's digests in `runDigests`: its exact and tolerant digests, 16 each. */
 const DIGEST_BYTES = 32;
@@ -40,8 +51,11 @@ export class DedupIndex {
    */
   private readonly claimed: Set<number> | undefined;
 
+  /** Index keys under which a copy the server changed cannot be told to be which upload's (see unclaimedCopy), with those copies' UIDs. */
+  private readonly ambiguous = new Map<string, readonly number[]>();
+
   /** The folder's UIDNEXT when the run first read it: a UID from it on is a message the folder took during the run. */
-  private readonly newFrom: number | undefined;
+  readonly newFrom: number | undefined;
 
   constructor(
     private destination: CopyLookup,
@@ -70,16 +84,26 @@ export class DedupIndex {
    * under its index key that no upload accounts for is what the server made
    * of it (`changed`: a server that rebuilds messages), and sending it again
    * would store it twice; but only when it is the copy of no other message of
-   * this run (one remembered here, or one of `others`: the digests of the
-   * other uploads whose outcome is unknown; undefined when some of them are
-   * not known, and then no such message is taken).
+   * this run (one remembered here, or one of `others`: the other uploads
+   * whose outcome is unknown; undefined when some of them are not known, and
+   * then no such message is taken), and, when other such uploads share its
+   * key, only when it shares more of its lines with this message than with
+   * any of them (message/line-sketch.ts). When none can be told to be whose,
+   * and there are fewer such copies than uploads they may be the copies of,
+   * some upload was not stored and which one is not known: the message and
+   * every other unknown upload under its key are `ambiguous` (sending any of
+   * them again might store it twice). `sentFrom`: the folder's UIDNEXT
+   * before an earlier run that sent the message and lost the answer, when
+   * the folder is still the one it read; the message may have been taken
+   * since then.
    */
   async unclaimedCopy(
     key: string,
     content: Buffer,
     altKeys: readonly string[] = [],
-    others?: readonly CopyDigests[],
-  ): Promise<{ uid: number; changed: boolean } | undefined> {
+    others?: readonly UnknownUpload[],
+    sentFrom?: number,
+  ): Promise<{ uid: number; changed: boolean } | { ambiguous: readonly number[] } | undefined> {
     const keys = [key, ...altKeys];
     const copies = await this.destination.copies(keys);
     const free = copies.filter((m) => !this.claimed?.has(m.uid));
@@ -88,18 +112,50 @@ export class DedupIndex {
       this.claim(copy.uid);
       return { uid: copy.uid, changed: false };
     }
-    const from = this.newFrom;
+    const indexKeys = new Set(keys.map(indexKeyOf));
+    for (const k of indexKeys) {
+      const uids = this.ambiguous.get(k);
+      if (uids !== undefined) return { ambiguous: uids };
+    }
+    const from = sentFrom !== undefined && this.newFrom !== undefined ? Math.min(sentFrom, this.newFrom) : this.newFrom;
     const claimed = this.claimed;
     if (from === undefined || claimed === undefined || others === undefined) return undefined;
+    const eligible: IndexedMessage[] = [];
     for (const m of this.destination.candidates(keys)) {
       if (m.uid < from || claimed.has(m.uid)) continue;
       const forms = await this.destination.forms(m);
-      const someoneElses = forms.some((d) => this.sameInRun(d) !== undefined || others.some((o) => judgeCopy(o, d) !== 'different'));
-      if (someoneElses) continue;
-      this.claim(m.uid);
-      return { uid: m.uid, changed: true };
+      const someoneElses = forms.some(
+        (d) => this.sameInRun(d) !== undefined || others.some((o) => judgeCopy(o.digests, d) !== 'different'),
+      );
+      if (!someoneElses) eligible.push(m);
     }
-    return undefined;
+    const rivals = others.filter((o) => o.keys.some((k) => indexKeys.has(indexKeyOf(k))));
+    let taken: IndexedMessage | undefined = eligible[0];
+    if (taken !== undefined && rivals.length > 0) {
+      // Several uploads under this key are unaccounted for: a copy is taken for the one it is most like.
+      const mine = lineSketch(content);
+      const sketches = await this.destination.sketches(eligible);
+      let best = 0;
+      taken = undefined;
+      for (const m of eligible) {
+        const sketch = sketches.get(m.uid);
+        if (sketch === undefined) continue;
+        const score = similarity(mine, sketch);
+        if (score > best && rivals.every((o) => similarity(o.sketch, sketch) < score)) {
+          best = score;
+          taken = m;
+        }
+      }
+    }
+    if (taken === undefined && eligible.length > rivals.length) taken = eligible[0];
+    if (taken === undefined && eligible.length > 0) {
+      const uids = eligible.map((m) => m.uid);
+      for (const k of indexKeys) this.ambiguous.set(k, uids);
+      return { ambiguous: uids };
+    }
+    if (taken === undefined) return undefined;
+    this.claim(taken.uid);
+    return { uid: taken.uid, changed: true };
   }
 
   /**

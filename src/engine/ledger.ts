@@ -3,7 +3,9 @@
  * outcome table, the summary, the journal and the progress all follow from
  * the same call, so they cannot disagree.
  */
+import { sketchToText } from '../message/line-sketch.js';
 import type { JournalWriter } from '../state/journal.js';
+import type { UnknownUpload } from './dedup-index.js';
 import type { SettledMessages } from './settled.js';
 import type { DuplicateReport, FailureReport, MigrationSummary, PlannedAppend } from './summary.js';
 
@@ -81,10 +83,25 @@ export class Ledger {
 
   /**
    * An upload whose answer was lost with the connection: the next run looks
-   * for its copy before sending it again, whatever --dedupe says.
+   * for its copy before sending it again, whatever --dedupe says, among
+   * other places at the folder's UIDs from `from` (its UIDNEXT when this run
+   * first read it).
    */
-  unanswered(uidl: string): void {
-    if (this.identified(uidl)) this.journal?.add({ t: 'unanswered', uidl });
+  unanswered(uidl: string, from: number | undefined, upload: UnknownUpload | undefined): void {
+    if (!this.identified(uidl)) return;
+    const uidValidity = from === undefined ? undefined : this.uidValidity();
+    this.journal?.add({
+      t: 'unanswered',
+      uidl,
+      ...(uidValidity === undefined ? {} : { from, uidValidity: uidValidity.toString() }),
+      ...(upload === undefined
+        ? {}
+        : {
+            keys: [...upload.keys],
+            digests: { ...upload.digests, storedAs: [...upload.digests.storedAs] },
+            sketch: sketchToText(upload.sketch),
+          }),
+    });
   }
 
   /** `poison`: the message failed because the server drops the connection on it (the journal counts such runs). */

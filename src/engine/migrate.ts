@@ -6,10 +6,12 @@
  * proven on the destination (delete-phase.ts). It talks to the stores only
  * through the interfaces of store/mail-store.ts.
  */
+import { indexKeyOf } from '../message/identity-key.js';
+import { sketchFromText } from '../message/line-sketch.js';
 import type { JournalState, JournalWriter, KnownMessage } from '../state/journal.js';
 import type { Listing } from '../store/listing.js';
 import type { FolderIndex, FolderInfo, FolderStatus, StoreEndpoints } from '../store/mail-store.js';
-import { DedupIndex } from './dedup-index.js';
+import { DedupIndex, type UnknownUpload } from './dedup-index.js';
 import { FolderWatch } from './folder-watch.js';
 import { confirmUploads } from './confirm-uploads.js';
 import { deletePhase } from './delete-phase.js';
@@ -172,6 +174,9 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
   const laterIdentified = new Set<string>();
   /** Uploads cut off before the server answered: found on the destination later, they count as appended. */
   const unknown = new Set<string>();
+  const unknownUploads = new Map<string, UnknownUpload>();
+  /** Keys of the messages the journal says are in the folder at a UID it does not know. */
+  let unplaced: Set<string> | undefined;
   const poison = new PoisonTracker(options.retries, () => ledger.settled.size);
   /** Ids that disappeared from the source during the run (another client deleted them). */
   const vanished = new Set<string>();
@@ -230,7 +235,13 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     }
     const fresh = first.order.filter((u) => !vouched(u) || recopy.has(u));
     // An earlier run that ended before confirming its uploads left their outcome unknown.
-    for (const u of journal?.state.unconfirmed ?? []) if (first.has(u)) unknown.add(u);
+    for (const u of journal?.state.unconfirmed ?? []) {
+      if (!first.has(u)) continue;
+      unknown.add(u);
+      const known = journal!.state.unanswered.get(u);
+      const sketch = sketchFromText(known?.sketch);
+      if (known?.keys && known.digests && sketch) unknownUploads.set(u, { keys: known.keys, digests: known.digests, sketch });
+    }
     summary.found = first.order.length;
     summary.knownFromJournal = first.order.length - fresh.length;
     // What an earlier run found stored changed is not uploaded again, and is still not proven.
@@ -303,9 +314,14 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
             });
             for (const [uidl, r] of ledger.settled) {
               if (r.outcome !== 'appended' && r.outcome !== 'changed') continue;
-              if (r.outcome === 'appended') dedup.remember(r.key, r.size, uidl, ledger.settled.digests(uidl));
+              // A copy stored changed is one too: the same mail delivered twice is not sent again for it.
+              dedup.remember(r.key, r.size, uidl, ledger.settled.digests(uidl));
               dedup.claim(r.uid);
             }
+            // A copy the journal ties to another message is not the copy of an upload cut off earlier.
+            const validity = sessions.folder?.uidValidity?.toString();
+            if (unknown.size > 0 && validity !== undefined)
+              for (const k of journal?.state.done.values() ?? []) if (k.uidValidity === validity) dedup.claim(k.uid);
             if (!options.dryRun) noteFolder(sessions.folder!);
             const reread = async () => {
               sessions.forgetIndex();
@@ -328,6 +344,17 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
                 ledger,
                 stop,
                 unknown,
+                unknownUploads,
+                sentFrom: (uidl, keys) => {
+                  const sent = journal?.state.unanswered.get(uidl);
+                  if (sent?.from === undefined || sent.uidValidity !== sessions.folder?.uidValidity?.toString()) return undefined;
+                  // A message an earlier run proved under one of its keys without learning its UID may be any
+                  // copy the folder took since: none of them can then be told to be this one's.
+                  unplaced ??= new Set(
+                    [...(journal?.state.done.values() ?? [])].filter((k) => k.uid === undefined).map((k) => indexKeyOf(k.key)),
+                  );
+                  return keys.some((k) => unplaced!.has(indexKeyOf(k))) ? undefined : sent.from;
+                },
                 onBatch: () => ledger.flush(),
                 warnOnce,
                 uploadAlone: (uidl) => poison.suspect(uidl),

@@ -6,11 +6,12 @@
  * uploads in flight are always awaited first, so every message is either
  * settled or known to be unsettled.
  */
-import { copyDigests, type CopyDigests } from '../message/copy-rule.js';
+import { copyDigests } from '../message/copy-rule.js';
+import { lineSketch } from '../message/line-sketch.js';
 import { prepareMessage, type PrepareOptions } from '../message/prepared-message.js';
 import type { Listing } from '../store/listing.js';
 import type { FolderInfo, MailDestination, MailSource, RetrievedInfo, UploadItem, UploadOutcome } from '../store/mail-store.js';
-import type { DedupIndex } from './dedup-index.js';
+import type { DedupIndex, UnknownUpload } from './dedup-index.js';
 import type { FolderWatch } from './folder-watch.js';
 import type { Ledger } from './ledger.js';
 import type { Charge } from './poison.js';
@@ -51,6 +52,10 @@ export interface TransferContext {
   stop: StopSignal;
   /** Ids whose upload was cut off before the server answered. */
   unknown: Set<string>;
+  /** Of those, what tells their copies apart (DedupIndex.unclaimedCopy), for each that is known. */
+  unknownUploads: Map<string, UnknownUpload>;
+  /** For such an id cut off in an earlier run: the folder's UIDNEXT before that run (DedupIndex.unclaimedCopy). */
+  sentFrom?(uidl: string, keys: readonly string[]): number | undefined;
   /** Called after each upload batch settles (the journal is flushed there). */
   onBatch(): void;
   warnOnce(key: string, message: string): void;
@@ -66,6 +71,12 @@ interface Pending {
   altKeys: readonly string[];
   altSizes: readonly number[];
   item: UploadItem;
+}
+
+/** Why a message is not sent again when a copy the server changed may be its own or another's (DedupIndex.unclaimedCopy). */
+function ambiguousReason(folder: string, uids: readonly number[]): string {
+  const list = uids.join(', ');
+  return `IMAP folder '${folder}' took ${uids.length === 1 ? 'a copy' : 'copies'} (UID ${list}) that the server changed, of this message or of another sent with it under the same key, and poplift cannot tell which: not sent again, so as not to store it twice. Look at UID ${list}: if it is this message, delete this one from the POP3 server yourself; if not, delete it from the folder and run poplift again.`;
 }
 
 /** Why a message counts as stored changed (see Ledger.storedChanged). */
@@ -119,19 +130,34 @@ class TransferPass {
   }
 
   /**
-   * The copy-rule digests of the other unsettled messages whose upload outcome is unknown (read
-   * earlier in this run); undefined when one of them has not been read yet.
+   * The other unsettled messages whose upload outcome is unknown (read earlier in this run);
+   * undefined when one of them has not been read yet.
    */
-  private otherUnknown(uidl: string): CopyDigests[] | undefined {
-    const { ledger, unknown } = this.ctx;
-    const out: CopyDigests[] = [];
+  private otherUnknown(uidl: string): UnknownUpload[] | undefined {
+    const { ledger, unknown, unknownUploads } = this.ctx;
+    const out: UnknownUpload[] = [];
     for (const u of unknown) {
-      if (u === uidl || ledger.settled.has(u)) continue;
-      const d = ledger.settled.digests(u);
-      if (d === undefined) return undefined;
-      out.push(d);
+      // One that failed (its copy could not be told from another's) may still be what the folder took.
+      if (u === uidl || (ledger.settled.has(u) && ledger.settled.get(u)?.outcome !== 'failed')) continue;
+      const known = unknownUploads.get(u);
+      if (known === undefined) return undefined;
+      out.push(known);
     }
     return out;
+  }
+
+  /** What tells this message's copy from another's, when its copy-rule digests are known. */
+  private uploadOf(uidl: string, content: Buffer, keys: readonly string[]): UnknownUpload | undefined {
+    const digests = this.ctx.ledger.settled.digests(uidl);
+    return digests && { digests, sketch: lineSketch(content), keys };
+  }
+
+  /** An upload whose outcome is not known: looked for before it is sent again, in this run or a later one. */
+  private unanswered(uidl: string, content: Buffer, keys: readonly string[]): void {
+    const upload = this.uploadOf(uidl, content, keys);
+    this.ctx.unknown.add(uidl);
+    if (upload) this.ctx.unknownUploads.set(uidl, upload);
+    this.ctx.ledger.unanswered(uidl, this.target?.dedup.newFrom, upload);
   }
 
   private settle(pending: readonly Pending[], outcomes: readonly UploadOutcome[]): void {
@@ -177,8 +203,18 @@ class TransferPass {
     await this.target!.reread();
     const outcomes: UploadOutcome[] = [];
     const again: number[] = [];
+    const uploads = pending.map((q) => this.uploadOf(q.uidl, q.item.content, [q.key, ...q.altKeys]));
     for (const [i, p] of pending.entries()) {
-      const found = await dedup.unclaimedCopy(p.key, p.item.content, p.altKeys, this.otherUnknown(p.uidl));
+      // The messages sent with it whose copy is not found yet may be what the folder took instead.
+      const mates = [...again.map((j) => uploads[j]), ...uploads.slice(i + 1)];
+      const others = this.otherUnknown(p.uidl);
+      const rivals = others && (mates.every((m) => m !== undefined) ? [...others, ...mates] : undefined);
+      const found = await dedup.unclaimedCopy(p.key, p.item.content, p.altKeys, rivals);
+      if (found !== undefined && 'ambiguous' in found) {
+        this.unanswered(p.uidl, p.item.content, [p.key, ...p.altKeys]);
+        outcomes[i] = { outcome: 'refused', detail: ambiguousReason(this.ctx.ledger.summary.folder, found.ambiguous) };
+        continue;
+      }
       if (found === undefined) again.push(i);
       else if (found.changed) this.changed.add(p.uidl);
       outcomes[i] = { outcome: 'stored', uid: found?.uid, uidValidity: found === undefined ? undefined : folder.uidValidity };
@@ -264,8 +300,7 @@ class TransferPass {
           // The outcome of this batch is unknown: its messages stay unsettled and are looked up after a reconnect.
           for (const p of pending) {
             if (this.ctx.ledger.settled.has(p.uidl)) continue;
-            this.ctx.unknown.add(p.uidl);
-            this.ctx.ledger.unanswered(p.uidl);
+            this.unanswered(p.uidl, p.item.content, [p.key, ...p.altKeys]);
             this.cutOff.push(p.uidl);
           }
           this.fatal ??= err;
@@ -310,13 +345,24 @@ class TransferPass {
     // run accounts for is its own (the folder may hold an exact duplicate's copy, or another message's
     // under the same key).
     if (ctx.unknown.has(uidl)) {
-      const found = await dedup.unclaimedCopy(prepared.key, content, prepared.altKeys, this.otherUnknown(uidl));
-      if (found?.changed) {
-        ledger.storedChanged(uidl, prepared.key, size, found.uid, storedChangedReason(destination.server, found.uid));
+      const upload = this.uploadOf(uidl, content, [prepared.key, ...prepared.altKeys]);
+      if (upload) ctx.unknownUploads.set(uidl, upload);
+      const found = await dedup.unclaimedCopy(
+        prepared.key,
+        content,
+        prepared.altKeys,
+        this.otherUnknown(uidl),
+        ctx.sentFrom?.(uidl, [prepared.key, ...prepared.altKeys]),
+      );
+      if (found !== undefined && 'ambiguous' in found) {
+        this.fail(uidl, 'IMAP', ambiguousReason(ledger.summary.folder, found.ambiguous), size);
         return false;
       }
       if (found !== undefined) {
-        ledger.appended(uidl, prepared.key, size, found.uid, folder.uidValidity);
+        // Remembered as an upload of this run: the same mail delivered twice is its duplicate, not sent again.
+        dedup.remember(prepared.key, size, uidl, digests);
+        if (found.changed) ledger.storedChanged(uidl, prepared.key, size, found.uid, storedChangedReason(destination.server, found.uid));
+        else ledger.appended(uidl, prepared.key, size, found.uid, folder.uidValidity);
         return false;
       }
     }
@@ -330,6 +376,7 @@ class TransferPass {
       // Found again without the journal, a copy the server rebuilt would otherwise be taken for another message.
       const rebuilt = whole ? await dedup.rebuiltCopy(prepared.key, content, prepared.altKeys) : undefined;
       if (rebuilt !== undefined) {
+        dedup.remember(prepared.key, size, uidl, digests);
         ledger.storedChanged(uidl, prepared.key, size, rebuilt, rebuiltReason(destination.server, rebuilt));
         return false;
       }

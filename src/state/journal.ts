@@ -30,7 +30,7 @@ export type JournalEntry =
   /** The server accepted the upload, but the copy is not in the folder. */
   | { t: 'missing'; uidl: string }
   /** An upload was sent and the connection was lost before its answer: whether it was stored is unknown. */
-  | { t: 'unanswered'; uidl: string }
+  | ({ t: 'unanswered'; uidl: string } & UnansweredUpload)
   /** `size` is the message's length as read, `listSize` the size the source listed it with. */
   | {
       t: 'appended';
@@ -87,6 +87,23 @@ export interface KnownMessage {
   sizeDiffers: boolean;
 }
 
+/**
+ * What a later run needs to tell the copy of an upload whose answer was lost
+ * from another's, when the server changed it (DedupIndex.unclaimedCopy).
+ * `from` is the folder's UIDNEXT (at `uidValidity`) when the run first read
+ * it: a copy the server made of the upload has a UID from it on. `keys`,
+ * `digests` (the copy rule's) and `sketch` (message/line-sketch.ts, as text)
+ * are the message's, so the other uploads whose outcome is unknown are known
+ * before they are read again.
+ */
+export interface UnansweredUpload {
+  from?: number;
+  uidValidity?: string;
+  keys?: string[];
+  digests?: { exact: string; tolerant: string; storedAs: string[] };
+  sketch?: string;
+}
+
 export interface JournalState {
   /** UIDLs whose copy is on the destination (appended or found there). */
   done: Map<string, KnownMessage>;
@@ -96,6 +113,11 @@ export interface JournalState {
    * sends them again, whatever --dedupe says.
    */
   unconfirmed: Set<string>;
+  /**
+   * Of the unconfirmed UIDLs whose upload was cut off, what tells their copy
+   * apart; `from` is that of the first run that sent them into this folder.
+   */
+  unanswered: Map<string, UnansweredUpload>;
   deleted: Set<string>;
   /** The folder as the last run left it (`messages` is absent in journals written before it was recorded). */
   folder: { uidValidity: string; uidNext: number | undefined; messages?: number } | undefined;
@@ -125,10 +147,28 @@ function knownOf(e: Extract<JournalEntry, { t: 'appended' | 'duplicate' | 'chang
   };
 }
 
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+
+/** The fields of an 'unanswered' entry that are what they should be (a journal is read as found). */
+function unansweredOf(e: Record<string, unknown>): UnansweredUpload {
+  const out: UnansweredUpload = {};
+  if (Number.isSafeInteger(e.from) && typeof e.uidValidity === 'string') {
+    out.from = e.from as number;
+    out.uidValidity = e.uidValidity;
+  }
+  if (isStrings(e.keys) && e.keys.length > 0) out.keys = e.keys;
+  const d = e.digests as Record<string, unknown> | null | undefined;
+  if (typeof d === 'object' && d !== null && typeof d.exact === 'string' && typeof d.tolerant === 'string' && isStrings(d.storedAs))
+    out.digests = { exact: d.exact, tolerant: d.tolerant, storedAs: d.storedAs };
+  if (typeof e.sketch === 'string') out.sketch = e.sketch;
+  return out;
+}
+
 export function loadJournal(path: string): JournalState {
   const state: JournalState = {
     done: new Map(),
     unconfirmed: new Set(),
+    unanswered: new Map(),
     deleted: new Set(),
     folder: undefined,
     badLines: 0,
@@ -192,9 +232,20 @@ export function loadJournal(path: string): JournalState {
         for (const uidl of unconfirmed.keys()) state.unconfirmed.add(uidl);
         unconfirmed.clear();
         break;
-      case 'unanswered':
+      case 'unanswered': {
         state.unconfirmed.add(e.uidl);
+        const known = unansweredOf(e as unknown as Record<string, unknown>);
+        const earlier = state.unanswered.get(e.uidl);
+        // The earliest run that sent it bounds where its copy can be, while the folder is the same.
+        if (
+          earlier?.from !== undefined &&
+          earlier.uidValidity === known.uidValidity &&
+          (known.from === undefined || earlier.from < known.from)
+        )
+          known.from = earlier.from;
+        state.unanswered.set(e.uidl, known);
         break;
+      }
       case 'missing':
         unconfirmed.delete(e.uidl);
         state.unconfirmed.delete(e.uidl);
@@ -228,6 +279,7 @@ export function loadJournal(path: string): JournalState {
   });
   // The last run ended before confirming its uploads.
   for (const uidl of unconfirmed.keys()) state.unconfirmed.add(uidl);
+  for (const uidl of state.unanswered.keys()) if (!state.unconfirmed.has(uidl)) state.unanswered.delete(uidl);
   return state;
 }
 
