@@ -8,20 +8,11 @@ import { JournalFile, mail, migrate, migrateOptions } from '../stores/engine-run
 import { MemoryImapServer } from '../stores/memory-destination.js';
 import { memoryEndpoints } from '../stores/memory-endpoints.js';
 import { MemoryMailbox } from '../stores/memory-source.js';
+import { expectDeletedOnlyWhatIsCopied, expectEachOnce } from '../stores/invariants.js';
 
 /** Messages of one size, none with a Message-ID: only the POP3 UIDL tells them apart. */
 function sameSize(count: number): Buffer[] {
   return Array.from({ length: count }, (_, i) => mail(i + 1, { messageId: false }));
-}
-
-function expectDeletedOnlyWhatIsCopied(mailbox: MemoryMailbox, account: MemoryImapServer): void {
-  for (const gone of mailbox.removed) expect(account.allMessages().some((m) => m.content.equals(gone.content))).toBe(true);
-}
-
-function expectEachOnce(account: MemoryImapServer, messages: readonly Buffer[]): void {
-  const stored = account.folders.get('Archive')?.messages ?? [];
-  for (const m of messages) expect(stored.filter((s) => s.content.equals(m)).length).toBe(1);
-  expect(stored).toHaveLength(messages.length);
 }
 
 describe('the engine against broken UIDLs', () => {

@@ -4,24 +4,13 @@ import { JournalFile, mail, mails, migrate, migrateOptions } from '../stores/eng
 import { MemoryImapServer, type UploadDrop } from '../stores/memory-destination.js';
 import { memoryEndpoints } from '../stores/memory-endpoints.js';
 import { MemoryMailbox, type DropFault } from '../stores/memory-source.js';
+import { expectDeletedOnlyWhatIsCopied, expectEachOnce } from '../stores/invariants.js';
 
 function setup(count: number, options: { uidPlus?: boolean } = {}) {
   const messages = mails(count);
   const mailbox = new MemoryMailbox(messages);
   const account = new MemoryImapServer({ uidPlus: options.uidPlus });
   return { messages, mailbox, account, endpoints: memoryEndpoints(mailbox, account) };
-}
-
-/** Every message is in the folder exactly once, byte for byte, and nothing else is. */
-function expectEachOnce(account: MemoryImapServer, messages: readonly Buffer[]): void {
-  const stored = account.folders.get('Archive')?.messages ?? [];
-  for (const m of messages) expect(stored.filter((s) => s.content.equals(m)).length).toBe(1);
-  expect(stored).toHaveLength(new Set(messages.map((m) => m.toString('latin1'))).size);
-}
-
-/** Nothing left the source that is not in the folder byte for byte. */
-function expectDeletedOnlyWhatIsCopied(mailbox: MemoryMailbox, account: MemoryImapServer): void {
-  for (const gone of mailbox.removed) expect(account.allMessages().some((m) => m.content.equals(gone.content))).toBe(true);
 }
 
 describe('the engine after a dropped connection', () => {

@@ -3,23 +3,13 @@ import { JournalFile, mail, mails, migrate, migrateOptions } from '../stores/eng
 import { MemoryImapServer } from '../stores/memory-destination.js';
 import { memoryEndpoints } from '../stores/memory-endpoints.js';
 import { MemoryMailbox } from '../stores/memory-source.js';
+import { expectEachOnce, stored } from '../stores/invariants.js';
 
 function setup(count: number) {
   const messages = mails(count);
   const mailbox = new MemoryMailbox(messages);
   const account = new MemoryImapServer();
   return { messages, mailbox, account, endpoints: memoryEndpoints(mailbox, account) };
-}
-
-function stored(account: MemoryImapServer): Buffer[] {
-  return (account.folders.get('Archive')?.messages ?? []).map((m) => m.content);
-}
-
-/** Each of `messages` is in the folder exactly once. */
-function expectEachOnce(account: MemoryImapServer, messages: readonly Buffer[]): void {
-  const inFolder = stored(account);
-  for (const m of messages) expect(inFolder.filter((s) => s.equals(m)).length).toBe(1);
-  expect(inFolder).toHaveLength(messages.length);
 }
 
 const journals: JournalFile[] = [];

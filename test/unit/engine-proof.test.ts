@@ -12,6 +12,7 @@ import { JournalFile, mail, migrate, migrateOptions } from '../stores/engine-run
 import { MemoryImapServer } from '../stores/memory-destination.js';
 import { memoryEndpoints } from '../stores/memory-endpoints.js';
 import { MemoryMailbox } from '../stores/memory-source.js';
+import { expectEachOnce, stored } from '../stores/invariants.js';
 
 /** What a sensor sends: every reading under one Message-ID, all of one size. */
 function readings(count: number): Buffer[] {
@@ -21,16 +22,6 @@ function readings(count: number): Buffer[] {
       'latin1',
     ),
   );
-}
-
-function stored(account: MemoryImapServer): Buffer[] {
-  return (account.folders.get('Archive')?.messages ?? []).map((m) => m.content);
-}
-
-function expectEachOnce(account: MemoryImapServer, messages: readonly Buffer[]): void {
-  const folder = stored(account);
-  for (const m of messages) expect(folder.filter((s) => s.equals(m))).toHaveLength(1);
-  expect(folder).toHaveLength(messages.length);
 }
 
 const verify = (mailbox: MemoryMailbox, account: MemoryImapServer, deep = false) =>
