@@ -1,0 +1,184 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { MigrateOptions } from '../../src/engine/migrate.js';
+import { JournalWriter } from '../../src/state/journal.js';
+import { JournalFile, mail, migrate, migrateOptions } from '../stores/engine-run.js';
+import { MemoryImapServer, type AccountOptions } from '../stores/memory-destination.js';
+import { memoryEndpoints } from '../stores/memory-endpoints.js';
+import { MemoryMailbox } from '../stores/memory-source.js';
+
+/** A message its source's filter marked as spam. */
+function spam(id: number | string): Buffer {
+  return Buffer.concat([Buffer.from('X-Spam-Flag: YES\r\nX-Spam-Status: Yes, score=9.1 required=5.0\r\n'), mail(`spam-${id}`)]);
+}
+
+const journals: JournalFile[] = [];
+afterEach(() => {
+  for (const j of journals.splice(0)) j.remove();
+});
+
+/** The journals of a mailbox, one per folder, as the CLI keeps them. */
+class Journals {
+  private readonly files = new Map<string, JournalFile>();
+  private readonly writers: JournalWriter[] = [];
+
+  file(folder: string): JournalFile {
+    let f = this.files.get(folder);
+    if (f === undefined) {
+      f = new JournalFile();
+      journals.push(f);
+      this.files.set(folder, f);
+    }
+    return f;
+  }
+
+  open(folder: string): NonNullable<MigrateOptions['journal']> {
+    const f = this.file(folder);
+    const writer = new JournalWriter(f.path);
+    this.writers.push(writer);
+    return { state: f.load(), writer };
+  }
+
+  close(): void {
+    for (const w of this.writers.splice(0)) w.close();
+  }
+}
+
+function setup(messages: Buffer[], account: AccountOptions = {}) {
+  const mailbox = new MemoryMailbox(messages);
+  const server = new MemoryImapServer(account);
+  return { mailbox, server, endpoints: memoryEndpoints(mailbox, server) };
+}
+
+/** One run as the CLI makes it: the folder's journal, and the junk folder's once the engine names it. */
+async function run(
+  endpoints: ReturnType<typeof setup>['endpoints'],
+  j: Journals,
+  junk: readonly string[] | 'auto',
+  overrides: Partial<MigrateOptions> = {},
+) {
+  try {
+    return await migrate(
+      endpoints,
+      migrateOptions({
+        journal: j.open('Archive'),
+        junk: { folder: junk, journal: (levels) => j.open(levels.join('/')) },
+        ...overrides,
+      }),
+    );
+  } finally {
+    j.close();
+  }
+}
+
+const contents = (server: MemoryImapServer, folder: string) => server.folders.get(folder)?.messages.map((m) => m.content) ?? [];
+
+describe('junk routing (--junk)', () => {
+  it('puts the messages the source marked as spam into the junk folder and the rest into the folder, each once', async () => {
+    const clean = [mail(1), mail(2), mail(3)];
+    const junk = [spam(1), spam(2)];
+    const { mailbox, server, endpoints } = setup([clean[0]!, junk[0]!, clean[1]!, junk[1]!, clean[2]!]);
+    const j = new Journals();
+    const first = await run(endpoints, j, ['Junk']);
+    expect(first.summary).toMatchObject({ found: 5, appended: 5, duplicates: 0, failed: 0, junk: 2, junkFolder: 'Junk' });
+    expect(first.summary.stopReason).toBeUndefined();
+    expect(contents(server, 'Archive')).toEqual(clean);
+    expect(contents(server, 'Junk')).toEqual(junk);
+
+    // A second run reads nothing again and uploads nothing again, in either folder.
+    const read = mailbox.retrieved;
+    const second = await run(endpoints, j, ['Junk']);
+    expect(second.summary).toMatchObject({ found: 5, knownFromJournal: 5, appended: 0, duplicates: 0, failed: 0, junk: 0 });
+    expect(mailbox.retrieved).toBe(read);
+
+    // --delete proves each copy in the folder it went to before deleting it.
+    const third = await run(endpoints, j, ['Junk'], { delete: true });
+    expect(third.summary).toMatchObject({ appended: 0, deleted: 5, failed: 0 });
+    expect(third.summary.stopReason).toBeUndefined();
+    expect(mailbox.messages).toHaveLength(0);
+    expect(contents(server, 'Archive')).toEqual(clean);
+    expect(contents(server, 'Junk')).toEqual(junk);
+  });
+
+  it('without journals, a second run finds every message in the folder it went to', async () => {
+    const { server, endpoints } = setup([mail(1), spam(1), mail(2)]);
+    const opts = { junk: { folder: ['Junk'], journal: () => undefined } } as const;
+    await migrate(endpoints, migrateOptions(opts));
+    const again = await migrate(endpoints, migrateOptions(opts));
+    expect(again.summary).toMatchObject({ appended: 0, duplicates: 3, junk: 1 });
+    expect(contents(server, 'Archive')).toHaveLength(2);
+    expect(contents(server, 'Junk')).toEqual([spam(1)]);
+  });
+
+  it('deletes with --delete in the run that copies, each message proven in its own folder', async () => {
+    const { mailbox, server, endpoints } = setup([spam(1), mail(1), spam(2)]);
+    const j = new Journals();
+    const { summary } = await run(endpoints, j, ['Junk'], { delete: true });
+    expect(summary).toMatchObject({ appended: 3, deleted: 3, junk: 2, failed: 0 });
+    expect(mailbox.messages).toHaveLength(0);
+    expect(contents(server, 'Archive')).toEqual([mail(1)]);
+    expect(contents(server, 'Junk')).toEqual([spam(1), spam(2)]);
+  });
+
+  it('does not delete a junk message whose copy is no longer in the junk folder', async () => {
+    const { mailbox, server, endpoints } = setup([spam(1), mail(1)]);
+    const j = new Journals();
+    await run(endpoints, j, ['Junk']);
+    server.folders.get('Junk')!.messages = [];
+    const { summary } = await run(endpoints, j, ['Junk'], { delete: true });
+    expect(summary.deleted).toBe(1);
+    expect(summary.failed).toBe(1);
+    expect(mailbox.messages.map((m) => m.content)).toEqual([spam(1)]);
+  });
+
+  it('--junk auto finds the folder the server marks \\Junk', async () => {
+    const { server, endpoints } = setup([spam(1), mail(1)], { specialUse: { '\\Junk': 'Spam' } });
+    server.addFolder('Spam');
+    const j = new Journals();
+    const { summary, warnings } = await run(endpoints, j, 'auto');
+    expect(summary).toMatchObject({ junk: 1, junkFolder: 'Spam' });
+    expect(warnings).toEqual([]);
+    expect(contents(server, 'Spam')).toEqual([spam(1)]);
+    expect(contents(server, 'Archive')).toEqual([mail(1)]);
+  });
+
+  it('--junk auto without a \\Junk folder routes nothing and says so once', async () => {
+    const { server, endpoints } = setup([spam(1), mail(1), spam(2)]);
+    const j = new Journals();
+    const { summary, warnings } = await run(endpoints, j, 'auto');
+    expect(summary).toMatchObject({ appended: 3, junkFolder: undefined });
+    expect(summary.stopReason).toBeUndefined();
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/no \\Junk special-use attribute.*--junk <folder>/);
+    expect(contents(server, 'Archive')).toHaveLength(3);
+  });
+
+  it('a spam message the folder holds already (copied before --junk) stays there and is not copied again', async () => {
+    const { server, endpoints } = setup([spam(1), mail(1)]);
+    server.addFolder('Archive', [spam(1)]);
+    const j = new Journals();
+    const { summary } = await run(endpoints, j, ['Junk']);
+    expect(summary).toMatchObject({ appended: 1, duplicates: 1, junk: 0 });
+    expect(server.folders.get('Junk')).toBeUndefined();
+  });
+
+  it('a dry run says where each message would go and changes nothing', async () => {
+    const { mailbox, server, endpoints } = setup([spam(1), mail(1)]);
+    const { summary } = await migrate(endpoints, migrateOptions({ dryRun: true, junk: { folder: ['Junk'], journal: () => undefined } }));
+    expect(summary.wouldAppend).toHaveLength(2);
+    expect(summary.junk).toBe(1);
+    expect(server.folders.size).toBe(0);
+    expect(mailbox.messages).toHaveLength(2);
+  });
+
+  it('a run stopped before the junk part ends incomplete, and the next run copies the junk', async () => {
+    const { server, endpoints } = setup([spam(1), mail(1)]);
+    server.faults.later = 1;
+    const j = new Journals();
+    const first = await run(endpoints, j, ['Junk'], { batchMessages: 1 });
+    expect(first.summary.stopReason).toBeDefined();
+    const second = await run(endpoints, j, ['Junk']);
+    expect(second.summary.stopReason).toBeUndefined();
+    expect(contents(server, 'Archive')).toEqual([mail(1)]);
+    expect(contents(server, 'Junk')).toEqual([spam(1)]);
+  });
+});
