@@ -5,6 +5,8 @@ import type { OutputCliOptions } from './output.js';
 
 export interface MigrateCliOptions extends OutputCliOptions {
   folder: string;
+  /** --junk: auto, off or a folder (default decided by the command, see planMigrate). */
+  junk?: string;
   pop3PasswordFile?: string;
   imapPasswordFile?: string;
   pop3PasswordCommand?: string;

@@ -126,6 +126,17 @@ export function folderLevels(folder: string): string[] {
   return levels;
 }
 
+/** --junk: the destination's \\Junk folder (auto), no routing (off), or a folder's levels. */
+export type JunkChoice = 'auto' | 'off' | string[];
+
+export function parseJunk(text: string): JunkChoice {
+  const lower = text.toLowerCase();
+  if (lower === 'auto' || lower === 'off') return lower;
+  const levels = text.split('/').filter((l) => l !== '');
+  if (levels.length === 0) throw usageError(`--junk '${text}' names no folder: give auto, off, or a folder ('/' separates levels).`);
+  return levels;
+}
+
 export function parseFlagListOrUsage(text: string): string[] {
   try {
     return parseFlagList(text);
@@ -142,6 +153,10 @@ export function addMigrateOptions(command: Command, jsonHelp: string): Command {
       new Option('--dedupe <mode>', 'skip messages already in the folder, by Message-ID (or fallback key)')
         .choices(['message-id', 'none'])
         .default('message-id'),
+    )
+    .option(
+      '--junk <where>',
+      "messages the source's spam filter marked go to: auto (the folder the server marks \\Junk), a folder, or off (default: off; watch and batch --every: auto)",
     )
     .option('--flags <flags>', "add these flags to every message, e.g. '\\Seen $Imported'")
     .option('--mark-seen', 'add \\Seen to every message')
@@ -198,7 +213,7 @@ export function addMigrateOptions(command: Command, jsonHelp: string): Command {
 
 /** Help headings: options are listed by theme rather than in one long list. */
 export const HELP_GROUPS: Array<[string, RegExp]> = [
-  ['What to move:', /^(folder|dedupe|flags|markSeen|keepDeletedFlag|internalDate|dryRun|deep|verify)$/],
+  ['What to move:', /^(folder|junk|dedupe|flags|markSeen|keepDeletedFlag|internalDate|dryRun|deep|verify)$/],
   ['Passwords and logins:', /^(pop3|imap)(PasswordFile|PasswordCommand|TokenFile|TokenCommand|Auth|OauthAccount)$/],
   ['TLS:', /^((pop3|imap)?(CaFile)|(pop3|imap)?Insecure|insecure|caFile|allowPlaintext|requireTls)$/i],
   [

@@ -229,7 +229,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
 
 /** The run's summary: the main part's, with what the junk part did added (and counted apart as junk). */
 function combine(main: MigrationSummary, junk: MigrationSummary, started: number): MigrationSummary {
-  main.junk = junk.appended + junk.duplicates + junk.wouldAppend.length;
+  main.junk = junk.appended + junk.wouldAppend.length;
   main.appended += junk.appended;
   main.duplicates += junk.duplicates;
   main.failed += junk.failed;

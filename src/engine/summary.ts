@@ -85,8 +85,8 @@ export interface MigrationSummary {
   junkFolder: string | undefined;
   /**
    * Messages the source marked as spam that this run put into the junk
-   * folder or found there (also counted in appended or duplicates; in a dry
-   * run, those it would put there).
+   * folder (also counted in appended; in a dry run, those it would put
+   * there). Those found there already count as duplicates only.
    */
   junk: number;
   /** Set when the mailbox was stopped early (over quota, --max-errors, a signal). */

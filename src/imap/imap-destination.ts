@@ -77,6 +77,10 @@ export class ImapDestination implements MailDestination {
     return this.target.listFolders();
   }
 
+  specialUseFolder(use: '\\Junk'): Promise<string[] | undefined> {
+    return this.target.specialUseFolder(use);
+  }
+
   acceptsFlag(folder: FolderInfo, flag: string): boolean {
     return ImapTarget.acceptsFlag(folder, flag);
   }

@@ -634,6 +634,21 @@ export class ImapTarget {
     }
   }
 
+  /**
+   * The folder the server itself marks with `use` (RFC 6154 SPECIAL-USE, or
+   * Gmail's XLIST), as levels. Never guessed from a folder's name: a folder
+   * called "Spam" may be the user's own.
+   */
+  async specialUseFolder(use: string): Promise<string[] | undefined> {
+    try {
+      const boxes = await this.within('LIST', this.client.list());
+      const box = boxes.find((b) => b.specialUse === use && b.specialUseSource === 'extension');
+      return box && (box.delimiter ? box.path.split(box.delimiter) : [box.path]);
+    } catch (err) {
+      throw this.fail('listing the folders', err);
+    }
+  }
+
   /** UIDVALIDITY, UIDNEXT and MESSAGES now: how this run left the folder. */
   status(folder: FolderInfo): Promise<FolderStatus | undefined> {
     return this.inTurn(() => this.statusNow(folder));

@@ -5,6 +5,7 @@ import { JournalFile, mail, migrate, migrateOptions } from '../stores/engine-run
 import { MemoryImapServer, type AccountOptions } from '../stores/memory-destination.js';
 import { memoryEndpoints } from '../stores/memory-endpoints.js';
 import { MemoryMailbox } from '../stores/memory-source.js';
+import { verifyExitCode, verifyMailbox } from '../../src/engine/verify.js';
 
 /** A message its source's filter marked as spam. */
 function spam(id: number | string): Buffer {
@@ -104,7 +105,7 @@ describe('junk routing (--junk)', () => {
     const opts = { junk: { folder: ['Junk'], journal: () => undefined } } as const;
     await migrate(endpoints, migrateOptions(opts));
     const again = await migrate(endpoints, migrateOptions(opts));
-    expect(again.summary).toMatchObject({ appended: 0, duplicates: 3, junk: 1 });
+    expect(again.summary).toMatchObject({ appended: 0, duplicates: 3, junk: 0 });
     expect(contents(server, 'Archive')).toHaveLength(2);
     expect(contents(server, 'Junk')).toEqual([spam(1)]);
   });
@@ -180,5 +181,25 @@ describe('junk routing (--junk)', () => {
     expect(second.summary.stopReason).toBeUndefined();
     expect(contents(server, 'Archive')).toEqual([mail(1)]);
     expect(contents(server, 'Junk')).toEqual([spam(1)]);
+  });
+});
+
+describe('verify --junk', () => {
+  it('finds the messages migrate put into the junk folder there, and only there', async () => {
+    const { server, endpoints } = setup([mail(1), spam(1), mail(2), spam(2)], { specialUse: { '\\Junk': 'Junk' } });
+    await migrate(endpoints, migrateOptions({ junk: { folder: ['Junk'], journal: () => undefined } }));
+    const warn = () => undefined;
+    const alone = await verifyMailbox(endpoints, { folder: ['Archive'], deep: false }, { warn });
+    expect(alone).toMatchObject({ present: 2, missing: 2, junkFolder: null, inJunk: 0 });
+    for (const junk of [['Junk'], 'auto'] as const) {
+      const both = await verifyMailbox(endpoints, { folder: ['Archive'], deep: true, junk }, { warn });
+      expect(both).toMatchObject({ present: 4, missing: 0, problems: [], junkFolder: 'Junk', inJunk: 2 });
+      expect(verifyExitCode(both)).toBe(0);
+    }
+    // A junk message gone from the junk folder is missing, and says it was looked for there too.
+    server.folders.get('Junk')!.messages.shift();
+    const gone = await verifyMailbox(endpoints, { folder: ['Archive'], deep: false, junk: ['Junk'] }, { warn });
+    expect(gone).toMatchObject({ present: 3, missing: 1, inJunk: 1 });
+    expect(gone.problems[0]!.detail).toMatch(/IMAP folder 'Junk' does not hold it either/);
   });
 });
