@@ -16,7 +16,16 @@ import { connectionEndpoints, label } from './connections.js';
 import { withLoginStatus } from './login-status.js';
 import type { MigrateCliOptions } from './migrate-options.js';
 import type { CliIo } from './cli-io.js';
-import { folderLevels, parseFlagListOrUsage, parseJunk, positiveNumber, timeoutMs, wholeNumber, type JunkChoice } from './options.js';
+import {
+  folderLevels,
+  labelsOf,
+  parseFlagListOrUsage,
+  parseJunk,
+  positiveNumber,
+  timeoutMs,
+  wholeNumber,
+  type JunkChoice,
+} from './options.js';
 import { mailboxLabel, Output, outputSettings, summaryLine } from './output.js';
 import { parseServerUrl, type ServerUrl } from './server-url.js';
 import { formatSummary } from './summary-output.js';
@@ -70,6 +79,8 @@ export interface MigratePlan {
   pop3Identity?: string;
   /** --junk: where messages the source marked as spam go ('off': with the rest). */
   junk: JunkChoice;
+  /** --label: Gmail labels every uploaded message gets. */
+  labels: string[];
 }
 
 function stateEndpoint(url: ServerUrl): StateEndpoint {
@@ -100,6 +111,7 @@ export function planMigrate(pop3Text: string, imapText: string, o: MigrateCliOpt
     maxSessions: wholeNumber(o.maxSessions, '--max-sessions', 1),
     batchMessages: wholeNumber(o.batchMessages, '--batch-messages', 1),
     junk: parseJunk(o.junk ?? junkDefault),
+    labels: labelsOf(o),
   };
 }
 

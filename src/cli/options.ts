@@ -137,6 +137,30 @@ export function parseJunk(text: string): JunkChoice {
   return levels;
 }
 
+/**
+ * --label, given once or more (a config file may give a list): each one
+ * checked against Gmail's rules for label names, before anything connects.
+ */
+export function labelsOf(o: { label?: string | readonly string[] }): string[] {
+  const raw = o.label === undefined ? [] : typeof o.label === 'string' ? [o.label] : o.label.map(String);
+  for (const l of raw) {
+    const problem =
+      l === ''
+        ? 'is empty'
+        : /[\r\n\0]/.test(l)
+          ? 'contains a line break or NUL'
+          : /^\s|\s$/.test(l)
+            ? 'starts or ends with a space'
+            : /\s\s/.test(l)
+              ? 'contains two spaces in a row'
+              : l.includes('^')
+                ? "contains '^'"
+                : undefined;
+    if (problem !== undefined) throw usageError(`--label '${l}' ${problem}, which Gmail refuses in a label name.`);
+  }
+  return [...new Set(raw)];
+}
+
 export function parseFlagListOrUsage(text: string): string[] {
   try {
     return parseFlagList(text);
@@ -157,6 +181,11 @@ export function addMigrateOptions(command: Command, jsonHelp: string): Command {
     .option(
       '--junk <where>',
       "messages the source's spam filter marked go to: auto (the folder the server marks \\Junk), a folder, or off (default: off; watch and batch --every: auto)",
+    )
+    .option(
+      '--label <name>',
+      'Gmail: add this label to every uploaded message (UID STORE +X-GM-LABELS); give it again for more labels',
+      (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
     )
     .option('--flags <flags>', "add these flags to every message, e.g. '\\Seen $Imported'")
     .option('--mark-seen', 'add \\Seen to every message')
@@ -213,7 +242,7 @@ export function addMigrateOptions(command: Command, jsonHelp: string): Command {
 
 /** Help headings: options are listed by theme rather than in one long list. */
 export const HELP_GROUPS: Array<[string, RegExp]> = [
-  ['What to move:', /^(folder|junk|dedupe|flags|markSeen|keepDeletedFlag|internalDate|dryRun|deep|verify)$/],
+  ['What to move:', /^(folder|junk|label|dedupe|flags|markSeen|keepDeletedFlag|internalDate|dryRun|deep|verify)$/],
   ['Passwords and logins:', /^(pop3|imap)(PasswordFile|PasswordCommand|TokenFile|TokenCommand|Auth|OauthAccount)$/],
   ['TLS:', /^((pop3|imap)?(CaFile)|(pop3|imap)?Insecure|insecure|caFile|allowPlaintext|requireTls)$/i],
   [

@@ -858,6 +858,44 @@ export class ImapTarget {
     }
   }
 
+  /** Whether the server announced this capability (after login). */
+  offers(capability: string): boolean {
+    return this.client.capabilities.has(capability);
+  }
+
+  /**
+   * Adds Gmail labels to messages already in the folder, by UID (UID STORE
+   * +X-GM-LABELS, with X-GM-EXT-1). imapflow sends each label as a mailbox
+   * name is sent (an astring, modified UTF-7 for non-ASCII), as Gmail's
+   * extension wants. False when the server refused.
+   */
+  addLabels(folder: FolderInfo, uids: readonly number[], labels: readonly string[]): Promise<boolean> {
+    return this.inTurn(() => this.addLabelsNow(folder, uids, labels));
+  }
+
+  private async addLabelsNow(folder: FolderInfo, uids: readonly number[], labels: readonly string[]): Promise<boolean> {
+    if (uids.length === 0 || labels.length === 0 || !folder.exists) return true;
+    try {
+      await this.deselected();
+      const lock = await this.within('SELECT', this.client.getMailboxLock(folder.path));
+      let stored = true;
+      try {
+        // The UIDs are those APPENDUID named a moment ago: a refusal is the label's, not the set's.
+        for (const chunk of uidChunks([...new Set(uids)].sort((a, b) => a - b))) {
+          const set = uidSet(chunk);
+          if (!(await this.within('STORE', this.client.messageFlagsAdd(set, [...labels], { uid: true, useLabels: true })))) stored = false;
+        }
+      } finally {
+        lock.release();
+      }
+      // Deselected at once: STATUS on the selected folder would not see the other connection's uploads.
+      if (this.client.mailbox) await this.within('CLOSE', this.client.mailboxClose()).catch(() => undefined);
+      return stored;
+    } catch (err) {
+      throw this.fail(`labelling messages in folder '${folder.path}'`, err);
+    }
+  }
+
   /**
    * Uploads a batch into the folder. The outcome of each message is reported
    * separately; a lost connection rejects (outcome unknown for the batch).
