@@ -151,10 +151,17 @@ interface JunkLane {
   journal: MigrateOptions['journal'];
 }
 
+/** Where the main part sends marked messages. */
+interface Routing {
+  lane: JunkLane | undefined;
+  /** Without a lane: why marked messages stay in the folder, told once when this run put any there. */
+  whyNot?: string;
+}
+
 /** What one part of a run (the folder, or the junk folder) is told besides the options. */
 interface Part {
   /** The main part with --junk: finds the junk folder once logged in (undefined: no routing). */
-  route?: (destination: MailDestination, warnOnce: (key: string, message: string) => void) => Promise<JunkLane | undefined>;
+  route?: (destination: MailDestination) => Promise<Routing>;
   /** The junk part: moves only these ids (those the main part routed, and those the junk journal knows). */
   only?: ReadonlySet<string>;
   /** Of `only`, the ids the main part routed in this run: each must be moved, or the run is incomplete. */
@@ -183,18 +190,18 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
   if (junk === undefined) return (await movePart(endpoints, options, hooks, {})).summary;
   const started = performance.now();
   const main = await movePart(endpoints, { ...options, junk: undefined }, hooks, {
-    route: async (destination, warnOnce) => {
+    route: async (destination) => {
       const levels = junk.folder === 'auto' ? await destination.specialUseFolder?.('\\Junk') : [...junk.folder];
       const folder = options.folder.join('/');
-      if (levels === undefined) {
-        warnOnce(
-          'no-junk-folder',
-          `IMAP server ${destination.server} marks no folder as the junk folder (no \\Junk special-use attribute, RFC 6154): messages the POP3 server marked as spam go into '${folder}' with the rest; name the folder with --junk <folder>, or give --junk off.`,
-        );
-        return undefined;
-      }
-      if (levels.join('/') === folder) return undefined;
-      return { levels, journal: junk.journal(levels) };
+      // Said only by a run that put such messages into the folder: a watch that polls a mailbox
+      // without spam every few minutes for months has nothing to be told.
+      if (levels === undefined)
+        return {
+          lane: undefined,
+          whyNot: `IMAP server ${destination.server} marks no folder as the junk folder (no \\Junk special-use attribute, RFC 6154); name the folder with --junk <folder>, or give --junk off.`,
+        };
+      if (levels.join('/') === folder) return { lane: undefined };
+      return { lane: { levels, journal: junk.journal(levels) } };
     },
   });
   const { lane, summary } = main;
@@ -218,7 +225,10 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     { ...options, junk: undefined, folder: lane.levels, journal: lane.journal },
     // Its progress was shown by the main part, which counted each routed message as done.
     {
-      warn: (message) => hooks.warn(message),
+      // What the main part said already (no UIDL, a window) is not said twice.
+      warn: (message) => {
+        if (!summary.warnings.includes(message)) hooks.warn(message);
+      },
       onFailure: (failure) => hooks.onFailure?.(failure),
       stopRequested: () => hooks.stopRequested?.() ?? false,
     },
@@ -336,7 +346,20 @@ async function movePart(endpoints: StoreEndpoints, options: MigrateOptions, hook
     if (options.dryRun && !t.value.folder.exists)
       warnOnce('no-folder', `IMAP folder '${summary.folder}' does not exist yet; it would be created.`);
 
-    lane = part.route ? await part.route(t.value.destination, warnOnce) : undefined;
+    const routing = part.route ? await part.route(t.value.destination) : undefined;
+    lane = routing?.lane;
+    /** Marked messages this part put into the folder for want of a junk folder. */
+    let kept = 0;
+    const whyNot = routing?.whyNot;
+    const elsewhere =
+      lane !== undefined
+        ? markedAsSpam
+        : whyNot === undefined
+          ? undefined
+          : (content: Buffer) => {
+              if (markedAsSpam(content)) kept++;
+              return false;
+            };
     const junkLane = lane;
     /** Whether the junk folder's journal vouches for the message (then this part does not read it). */
     const vouchedThere = (listing: Listing, u: string) => junkLane !== undefined && vouchedBy(junkLane.journal, listing, u);
@@ -482,7 +505,7 @@ async function movePart(endpoints: StoreEndpoints, options: MigrateOptions, hook
                 warnOnce,
                 uploadAlone: (uidl) => poison.suspect(uidl),
                 hit: (charges) => (hit = charges),
-                elsewhere: lane === undefined ? undefined : markedAsSpam,
+                elsewhere,
               },
               options,
             );
@@ -568,6 +591,11 @@ async function movePart(endpoints: StoreEndpoints, options: MigrateOptions, hook
     }
 
     const settledStatus = options.dryRun ? undefined : (confirmation ?? { status: await confirm() }).status;
+    if (kept > 0)
+      warnOnce(
+        'no-junk-folder',
+        `${kept} message(s) the POP3 server marked as spam ${options.dryRun ? 'would go' : 'went'} into IMAP folder '${summary.folder}' with the rest: ${whyNot}`,
+      );
     if (ledger.suspectCount > 0) {
       warnOnce(
         'size-suspect',

@@ -149,8 +149,13 @@ describe('junk routing (--junk)', () => {
     expect(summary).toMatchObject({ appended: 3, junkFolder: undefined });
     expect(summary.stopReason).toBeUndefined();
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(/no \\Junk special-use attribute.*--junk <folder>/);
+    expect(warnings[0]).toMatch(
+      /^2 message\(s\) the POP3 server marked as spam went into IMAP folder 'Archive'.*no \\Junk special-use attribute.*--junk <folder>/,
+    );
     expect(contents(server, 'Archive')).toHaveLength(3);
+    // A run that finds no marked message has nothing to say (a watch polling for months).
+    const quiet = setup([mail(5)]);
+    expect((await run(quiet.endpoints, new Journals(), 'auto')).warnings).toEqual([]);
   });
 
   it('a spam message the folder holds already (copied before --junk) stays there and is not copied again', async () => {
