@@ -5,6 +5,9 @@
  * exactly once, byte-exact, in the right folder, across a second run,
  * verify and --delete.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { startDovecot, type Dovecot, type DovecotUser } from '../helpers/dovecot.js';
@@ -77,6 +80,29 @@ describeIntegration('--junk: spam routing into the \\Junk special-use folder (Do
     expect(await readPop3(dovecot, src)).toEqual([]);
     expect(await hashes(dst, 'Archive')).toEqual(expected(clean));
     expect(await hashes(dst, JUNK)).toEqual(expected(spam));
+  });
+
+  it('batch: a junk column per row, counted in the end events; batch --verify looks in the junk folder', async () => {
+    const src = dovecot.addUser('bjsrc', SECRET);
+    const dst = dovecot.addUser('bjdst', SECRET);
+    dovecot.deliver(src, spam[2]!);
+    dovecot.deliver(src, clean[1]!);
+    const dir = mkdtempSync(join(tmpdir(), 'poplift-junk-batch-'));
+    const csv = join(dir, 'rows.csv');
+    writeFileSync(csv, `pop3_url,imap_url,folder,junk\n${pop3(src)},${imap(dst)},Old,Old/Spam\n`);
+    const state = ['--state-dir', join(dir, 'state')];
+    const r = await runCli(['batch', csv, '--json', ...state], env);
+    expect(r.code, r.stderr).toBe(0);
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(events.find((e) => e.event === 'end')).toMatchObject({ appended: 2, junk: 1 });
+    expect(events.find((e) => e.event === 'summary')).toMatchObject({ appended: 2, junk: 1 });
+    expect(await hashes(dst, 'Old')).toEqual(expected([clean[1]!]));
+    expect(await hashes(dst, 'Old.Spam')).toEqual(expected([spam[2]!]));
+    const verify = await runCli(['batch', csv, '--verify', '--json', ...state], env);
+    expect(verify.code, verify.stdout).toBe(0);
   });
 
   it('watch routes by default; migrate does not, and says where spam went only when asked', async () => {
