@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MigrateOptions } from '../../src/engine/migrate.js';
 import { JournalWriter } from '../../src/state/journal.js';
@@ -207,4 +208,53 @@ describe('verify --junk', () => {
     expect(gone).toMatchObject({ present: 3, missing: 1, inJunk: 1 });
     expect(gone.problems[0]!.detail).toMatch(/IMAP folder 'Junk' does not hold it either/);
   });
+});
+
+describe('junk routing under faults (property)', () => {
+  it('whatever drops the servers make, runs repeated until one succeeds leave each message once, in its own folder, and delete only what is there', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.boolean(), { minLength: 1, maxLength: 12 }),
+        fc.array(fc.tuple(fc.option(fc.nat({ max: 14 })), fc.option(fc.nat({ max: 8 })), fc.boolean()), { minLength: 1, maxLength: 4 }),
+        fc.boolean(),
+        async (kinds, faults, remove) => {
+          const messages = kinds.map((isSpam, i) => (isSpam ? spam(i) : mail(i)));
+          const { mailbox, server, endpoints } = setup(messages);
+          const j = new Journals();
+          let ok = false;
+          for (let attempt = 0; attempt < 12 && !ok; attempt++) {
+            const [pop, imap, stored] = faults[attempt % faults.length]!;
+            // Every session of the run may drop, on either side.
+            for (let s = 0; s < 8; s++) {
+              mailbox.faults.drops.push(pop === null || attempt >= faults.length ? undefined : { afterCommands: pop + s });
+              server.faults.drops.push(imap === null || attempt >= faults.length ? undefined : { afterUploads: imap, stored });
+            }
+            // A run whose reconnects ran out ends in an error, as a real one exits 4: the next run goes on.
+            const summary = await run(endpoints, j, ['Junk'], { delete: remove, retries: 2 }).then(
+              (r) => r.summary,
+              () => undefined,
+            );
+            ok = summary !== undefined && summary.stopReason === undefined && summary.failed === 0;
+            mailbox.faults.drops.length = 0;
+            server.faults.drops.length = 0;
+            // Nothing is deleted from the source that is not in its own folder.
+            for (const gone of mailbox.removed) {
+              const folder = kinds[messages.findIndex((m) => m.equals(gone.content))] ? 'Junk' : 'Archive';
+              expect(contents(server, folder).some((c) => c.equals(gone.content))).toBe(true);
+            }
+          }
+          expect(ok).toBe(true);
+          const archive = contents(server, 'Archive');
+          const junk = contents(server, 'Junk');
+          for (const [i, m] of messages.entries()) {
+            const [here, there] = kinds[i] ? [junk, archive] : [archive, junk];
+            expect(here.filter((c) => c.equals(m))).toHaveLength(1);
+            expect(there.filter((c) => c.equals(m))).toHaveLength(0);
+          }
+          expect(mailbox.messages).toHaveLength(remove ? 0 : messages.length);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  }, 60_000);
 });
