@@ -138,7 +138,7 @@ export function parseJunk(text: string): JunkChoice {
 }
 
 /**
- * --label, given once or more (a config file may give a list): each one
+ * --label, given once or more (one from a config file, a batch column or POPLIFT_LABEL): each one
  * checked against Gmail's rules for label names, before anything connects.
  */
 export function labelsOf(o: { label?: string | readonly string[] }): string[] {
