@@ -253,7 +253,7 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
     let job: Job | undefined;
     const { problems: p } = validateRow(r, index, columns, (row) => {
       const options = rowOptions(o, row);
-      const plan = planMigrate(row.pop3Url, row.imapUrl, options);
+      const plan = planMigrate(row.pop3Url, row.imapUrl, options, o.every === undefined ? 'off' : 'auto');
       job = { row, plan, options, name: jobName(plan) };
     });
     if (p.length > 0) problems.push({ index, text: `${file} line ${r.line}: ${p.join('; ')}` });
@@ -383,6 +383,7 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
       ...(result.error === undefined ? {} : { error: result.error }),
       found: s?.found ?? 0,
       appended: s?.appended ?? 0,
+      junk: s?.junk ?? 0,
       duplicates: s?.duplicates ?? 0,
       failed: s?.failed ?? 0,
       bytes: s?.bytes ?? 0,
@@ -463,6 +464,7 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
     skippedRows: skipped,
     found: sum((s) => s.found),
     appended: sum((s) => s.appended),
+    junk: sum((s) => s.junk),
     duplicates: sum((s) => s.duplicates),
     failedMessages: sum((s) => s.failed),
     bytes: sum((s) => s.bytes),

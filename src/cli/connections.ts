@@ -7,7 +7,7 @@ import { displayText } from '../display-text.js';
 import * as tls from 'node:tls';
 import type { ConnectionOptions } from 'node:tls';
 import { ExitCode, PopliftError, describeServer, usageError, type Side } from '../errors.js';
-import { parseRunLimits, wholeNumber } from './options.js';
+import { labelsOf, parseRunLimits, wholeNumber } from './options.js';
 import { UploadBudget } from '../imap/upload-budget.js';
 import type { StoreEndpoints } from '../store/mail-store.js';
 import { Pop3Source } from '../pop3/pop3-source.js';
@@ -51,6 +51,7 @@ export type ConnectionCliOptions = Pick<
   | 'timeout'
   | 'maxMessageSize'
   | 'profile'
+  | 'label'
 > & {
   /** --max-bytes-per-run and --rate (migrate only). */
   maxBytesPerRun?: string;
@@ -186,6 +187,9 @@ export async function connectionEndpoints(
   // One budget for the whole run, whatever reconnects happen (--max-bytes-per-run, --rate).
   const limits = parseRunLimits(o);
   const budget = limits.maxBytesPerRun === undefined && limits.rate === undefined ? undefined : new UploadBudget(limits);
+  // One for the run, whatever reconnects happen: a refused label is told once.
+  const labels = labelsOf(o);
+  const labelling = labels.length === 0 ? undefined : { labels, warn };
   const pop3Tls = await attempt(() => tlsOptions('POP3', o, warn));
   const imapTls = await attempt(() => tlsOptions('IMAP', o, warn));
   if (problems.length === 1) throw problems[0]!;
@@ -240,6 +244,7 @@ export async function connectionEndpoints(
             ...(o.profile === undefined ? {} : { profile: o.profile }),
           },
           budget,
+          labelling,
         ).then((target) => {
           debug?.(`IMAP provider profile: ${describeProfile(target.profile)}`);
           return target;

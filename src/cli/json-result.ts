@@ -60,6 +60,7 @@ export function migrateJson(summary: MigrationSummary, exitCode: number, signal:
     ...summary,
     seconds: roundSeconds(summary.seconds),
     window: summary.window ?? null,
+    junkFolder: summary.junkFolder ?? null,
     stopped: code === undefined ? null : { code, message: summary.stopped },
   };
   // Carried by stopped.code.

@@ -141,6 +141,7 @@ export function buildProgram(io: CliIo, result: RunResult): Command {
     .argument('<imap-url>', 'imap://USER@HOST[:PORT] or imaps://USER@HOST[:PORT]')
     // No default: checking INBOX when the migration went to another folder would report every message missing.
     .requiredOption('--folder <path>', "the folder to check, '/' separates levels (required: the folder migrate was given)")
+    .option('--junk <where>', 'also look in the junk folder migrate --junk used: auto (the folder the server marks \\Junk) or a folder')
     .option('--deep', 'read every message whole and compare its SHA-256 with that of its copy');
   addLoginOptions(verify)
     .option('--json', 'print the report as one JSON object on stdout')

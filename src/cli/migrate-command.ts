@@ -16,7 +16,16 @@ import { connectionEndpoints, label } from './connections.js';
 import { withLoginStatus } from './login-status.js';
 import type { MigrateCliOptions } from './migrate-options.js';
 import type { CliIo } from './cli-io.js';
-import { folderLevels, parseFlagListOrUsage, positiveNumber, timeoutMs, wholeNumber } from './options.js';
+import {
+  folderLevels,
+  labelsOf,
+  parseFlagListOrUsage,
+  parseJunk,
+  positiveNumber,
+  timeoutMs,
+  wholeNumber,
+  type JunkChoice,
+} from './options.js';
 import { mailboxLabel, Output, outputSettings, summaryLine } from './output.js';
 import { parseServerUrl, type ServerUrl } from './server-url.js';
 import { formatSummary } from './summary-output.js';
@@ -68,14 +77,21 @@ export interface MigratePlan {
   batchMessages: number;
   /** The POP3 mailbox's identity (mailboxIdentity) when the caller resolved it already, as batch does. */
   pop3Identity?: string;
+  /** --junk: where messages the source marked as spam go ('off': with the rest). */
+  junk: JunkChoice;
+  /** --label: Gmail labels every uploaded message gets. */
+  labels: string[];
 }
 
 function stateEndpoint(url: ServerUrl): StateEndpoint {
   return { scheme: `${url.side.toLowerCase()}${url.tls === 'implicit' ? 's' : ''}`, host: url.host, port: url.port, user: url.user };
 }
 
-/** Checks every migrate option that can be checked without the network; throws a usage error (exit 2). */
-export function planMigrate(pop3Text: string, imapText: string, o: MigrateCliOptions): MigratePlan {
+/**
+ * Checks every migrate option that can be checked without the network; throws a usage error (exit 2).
+ * `junkDefault`: --junk when not given (off for migrate and batch, auto for the polling modes).
+ */
+export function planMigrate(pop3Text: string, imapText: string, o: MigrateCliOptions, junkDefault: 'off' | 'auto' = 'off'): MigratePlan {
   const pop3 = parseServerUrl(pop3Text, 'POP3');
   const imap = parseServerUrl(imapText, 'IMAP');
   const extraFlags = o.flags ? parseFlagListOrUsage(o.flags) : [];
@@ -94,6 +110,8 @@ export function planMigrate(pop3Text: string, imapText: string, o: MigrateCliOpt
     deleteEvery: wholeNumber(o.deleteEvery, '--delete-every', 1),
     maxSessions: wholeNumber(o.maxSessions, '--max-sessions', 1),
     batchMessages: wholeNumber(o.batchMessages, '--batch-messages', 1),
+    junk: parseJunk(o.junk ?? junkDefault),
+    labels: labelsOf(o),
   };
 }
 
@@ -148,6 +166,8 @@ export async function executeMigrate(plan: MigratePlan, o: MigrateCliOptions, io
       throw err;
     }
   }
+  /** Writers of the junk folder's journal (opened once the engine knows that folder). */
+  const junkWriters: JournalWriter[] = [];
   try {
     // A dry run renames nothing, but reads an older journal that a real run would adopt.
     const state = loadJournal(o.dryRun && legacyJournalBelongs(legacyPath, journalPath, pair) ? legacyPath : journalPath);
@@ -161,6 +181,22 @@ export async function executeMigrate(plan: MigratePlan, o: MigrateCliOptions, io
         writer.begin({ t: 'pair', pop3: endpoints.sourceLabel, imap: endpoints.destinationLabel, folder, at: new Date().toISOString() });
       }
     }
+    // The junk folder has its own journal, as a run into that folder alone would.
+    const junkJournal = (junkLevels: readonly string[]): MigrateOptions['journal'] => {
+      const junkFolder = junkLevels.join('/');
+      const path = join(stateDir, journalName(stateEndpoint(pop3), stateEndpoint(imap), junkFolder));
+      const junkState = loadJournal(path);
+      if (junkState.badLines > 0)
+        warn(`The journal ${path} has ${junkState.badLines} unreadable line(s); those messages are checked against the destination again.`);
+      if (o.dryRun) return { state: junkState, writer: undefined };
+      const junkWriter = new JournalWriter(path);
+      junkWriters.push(junkWriter);
+      if (junkState.done.size === 0 && junkState.folder === undefined) {
+        const at = new Date().toISOString();
+        junkWriter.begin({ t: 'pair', pop3: endpoints.sourceLabel, imap: endpoints.destinationLabel, folder: junkFolder, at });
+      }
+      return { state: junkState, writer: junkWriter };
+    };
     const options: MigrateOptions = {
       folder: levels,
       dedupe: o.dedupe === 'message-id',
@@ -182,11 +218,13 @@ export async function executeMigrate(plan: MigratePlan, o: MigrateCliOptions, io
       deleteEvery: plan.deleteEvery,
       maxSessions: plan.maxSessions,
       journal: { state, writer },
+      junk: plan.junk === 'off' ? undefined : { folder: plan.junk, journal: junkJournal },
     };
     const summary = await migrateMailbox(endpoints, options, hooks);
     return { summary, exitCode: summaryExitCode(summary) };
   } finally {
     writer?.close();
+    for (const w of junkWriters) w.close();
     lock?.release();
     machineLock?.release();
   }

@@ -5,6 +5,10 @@ import type { OutputCliOptions } from './output.js';
 
 export interface MigrateCliOptions extends OutputCliOptions {
   folder: string;
+  /** --junk: auto, off or a folder (default decided by the command, see planMigrate). */
+  junk?: string;
+  /** --label: Gmail labels (repeatable; one string from a batch column or POPLIFT_LABEL). */
+  label?: string | string[];
   pop3PasswordFile?: string;
   imapPasswordFile?: string;
   pop3PasswordCommand?: string;

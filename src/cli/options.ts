@@ -126,6 +126,41 @@ export function folderLevels(folder: string): string[] {
   return levels;
 }
 
+/** --junk: the destination's \\Junk folder (auto), no routing (off), or a folder's levels. */
+export type JunkChoice = 'auto' | 'off' | string[];
+
+export function parseJunk(text: string): JunkChoice {
+  const lower = text.toLowerCase();
+  if (lower === 'auto' || lower === 'off') return lower;
+  const levels = text.split('/').filter((l) => l !== '');
+  if (levels.length === 0) throw usageError(`--junk '${text}' names no folder: give auto, off, or a folder ('/' separates levels).`);
+  return levels;
+}
+
+/**
+ * --label, given once or more (one from a config file, a batch column or POPLIFT_LABEL): each one
+ * checked against Gmail's rules for label names, before anything connects.
+ */
+export function labelsOf(o: { label?: string | readonly string[] }): string[] {
+  const raw = o.label === undefined ? [] : typeof o.label === 'string' ? [o.label] : o.label.map(String);
+  for (const l of raw) {
+    const problem =
+      l === ''
+        ? 'is empty'
+        : /[\r\n\0]/.test(l)
+          ? 'contains a line break or NUL'
+          : /^\s|\s$/.test(l)
+            ? 'starts or ends with a space'
+            : /\s\s/.test(l)
+              ? 'contains two spaces in a row'
+              : l.includes('^')
+                ? "contains '^'"
+                : undefined;
+    if (problem !== undefined) throw usageError(`--label '${l}' ${problem}, which Gmail refuses in a label name.`);
+  }
+  return [...new Set(raw)];
+}
+
 export function parseFlagListOrUsage(text: string): string[] {
   try {
     return parseFlagList(text);
@@ -142,6 +177,15 @@ export function addMigrateOptions(command: Command, jsonHelp: string): Command {
       new Option('--dedupe <mode>', 'skip messages already in the folder, by Message-ID (or fallback key)')
         .choices(['message-id', 'none'])
         .default('message-id'),
+    )
+    .option(
+      '--junk <where>',
+      "messages the source's spam filter marked go to: auto (the folder the server marks \\Junk), a folder, or off (default: off; watch and batch --every: auto)",
+    )
+    .option(
+      '--label <name>',
+      'Gmail: add this label to every uploaded message (UID STORE +X-GM-LABELS); give it again for more labels',
+      (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
     )
     .option('--flags <flags>', "add these flags to every message, e.g. '\\Seen $Imported'")
     .option('--mark-seen', 'add \\Seen to every message')
@@ -198,7 +242,7 @@ export function addMigrateOptions(command: Command, jsonHelp: string): Command {
 
 /** Help headings: options are listed by theme rather than in one long list. */
 export const HELP_GROUPS: Array<[string, RegExp]> = [
-  ['What to move:', /^(folder|dedupe|flags|markSeen|keepDeletedFlag|internalDate|dryRun|deep|verify)$/],
+  ['What to move:', /^(folder|junk|label|dedupe|flags|markSeen|keepDeletedFlag|internalDate|dryRun|deep|verify)$/],
   ['Passwords and logins:', /^(pop3|imap)(PasswordFile|PasswordCommand|TokenFile|TokenCommand|Auth|OauthAccount)$/],
   ['TLS:', /^((pop3|imap)?(CaFile)|(pop3|imap)?Insecure|insecure|caFile|allowPlaintext|requireTls)$/i],
   [

@@ -103,7 +103,8 @@ export function mailboxResultLine(name: string, s: MigrationSummary | undefined,
   const verb = s.dryRun ? 'would append' : 'appended';
   const deleted = s.deleted > 0 ? `, deleted from POP3 ${s.deleted}` : '';
   const changed = s.storedChanged > 0 ? `, stored changed ${s.storedChanged}` : '';
-  return `${name}: ${status}; found ${s.found}, ${verb} ${s.dryRun ? s.wouldAppend.length : s.appended}, duplicates ${s.duplicates}, failed ${s.failed}${changed}${deleted}; ${formatSize(s.bytes)} in ${s.seconds.toFixed(1)} s`;
+  const junk = s.junk > 0 ? ` (${s.junk} to junk)` : '';
+  return `${name}: ${status}; found ${s.found}, ${verb} ${s.dryRun ? s.wouldAppend.length : s.appended}${junk}, duplicates ${s.duplicates}, failed ${s.failed}${changed}${deleted}; ${formatSize(s.bytes)} in ${s.seconds.toFixed(1)} s`;
 }
 
 /** How every line and report names a mailbox and its folder: the one place it is written. */

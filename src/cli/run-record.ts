@@ -123,6 +123,7 @@ export async function recordOutcome(
     start: context.start.toISOString(),
     end: new Date().toISOString(),
     moved: summary?.appended ?? 0,
+    junk: summary?.junk ?? 0,
     skipped: summary?.duplicates ?? 0,
     failed: summary?.failed ?? 0,
     deleted: summary?.deleted ?? 0,

@@ -77,7 +77,7 @@ function describe(m: MailboxStatus): string {
   const lines = [`${shown(m.pop3)} → ${shown(m.imap)} ${shown(m.folder)}`];
   const last = m.lastRun;
   lines.push(
-    `  ${m.status}; last run ${last === null ? 'never' : `${when(last.end)} (${last.mode}, exit ${last.exitCode}, moved ${last.moved})`}; last success ${when(m.lastSuccess)}; moved today ${m.movedToday}, in all ${m.movedTotal}`,
+    `  ${m.status}; last run ${last === null ? 'never' : `${when(last.end)} (${last.mode}, exit ${last.exitCode}, moved ${last.moved}${last.junk ? `, ${last.junk} of them to junk` : ''})`}; last success ${when(m.lastSuccess)}; moved today ${m.movedToday}, in all ${m.movedTotal}`,
   );
   if (m.lastError !== null) lines.push(`  last error ${when(m.lastError.at)}: ${m.lastError.code}: ${shown(m.lastError.message)}`);
   if (m.running !== null) lines.push(`  running now: PID ${m.running.pid} on ${shown(m.running.host)} since ${when(m.running.since)}`);

@@ -27,6 +27,8 @@ export function formatSummary(s: MigrationSummary, all = true): string {
   lines.push(
     `  found ${s.found}, ${verb} ${s.dryRun ? s.wouldAppend.length : s.appended}, duplicates skipped ${s.duplicates}, failed ${s.failed}; ${formatSize(s.bytes)} in ${s.seconds.toFixed(1)} s`,
   );
+  if (s.junkFolder !== undefined)
+    lines.push(`  marked as spam by the source: ${s.junk} ${s.dryRun ? 'would go' : 'went'} into IMAP folder '${s.junkFolder}'`);
   if (s.knownFromJournal > 0) lines.push(`  ${count(s.knownFromJournal, 'message')} already done in earlier runs (journal)`);
   if (s.deleted > 0) lines.push(`  deleted from POP3 after confirming their copy: ${s.deleted}`);
   if (s.wouldDelete.length > 0) {

@@ -6,7 +6,7 @@ import { connectionEndpoints, type ConnectionCliOptions } from './connections.js
 import type { CliIo } from './cli-io.js';
 import type { MigrateCliOptions, MigratePlan } from './migrate-command.js';
 import { withLoginStatus } from './login-status.js';
-import { folderLevels, timeoutMs } from './options.js';
+import { folderLevels, parseJunk, timeoutMs } from './options.js';
 import { Output, outputSettings } from './output.js';
 import { parseServerUrl } from './server-url.js';
 import { formatVerifyReport } from './verify-output.js';
@@ -14,6 +14,8 @@ import { verifyJson } from './json-result.js';
 
 export interface VerifyCliOptions extends ConnectionCliOptions {
   folder: string;
+  /** --junk: the junk folder migrate --junk used (auto, a folder, or off). */
+  junk?: string;
   deep?: boolean;
   json?: boolean;
   /** Accepted so a migrate command line works unchanged; verify reads and writes no state. */
@@ -23,7 +25,7 @@ export interface VerifyCliOptions extends ConnectionCliOptions {
 /** Verifies one planned mailbox pair (batch --verify), changing nothing. */
 export async function verifyPlanned(plan: MigratePlan, o: MigrateCliOptions, io: CliIo, warn: (m: string) => void): Promise<VerifyReport> {
   const endpoints = await connectionEndpoints(plan.pop3, plan.imap, o, plan.timeoutMs, io, warn);
-  return verifyMailbox(endpoints, { folder: plan.levels, deep: false }, { warn });
+  return verifyMailbox(endpoints, { folder: plan.levels, deep: false, junk: plan.junk === 'off' ? undefined : plan.junk }, { warn });
 }
 
 export async function runVerify(pop3Text: string, imapText: string, o: VerifyCliOptions, io: CliIo): Promise<number> {
@@ -41,9 +43,14 @@ export async function runVerify(pop3Text: string, imapText: string, o: VerifyCli
     const pop3 = parseServerUrl(pop3Text, 'POP3');
     const imap = parseServerUrl(imapText, 'IMAP');
     const levels = folderLevels(o.folder);
+    const junk = parseJunk(o.junk ?? 'off');
     const reached = await connectionEndpoints(pop3, imap, o, timeoutMs(o.timeout), io, warn);
     const endpoints = withLoginStatus(reached, (text) => output.mailboxStatus(0, text), 'logged in to both servers; checking …');
-    const report = await verifyMailbox(endpoints, { folder: levels, deep: Boolean(o.deep) }, { warn });
+    const report = await verifyMailbox(
+      endpoints,
+      { folder: levels, deep: Boolean(o.deep), junk: junk === 'off' ? undefined : junk },
+      { warn },
+    );
     output.close();
     const code = verifyExitCode(report);
     if (o.json) io.stdout.write(jsonLine(verifyJson(report, code)));

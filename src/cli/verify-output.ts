@@ -43,9 +43,10 @@ export function formatVerifyReport(r: VerifyReport): string {
   const how = r.deep ? 'by key, size and SHA-256' : `by key and size, POP3 read with ${r.read}`;
   const outcome = r.problems.length === 0 ? 'all there' : `${r.missing} missing${r.deep || r.altered > 0 ? `, ${r.altered} altered` : ''}`;
   const changed = formatServerChanges(r);
+  const junk = r.junkFolder === null ? '' : ` (${r.inJunk} of them in IMAP folder '${r.junkFolder}')`;
   lines.push(
     `verify ${mailboxLabel(r.pop3, r.imap, r.folder)}${r.folderExists ? '' : ' (does not exist)'}: ` +
-      `${count(r.found, 'POP3 message')}, ${r.folderMessages} in the folder, ${r.present} found ${how}; ${outcome}; ${changed ? `${changed}; ` : ''}${r.seconds.toFixed(1)} s`,
+      `${count(r.found, 'POP3 message')}, ${r.folderMessages} in the folder, ${r.present} found${junk} ${how}; ${outcome}; ${changed ? `${changed}; ` : ''}${r.seconds.toFixed(1)} s`,
   );
   // Each line neutralised whole: a UIDL or Subject with a line break in it stays on its line.
   return lines.map(displayText).join('\n') + '\n';

@@ -103,7 +103,7 @@ export function loopSignals() {
 type WatchOptions = MigrateCliOptions & NotifyCliOptions & RepeatCliOptions;
 
 export async function runWatch(pop3Text: string, imapText: string, o: WatchOptions, io: CliIo): Promise<number> {
-  const plan = planMigrate(pop3Text, imapText, o);
+  const plan = planMigrate(pop3Text, imapText, o, 'auto');
   checkNotifyOptions(o);
   if (o.dryRun) throw usageError('watch moves mail; for a dry run use poplift migrate --dry-run.');
   const schedule = o.once ? undefined : scheduleOf(o);

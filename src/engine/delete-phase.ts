@@ -59,6 +59,8 @@ async function candidates(
     if (r === undefined && k === undefined) continue;
     // A copy stored changed is not proven: the message stays.
     if (r?.outcome === 'failed' || r?.outcome === 'planned' || r?.outcome === 'changed' || k?.outcome === 'changed') continue;
+    // A message routed to the junk folder is proven and deleted by the run's junk part, against that folder.
+    if (r?.outcome === 'routed') continue;
     // A message that came with another length than listed may not be what the server stores.
     if (ledger.isSuspect(uidl) || k?.suspect) {
       suspect++;

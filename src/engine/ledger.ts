@@ -232,6 +232,16 @@ export class Ledger {
     this.hooks.advance(plan.size);
   }
 
+  /**
+   * The message goes to the junk folder, which another part of the run fills
+   * (see MigrateOptions.junk): nothing is counted or journaled here; that
+   * part counts and journals it in the junk folder's own journal.
+   */
+  routed(uidl: string, size: number): void {
+    this.settled.set(uidl, { outcome: 'routed' });
+    this.hooks.advance(size);
+  }
+
   deleted(uidls: readonly string[]): void {
     for (const uidl of uidls) this.journal?.add({ t: 'deleted', uidl });
     this.journal?.flush();

@@ -10,7 +10,8 @@ import { indexKeyOf } from '../message/identity-key.js';
 import { sketchFromText } from '../message/line-sketch.js';
 import type { JournalState, JournalWriter, KnownMessage } from '../state/journal.js';
 import type { Listing } from '../store/listing.js';
-import type { FolderIndex, FolderInfo, FolderStatus, StoreEndpoints } from '../store/mail-store.js';
+import type { FolderIndex, FolderInfo, FolderStatus, MailDestination, StoreEndpoints } from '../store/mail-store.js';
+import { markedAsSpam } from '../message/spam-verdict.js';
 import { DedupIndex, type UnknownUpload } from './dedup-index.js';
 import { FolderWatch } from './folder-watch.js';
 import { confirmUploads } from './confirm-uploads.js';
@@ -48,6 +49,23 @@ export interface MigrateOptions extends TransferOptions {
    * those are mostly the user's own deletions.
    */
   recopyMissing?: boolean;
+  /** Where messages the source's spam filter marked go (--junk); undefined: with the rest. */
+  junk?: JunkRouting;
+}
+
+/**
+ * Junk routing: a message whose own header fields say the source's spam
+ * filter marked it (message/spam-verdict.ts) goes into the junk folder. The
+ * run moves the other messages into the folder first, then the marked ones
+ * into the junk folder in a second part over new sessions, with that
+ * folder's own journal, proofs and deletions: each folder is handled exactly
+ * as a run into it alone would be.
+ */
+export interface JunkRouting {
+  /** The junk folder's levels, or 'auto': the destination's folder with the \Junk special-use attribute (RFC 6154). */
+  folder: readonly string[] | 'auto';
+  /** The junk folder's journal, once its name is known (undefined: none, as in a dry run). */
+  journal(levels: readonly string[]): MigrateOptions['journal'];
 }
 
 export interface ProgressEvent {
@@ -129,7 +147,124 @@ async function missingCopies(sessions: Sessions, journal: JournalState, uidls: r
   return missing;
 }
 
+/** The junk folder of this run, as the main part found it. */
+interface JunkLane {
+  levels: string[];
+  journal: MigrateOptions['journal'];
+}
+
+/** Where the main part sends marked messages. */
+interface Routing {
+  lane: JunkLane | undefined;
+  /** Without a lane: why marked messages stay in the folder, told once when this run put any there. */
+  whyNot?: string;
+}
+
+/** What one part of a run (the folder, or the junk folder) is told besides the options. */
+interface Part {
+  /** The main part with --junk: finds the junk folder once logged in (undefined: no routing). */
+  route?: (destination: MailDestination) => Promise<Routing>;
+  /** The junk part: moves only these ids (those the main part routed, and those the junk journal knows). */
+  only?: ReadonlySet<string>;
+  /** Of `only`, the ids the main part routed in this run: each must be moved, or the run is incomplete. */
+  routed?: ReadonlySet<string>;
+}
+
+interface PartResult {
+  summary: MigrationSummary;
+  /** Ids routed to the junk folder by this part. */
+  routed: string[];
+  /** Listed ids the junk folder's journal vouches for (the main part did not read them). */
+  vouchedThere: string[];
+  lane: JunkLane | undefined;
+}
+
+/** Whether `journal` vouches for the message `listing` names `uidl`, as plan() decides it for the run's own journal. */
+function vouchedBy(journal: MigrateOptions['journal'], listing: Listing, uidl: string): boolean {
+  const k = journal?.state.done.get(uidl);
+  // A copy stored changed is not proven: the junk part reports it again (it is read and routed again).
+  if (k === undefined || k.outcome === 'changed' || !listing.hasUidl) return false;
+  return listing.identified(uidl) && (k.listSize ?? k.size) === listing.size(uidl);
+}
+
 export async function migrateMailbox(endpoints: StoreEndpoints, options: MigrateOptions, hooks: MigrateHooks): Promise<MigrationSummary> {
+  const junk = options.junk;
+  if (junk === undefined) return (await movePart(endpoints, options, hooks, {})).summary;
+  const started = performance.now();
+  const main = await movePart(endpoints, { ...options, junk: undefined }, hooks, {
+    route: async (destination) => {
+      const levels = junk.folder === 'auto' ? await destination.specialUseFolder?.('\\Junk') : [...junk.folder];
+      const folder = options.folder.join('/');
+      // Said only by a run that put such messages into the folder: a watch that polls a mailbox
+      // without spam every few minutes for months has nothing to be told.
+      if (levels === undefined)
+        return {
+          lane: undefined,
+          whyNot: `IMAP server ${destination.server} marks no folder as the junk folder (no \\Junk special-use attribute, RFC 6154); name the folder with --junk <folder>, or give --junk off.`,
+        };
+      if (levels.join('/') === folder) return { lane: undefined };
+      return { lane: { levels, journal: junk.journal(levels) } };
+    },
+  });
+  const { lane, summary } = main;
+  if (lane === undefined) return summary;
+  summary.junkFolder = lane.levels.join('/');
+  // The junk part is needed for what was routed now, and to delete what an earlier run put there.
+  const needed = main.routed.length > 0 || (options.delete && main.vouchedThere.length > 0);
+  if (!needed) return summary;
+  const unfinished = (why: string) => {
+    summary.stopped ??= `${main.routed.length} message(s) marked as spam were not copied into IMAP folder '${summary.junkFolder}': ${why}`;
+    summary.stopReason ??= 'incomplete';
+  };
+  // A run stopped before its end (a signal, over quota, come back later) does not begin the junk part.
+  if (hooks.stopRequested?.() || summary.stopReason !== undefined) {
+    if (main.routed.length > 0) unfinished('the run stopped first; run poplift again.');
+    return summary;
+  }
+  const routed = new Set(main.routed);
+  const part = await movePart(
+    endpoints,
+    { ...options, junk: undefined, folder: lane.levels, journal: lane.journal },
+    // Its progress was shown by the main part, which counted each routed message as done.
+    {
+      // What the main part said already (no UIDL, a window) is not said twice.
+      warn: (message) => {
+        if (!summary.warnings.includes(message)) hooks.warn(message);
+      },
+      onFailure: (failure) => hooks.onFailure?.(failure),
+      stopRequested: () => hooks.stopRequested?.() ?? false,
+    },
+    { only: new Set([...main.routed, ...main.vouchedThere]), routed },
+  );
+  return combine(summary, part.summary, started);
+}
+
+/** The run's summary: the main part's, with what the junk part did added (and counted apart as junk). */
+function combine(main: MigrationSummary, junk: MigrationSummary, started: number): MigrationSummary {
+  main.junk = junk.appended + junk.wouldAppend.length;
+  main.appended += junk.appended;
+  main.duplicates += junk.duplicates;
+  main.failed += junk.failed;
+  main.storedChanged += junk.storedChanged;
+  main.changedList.push(...junk.changedList);
+  main.bytes += junk.bytes;
+  main.serverDates += junk.serverDates;
+  main.duplicateList.push(...junk.duplicateList);
+  main.failures.push(...junk.failures);
+  main.wouldAppend.push(...junk.wouldAppend);
+  main.deleted += junk.deleted;
+  main.wouldDelete.push(...junk.wouldDelete);
+  main.missingFromFolder += junk.missingFromFolder;
+  main.reconnects += junk.reconnects;
+  for (const w of junk.warnings) if (!main.warnings.includes(w)) main.warnings.push(w);
+  main.stopped ??= junk.stopped;
+  main.stopReason ??= junk.stopReason;
+  main.seconds = (performance.now() - started) / 1000;
+  return main;
+}
+
+/** One part of a run: the listed messages into one folder (see migrateMailbox and JunkRouting). */
+async function movePart(endpoints: StoreEndpoints, options: MigrateOptions, hooks: MigrateHooks, part: Part): Promise<PartResult> {
   const started = performance.now();
   const summary = emptySummary(endpoints.sourceLabel, endpoints.destinationLabel, options.folder.join('/'), options.dryRun);
   const warned = new Set<string>();
@@ -180,6 +315,10 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
   const poison = new PoisonTracker(options.retries, () => ledger.settled.size);
   /** Ids that disappeared from the source during the run (another client deleted them). */
   const vanished = new Set<string>();
+  /** The junk folder (main part with --junk, once the destination named it). */
+  let lane: JunkLane | undefined;
+  /** Listed ids the junk folder's journal vouches for. */
+  const vouchedElsewhere: string[] = [];
 
   try {
     // Both logins first, in parallel: a wrong password on either side should fail before any work.
@@ -212,7 +351,41 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     if (options.dryRun && !t.value.folder.exists)
       warnOnce('no-folder', `IMAP folder '${summary.folder}' does not exist yet; it would be created.`);
 
-    const { vouched } = plan(first, t.value.folder, journal?.state, (message) => hooks.warn(message), summary.folder);
+    const routing = part.route ? await part.route(t.value.destination) : undefined;
+    lane = routing?.lane;
+    /** Marked messages this part put into the folder for want of a junk folder. */
+    let kept = 0;
+    const whyNot = routing?.whyNot;
+    const elsewhere =
+      lane !== undefined
+        ? markedAsSpam
+        : whyNot === undefined
+          ? undefined
+          : (content: Buffer) => {
+              if (markedAsSpam(content)) kept++;
+              return false;
+            };
+    const junkLane = lane;
+    /** Whether the junk folder's journal vouches for the message (then this part does not read it). */
+    const vouchedThere = (listing: Listing, u: string) => junkLane !== undefined && vouchedBy(junkLane.journal, listing, u);
+    /** Whether this part moves the message at all (the junk part moves only its own). */
+    const mine = (u: string) => part.only === undefined || part.only.has(u);
+    const { vouched: vouchedHere } = plan(first, t.value.folder, journal?.state, (message) => hooks.warn(message), summary.folder);
+    const vouched = (u: string) => vouchedHere(u) || vouchedThere(first, u);
+    for (const u of first.order) if (vouchedThere(first, u)) vouchedElsewhere.push(u);
+    // What the main part routed must be here to be moved: a source that no longer lists it
+    // (another client deleted it, or a server that lists a message only until it is read) leaves it undone.
+    for (const u of part.routed ?? []) {
+      if (first.has(u)) continue;
+      ledger.failed(
+        {
+          uidl: u,
+          side: 'POP3',
+          reason: `POP3 server ${s.value.source.server} no longer lists this message, which it marked as spam, when it was to be copied into IMAP folder '${summary.folder}'; run poplift again.`,
+        },
+        0,
+      );
+    }
     // Copies an earlier run made may have been deleted from the folder since: looked for when the
     // folder shows an expunge since the journal's record of it, or when asked to copy them again.
     const vouchedNow = first.order.filter((u) => vouched(u));
@@ -233,7 +406,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
         }
       }
     }
-    const fresh = first.order.filter((u) => !vouched(u) || recopy.has(u));
+    const fresh = first.order.filter((u) => mine(u) && (!vouched(u) || recopy.has(u)));
     // An earlier run that ended before confirming its uploads left their outcome unknown.
     for (const u of journal?.state.unconfirmed ?? []) {
       if (!first.has(u)) continue;
@@ -359,6 +532,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
                 warnOnce,
                 uploadAlone: (uidl) => poison.suspect(uidl),
                 hit: (charges) => (hit = charges),
+                elsewhere,
               },
               options,
             );
@@ -426,7 +600,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       confirmation = { status };
       summary.sessions++;
       const { vouched: vouchedNow } = plan(next, sessions.folder ?? t.value.folder, journal?.state, () => undefined, summary.folder);
-      latest = next.order.filter((u) => !listed.has(u) && !ledger.settled.has(u) && !vouchedNow(u));
+      latest = next.order.filter((u) => mine(u) && !listed.has(u) && !ledger.settled.has(u) && !vouchedNow(u) && !vouchedThere(next, u));
       for (const u of next.order) listed.add(u);
       if (latest.length === 0) break;
       confirmation = undefined;
@@ -444,6 +618,11 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     }
 
     const settledStatus = options.dryRun ? undefined : (confirmation ?? { status: await confirm() }).status;
+    if (kept > 0)
+      warnOnce(
+        'no-junk-folder',
+        `${kept} message(s) the POP3 server marked as spam ${options.dryRun ? 'would go' : 'went'} into IMAP folder '${summary.folder}' with the rest: ${whyNot}`,
+      );
     if (ledger.suspectCount > 0) {
       warnOnce(
         'size-suspect',
@@ -498,7 +677,9 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     void sessions.closeDestination();
     ledger.flush();
     summary.seconds = (performance.now() - started) / 1000;
-    return summary;
+    const routed: string[] = [];
+    for (const [uidl, r] of ledger.settled) if (r.outcome === 'routed') routed.push(uidl);
+    return { summary, routed, vouchedThere: vouchedElsewhere, lane };
   } finally {
     await sessions.closeAll();
   }

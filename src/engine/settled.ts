@@ -28,12 +28,14 @@ export type Settled =
   | { outcome: 'changed'; key: string; size: number; uid: number | undefined; uidValidity: bigint | undefined }
   | { outcome: 'failed' }
   /** Dry run: would be uploaded. */
-  | { outcome: 'planned' };
+  | { outcome: 'planned' }
+  /** Marked as spam by the source's filter: another folder of this run takes it (see MigrateOptions.junk). */
+  | { outcome: 'routed' };
 
 type Duplicate = Extract<Settled, { outcome: 'duplicate' }>;
 
 const NONE = 0;
-const OUTCOMES = ['appended', 'duplicate', 'failed', 'planned', 'changed'] as const;
+const OUTCOMES = ['appended', 'duplicate', 'failed', 'planned', 'changed', 'routed'] as const;
 
 export class SettledMessages {
   private listingValue: Listing | undefined;

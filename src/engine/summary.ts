@@ -78,6 +78,17 @@ export interface MigrationSummary {
    * earlier run of this mailbox, which reported it already.
    */
   window: (ListingWindow & { listed: number; reportedBefore: boolean }) | undefined;
+  /**
+   * With --junk: the junk folder, when the run routes to one (undefined:
+   * no routing, or --junk auto found no \Junk folder).
+   */
+  junkFolder: string | undefined;
+  /**
+   * Messages the source marked as spam that this run put into the junk
+   * folder (also counted in appended; in a dry run, those it would put
+   * there). Those found there already count as duplicates only.
+   */
+  junk: number;
   /** Set when the mailbox was stopped early (over quota, --max-errors, a signal). */
   stopped: string | undefined;
   /** Why the mailbox was stopped early, when it was. */
@@ -111,6 +122,8 @@ export function emptySummary(pop3: string, imap: string, folder: string, dryRun:
     sessions: 0,
     reconnects: 0,
     window: undefined,
+    junkFolder: undefined,
+    junk: 0,
     stopped: undefined,
     stopReason: undefined,
     warnings: [],

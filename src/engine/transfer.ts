@@ -63,6 +63,12 @@ export interface TransferContext {
   uploadAlone?(uidl: string): boolean;
   /** Before a pass rethrows a session's failure: the messages being read or uploaded when it came. */
   hit?(charges: Charge[]): void;
+  /**
+   * Whether a message belongs in another folder of this run (marked as spam,
+   * with --junk): it is settled as routed, not uploaded here, unless this
+   * folder holds it already.
+   */
+  elsewhere?(content: Buffer): boolean;
 }
 
 interface Pending {
@@ -380,6 +386,12 @@ class TransferPass {
         ledger.storedChanged(uidl, prepared.key, size, rebuilt, rebuiltReason(destination.server, rebuilt));
         return false;
       }
+    }
+    // Checked after the duplicate lookup: a message this folder holds already (copied before --junk
+    // was used) stays where it is, and is not copied a second time into the junk folder.
+    if (ctx.elsewhere?.(content)) {
+      ledger.routed(uidl, size);
+      return false;
     }
     dedup.remember(prepared.key, size, uidl, digests);
     const flags = prepared.flags.filter((flag) => {

@@ -50,6 +50,17 @@ export interface VerifyOptions {
   folder: string[];
   /** Judge every message by its bytes, not only those whose copy has another size. */
   deep: boolean;
+  /**
+   * The folder migrate --junk put messages marked as spam into (or 'auto':
+   * the folder the server marks \\Junk): a message not in the folder is
+   * looked for there too.
+   */
+  junk?: readonly string[] | 'auto';
+}
+
+/** One folder's check: `only`, when set, names the messages to check (the others are not looked at). */
+interface FolderCheck extends VerifyOptions {
+  only?: ReadonlySet<string>;
 }
 
 export interface VerifyHooks {
@@ -122,6 +133,10 @@ export interface VerifyReport {
   folderMessages: number;
   /** POP3 messages proven to be in the folder. */
   present: number;
+  /** With --junk: the junk folder looked in (null: none, or --junk auto found none). */
+  junkFolder: string | null;
+  /** Of `present`, the messages proven to be in the junk folder. */
+  inJunk: number;
   /** Problems of kind missing, size-differs and unreadable. */
   missing: number;
   /** Problems of kind altered. */
@@ -202,6 +217,55 @@ function listCopies(copies: readonly IndexedMessage[]): string {
 }
 
 export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOptions, hooks: VerifyHooks): Promise<VerifyReport> {
+  const report = await verifyFolder(endpoints, options, hooks);
+  if (options.junk === undefined) return report;
+  const started = performance.now() - report.seconds * 1000;
+  // Only a message the folder has no copy of may be in the junk folder: one found there changed is not.
+  const elsewhere = new Map(report.problems.filter((p) => p.problem === 'missing' || p.problem === 'size-differs').map((p) => [p.uidl, p]));
+  let levels = options.junk === 'auto' ? undefined : [...options.junk];
+  if (options.junk === 'auto') {
+    const imap = await endpoints.connectDestination();
+    try {
+      levels = await imap.specialUseFolder?.('\\Junk');
+      if (levels === undefined)
+        hooks.warn(
+          `IMAP server ${imap.server} marks no folder as the junk folder (no \\Junk special-use attribute, RFC 6154): only '${report.folder}' was checked.`,
+        );
+    } finally {
+      await imap.close().catch(() => undefined);
+    }
+  }
+  if (levels === undefined || levels.join('/') === report.folder) return report;
+  report.junkFolder = levels.join('/');
+  if (elsewhere.size === 0) return report;
+  const junk = await verifyFolder(endpoints, { ...options, folder: levels, only: new Set(elsewhere.keys()) }, hooks, true);
+  const notThere = new Set(junk.problems.map((p) => p.uidl));
+  for (const p of junk.problems) {
+    const first = elsewhere.get(p.uidl);
+    if (first !== undefined) first.detail += ` IMAP folder '${report.junkFolder}' does not hold it either: ${p.detail}`;
+  }
+  const proven = [...elsewhere.keys()].filter((u) => !notThere.has(u));
+  const found = new Set(proven);
+  report.problems = report.problems.filter((p) => !found.has(p.uidl));
+  report.missing -= proven.length;
+  report.present += proven.length;
+  report.inJunk = proven.length;
+  report.notes.push(...junk.notes);
+  report.serverChanged += junk.serverChanged;
+  for (const [change, n] of Object.entries(junk.serverChanges) as Array<[ServerChange, number]>)
+    report.serverChanges[change] = (report.serverChanges[change] ?? 0) + n;
+  for (const w of junk.warnings) if (!report.warnings.includes(w)) report.warnings.push(w);
+  report.seconds = (performance.now() - started) / 1000;
+  return report;
+}
+
+/** Proves the messages of the mailbox (those of `only`, when set) in one folder; see the file's header. */
+async function verifyFolder(
+  endpoints: StoreEndpoints,
+  options: FolderCheck,
+  hooks: VerifyHooks,
+  missingFolderIsOk = false,
+): Promise<VerifyReport> {
   const started = performance.now();
   const report: VerifyReport = {
     pop3: endpoints.sourceLabel,
@@ -212,6 +276,8 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
     folderExists: false,
     found: 0,
     folderMessages: 0,
+    junkFolder: null,
+    inJunk: 0,
     present: 0,
     missing: 0,
     altered: 0,
@@ -259,6 +325,34 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
     const folder: FolderInfo = await imap.openFolder(options.folder, false);
     openFolder = folder;
     report.folderExists = folder.exists;
+    const only = options.only;
+    if (only !== undefined) {
+      for (const u of only) {
+        if (listing.has(u)) continue;
+        problem(
+          { problem: 'unreadable', uidl: u, number: 0, size: 0, key: undefined, subject: undefined, date: undefined, copies: [] },
+          `POP3 server ${pop3.server} no longer lists it.`,
+        );
+      }
+    }
+    if (!folder.exists && missingFolderIsOk) {
+      for (const u of listing.order)
+        if (only?.has(u) !== false)
+          problem(
+            {
+              problem: 'missing',
+              uidl: u,
+              number: listing.number(u)!,
+              size: listing.size(u)!,
+              key: undefined,
+              subject: undefined,
+              date: undefined,
+              copies: [],
+            },
+            'The folder does not exist.',
+          );
+      return report;
+    }
     if (!folder.exists && listing.order.length === 0)
       warn(`IMAP folder '${report.folder}' does not exist (and the POP3 mailbox is empty).`);
     else if (!folder.exists) {
@@ -276,7 +370,7 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
     for (const list of index.values()) report.folderMessages += list.length;
     report.found = listing.order.length;
 
-    const numbers = listing.order.map((uidl) => listing.number(uidl)!);
+    const numbers = listing.order.filter((uidl) => only?.has(uidl) !== false).map((uidl) => listing.number(uidl)!);
     const uidlOf = (n: number): string => listing.uidlOf(n)!;
     const listSize = (n: number): number => listing.size(uidlOf(n))!;
     const describe = (n: number, fields: HeaderField[]): Described => ({

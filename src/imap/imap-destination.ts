@@ -9,6 +9,7 @@ import type { AppendOutcome } from './imap-append-channel.js';
 import { classifyAnswer, runLaterReason } from './server-responses.js';
 import { ImapTarget, type ImapConnectOptions } from './imap-target.js';
 import { describeProfile, oversizeReason, type DetectedProfile } from './provider-profile.js';
+import { ExitCode, PopliftError } from '../errors.js';
 import type { UploadBudget } from './upload-budget.js';
 
 /** The longest wait a throttling answer is obeyed for within one batch. */
@@ -32,15 +33,33 @@ export function uploadOutcome(outcome: AppendOutcome, server = 'the destination'
   return { outcome: 'refused', detail };
 }
 
+/** --label: Gmail labels every uploaded message gets, shared by every session of the run. */
+export interface Labelling {
+  labels: readonly string[];
+  /** Told once per run when the server refuses a label. */
+  warn(message: string): void;
+  warned?: boolean;
+}
+
 export class ImapDestination implements MailDestination {
   private constructor(
     private readonly target: ImapTarget,
     /** --max-bytes-per-run and --rate, shared by every session of the run. */
     private readonly budget?: UploadBudget,
+    private readonly labelling?: Labelling,
   ) {}
 
-  static async connect(options: ImapConnectOptions, budget?: UploadBudget): Promise<ImapDestination> {
-    return new ImapDestination(await ImapTarget.connect(options), budget);
+  /** With labels, a server without Gmail's extension is refused at once (exit 2): nothing is uploaded unlabelled. */
+  static async connect(options: ImapConnectOptions, budget?: UploadBudget, labelling?: Labelling): Promise<ImapDestination> {
+    const target = await ImapTarget.connect(options);
+    if (labelling !== undefined && labelling.labels.length > 0 && !target.offers('X-GM-EXT-1')) {
+      await target.close().catch(() => undefined);
+      throw new PopliftError(
+        `IMAP server ${target.server} does not offer Gmail's labels (no X-GM-EXT-1 capability): --label works only into Gmail. Choose the folder with --folder instead, and drop --label.`,
+        { exitCode: ExitCode.USAGE, code: 'USAGE', side: 'IMAP', server: target.server },
+      );
+    }
+    return new ImapDestination(target, budget, labelling);
   }
 
   get server(): string {
@@ -75,6 +94,10 @@ export class ImapDestination implements MailDestination {
 
   listFolders(): Promise<string[]> {
     return this.target.listFolders();
+  }
+
+  specialUseFolder(use: '\\Junk'): Promise<string[] | undefined> {
+    return this.target.specialUseFolder(use);
   }
 
   acceptsFlag(folder: FolderInfo, flag: string): boolean {
@@ -124,7 +147,34 @@ export class ImapDestination implements MailDestination {
       return o.outcome === 'stored' && o.uid !== undefined ? [o.uid] : [];
     });
     if (uids.length > 0) await this.target.addFlags(folder, uids, ['\\Flagged']);
+    await this.label(
+      folder,
+      send.map((i) => outcomes[i]!),
+    );
     return outcomes.map((o) => o!);
+  }
+
+  /**
+   * --label: the messages just stored get the labels, by the UIDs APPENDUID
+   * named (Gmail always sends it). A refusal leaves them proven in the
+   * folder, unlabelled, and is told once.
+   */
+  private async label(folder: FolderInfo, outcomes: readonly UploadOutcome[]): Promise<void> {
+    const labelling = this.labelling;
+    if (labelling === undefined || labelling.labels.length === 0) return;
+    const stored = outcomes.filter((o) => o.outcome === 'stored');
+    const uids = stored.flatMap((o) => (o.uid === undefined ? [] : [o.uid]));
+    const unnamed = stored.length - uids.length;
+    const refused = uids.length > 0 && !(await this.target.addLabels(folder, uids, labelling.labels));
+    if ((refused || unnamed > 0) && !labelling.warned) {
+      labelling.warned = true;
+      const names = labelling.labels.map((l) => `'${l}'`).join(', ');
+      labelling.warn(
+        refused
+          ? `IMAP server ${this.server} refused to add the label ${names} (UID STORE +X-GM-LABELS): some messages are in folder '${folder.path}' without it.`
+          : `IMAP server ${this.server} did not say the UID of ${unnamed} uploaded message(s) (no APPENDUID): they are in folder '${folder.path}' without the label ${names}.`,
+      );
+    }
   }
 
   fetchBodies(folder: FolderInfo, uids: readonly number[], binary: boolean, each: (uid: number, content: Buffer) => void): Promise<void> {

@@ -634,6 +634,21 @@ export class ImapTarget {
     }
   }
 
+  /**
+   * The folder the server itself marks with `use` (RFC 6154 SPECIAL-USE, or
+   * Gmail's XLIST), as levels. Never guessed from a folder's name: a folder
+   * called "Spam" may be the user's own.
+   */
+  async specialUseFolder(use: string): Promise<string[] | undefined> {
+    try {
+      const boxes = await this.within('LIST', this.client.list());
+      const box = boxes.find((b) => b.specialUse === use && b.specialUseSource === 'extension');
+      return box && (box.delimiter ? box.path.split(box.delimiter) : [box.path]);
+    } catch (err) {
+      throw this.fail('listing the folders', err);
+    }
+  }
+
   /** UIDVALIDITY, UIDNEXT and MESSAGES now: how this run left the folder. */
   status(folder: FolderInfo): Promise<FolderStatus | undefined> {
     return this.inTurn(() => this.statusNow(folder));
@@ -840,6 +855,44 @@ export class ImapTarget {
       if (this.client.mailbox) await this.within('CLOSE', this.client.mailboxClose()).catch(() => undefined);
     } catch (err) {
       throw this.fail(`setting flags in folder '${folder.path}'`, err);
+    }
+  }
+
+  /** Whether the server announced this capability (after login). */
+  offers(capability: string): boolean {
+    return this.client.capabilities.has(capability);
+  }
+
+  /**
+   * Adds Gmail labels to messages already in the folder, by UID (UID STORE
+   * +X-GM-LABELS, with X-GM-EXT-1). imapflow sends each label as a mailbox
+   * name is sent (an astring, modified UTF-7 for non-ASCII), as Gmail's
+   * extension wants. False when the server refused.
+   */
+  addLabels(folder: FolderInfo, uids: readonly number[], labels: readonly string[]): Promise<boolean> {
+    return this.inTurn(() => this.addLabelsNow(folder, uids, labels));
+  }
+
+  private async addLabelsNow(folder: FolderInfo, uids: readonly number[], labels: readonly string[]): Promise<boolean> {
+    if (uids.length === 0 || labels.length === 0 || !folder.exists) return true;
+    try {
+      await this.deselected();
+      const lock = await this.within('SELECT', this.client.getMailboxLock(folder.path));
+      let stored = true;
+      try {
+        // The UIDs are those APPENDUID named a moment ago: a refusal is the label's, not the set's.
+        for (const chunk of uidChunks([...new Set(uids)].sort((a, b) => a - b))) {
+          const set = uidSet(chunk);
+          if (!(await this.within('STORE', this.client.messageFlagsAdd(set, [...labels], { uid: true, useLabels: true })))) stored = false;
+        }
+      } finally {
+        lock.release();
+      }
+      // Deselected at once: STATUS on the selected folder would not see the other connection's uploads.
+      if (this.client.mailbox) await this.within('CLOSE', this.client.mailboxClose()).catch(() => undefined);
+      return stored;
+    } catch (err) {
+      throw this.fail(`labelling messages in folder '${folder.path}'`, err);
     }
   }
 

@@ -28,6 +28,8 @@ export interface RunRecord {
   start: string;
   end: string;
   moved: number;
+  /** Of those moved, the messages put into the junk folder (--junk); absent in records written before it was kept. */
+  junk?: number;
   skipped: number;
   failed: number;
   deleted: number;

@@ -175,6 +175,11 @@ export interface MailDestination {
   inspect(folder: FolderInfo, want: { flags: boolean; scan?: FolderScan }): Promise<FolderInfo>;
   /** The names of the account's folders, levels joined with '/' (for telling the user what there is). */
   listFolders(): Promise<string[]>;
+  /**
+   * The levels of the folder the server marks with this special-use
+   * attribute (RFC 6154, e.g. `\Junk`), or undefined when none is marked.
+   */
+  specialUseFolder?(use: '\\Junk'): Promise<string[] | undefined>;
   /** Whether the folder keeps this flag. */
   acceptsFlag(folder: FolderInfo, flag: string): boolean;
   /** UIDVALIDITY, UIDNEXT and the number of messages as they are now. */

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { freePort, type MailServer, type MailUser } from './mail-server.js';
 
 interface HoodiecrowMailbox {
-  messages: Array<{ raw: string; uid: number; flags: string[] }>;
+  messages: Array<{ raw: string; uid: number; flags: string[]; 'X-GM-LABELS'?: string[] }>;
 }
 
 interface HoodiecrowServer {
@@ -23,7 +23,7 @@ interface HoodiecrowServer {
 }
 
 type HoodiecrowFactory = (options: {
-  plugins?: string[];
+  plugins?: Array<string | ((server: { registerCapability(keyword: string): void }) => void)>;
   users?: Record<string, { password: string }>;
   storage?: unknown;
 }) => HoodiecrowServer;
@@ -33,6 +33,19 @@ export interface Hoodiecrow extends MailServer {
   deliver(user: MailUser, messages: Buffer[]): void;
   /** The raw bytes of a folder's messages (latin1, as the server keeps strings), or undefined when it does not exist. */
   folder(path: string): string[] | undefined;
+  /** With `gmail`: each message's X-GM-LABELS as stored (labels in their wire form: modified UTF-7), in folder order. */
+  labels(path: string): string[][] | undefined;
+}
+
+export interface HoodiecrowOptions {
+  /**
+   * Gmail's IMAP as its extensions document describes it: X-GM-EXT-1
+   * (X-GM-LABELS by FETCH and STORE, a message's labels starting with its
+   * folder's: \Inbox, or the special-use attribute, or the folder's name),
+   * SPECIAL-USE, and Gmail's folders [Gmail]/All Mail (\All) and
+   * [Gmail]/Spam (\Junk).
+   */
+  gmail?: boolean;
 }
 
 /** hoodiecrow-imap is a devDependency: missing only when the install skipped them. */
@@ -45,16 +58,41 @@ export function hoodiecrowMissing(): string | undefined {
   }
 }
 
-export async function startHoodiecrow(): Promise<Hoodiecrow> {
+export async function startHoodiecrow(options: HoodiecrowOptions = {}): Promise<Hoodiecrow> {
   const require = createRequire(import.meta.url);
   const hoodiecrow = require('hoodiecrow-imap') as HoodiecrowFactory;
   const version = (require('hoodiecrow-imap/package.json') as { version: string }).version;
   const started = Date.now();
   const server = hoodiecrow({
     // What a client meets on a typical small server: UIDPLUS, LITERAL+, NAMESPACE; no MULTIAPPEND.
-    plugins: ['ID', 'NAMESPACE', 'UIDPLUS', 'LITERALPLUS', 'UNSELECT', 'ENABLE', 'IDLE'],
+    plugins: [
+      'ID',
+      'NAMESPACE',
+      'UIDPLUS',
+      'LITERALPLUS',
+      'UNSELECT',
+      'ENABLE',
+      'IDLE',
+      // The plugin implements X-GM-LABELS but does not announce X-GM-EXT-1, which Gmail's CAPABILITY has.
+      ...(options.gmail
+        ? ['X-GM-EXT-1', 'SPECIAL-USE', (server: { registerCapability(keyword: string): void }) => server.registerCapability('X-GM-EXT-1')]
+        : []),
+    ],
     users: {},
-    storage: { INBOX: { messages: [] }, '': { separator: '/', folders: {} } },
+    storage: {
+      INBOX: { messages: [] },
+      '': {
+        separator: '/',
+        folders: options.gmail
+          ? {
+              '[Gmail]': {
+                flags: ['\\Noselect', '\\HasChildren'],
+                folders: { 'All Mail': { 'special-use': '\\All', messages: [] }, Spam: { 'special-use': '\\Junk', messages: [] } },
+              },
+            }
+          : {},
+      },
+    },
   });
   const port = await freePort();
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
@@ -78,6 +116,9 @@ export async function startHoodiecrow(): Promise<Hoodiecrow> {
     },
     folder(path) {
       return server.getMailbox(path)?.messages.map((m) => m.raw);
+    },
+    labels(path) {
+      return server.getMailbox(path)?.messages.map((m) => [...(m['X-GM-LABELS'] ?? [])]);
     },
     async stop() {
       for (const socket of sockets) socket.destroy();

@@ -93,6 +93,8 @@ export interface AccountOptions {
   onStore?: (content: Buffer) => Buffer;
   /** Whether the store says it serves messages rebuilt from what it stored (MailDestination.rebuildsMessages). */
   rebuildsMessages?: boolean;
+  /** Folders LIST marks with a special-use attribute (RFC 6154), e.g. { '\\Junk': 'Spam' }. */
+  specialUse?: Record<string, string>;
 }
 
 function imapError(server: string, code: ErrorCodeValue, message: string): PopliftError {
@@ -281,6 +283,12 @@ export class MemoryDestination implements MailDestination {
   async listFolders(): Promise<string[]> {
     await this.command();
     return [...this.account.folders.keys()].sort();
+  }
+
+  async specialUseFolder(use: '\\Junk'): Promise<string[] | undefined> {
+    await this.command();
+    const path = this.account.options.specialUse?.[use];
+    return path === undefined || !this.account.folders.has(path) ? undefined : path.split('/');
   }
 
   acceptsFlag(folder: FolderInfo, flag: string): boolean {

@@ -63,3 +63,49 @@ describe('ImapDestination.upload: the provider rules the engine does not know', 
     expect(appended[0]!.map((i) => i.content.length)).toEqual([10, 20]);
   });
 });
+
+describe('ImapDestination.upload with --label', () => {
+  function labelTarget(answer: boolean, outcomes: AppendOutcome[]) {
+    const labelled: Array<{ uids: readonly number[]; labels: readonly string[] }> = [];
+    const target = {
+      server: 'imap.gmail.com:993',
+      profile: { profile: PROFILES.gmail, reason: 'test' },
+      append: (): Promise<AppendOutcome[]> => Promise.resolve(outcomes),
+      addFlags: () => Promise.resolve(),
+      addLabels: (_f: FolderInfo, uids: readonly number[], labels: readonly string[]) => {
+        labelled.push({ uids, labels });
+        return Promise.resolve(answer);
+      },
+    };
+    const warnings: string[] = [];
+    const labelling = { labels: ['Old ISP', 'Étiquette'], warn: (m: string) => warnings.push(m) };
+    const ctor = ImapDestination as unknown as new (t: ImapTarget, b: undefined, l: typeof labelling) => ImapDestination;
+    return { destination: new ctor(target as unknown as ImapTarget, undefined, labelling), labelled, warnings };
+  }
+
+  it('labels the messages stored, by the UIDs APPENDUID named, and not those refused', async () => {
+    const { destination, labelled, warnings } = labelTarget(true, [
+      { ok: true, uid: 7, uidValidity: 1n },
+      { ok: false, status: 'NO', code: undefined, text: 'refused' },
+      { ok: true, uid: 9, uidValidity: 1n },
+    ]);
+    const outcomes = await destination.upload(folder, [item(10), item(10), item(10)], false);
+    expect(outcomes.map((o) => o.outcome)).toEqual(['stored', 'refused', 'stored']);
+    expect(labelled).toEqual([{ uids: [7, 9], labels: ['Old ISP', 'Étiquette'] }]);
+    expect(warnings).toEqual([]);
+  });
+
+  it('a refused label leaves the messages stored, and is told once per run', async () => {
+    const { destination, warnings } = labelTarget(false, [{ ok: true, uid: 7, uidValidity: 1n }]);
+    for (let i = 0; i < 3; i++) expect((await destination.upload(folder, [item(10)], false))[0]!.outcome).toBe('stored');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/refused to add the label 'Old ISP', 'Étiquette' \(UID STORE \+X-GM-LABELS\)/);
+  });
+
+  it('a message stored without a UID cannot be labelled: told once', async () => {
+    const { destination, labelled, warnings } = labelTarget(true, [{ ok: true, uid: undefined, uidValidity: undefined }]);
+    await destination.upload(folder, [item(10)], false);
+    expect(labelled).toEqual([]);
+    expect(warnings).toEqual([expect.stringMatching(/did not say the UID of 1 uploaded message\(s\)/)]);
+  });
+});

@@ -149,6 +149,8 @@ describe('formatVerifyReport', () => {
     folderExists: true,
     found: 3,
     folderMessages: 2,
+    junkFolder: null,
+    inJunk: 0,
     present: 1,
     missing: 1,
     altered: 1,
