@@ -12,6 +12,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { ExitCode, PopliftError, connectFailure, describeServer } from '../errors.js';
 import { imapAstring } from './mailbox-name.js';
+import { ImapReplyFramer } from './imap-framing.js';
 import { SecretRedactor } from '../secrets-redaction.js';
 import { loginRefused } from './imap-errors.js';
 import { classifyResponseLine, runLaterError } from './server-responses.js';
@@ -133,9 +134,6 @@ function seconds(ms: number): string {
 }
 
 const WRITE_SLICE = 1024 * 1024;
-/** The longest line, and the largest untagged literal, taken from the server; replies to APPEND and login are short. */
-const MAX_LINE_BYTES = 1024 * 1024;
-const MAX_LITERAL_BYTES = 1024 * 1024;
 /** Up to this many bytes of commands and literals are gathered into one write. */
 const COALESCE_BYTES = 256 * 1024;
 /**
@@ -147,9 +145,6 @@ const COALESCE_BYTES = 256 * 1024;
 const HELD_CONTINUATION_MS = 25;
 /** Held '+' replies, and more than half of those seen, before a connection stops sending the next APPEND early. */
 const HELD_CONTINUATIONS_TO_SWITCH = 3;
-/** Bounds on one response with literals (a FETCH of a header section is the only one asked for). */
-const MAX_LITERALS_PER_RESPONSE = 8;
-const MAX_RESPONSE_BYTES = 2 * 1024 * 1024;
 /** How much of a header section is compared when looking for the stored part of a refused batch. */
 const HEADER_COMPARED_BYTES = 64 * 1024;
 
@@ -190,8 +185,6 @@ export class ImapAppendChannel {
   /** The server's greeting line, as it came. */
   greetingText = '';
   private socket!: Socket | TLSSocket;
-  /** Bytes of an untagged literal still to skip. */
-  private literalLeft = 0;
   private tagSeq = 0;
   private readonly pending = new Map<string, Pending>();
   /** Who gets the next '+' continuation, in the order the requests were written. */
@@ -267,7 +260,7 @@ export class ImapAppendChannel {
       if (this.capabilities.has('STARTTLS')) {
         await this.command('STARTTLS');
         // The chunk that carried the OK has been read to its end by now: anything after it is not the server's over TLS.
-        if (this.linesSeen > this.linesAtTagged || this.partial.length > 0 || this.assembling !== undefined || this.literalLeft > 0) {
+        if (this.linesSeen > this.linesAtTagged || this.framer.midResponse) {
           this.close();
           throw sentBeforeTls('IMAP', this.server);
         }
@@ -583,92 +576,19 @@ export class ImapAppendChannel {
     }, this.login.timeoutMs);
   }
 
-  /**
-   * Splits what the server sends into lines. A bare LF ends a line as CRLF
-   * does (GNU Mailutils ends some replies so). Pieces of a line are kept
-   * apart until its end arrives, so a long line costs one copy, not one per
-   * chunk; a line or literal over the caps fails the connection: nothing a
-   * server says on this connection is that long.
-   */
+  /** Whole responses go to onLine; a stream over the framer's limits fails the connection. */
   private onData(chunk: Buffer): void {
     this.armIdle();
-    let data = chunk;
-    while (data.length > 0 && !this.failure) {
-      if (this.literalLeft > 0) {
-        const take = Math.min(this.literalLeft, data.length);
-        this.literalParts.push(data.subarray(0, take));
-        data = data.subarray(take);
-        this.literalLeft -= take;
-        if (this.literalLeft === 0) {
-          this.assembling?.literals.push(Buffer.concat(this.literalParts));
-          this.literalParts = [];
-        }
-        continue;
-      }
-      const lf = data.indexOf(0x0a);
-      if (lf < 0) {
-        this.partialBytes += data.length;
-        if (this.partialBytes > MAX_LINE_BYTES) {
-          this.overCap('a line longer than 1 MiB');
-          return;
-        }
-        this.partial.push(data);
-        return;
-      }
-      let bytes = data.subarray(0, lf);
-      data = data.subarray(lf + 1);
-      if (this.partial.length > 0) {
-        if (this.partialBytes + bytes.length > MAX_LINE_BYTES) {
-          this.overCap('a line longer than 1 MiB');
-          return;
-        }
-        bytes = Buffer.concat([...this.partial, bytes]);
-        this.partial = [];
-        this.partialBytes = 0;
-      }
-      if (bytes.length > MAX_LINE_BYTES) {
-        this.overCap('a line longer than 1 MiB');
-        return;
-      }
-      const end = bytes.length > 0 && bytes[bytes.length - 1] === 0x0d ? bytes.length - 1 : bytes.length;
-      const line = bytes.toString('latin1', 0, end);
-      const literal = /\{(\d{1,12})\}$/.exec(line);
-      if (literal) {
-        const size = Number(literal[1]);
-        if (size > MAX_LITERAL_BYTES) {
-          this.overCap(`a literal of ${size} octets (more than 1 MiB)`);
-          return;
-        }
-        this.assembling ??= { text: [], literals: [], bytes: 0 };
-        this.assembling.bytes += size + line.length;
-        if (this.assembling.literals.length >= MAX_LITERALS_PER_RESPONSE || this.assembling.bytes > MAX_RESPONSE_BYTES) {
-          this.overCap('a response with more literals than any answer on this connection has');
-          return;
-        }
-        this.assembling.text.push(line);
-        this.literalLeft = size;
-        this.literalParts = [];
-        continue;
-      }
-      if (this.assembling) {
-        // The rest of a response whose literals came before: handled as one.
-        const { text, literals } = this.assembling;
-        this.assembling = undefined;
-        this.onLine([...text, line].join(''), literals);
-      } else this.onLine(line);
-    }
+    if (this.failure) return;
+    // Nothing a response sets off fails the connection before this loop ends: failures come from events and timers.
+    for (const frame of this.framer.push(chunk)) this.onLine(frame.line, frame.literals);
+    const over = this.framer.error;
+    if (over) this.overCap(over.what);
   }
 
-  /** A response with literals, while it arrives: its lines and the literals between them. */
-  private assembling: { text: string[]; literals: Buffer[]; bytes: number } | undefined;
-  private literalParts: Buffer[] = [];
-
-  private partial: Buffer[] = [];
-  private partialBytes = 0;
+  private readonly framer = new ImapReplyFramer();
 
   private overCap(what: string): void {
-    this.partial = [];
-    this.partialBytes = 0;
     this.fail(
       new PopliftError(
         `IMAP server ${this.server} sent ${what} on the upload connection, which no IMAP server needs to; giving up on it. The server is broken or not an IMAP server: check the host and port, or ask its operator.`,
