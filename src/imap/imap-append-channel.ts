@@ -13,6 +13,7 @@ import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'n
 import { ExitCode, PopliftError, connectFailure, describeServer } from '../errors.js';
 import { imapAstring } from './mailbox-name.js';
 import { ImapReplyFramer } from './imap-framing.js';
+import { fetchNumber, parseResponse, type ImapResponse, type TaggedReply } from './imap-response.js';
 import { SecretRedactor } from '../secrets-redaction.js';
 import { loginRefused } from './imap-errors.js';
 import { classifyResponseLine, runLaterError } from './server-responses.js';
@@ -71,13 +72,6 @@ export interface AppendItem {
 export type AppendOutcome =
   | { ok: true; uid: number | undefined; uidValidity: bigint | undefined }
   | { ok: false; status: 'NO' | 'BAD'; code: string | undefined; text: string };
-
-interface TaggedReply {
-  status: 'OK' | 'NO' | 'BAD';
-  code: string | undefined;
-  codeArgs: string[];
-  text: string;
-}
 
 /** Tags of the STATUS commands sent just before and just after a MULTIAPPEND. */
 interface Bracket {
@@ -167,18 +161,6 @@ export function expandUidSet(set: string): number[] {
   return uids;
 }
 
-function parseTagged(rest: string): TaggedReply {
-  const m = /^(OK|NO|BAD)\s?(?:\[([^\]]*)\])?\s*(.*)$/i.exec(rest);
-  if (!m) return { status: 'BAD', code: undefined, codeArgs: [], text: rest };
-  const codeParts = m[2] ? m[2].trim().split(/\s+/) : [];
-  return {
-    status: m[1]!.toUpperCase() as TaggedReply['status'],
-    code: codeParts[0]?.toUpperCase(),
-    codeArgs: codeParts.slice(1),
-    text: m[3] ?? '',
-  };
-}
-
 export class ImapAppendChannel {
   readonly server: string;
   capabilities = new Set<string>();
@@ -252,10 +234,11 @@ export class ImapAppendChannel {
       this.socket.destroy();
     };
     const greeting = await this.nextGreeting().finally(() => clearTimeout(greetingTimer));
-    this.greeting(greeting);
     this.greetingText = greeting;
+    const greeted = parseResponse({ line: greeting, literals: [] });
+    this.greeting(greeted, greeting);
     // Most servers list their capabilities in the greeting; asking again would cost a round trip.
-    if (!this.capabilitiesFrom(greeting)) await this.refreshCapabilities();
+    if (!this.capabilitiesFrom(greeted.kind === 'status' ? greeted : undefined)) await this.refreshCapabilities();
     if (this.login.tls === 'starttls') {
       if (this.capabilities.has('STARTTLS')) {
         await this.command('STARTTLS');
@@ -279,8 +262,8 @@ export class ImapAppendChannel {
     }
   }
 
-  private greeting(line: string): void {
-    if (/^\* (OK|PREAUTH)/i.test(line)) return;
+  private greeting(response: ImapResponse, line: string): void {
+    if (response.kind === 'status' && (response.status === 'OK' || response.status === 'PREAUTH')) return;
     this.close();
     throw new PopliftError(`IMAP server ${this.server} did not greet as an IMAP server: ${line.slice(0, 200)}`, {
       exitCode: ExitCode.CONNECT,
@@ -332,23 +315,16 @@ export class ImapAppendChannel {
   }
 
   /** Takes a [CAPABILITY ...] response code (greeting, tagged OK of a login); false when there is none. */
-  private capabilitiesFrom(line: string): boolean {
-    const m = /\[CAPABILITY ([^\]]*)\]/i.exec(line);
-    if (!m) return false;
-    this.capabilities = new Set(
-      m[1]!
-        .trim()
-        .split(/\s+/)
-        .map((c) => c.toUpperCase()),
-    );
+  private capabilitiesFrom(reply: { code: string | undefined; codeArgs: readonly string[] } | undefined): boolean {
+    if (reply?.code !== 'CAPABILITY' || reply.codeArgs.length === 0) return false;
+    this.capabilities = new Set(reply.codeArgs.map((c) => c.toUpperCase()));
     return true;
   }
 
   private async refreshCapabilities(): Promise<void> {
     const caps = new Set<string>();
-    await this.command('CAPABILITY', (line) => {
-      const m = /^\* CAPABILITY (.*)$/i.exec(line);
-      if (m) for (const c of m[1]!.trim().split(/\s+/)) caps.add(c.toUpperCase());
+    await this.command('CAPABILITY', (response) => {
+      if (response.kind === 'capability') for (const c of response.capabilities) caps.add(c);
     });
     this.capabilities = caps;
   }
@@ -390,8 +366,7 @@ export class ImapAppendChannel {
       throw loginRefused(this.server, user, { code: reply.code, text: reply.text, tokenUsed: accessToken !== undefined });
     }
     // Capabilities change after login; servers usually say so in the tagged OK.
-    if (!(reply.code === 'CAPABILITY' && this.capabilitiesFrom(`[CAPABILITY ${reply.codeArgs.join(' ')}]`)))
-      await this.refreshCapabilities();
+    if (!this.capabilitiesFrom(reply)) await this.refreshCapabilities();
   }
 
   /**
@@ -467,7 +442,7 @@ export class ImapAppendChannel {
     return `U${++this.tagSeq}`;
   }
 
-  private expect(tag: string, untagged?: (line: string, literals: readonly Buffer[]) => void): Promise<TaggedReply> {
+  private expect(tag: string, untagged?: (response: ImapResponse) => void): Promise<TaggedReply> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.pending.set(tag, { resolve, reject });
@@ -478,15 +453,11 @@ export class ImapAppendChannel {
     }) as Promise<TaggedReply>;
   }
 
-  private untaggedHandlers: Array<(line: string, literals: readonly Buffer[]) => void> = [];
+  private untaggedHandlers: Array<(response: ImapResponse) => void> = [];
   /** UIDNEXT of the last untagged STATUS, taken by the STATUS command whose tagged reply follows it. */
   private statusUidNext: number | undefined;
 
-  private async rawCommand(
-    text: string,
-    traced = text,
-    untagged?: (line: string, literals: readonly Buffer[]) => void,
-  ): Promise<TaggedReply> {
+  private async rawCommand(text: string, traced = text, untagged?: (response: ImapResponse) => void): Promise<TaggedReply> {
     // Behind the APPEND being written: its literal goes out in slices, and a command written
     // between two of them would become part of the message.
     return this.exclusive(() => this.commandNow(text, traced, untagged));
@@ -503,7 +474,7 @@ export class ImapAppendChannel {
   }
 
   /** Writes a command at once: only from inside exclusive(). */
-  private commandNow(text: string, traced = text, untagged?: (line: string, literals: readonly Buffer[]) => void): Promise<TaggedReply> {
+  private commandNow(text: string, traced = text, untagged?: (response: ImapResponse) => void): Promise<TaggedReply> {
     const tag = this.nextTag();
     const reply = this.expect(tag, untagged);
     this.trace('C', `${tag} ${traced}`);
@@ -539,7 +510,7 @@ export class ImapAppendChannel {
     }, ms);
   }
 
-  private async command(text: string, untagged?: (line: string) => void): Promise<TaggedReply> {
+  private async command(text: string, untagged?: (response: ImapResponse) => void): Promise<TaggedReply> {
     const reply = await this.rawCommand(text, text, untagged);
     if (reply.status !== 'OK') {
       throw new PopliftError(`IMAP server ${this.server} answered ${reply.status} to ${text.split(' ')[0]}: ${reply.text}`, {
@@ -602,7 +573,7 @@ export class ImapAppendChannel {
   private linesSeen = 0;
   private linesAtTagged = 0;
 
-  private onLine(line: string, literals: readonly Buffer[] = []): void {
+  private onLine(line: string, literals: readonly Buffer[]): void {
     this.linesSeen++;
     this.trace('S', line.length > 300 ? `${line.slice(0, 300)}…` : line);
     if (this.greetingWaiter) {
@@ -612,19 +583,19 @@ export class ImapAppendChannel {
       waiter.resolve(line);
       return;
     }
-    if (line.startsWith('+')) {
+    const response = parseResponse({ line, literals });
+    if (response.kind === 'continuation') {
       this.continuations.shift()?.();
       return;
     }
-    if (line.startsWith('*')) {
-      if (/^\* BYE/i.test(line)) this.byeText = this.redactor.redact(line.slice(6));
-      const status = /^\* STATUS .*\(.*\bUIDNEXT (\d+)/i.exec(line);
-      if (status) this.statusUidNext = Number(status[1]);
-      for (const h of this.untaggedHandlers) h(line, literals);
+    if (response.kind !== 'tagged') {
+      if (response.kind === 'status' && response.status === 'BYE') this.byeText = this.redactor.redact(response.rest);
+      const uidNext = response.kind === 'mailbox-status' ? response.counts.get('UIDNEXT') : undefined;
+      if (uidNext !== undefined) this.statusUidNext = Number(uidNext);
+      for (const h of this.untaggedHandlers) h(response);
       return;
     }
-    const sp = line.indexOf(' ');
-    const tag = line.slice(0, sp);
+    const { tag, status, code, codeArgs, text } = response;
     this.lastTagged = { tag, at: performance.now() };
     const pending = this.pending.get(tag);
     if (!pending) return;
@@ -632,8 +603,7 @@ export class ImapAppendChannel {
     this.pending.delete(tag);
     clearTimeout(pending.deadline);
     this.armIdle();
-    const reply = parseTagged(line.slice(sp + 1));
-    pending.resolve({ ...reply, text: this.redactor.redact(reply.text) });
+    pending.resolve({ status, code, codeArgs, text: this.redactor.redact(text) });
   }
 
   private byeText: string | undefined;
@@ -1019,9 +989,14 @@ export class ImapAppendChannel {
       });
       const found = new Map<number, AppendOutcome>();
       let uidValidity: bigint | undefined;
-      const examined = await this.commandNow(`EXAMINE ${imapAstring(mailbox)}`, undefined, (line) => {
-        const m = /^\* OK \[UIDVALIDITY (\d+)\]/i.exec(line);
-        if (m) uidValidity = BigInt(m[1]!);
+      const examined = await this.commandNow(`EXAMINE ${imapAstring(mailbox)}`, undefined, (response) => {
+        if (
+          response.kind === 'status' &&
+          response.status === 'OK' &&
+          response.code === 'UIDVALIDITY' &&
+          /^\d+$/.test(response.codeArgs[0] ?? '')
+        )
+          uidValidity = BigInt(response.codeArgs[0]!);
       });
       if (examined.status !== 'OK') return found;
       try {
@@ -1029,15 +1004,16 @@ export class ImapAppendChannel {
         await this.commandNow(
           `UID FETCH ${range} (UID RFC822.SIZE BODY.PEEK[HEADER]<0.${HEADER_COMPARED_BYTES}>)`,
           undefined,
-          (line, literals) => {
-            if (!/^\* \d+ FETCH /i.test(line)) return;
-            const uid = /\bUID (\d+)/i.exec(line);
-            const size = /\bRFC822\.SIZE (\d+)/i.exec(line);
+          (response) => {
+            if (response.kind !== 'fetch') return;
+            const uid = fetchNumber(response.items, 'UID');
+            const size = fetchNumber(response.items, 'RFC822.SIZE');
+            const section = [...response.items].find(([name]) => name.startsWith('BODY[HEADER]'))?.[1];
             // `from:*` names the last message even when its UID is lower.
-            if (!uid || !size || Number(uid[1]) < from || literals.length !== 1) return;
-            const header = toCrlf(literals[0]!);
-            const i = wanted.findIndex((w, at) => !found.has(at) && w.size === Number(size[1]) && w.header.equals(header));
-            if (i >= 0) found.set(i, { ok: true, uid: Number(uid[1]), uidValidity });
+            if (uid === undefined || size === undefined || uid < from || section?.type !== 'literal') return;
+            const header = toCrlf(section.value);
+            const i = wanted.findIndex((w, at) => !found.has(at) && w.size === size && w.header.equals(header));
+            if (i >= 0) found.set(i, { ok: true, uid, uidValidity });
           },
         );
       } finally {
