@@ -1042,6 +1042,7 @@ export class ImapAppendChannel {
       server: this.server,
       code: 'IMAP_CLOSED',
     });
-    this.socket.destroy();
+    // A connection refused before a socket was attached has none to close.
+    (this.socket as Socket | TLSSocket | undefined)?.destroy();
   }
 }
