@@ -120,7 +120,7 @@ function parseUntagged(rest: string, literals: readonly Buffer[]): ImapResponse 
 function mailboxStatus(text: string, literals: readonly Buffer[]): ImapResponse | undefined {
   const values = tokenize(text, literals);
   const list = values?.at(-1);
-  if (values?.length !== 2 || list?.type !== 'list') return undefined;
+  if (values === undefined || values.length < 2 || list?.type !== 'list') return undefined;
   const counts = new Map<string, string>();
   for (let i = 0; i + 1 < list.items.length; i += 2) {
     const key = list.items[i]!;

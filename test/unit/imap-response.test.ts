@@ -92,6 +92,8 @@ describe('parseResponse: continuations and untagged responses', () => {
     expect(counts(parse('* STATUS INBOX.Archive (uidnext 12)'))).toEqual({ UIDNEXT: '12' });
     expect(counts(parse('* STATUS "a (UIDNEXT 1) \\"b" (UIDNEXT 99)'))).toEqual({ UIDNEXT: '99' });
     expect(counts(parse('* STATUS {6} (UIDNEXT 5)', [Buffer.from('a) (b\r')]))).toEqual({ UIDNEXT: '5' });
+    // A server that sends a name with spaces unquoted is still read: the counts are the last list.
+    expect(counts(parse('* STATUS Old ISP (UIDNEXT 8)'))).toEqual({ UIDNEXT: '8' });
     expect(counts(parse('* STATUS x (UIDVALIDITY 1700000000 UIDNEXT 4294967295)'))).toEqual({
       UIDVALIDITY: '1700000000',
       UIDNEXT: '4294967295',
