@@ -3,7 +3,7 @@
  * imapflow carries the control connection (folders, index, lookups); uploads
  * go through ImapAppendChannel, which pipelines them (see its header).
  */
-import { type ImapFlow, type MailboxObject } from 'imapflow';
+import type { ImapFlow, MailboxObject } from 'imapflow';
 import { ExitCode, PopliftError } from '../errors.js';
 import type { FolderInfo, FolderScan, FolderStatus } from '../store/mail-store.js';
 import type { AppendItem, AppendOutcome, ImapAppendChannel } from './imap-append-channel.js';
