@@ -3,183 +3,26 @@
  * imapflow carries the control connection (folders, index, lookups); uploads
  * go through ImapAppendChannel, which pipelines them (see its header).
  */
-import { isIP } from 'node:net';
-import { ImapFlow, type ImapFlowOptions, type MailboxObject } from 'imapflow';
-import { ExitCode, PopliftError, connectFailure, describeServer, isTlsError } from '../errors.js';
+import type { ImapFlow, MailboxObject } from 'imapflow';
+import { ExitCode, PopliftError } from '../errors.js';
 import type { FolderInfo, FolderScan, FolderStatus } from '../store/mail-store.js';
-import {
-  ImapAppendChannel,
-  exchangeDeadlineMs,
-  noStartTls,
-  type AppendItem,
-  type AppendOutcome,
-  type ImapLogin,
-} from './imap-append-channel.js';
+import type { AppendItem, AppendOutcome, ImapAppendChannel } from './imap-append-channel.js';
+import { seconds } from './imap-connection.js';
+import { openControlConnection, type ImapConnectOptions, type StreamErrors } from './imap-control-connection.js';
+import { overCapError } from './imap-control-errors.js';
+import { knowFolder, unselect, withinDeadline } from './imapflow-adapter.js';
+import { createFolder, folderStatus, type FolderContext } from './folder-commands.js';
+import { acceptsFlag, flagsOf } from './folder-flags.js';
 import { encodeModifiedUtf7 } from './mailbox-name.js';
 import { SecretRedactor } from '../secrets-redaction.js';
-import { sanitiseOAuthStatus } from '../sasl.js';
 import { describeFolderNameProblems, folderNameProblems } from './folder-name-rules.js';
-import { resolveProfile, type DetectedProfile, type ProfileChoice } from './provider-profile.js';
-import { UploadPool } from './upload-pool.js';
-import { packageVersion } from '../version.js';
-import { probePort } from './port-probe.js';
-import { loginRefused } from './imap-errors.js';
+import type { DetectedProfile } from './provider-profile.js';
+import { uploadPoolFor, type UploadPool } from './upload-pool.js';
+import { forUidSets } from './uid-sets.js';
 
-export interface ImapConnectOptions extends ImapLogin {
-  /**
-   * Fetches a fresh OAuth2 token; the upload connection logs in after the
-   * control connection, so the token may expire (or be spent) in between.
-   */
-  refreshToken?: () => Promise<string>;
-  /** The provider's rules to follow (--profile); 'auto' or absent: detected from host, greeting and capabilities. */
-  profile?: ProfileChoice;
-  /** At most this many upload connections (--connections); default: 1 with MULTIAPPEND, else 8. */
-  uploadConnections?: number;
-  /** false with --no-multiappend: the server's MULTIAPPEND is not used, so several connections are. */
-  multiAppend?: boolean;
-  /** Open the first upload connection as soon as the control connection is logged in (a run that uploads). */
-  openUploads?: boolean;
-}
-
+export type { ImapConnectOptions } from './imap-control-connection.js';
+export { UID_SET_OCTETS, uidChunks, uidSet, uidSets } from './uid-sets.js';
 export type { FolderIndex, FolderInfo, IndexedMessage } from '../store/mail-store.js';
-
-const SYSTEM_FLAGS = new Set(['\\SEEN', '\\ANSWERED', '\\FLAGGED', '\\DRAFT', '\\DELETED']);
-
-/** The longest line taken from the server on the control connection, and the largest literal (a whole message). */
-const MAX_LINE_BYTES = 1024 * 1024;
-const MAX_LITERAL_BYTES = 512 * 1024 * 1024;
-
-/** The few imapflow internals poplift uses to save round trips (imapflow is pinned to one version). */
-interface ImapFlowInternals {
-  exec(
-    command: string,
-    attributes: unknown[],
-    options?: { untagged?: Record<string, (untagged: { attributes?: unknown[] }) => Promise<void>> },
-  ): Promise<{ next(): void }>;
-  folders?: Map<string, unknown>;
-}
-
-/** Why imapflow gave up on the connection, when it was a size cap. */
-interface StreamErrors {
-  overCap?: Error;
-}
-
-function overCapError(server: string, cause: Error): PopliftError {
-  const e = cause as { code?: string; literalSize?: number };
-  const what =
-    e.code === 'LineTooLarge'
-      ? 'a line longer than 1 MiB'
-      : e.code === 'LiteralTooLarge'
-        ? `a literal of ${e.literalSize ?? 'more than 512 MiB of'} octets (over 512 MiB)`
-        : 'a response larger than 513 MiB';
-  return new PopliftError(
-    `IMAP server ${server} sent ${what}, which no IMAP server needs to; giving up on the connection. The server is broken or not an IMAP server: check the host and port, or ask its operator.`,
-    { exitCode: ExitCode.PARTIAL, side: 'IMAP', server, code: 'IMAP_PROTOCOL', cause },
-  );
-}
-
-/**
- * imapflow refuses to quote a CR, LF or NUL, and an IMAP string can carry
- * none of them: the password is wrong however often the run is tried again.
- */
-function unsendablePassword(o: ImapConnectOptions, server: string, cause: unknown): PopliftError {
-  const what = /\0/.test(o.password!) ? 'a NUL' : /\r/.test(o.password!) ? 'a CR' : 'an LF';
-  return new PopliftError(
-    `IMAP server ${server}: the IMAP password for ${o.user} contains ${what} character, which an IMAP login cannot send. Check the password (the first line of --imap-password-file, POPLIFT_IMAP_PASSWORD or the command's output).`,
-    { exitCode: ExitCode.AUTH, side: 'IMAP', server, code: 'IMAP_AUTH', cause },
-  );
-}
-
-/** Maps anything imapflow throws while connecting to a one-line PopliftError. */
-function loginError(o: ImapConnectOptions, err: unknown): PopliftError {
-  if (err instanceof PopliftError) return err;
-  const server = describeServer(o);
-  const e = err as
-    | {
-        authenticationFailed?: boolean;
-        serverResponseCode?: string;
-        responseText?: string;
-        message?: string;
-        code?: string;
-        oauthError?: { status?: unknown };
-      }
-    | null
-    | undefined;
-  if (e?.authenticationFailed) {
-    // imapflow decodes the OAuth2 error challenge; its status tells an expired token from a wrong scope.
-    return loginRefused(
-      server,
-      o.user,
-      {
-        code: e.serverResponseCode,
-        text: e.responseText ?? e.message ?? 'authentication failed',
-        tokenUsed: o.accessToken !== undefined,
-        oauthStatus: sanitiseOAuthStatus(e.oauthError?.status),
-      },
-      err,
-    );
-  }
-  if (e?.code === 'InvalidStringValue' && o.password !== undefined && /[\r\n\0]/.test(o.password))
-    return unsendablePassword(o, server, err);
-  if (isTlsError(err) || (e?.code && /^E[A-Z]+$/.test(e.code) && e.code !== 'ETHROTTLE'))
-    return connectFailure('IMAP', server, o.host, err);
-  return new PopliftError(`IMAP server ${server}: ${e?.message ?? String(err)}`, {
-    exitCode: ExitCode.CONNECT,
-    side: 'IMAP',
-    server,
-    code: 'IMAP_CONNECT',
-    cause: err,
-  });
-}
-
-/**
- * Runs one exchange with imapflow under a deadline: imapflow's socket
- * timeout is an idle timer, which a server sending a byte now and then
- * ("* OK still here") re-arms for ever. The deadline is
- * exchangeDeadlineMs() of the octets the server sent meanwhile, so a
- * FETCH of large messages gets the time it needs at the slowest rate
- * allowed and a trickle gets none. When it passes, `expired` gives the
- * error and the connection is closed.
- */
-function withinDeadline<T>(client: ImapFlow, timeoutMs: number, work: Promise<T>, expired: (ms: number) => PopliftError): Promise<T> {
-  const socket = () => (client as unknown as { socket?: { bytesRead?: number } | null }).socket;
-  const startBytes = socket()?.bytesRead ?? 0;
-  const started = performance.now();
-  return new Promise<T>((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined;
-    let done = false;
-    const check = (): void => {
-      const allowed = exchangeDeadlineMs(timeoutMs, Math.max(0, (socket()?.bytesRead ?? startBytes) - startBytes));
-      const left = allowed - (performance.now() - started);
-      if (left > 0) {
-        timer = setTimeout(check, left);
-        return;
-      }
-      done = true;
-      reject(expired(allowed));
-      client.close();
-    };
-    timer = setTimeout(check, exchangeDeadlineMs(timeoutMs));
-    work.then(
-      (value) => {
-        clearTimeout(timer);
-        if (!done) resolve(value);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        if (!done) reject(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
-  });
-}
-
-function seconds(ms: number): string {
-  const s = Math.round(ms / 100) / 10;
-  return Number.isInteger(s) ? `${s} s` : `${s.toFixed(1)} s`;
-}
-
-/** How long a connection may go without an IMAP greeting before poplift checks what answers on the port. */
-const WRONG_PORT_AFTER_MS = 1000;
 
 export class ImapTarget {
   private pool: UploadPool | undefined;
@@ -210,107 +53,7 @@ export class ImapTarget {
   ) {}
 
   static async connect(options: ImapConnectOptions): Promise<ImapTarget> {
-    const server = describeServer(options);
-    const flowOptions: ImapFlowOptions = {
-      host: options.host,
-      port: options.port,
-      secure: options.tls === 'implicit',
-      // Without permission to go plaintext, STARTTLS is required before the login is sent.
-      doSTARTTLS: options.tls === 'implicit' ? false : options.allowPlaintext ? undefined : true,
-      ...(isIP(options.host) ? {} : { servername: options.host }),
-      auth:
-        options.accessToken !== undefined
-          ? { user: options.user, accessToken: options.accessToken }
-          : // LOGIN takes one round trip; imapflow's AUTHENTICATE PLAIN waits for a continuation first.
-            { user: options.user, pass: options.password ?? '', loginMethod: 'LOGIN' },
-      // imapflow hands these to net.connect/tls.connect (and to the STARTTLS upgrade): without
-      // TCP_NODELAY each of its small commands may wait on a delayed ACK.
-      tls: { ...options.tlsOptions, noDelay: true } as ImapFlowOptions['tls'],
-      // imapflow logs pino JSON to stdout by default; poplift's stdout is for results only.
-      logger: options.debug ? debugLogger(SecretRedactor.forCredentials(options).wrap(options.debug)!) : false,
-      disableAutoIdle: true,
-      // No ENABLE round trip: poplift needs neither CONDSTORE nor UTF8=ACCEPT (names go out in modified UTF-7).
-      disableAutoEnable: true,
-      connectionTimeout: options.timeoutMs,
-      greetingTimeout: options.timeoutMs,
-      socketTimeout: Math.max(options.timeoutMs, 30_000),
-      clientInfo: { name: 'poplift' },
-      // imapflow's defaults (1 GiB lines) let a broken server fill memory with one line
-      // (979 MB for a 300 MB line). Lines poplift needs are short; literals carry whole messages.
-      maxLineLength: MAX_LINE_BYTES,
-      maxLiteralSize: MAX_LITERAL_BYTES,
-      maxResponseSize: MAX_LITERAL_BYTES + MAX_LINE_BYTES,
-    };
-    const client = new ImapFlow(flowOptions);
-    // imapflow sends ID before login and, when the answer is short, again after it, with its own
-    // vendor and support address: two round trips. poplift identifies itself once, on the upload
-    // connection, where nothing waits for the answer.
-    const flow = client as unknown as { run: (command: string, ...args: unknown[]) => Promise<unknown> };
-    const run = flow.run.bind(client);
-    flow.run = (command: string, ...args: unknown[]) => (command === 'ID' ? Promise.resolve(undefined) : run(command, ...args));
-    const errors: StreamErrors = {};
-    let lastError: unknown;
-    client.on('error', (err: unknown) => {
-      lastError = err;
-      const code = (err as { code?: unknown } | null | undefined)?.code;
-      if (code === 'LineTooLarge' || code === 'LiteralTooLarge' || code === 'ResponseTooLarge') errors.overCap ??= err as Error;
-    });
-    // A port that answers in another protocol (or waits for TLS) gets no IMAP greeting: after a
-    // second without one, a short second connection tells what it is, instead of the whole timeout.
-    let wrongPort: PopliftError | undefined;
-    const watch = setTimeout(() => {
-      void probePort(options.host, options.port, options.tls === 'implicit').then((said) => {
-        if (said === undefined || client.usable) return;
-        wrongPort = new PopliftError(`IMAP server ${server} sent no IMAP greeting: ${said}.`, {
-          exitCode: ExitCode.CONNECT,
-          side: 'IMAP',
-          server,
-          code: 'IMAP_CONNECT',
-        });
-        client.close();
-      });
-    }, WRONG_PORT_AFTER_MS);
-    watch.unref();
-    try {
-      await withinDeadline(
-        client,
-        options.timeoutMs,
-        client.connect(),
-        (ms) =>
-          new PopliftError(
-            `IMAP server ${server} did not finish its greeting and login within ${seconds(ms)}; giving up on this connection.`,
-            {
-              exitCode: ExitCode.CONNECT,
-              side: 'IMAP',
-              server,
-              code: 'IMAP_CONNECT',
-            },
-          ),
-      );
-    } catch (err) {
-      if (wrongPort) throw wrongPort;
-      if ((err as { code?: unknown } | null | undefined)?.code === 'GREETING_TIMEOUT') {
-        // imapflow's own words suggest TLS even to a server that sent bytes, only too slowly.
-        throw new PopliftError(
-          `IMAP server ${server} did not finish its greeting within ${seconds(options.timeoutMs)}: check that this is an IMAP port (imaps:// for TLS), or raise --timeout for a very slow server.`,
-          { exitCode: ExitCode.CONNECT, side: 'IMAP', server, code: 'IMAP_CONNECT', cause: err },
-        );
-      }
-      const e = (err ?? lastError) as { message?: string } | null | undefined;
-      if (options.tls === 'starttls' && !options.allowPlaintext && /STARTTLS/i.test(e?.message ?? '')) {
-        throw noStartTls(server, err);
-      }
-      if (errors.overCap) throw overCapError(server, errors.overCap);
-      // A server may echo the credentials in its refusal.
-      throw SecretRedactor.forCredentials(options).redactError(loginError(options, err ?? lastError));
-    } finally {
-      clearTimeout(watch);
-    }
-    const profile = resolveProfile(options.profile, {
-      host: options.host,
-      greeting: client.greeting,
-      capabilities: client.capabilities.keys(),
-    });
+    const { client, server, profile, errors } = await openControlConnection(options);
     const target = new ImapTarget(options, client, server, profile, errors);
     // The upload connection logs in now, while the folder is looked up and POP3 is listed. Not
     // before the control connection's login succeeded: a wrong password is tried once, and a token
@@ -397,11 +140,11 @@ export class ImapTarget {
     const prefix = this.client.namespace?.prefix ?? '';
     const joined = levels.join(delimiter);
     const path = isInbox ? 'INBOX' : prefix !== '' && !joined.startsWith(prefix) ? prefix + joined : joined;
-    let status = knownMissing && create && !isInbox ? (false as const) : await this.uidValidityOf(path);
+    let status = knownMissing && create && !isInbox ? (false as const) : await folderStatus(this.folderContext, path);
     if (status) this.knowFolder(path, delimiter);
     if (!status && create && !isInbox) {
       try {
-        await this.create(path);
+        await createFolder(this.folderContext, path);
         this.knowFolder(path, delimiter);
         // The SELECT and SUBSCRIBE (a folder that exists is enough to upload into) go in the
         // background, in that order: the source is read meanwhile, and inspect() waits for the SELECT.
@@ -432,7 +175,7 @@ export class ImapTarget {
           ),
         );
       }
-      status = await this.uidValidityOf(path);
+      status = await folderStatus(this.folderContext, path);
     }
     return {
       path,
@@ -449,126 +192,11 @@ export class ImapTarget {
   }
 
   /**
-   * STATUS (UIDVALIDITY) of a folder, or false when the server says NO (it
-   * does not exist). imapflow's status() follows a NO with a LIST to tell a
-   * missing folder from other refusals, a round trip that tells poplift
-   * nothing more: it creates the folder, or reports the refusal then.
-   * A BAD is the answer of some servers for a folder that does not exist
-   * (hoodiecrow: `BAD Invalid mailbox name`): then the folder is missing
-   * unless LIST names it, and CREATE's own answer decides what follows.
-   */
-  private async uidValidityOf(path: string): Promise<{ uidValidity: bigint | undefined; seen: FolderInfo['seen'] } | false> {
-    const flow = this.client as unknown as ImapFlowInternals;
-    const encoded = encodeModifiedUtf7(path);
-    let uidValidity: bigint | undefined;
-    // MESSAGES and UIDNEXT ride along: with the journal's record they tell whether anything was expunged since.
-    const counts: { MESSAGES?: number; UIDNEXT?: number } = {};
-    try {
-      const response = await this.within(
-        'STATUS',
-        flow.exec(
-          'STATUS',
-          [
-            { type: encoded.includes('&') ? 'STRING' : 'ATOM', value: encoded },
-            [
-              { type: 'ATOM', value: 'MESSAGES' },
-              { type: 'ATOM', value: 'UIDNEXT' },
-              { type: 'ATOM', value: 'UIDVALIDITY' },
-            ],
-          ],
-          {
-            untagged: {
-              STATUS: (untagged: { attributes?: unknown[] }) => {
-                const list = untagged.attributes?.[1];
-                if (!Array.isArray(list)) return Promise.resolve();
-                for (let i = 0; i + 1 < list.length; i += 2) {
-                  const key = (list[i] as { value?: unknown } | null | undefined)?.value;
-                  const value = (list[i + 1] as { value?: unknown } | null | undefined)?.value;
-                  if (typeof key !== 'string' || typeof value !== 'string' || !/^\d+$/.test(value)) continue;
-                  const name = key.toUpperCase();
-                  if (name === 'UIDVALIDITY') uidValidity = BigInt(value);
-                  else if (name === 'MESSAGES' || name === 'UIDNEXT') counts[name] = Number(value);
-                }
-                return Promise.resolve();
-              },
-            },
-          },
-        ),
-      );
-      response.next();
-      const seen =
-        counts.MESSAGES !== undefined && counts.UIDNEXT !== undefined ? { messages: counts.MESSAGES, uidNext: counts.UIDNEXT } : undefined;
-      return { uidValidity, seen };
-    } catch (err) {
-      const answer = (err as { responseStatus?: string } | null | undefined)?.responseStatus;
-      if (answer === 'NO') return false;
-      if (answer === 'BAD' && this.client.usable && !(await this.listed(encoded).catch(() => true))) return false;
-      // A STATUS that failed because the connection did is not a missing folder.
-      throw this.fail(`looking up folder '${path}'`, err);
-    }
-  }
-
-  /** Whether LIST names exactly this folder (its wire name). */
-  private async listed(encoded: string): Promise<boolean> {
-    const flow = this.client as unknown as ImapFlowInternals;
-    let found = false;
-    const response = await this.within(
-      'LIST',
-      flow.exec(
-        'LIST',
-        [
-          { type: 'STRING', value: '' },
-          { type: 'STRING', value: encoded },
-        ],
-        {
-          untagged: {
-            LIST: (untagged: { attributes?: unknown[] }) => {
-              const name = (untagged.attributes?.[2] as { value?: unknown } | null | undefined)?.value;
-              if (typeof name === 'string' && (name === encoded || (encoded.toUpperCase() === 'INBOX' && name.toUpperCase() === 'INBOX')))
-                found = true;
-              return Promise.resolve();
-            },
-          },
-        },
-      ),
-    );
-    response.next();
-    return found;
-  }
-
-  /**
-   * CREATE alone: imapflow's mailboxCreate also waits for a SUBSCRIBE. A
-   * folder that exists already ([ALREADYEXISTS], RFC 5530, or found by a
-   * STATUS after a NO) is as good.
-   */
-  private async create(path: string): Promise<void> {
-    const flow = this.client as unknown as ImapFlowInternals;
-    const encoded = encodeModifiedUtf7(path);
-    try {
-      const response = await this.within(
-        'CREATE',
-        flow.exec('CREATE', [{ type: encoded.includes('&') ? 'STRING' : 'ATOM', value: encoded }]),
-      );
-      response.next();
-    } catch (err) {
-      const e = err as { serverResponseCode?: string; responseStatus?: string } | null | undefined;
-      if (e?.serverResponseCode === 'ALREADYEXISTS') return;
-      // Another client (a run on another machine) may have created it since the STATUS that found it
-      // missing; Dovecot's NO then says so only in its text. A folder that exists now is as good.
-      if (e?.responseStatus === 'NO' && (await this.uidValidityOf(path).catch(() => false as const)) !== false) return;
-      throw err;
-    }
-  }
-
-  /**
    * Tells imapflow what it would otherwise LIST before a SELECT: the folder
    * exists (it was just created, or STATUS answered for it) and its delimiter.
    */
   private knowFolder(path: string, delimiter: string): void {
-    const flow = this.client as unknown as ImapFlowInternals;
-    if (flow.folders instanceof Map && !flow.folders.has(path)) {
-      flow.folders.set(path, { path, delimiter, flags: new Set<string>(), specialUse: false, listed: true, subscribed: true });
-    }
+    knowFolder(this.client, path, delimiter);
   }
 
   /** Selects a folder just created (read-write, for PERMANENTFLAGS); inspect() takes it from there. */
@@ -591,16 +219,11 @@ export class ImapTarget {
 
   /** What a read-write SELECT says about the flags a folder keeps and its size limit. */
   private flagsOf(mailbox: MailboxObject, folder: FolderInfo): FolderInfo {
-    const permanentFlags = mailbox.permanentFlags;
-    const star = permanentFlags?.has('\\*') ?? true;
-    const globalLimit = this.client.capabilities.get('APPENDLIMIT');
-    return {
-      ...folder,
-      permanentFlags: star || !permanentFlags || permanentFlags.size === 0 ? undefined : permanentFlags,
-      acceptsNewKeywords: star,
-      appendLimit: mailbox.appendlimit ?? (typeof globalLimit === 'number' ? globalLimit : undefined),
-      flagsKnown: true,
-    };
+    return flagsOf(mailbox, folder, this.client.capabilities.get('APPENDLIMIT'));
+  }
+
+  private get folderContext(): FolderContext {
+    return { client: this.client, within: (verb, work) => this.within(verb, work), fail: (what, err) => this.fail(what, err) };
   }
 
   /**
@@ -613,9 +236,8 @@ export class ImapTarget {
   private deselect(): void {
     const mailbox = this.client.mailbox;
     if (!mailbox) return;
-    const flow = this.client as unknown as { run: (command: string, ...args: unknown[]) => Promise<unknown> };
     this.deselecting = (async () => {
-      if (this.client.capabilities.has('UNSELECT')) return this.within('UNSELECT', flow.run('CLOSE', { unselect: true }));
+      if (this.client.capabilities.has('UNSELECT')) return this.within('UNSELECT', unselect(this.client));
       if (mailbox.readOnly !== true) {
         const examined = await this.within('EXAMINE', this.client.mailboxOpen(mailbox.path, { readOnly: true }));
         if (examined.readOnly !== true) return undefined;
@@ -671,12 +293,9 @@ export class ImapTarget {
     await pending;
   }
 
-  /** Whether the folder keeps this flag (system flags are always kept unless PERMANENTFLAGS says otherwise). */
+  /** Whether the folder keeps this flag (see folder-flags.ts). */
   static acceptsFlag(folder: FolderInfo, flag: string): boolean {
-    if (!folder.permanentFlags) return true;
-    for (const f of folder.permanentFlags) if (f.toUpperCase() === flag.toUpperCase()) return true;
-    if (SYSTEM_FLAGS.has(flag.toUpperCase())) return false;
-    return folder.acceptsNewKeywords;
+    return acceptsFlag(folder, flag);
   }
 
   /**
@@ -795,25 +414,9 @@ export class ImapTarget {
     }
   }
 
-  /**
-   * Runs a UID command (FETCH, STORE) on the selected folder for `uids`, in
-   * sets short enough for any server (uidSets). RFC 9051 section 6.4.9 has a
-   * server ignore UIDs that are not in the folder; GNU Mailutils 3.15 imap4d
-   * instead answers BAD ("Failed to parse message set") to a set that names
-   * one. A set the server refuses (`command` resolves false) is sent again
-   * once, with only the UIDs that a `UID FETCH n:* (UID)` shows are there; a
-   * second refusal fails the step, so nothing is taken for absent unproven.
-   */
-  private async forUidSets(uids: readonly number[], command: (set: string) => Promise<boolean>): Promise<void> {
-    let present: Set<number> | undefined;
-    for (const chunk of uidChunks([...new Set(uids)].sort((a, b) => a - b))) {
-      if (await command(uidSet(chunk))) continue;
-      present ??= await this.uidsFrom(chunk[0]!);
-      const there = chunk.filter((uid) => present!.has(uid));
-      if (there.length > 0 && !(await command(uidSet(there)))) {
-        throw new Error(`the server refused UID set ${uidSet(there).slice(0, 60)}… twice, the second time with only UIDs it listed`);
-      }
-    }
+  /** A UID command for `uids` in sets any server takes (see uid-sets.ts's forUidSets). */
+  private forUidSets(uids: readonly number[], command: (set: string) => Promise<boolean>): Promise<void> {
+    return forUidSets(uids, command, (from) => this.uidsFrom(from));
   }
 
   /** The UIDs of the selected folder from `from` on (a range whose first UID is gone is parsed by every server seen). */
@@ -926,7 +529,7 @@ export class ImapTarget {
   }
 
   private uploads(): UploadPool {
-    this.pool ??= uploadPool(this.options);
+    this.pool ??= uploadPoolFor(this.options);
     return this.pool;
   }
 
@@ -943,74 +546,4 @@ export class ImapTarget {
     }
     await this.within('LOGOUT', this.client.logout()).catch(() => this.client.close());
   }
-}
-
-/** The upload connections of a destination; the first one identifies poplift (ID). */
-function uploadPool(options: ImapConnectOptions): UploadPool {
-  const { refreshToken } = options;
-  let token = options.accessToken;
-  let opened = 0;
-  const open = () => {
-    const clientId = opened++ === 0 ? { name: 'poplift', version: packageVersion() } : undefined;
-    return ImapAppendChannel.open({ ...options, accessToken: token, clientId }).catch(async (err: unknown) => {
-      // One retry with a fresh token, as for the control connection; a password is not retried.
-      if (!(err instanceof PopliftError) || err.exitCode !== ExitCode.AUTH || token === undefined || !refreshToken) throw err;
-      token = await refreshToken();
-      return ImapAppendChannel.open({ ...options, accessToken: token, clientId });
-    });
-  };
-  return new UploadPool({ open, limit: options.uploadConnections, multiAppend: options.multiAppend !== false, debug: options.debug });
-}
-
-/**
- * The longest UID set put in one command. Servers bound the command lines they parse (RFC 7162
- * section 4 asks clients to stay within 8,192 octets); this leaves room for the tag, the command
- * and its item list. A count of UIDs is no bound: ten-digit UIDs with gaps take 11 octets each.
- */
-export const UID_SET_OCTETS = 7_800;
-
-/** Ascending UIDs cut into runs whose IMAP sequence set (uidSet) is at most `maxOctets` long. */
-export function uidChunks(sorted: readonly number[], maxOctets = UID_SET_OCTETS): number[][] {
-  const chunks: number[][] = [];
-  let start = 0;
-  let octets = 0;
-  for (let i = 0; i < sorted.length;) {
-    let j = i;
-    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
-    const part = String(sorted[i]).length + (i === j ? 0 : 1 + String(sorted[j]).length);
-    if (i > start && octets + 1 + part > maxOctets) {
-      chunks.push(sorted.slice(start, i));
-      start = i;
-      octets = 0;
-    }
-    octets += (octets === 0 ? 0 : 1) + part;
-    i = j + 1;
-  }
-  if (start < sorted.length) chunks.push(sorted.slice(start));
-  return chunks;
-}
-
-/** Ascending UIDs as IMAP sequence sets (runs as ranges), each at most UID_SET_OCTETS octets long. */
-export function uidSets(sorted: readonly number[], maxOctets = UID_SET_OCTETS): string[] {
-  return uidChunks(sorted, maxOctets).map(uidSet);
-}
-
-/** Ascending UIDs as one IMAP sequence set, runs as ranges: 1:3,7,9:10. */
-export function uidSet(sorted: readonly number[]): string {
-  const parts: string[] = [];
-  for (let i = 0; i < sorted.length;) {
-    let j = i;
-    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
-    parts.push(i === j ? String(sorted[i]) : `${sorted[i]}:${sorted[j]}`);
-    i = j + 1;
-  }
-  return parts.join(',');
-}
-
-function debugLogger(debug: (line: string) => void) {
-  const emit = (o: unknown) => {
-    const entry = o as { msg?: string; src?: string } | null | undefined;
-    if (entry?.msg) debug(`IMAP ${entry.src === 'c' ? 'C' : entry.src === 's' ? 'S' : '-'}: ${entry.msg}`);
-  };
-  return { debug: emit, info: emit, warn: emit, error: emit };
 }

@@ -11,7 +11,9 @@
  * means fewer connections; it never fails the run.
  */
 import { ExitCode, PopliftError } from '../errors.js';
-import type { AppendItem, AppendOutcome, ImapAppendChannel } from './imap-append-channel.js';
+import { ImapAppendChannel, type AppendItem, type AppendOutcome } from './imap-append-channel.js';
+import type { ImapConnectOptions } from './imap-control-connection.js';
+import { packageVersion } from '../version.js';
 
 /** Upload connections when the server lacks MULTIAPPEND and the user set no number. */
 export const DEFAULT_CONNECTIONS_WITHOUT_MULTIAPPEND = 8;
@@ -321,4 +323,21 @@ export class UploadPool {
 
 function closedError(): PopliftError {
   return new PopliftError('The IMAP upload connections are closed.', { exitCode: ExitCode.PARTIAL, side: 'IMAP', code: 'IMAP_CLOSED' });
+}
+
+/** The upload connections of a destination; the first one identifies poplift (ID). */
+export function uploadPoolFor(options: ImapConnectOptions): UploadPool {
+  const { refreshToken } = options;
+  let token = options.accessToken;
+  let opened = 0;
+  const open = () => {
+    const clientId = opened++ === 0 ? { name: 'poplift', version: packageVersion() } : undefined;
+    return ImapAppendChannel.open({ ...options, accessToken: token, clientId }).catch(async (err: unknown) => {
+      // One retry with a fresh token, as for the control connection; a password is not retried.
+      if (!(err instanceof PopliftError) || err.exitCode !== ExitCode.AUTH || token === undefined || !refreshToken) throw err;
+      token = await refreshToken();
+      return ImapAppendChannel.open({ ...options, accessToken: token, clientId });
+    });
+  };
+  return new UploadPool({ open, limit: options.uploadConnections, multiAppend: options.multiAppend !== false, debug: options.debug });
 }

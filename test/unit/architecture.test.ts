@@ -80,3 +80,59 @@ describe('source layout', () => {
     expect(cycles).toEqual([]);
   });
 });
+
+/** Files that import a package (value or type), relative to src/. */
+function importersOf(pkg: string): string[] {
+  return sources(SRC)
+    .filter((file) => new RegExp(`(?:from|import)\\s*\\(?\\s*'${pkg}'`).test(readFileSync(file, 'utf8')))
+    .map((file) => relative(SRC, file))
+    .sort();
+}
+
+describe('third-party internals', () => {
+  // imapflow's private members poplift relies on (imapflow-adapter.ts) and those next to them.
+  const IMAPFLOW_PRIVATE =
+    /\.(?:run|exec|folders|socket|commands|requestTagMap|requestQueue|runInternal|preCheck|writeSocket|bytesRead)\b|\bas unknown as\b/;
+
+  it('imports imapflow only in the adapter and the files that use its public API', () => {
+    expect(importersOf('imapflow')).toEqual([
+      'imap/folder-commands.ts',
+      'imap/folder-flags.ts',
+      'imap/imap-control-connection.ts',
+      'imap/imap-target.ts',
+      'imap/imapflow-adapter.ts',
+    ]);
+  });
+
+  it("touches imapflow's private members only in imapflow-adapter.ts", () => {
+    const breaches: string[] = [];
+    for (const file of importersOf('imapflow')) {
+      if (file === 'imap/imapflow-adapter.ts') continue;
+      readFileSync(join(SRC, file), 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          if (IMAPFLOW_PRIVATE.test(line.replace(/\/\/.*$|^\s*\*.*$/, ''))) breaches.push(`${file}:${i + 1}: ${line.trim()}`);
+        });
+    }
+    expect(breaches).toEqual([]);
+  });
+
+  it('finds a reach into imapflow where the check looks for one', () => {
+    const adapter = readFileSync(join(SRC, 'imap/imapflow-adapter.ts'), 'utf8');
+    for (const member of ['run', 'exec', 'folders', 'socket', 'commands']) expect(adapter).toMatch(new RegExp(`\\.${member}\\b`));
+    expect(adapter).toMatch(IMAPFLOW_PRIVATE);
+  });
+
+  it("imports node-pop3, and touches its private members (named with '_'), only in node-pop3-socket.ts", () => {
+    expect(importersOf('node-pop3')).toEqual(['pop3/node-pop3-socket.ts']);
+    const breaches = sources(SRC)
+      .filter(
+        (file) =>
+          relative(SRC, file) !== 'pop3/node-pop3-socket.ts' &&
+          /\._(?:socket|connect|command|pushStream|updateStream|stream)\b/.test(readFileSync(file, 'utf8')),
+      )
+      .map((file) => relative(SRC, file));
+    expect(breaches).toEqual([]);
+    expect(readFileSync(join(SRC, 'pop3/node-pop3-socket.ts'), 'utf8')).toMatch(/\._socket\b/);
+  });
+});

@@ -52,6 +52,16 @@ describe('ImapAppendChannel before login', () => {
     await expect(ImapAppendChannel.open(login(port))).rejects.toMatchObject({ code: 'IMAP_CONNECTION_LOST', side: 'IMAP' });
   });
 
+  it('reports a refused connection as such, not as a failure of its own cleanup', async () => {
+    const port = await scripted(() => undefined);
+    await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+    await expect(ImapAppendChannel.open(login(port))).rejects.toMatchObject({
+      code: 'IMAP_CONNECT',
+      side: 'IMAP',
+      message: expect.stringMatching(/refused the connection \(ECONNREFUSED\)/),
+    });
+  });
+
   it('refuses a server that is not IMAP', async () => {
     const port = await scripted((socket) => socket.write('+OK POP3 server ready\r\n'));
     await expect(ImapAppendChannel.open(login(port))).rejects.toMatchObject({
