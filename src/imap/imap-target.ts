@@ -18,7 +18,7 @@ import { SecretRedactor } from '../secrets-redaction.js';
 import { describeFolderNameProblems, folderNameProblems } from './folder-name-rules.js';
 import type { DetectedProfile } from './provider-profile.js';
 import { uploadPoolFor, type UploadPool } from './upload-pool.js';
-import { forUidSets } from './uid-sets.js';
+import { forUidSets, uidChunks, uidSet } from './uid-sets.js';
 
 export type { ImapConnectOptions } from './imap-control-connection.js';
 export { UID_SET_OCTETS, uidChunks, uidSet, uidSets } from './uid-sets.js';
@@ -28,6 +28,8 @@ export class ImapTarget {
   private pool: UploadPool | undefined;
   /** A CLOSE sent in the background by inspect(); what needs a selected folder waits for it. */
   private deselecting: Promise<unknown> | undefined;
+  /** The leaving of the last read-write selection (see append). */
+  private readWriteLeft: Promise<unknown> | undefined;
   /**
    * What selects, reads under a selection, or leaves one (inspect, fetchBodies, addFlags, status)
    * runs one at a time: a STATUS deselects the folder first, which under another caller's mailbox
@@ -229,21 +231,31 @@ export class ImapTarget {
   /**
    * Leaves the selected folder in the background, off the path to the first upload: a server
    * answers STATUS for the selected mailbox from this session's view, which would not see the
-   * uploads made over the other connections. UNSELECT (RFC 3691) expunges nothing; CLOSE expunges
-   * nothing only in a folder selected read-only (RFC 3501 6.4.2), so without UNSELECT a read-write
-   * selection is first turned read-only with EXAMINE.
+   * uploads made over the other connections.
    */
   private deselect(): void {
+    if (!this.client.mailbox) return;
+    const readWrite = this.client.mailbox.readOnly !== true;
+    this.deselecting = this.leave().catch(() => undefined);
+    if (readWrite) this.readWriteLeft = this.deselecting;
+  }
+
+  /**
+   * Leaves the selected folder without expunging anything. A read-write
+   * selection is first turned read-only with EXAMINE, which closes it
+   * without expunging (RFC 3501 6.3.1), where CLOSE would expunge the
+   * folder's \Deleted messages (RFC 3501 6.4.2); then UNSELECT (RFC 3691)
+   * where offered, else CLOSE, both harmless in a read-only selection.
+   */
+  private async leave(): Promise<unknown> {
     const mailbox = this.client.mailbox;
     if (!mailbox) return;
-    this.deselecting = (async () => {
-      if (this.client.capabilities.has('UNSELECT')) return this.within('UNSELECT', unselect(this.client));
-      if (mailbox.readOnly !== true) {
-        const examined = await this.within('EXAMINE', this.client.mailboxOpen(mailbox.path, { readOnly: true }));
-        if (examined.readOnly !== true) return undefined;
-      }
-      return this.within('CLOSE', this.client.mailboxClose());
-    })().catch(() => undefined);
+    if (mailbox.readOnly !== true) {
+      const examined = await this.within('EXAMINE', this.client.mailboxOpen(mailbox.path, { readOnly: true }));
+      if (examined.readOnly !== true) return;
+    }
+    if (this.client.capabilities.has('UNSELECT')) return this.within('UNSELECT', unselect(this.client));
+    return this.within('CLOSE', this.client.mailboxClose());
   }
 
   /** The account's folders, levels joined with '/' whatever the server's delimiter. */
@@ -455,7 +467,7 @@ export class ImapTarget {
         lock.release();
       }
       // Deselected at once: STATUS on the selected folder would not see the other connection's uploads.
-      if (this.client.mailbox) await this.within('CLOSE', this.client.mailboxClose()).catch(() => undefined);
+      await this.leave().catch(() => undefined);
     } catch (err) {
       throw this.fail(`setting flags in folder '${folder.path}'`, err);
     }
@@ -492,7 +504,7 @@ export class ImapTarget {
         lock.release();
       }
       // Deselected at once: STATUS on the selected folder would not see the other connection's uploads.
-      if (this.client.mailbox) await this.within('CLOSE', this.client.mailboxClose()).catch(() => undefined);
+      await this.leave().catch(() => undefined);
       return stored;
     } catch (err) {
       throw this.fail(`labelling messages in folder '${folder.path}'`, err);
@@ -505,6 +517,11 @@ export class ImapTarget {
    */
   async append(folder: FolderInfo, items: readonly AppendItem[], multi: boolean): Promise<AppendOutcome[]> {
     await this.uploadChannel();
+    // GNU Mailutils imap4d, when a session that selected an mbox folder read-write leaves it (UNSELECT,
+    // CLOSE, EXAMINE or LOGOUT alike), writes the folder back as that session saw it: what other
+    // connections APPENDed meanwhile is gone, though each APPEND was answered OK
+    // (test/integration/mailutils-deselect.test.ts). Nothing is appended until such a selection is left.
+    await this.readWriteLeft;
     return this.uploads().append(folder.wireName, items, multi);
   }
 

@@ -21,24 +21,14 @@ export const DEFAULT_CONNECTIONS_WITHOUT_MULTIAPPEND = 8;
 /**
  * Connections for a server that lacks UIDPLUS as well: a small or old
  * server, not a hosted provider (Gmail, Microsoft 365, Yahoo and Zoho all
- * offer UIDPLUS).
+ * offer UIDPLUS), where concurrent APPENDs into one folder go badly. GNU
+ * Mailutils imap4d is one: with four or more connections appending into
+ * one mbox folder it refuses some APPENDs with [TRYCREATE] and then answers
+ * nothing; with two, in about one run in five of 600 messages, it reset a
+ * connection and left a stale lock ("Conflict with previous locker"). One
+ * connection stores 500 messages in 6.5 s, as fast as two.
  */
-export const CONNECTIONS_WITHOUT_UIDPLUS = 2;
-
-/**
- * Servers that lose or mangle messages APPENDed into one folder over more
- * than one connection at a time, so they get one whatever --connections
- * says. GNU Mailutils 3.15 imap4d (mbox folders): with four or more
- * connections it refuses some APPENDs with [TRYCREATE] and then answers
- * nothing; with two, in about one run in five of 600 messages, it resets a
- * connection and leaves a stale lock ("Conflict with previous locker"), or
- * answers OK for ~100 APPENDs that never reach the folder and stores one
- * message changed. One connection stores 500 messages in 6.5 s, as fast as
- * two.
- */
-export function appendsUnsafelyInParallel(greeting: string): boolean {
-  return /\bMailutils imap4d\b/i.test(greeting);
-}
+export const CONNECTIONS_WITHOUT_UIDPLUS = 1;
 
 /** What the first upload connection shows of the server, and what the user and provider profile asked for. */
 export interface ConnectionsInput {
@@ -60,11 +50,6 @@ export interface ConnectionsInput {
  * at a time (see appendsOneAtATime).
  */
 export function uploadConnections(s: ConnectionsInput): { count: number; why?: string; oneAtATime?: boolean } {
-  if (appendsUnsafelyInParallel(s.greeting))
-    return {
-      count: 1,
-      why: `does not store APPENDs sent over several connections at once safely (GNU Mailutils); uploading over one connection${s.limit !== undefined && s.limit > 1 ? `, not ${s.limit}` : ''}.`,
-    };
   if (s.limit !== undefined) return { count: s.limit };
   if (s.multiAppend && s.useMultiAppend) return { count: 1 };
   if (appendsOneAtATime(s.greeting))
@@ -77,7 +62,7 @@ export function uploadConnections(s: ConnectionsInput): { count: number; why?: s
   if (!s.capabilities.has('UIDPLUS'))
     return {
       count: CONNECTIONS_WITHOUT_UIDPLUS,
-      why: `offers neither MULTIAPPEND nor UIDPLUS; uploading over ${CONNECTIONS_WITHOUT_UIDPLUS} connections.`,
+      why: 'offers neither MULTIAPPEND nor UIDPLUS; uploading over one connection.',
     };
   return { count: DEFAULT_CONNECTIONS_WITHOUT_MULTIAPPEND };
 }
