@@ -51,6 +51,9 @@ export class DedupIndex {
    */
   private readonly claimed: Set<number> | undefined;
 
+  /** The unclaimedCopy lookups under way, in turn. */
+  private lookups: Promise<unknown> = Promise.resolve();
+
   /** Index keys under which a copy the server changed cannot be told to be which upload's (see unclaimedCopy), with those copies' UIDs. */
   private readonly ambiguous = new Map<string, readonly number[]>();
 
@@ -84,8 +87,8 @@ export class DedupIndex {
    * under its index key that no upload accounts for is what the server made
    * of it (`changed`: a server that rebuilds messages), and sending it again
    * would store it twice; but only when it is the copy of no other message of
-   * this run (one remembered here, or one of `others`: the other uploads
-   * whose outcome is unknown; undefined when some of them are not known, and
+   * this run (one remembered here, or one of `others()`: the other uploads
+   * whose outcome is unknown, as they are when its turn comes; undefined when some of them are not known, and
    * then no such message is taken), and, when other such uploads share its
    * key, only when it shares more of its lines with this message than with
    * any of them (message/line-sketch.ts). When none can be told to be whose,
@@ -101,8 +104,21 @@ export class DedupIndex {
     key: string,
     content: Buffer,
     altKeys: readonly string[] = [],
-    others?: readonly UnknownUpload[],
+    others?: () => readonly UnknownUpload[] | undefined,
     sentFrom?: number,
+  ): Promise<{ uid: number; changed: boolean } | { ambiguous: readonly number[] } | undefined> {
+    // One at a time: a copy is judged against the claims and the doubts of the lookups before it.
+    const turn = this.lookups.then(() => this.unclaimedCopyNow(key, content, altKeys, others?.(), sentFrom));
+    this.lookups = turn.catch(() => undefined);
+    return turn;
+  }
+
+  private async unclaimedCopyNow(
+    key: string,
+    content: Buffer,
+    altKeys: readonly string[],
+    others: readonly UnknownUpload[] | undefined,
+    sentFrom: number | undefined,
   ): Promise<{ uid: number; changed: boolean } | { ambiguous: readonly number[] } | undefined> {
     const keys = [key, ...altKeys];
     const copies = await this.destination.copies(keys);

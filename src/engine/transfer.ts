@@ -209,13 +209,16 @@ class TransferPass {
     await this.target!.reread();
     const outcomes: UploadOutcome[] = [];
     const again: number[] = [];
-    const uploads = pending.map((q) => this.uploadOf(q.uidl, q.item.content, [q.key, ...q.altKeys]));
+    // Until its copy is found, each message of the batch is an upload of unknown outcome: what the
+    // folder took may be its copy, or that of another under its key (its own batch or another's).
+    for (const p of pending) {
+      this.ctx.unknown.add(p.uidl);
+      const upload = this.uploadOf(p.uidl, p.item.content, [p.key, ...p.altKeys]);
+      if (upload) this.ctx.unknownUploads.set(p.uidl, upload);
+    }
     for (const [i, p] of pending.entries()) {
-      // The messages sent with it whose copy is not found yet may be what the folder took instead.
-      const mates = [...again.map((j) => uploads[j]), ...uploads.slice(i + 1)];
-      const others = this.otherUnknown(p.uidl);
-      const rivals = others && (mates.every((m) => m !== undefined) ? [...others, ...mates] : undefined);
-      const found = await dedup.unclaimedCopy(p.key, p.item.content, p.altKeys, rivals);
+      const found = await dedup.unclaimedCopy(p.key, p.item.content, p.altKeys, () => this.otherUnknown(p.uidl));
+      if (found !== undefined && !('ambiguous' in found)) this.ctx.unknown.delete(p.uidl);
       if (found !== undefined && 'ambiguous' in found) {
         this.unanswered(p.uidl, p.item.content, [p.key, ...p.altKeys]);
         outcomes[i] = { outcome: 'refused', detail: ambiguousReason(this.ctx.ledger.summary.folder, found.ambiguous) };
@@ -357,7 +360,7 @@ class TransferPass {
         prepared.key,
         content,
         prepared.altKeys,
-        this.otherUnknown(uidl),
+        () => this.otherUnknown(uidl),
         ctx.sentFrom?.(uidl, [prepared.key, ...prepared.altKeys]),
       );
       if (found !== undefined && 'ambiguous' in found) {
