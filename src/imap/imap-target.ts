@@ -14,6 +14,7 @@ import { knowFolder, unselect, withinDeadline } from './imapflow-adapter.js';
 import { createFolder, folderStatus, type FolderContext } from './folder-commands.js';
 import { acceptsFlag, flagsOf } from './folder-flags.js';
 import { encodeModifiedUtf7 } from './mailbox-name.js';
+import { junkFolderByName } from './junk-folder.js';
 import { SecretRedactor } from '../secrets-redaction.js';
 import { describeFolderNameProblems, folderNameProblems } from './folder-name-rules.js';
 import type { DetectedProfile } from './provider-profile.js';
@@ -270,14 +271,19 @@ export class ImapTarget {
 
   /**
    * The folder the server itself marks with `use` (RFC 6154 SPECIAL-USE, or
-   * Gmail's XLIST), as levels. Never guessed from a folder's name: a folder
-   * called "Spam" may be the user's own.
+   * Gmail's XLIST), as levels. A server that can mark folders and marks
+   * none has none: a folder called "Spam" there may be the user's own. Only
+   * a server that cannot mark any has its junk folder found by name
+   * (junk-folder.ts).
    */
   async specialUseFolder(use: string): Promise<string[] | undefined> {
     try {
       const boxes = await this.within('LIST', this.client.list());
       const box = boxes.find((b) => b.specialUse === use && b.specialUseSource === 'extension');
-      return box && (box.delimiter ? box.path.split(box.delimiter) : [box.path]);
+      if (box) return box.delimiter ? box.path.split(box.delimiter) : [box.path];
+      const marks = this.client.capabilities.has('SPECIAL-USE') || this.client.capabilities.has('XLIST');
+      if (use !== '\\Junk' || marks) return undefined;
+      return junkFolderByName(boxes, this.client.namespace?.prefix ?? '');
     } catch (err) {
       throw this.fail('listing the folders', err);
     }
