@@ -37,6 +37,12 @@ export interface MigrateOptions extends TransferOptions {
    * mailbox per session (Gmail's POP3 window) shows the rest in later ones.
    */
   maxSessions: number;
+  /**
+   * Look for more in further sessions whatever the first listing shows (the
+   * user set --max-sessions). Otherwise a further session is opened only
+   * when something shows the source may list more in it (furtherSessionsNeeded).
+   */
+  lookForMore?: boolean;
   journal: { state: JournalState; writer: JournalWriter | undefined } | undefined;
   /** Try again the messages the server dropped the connection on in the last runs (otherwise skipped). */
   retryFailed?: boolean;
@@ -125,6 +131,24 @@ async function missingCopies(sessions: Sessions, journal: JournalState, uidls: r
     if (!there) missing.push(uidl);
   }
   return missing;
+}
+
+/**
+ * Why a source that listed `first` may list more in a further session, or
+ * undefined when nothing says so: a server that lists the whole mailbox at
+ * once (most do) is not logged in to and listed a second time for nothing.
+ */
+export function furtherSessionsNeeded(first: Listing, journal: JournalState | undefined, asked: boolean): string | undefined {
+  if (asked) return '--max-sessions';
+  if (first.movingWindow !== undefined) return first.movingWindow;
+  if (journal === undefined || first.order.length === 0) return undefined;
+  // An earlier run's further session found more after a first listing of this length: a window's.
+  if (journal.windowListed === first.order.length) return 'a window of this length seen before';
+  // A server that stops listing what a run read from it without deleting it, and lists other
+  // messages instead, behaves as one serving windows (Gmail counts a read message as downloaded).
+  if (!first.hasUidl || journal.done.size === 0) return undefined;
+  for (const uidl of journal.done.keys()) if (first.has(uidl)) return undefined;
+  return 'none of the messages copied earlier and left on the server is listed';
 }
 
 export async function migrateMailbox(endpoints: StoreEndpoints, options: MigrateOptions, hooks: MigrateHooks): Promise<MigrationSummary> {
@@ -377,11 +401,14 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     const listed = new Set(first.order);
     let latest = fresh;
     summary.sessions = 1;
+    const lookFurther = furtherSessionsNeeded(first, journal?.state, options.lookForMore === true) !== undefined;
     const confirm = () => withRetries('confirm the uploads', () => confirmUploads(sessions, ledger));
     /** The confirmation of every upload of the run, once made. */
     let confirmation: { status: FolderStatus | undefined } | undefined;
     while (
       latest.length > 0 &&
+      // Once a further session found more, the source is seen to serve windows.
+      (lookFurther || summary.sessions > 1) &&
       summary.sessions < options.maxSessions &&
       !options.dryRun &&
       !stop.stopping &&
@@ -402,6 +429,8 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       latest = next.order.filter((u) => !listed.has(u) && !ledger.settled.has(u) && !vouchedNow(u));
       for (const u of next.order) listed.add(u);
       if (latest.length === 0) break;
+      // The next run opens a further session after a first listing of this length too.
+      if (summary.sessions === 2) writer?.add({ t: 'window', listed: first.order.length, at: new Date().toISOString() });
       confirmation = undefined;
       for (const u of latest) {
         if (journal?.state.unconfirmed.has(u)) unknown.add(u);

@@ -12,6 +12,11 @@ import { listingWindow } from './pop3-window.js';
 export class Pop3Source implements MailSource {
   /** The last list(): what its rules (Listing.identified) say of a message holds for its DELE too. */
   private listed: Listing | undefined;
+  /**
+   * Why this server is known to list only part of the mailbox per session
+   * (Listing.movingWindow): set by the caller, who knows the providers.
+   */
+  movingWindow: string | undefined;
 
   private constructor(private readonly session: Pop3Session) {}
 
@@ -28,6 +33,15 @@ export class Pop3Source implements MailSource {
     return this.session.capabilitiesBeforeLogin;
   }
 
+  /** The greeting's text and CAPA's first words, for recognising the provider. */
+  get greeting(): string | undefined {
+    return this.session.greeting;
+  }
+
+  get capabilities(): ReadonlySet<string> {
+    return this.session.capabilities;
+  }
+
   get readsHeaders(): boolean {
     return this.session.capabilities.has('TOP');
   }
@@ -42,6 +56,7 @@ export class Pop3Source implements MailSource {
       (n) => listing.identifiable(n),
     );
     this.listed.window = listingWindow(this.session.greeting, this.session.implementation);
+    this.listed.movingWindow = this.movingWindow;
     return this.listed;
   }
 

@@ -25,6 +25,12 @@ export interface ListingWindow {
 export class Listing {
   /** Set when the source lists at most a bounded window of its mailbox (ListingWindow). */
   window: ListingWindow | undefined = undefined;
+  /**
+   * Why the source is known to list only part of the mailbox per session,
+   * the next session listing more once this one ended (Gmail's POP3), e.g.
+   * 'Gmail (greeting)'; undefined when nothing known says so.
+   */
+  movingWindow: string | undefined = undefined;
 
   /** UIDLs (or `#n` / the number when the server has none) in message-number order. */
   readonly order: readonly string[];
