@@ -234,12 +234,13 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     const { vouched } = plan(first, t.value.folder, journal?.state, (message) => hooks.warn(message), summary.folder);
     // Copies an earlier run made may have been deleted from the folder since: looked for when the
     // folder shows an expunge since the journal's record of it, or when asked to copy them again.
-    const vouchedNow = first.order.filter((u) => vouched(u));
     let expunged = false;
     let recopy = new Set<string>();
-    if (journal && vouchedNow.length > 0 && t.value.folder.exists) {
+    if (journal && t.value.folder.exists && first.order.some((u) => vouched(u))) {
       expunged = expungedSince(t.value.folder, journal.state.folder);
       if (expunged || options.recopyMissing) {
+        // Made only here: on a re-run of a large mailbox it holds a string per message.
+        const vouchedNow = first.order.filter((u) => vouched(u));
         const gone = await withRetries('look for the copies of earlier runs', () => missingCopies(sessions, journal.state, vouchedNow));
         summary.missingFromFolder = gone.length;
         if (options.recopyMissing) recopy = new Set(gone);
@@ -398,7 +399,8 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
     // A source may list only part of the mailbox per session (Gmail's POP3 lists about 250 messages
     // not yet downloaded, and counts a message downloaded once it was read and the session ended).
     // While a session moved everything it listed, end it and look at what the next one lists.
-    const listed = new Set(first.order);
+    /** What the sessions of this run listed, made once a further session is opened. */
+    let listed: Set<string> | undefined;
     let latest = fresh;
     summary.sessions = 1;
     const lookFurther = furtherSessionsNeeded(first, journal?.state, options.lookForMore === true) !== undefined;
@@ -426,8 +428,9 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       confirmation = { status };
       summary.sessions++;
       const { vouched: vouchedNow } = plan(next, sessions.folder ?? t.value.folder, journal?.state, () => undefined, summary.folder);
-      latest = next.order.filter((u) => !listed.has(u) && !ledger.settled.has(u) && !vouchedNow(u));
-      for (const u of next.order) listed.add(u);
+      const seen = (listed ??= new Set(first.order));
+      latest = next.order.filter((u) => !seen.has(u) && !ledger.settled.has(u) && !vouchedNow(u));
+      for (const u of next.order) seen.add(u);
       if (latest.length === 0) break;
       // The next run opens a further session after a first listing of this length too.
       if (summary.sessions === 2) writer?.add({ t: 'window', listed: first.order.length, at: new Date().toISOString() });

@@ -48,13 +48,21 @@ export class Pop3Source implements MailSource {
 
   async list(): Promise<Listing> {
     const listing = await this.session.listing();
-    this.listed = new Listing(
-      listing.numbers,
-      (n) => listing.size(n)!,
-      (n) => (listing.hasUidl ? listing.uidl(n) : String(n)),
-      listing.hasUidl,
-      (n) => listing.identifiable(n),
-    );
+    // The session keeps its listing to prove each DELE: the engine's shares its columns when it can.
+    const shared =
+      listing.ids !== undefined && !listing.anyMissing
+        ? Listing.sharing(listing.numbers, listing.sizeColumn, listing.ids, (p) => listing.identifiableAt(p))
+        : undefined;
+    this.listed =
+      shared ??
+      new Listing(
+        listing.numbers,
+        (n) => listing.size(n)!,
+        (n) => (listing.hasUidl ? listing.uidl(n) : String(n)),
+        listing.hasUidl,
+        (n) => listing.identifiable(n),
+        listing.idBytes,
+      );
     this.listed.window = listingWindow(this.session.greeting, this.session.implementation);
     this.listed.movingWindow = this.movingWindow;
     return this.listed;
