@@ -8,7 +8,10 @@
  * Microsoft 365, Courier), each against a floor allowed 8 connections; and,
  * with the servers of .ci/install-servers, migrates into a real Courier-IMAP
  * against a one-APPEND-at-a-time floor and against the same messages into
- * Dovecot. Timings are reported beside their targets and never asserted: a
+ * Dovecot; and runs poplift as a process on a mailbox with the shape of real
+ * mail (duplicates, 8-bit headers, no Message-ID) against the same floor and,
+ * for the re-run with nothing new, against a minimal client process that only
+ * logs in to both servers and lists. Timings are reported beside their targets and never asserted: a
  * loaded machine must not turn the benchmark red.
  */
 import { execFileSync } from 'node:child_process';
