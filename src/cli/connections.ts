@@ -13,7 +13,7 @@ import type { StoreEndpoints } from '../store/mail-store.js';
 import { Pop3Source } from '../pop3/pop3-source.js';
 import type { Pop3Capabilities } from '../pop3/pop3-auth.js';
 import { ImapDestination } from '../imap/imap-destination.js';
-import { describeProfile } from '../imap/provider-profile.js';
+import { describeProfile, detectProfile } from '../imap/provider-profile.js';
 import { readFileSync } from 'node:fs';
 import type { CliIo } from './cli-io.js';
 import type { MigrateCliOptions } from './migrate-options.js';
@@ -221,6 +221,9 @@ export async function connectionEndpoints(
           loginAfter: connectOptions?.loginAfter,
         });
         pop3CapabilitiesBeforeLogin ??= source.capabilitiesBeforeLogin;
+        // A provider whose POP3 lists a window per session (Gmail) is looked at again after each window.
+        const provider = detectProfile({ host: pop3.host, greeting: source.greeting, capabilities: source.capabilities });
+        if (provider.profile.pop3Window !== undefined) source.movingWindow = describeProfile(provider);
         return source;
       }),
     connectDestination: () =>

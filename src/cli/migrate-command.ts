@@ -74,6 +74,8 @@ export interface MigratePlan {
   maxErrors: number | undefined;
   deleteEvery: number;
   maxSessions: number;
+  /** --max-sessions was given: further sessions are opened whatever the first listing shows. */
+  lookForMore: boolean;
   batchMessages: number;
   /** The POP3 mailbox's identity (mailboxIdentity) when the caller resolved it already, as batch does. */
   pop3Identity?: string;
@@ -82,6 +84,9 @@ export interface MigratePlan {
   /** --label: Gmail labels every uploaded message gets. */
   labels: string[];
 }
+
+/** Most POP3 sessions a run opens when the user did not say (Gmail: 50 windows of about 250 messages). */
+const DEFAULT_MAX_SESSIONS = 50;
 
 function stateEndpoint(url: ServerUrl): StateEndpoint {
   return { scheme: `${url.side.toLowerCase()}${url.tls === 'implicit' ? 's' : ''}`, host: url.host, port: url.port, user: url.user };
@@ -108,7 +113,8 @@ export function planMigrate(pop3Text: string, imapText: string, o: MigrateCliOpt
     retries: wholeNumber(o.retries, '--retries', 0),
     maxErrors: o.maxErrors === undefined ? undefined : wholeNumber(o.maxErrors, '--max-errors', 1),
     deleteEvery: wholeNumber(o.deleteEvery, '--delete-every', 1),
-    maxSessions: wholeNumber(o.maxSessions, '--max-sessions', 1),
+    maxSessions: o.maxSessions === undefined ? DEFAULT_MAX_SESSIONS : wholeNumber(o.maxSessions, '--max-sessions', 1),
+    lookForMore: o.maxSessions !== undefined,
     batchMessages: wholeNumber(o.batchMessages, '--batch-messages', 1),
     junk: parseJunk(o.junk ?? junkDefault),
     labels: labelsOf(o),
@@ -217,6 +223,7 @@ export async function executeMigrate(plan: MigratePlan, o: MigrateCliOptions, io
       delete: Boolean(o.delete),
       deleteEvery: plan.deleteEvery,
       maxSessions: plan.maxSessions,
+      lookForMore: plan.lookForMore,
       journal: { state, writer },
       junk: plan.junk === 'off' ? undefined : { folder: plan.junk, journal: junkJournal },
     };

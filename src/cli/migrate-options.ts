@@ -48,7 +48,8 @@ export interface MigrateCliOptions extends OutputCliOptions {
   maxErrors?: string;
   delete?: boolean;
   deleteEvery: string;
-  maxSessions: string;
+  /** Absent unless the user set it: then further POP3 sessions are opened only when something shows they may list more. */
+  maxSessions?: string;
   batchMessages: string;
   /** The destination's provider rules; absent (verify) means auto. */
   profile?: ProfileChoice;

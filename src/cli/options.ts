@@ -224,7 +224,10 @@ export function addMigrateOptions(command: Command, jsonHelp: string): Command {
     .option('--max-errors <n>', 'stop the mailbox after this many failed messages')
     .option('--delete', 'delete from POP3 each message whose copy is confirmed on the destination')
     .option('--delete-every <n>', 'commit deletions (QUIT and reconnect) every <n> messages', '500')
-    .option('--max-sessions <n>', 'most POP3 sessions one run opens to find messages a server lists only in later sessions (Gmail)', '50')
+    .option(
+      '--max-sessions <n>',
+      'most POP3 sessions one run opens to find messages a server lists only in later sessions (Gmail; default 50); given, the further sessions are opened for any server',
+    )
     .option('--notify-command <cmd>', 'run <cmd> (through sh) when the mailbox goes from healthy to failing, and once when it recovers')
     .option('--notify-after <n>', 'failed runs in a row that make a mailbox failing (a refused login at once)', '2')
     .option(

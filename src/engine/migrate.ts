@@ -40,6 +40,12 @@ export interface MigrateOptions extends TransferOptions {
    * mailbox per session (Gmail's POP3 window) shows the rest in later ones.
    */
   maxSessions: number;
+  /**
+   * Look for more in further sessions whatever the first listing shows (the
+   * user set --max-sessions). Otherwise a further session is opened only
+   * when something shows the source may list more in it (furtherSessionsNeeded).
+   */
+  lookForMore?: boolean;
   journal: { state: JournalState; writer: JournalWriter | undefined } | undefined;
   /** Try again the messages the server dropped the connection on in the last runs (otherwise skipped). */
   retryFailed?: boolean;
@@ -185,6 +191,24 @@ function vouchedBy(journal: MigrateOptions['journal'], listing: Listing, uidl: s
   // A copy stored changed is not proven: the junk part reports it again (it is read and routed again).
   if (k === undefined || k.outcome === 'changed' || !listing.hasUidl) return false;
   return listing.identified(uidl) && (k.listSize ?? k.size) === listing.size(uidl);
+}
+
+/**
+ * Why a source that listed `first` may list more in a further session, or
+ * undefined when nothing says so: a server that lists the whole mailbox at
+ * once (most do) is not logged in to and listed a second time for nothing.
+ */
+export function furtherSessionsNeeded(first: Listing, journal: JournalState | undefined, asked: boolean): string | undefined {
+  if (asked) return '--max-sessions';
+  if (first.movingWindow !== undefined) return first.movingWindow;
+  if (journal === undefined || first.order.length === 0) return undefined;
+  // An earlier run's further session found more after a first listing of this length: a window's.
+  if (journal.windowListed === first.order.length) return 'a window of this length seen before';
+  // A server that stops listing what a run read from it without deleting it, and lists other
+  // messages instead, behaves as one serving windows (Gmail counts a read message as downloaded).
+  if (!first.hasUidl || journal.done.size === 0) return undefined;
+  for (const uidl of journal.done.keys()) if (first.has(uidl)) return undefined;
+  return 'none of the messages copied earlier and left on the server is listed';
 }
 
 export async function migrateMailbox(endpoints: StoreEndpoints, options: MigrateOptions, hooks: MigrateHooks): Promise<MigrationSummary> {
@@ -388,12 +412,13 @@ async function movePart(endpoints: StoreEndpoints, options: MigrateOptions, hook
     }
     // Copies an earlier run made may have been deleted from the folder since: looked for when the
     // folder shows an expunge since the journal's record of it, or when asked to copy them again.
-    const vouchedNow = first.order.filter((u) => vouched(u));
     let expunged = false;
     let recopy = new Set<string>();
-    if (journal && vouchedNow.length > 0 && t.value.folder.exists) {
+    if (journal && t.value.folder.exists && first.order.some((u) => vouched(u))) {
       expunged = expungedSince(t.value.folder, journal.state.folder);
       if (expunged || options.recopyMissing) {
+        // Made only here: on a re-run of a large mailbox it holds a string per message.
+        const vouchedNow = first.order.filter((u) => vouched(u));
         const gone = await withRetries('look for the copies of earlier runs', () => missingCopies(sessions, journal.state, vouchedNow));
         summary.missingFromFolder = gone.length;
         if (options.recopyMissing) recopy = new Set(gone);
@@ -575,14 +600,18 @@ async function movePart(endpoints: StoreEndpoints, options: MigrateOptions, hook
     // A source may list only part of the mailbox per session (Gmail's POP3 lists about 250 messages
     // not yet downloaded, and counts a message downloaded once it was read and the session ended).
     // While a session moved everything it listed, end it and look at what the next one lists.
-    const listed = new Set(first.order);
+    /** What the sessions of this run listed, made once a further session is opened. */
+    let listed: Set<string> | undefined;
     let latest = fresh;
     summary.sessions = 1;
+    const lookFurther = furtherSessionsNeeded(first, journal?.state, options.lookForMore === true) !== undefined;
     const confirm = () => withRetries('confirm the uploads', () => confirmUploads(sessions, ledger));
     /** The confirmation of every upload of the run, once made. */
     let confirmation: { status: FolderStatus | undefined } | undefined;
     while (
       latest.length > 0 &&
+      // Once a further session found more, the source is seen to serve windows.
+      (lookFurther || summary.sessions > 1) &&
       summary.sessions < options.maxSessions &&
       !options.dryRun &&
       !stop.stopping &&
@@ -600,9 +629,12 @@ async function movePart(endpoints: StoreEndpoints, options: MigrateOptions, hook
       confirmation = { status };
       summary.sessions++;
       const { vouched: vouchedNow } = plan(next, sessions.folder ?? t.value.folder, journal?.state, () => undefined, summary.folder);
-      latest = next.order.filter((u) => mine(u) && !listed.has(u) && !ledger.settled.has(u) && !vouchedNow(u) && !vouchedThere(next, u));
-      for (const u of next.order) listed.add(u);
+      const seen = (listed ??= new Set(first.order));
+      latest = next.order.filter((u) => mine(u) && !seen.has(u) && !ledger.settled.has(u) && !vouchedNow(u) && !vouchedThere(next, u));
+      for (const u of next.order) seen.add(u);
       if (latest.length === 0) break;
+      // The next run opens a further session after a first listing of this length too.
+      if (summary.sessions === 2) writer?.add({ t: 'window', listed: first.order.length, at: new Date().toISOString() });
       confirmation = undefined;
       for (const u of latest) {
         if (journal?.state.unconfirmed.has(u)) unknown.add(u);

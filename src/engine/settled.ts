@@ -146,10 +146,10 @@ export class SettledMessages {
 
   /** Every settled message, those of the listing first, in its order. */
   *entries(): IterableIterator<[string, Settled]> {
-    const order = this.listingValue?.order ?? [];
-    for (let i = 0; i < order.length; i++) {
+    const order = this.listingValue?.order;
+    for (let i = 0; i < (order?.length ?? 0); i++) {
       const s = this.at(i);
-      if (s !== undefined) yield [order[i]!, s];
+      if (s !== undefined) yield [order!.at(i)!, s];
     }
     yield* this.others;
   }

@@ -12,7 +12,7 @@ import {
 } from './pop3-auth.js';
 import { commandRefused, messageTooLarge, protocolFailure, tlsUnavailable } from './pop3-errors.js';
 import type { Pop3Reply } from './pop3-framing.js';
-import { MalformedLine, Pop3Listing, parseListReply, parseUidlLines, type UidlLines } from './pop3-listing.js';
+import { ListSizes, MalformedLine, Pop3Listing, parseListReply, parseUidlLines, type UidlLines } from './pop3-listing.js';
 import { Pop3Transport, type SendOptions } from './pop3-transport.js';
 
 export interface Pop3ConnectOptions {
@@ -241,7 +241,7 @@ export class Pop3Session {
   /** The last listing(), against which deleMany proves what it deletes. */
   private lastListing: Pop3Listing | undefined;
   /** LIST sizes by message number from the last list(), to bound the bytes retrMany keeps in flight. */
-  private sizes: number[] | undefined;
+  private sizes: ListSizes | undefined;
 
   private constructor(transport: Pop3Transport, capabilities: ReadonlySet<string>, options: Pop3ConnectOptions, utf8: boolean) {
     this.transport = transport;
@@ -329,13 +329,10 @@ export class Pop3Session {
   }
 
   /** Message number → size in octets, as the server counts them (with CRLF). */
-  async list(): Promise<Map<number, number>> {
+  async list(): Promise<ListSizes> {
     const reply = await this.command('LIST', true);
     const sizes = this.parse('LIST', () => parseListReply(reply.body ?? Buffer.alloc(0)));
-    // An array, not a copy of the map: message numbers are dense, and this lives as long as the session.
-    const byNumber: number[] = [];
-    for (const [n, size] of sizes) byNumber[n] = size;
-    this.sizes = byNumber;
+    this.sizes = sizes;
     return sizes;
   }
 
@@ -345,7 +342,8 @@ export class Pop3Session {
    * -ERR (no UIDL). listing() says which ids can be trusted.
    */
   async uidl(): Promise<Map<number, string> | undefined> {
-    return (await this.uidlLines())?.uids;
+    const lines = await this.uidlLines();
+    return lines === undefined ? undefined : new Map(lines);
   }
 
   /**
@@ -386,12 +384,12 @@ export class Pop3Session {
    * its place, and should be kept on the server and reported.
    */
   sizeSuspect(n: number, body: Buffer): boolean {
-    const listSize = this.sizes?.[n];
+    const listSize = this.sizes?.get(n);
     return listSize !== undefined && sizeMismatch(listSize, body);
   }
 
   private retrInfo(n: number, body: Buffer, whole: boolean): RetrInfo {
-    const listSize = this.sizes?.[n];
+    const listSize = this.sizes?.get(n);
     return { listSize, sizeSuspect: whole && listSize !== undefined && sizeMismatch(listSize, body) };
   }
 
@@ -406,7 +404,7 @@ export class Pop3Session {
 
   /** What a RETR or TOP of n may bring: see Pop3ConnectOptions.maxMessageBytes and timeoutMs. */
   private messageLimits(n: number): SendOptions {
-    const listSize = this.sizes?.[n];
+    const listSize = this.sizes?.get(n);
     const limit = this.sizeLimit(listSize);
     const expected = listSize ?? limit;
     return {
@@ -422,7 +420,7 @@ export class Pop3Session {
 
   /** A message LIST already shows to be too large is refused without transferring it. */
   private refuseBeforeSending(n: number, line: string): PopliftError | undefined {
-    const listSize = this.sizes?.[n];
+    const listSize = this.sizes?.get(n);
     if (listSize === undefined || listSize <= this.maxMessageBytes) return undefined;
     return messageTooLarge(this.server, line, listSize, this.maxMessageBytes, undefined, true);
   }
@@ -431,7 +429,7 @@ export class Pop3Session {
   private messageBody(n: number, line: string, reply: Pop3Reply): Buffer {
     if (!reply.ok) throw commandRefused(this.server, line, this.transport.redact(reply.text));
     if (reply.tooLarge !== undefined) {
-      const listSize = this.sizes?.[n];
+      const listSize = this.sizes?.get(n);
       const limit = this.sizeLimit(listSize);
       throw messageTooLarge(this.server, line, reply.tooLarge, limit, limit < this.maxMessageBytes ? listSize : undefined);
     }
@@ -455,7 +453,7 @@ export class Pop3Session {
     return this.pipelined(
       nums,
       (n) => `RETR ${n}`,
-      (n) => sizes?.[n] ?? 0,
+      (n) => sizes?.get(n) ?? 0,
       onMessage,
       options,
     );
@@ -492,7 +490,7 @@ export class Pop3Session {
     return this.pipelined(
       nums,
       (n) => `TOP ${n} ${lines}`,
-      (n) => Math.min(sizes?.[n] ?? 0, TOP_BYTES_ESTIMATE),
+      (n) => Math.min(sizes?.get(n) ?? 0, TOP_BYTES_ESTIMATE),
       onMessage,
       options,
     );

@@ -12,6 +12,11 @@ import { listingWindow } from './pop3-window.js';
 export class Pop3Source implements MailSource {
   /** The last list(): what its rules (Listing.identified) say of a message holds for its DELE too. */
   private listed: Listing | undefined;
+  /**
+   * Why this server is known to list only part of the mailbox per session
+   * (Listing.movingWindow): set by the caller, who knows the providers.
+   */
+  movingWindow: string | undefined;
 
   private constructor(private readonly session: Pop3Session) {}
 
@@ -28,20 +33,38 @@ export class Pop3Source implements MailSource {
     return this.session.capabilitiesBeforeLogin;
   }
 
+  /** The greeting's text and CAPA's first words, for recognising the provider. */
+  get greeting(): string | undefined {
+    return this.session.greeting;
+  }
+
+  get capabilities(): ReadonlySet<string> {
+    return this.session.capabilities;
+  }
+
   get readsHeaders(): boolean {
     return this.session.capabilities.has('TOP');
   }
 
   async list(): Promise<Listing> {
     const listing = await this.session.listing();
-    this.listed = new Listing(
-      listing.numbers,
-      (n) => listing.size(n)!,
-      (n) => (listing.hasUidl ? listing.uidl(n) : String(n)),
-      listing.hasUidl,
-      (n) => listing.identifiable(n),
-    );
+    // The session keeps its listing to prove each DELE: the engine's shares its columns when it can.
+    const shared =
+      listing.ids !== undefined && !listing.anyMissing
+        ? Listing.sharing(listing.numbers, listing.sizeColumn, listing.ids, (p) => listing.identifiableAt(p))
+        : undefined;
+    this.listed =
+      shared ??
+      new Listing(
+        listing.numbers,
+        (n) => listing.size(n)!,
+        (n) => (listing.hasUidl ? listing.uidl(n) : String(n)),
+        listing.hasUidl,
+        (n) => listing.identifiable(n),
+        listing.idBytes,
+      );
     this.listed.window = listingWindow(this.session.greeting, this.session.implementation);
+    this.listed.movingWindow = this.movingWindow;
     return this.listed;
   }
 

@@ -27,6 +27,12 @@ export type JournalEntry =
    * 'confirmed' followed stay unproven, whatever this run confirms.
    */
   | { t: 'run'; at: string }
+  /**
+   * A further source session of this run listed messages its first session
+   * did not, which listed `listed` of them: the source serves windows, and a
+   * later first listing of that length is looked past again.
+   */
+  | { t: 'window'; listed: number; at: string }
   /** The server accepted the upload, but the copy is not in the folder. */
   | { t: 'missing'; uidl: string }
   /** An upload was sent and the connection was lost before its answer: whether it was stored is unknown. */
@@ -131,6 +137,8 @@ export interface JournalState {
   poisonSide: Map<string, 'POP3' | 'IMAP'>;
   /** The size the source listed a poisoned message with: a reused id naming another message is not it. */
   poisonSize: Map<string, number>;
+  /** The length of the first listing of the last run whose further session found more ('window'). */
+  windowListed: number | undefined;
 }
 
 /** What an 'appended' or 'duplicate' entry says of its message. */
@@ -175,6 +183,7 @@ export function loadJournal(path: string): JournalState {
     poisoned: new Map(),
     poisonSide: new Map(),
     poisonSize: new Map(),
+    windowListed: undefined,
   };
   /** Appended entries no 'confirmed' has vouched for yet. */
   const unconfirmed = new Map<string, KnownMessage>();
@@ -220,6 +229,9 @@ export function loadJournal(path: string): JournalState {
           uidNext: e.uidNext,
           ...(typeof e.messages === 'number' ? { messages: e.messages } : {}),
         };
+        break;
+      case 'window':
+        if (typeof e.listed === 'number') state.windowListed = e.listed;
         break;
       case 'confirmed':
         for (const [uidl, known] of unconfirmed) {

@@ -4,7 +4,7 @@
  * 1 MB. Everything comes from a seeded PRNG, so two runs with the same seed
  * move the same bytes.
  */
-import { prng } from '../helpers/corpus.js';
+import { makeCorpus, prng } from '../helpers/corpus.js';
 
 export interface MailboxOptions {
   messages: number;
@@ -166,5 +166,67 @@ export function makeMailbox(o: MailboxOptions): Mailbox {
     medianBytes: sizes[Math.floor(sizes.length / 2)] ?? 0,
     overOneMb: sizes.filter((s) => s > MIB).length,
     largestBytes: sizes[sizes.length - 1] ?? 0,
+  };
+}
+
+/**
+ * A mailbox with the shape of real mail for the whole-process runs: the
+ * size mix of makeMailbox, with a few messages as they come from old
+ * servers (about 3% without Message-ID, 5% with a raw 8-bit Subject, 2%
+ * delivered twice), and the hard cases the tests compose (makeCorpus: 8-bit
+ * bodies, bare CR and LF, NUL bytes, a 1 MB header block, a 3 MB attachment,
+ * shared Message-IDs, exact duplicates without one). Returns the messages in
+ * delivery order; `distinct` is how many a migration uploads at most.
+ */
+export function makeRealMailbox(o: {
+  messages: number;
+  seed: number;
+}): Mailbox & { withoutMessageId: number; eightBit: number; duplicates: number } {
+  const rand = prng(o.seed + 1000);
+  const base = makeMailbox({ messages: o.messages, seed: o.seed, bigMessageMb: 0 }).messages;
+  const messages: Buffer[] = [];
+  let withoutMessageId = 0;
+  let eightBit = 0;
+  let duplicates = 0;
+  for (const m of base) {
+    let out = m;
+    const draw = rand();
+    if (draw < 0.03) {
+      const at = out.indexOf('\r\nMessage-ID: ');
+      const end = at === -1 ? -1 : out.indexOf('\r\n', at + 2);
+      if (end !== -1) {
+        out = Buffer.concat([out.subarray(0, at), out.subarray(end)]);
+        withoutMessageId++;
+      }
+    } else if (draw < 0.08) {
+      const at = out.indexOf('\r\nSubject: ');
+      const end = at === -1 ? -1 : out.indexOf('\r\n', at + 2);
+      if (end !== -1) {
+        // Raw UTF-8 or Latin-1 in a header, as many clients sent before RFC 2047 was honoured.
+        const subject =
+          rand() < 0.5
+            ? Buffer.from(`Subject: Grüße aus Köln, Ærø ✓ ${messages.length}`, 'utf8')
+            : Buffer.from(`Subject: caf\xe9 cr\xe8me \xa3${messages.length}`, 'latin1');
+        out = Buffer.concat([out.subarray(0, at + 2), subject, out.subarray(end)]);
+        eightBit++;
+      }
+    }
+    messages.push(out);
+    if (rand() < 0.02 && messages.length > 1) {
+      messages.push(Buffer.from(messages[Math.floor(rand() * (messages.length - 1))]!));
+      duplicates++;
+    }
+  }
+  for (const c of makeCorpus(0, { bigAttachmentBytes: 3 * MIB, seed: o.seed })) messages.push(c.raw);
+  const sizes = messages.map((m) => m.length).sort((a, b) => a - b);
+  return {
+    messages,
+    bytes: sizes.reduce((a, b) => a + b, 0),
+    medianBytes: sizes[Math.floor(sizes.length / 2)] ?? 0,
+    overOneMb: sizes.filter((s) => s > MIB).length,
+    largestBytes: sizes[sizes.length - 1] ?? 0,
+    withoutMessageId,
+    eightBit,
+    duplicates,
   };
 }

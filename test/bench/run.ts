@@ -8,7 +8,10 @@
  * Microsoft 365, Courier), each against a floor allowed 8 connections; and,
  * with the servers of .ci/install-servers, migrates into a real Courier-IMAP
  * against a one-APPEND-at-a-time floor and against the same messages into
- * Dovecot. Timings are reported beside their targets and never asserted: a
+ * Dovecot; and runs poplift as a process on a mailbox with the shape of real
+ * mail (duplicates, 8-bit headers, no Message-ID) against the same floor and,
+ * for the re-run with nothing new, against a minimal client process that only
+ * logs in to both servers and lists. Timings are reported beside their targets and never asserted: a
  * loaded machine must not turn the benchmark red.
  */
 import { execFileSync } from 'node:child_process';
@@ -23,7 +26,7 @@ import { FaultProxy } from '../helpers/fault-proxy.js';
 import { personality, type Personality } from '../helpers/personalities.js';
 import { FLOOR_BATCH, imapFloor } from './imap-floor.js';
 import { imapParallelFloor } from './imap-parallel-floor.js';
-import { makeMailbox } from './mailbox.js';
+import { makeMailbox, makeRealMailbox } from './mailbox.js';
 import { measureChild, nodeStartup, runningChildren, type ChildMeasurement } from './measure.js';
 import { pop3Floor } from './pop3-floor.js';
 import { syncAppendFloor } from './sync-append-floor.js';
@@ -38,6 +41,7 @@ const USAGE = `npm run bench -- [options]
   --provider-messages <n>  messages for the destinations without MULTIAPPEND (default 500)
   --skip-providers         leave out the destinations without MULTIAPPEND
   --courier-messages <n>   messages for the Courier-IMAP destination runs (default 500; 0 leaves them out)
+  --real-mail-messages <n> messages of the real-mail-shaped mailbox run as whole processes (default 2000; 0 leaves it out)
   --seed <n>               PRNG seed of the mailbox (default 1)
   --poplift-args "<args>"  extra options for every poplift run, e.g. "--max-inflight 64"`;
 
@@ -79,6 +83,7 @@ interface Options {
   providerMessages: number;
   skipProviders: boolean;
   courierMessages: number;
+  realMailMessages: number;
   seed: number;
   popliftArgs: string[];
 }
@@ -94,6 +99,7 @@ function options(): Options {
       'provider-messages': { type: 'string', default: '500' },
       'skip-providers': { type: 'boolean', default: false },
       'courier-messages': { type: 'string', default: '500' },
+      'real-mail-messages': { type: 'string', default: '2000' },
       seed: { type: 'string', default: '1' },
       'poplift-args': { type: 'string', default: '' },
       help: { type: 'boolean', default: false },
@@ -120,6 +126,7 @@ function options(): Options {
     providerMessages: Math.floor(count('provider-messages', values['provider-messages'], 1)),
     skipProviders: values['skip-providers'],
     courierMessages: Math.floor(count('courier-messages', values['courier-messages'], 0)),
+    realMailMessages: Math.floor(count('real-mail-messages', values['real-mail-messages'], 0)),
     seed: Math.floor(count('seed', values.seed, 0)),
     popliftArgs: values['poplift-args'].split(/\s+/).filter((a) => a !== ''),
   };
@@ -211,6 +218,9 @@ async function main(): Promise<number> {
   const baseDest = dovecot.addUser('dest-base');
   const courierSource = dovecot.addUser('source-courier');
   const courierReference = dovecot.addUser('dest-courier-reference');
+  const realSource = dovecot.addUser('source-real');
+  const realFloor = dovecot.addUser('floor-real');
+  const realDest = dovecot.addUser('dest-real');
 
   progress(`writing ${mailbox.messages.length} messages (${(mailbox.bytes / 1e6).toFixed(1)} MB) into the source Maildir`);
   for (const m of mailbox.messages) dovecot.deliver(source, m);
@@ -380,6 +390,121 @@ async function main(): Promise<number> {
     seconds: startup.seconds,
     peakRssBytes: startup.peakRssBytes,
   });
+
+  let realMail: Record<string, unknown> | undefined;
+  if (o.realMailMessages > 0) {
+    // Whole processes on a mailbox with the shape of real mail, each against a floor of the same run.
+    const real = makeRealMailbox({ messages: o.realMailMessages, seed: o.seed });
+    const count = real.messages.length;
+    const section =
+      `real-mail-shaped mailbox, whole processes: ${count} messages, ${(real.bytes / 1e6).toFixed(1)} MB, ${real.withoutMessageId} without ` +
+      `Message-ID, ${real.eightBit} with an 8-bit Subject, ${real.duplicates} delivered twice, and the test corpus's hard cases`;
+    progress(section);
+    for (const m of real.messages) dovecot.deliver(realSource, m);
+    await pop3Floor({ host, port: dovecot.ports.pop3s, ca, user: realSource.name, password: realSource.password });
+    const a = await pop3Floor({ host, port: dovecot.ports.pop3s, ca, user: realSource.name, password: realSource.password });
+    rows.push({ section, name: 'floor a: POP3, all RETRs pipelined', messages: count, bytes: real.bytes, seconds: a.seconds });
+    const b = await imapFloor({
+      host,
+      port: dovecot.ports.imaps,
+      ca,
+      user: realFloor.name,
+      password: realFloor.password,
+      mailbox: 'FloorReal',
+      messages: real.messages,
+    });
+    rows.push({
+      section,
+      name: `floor b: IMAP MULTIAPPEND x${FLOOR_BATCH}, LITERAL+`,
+      messages: count,
+      bytes: real.bytes,
+      seconds: b.seconds,
+    });
+    const floor = a.seconds + b.seconds;
+    rows.push({ section, name: 'floor = a + b', messages: count, bytes: real.bytes, seconds: floor });
+    progress('real-mail: poplift migrate');
+    const run = await popliftRun(realDest, dovecot.ports.pop3s, dovecot.ports.imaps, realSource);
+    const s = run.summary;
+    // Duplicates (the same bytes twice, a shared Message-ID) are found, not uploaded: every message is one or the other.
+    const runError =
+      run.error ??
+      (s !== undefined && s.found === count && s.failed === 0 && s.appended + s.duplicates === count
+        ? undefined
+        : `expected ${count} found, each appended or a duplicate; summary says found ${s?.found}, appended ${s?.appended}, duplicates ${s?.duplicates}, failed ${s?.failed}`);
+    const ratio = run.measurement.seconds / floor;
+    rows.push({
+      ...popliftRow(section, 'poplift migrate (process)', run, count, real.bytes),
+      versus: `${ratio.toFixed(2)} × floor`,
+      target: `≤ ${TARGETS.loopbackRatio} × floor`,
+      met: runError === undefined && ratio <= TARGETS.loopbackRatio,
+      error: runError,
+    });
+    progress('real-mail: minimal log-in-and-list client (process)');
+    const noopSettings = {
+      host,
+      pop3Port: dovecot.ports.pop3s,
+      imapPort: dovecot.ports.imaps,
+      caFile: dovecot.certPath,
+      pop3User: realSource.name,
+      pop3Password: realSource.password,
+      imapUser: realDest.name,
+      imapPassword: realDest.password,
+      folder: FOLDER,
+    };
+    const noopScript = join(dirname(fileURLToPath(import.meta.url)), 'noop-floor.js');
+    const noopFloors: ChildMeasurement[] = [];
+    for (let i = 0; i < 3; i++)
+      noopFloors.push(
+        await measureChild(
+          process.execPath,
+          [noopScript],
+          { PATH: process.env.PATH ?? '', NOOP_FLOOR: JSON.stringify(noopSettings) },
+          root,
+        ),
+      );
+    const failedFloor = noopFloors.find((f) => f.code !== 0);
+    if (failedFloor) throw new Error(`the log-in-and-list floor failed: ${failedFloor.stderr.trim().slice(-400)}`);
+    noopFloors.sort((x, y) => x.seconds - y.seconds);
+    const noopFloor = noopFloors[1]!;
+    rows.push({
+      section,
+      name: 'floor: log in to both, LIST+UIDL and STATUS (process, median of 3)',
+      messages: count,
+      bytes: 0,
+      seconds: noopFloor.seconds,
+      peakRssBytes: noopFloor.peakRssBytes,
+    });
+    progress('real-mail: poplift re-run, nothing new');
+    const rerun = await popliftRun(realDest, dovecot.ports.pop3s, dovecot.ports.imaps, realSource);
+    const rs = rerun.summary;
+    const rerunError =
+      rerun.error ??
+      (rs !== undefined && rs.found === count && rs.appended === 0 && rs.failed === 0
+        ? undefined
+        : `expected nothing appended; summary says found ${rs?.found}, appended ${rs?.appended}, failed ${rs?.failed}`);
+    const rerunRatio = rerun.measurement.seconds / noopFloor.seconds;
+    rows.push({
+      ...popliftRow(section, 'poplift re-run, nothing new (process)', rerun, count, 0),
+      versus: `${rerunRatio.toFixed(2)} × floor (+${(rerun.measurement.seconds - noopFloor.seconds).toFixed(2)} s)`,
+      target: `< ${TARGETS.rerunBeyondStartupSeconds} s beyond the floor`,
+      met: rerunError === undefined && rerun.measurement.seconds - noopFloor.seconds < TARGETS.rerunBeyondStartupSeconds,
+      error: rerunError,
+    });
+    realMail = {
+      messages: count,
+      bytes: real.bytes,
+      withoutMessageId: real.withoutMessageId,
+      eightBit: real.eightBit,
+      duplicates: real.duplicates,
+      floorSeconds: floor,
+      popliftSeconds: run.measurement.seconds,
+      ratio,
+      summary: run.summary,
+      noopFloorSeconds: noopFloor.seconds,
+      rerunSeconds: rerun.measurement.seconds,
+      rerunRatio,
+    };
+  }
 
   let courier: Record<string, unknown> | undefined;
   if (o.courierMessages > 0) {
@@ -630,6 +755,7 @@ async function main(): Promise<number> {
     latency,
     providers,
     courier,
+    realMail,
     rssGrowth: growth,
   };
   const out = join(root, '.bench');

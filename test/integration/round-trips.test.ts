@@ -1,5 +1,5 @@
 /**
- * How many times poplift makes the IMAP server wait for it: a proxy counts
+ * How many times poplift makes the IMAP and POP3 servers wait for it: a proxy counts
  * client-to-server bursts (bytes sent after the server last spoke) on each
  * connection. Every burst after the first is a round trip over a real link.
  * The figures are in README ("Round trips").
@@ -54,25 +54,29 @@ describeIntegration('round trips to the IMAP server (STARTTLS, MULTIAPPEND)', ()
   let alice: DovecotUser;
   let bob: DovecotUser;
   let counter: Awaited<ReturnType<typeof burstCounter>>;
+  let pop3Counter: Awaited<ReturnType<typeof burstCounter>>;
   beforeAll(async () => {
     dovecot = await startDovecot();
     alice = dovecot.addUser('alice');
     bob = dovecot.addUser('bob');
     for (let i = 0; i < 20; i++) dovecot.deliver(alice, message(i));
     counter = await burstCounter(dovecot.ports.imap);
+    pop3Counter = await burstCounter(dovecot.ports.pop3);
     await new Promise((r) => setTimeout(r, 1100));
   });
   afterAll(async () => {
     await new Promise((r) => counter?.server.close(r));
+    await new Promise((r) => pop3Counter?.server.close(r));
     await dovecot?.stop();
   });
 
   const run = async () => {
     counter.connections.length = 0;
+    pop3Counter.connections.length = 0;
     const r = await runCli(
       [
         'migrate',
-        `pop3://alice@127.0.0.1:${dovecot.ports.pop3}`,
+        `pop3://alice@127.0.0.1:${pop3Counter.port}`,
         `imap://bob@127.0.0.1:${counter.port}`,
         '--folder',
         'Archive/Old ISP',
@@ -94,7 +98,8 @@ describeIntegration('round trips to the IMAP server (STARTTLS, MULTIAPPEND)', ()
       );
     const control = counter.connections.filter((c) => c.kind === 'control').map((c) => c.bursts);
     const upload = counter.connections.filter((c) => c.kind === 'upload').map((c) => c.bursts);
-    return { summary: JSON.parse(r.stdout) as MigrationSummary, control, upload };
+    const pop3 = pop3Counter.connections.map((c) => c.bursts);
+    return { summary: JSON.parse(r.stdout) as MigrationSummary, control, upload, pop3 };
   };
 
   it('first run into a new folder, then a re-run with nothing new', async () => {
@@ -103,8 +108,14 @@ describeIntegration('round trips to the IMAP server (STARTTLS, MULTIAPPEND)', ()
     const again = await run();
     expect(again.summary).toMatchObject({ found: 20, appended: 0 });
     process.stdout.write(
-      `round trips: first run control ${first.control.join(',')} upload ${first.upload.join(',')}; re-run control ${again.control.join(',')} upload ${again.upload.join(',')}\n`,
+      `round trips: first run control ${first.control.join(',')} upload ${first.upload.join(',')} pop3 ${first.pop3.join(',')}; re-run control ${again.control.join(',')} upload ${again.upload.join(',')} pop3 ${again.pop3.join(',')}\n`,
     );
+    // A server that lists the whole mailbox in one session (Dovecot) gets one POP3 session per run:
+    // nothing shows it serves windows, so no second login and listing to look for more.
+    expect(first.summary.sessions).toBe(1);
+    expect(first.pop3).toHaveLength(1);
+    expect(again.summary.sessions).toBe(1);
+    expect(again.pop3).toHaveLength(1);
     // Control connection, first run (12): STARTTLS, the TLS handshake, CAPABILITY, LOGIN, NAMESPACE,
     // STATUS, CREATE, SELECT (the index is read there), SUBSCRIBE, UNSELECT, STATUS, LOGOUT.
     // Before (20): also ID, a LIST after the STATUS of the missing folder, a LIST after SUBSCRIBE,

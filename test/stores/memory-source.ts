@@ -62,6 +62,14 @@ export interface MailboxOptions {
   readsHeaders?: boolean;
   /** Refuse a second session while one is open, as a locking maildrop does (default true). */
   exclusive?: boolean;
+  /**
+   * Gmail's POP3: each session lists at most this many of the oldest
+   * messages not yet downloaded; a message counts as downloaded once a
+   * session that RETRieved it committed (QUIT). TOP does not count.
+   */
+  window?: number;
+  /** What the listing says of a known windowed server (Listing.movingWindow), e.g. 'Gmail (greeting)'. */
+  movingWindow?: string;
 }
 
 function pop3Error(server: string, code: ErrorCodeValue, message: string): PopliftError {
@@ -75,6 +83,10 @@ export class MemoryMailbox {
   readonly hasUidl: boolean;
   readonly readsHeaders: boolean;
   readonly exclusive: boolean;
+  readonly window: number | undefined;
+  readonly movingWindow: string | undefined;
+  /** With a window: the messages a committed session RETRieved, which no later session lists. */
+  readonly downloaded = new Set<Mail>();
   readonly faults: MailboxFaults = {
     drops: [],
     failConnects: 0,
@@ -102,6 +114,8 @@ export class MemoryMailbox {
     this.hasUidl = options.hasUidl ?? true;
     this.readsHeaders = options.readsHeaders ?? true;
     this.exclusive = options.exclusive ?? true;
+    this.window = options.window;
+    this.movingWindow = options.movingWindow;
     this.messages = messages.map((m, i) =>
       Buffer.isBuffer(m) ? { uidl: `u${i + 1}`, content: Buffer.from(m) } : { uidl: m.uidl, content: Buffer.from(m.content) },
     );
@@ -125,8 +139,10 @@ export class MemoryMailbox {
       throw pop3Error(this.server, 'POP3_IN_USE', 'says the maildrop is in use by another session; try again later.');
     }
     this.sessionsOpened++;
-    const listed = this.messages.map((m, i) => this.listedUidl(m, i + 1));
-    const session = new MemorySource(this, [...this.messages], listed, this.faults.drops.shift());
+    const view =
+      this.window === undefined ? [...this.messages] : this.messages.filter((m) => !this.downloaded.has(m)).slice(0, this.window);
+    const listed = view.map((m, i) => this.listedUidl(m, i + 1));
+    const session = new MemorySource(this, view, listed, this.faults.drops.shift());
     this.open = session;
     return session;
   }
@@ -162,6 +178,8 @@ export class MemorySource implements MailSource {
   private commands = 0;
   private messagesSent = 0;
   private bytesSent = 0;
+  /** Messages RETRieved in this session: downloaded once it commits (MailboxOptions.window). */
+  private readonly read = new Set<Mail>();
 
   constructor(
     private readonly mailbox: MemoryMailbox,
@@ -183,12 +201,14 @@ export class MemorySource implements MailSource {
     await this.command();
     await this.command();
     const numbers = this.view.map((_, i) => i + 1);
-    return new Listing(
+    const listing = new Listing(
       numbers,
       (n) => this.view[n - 1]!.content.length,
       (n) => this.listed[n - 1],
       this.mailbox.hasUidl,
     );
+    listing.movingWindow = this.mailbox.movingWindow;
+    return listing;
   }
 
   retrieve(
@@ -199,7 +219,10 @@ export class MemorySource implements MailSource {
     // This store lists every message with its exact length.
     return this.send(
       numbers,
-      (m) => m.content,
+      (m) => {
+        this.read.add(m);
+        return m.content;
+      },
       (n, content) => onMessage(n, content, { sizeSuspect: false }),
       options,
     );
@@ -252,9 +275,11 @@ export class MemorySource implements MailSource {
     const remove = new Set([...this.marked].map((n) => this.view[n - 1]!));
     const failure = this.mailbox.faults.commitFailures.shift();
     if (failure !== undefined) {
+      if (failure === 'after-update') for (const m of this.read) this.mailbox.downloaded.add(m);
       this.end(failure === 'after-update' ? remove : new Set());
       throw this.lose(`closed the connection before answering QUIT (${failure})`);
     }
+    for (const m of this.read) this.mailbox.downloaded.add(m);
     this.end(remove);
   }
 

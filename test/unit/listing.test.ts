@@ -15,7 +15,7 @@ describe('Listing', () => {
   );
 
   it('keeps the order and names a repeated UIDL by its number', () => {
-    expect(listing.order).toEqual(['a', 'b', '#5', 'c', 'big']);
+    expect([...listing.order]).toEqual(['a', 'b', '#5', 'c', 'big']);
     expect(listing.hasUidl).toBe(true);
   });
 
@@ -53,7 +53,7 @@ describe('Listing', () => {
       ],
       true,
     );
-    expect(tricky.order).toEqual(['#5', 'x', '#4', '#5#', '#6']);
+    expect([...tricky.order]).toEqual(['#5', 'x', '#4', '#5#', '#6']);
     expect(new Set(tricky.order).size).toBe(5);
     expect(tricky.order.map((u) => tricky.number(u))).toEqual([2, 3, 4, 5, 6]);
   });

@@ -20,7 +20,7 @@ describe('MemoryMailbox', () => {
     const mailbox = new MemoryMailbox([mail(1), mail(2), mail(3)]);
     const s1 = await mailbox.connect();
     const l1 = await s1.list();
-    expect(l1.order).toEqual(['u1', 'u2', 'u3']);
+    expect([...l1.order]).toEqual(['u1', 'u2', 'u3']);
     await s1.markDeleted(s1.requestsFor([1]));
     // Marked messages cannot be read or marked again in the session.
     await expect(s1.retrieve([1], () => undefined)).rejects.toMatchObject({ code: 'POP3_ERR' });
@@ -36,7 +36,7 @@ describe('MemoryMailbox', () => {
     expect(mailbox.removed.map((m) => m.uidl)).toEqual(['u2']);
     const s3 = await mailbox.connect();
     const l3 = await s3.list();
-    expect(l3.order).toEqual(['u1', 'u3']);
+    expect([...l3.order]).toEqual(['u1', 'u3']);
     expect(l3.number('u3')).toBe(2);
     s3.close();
   });

@@ -83,11 +83,11 @@ describe('UIDLs kept exactly as sent', () => {
     });
     const session = await connect(server);
     const listing = await session.listing();
-    expect(listing.numbers).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect([...listing.numbers]).toEqual([1, 2, 3, 4, 5, 6, 7]);
     expect(listing.uidl(1)).toBe('x U1');
     expect(listing.uidl(2)).toBe('x U2');
     expect(Buffer.from(listing.uidl(3)!, 'latin1')).toEqual(Buffer.from([0x63, 0x61, 0x66, 0xe9]));
-    expect(listing.numbers.map((n) => listing.problem(n) ?? 'ok')).toEqual([
+    expect([...listing.numbers].map((n) => listing.problem(n) ?? 'ok')).toEqual([
       'malformed',
       'malformed',
       'malformed',
@@ -96,7 +96,7 @@ describe('UIDLs kept exactly as sent', () => {
       'missing',
       'ok',
     ]);
-    expect(listing.numbers.filter((n) => listing.identifiable(n))).toEqual([7]);
+    expect([...listing.numbers].filter((n) => listing.identifiable(n))).toEqual([7]);
     expect(listing.size(7)).toBe(messages(7)[6]!.length);
     // The map uidl() returns keeps the whole ids too, so x U1 and x U2 no longer collide.
     const uids = await session.uidl();
@@ -108,7 +108,7 @@ describe('UIDLs kept exactly as sent', () => {
     const session = await connect(server);
     const listing = await session.listing();
     expect(listing.hasUidl).toBe(false);
-    expect(listing.numbers.map((n) => listing.problem(n))).toEqual(['no-uidl', 'no-uidl']);
+    expect([...listing.numbers].map((n) => listing.problem(n))).toEqual(['no-uidl', 'no-uidl']);
   });
 });
 

@@ -65,7 +65,7 @@ describe('parseUidlReply', () => {
 
   it('keeps a line without an id as an empty id, and notes numbers listed twice', () => {
     const lines = parseUidlLines(body('1\r\n2 \r\n3 a\r\n3 b\r\n'));
-    expect([...lines.uids]).toEqual([
+    expect([...lines]).toEqual([
       [1, ''],
       [2, ''],
       [3, 'a'],
@@ -85,10 +85,10 @@ describe('Pop3Listing', () => {
     ]);
     const listing = new Pop3Listing(sizes(9), parseUidlLines(raw));
     expect(listing.hasUidl).toBe(true);
-    expect(listing.numbers).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    const problems = listing.numbers.map((n) => listing.problem(n) ?? 'ok');
+    expect([...listing.numbers]).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const problems = [...listing.numbers].map((n) => listing.problem(n) ?? 'ok');
     expect(problems).toEqual(['ok', 'malformed', 'malformed', 'duplicate', 'duplicate', 'missing', 'malformed', 'malformed', 'ok']);
-    expect(listing.numbers.filter((n) => listing.identifiable(n))).toEqual([1, 9]);
+    expect([...listing.numbers].filter((n) => listing.identifiable(n))).toEqual([1, 9]);
     expect(listing.uidl(2)).toBe('has space');
     expect(listing.size(9)).toBe(108);
     expect([...listing.withProblems()]).toEqual([

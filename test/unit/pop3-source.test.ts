@@ -26,7 +26,7 @@ async function deleteFirst(uidlOf: (n: number) => string | undefined): Promise<{
   });
   try {
     const listing = await source.list();
-    const uidl = listing.order[0]!;
+    const uidl = listing.order.at(0)!;
     const result = await source.markDeleted([{ n: 1, uidl, size: listing.size(uidl)! }]);
     return { kept: result.kept.map((k) => k.reason), deles: server.log.filter((l) => l.startsWith('DELE')) };
   } finally {
