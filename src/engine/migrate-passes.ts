@@ -15,7 +15,8 @@ import { FolderWatch } from './folder-watch.js';
 import { plan, vouchedThere } from './migrate-plan.js';
 import type { MigrateRun, Opened } from './migrate-run.js';
 import type { Charge } from './poison.js';
-import { transfer, type Destination } from './transfer.js';
+import type { Destination } from './transfer-context.js';
+import { transfer } from './transfer.js';
 
 /** The destination side of a pass: the session, the folder indexed, and the dedup index over it and this run. */
 async function readyDestination(run: MigrateRun): Promise<Destination> {

@@ -16,7 +16,7 @@ import { Sessions, type RetryHooks } from './sessions.js';
 import { SettledMessages } from './settled.js';
 import { StopSignal } from './stop-signal.js';
 import { emptySummary, type FailureReport, type MigrationSummary } from './summary.js';
-import type { TransferOptions } from './transfer.js';
+import type { TransferOptions } from './transfer-context.js';
 
 export interface MigrateOptions extends TransferOptions {
   /** Destination folder, split into levels on '/'. */
