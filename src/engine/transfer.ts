@@ -423,7 +423,7 @@ class TransferPass {
       this.ctx.hit?.(this.cutOff.map((uidl) => ({ uidl, side: 'IMAP' as const })));
     } else if (readError !== undefined && (readError as { side?: unknown } | null | undefined)?.side !== 'IMAP') {
       // An error of the destination (its folder read) also ends the read, through the message that
-      // waited for it: that message was not what failed, and the POP3 server did nothing wrong.
+      // waited for it: that message was not what failed, and the source did nothing wrong.
       const reading = numbers.find((n) => !answered.has(n));
       const uidl = reading === undefined ? undefined : listing.uidlOf(reading);
       this.ctx.hit?.(uidl === undefined || this.ctx.ledger.settled.has(uidl) ? [] : [{ uidl, side: 'POP3' }]);
