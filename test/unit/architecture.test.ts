@@ -68,6 +68,25 @@ function functionLengths(file: string): Array<{ name: string; lines: number }> {
   return found;
 }
 
+/**
+ * Identifiers of `file` that name a protocol (POP3, IMAP). Texts are not
+ * identifiers; nor are the public JSON fields `pop3` and `imap`, whose names
+ * stay.
+ */
+function protocolNames(file: string): string[] {
+  const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
+  const found: string[] = [];
+  const visit = (node: ts.Node) => {
+    if (ts.isIdentifier(node) && /pop3|imap/i.test(node.text)) {
+      const field = (ts.isPropertySignature(node.parent) || ts.isPropertyAssignment(node.parent)) && /^(pop3|imap)$/.test(node.text);
+      if (!field) found.push(`${relative(SRC, file)}:${source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1} ${node.text}`);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return found;
+}
+
 /** Folders whose files are held to 500 lines (the others join once they are split). */
 const SPLIT_FOLDERS = ['engine'];
 
@@ -120,5 +139,9 @@ describe('source layout', () => {
     expect(long.map((f) => `${f.name}: ${f.lines} lines`)).toEqual([]);
     const big = SPLIT_FOLDERS.flatMap((folder) => sources(join(SRC, folder))).filter((file) => lineCount(file) > 500);
     expect(big.map((file) => `${relative(SRC, file)}: ${lineCount(file)} lines`)).toEqual([]);
+  });
+
+  it('names the sides source and destination in src/engine/, never by protocol', () => {
+    expect(sources(join(SRC, 'engine')).flatMap(protocolNames)).toEqual([]);
   });
 });
