@@ -17,10 +17,11 @@
 import { copyDigests, judgeCopy, type CopyDigests } from '../message/copy-rule.js';
 import { contentKeyOfMessage } from '../message/identity-key.js';
 import type { JournalState } from '../state/journal.js';
-import type { FolderIndex, IndexedMessage } from '../store/mail-store.js';
+import type { Listing } from '../store/listing.js';
+import type { FolderIndex, IndexedMessage, MailSource } from '../store/mail-store.js';
 import type { Ledger } from './ledger.js';
 import type { Sessions } from './sessions.js';
-import { storedChangedReason } from './transfer.js';
+import { storedChangedReason } from './unproven-reasons.js';
 
 export interface DeleteOptions {
   dryRun: boolean;
@@ -37,6 +38,50 @@ interface Candidate {
   /** The copy's UID when this run or the journal knows it (in the folder's current UIDVALIDITY). */
   uid: number | undefined;
   digests: CopyDigests | undefined;
+}
+
+/** Says how many messages stay, and why, by reason. */
+function warnKept(options: DeleteOptions, server: string, kept: { unidentified: number; suspect: number; resized: number }): void {
+  const { unidentified, suspect, resized } = kept;
+  if (unidentified > 0) {
+    options.warnOnce(
+      'delete-unidentified',
+      `${unidentified} message(s) stay on POP3 server ${server}: it does not give every message a unique, well-formed UIDL of its own (some are missing, repeated, malformed, or all are just message numbers), so which message a number names cannot be proven.`,
+    );
+  }
+  if (suspect > 0) {
+    options.warnOnce(
+      'delete-suspect',
+      `${suspect} message(s) stay on POP3 server ${server}: it sent them with another length than it listed, so what it stores may not be what was copied (check them there).`,
+    );
+  }
+  if (resized > 0) {
+    options.warnOnce(
+      'delete-resized',
+      `${resized} message(s) stay on POP3 server ${server}: it now lists them with another size than when they were copied.`,
+    );
+  }
+}
+
+/**
+ * Messages copied by an earlier run are read again; their key is made anew from the bytes, since
+ * the journal may hold it in a format older versions of poplift wrote.
+ */
+async function readAgain(source: MailSource, listing: Listing, out: Candidate[]): Promise<void> {
+  const unread = out.filter((c) => c.digests === undefined);
+  if (unread.length > 0) {
+    const byNumber = new Map(unread.map((c) => [listing.number(c.uidl)!, c] as const));
+    await source.retrieve(
+      [...byNumber.keys()],
+      (n, content, info) => {
+        if (info.sizeSuspect) return;
+        const c = byNumber.get(n)!;
+        c.digests = copyDigests(content);
+        c.key = contentKeyOfMessage(content);
+      },
+      { onError: () => undefined },
+    );
+  }
 }
 
 /** The messages of the current listing that may be deleted if their copy proves to be them. */
@@ -93,42 +138,10 @@ async function candidates(
       out.push({ uidl, key: k.key, uid: k.uidValidity === validity?.toString() ? k.uid : undefined, digests: undefined });
     }
   }
-  if (unidentified > 0) {
-    options.warnOnce(
-      'delete-unidentified',
-      `${unidentified} message(s) stay on POP3 server ${source.server}: it does not give every message a unique, well-formed UIDL of its own (some are missing, repeated, malformed, or all are just message numbers), so which message a number names cannot be proven.`,
-    );
-  }
-  if (suspect > 0) {
-    options.warnOnce(
-      'delete-suspect',
-      `${suspect} message(s) stay on POP3 server ${source.server}: it sent them with another length than it listed, so what it stores may not be what was copied (check them there).`,
-    );
-  }
-  if (resized > 0) {
-    options.warnOnce(
-      'delete-resized',
-      `${resized} message(s) stay on POP3 server ${source.server}: it now lists them with another size than when they were copied.`,
-    );
-  }
+  warnKept(options, source.server, { unidentified, suspect, resized });
   // A dry run reads no message, so it can only say what would be checked.
   if (options.dryRun) return out;
-  // Messages copied by an earlier run are read again; their key is made anew from the bytes, since
-  // the journal may hold it in a format older versions of poplift wrote.
-  const unread = out.filter((c) => c.digests === undefined);
-  if (unread.length > 0) {
-    const byNumber = new Map(unread.map((c) => [listing.number(c.uidl)!, c] as const));
-    await source.retrieve(
-      [...byNumber.keys()],
-      (n, content, info) => {
-        if (info.sizeSuspect) return;
-        const c = byNumber.get(n)!;
-        c.digests = copyDigests(content);
-        c.key = contentKeyOfMessage(content);
-      },
-      { onError: () => undefined },
-    );
-  }
+  await readAgain(source, listing, out);
   return out.filter((c) => c.digests !== undefined);
 }
 

@@ -1,7 +1,7 @@
 /**
  * Notices another writer in the folder while this run uploads into it: a
  * run on another machine (which no lock of this machine can see) that read
- * the same POP3 mailbox. The folder's UIDNEXT moves by one for each message
+ * the same source mailbox. The folder's UIDNEXT moves by one for each message
  * stored; when it moved further than the messages this run sent since the
  * folder was read, someone else appended, and the folder is read again
  * before the next batch (see TransferPass.notAppendedMeanwhile). Two such

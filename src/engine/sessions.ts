@@ -34,6 +34,39 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/**
+ * Runs `step` until it succeeds. After a failure a reconnect may cure (and
+ * while the budget lasts), `recover` makes the next try possible (it drops
+ * the side that failed; what it throws ends the retries) and the next try
+ * waits the backoff.
+ */
+export async function withRetries<T>(
+  what: string,
+  step: () => Promise<T>,
+  policy: RetryPolicy,
+  hooks: RetryHooks,
+  recover: (err: PopliftError) => Promise<void>,
+): Promise<T> {
+  let mark = hooks.progress?.();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await step();
+    } catch (err) {
+      const now = hooks.progress?.();
+      if (now !== mark) {
+        mark = now;
+        attempt = 0;
+      }
+      if (!isTransient(err) || attempt >= policy.retries || hooks.giveUp()) throw err;
+      await recover(err);
+      const delay = policy.backoffMs * 2 ** attempt * (0.5 + Math.random());
+      hooks.warn(`${err.message} Reconnecting in ${(delay / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${policy.retries}) to ${what}.`);
+      hooks.onReconnect();
+      await sleep(delay);
+    }
+  }
+}
+
 export class Sessions {
   private sourceSession: MailSource | undefined;
   private listingValue: Listing | undefined;
@@ -177,27 +210,8 @@ export class Sessions {
   }
 
   /** Runs `step` until it succeeds, reconnecting the side that failed with backoff. */
-  async withRetries<T>(what: string, step: () => Promise<T>, policy: RetryPolicy, hooks: RetryHooks): Promise<T> {
-    let mark = hooks.progress?.();
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await step();
-      } catch (err) {
-        const now = hooks.progress?.();
-        if (now !== mark) {
-          mark = now;
-          attempt = 0;
-        }
-        if (!isTransient(err) || attempt >= policy.retries || hooks.giveUp()) throw err;
-        await this.dropSide(err);
-        const delay = policy.backoffMs * 2 ** attempt * (0.5 + Math.random());
-        hooks.warn(
-          `${err.message} Reconnecting in ${(delay / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${policy.retries}) to ${what}.`,
-        );
-        hooks.onReconnect();
-        await sleep(delay);
-      }
-    }
+  withRetries<T>(what: string, step: () => Promise<T>, policy: RetryPolicy, hooks: RetryHooks): Promise<T> {
+    return withRetries(what, step, policy, hooks, (err) => this.dropSide(err));
   }
 
   private async dropSide(err: PopliftError): Promise<void> {

@@ -3,7 +3,7 @@ import type { ListingWindow } from '../store/listing.js';
 import type { StopReason } from './stop-signal.js';
 
 export interface DuplicateReport {
-  /** POP3 UIDL of the skipped message (or its message number when the server has no UIDL). */
+  /** The source's UIDL of the skipped message (or its message number when the server has no UIDL). */
   uidl: string;
   key: string;
   /** Where the copy that was kept lives. */
@@ -32,7 +32,9 @@ export interface PlannedAppend {
 }
 
 export interface MigrationSummary {
+  /** The source's label (a public JSON field: its name stays). */
   pop3: string;
+  /** The destination's label (a public JSON field: its name stays). */
   imap: string;
   folder: string;
   dryRun: boolean;
@@ -57,7 +59,7 @@ export interface MigrationSummary {
   failures: FailureReport[];
   /** Dry run only: what would be uploaded. */
   wouldAppend: PlannedAppend[];
-  /** Messages removed from the POP3 mailbox (committed by QUIT) after their copy was confirmed. */
+  /** Messages removed from the source mailbox (committed at the end of its session) after their copy was confirmed. */
   deleted: number;
   /** Dry run with --delete: what would be removed. */
   wouldDelete: string[];
@@ -73,7 +75,7 @@ export interface MigrationSummary {
   reconnects: number;
   /**
    * Set when the source lists at most a bounded window of its mailbox
-   * (WildDuck's POP3): older messages may be unreachable over POP3, so this
+   * (WildDuck's POP3): older messages may be unreachable from the source, so this
    * run proves only what was listed. `reportedBefore`: the journal shows an
    * earlier run of this mailbox, which reported it already.
    */
@@ -96,10 +98,10 @@ export interface MigrationSummary {
   warnings: string[];
 }
 
-export function emptySummary(pop3: string, imap: string, folder: string, dryRun: boolean): MigrationSummary {
+export function emptySummary(sourceLabel: string, destinationLabel: string, folder: string, dryRun: boolean): MigrationSummary {
   return {
-    pop3,
-    imap,
+    pop3: sourceLabel,
+    imap: destinationLabel,
     folder,
     dryRun,
     found: 0,

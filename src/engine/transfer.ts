@@ -6,70 +6,15 @@
  * uploads in flight are always awaited first, so every message is either
  * settled or known to be unsettled.
  */
-import { copyDigests } from '../message/copy-rule.js';
+import { copyDigests, type CopyDigests } from '../message/copy-rule.js';
 import { lineSketch } from '../message/line-sketch.js';
-import { prepareMessage, type PrepareOptions } from '../message/prepared-message.js';
-import type { Listing } from '../store/listing.js';
-import type { FolderInfo, MailDestination, MailSource, RetrievedInfo, UploadItem, UploadOutcome } from '../store/mail-store.js';
-import type { DedupIndex, UnknownUpload } from './dedup-index.js';
+import { prepareMessage, type PreparedMessage } from '../message/prepared-message.js';
+import type { RetrievedInfo, UploadItem, UploadOutcome } from '../store/mail-store.js';
+import type { UnknownUpload } from './dedup-index.js';
 import type { FolderWatch } from './folder-watch.js';
-import type { Ledger } from './ledger.js';
-import type { Charge } from './poison.js';
 import { Reclaimer } from './reclaim.js';
-import type { StopSignal } from './stop-signal.js';
-
-export interface TransferOptions extends PrepareOptions {
-  dedupe: boolean;
-  dryRun: boolean;
-  multiAppend: boolean;
-  batchMessages: number;
-  batchBytes: number;
-  maxInflightBytes: number;
-  maxErrors: number | undefined;
-}
-
-/** The destination side, ready for decisions and uploads. */
-export interface Destination {
-  destination: MailDestination;
-  folder: FolderInfo;
-  dedup: DedupIndex;
-  /** Reads the folder again and has `dedup` look copies up there (see TransferPass.refusedTogether). */
-  reread(): Promise<void>;
-  /** Watches the folder for another writer between batches (with --dedupe). */
-  watch?: FolderWatch;
-}
-
-export interface TransferContext {
-  source: MailSource;
-  /**
-   * Resolves once the folder is indexed. Reading starts before that, so the
-   * source's round trips overlap the destination's; the first message waits.
-   */
-  destination: Promise<Destination>;
-  /** Number and size of each message id on the current source session. */
-  listing: Listing;
-  ledger: Ledger;
-  stop: StopSignal;
-  /** Ids whose upload was cut off before the server answered. */
-  unknown: Set<string>;
-  /** Of those, what tells their copies apart (DedupIndex.unclaimedCopy), for each that is known. */
-  unknownUploads: Map<string, UnknownUpload>;
-  /** For such an id cut off in an earlier run: the folder's UIDNEXT before that run (DedupIndex.unclaimedCopy). */
-  sentFrom?(uidl: string, keys: readonly string[]): number | undefined;
-  /** Called after each upload batch settles (the journal is flushed there). */
-  onBatch(): void;
-  warnOnce(key: string, message: string): void;
-  /** Messages to upload alone, so that a drop during their upload names them alone. */
-  uploadAlone?(uidl: string): boolean;
-  /** Before a pass rethrows a session's failure: the messages being read or uploaded when it came. */
-  hit?(charges: Charge[]): void;
-  /**
-   * Whether a message belongs in another folder of this run (marked as spam,
-   * with --junk): it is settled as routed, not uploaded here, unless this
-   * folder holds it already.
-   */
-  elsewhere?(content: Buffer): boolean;
-}
+import type { Destination, TransferContext, TransferOptions } from './transfer-context.js';
+import { ambiguousReason, rebuiltReason, storedChangedReason } from './unproven-reasons.js';
 
 interface Pending {
   uidl: string;
@@ -77,22 +22,6 @@ interface Pending {
   altKeys: readonly string[];
   altSizes: readonly number[];
   item: UploadItem;
-}
-
-/** Why a message is not sent again when a copy the server changed may be its own or another's (DedupIndex.unclaimedCopy). */
-function ambiguousReason(folder: string, uids: readonly number[]): string {
-  const list = uids.join(', ');
-  return `IMAP folder '${folder}' took ${uids.length === 1 ? 'a copy' : 'copies'} (UID ${list}) that the server changed, of this message or of another sent with it under the same key, and poplift cannot tell which: not sent again, so as not to store it twice. Look at UID ${list}: if it is this message, delete this one from the POP3 server yourself; if not, delete it from the folder and run poplift again.`;
-}
-
-/** Why a message counts as stored changed (see Ledger.storedChanged). */
-export function storedChangedReason(server: string, uid: number | undefined): string {
-  return `IMAP server ${server} stored it${uid === undefined ? '' : ` as UID ${uid}`}, but changed beyond what the copy rule accepts (not only line ends, 8-bit header bytes or its own header fields): not proven, so it stays on the source and is not uploaded again.`;
-}
-
-/** Why a message whose copy holds its lines in another order counts as stored changed (see CopyLookup.rebuilt). */
-export function rebuiltReason(server: string, uid: number): string {
-  return `IMAP server ${server} holds it as UID ${uid} with its lines in another order (a server that stores a message as MIME parts and rebuilds it, such as WildDuck, serves the text after the last part before the first): stored changed, not proven, so it stays on the source and is not uploaded again.`;
 }
 
 /** Throttling refusals obeyed for one batch before its messages count as failed. */
@@ -327,6 +256,67 @@ class TransferPass {
   }
 
   /**
+   * A message whose upload was cut off is looked up whatever --dedupe says: sending it again
+   * without a look would store it twice. Only a copy with its content that no other upload of this
+   * run accounts for is its own (the folder may hold an exact duplicate's copy, or another message's
+   * under the same key). True when that settled it (found, or failed as ambiguous).
+   */
+  private async settledAsCutOff(
+    uidl: string,
+    content: Buffer,
+    size: number,
+    prepared: PreparedMessage,
+    digests: CopyDigests | undefined,
+  ): Promise<boolean> {
+    const { ctx } = this;
+    const { ledger } = ctx;
+    const { destination, folder, dedup } = this.target!;
+    const upload = this.uploadOf(uidl, content, [prepared.key, ...prepared.altKeys]);
+    if (upload) ctx.unknownUploads.set(uidl, upload);
+    const found = await dedup.unclaimedCopy(
+      prepared.key,
+      content,
+      prepared.altKeys,
+      () => this.otherUnknown(uidl),
+      ctx.sentFrom?.(uidl, [prepared.key, ...prepared.altKeys]),
+    );
+    if (found !== undefined && 'ambiguous' in found) {
+      this.fail(uidl, 'IMAP', ambiguousReason(ledger.summary.folder, found.ambiguous), size);
+      return true;
+    }
+    if (found === undefined) return false;
+    // Remembered as an upload of this run: the same mail delivered twice is its duplicate, not sent again.
+    dedup.remember(prepared.key, size, uidl, digests);
+    if (found.changed) ledger.storedChanged(uidl, prepared.key, size, found.uid, storedChangedReason(destination.server, found.uid));
+    else ledger.appended(uidl, prepared.key, size, found.uid, folder.uidValidity);
+    return true;
+  }
+
+  /** With --dedupe: true when the folder, or this run, holds the message already. */
+  private async settledAsDuplicate(
+    uidl: string,
+    content: Buffer,
+    size: number,
+    prepared: PreparedMessage,
+    digests: CopyDigests | undefined,
+  ): Promise<boolean> {
+    const { ledger } = this.ctx;
+    const { destination, dedup } = this.target!;
+    const whole = digests && { content, digests };
+    const dup = await dedup.check(prepared.key, size, uidl, prepared.altKeys, prepared.altSizes, whole);
+    if (dup) {
+      ledger.duplicate(dup, size);
+      return true;
+    }
+    // Found again without the journal, a copy the server rebuilt would otherwise be taken for another message.
+    const rebuilt = whole ? await dedup.rebuiltCopy(prepared.key, content, prepared.altKeys) : undefined;
+    if (rebuilt === undefined) return false;
+    dedup.remember(prepared.key, size, uidl, digests);
+    ledger.storedChanged(uidl, prepared.key, size, rebuilt, rebuiltReason(destination.server, rebuilt));
+    return true;
+  }
+
+  /**
    * Decides what becomes of one message read; true when it was queued for
    * upload. `size` is the message's size: its length, or in a dry run that
    * read only headers, its listed size.
@@ -349,47 +339,8 @@ class TransferPass {
     for (const bad of prepared.invalidKeywords) {
       ctx.warnOnce(`kw:${bad}`, `Keyword '${bad}' (from message ${uidl} and perhaps others) is not a valid IMAP keyword and was dropped.`);
     }
-    // A message whose upload was cut off is looked up whatever --dedupe says: sending it again
-    // without a look would store it twice. Only a copy with its content that no other upload of this
-    // run accounts for is its own (the folder may hold an exact duplicate's copy, or another message's
-    // under the same key).
-    if (ctx.unknown.has(uidl)) {
-      const upload = this.uploadOf(uidl, content, [prepared.key, ...prepared.altKeys]);
-      if (upload) ctx.unknownUploads.set(uidl, upload);
-      const found = await dedup.unclaimedCopy(
-        prepared.key,
-        content,
-        prepared.altKeys,
-        () => this.otherUnknown(uidl),
-        ctx.sentFrom?.(uidl, [prepared.key, ...prepared.altKeys]),
-      );
-      if (found !== undefined && 'ambiguous' in found) {
-        this.fail(uidl, 'IMAP', ambiguousReason(ledger.summary.folder, found.ambiguous), size);
-        return false;
-      }
-      if (found !== undefined) {
-        // Remembered as an upload of this run: the same mail delivered twice is its duplicate, not sent again.
-        dedup.remember(prepared.key, size, uidl, digests);
-        if (found.changed) ledger.storedChanged(uidl, prepared.key, size, found.uid, storedChangedReason(destination.server, found.uid));
-        else ledger.appended(uidl, prepared.key, size, found.uid, folder.uidValidity);
-        return false;
-      }
-    }
-    if (options.dedupe) {
-      const whole = digests && { content, digests };
-      const dup = await dedup.check(prepared.key, size, uidl, prepared.altKeys, prepared.altSizes, whole);
-      if (dup) {
-        ledger.duplicate(dup, size);
-        return false;
-      }
-      // Found again without the journal, a copy the server rebuilt would otherwise be taken for another message.
-      const rebuilt = whole ? await dedup.rebuiltCopy(prepared.key, content, prepared.altKeys) : undefined;
-      if (rebuilt !== undefined) {
-        dedup.remember(prepared.key, size, uidl, digests);
-        ledger.storedChanged(uidl, prepared.key, size, rebuilt, rebuiltReason(destination.server, rebuilt));
-        return false;
-      }
-    }
+    if (ctx.unknown.has(uidl) && (await this.settledAsCutOff(uidl, content, size, prepared, digests))) return false;
+    if (options.dedupe && (await this.settledAsDuplicate(uidl, content, size, prepared, digests))) return false;
     // Checked after the duplicate lookup: a message this folder holds already (copied before --junk
     // was used) stays where it is, and is not copied a second time into the junk folder.
     if (ctx.elsewhere?.(content)) {
@@ -475,7 +426,7 @@ class TransferPass {
       this.ctx.hit?.(this.cutOff.map((uidl) => ({ uidl, side: 'IMAP' as const })));
     } else if (readError !== undefined && (readError as { side?: unknown } | null | undefined)?.side !== 'IMAP') {
       // An error of the destination (its folder read) also ends the read, through the message that
-      // waited for it: that message was not what failed, and the POP3 server did nothing wrong.
+      // waited for it: that message was not what failed, and the source did nothing wrong.
       const reading = numbers.find((n) => !answered.has(n));
       const uidl = reading === undefined ? undefined : listing.uidlOf(reading);
       this.ctx.hit?.(uidl === undefined || this.ctx.ledger.settled.has(uidl) ? [] : [{ uidl, side: 'POP3' }]);

@@ -6,6 +6,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
@@ -44,6 +45,56 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   cli: ['.', 'message', 'store', 'state', 'engine', 'pop3', 'imap', 'oauth'],
 };
 
+/** Lines (from its first token to its last) of each top-level function, arrow function and class member of `file`. */
+function functionLengths(file: string): Array<{ name: string; lines: number }> {
+  const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
+  const lineOf = (pos: number) => source.getLineAndCharacterOfPosition(pos).line;
+  const found: Array<{ name: string; lines: number }> = [];
+  const add = (name: string, node: ts.Node) =>
+    found.push({ name: `${relative(SRC, file)} ${name}`, lines: lineOf(node.getEnd()) - lineOf(node.getStart(source)) + 1 });
+  const isFunction = (node: ts.Node | undefined) => node !== undefined && (ts.isArrowFunction(node) || ts.isFunctionExpression(node));
+  for (const statement of source.statements) {
+    if (ts.isFunctionDeclaration(statement)) add(statement.name?.text ?? 'default', statement);
+    else if (ts.isVariableStatement(statement)) {
+      for (const d of statement.declarationList.declarations) if (isFunction(d.initializer)) add(d.name.getText(source), d);
+    } else if (ts.isClassDeclaration(statement)) {
+      for (const member of statement.members) {
+        const isMethod = ts.isMethodDeclaration(member) || ts.isConstructorDeclaration(member) || ts.isAccessor(member);
+        if (isMethod || (ts.isPropertyDeclaration(member) && isFunction(member.initializer)))
+          add(`${statement.name?.text ?? 'class'}.${member.name?.getText(source) ?? 'constructor'}`, member);
+      }
+    }
+  }
+  return found;
+}
+
+/**
+ * Identifiers of `file` that name a protocol (POP3, IMAP). Texts are not
+ * identifiers; nor are the public JSON fields `pop3` and `imap`, whose names
+ * stay.
+ */
+function protocolNames(file: string): string[] {
+  const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
+  const found: string[] = [];
+  const visit = (node: ts.Node) => {
+    if (ts.isIdentifier(node) && /pop3|imap/i.test(node.text)) {
+      const field = (ts.isPropertySignature(node.parent) || ts.isPropertyAssignment(node.parent)) && /^(pop3|imap)$/.test(node.text);
+      if (!field) found.push(`${relative(SRC, file)}:${source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1} ${node.text}`);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return found;
+}
+
+/** Folders whose files are held to 500 lines (the others join once they are split). */
+const SPLIT_FOLDERS = ['engine'];
+
+/** Lines of `file`, as wc -l counts them. */
+function lineCount(file: string): number {
+  return readFileSync(file, 'utf8').split('\n').length - 1;
+}
+
 const layerOf = (file: string) => (file.includes('/') ? file.slice(0, file.indexOf('/')) : '.');
 
 describe('source layout', () => {
@@ -78,6 +129,20 @@ describe('source layout', () => {
     };
     for (const file of graph.keys()) visit(file, []);
     expect(cycles).toEqual([]);
+  });
+
+  // The engine is read step by step: a run's state is one object, each step a function of its own.
+  it('has no function over 80 lines in src/engine/, and no file over 500 lines in the folders split so far', () => {
+    const long = sources(join(SRC, 'engine'))
+      .flatMap(functionLengths)
+      .filter((f) => f.lines > 80);
+    expect(long.map((f) => `${f.name}: ${f.lines} lines`)).toEqual([]);
+    const big = SPLIT_FOLDERS.flatMap((folder) => sources(join(SRC, folder))).filter((file) => lineCount(file) > 500);
+    expect(big.map((file) => `${relative(SRC, file)}: ${lineCount(file)} lines`)).toEqual([]);
+  });
+
+  it('names the sides source and destination in src/engine/, never by protocol', () => {
+    expect(sources(join(SRC, 'engine')).flatMap(protocolNames)).toEqual([]);
   });
 });
 
