@@ -271,7 +271,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.OK;
       // commander has already printed its message.
-      return fail(new PopliftError(err.message.replace(/^error: /, ''), { exitCode: ExitCode.USAGE, code: 'USAGE' }), ExitCode.USAGE);
+      return fail(new PopliftError(err.message.replace(/^error: /, ''), { code: 'USAGE' }), ExitCode.USAGE);
     }
     if (err instanceof PopliftError) {
       const { wasAlreadyReported } = await import('./run-record.js');

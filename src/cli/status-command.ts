@@ -94,7 +94,6 @@ export function runStatus(o: StatusCliOptions, io: CliIo): number {
   } catch (err) {
     if (err instanceof PopliftError) throw err;
     throw new PopliftError(`Cannot read the state directory ${stateDir}: ${(err as Error).message}`, {
-      exitCode: ExitCode.USAGE,
       code: 'STATE',
     });
   }

@@ -34,7 +34,7 @@
  * RSET before QUIT, so servers that mark retrieved messages read (Dovecot)
  * forget it.
  */
-import { ExitCode, PopliftError } from '../errors.js';
+import { PopliftError } from '../errors.js';
 import type { FolderIndex, FolderInfo, IndexedMessage, MailDestination, MailSource, StoreEndpoints } from '../store/mail-store.js';
 import { readableHeader } from '../message/display.js';
 import { firstHeader, headerBlock, parseHeaders, type HeaderField } from '../message/headers.js';
@@ -267,7 +267,7 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
       const shown = names.slice(0, 20).join(', ') + (names.length > 20 ? `, and ${names.length - 20} more` : '');
       throw new PopliftError(
         `IMAP folder '${report.folder}' does not exist on IMAP server ${imap.server}${names.length > 0 ? `; the account has: ${shown}` : ''}. Give the folder with --folder ('/' separates levels).`,
-        { exitCode: ExitCode.PARTIAL, side: 'IMAP', server: imap.server, code: 'IMAP_FOLDER' },
+        { side: 'IMAP', server: imap.server, code: 'IMAP_FOLDER_MISSING' },
       );
     }
     const index: FolderIndex = new Map();

@@ -293,7 +293,7 @@ export class ImapAppendChannel {
       exitCode: ExitCode.CONNECT,
       side: 'IMAP',
       server: this.server,
-      code: 'IMAP_PROTOCOL',
+      code: 'IMAP_GREETING',
     });
   }
 

@@ -23,7 +23,19 @@ import { resolveProfile, type DetectedProfile, type ProfileChoice } from './prov
 import { UploadPool } from './upload-pool.js';
 import { packageVersion } from '../version.js';
 import { probePort } from './port-probe.js';
-import { loginRefused } from './imap-errors.js';
+import {
+  commandFailed,
+  connectFailed,
+  exchangeTimeout,
+  folderCreateRefused,
+  folderNameRefused,
+  greetingTimeout,
+  loginDeadline,
+  loginRefused,
+  notImap,
+  overCap,
+  unsendablePassword,
+} from './imap-errors.js';
 
 export interface ImapConnectOptions extends ImapLogin {
   /**
@@ -64,30 +76,9 @@ interface StreamErrors {
   overCap?: Error;
 }
 
-function overCapError(server: string, cause: Error): PopliftError {
-  const e = cause as { code?: string; literalSize?: number };
-  const what =
-    e.code === 'LineTooLarge'
-      ? 'a line longer than 1 MiB'
-      : e.code === 'LiteralTooLarge'
-        ? `a literal of ${e.literalSize ?? 'more than 512 MiB of'} octets (over 512 MiB)`
-        : 'a response larger than 513 MiB';
-  return new PopliftError(
-    `IMAP server ${server} sent ${what}, which no IMAP server needs to; giving up on the connection. The server is broken or not an IMAP server: check the host and port, or ask its operator.`,
-    { exitCode: ExitCode.PARTIAL, side: 'IMAP', server, code: 'IMAP_PROTOCOL', cause },
-  );
-}
-
-/**
- * imapflow refuses to quote a CR, LF or NUL, and an IMAP string can carry
- * none of them: the password is wrong however often the run is tried again.
- */
-function unsendablePassword(o: ImapConnectOptions, server: string, cause: unknown): PopliftError {
+function passwordProblem(o: ImapConnectOptions, server: string, cause: unknown): PopliftError {
   const what = /\0/.test(o.password!) ? 'a NUL' : /\r/.test(o.password!) ? 'a CR' : 'an LF';
-  return new PopliftError(
-    `IMAP server ${server}: the IMAP password for ${o.user} contains ${what} character, which an IMAP login cannot send. Check the password (the first line of --imap-password-file, POPLIFT_IMAP_PASSWORD or the command's output).`,
-    { exitCode: ExitCode.AUTH, side: 'IMAP', server, code: 'IMAP_AUTH', cause },
-  );
+  return unsendablePassword(server, o.user, what, cause);
 }
 
 /** Maps anything imapflow throws while connecting to a one-line PopliftError. */
@@ -119,17 +110,10 @@ function loginError(o: ImapConnectOptions, err: unknown): PopliftError {
       err,
     );
   }
-  if (e?.code === 'InvalidStringValue' && o.password !== undefined && /[\r\n\0]/.test(o.password))
-    return unsendablePassword(o, server, err);
+  if (e?.code === 'InvalidStringValue' && o.password !== undefined && /[\r\n\0]/.test(o.password)) return passwordProblem(o, server, err);
   if (isTlsError(err) || (e?.code && /^E[A-Z]+$/.test(e.code) && e.code !== 'ETHROTTLE'))
     return connectFailure('IMAP', server, o.host, err);
-  return new PopliftError(`IMAP server ${server}: ${e?.message ?? String(err)}`, {
-    exitCode: ExitCode.CONNECT,
-    side: 'IMAP',
-    server,
-    code: 'IMAP_CONNECT',
-    cause: err,
-  });
+  return connectFailed(server, e?.message ?? String(err), err);
 }
 
 /**
@@ -171,11 +155,6 @@ function withinDeadline<T>(client: ImapFlow, timeoutMs: number, work: Promise<T>
       },
     );
   });
-}
-
-function seconds(ms: number): string {
-  const s = Math.round(ms / 100) / 10;
-  return Number.isInteger(s) ? `${s} s` : `${s.toFixed(1)} s`;
 }
 
 /** How long a connection may go without an IMAP greeting before poplift checks what answers on the port. */
@@ -261,46 +240,23 @@ export class ImapTarget {
     const watch = setTimeout(() => {
       void probePort(options.host, options.port, options.tls === 'implicit').then((said) => {
         if (said === undefined || client.usable) return;
-        wrongPort = new PopliftError(`IMAP server ${server} sent no IMAP greeting: ${said}.`, {
-          exitCode: ExitCode.CONNECT,
-          side: 'IMAP',
-          server,
-          code: 'IMAP_CONNECT',
-        });
+        wrongPort = notImap(server, said);
         client.close();
       });
     }, WRONG_PORT_AFTER_MS);
     watch.unref();
     try {
-      await withinDeadline(
-        client,
-        options.timeoutMs,
-        client.connect(),
-        (ms) =>
-          new PopliftError(
-            `IMAP server ${server} did not finish its greeting and login within ${seconds(ms)}; giving up on this connection.`,
-            {
-              exitCode: ExitCode.CONNECT,
-              side: 'IMAP',
-              server,
-              code: 'IMAP_CONNECT',
-            },
-          ),
-      );
+      await withinDeadline(client, options.timeoutMs, client.connect(), (ms) => loginDeadline(server, ms));
     } catch (err) {
       if (wrongPort) throw wrongPort;
       if ((err as { code?: unknown } | null | undefined)?.code === 'GREETING_TIMEOUT') {
-        // imapflow's own words suggest TLS even to a server that sent bytes, only too slowly.
-        throw new PopliftError(
-          `IMAP server ${server} did not finish its greeting within ${seconds(options.timeoutMs)}: check that this is an IMAP port (imaps:// for TLS), or raise --timeout for a very slow server.`,
-          { exitCode: ExitCode.CONNECT, side: 'IMAP', server, code: 'IMAP_CONNECT', cause: err },
-        );
+        throw greetingTimeout(server, options.timeoutMs, err);
       }
       const e = (err ?? lastError) as { message?: string } | null | undefined;
       if (options.tls === 'starttls' && !options.allowPlaintext && /STARTTLS/i.test(e?.message ?? '')) {
         throw noStartTls(server, err);
       }
-      if (errors.overCap) throw overCapError(server, errors.overCap);
+      if (errors.overCap) throw overCap(server, errors.overCap);
       // A server may echo the credentials in its refusal.
       throw SecretRedactor.forCredentials(options).redactError(loginError(options, err ?? lastError));
     } finally {
@@ -321,39 +277,19 @@ export class ImapTarget {
 
   /** One exchange under its deadline (see withinDeadline); `verb` names the command in the error. */
   private within<T>(verb: string, work: Promise<T>): Promise<T> {
-    return withinDeadline(
-      this.client,
-      this.options.timeoutMs,
-      work,
-      (ms) =>
-        new PopliftError(
-          `IMAP server ${this.server} did not finish answering ${verb} within ${seconds(ms)}; giving up on this connection.`,
-          {
-            exitCode: ExitCode.PARTIAL,
-            side: 'IMAP',
-            server: this.server,
-            code: 'IMAP_TIMEOUT',
-          },
-        ),
-    );
+    return withinDeadline(this.client, this.options.timeoutMs, work, (ms) => exchangeTimeout(this.server, verb, ms));
   }
 
   private fail(what: string, err: unknown): PopliftError {
     if (err instanceof PopliftError) return err;
-    if (this.errors.overCap) return overCapError(this.server, this.errors.overCap);
+    if (this.errors.overCap) return overCap(this.server, this.errors.overCap);
     return SecretRedactor.forCredentials(this.options).redactError(this.describeFailure(what, err));
   }
 
   private describeFailure(what: string, err: unknown): PopliftError {
     const e = err as { responseText?: string; message?: string; code?: string } | null | undefined;
     const lost = e?.code === 'NoConnection' || e?.code === 'EConnectionClosed' || !this.client.usable;
-    return new PopliftError(`IMAP server ${this.server}: ${what} failed: ${e?.responseText ?? e?.message ?? String(err)}`, {
-      exitCode: ExitCode.PARTIAL,
-      side: 'IMAP',
-      server: this.server,
-      code: lost ? 'IMAP_CONNECTION_LOST' : 'IMAP_PROTOCOL',
-      cause: err,
-    });
+    return commandFailed(this.server, what, e?.responseText ?? e?.message ?? String(err), lost, err);
   }
 
   /** The server's hierarchy delimiter for personal folders. */
@@ -385,12 +321,7 @@ export class ImapTarget {
     const refusal = describeFolderNameProblems(levels, problems);
     if (refusal !== undefined) {
       const provider = this.profile.profile.name === 'generic' ? '' : ` (${this.profile.profile.label})`;
-      throw new PopliftError(`IMAP server ${this.server}${provider}: ${refusal}`, {
-        exitCode: ExitCode.USAGE,
-        side: 'IMAP',
-        server: this.server,
-        code: 'FOLDER_NAME',
-      });
+      throw folderNameRefused(`${this.server}${provider}`, refusal);
     }
     // The personal namespace's prefix (Cyrus and Courier: 'INBOX.') belongs to the name, as imapflow
     // adds it when it creates the folder: without it a later lookup would miss the folder it made.
@@ -426,10 +357,7 @@ export class ImapTarget {
         if (err instanceof PopliftError) throw err;
         const e = err as { responseText?: string; message?: string };
         throw SecretRedactor.forCredentials(this.options).redactError(
-          new PopliftError(
-            `IMAP server ${this.server} refused to create folder '${levels.join('/')}': ${e.responseText ?? e.message}. Check the folder name and the account's rights.`,
-            { exitCode: ExitCode.USAGE, side: 'IMAP', server: this.server, code: 'IMAP_FOLDER', cause: err },
-          ),
+          folderCreateRefused(this.server, levels.join('/'), e.responseText ?? e.message ?? String(err), err),
         );
       }
       status = await this.uidValidityOf(path);

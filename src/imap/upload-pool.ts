@@ -10,7 +10,7 @@
  * behind it. A server that refuses a connection for being one too many only
  * means fewer connections; it never fails the run.
  */
-import { ExitCode, PopliftError } from '../errors.js';
+import { PopliftError } from '../errors.js';
 import type { AppendItem, AppendOutcome, ImapAppendChannel } from './imap-append-channel.js';
 
 /** Upload connections when the server lacks MULTIAPPEND and the user set no number. */
@@ -237,7 +237,6 @@ export class UploadPool {
     if (this.members.length === 0 && this.jobs.length > 0) {
       // Every connection is gone: the messages' outcome is for the caller to find out after reconnecting.
       const err = new PopliftError('Every IMAP upload connection was lost.', {
-        exitCode: ExitCode.PARTIAL,
         side: 'IMAP',
         code: 'IMAP_CONNECTION_LOST',
       });
@@ -272,5 +271,5 @@ export class UploadPool {
 }
 
 function closedError(): PopliftError {
-  return new PopliftError('The IMAP upload connections are closed.', { exitCode: ExitCode.PARTIAL, side: 'IMAP', code: 'IMAP_CLOSED' });
+  return new PopliftError('The IMAP upload connections are closed.', { side: 'IMAP', code: 'IMAP_CLOSED' });
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { constants, lstatSync, mkdirSync, openSync, readFileSync, closeSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { ExitCode, PopliftError, usageError } from '../errors.js';
+import { PopliftError, usageError } from '../errors.js';
 
 /** $XDG_STATE_HOME/poplift, else ~/.local/state/poplift, unless --state-dir names another. */
 export function stateDirectory(explicit: string | undefined, env: NodeJS.ProcessEnv): string {
@@ -46,7 +46,6 @@ export function stateFsError(err: unknown, path: string, action: string): Poplif
   if (err instanceof PopliftError) return err;
   const code = (err as NodeJS.ErrnoException).code;
   return new PopliftError(`Cannot ${action} ${path} in the state directory (${code ?? (err as Error).message}): ${advice(code)}.`, {
-    exitCode: ExitCode.USAGE,
     code: 'STATE',
     cause: err,
   });
@@ -54,7 +53,7 @@ export function stateFsError(err: unknown, path: string, action: string): Poplif
 
 /** The refusal of a state directory poplift will not use (exit 2, code STATE). */
 function refusedDirectory(dir: string, why: string): PopliftError {
-  return new PopliftError(`Cannot use the state directory ${dir}: ${why}.`, { exitCode: ExitCode.USAGE, code: 'STATE' });
+  return new PopliftError(`Cannot use the state directory ${dir}: ${why}.`, { code: 'STATE' });
 }
 
 /**
