@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { option } from './option-hint.js';
 
 /**
  * Exit codes are part of poplift's public interface (README "Exit codes"):
@@ -363,7 +364,6 @@ export function isTlsError(err: unknown): boolean {
 /** A certificate or handshake failure (exit 4): which side, which host, why, and what to do. */
 export function tlsFailure(side: Side, server: string, host: string, err: unknown): PopliftError {
   const code = errnoCode(err) ?? 'unknown';
-  const lower = side.toLowerCase();
   const problem = CERT_PROBLEMS[code];
   let message: string;
   if (problem !== undefined) {
@@ -371,7 +371,7 @@ export function tlsFailure(side: Side, server: string, host: string, err: unknow
     message =
       `TLS to ${side} server ${server} failed: ${problem}${mismatch ? ` "${host}"` : ''} (${code}): ` +
       (mismatch ? 'connect with a name the certificate lists, or ' : '') +
-      `pass the CA certificate that signed it with --${lower}-ca-file <pem>, or skip verification with --${lower}-insecure (not recommended).`;
+      `pass the CA certificate that signed it with ${option(side === 'POP3' ? 'pop3CaFile' : 'imapCaFile')} <pem>, or skip verification with ${option(side === 'POP3' ? 'pop3Insecure' : 'imapInsecure')} (not recommended).`;
   } else {
     const [tls, plain] = PORTS[side];
     message =

@@ -14,6 +14,8 @@ import type { CliIo } from './cli-io.js';
 import { completionScript, SHELLS } from './completion.js';
 import { allOptionNames, applySettings } from './config.js';
 import { errorJson } from './json-result.js';
+// Registers the flags that driver and engine messages name.
+import './option-hints.js';
 import type { LoginCliOptions } from './login-command.js';
 import type { MigrateCliOptions } from './migrate-command.js';
 import type { NotifyCliOptions } from './run-record.js';

@@ -21,6 +21,7 @@ import { SettledMessages } from './settled.js';
 import { StopSignal } from './stop-signal.js';
 import { emptySummary, type FailureReport, type MigrationSummary } from './summary.js';
 import { transfer, type Destination, type TransferOptions } from './transfer.js';
+import { option } from '../option-hint.js';
 
 export interface MigrateOptions extends TransferOptions {
   /** Destination folder, split into levels on '/'. */
@@ -223,7 +224,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
           const one = gone.length === 1;
           warnOnce(
             'missing-from-folder',
-            `${one ? '1 message' : `${gone.length} messages`} copied earlier by poplift ${one ? 'is' : 'are'} no longer in IMAP folder '${summary.folder}' (deleted there?); ${one ? 'it was' : 'they were'} not copied again: run with --recopy-missing to copy ${one ? 'it' : 'them'} again.`,
+            `${one ? '1 message' : `${gone.length} messages`} copied earlier by poplift ${one ? 'is' : 'are'} no longer in IMAP folder '${summary.folder}' (deleted there?); ${one ? 'it was' : 'they were'} not copied again: run with ${option('recopyMissing')} to copy ${one ? 'it' : 'them'} again.`,
           );
         }
       }
@@ -270,7 +271,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
           {
             uidl: u,
             side,
-            reason: `skipped: the ${side} server dropped the connection on this message in ${runs} runs in a row; it stays on the POP3 server (run poplift with --retry-failed to try it again).`,
+            reason: `skipped: the ${side} server dropped the connection on this message in ${runs} runs in a row; it stays on the POP3 server (run poplift with ${option('retryFailed')} to try it again).`,
           },
           first.size(u)!,
           true,

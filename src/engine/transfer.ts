@@ -16,6 +16,7 @@ import type { Ledger } from './ledger.js';
 import type { Charge } from './poison.js';
 import { Reclaimer } from './reclaim.js';
 import type { StopSignal } from './stop-signal.js';
+import { option } from '../option-hint.js';
 
 export interface TransferOptions extends PrepareOptions {
   dedupe: boolean;
@@ -114,7 +115,7 @@ class TransferPass {
     ledger.failed({ uidl, side, reason }, bytes);
     const failed = ledger.summary.failed;
     if (this.options.maxErrors !== undefined && failed >= this.options.maxErrors) {
-      stop.stop('max-errors', `${failed} messages failed, the --max-errors limit; the rest were not tried.`);
+      stop.stop('max-errors', `${failed} messages failed, the ${option('maxErrors')} limit; the rest were not tried.`);
     }
   }
 

@@ -44,6 +44,7 @@ import { messageKeys } from '../message/prepared-message.js';
 import { CopyLookup } from './copy-lookup.js';
 import { scanIndex } from './folder-index.js';
 import { isTransient } from '../errors.js';
+import { option } from '../option-hint.js';
 
 export interface VerifyOptions {
   /** The folder, split into levels on '/'. */
@@ -266,7 +267,7 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
       const names = await imap.listFolders().catch(() => []);
       const shown = names.slice(0, 20).join(', ') + (names.length > 20 ? `, and ${names.length - 20} more` : '');
       throw new PopliftError(
-        `IMAP folder '${report.folder}' does not exist on IMAP server ${imap.server}${names.length > 0 ? `; the account has: ${shown}` : ''}. Give the folder with --folder ('/' separates levels).`,
+        `IMAP folder '${report.folder}' does not exist on IMAP server ${imap.server}${names.length > 0 ? `; the account has: ${shown}` : ''}. Give the folder with ${option('folder')} ('/' separates levels).`,
         { side: 'IMAP', server: imap.server, code: 'IMAP_FOLDER_MISSING' },
       );
     }
@@ -315,7 +316,7 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
     if (deep && !options.deep) {
       report.deep = true;
       warn(
-        `IMAP server ${imap.server} serves each message rebuilt from what it stored (WildDuck), so a copy's size proves nothing: every message was read whole and judged by the copy rule, as with --deep.`,
+        `IMAP server ${imap.server} serves each message rebuilt from what it stored (WildDuck), so a copy's size proves nothing: every message was read whole and judged by the copy rule, as with ${option('deep')}.`,
       );
     }
     const useTop = !deep && pop3.readsHeaders;

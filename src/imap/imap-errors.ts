@@ -4,6 +4,7 @@
  * here, the call site says only what happened.
  */
 import { PopliftError } from '../errors.js';
+import { option } from '../option-hint.js';
 
 const SIDE = 'IMAP' as const;
 
@@ -58,7 +59,7 @@ export function overCap(server: string, cause: Error): PopliftError {
  */
 export function unsendablePassword(server: string, user: string, what: string, cause: unknown): PopliftError {
   return new PopliftError(
-    `IMAP server ${server}: the IMAP password for ${user} contains ${what} character, which an IMAP login cannot send. Check the password (the first line of --imap-password-file, POPLIFT_IMAP_PASSWORD or the command's output).`,
+    `IMAP server ${server}: the IMAP password for ${user} contains ${what} character, which an IMAP login cannot send. Check the password (the first line of ${option('imapPasswordFile')}, POPLIFT_IMAP_PASSWORD or the command's output).`,
     { side: SIDE, server, code: 'IMAP_AUTH', cause },
   );
 }
@@ -88,7 +89,7 @@ export function loginDeadline(server: string, ms: number): PopliftError {
 /** imapflow's greeting timer ran out (its own words suggest TLS even to a server that sent bytes, only too slowly). */
 export function greetingTimeout(server: string, ms: number, cause: unknown): PopliftError {
   return new PopliftError(
-    `IMAP server ${server} did not finish its greeting within ${seconds(ms)}: check that this is an IMAP port (imaps:// for TLS), or raise --timeout for a very slow server.`,
+    `IMAP server ${server} did not finish its greeting within ${seconds(ms)}: check that this is an IMAP port (imaps:// for TLS), or raise ${option('timeout')} for a very slow server.`,
     { side: SIDE, server, code: 'IMAP_CONNECT', cause },
   );
 }
