@@ -38,7 +38,7 @@ import { PopliftError } from '../errors.js';
 import type { FolderIndex, FolderInfo, IndexedMessage, MailDestination, MailSource, StoreEndpoints } from '../store/mail-store.js';
 import { readableHeader } from '../message/display.js';
 import { firstHeader, headerBlock, parseHeaders, type HeaderField } from '../message/headers.js';
-import { identityKey } from '../message/identity-key.js';
+import { identityKey, isFallbackKey } from '../message/identity-key.js';
 import { copyDigests, judgeCopy, movedLinesDigest, serverChanges, SERVER_CHANGES, type CopyDigests } from '../message/copy-rule.js';
 import { messageKeys } from '../message/prepared-message.js';
 import { CopyLookup } from './copy-lookup.js';
@@ -394,7 +394,7 @@ export async function verifyMailbox(endpoints: StoreEndpoints, options: VerifyOp
       const copies = lookup.candidates([keys.key, ...keys.altKeys]);
       const base = { ...described, size: content.length, key: keys.key };
       // A fallback key finds only the messages with its header fields: which is its copy, if any, only bytes tell.
-      const byHeadersOnly = keys.key.startsWith('fb:');
+      const byHeadersOnly = isFallbackKey(keys.key);
       if (!useTop && !judgeEvery) count(keys.key);
       if (copies.length === 0) {
         problem({ problem: 'missing', ...base, copies: [] }, `No message with its key (${keys.key}) is in the folder.`);
