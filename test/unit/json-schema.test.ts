@@ -3,6 +3,7 @@
  * inputs: a change to what scripts read shows here as a changed snapshot,
  * to be documented in docs/usage.md and CHANGELOG.md.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { PopliftError } from '../../src/errors.js';
 import { emptySummary, type MigrationSummary } from '../../src/engine/summary.js';
@@ -489,5 +490,21 @@ describe('status --json', () => {
         "stateDir": "/var/lib/poplift",
       }
     `);
+  });
+});
+
+describe('docs/usage.md', () => {
+  it('names every field of the migrate, verify and batch objects in its JSON section', () => {
+    const docs = readFileSync(new URL('../../docs/usage.md', import.meta.url), 'utf8');
+    const section = docs.slice(docs.indexOf('## JSON output'), docs.indexOf('### Error codes'));
+    const objects = [
+      migrateJson({ ...stopped(), destinationKind: 'gmail' }, 1, undefined),
+      verifyJson(report(), 1),
+      errorJson('migrate', authRefused(), 3),
+      batchMigrateEnd({ where, exitCode: 3, ok: false, seconds: 1, error: authRefused() }, stopped(), false),
+      batchVerifyEnd({ where, exitCode: 1, ok: false, seconds: 1 }, report()),
+    ];
+    const keys = new Set(objects.flatMap((o) => Object.keys(o)));
+    expect([...keys].filter((k) => !section.includes(`\`${k}\``))).toEqual([]);
   });
 });
