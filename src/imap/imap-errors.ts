@@ -125,3 +125,13 @@ export function folderCreateRefused(server: string, folder: string, said: string
     { side: SIDE, server, code: 'IMAP_FOLDER', cause },
   );
 }
+
+/** Every upload connection of the pool was lost with messages still waiting. */
+export function everyUploadLost(): PopliftError {
+  return new PopliftError('Every IMAP upload connection was lost.', { side: SIDE, code: 'IMAP_CONNECTION_LOST' });
+}
+
+/** The upload pool was closed by poplift. */
+export function uploadsClosed(): PopliftError {
+  return new PopliftError('The IMAP upload connections are closed.', { side: SIDE, code: 'IMAP_CLOSED' });
+}

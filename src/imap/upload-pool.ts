@@ -10,7 +10,7 @@
  * behind it. A server that refuses a connection for being one too many only
  * means fewer connections; it never fails the run.
  */
-import { PopliftError } from '../errors.js';
+import { everyUploadLost, uploadsClosed } from './imap-errors.js';
 import type { AppendItem, AppendOutcome, ImapAppendChannel } from './imap-append-channel.js';
 
 /** Upload connections when the server lacks MULTIAPPEND and the user set no number. */
@@ -209,7 +209,7 @@ export class UploadPool {
    * connections. Outcomes come back in the items' order.
    */
   async append(mailbox: string, items: readonly AppendItem[], multi: boolean): Promise<AppendOutcome[]> {
-    if (this.closed) throw closedError();
+    if (this.closed) throw uploadsClosed();
     const first = await this.first;
     this.grow(first);
     if (multi && first.multiAppend && items.length > 1) {
@@ -236,10 +236,7 @@ export class UploadPool {
     }
     if (this.members.length === 0 && this.jobs.length > 0) {
       // Every connection is gone: the messages' outcome is for the caller to find out after reconnecting.
-      const err = new PopliftError('Every IMAP upload connection was lost.', {
-        side: 'IMAP',
-        code: 'IMAP_CONNECTION_LOST',
-      });
+      const err = everyUploadLost();
       for (const job of this.jobs.splice(0)) job.reject(err);
     }
   }
@@ -268,8 +265,4 @@ export class UploadPool {
     await this.first.catch(() => undefined);
     await Promise.all(this.members.splice(0).map((m) => m.channel.logout()));
   }
-}
-
-function closedError(): PopliftError {
-  return new PopliftError('The IMAP upload connections are closed.', { side: 'IMAP', code: 'IMAP_CLOSED' });
 }
