@@ -9,5 +9,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     globalSetup: ['test/helpers/global-setup.ts'],
+    // Driver and engine messages name CLI flags through the CLI's table (src/cli/option-hints.ts).
+    setupFiles: ['test/helpers/option-flags.ts'],
   },
 });

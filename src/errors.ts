@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { option } from './option-hint.js';
 
 /**
  * Exit codes are part of poplift's public interface (README "Exit codes"):
@@ -30,74 +31,265 @@ export type Side = 'POP3' | 'IMAP';
 
 /**
  * Every machine-readable reason a PopliftError carries, stable across
- * releases (JSON output and scripts use them). `transient` marks failures a
- * new connection may cure: the engine reconnects after those and only those.
+ * releases (JSON output and scripts use them), with the exit code a run
+ * ending in it has and the user's next step. The exit code comes from this
+ * table alone: a reason that needs two exit codes is two codes. `transient`
+ * marks failures a new connection may cure: the engine reconnects after
+ * those and only those.
  */
 const ERROR_CODES = {
-  USAGE: { transient: false, what: 'usage or configuration error' },
-  LOCKED: { transient: false, what: "another run holds the mailbox's lock" },
-  BAD_ROWS: { transient: false, what: 'rows of the batch file cannot run (the lines say which and why)' },
+  USAGE: {
+    exit: ExitCode.USAGE,
+    transient: false,
+    what: 'usage or configuration error',
+    advice: 'correct the option or file the line names',
+  },
+  LOCKED: {
+    exit: ExitCode.LOCKED,
+    transient: false,
+    what: "another run holds the mailbox's lock",
+    advice: 'wait for the other run to end',
+  },
+  BAD_ROWS: {
+    exit: ExitCode.USAGE,
+    transient: false,
+    what: 'rows of the batch file cannot run (the lines say which and why)',
+    advice: 'fix the rows, or pass --skip-bad-rows',
+  },
   STATE: {
+    exit: ExitCode.USAGE,
     transient: false,
     what: "the state directory or a journal cannot be used (read-only, full, not a directory, a symbolic link, another user's or writable by others)",
+    advice: 'fix the directory as the line says, or choose another with --state-dir',
   },
-  POP3_CONNECT: { transient: true, what: 'the POP3 connection, DNS or greeting failed' },
-  POP3_TLS: { transient: false, what: 'POP3 TLS handshake, certificate, or STLS failed' },
-  POP3_AUTH: { transient: false, what: 'the POP3 server refused the login' },
-  POP3_AUTH_TOKEN: { transient: false, what: 'the POP3 server refused the OAuth2 access token' },
-  POP3_AUTH_UNSUPPORTED: { transient: false, what: 'the POP3 login method cannot work with this server' },
-  POP3_IN_USE: { transient: false, what: 'another session holds the POP3 maildrop' },
-  POP3_UNAVAILABLE: { transient: false, what: 'the POP3 server has a transient problem' },
+  POP3_CONNECT: {
+    exit: ExitCode.CONNECT,
+    transient: true,
+    what: 'the POP3 connection, DNS or greeting failed',
+    advice: 'check the POP3 host, port and TLS setting',
+  },
+  POP3_TLS: {
+    exit: ExitCode.CONNECT,
+    transient: false,
+    what: 'POP3 TLS handshake, certificate, or STLS failed',
+    advice: 'check the port and TLS setting, or pass the CA with --pop3-ca-file',
+  },
+  POP3_AUTH: {
+    exit: ExitCode.AUTH,
+    transient: false,
+    what: 'the POP3 server refused the login',
+    advice: 'check the POP3 user name and password',
+  },
+  POP3_AUTH_TOKEN: {
+    exit: ExitCode.AUTH,
+    transient: false,
+    what: 'the POP3 server refused the OAuth2 access token',
+    advice: 'get a fresh access token (poplift login)',
+  },
+  POP3_AUTH_UNSUPPORTED: {
+    exit: ExitCode.USAGE,
+    transient: false,
+    what: 'the POP3 login method cannot work with this server',
+    advice: 'choose a login method the server offers',
+  },
+  POP3_IN_USE: {
+    exit: ExitCode.CONNECT,
+    transient: false,
+    what: 'another session holds the POP3 maildrop',
+    advice: 'close other mail clients and run again later',
+  },
+  POP3_UNAVAILABLE: {
+    exit: ExitCode.CONNECT,
+    transient: false,
+    what: 'the POP3 server has a transient problem',
+    advice: 'run again later',
+  },
   POP3_MAILDROP: {
+    exit: ExitCode.PARTIAL,
     transient: false,
     what: 'the POP3 server refused the login for a reason of its own, not the credentials ([SYS/PERM], "message is damaged")',
+    advice: "ask the server's administrator to remove the cause",
   },
-  POP3_LOGIN_DELAY: { transient: false, what: 'the POP3 server asks to wait longer between logins' },
-  POP3_TOO_BIG: { transient: false, what: 'a message was larger than its listed size allows or than --max-message-size' },
-  POP3_CONNECTION_LOST: { transient: true, what: 'the POP3 server closed or reset the connection' },
-  POP3_TIMEOUT: { transient: true, what: 'the POP3 server sent nothing for --timeout, or did not finish an exchange within its deadline' },
-  POP3_ERR: { transient: false, what: 'the POP3 server refused one command' },
-  POP3_PROTOCOL: { transient: false, what: 'the POP3 server sent something that is not POP3' },
-  POP3_CLOSED: { transient: true, what: 'the POP3 connection was closed by poplift' },
-  IMAP_CONNECT: { transient: true, what: 'the IMAP connection, DNS or greeting failed' },
-  IMAP_TLS: { transient: false, what: 'IMAP TLS handshake, certificate, or STARTTLS failed' },
-  IMAP_AUTH: { transient: false, what: 'the IMAP server refused the login' },
-  IMAP_CONNECTION_LOST: { transient: true, what: 'the IMAP server closed or reset the connection' },
-  IMAP_TIMEOUT: { transient: true, what: 'the IMAP server sent nothing for --timeout, or did not finish an exchange within its deadline' },
-  IMAP_PROTOCOL: { transient: false, what: 'the IMAP server sent something unexpected or refused a command' },
-  IMAP_CLOSED: { transient: true, what: 'the IMAP connection was closed by poplift' },
-  IMAP_FOLDER: { transient: false, what: 'the IMAP server refused to create the folder' },
+  POP3_LOGIN_DELAY: {
+    exit: ExitCode.CONNECT,
+    transient: false,
+    what: 'the POP3 server asks to wait longer between logins',
+    advice: 'run again after the delay its CAPA LOGIN-DELAY names',
+  },
+  POP3_TOO_BIG: {
+    exit: ExitCode.PARTIAL,
+    transient: false,
+    what: 'a message was larger than its listed size allows or than --max-message-size',
+    advice: 'raise --max-message-size if the message is genuine',
+  },
+  POP3_CONNECTION_LOST: {
+    exit: ExitCode.PARTIAL,
+    transient: true,
+    what: 'the POP3 server closed or reset the connection',
+    advice: 'run again to continue',
+  },
+  POP3_TIMEOUT: {
+    exit: ExitCode.PARTIAL,
+    transient: true,
+    what: 'the POP3 server sent nothing for --timeout, or did not finish an exchange within its deadline',
+    advice: 'run again, or raise --timeout for a slow server',
+  },
+  POP3_ERR: {
+    exit: ExitCode.PARTIAL,
+    transient: false,
+    what: 'the POP3 server refused one command',
+    advice: 'run again; the line says what stayed',
+  },
+  POP3_PROTOCOL: {
+    exit: ExitCode.PARTIAL,
+    transient: false,
+    what: 'the POP3 server sent something that is not POP3',
+    advice: "run again; if it persists, ask the server's operator",
+  },
+  POP3_CLOSED: {
+    exit: ExitCode.PARTIAL,
+    transient: true,
+    what: 'the POP3 connection was closed by poplift',
+    advice: 'run again to continue',
+  },
+  IMAP_CONNECT: {
+    exit: ExitCode.CONNECT,
+    transient: true,
+    what: 'the IMAP connection, DNS or greeting failed',
+    advice: 'check the IMAP host, port and TLS setting',
+  },
+  IMAP_GREETING: {
+    exit: ExitCode.CONNECT,
+    transient: false,
+    what: 'an upload connection was greeted by something that is not an IMAP server',
+    advice: 'check the IMAP port and TLS setting',
+  },
+  IMAP_TLS: {
+    exit: ExitCode.CONNECT,
+    transient: false,
+    what: 'IMAP TLS handshake, certificate, or STARTTLS failed',
+    advice: 'check the port and TLS setting, or pass the CA with --imap-ca-file',
+  },
+  IMAP_AUTH: {
+    exit: ExitCode.AUTH,
+    transient: false,
+    what: 'the IMAP server refused the login',
+    advice: 'check the IMAP user name and password, or get a fresh access token',
+  },
+  IMAP_CONNECTION_LOST: {
+    exit: ExitCode.PARTIAL,
+    transient: true,
+    what: 'the IMAP server closed or reset the connection',
+    advice: 'run again to continue',
+  },
+  IMAP_TIMEOUT: {
+    exit: ExitCode.PARTIAL,
+    transient: true,
+    what: 'the IMAP server sent nothing for --timeout, or did not finish an exchange within its deadline',
+    advice: 'run again, or raise --timeout for a slow server',
+  },
+  IMAP_PROTOCOL: {
+    exit: ExitCode.PARTIAL,
+    transient: false,
+    what: 'the IMAP server sent something unexpected or refused a command',
+    advice: "run again; if it persists, ask the server's operator",
+  },
+  IMAP_CLOSED: {
+    exit: ExitCode.PARTIAL,
+    transient: true,
+    what: 'the IMAP connection was closed by poplift',
+    advice: 'run again to continue',
+  },
+  IMAP_FOLDER: {
+    exit: ExitCode.USAGE,
+    transient: false,
+    what: 'the IMAP server refused to create the folder',
+    advice: "check the folder name and the account's rights",
+  },
+  IMAP_FOLDER_MISSING: {
+    exit: ExitCode.PARTIAL,
+    transient: false,
+    what: 'verify: the IMAP folder does not exist, so none of the messages is there',
+    advice: 'give the folder the migration used with --folder',
+  },
   MESSAGES_FAILED: {
+    exit: ExitCode.PARTIAL,
     transient: false,
     what: 'the run finished but some messages failed; they stay on the POP3 server (history and alerts)',
+    advice: 'run again; the failures list says why each failed',
   },
   OAUTH_SIGN_IN: {
+    exit: ExitCode.AUTH,
     transient: false,
     what: 'the OAuth2 sign-in failed or no longer works (revoked, expired, password changed): run poplift login again',
+    advice: 'run the poplift login command the line names',
   },
-  OAUTH_UNREACHABLE: { transient: false, what: 'the OAuth2 authorization server could not be reached or did not answer' },
-  FOLDER_NAME: { transient: false, what: "the folder name breaks the server's or the provider's naming rules" },
-  THROTTLED: { transient: false, what: 'the server throttles beyond what one run waits for: run again later' },
-  DAILY_QUOTA: { transient: false, what: "the account's daily upload or bandwidth quota is reached: run again later" },
-} as const satisfies Record<string, { transient: boolean; what: string }>;
+  OAUTH_UNREACHABLE: {
+    exit: ExitCode.CONNECT,
+    transient: false,
+    what: 'the OAuth2 authorization server could not be reached or did not answer',
+    advice: 'check the network, and run again later',
+  },
+  FOLDER_NAME: {
+    exit: ExitCode.USAGE,
+    transient: false,
+    what: "the folder name breaks the server's or the provider's naming rules",
+    advice: 'choose a folder name the line allows',
+  },
+  THROTTLED: {
+    exit: ExitCode.LATER,
+    transient: false,
+    what: 'the server throttles beyond what one run waits for: run again later',
+    advice: 'run again later (a cron schedule simply does)',
+  },
+  DAILY_QUOTA: {
+    exit: ExitCode.LATER,
+    transient: false,
+    what: "the account's daily upload or bandwidth quota is reached: run again later",
+    advice: 'run again tomorrow (a cron schedule simply does)',
+  },
+} as const satisfies Record<string, { exit: ExitCodeValue; transient: boolean; what: string; advice: string }>;
 
 export type ErrorCodeValue = keyof typeof ERROR_CODES;
 
 /** The codes by name, for branching on them: ErrorCode.POP3_ERR === 'POP3_ERR'. */
 export const ErrorCode = Object.fromEntries(Object.keys(ERROR_CODES).map((k) => [k, k])) as { readonly [K in ErrorCodeValue]: K };
 
-/** Every code with what it means, for documentation and tests. */
-export function errorCodeTable(): ReadonlyArray<{ code: ErrorCodeValue; transient: boolean; what: string }> {
+export interface ErrorCodeRow {
+  code: ErrorCodeValue;
+  exit: ExitCodeValue;
+  transient: boolean;
+  what: string;
+  advice: string;
+}
+
+/** Every code with its exit code, meaning and advice, for documentation and tests. */
+export function errorCodeTable(): readonly ErrorCodeRow[] {
   return (Object.keys(ERROR_CODES) as ErrorCodeValue[]).map((code) => ({ code, ...ERROR_CODES[code] }));
 }
 
+/** The exit code of a run that ends in an error with this code. */
+export function exitCodeOf(code: ErrorCodeValue): ExitCodeValue {
+  return ERROR_CODES[code].exit;
+}
+
+/** The user's next step after an error with this code (docs and `--json`'s `error.advice`). */
+export function adviceOf(code: ErrorCodeValue): string {
+  return ERROR_CODES[code].advice;
+}
+
 export interface PopliftErrorOptions {
-  exitCode: ExitCodeValue;
+  /** Machine-readable reason, stable across releases (used in JSON output); it decides the exit code. */
+  code: ErrorCodeValue;
+  /**
+   * Redundant: the exit code is the code's row's. Still accepted so that
+   * older call sites keep their shape; test/unit/error-codes.test.ts checks
+   * that every value given equals the row's.
+   */
+  exitCode?: ExitCodeValue;
   side?: Side;
   /** host:port of the server concerned, for the one-line message. */
   server?: string;
-  /** Machine-readable reason, stable across releases (used in JSON output). */
-  code?: ErrorCodeValue;
   cause?: unknown;
 }
 
@@ -110,12 +302,12 @@ export class PopliftError extends Error {
   readonly exitCode: ExitCodeValue;
   readonly side: Side | undefined;
   readonly server: string | undefined;
-  readonly code: ErrorCodeValue | undefined;
+  readonly code: ErrorCodeValue;
 
   constructor(message: string, options: PopliftErrorOptions) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'PopliftError';
-    this.exitCode = options.exitCode;
+    this.exitCode = exitCodeOf(options.code);
     this.side = options.side;
     this.server = options.server;
     this.code = options.code;
@@ -124,7 +316,7 @@ export class PopliftError extends Error {
 
 /** A failure that a new connection to the same server may cure (a drop, reset, stall or refused connect). */
 export function isTransient(err: unknown): err is PopliftError {
-  return err instanceof PopliftError && err.code !== undefined && ERROR_CODES[err.code].transient;
+  return err instanceof PopliftError && ERROR_CODES[err.code].transient;
 }
 
 /** The exit code of a run stopped by SIGINT or SIGTERM: 128 + the signal's number, as shells report it. */
@@ -133,7 +325,7 @@ export function signalExitCode(signal: NodeJS.Signals): number {
 }
 
 export function usageError(message: string): PopliftError {
-  return new PopliftError(message, { exitCode: ExitCode.USAGE, code: 'USAGE' });
+  return new PopliftError(message, { code: 'USAGE' });
 }
 
 /** Node's error code on a socket or TLS failure, if any. */
@@ -172,7 +364,6 @@ export function isTlsError(err: unknown): boolean {
 /** A certificate or handshake failure (exit 4): which side, which host, why, and what to do. */
 export function tlsFailure(side: Side, server: string, host: string, err: unknown): PopliftError {
   const code = errnoCode(err) ?? 'unknown';
-  const lower = side.toLowerCase();
   const problem = CERT_PROBLEMS[code];
   let message: string;
   if (problem !== undefined) {
@@ -180,14 +371,14 @@ export function tlsFailure(side: Side, server: string, host: string, err: unknow
     message =
       `TLS to ${side} server ${server} failed: ${problem}${mismatch ? ` "${host}"` : ''} (${code}): ` +
       (mismatch ? 'connect with a name the certificate lists, or ' : '') +
-      `pass the CA certificate that signed it with --${lower}-ca-file <pem>, or skip verification with --${lower}-insecure (not recommended).`;
+      `pass the CA certificate that signed it with ${option(side === 'POP3' ? 'pop3CaFile' : 'imapCaFile')} <pem>, or skip verification with ${option(side === 'POP3' ? 'pop3Insecure' : 'imapInsecure')} (not recommended).`;
   } else {
     const [tls, plain] = PORTS[side];
     message =
       `TLS handshake with ${side} server ${server} failed (${code}): check that this port speaks implicit TLS ` +
       `(${side} over TLS is usually port ${tls}, plain ${side} port ${plain}).`;
   }
-  return new PopliftError(message, { exitCode: ExitCode.CONNECT, side, server, code: `${side}_TLS`, cause: err });
+  return new PopliftError(message, { side, server, code: `${side}_TLS`, cause: err });
 }
 
 /** A failure before the server's greeting (exit 4): nothing was transferred. */
@@ -221,7 +412,7 @@ export function connectFailure(side: Side, server: string, host: string, err: un
       message = `Could not connect to ${side} server ${server} (${detail}): check the ${side} host and port.`;
     }
   }
-  return new PopliftError(message, { exitCode: ExitCode.CONNECT, side, server, code: `${side}_CONNECT`, cause: err });
+  return new PopliftError(message, { side, server, code: `${side}_CONNECT`, cause: err });
 }
 
 /** "host:port" as error messages and traces name a server, with an IPv6 literal in brackets. */

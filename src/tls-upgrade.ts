@@ -5,7 +5,7 @@
  */
 import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
-import { ExitCode, PopliftError, type Side } from './errors.js';
+import { PopliftError, type Side } from './errors.js';
 
 /**
  * The caller's TLS options with the SNI server name for `host`: SNI carries
@@ -68,6 +68,6 @@ export function sentBeforeTls(side: Side, server: string): PopliftError {
   const verb = side === 'POP3' ? 'STLS' : 'STARTTLS';
   return new PopliftError(
     `${side} server ${server} sent data after its ${verb} answer, before the TLS handshake: something on the network path may be injecting commands, so poplift refuses this connection and sends no password. Try again; if it persists, use ${side === 'POP3' ? 'pop3s://' : 'imaps://'} (TLS from the start).`,
-    { exitCode: ExitCode.CONNECT, side, server, code: side === 'POP3' ? 'POP3_TLS' : 'IMAP_TLS' },
+    { side, server, code: side === 'POP3' ? 'POP3_TLS' : 'IMAP_TLS' },
   );
 }

@@ -8,9 +8,9 @@
  */
 import { displayText, jsonLine } from '../display-text.js';
 import type { Command } from 'commander';
-import { ExitCode, PopliftError, signalExitCode } from '../errors.js';
+import { ExitCode, PopliftError, adviceOf, signalExitCode } from '../errors.js';
 import type { MigrationSummary } from '../engine/summary.js';
-import type { VerifyReport } from '../engine/verify.js';
+import { verifyExitCode, type VerifyReport } from '../engine/verify.js';
 import { inShard, parseShard, readBatchFile, validateRow, type BatchRow, type ColumnSpec } from './batch-file.js';
 import type { CliIo } from './cli-io.js';
 import {
@@ -28,7 +28,19 @@ import { verifyPlanned } from './verify-command.js';
 import { isYesNo } from './config.js';
 import { mailboxIdentity } from '../state/mailbox-identity.js';
 import { wholeNumber } from './options.js';
-import { JSON_SCHEMA, roundSeconds, runStatus } from './json-result.js';
+import {
+  JSON_SCHEMA,
+  batchMessageFailed,
+  batchMessageProblem,
+  batchMigrateEnd,
+  batchVerifyEnd,
+  errorExitCode,
+  roundSeconds,
+  runStatus,
+  type BatchEvent,
+  type BatchRowJson,
+  type BatchRowOutcome,
+} from './json-result.js';
 import { count as counted, formatSize, Output, mailboxResultLine, outputSettings, type OutputCliOptions } from './output.js';
 import { renderTable, wrapText, type TableFit } from './batch-table.js';
 
@@ -95,10 +107,16 @@ interface JobResult {
   summary: MigrationSummary | undefined;
   /** With --verify, instead of a summary. */
   report?: VerifyReport;
+  /** For the table: a word or two. */
   status: string;
   ok: boolean;
+  /** The row's own exit code, as `poplift migrate` or `verify` of it would exit. */
+  exitCode: number;
   seconds: number;
+  /** Why the row did not succeed, for the lines below the table. */
   error: string | undefined;
+  /** The error the row ended in, if it ended in one. */
+  thrown?: unknown;
 }
 
 function statusOf(err: unknown): string {
@@ -140,6 +158,11 @@ async function groupBySource(jobs: Job[]): Promise<Job[][]> {
     else groups.set(identities[i]!, [job]);
   });
   return [...groups.values()];
+}
+
+/** What the JSON end event says of a row's result. */
+function outcome(where: BatchRowJson, r: JobResult): BatchRowOutcome {
+  return { where, exitCode: r.exitCode, ok: r.ok, seconds: r.seconds, ...(r.thrown === undefined ? {} : { error: r.thrown }) };
 }
 
 function jobName(plan: MigratePlan): string {
@@ -286,21 +309,21 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
     if (!o.skipBadRows) {
       const message = `${counted(problems.length, 'bad row')} in ${file}; nothing was started. Fix them, or pass --skip-bad-rows to run the others.`;
       output.error(message);
-      if (o.json)
-        io.stdout.write(
-          jsonLine({
-            event: 'summary',
-            schema: JSON_SCHEMA,
-            status: 'usage',
-            exitCode: ExitCode.USAGE,
-            error: { code: 'BAD_ROWS', message },
-          }),
-        );
+      if (o.json) {
+        const event: BatchEvent = {
+          event: 'summary',
+          schema: JSON_SCHEMA,
+          status: runStatus(ExitCode.USAGE),
+          exitCode: ExitCode.USAGE,
+          error: { code: 'BAD_ROWS', message, advice: adviceOf('BAD_ROWS') },
+        };
+        io.stdout.write(jsonLine(event));
+      }
       return ExitCode.USAGE;
     }
   }
 
-  const json = (event: Record<string, unknown>) => {
+  const json = (event: BatchEvent) => {
     if (o.json) io.stdout.write(jsonLine(event));
   };
   const rowIo: CliIo = { stdout: io.stdout, stderr: io.stderr, env: io.env };
@@ -309,7 +332,7 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
   const results: JobResult[] = [];
 
   const runOne = async (id: number, job: Job): Promise<JobResult> => {
-    const where = {
+    const where: BatchRowJson = {
       line: job.row.line,
       row: job.row.index,
       pop3: job.plan.pop3Label,
@@ -323,7 +346,16 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
     const failure = (err: unknown): JobResult => {
       const message = err instanceof Error ? err.message : String(err);
       output.error(`${job.name}: ${message}`);
-      return { job, summary: undefined, status: statusOf(err), ok: false, seconds: (performance.now() - t0) / 1000, error: message };
+      return {
+        job,
+        summary: undefined,
+        status: statusOf(err),
+        ok: false,
+        exitCode: errorExitCode(err),
+        seconds: (performance.now() - t0) / 1000,
+        error: message,
+        thrown: err,
+      };
     };
     let result: JobResult;
     if (o.verify) {
@@ -331,25 +363,15 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
         const report = await verifyPlanned(job.plan, job.options, rowIo, (message) => warn(`${job.name}: ${message}`));
         const ok = report.problems.length === 0;
         const status = ok ? 'all there' : `${report.missing} missing, ${report.altered} altered`;
-        result = { job, summary: undefined, report, status, ok, seconds: (performance.now() - t0) / 1000, error: undefined };
-        for (const p of report.problems) json({ event: 'message-problem', ...where, ...p });
+        const exitCode = verifyExitCode(report);
+        result = { job, summary: undefined, report, status, ok, exitCode, seconds: (performance.now() - t0) / 1000, error: undefined };
+        for (const p of report.problems) json(batchMessageProblem(where, p));
       } catch (err) {
         result = failure(err);
       }
       results.push(result);
       output.mailboxEnded(id, `${job.name}: ${result.status}`, result.ok);
-      json({
-        event: 'end',
-        ...where,
-        status: result.status,
-        ok: result.ok,
-        found: result.report?.found ?? 0,
-        present: result.report?.present ?? 0,
-        missing: result.report?.missing ?? 0,
-        altered: result.report?.altered ?? 0,
-        serverChanged: result.report?.serverChanged ?? 0,
-        seconds: Number(result.seconds.toFixed(3)),
-      });
+      json(batchVerifyEnd(outcome(where, result), result.report));
       return result;
     }
     const context = runContext(job.plan, job.options, rowIo, 'batch', (message) => output.warn(`${job.name}: ${message}`));
@@ -358,39 +380,22 @@ export async function runBatch(file: string, o: BatchCliOptions, io: CliIo, comm
         warn: (message) => warn(`${job.name}: ${message}`),
         onListed: (e) => output.mailboxListed(id, e),
         onProgress: (e) => output.mailboxProgress(id, e),
-        onFailure: (f) => json({ event: 'message-failed', ...where, uidl: f.uidl, side: f.side, reason: f.reason }),
+        onFailure: (f) => json(batchMessageFailed(where, f)),
         stopRequested: signals.stop,
         lockStem: (stem) => {
           if (context) context.lockStem = stem;
         },
       });
       const status = exitCode === 0 ? 'ok' : summary.stopped !== undefined ? 'stopped' : 'incomplete';
-      result = { job, summary, status, ok: exitCode === 0, seconds: (performance.now() - t0) / 1000, error: summary.stopped };
+      result = { job, summary, status, ok: exitCode === 0, exitCode, seconds: (performance.now() - t0) / 1000, error: summary.stopped };
       if (context && !signals.stop()) await recordOutcome(context, { summary, exitCode });
     } catch (err) {
       result = failure(err);
-      if (context && !lockedByAnotherRun(err))
-        await recordOutcome(context, { exitCode: err instanceof PopliftError ? err.exitCode : 1, error: err });
+      if (context && !lockedByAnotherRun(err)) await recordOutcome(context, { exitCode: errorExitCode(err), error: err });
     }
     results.push(result);
     output.mailboxEnded(id, mailboxResultLine(job.name, result.summary, result.status), result.ok);
-    const s = result.summary;
-    json({
-      event: 'end',
-      ...where,
-      status: result.status,
-      ok: result.ok,
-      ...(result.error === undefined ? {} : { error: result.error }),
-      found: s?.found ?? 0,
-      appended: s?.appended ?? 0,
-      junk: s?.junk ?? 0,
-      duplicates: s?.duplicates ?? 0,
-      failed: s?.failed ?? 0,
-      bytes: s?.bytes ?? 0,
-      deleted: s?.deleted ?? 0,
-      dryRun: s?.dryRun ?? Boolean(job.options.dryRun),
-      seconds: Number(result.seconds.toFixed(3)),
-    });
+    json(batchMigrateEnd(outcome(where, result), result.summary, Boolean(job.options.dryRun)));
     return result;
   };
 

@@ -44,14 +44,12 @@ function grantFailure(err: unknown, provider: string, account: string): never {
               ? 'the provider refused the scopes; check the application registration (docs/oauth.md)'
               : 'see docs/oauth.md';
     throw new PopliftError(`Signing in ${account} with ${provider} failed: ${err.message}; ${advice}.`, {
-      exitCode: ExitCode.AUTH,
       code: 'OAUTH_SIGN_IN',
       cause: err,
     });
   }
   if (err instanceof OAuthHttpError)
     throw new PopliftError(`Signing in ${account} with ${provider} failed: ${new URL(err.url).host} ${err.message}; try again later.`, {
-      exitCode: ExitCode.CONNECT,
       code: 'OAUTH_UNREACHABLE',
       cause: err,
     });
@@ -128,7 +126,7 @@ export async function runLogin(provider: string | undefined, account: string | u
   if (flow !== 'app' && tokens.refreshToken === undefined)
     throw new PopliftError(
       `${resolved.name} gave no refresh token for ${account}, so later runs could not sign in by themselves; check that the scopes include offline access (docs/oauth.md).`,
-      { exitCode: ExitCode.AUTH, code: 'OAUTH_SIGN_IN' },
+      { code: 'OAUTH_SIGN_IN' },
     );
   const path = writeSignIn(stateDir, {
     version: 1,

@@ -14,6 +14,8 @@ import type { CliIo } from './cli-io.js';
 import { completionScript, SHELLS } from './completion.js';
 import { allOptionNames, applySettings } from './config.js';
 import { errorJson } from './json-result.js';
+// Registers the flags that driver and engine messages name.
+import './option-hints.js';
 import type { LoginCliOptions } from './login-command.js';
 import type { MigrateCliOptions } from './migrate-command.js';
 import type { NotifyCliOptions } from './run-record.js';
@@ -272,7 +274,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.OK;
       // commander has already printed its message.
-      return fail(new PopliftError(err.message.replace(/^error: /, ''), { exitCode: ExitCode.USAGE, code: 'USAGE' }), ExitCode.USAGE);
+      return fail(new PopliftError(err.message.replace(/^error: /, ''), { code: 'USAGE' }), ExitCode.USAGE);
     }
     if (err instanceof PopliftError) {
       const { wasAlreadyReported } = await import('./run-record.js');

@@ -130,7 +130,7 @@ export async function recordOutcome(
     exitCode,
     error:
       error instanceof PopliftError
-        ? { code: error.code ?? 'ERROR', message: error.message }
+        ? { code: error.code, message: error.message }
         : error instanceof Error
           ? { code: 'ERROR', message: error.message }
           : exitCode === 1 && summary !== undefined

@@ -13,6 +13,7 @@ import { lockHolder } from '../state/lock.js';
 import { stateDirectory } from '../state/state-dir.js';
 import type { CliIo } from './cli-io.js';
 import { wholeNumber } from './options.js';
+import { mailboxStatusJson, statusJson, type MailboxStatusJson } from './json-result.js';
 
 export interface StatusCliOptions {
   json?: boolean;
@@ -20,42 +21,12 @@ export interface StatusCliOptions {
   runs?: string;
 }
 
-/** The schema of `poplift status --json` (docs/usage.md). */
-export const STATUS_SCHEMA = 1;
-
-export interface MailboxStatus {
-  pop3: string;
-  imap: string;
-  folder: string;
-  /** ok: the last run succeeded; failing: an alert is out; failed: the last run failed, not (yet) failing; unknown: no finished run. */
-  status: 'ok' | 'failing' | 'failed' | 'unknown';
-  lastRun: RunRecord | null;
-  lastSuccess: string | null;
-  lastError: { at: string; code: string; message: string } | null;
-  failuresInARow: number;
-  movedToday: number;
-  movedTotal: number;
-  running: { pid: number; host: string; since: string } | null;
-  nextPoll: string | null;
-  runs: RunRecord[];
-}
+/** One mailbox as `poplift status` shows it: the public shape of `status --json` (json-result.ts). */
+export type MailboxStatus = MailboxStatusJson;
 
 function statusOf(health: MailboxHealth, stateDir: string, today: string, runs: RunRecord[]): MailboxStatus {
-  const last = health.lastRun;
   const holder = health.lockStem === undefined ? undefined : lockHolder(join(stateDir, health.lockStem));
-  return {
-    ...health.mailbox,
-    status: health.alerting ? 'failing' : last === undefined ? 'unknown' : last.exitCode === 0 || last.exitCode === 6 ? 'ok' : 'failed',
-    lastRun: last ?? null,
-    lastSuccess: health.lastSuccess ?? null,
-    lastError: health.lastError ?? null,
-    failuresInARow: health.failures,
-    movedToday: health.movedByDay[today] ?? 0,
-    movedTotal: health.movedTotal,
-    running: holder === undefined ? null : { pid: holder.pid, host: holder.host, since: holder.started },
-    nextPoll: health.nextPoll ?? null,
-    runs,
-  };
+  return mailboxStatusJson(health, today, holder, runs);
 }
 
 export function mailboxStatuses(stateDir: string, runs: number, now = new Date()): MailboxStatus[] {
@@ -94,12 +65,11 @@ export function runStatus(o: StatusCliOptions, io: CliIo): number {
   } catch (err) {
     if (err instanceof PopliftError) throw err;
     throw new PopliftError(`Cannot read the state directory ${stateDir}: ${(err as Error).message}`, {
-      exitCode: ExitCode.USAGE,
       code: 'STATE',
     });
   }
   if (o.json) {
-    io.stdout.write(jsonLine({ schema: STATUS_SCHEMA, stateDir, mailboxes }));
+    io.stdout.write(jsonLine(statusJson(stateDir, mailboxes)));
     return ExitCode.OK;
   }
   if (mailboxes.length === 0) io.stdout.write(`No runs recorded in ${stateDir} yet.\n`);

@@ -8,7 +8,7 @@
  * equal size do not make two messages one.
  */
 import { copyDigests, judgeCopy, movedLinesDigest, type CopyDigests } from '../message/copy-rule.js';
-import { contentKeyOfMessage, indexKeyOf } from '../message/identity-key.js';
+import { contentKeyOfMessage, indexKeyOf, isFallbackKey } from '../message/identity-key.js';
 import { lineSketch } from '../message/line-sketch.js';
 import type { FolderIndex, IndexedMessage } from '../store/mail-store.js';
 
@@ -32,7 +32,7 @@ export type CopyKeys = Map<number, KnownCopy>;
 /** A fallback key made from header fields and a size (a dry run that read only headers): `fb:<digest>/<size>`. */
 function sizeOfHeaderKey(key: string): number | undefined {
   const slash = key.indexOf('/');
-  return key.startsWith('fb:') && slash !== -1 ? Number(key.slice(slash + 1)) : undefined;
+  return isFallbackKey(key) && slash !== -1 ? Number(key.slice(slash + 1)) : undefined;
 }
 
 export class CopyLookup {
@@ -68,7 +68,7 @@ export class CopyLookup {
   async copies(keys: readonly string[]): Promise<IndexedMessage[]> {
     const [key] = keys;
     const candidates = this.candidates(keys);
-    if (key === undefined || !key.startsWith('fb:') || candidates.length === 0) return candidates;
+    if (key === undefined || !isFallbackKey(key) || candidates.length === 0) return candidates;
     const size = sizeOfHeaderKey(key);
     if (size !== undefined) return candidates.filter((m) => m.size === size);
     await this.learn(candidates);

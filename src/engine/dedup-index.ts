@@ -1,5 +1,5 @@
 import { judgeCopy, type CopyDigests } from '../message/copy-rule.js';
-import { indexKeyOf } from '../message/identity-key.js';
+import { indexKeyOf, isFallbackKey } from '../message/identity-key.js';
 import { lineSketch, similarity } from '../message/line-sketch.js';
 import type { IndexedMessage } from '../store/mail-store.js';
 import type { CopyLookup } from './copy-lookup.js';
@@ -249,7 +249,7 @@ export class DedupIndex {
       }
     }
     // A fallback key is found only on a copy with the same body: its size may differ by what the server changed.
-    const byContent = key.startsWith('fb:');
+    const byContent = isFallbackKey(key);
     const same = existing.find((m) => byContent || ofSize(m));
     const copy = same ?? existing[0]!;
     return { uidl, key, keptIn: 'destination', keptAs: `UID ${copy.uid}`, keptUid: copy.uid, sizeDiffers: same === undefined };

@@ -22,6 +22,7 @@ import type { FolderIndex, IndexedMessage, MailSource } from '../store/mail-stor
 import type { Ledger } from './ledger.js';
 import type { Sessions } from './sessions.js';
 import { storedChangedReason } from './unproven-reasons.js';
+import { option } from '../option-hint.js';
 
 export interface DeleteOptions {
   dryRun: boolean;
@@ -206,7 +207,7 @@ async function provenCopies(
     const { source } = await sessions.openSource();
     options.warnOnce(
       'delete-different',
-      `${missed.length} message(s) stay on POP3 server ${source.server}: no copy in the folder is the same message (first: ${missed[0]}); run poplift verify --deep to see them.`,
+      `${missed.length} message(s) stay on POP3 server ${source.server}: no copy in the folder is the same message (first: ${missed[0]}); run poplift verify ${option('deep')} to see them.`,
     );
     // The run's own check shows these are not in the folder: the run is not done (exit 1).
     for (const uidl of missed) {

@@ -3,6 +3,7 @@
  * plan (what the journal vouches for, what must be moved, what an earlier
  * run left unknown or failed for good).
  */
+import { option } from '../option-hint.js';
 import { sketchFromText } from '../message/line-sketch.js';
 import { markedAsSpam } from '../message/spam-verdict.js';
 import type { JournalState, KnownMessage } from '../state/journal.js';
@@ -207,7 +208,7 @@ async function lookForMissing(run: MigrateRun, opened: Opened, vouched: (uidl: s
     const one = gone.length === 1;
     run.warnOnce(
       'missing-from-folder',
-      `${one ? '1 message' : `${gone.length} messages`} copied earlier by poplift ${one ? 'is' : 'are'} no longer in IMAP folder '${summary.folder}' (deleted there?); ${one ? 'it was' : 'they were'} not copied again: run with --recopy-missing to copy ${one ? 'it' : 'them'} again.`,
+      `${one ? '1 message' : `${gone.length} messages`} copied earlier by poplift ${one ? 'is' : 'are'} no longer in IMAP folder '${summary.folder}' (deleted there?); ${one ? 'it was' : 'they were'} not copied again: run with ${option('recopyMissing')} to copy ${one ? 'it' : 'them'} again.`,
     );
   }
   return new Set();
@@ -241,7 +242,7 @@ export async function prepareMoves(run: MigrateRun, opened: Opened): Promise<voi
       {
         uidl: u,
         side,
-        reason: `skipped: the ${side} server dropped the connection on this message in ${runs} runs in a row; it stays on the POP3 server (run poplift with --retry-failed to try it again).`,
+        reason: `skipped: the ${side} server dropped the connection on this message in ${runs} runs in a row; it stays on the POP3 server (run poplift with ${option('retryFailed')} to try it again).`,
       },
       first.size(u)!,
       true,

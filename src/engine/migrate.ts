@@ -11,6 +11,7 @@
  * (migrate-plan.ts), the passes and later source sessions
  * (migrate-passes.ts), then confirm, delete and finish (migrate-report.ts).
  */
+import { option } from '../option-hint.js';
 import type { StoreEndpoints } from '../store/mail-store.js';
 import { login, planPart, prepareMoves, route } from './migrate-plan.js';
 import { laterSessions, moveAll } from './migrate-passes.js';
@@ -34,7 +35,7 @@ export async function migrateMailbox(endpoints: StoreEndpoints, options: Migrate
       if (levels === undefined)
         return {
           lane: undefined,
-          whyNot: `IMAP server ${destination.server} marks no folder as the junk folder (no \\Junk special-use attribute, RFC 6154); name the folder with --junk <folder>, or give --junk off.`,
+          whyNot: `IMAP server ${destination.server} marks no folder as the junk folder (no \\Junk special-use attribute, RFC 6154); name the folder with ${option('junk')} <folder>, or give ${option('junk')} off.`,
         };
       if (levels.join('/') === folder) return { lane: undefined };
       return { lane: { levels, journal: junk.journal(levels) } };

@@ -15,6 +15,7 @@ import type { FolderWatch } from './folder-watch.js';
 import { Reclaimer } from './reclaim.js';
 import type { Destination, TransferContext, TransferOptions } from './transfer-context.js';
 import { ambiguousReason, rebuiltReason, storedChangedReason } from './unproven-reasons.js';
+import { option } from '../option-hint.js';
 
 interface Pending {
   uidl: string;
@@ -60,7 +61,7 @@ class TransferPass {
     ledger.failed({ uidl, side, reason }, bytes);
     const failed = ledger.summary.failed;
     if (this.options.maxErrors !== undefined && failed >= this.options.maxErrors) {
-      stop.stop('max-errors', `${failed} messages failed, the --max-errors limit; the rest were not tried.`);
+      stop.stop('max-errors', `${failed} messages failed, the ${option('maxErrors')} limit; the rest were not tried.`);
     }
   }
 

@@ -2,7 +2,8 @@
  * The first steps of a folder's check: both logins, the source's listing,
  * the folder opened (read-only) and indexed.
  */
-import { ExitCode, PopliftError } from '../errors.js';
+import { option } from '../option-hint.js';
+import { PopliftError } from '../errors.js';
 import type { FolderIndex } from '../store/mail-store.js';
 import { CopyLookup } from './copy-lookup.js';
 import { scanIndex } from './folder-index.js';
@@ -76,8 +77,8 @@ export async function openTheFolder(run: VerifyRun): Promise<boolean> {
     const names = await destination.listFolders().catch(() => []);
     const shown = names.slice(0, 20).join(', ') + (names.length > 20 ? `, and ${names.length - 20} more` : '');
     throw new PopliftError(
-      `IMAP folder '${report.folder}' does not exist on IMAP server ${destination.server}${names.length > 0 ? `; the account has: ${shown}` : ''}. Give the folder with --folder ('/' separates levels).`,
-      { exitCode: ExitCode.PARTIAL, side: 'IMAP', server: destination.server, code: 'IMAP_FOLDER' },
+      `IMAP folder '${report.folder}' does not exist on IMAP server ${destination.server}${names.length > 0 ? `; the account has: ${shown}` : ''}. Give the folder with ${option('folder')} ('/' separates levels).`,
+      { side: 'IMAP', server: destination.server, code: 'IMAP_FOLDER_MISSING' },
     );
   }
   return true;
@@ -99,7 +100,7 @@ export async function indexFolder(run: VerifyRun): Promise<void> {
   if (run.deep && !options.deep) {
     report.deep = true;
     run.warn(
-      `IMAP server ${destination.server} serves each message rebuilt from what it stored (WildDuck), so a copy's size proves nothing: every message was read whole and judged by the copy rule, as with --deep.`,
+      `IMAP server ${destination.server} serves each message rebuilt from what it stored (WildDuck), so a copy's size proves nothing: every message was read whole and judged by the copy rule, as with ${option('deep')}.`,
     );
   }
   run.useTop = !run.deep && run.source!.readsHeaders;

@@ -6,7 +6,7 @@
  */
 import { copyDigests } from '../message/copy-rule.js';
 import { headerBlock, parseHeaders } from '../message/headers.js';
-import { identityKey } from '../message/identity-key.js';
+import { identityKey, isFallbackKey } from '../message/identity-key.js';
 import { messageKeys } from '../message/prepared-message.js';
 import { judgeBatch } from './verify-judge.js';
 import type { VerifyRun } from './verify-run.js';
@@ -88,7 +88,7 @@ function onMessage(run: VerifyRun, now: number, content: Buffer): Promise<void> 
   const copies = run.lookup.candidates([keys.key, ...keys.altKeys]);
   const base = { ...described, size: content.length, key: keys.key };
   // A fallback key finds only the messages with its header fields: which is its copy, if any, only bytes tell.
-  const byHeadersOnly = keys.key.startsWith('fb:');
+  const byHeadersOnly = isFallbackKey(keys.key);
   if (!run.useTop && !run.judgeEvery) run.count(keys.key);
   if (copies.length === 0) {
     run.problem({ problem: 'missing', ...base, copies: [] }, `No message with its key (${keys.key}) is in the folder.`);

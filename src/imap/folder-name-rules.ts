@@ -8,6 +8,7 @@
  * become two levels (or be refused), and providers add rules of their own.
  */
 import type { ProviderProfile } from './provider-profile.js';
+import { option } from '../option-hint.js';
 
 export interface FolderNameProblem {
   /** The level concerned, as the user wrote it. */
@@ -63,5 +64,5 @@ export function folderNameProblems(levels: readonly string[], context: FolderNam
 export function describeFolderNameProblems(levels: readonly string[], problems: readonly FolderNameProblem[]): string | undefined {
   if (problems.length === 0) return undefined;
   const each = problems.map((p) => `'${p.level}' ${p.reason}`).join('; ');
-  return `the folder '${levels.join('/')}' cannot be created: ${each}. Choose another --folder.`;
+  return `the folder '${levels.join('/')}' cannot be created: ${each}. Choose another ${option('folder')}.`;
 }

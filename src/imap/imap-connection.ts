@@ -142,7 +142,7 @@ export class ImapConnection {
         exitCode: ExitCode.CONNECT,
         side: 'IMAP',
         server: this.server,
-        code: 'IMAP_PROTOCOL',
+        code: 'IMAP_GREETING',
       });
     }
     this.greetingText = line;

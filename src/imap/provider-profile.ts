@@ -5,6 +5,7 @@
  * profile is chosen from the user's --profile, else from what the server
  * showed (host name, greeting, capabilities).
  */
+import { option } from '../option-hint.js';
 
 export const PROFILE_NAMES = ['gmail', 'm365', 'yahoo', 'zoho', 'generic'] as const;
 export type ProfileName = (typeof PROFILE_NAMES)[number];
@@ -155,7 +156,11 @@ export function detectProfile(evidence: ServerEvidence): DetectedProfile {
 }
 
 /** The profile in force: the user's choice, or what the server showed when the choice is `auto` (or none). */
-export function resolveProfile(choice: ProfileChoice | undefined, evidence: ServerEvidence, optionName = '--profile'): DetectedProfile {
+export function resolveProfile(
+  choice: ProfileChoice | undefined,
+  evidence: ServerEvidence,
+  optionName = option('profile'),
+): DetectedProfile {
   if (choice !== undefined && choice !== 'auto') return { profile: PROFILES[choice], reason: `set by ${optionName}` };
   return detectProfile(evidence);
 }

@@ -10,7 +10,7 @@
  * bandwidth limits.", "NO [ALERT] Too many simultaneous connections.",
  * and the RFC 2449/3206 POP3 codes [LOGIN-DELAY], [IN-USE], [SYS/TEMP].
  */
-import { ExitCode, PopliftError, type Side } from '../errors.js';
+import { PopliftError, type Side } from '../errors.js';
 
 /** One server answer, split: IMAP `A1 NO [CODE] text` or POP3 `-ERR [CODE] text`. */
 export interface ServerAnswer {
@@ -174,7 +174,6 @@ export function runLaterReason(side: Side, server: string, signal: ServerSignal,
 /** The error a run ends with when it stops for later: exit 6, code DAILY_QUOTA or THROTTLED. */
 export function runLaterError(side: Side, server: string, signal: ServerSignal, resumeAfter: Date | undefined): PopliftError {
   return new PopliftError(runLaterReason(side, server, signal, resumeAfter), {
-    exitCode: ExitCode.LATER,
     side,
     server,
     code: signal.kind === 'daily-quota' ? 'DAILY_QUOTA' : 'THROTTLED',

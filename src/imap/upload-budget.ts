@@ -4,6 +4,7 @@
  * or a provider that throttles a fast client (Microsoft 365). Pure: the
  * caller passes the clock and does the waiting.
  */
+import { option } from '../option-hint.js';
 
 /** An upload pace: octets per second or messages per second. */
 export type RateLimit = { bytesPerSecond: number } | { messagesPerSecond: number };
@@ -52,7 +53,7 @@ export class UploadBudget {
   /** The summary's "stopped" sentence once admits() said no. */
   stopReason(): string {
     const mib = ((this.limits.maxBytesPerRun ?? 0) / 1024 / 1024).toFixed(1).replace(/\.0$/, '');
-    return `--max-bytes-per-run reached (${mib} MiB uploaded in this run): what is done is recorded; run again to go on.`;
+    return `${option('maxBytesPerRun')} reached (${mib} MiB uploaded in this run): what is done is recorded; run again to go on.`;
   }
 }
 

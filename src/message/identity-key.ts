@@ -199,9 +199,18 @@ export function indexKey(fields: HeaderField[]): string {
   return `fh:${fallbackHeaderDigest(fields)}`;
 }
 
+/**
+ * Whether a dedup key is a fallback key (`fb:`: no Message-ID, headers and
+ * body digests), which headers alone cannot prove: a copy found by it must
+ * be compared by content.
+ */
+export function isFallbackKey(key: string): boolean {
+  return key.startsWith('fb:');
+}
+
 /** The index key under which a copy with key `key` is found (see indexKey). */
 export function indexKeyOf(key: string): string {
-  if (!key.startsWith('fb:')) return key;
+  if (!isFallbackKey(key)) return key;
   const dot = key.indexOf('.');
   return dot === -1 ? key : `fh:${key.slice(3, dot)}`;
 }

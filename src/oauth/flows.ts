@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { postOrGet } from './http.js';
 import type { OAuthProvider } from './provider.js';
+import { option } from '../option-hint.js';
 
 export interface TokenSet {
   accessToken: string;
@@ -73,7 +74,7 @@ export function refreshTokens(provider: OAuthProvider, refreshToken: string, tim
 
 export function clientCredentials(provider: OAuthProvider, timeoutMs: number): Promise<TokenSet> {
   if (provider.clientSecret === undefined)
-    throw new OAuthGrantError('invalid_client', 'client credentials need the application secret (--client-secret-file)');
+    throw new OAuthGrantError('invalid_client', `client credentials need the application secret (${option('clientSecretFile')})`);
   return tokenRequest(provider, { grant_type: 'client_credentials', scope: provider.appScopes.join(' ') }, timeoutMs);
 }
 
@@ -122,7 +123,7 @@ function listen(server: Server): Promise<number> {
  */
 export async function authorizationCodeFlow(provider: OAuthProvider, io: FlowIo): Promise<TokenSet> {
   if (provider.authorizationEndpoint === undefined)
-    throw new OAuthGrantError('unsupported_grant_type', `${provider.name} has no authorization endpoint (use --flow device)`);
+    throw new OAuthGrantError('unsupported_grant_type', `${provider.name} has no authorization endpoint (use ${option('flow')} device)`);
   const { verifier, challenge } = pkcePair();
   const state = base64url(randomBytes(16));
   let settle!: (result: { code: string } | { error: Error }) => void;
@@ -214,7 +215,7 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
 /** RFC 8628: show a code to enter elsewhere, then poll the token endpoint as the server paces it. */
 export async function deviceFlow(provider: OAuthProvider, io: FlowIo): Promise<TokenSet> {
   if (provider.deviceAuthorizationEndpoint === undefined)
-    throw new OAuthGrantError('unsupported_grant_type', `${provider.name} offers no device sign-in (use --flow browser)`);
+    throw new OAuthGrantError('unsupported_grant_type', `${provider.name} offers no device sign-in (use ${option('flow')} browser)`);
   const reply = await postOrGet(
     provider.deviceAuthorizationEndpoint,
     { ...clientAuth(provider), scope: provider.scopes.join(' ') },

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { usageError } from '../errors.js';
 import { postOrGet } from './http.js';
+import { option } from '../option-hint.js';
 
 export interface OAuthProvider {
   /** `google`, `microsoft`, or the provider file's `name` (else its path). */
@@ -118,7 +119,7 @@ async function discover(issuer: string, timeoutMs: number): Promise<Record<strin
 export async function loadProvider(choice: ProviderChoice, timeoutMs: number): Promise<OAuthProvider> {
   const needId = (name: string): string => {
     if (choice.clientId === undefined)
-      throw usageError(`Signing in with ${name} needs your application's client id: give --client-id (see docs/oauth.md).`);
+      throw usageError(`Signing in with ${name} needs your application's client id: give ${option('clientId')} (see docs/oauth.md).`);
     return choice.clientId;
   };
   if (choice.provider === 'google') {
@@ -154,7 +155,7 @@ export async function loadProvider(choice: ProviderChoice, timeoutMs: number): P
   const authorization = pick('authorization_endpoint');
   const device = pick('device_authorization_endpoint');
   const clientId = choice.clientId ?? text(file.client_id, 'client_id', path);
-  if (clientId === undefined) throw usageError(`OAuth provider file ${path}: give client_id, or --client-id.`);
+  if (clientId === undefined) throw usageError(`OAuth provider file ${path}: give client_id, or ${option('clientId')}.`);
   const params = file.authorization_params;
   if (params !== undefined && (typeof params !== 'object' || params === null || Object.values(params).some((v) => typeof v !== 'string')))
     throw usageError(`OAuth provider file ${path}: authorization_params must map names to strings.`);

@@ -4,7 +4,7 @@
  * written back before it is used, and a sign-in the provider no longer
  * honours reported once, with the command that renews it.
  */
-import { ExitCode, PopliftError, type Side } from '../errors.js';
+import { PopliftError, type Side } from '../errors.js';
 import { clientCredentials, OAuthGrantError, refreshTokens, type TokenSet } from './flows.js';
 import { OAuthHttpError } from './http.js';
 import { readSignIn, signInPath, withRefreshLock, writeSignIn, type StoredSignIn } from './token-store.js';
@@ -31,14 +31,13 @@ function fresh(record: StoredSignIn, now = Date.now()): boolean {
 function signInError(side: Side, record: StoredSignIn, err: OAuthGrantError): PopliftError {
   return new PopliftError(
     `${side}: the stored OAuth2 sign-in for ${record.account} (${record.provider.name}) no longer works (${err.error}); sign in again with: ${loginCommand(record)}`,
-    { exitCode: ExitCode.AUTH, side, code: 'OAUTH_SIGN_IN', cause: err },
+    { side, code: 'OAUTH_SIGN_IN', cause: err },
   );
 }
 
 function unreachable(side: Side, record: StoredSignIn, err: OAuthHttpError): PopliftError {
   const host = new URL(err.url).host;
   return new PopliftError(`${side}: the OAuth2 token endpoint ${host} for ${record.account} ${err.message}; try again later.`, {
-    exitCode: ExitCode.CONNECT,
     side,
     code: 'OAUTH_UNREACHABLE',
     cause: err,
@@ -63,7 +62,6 @@ export async function storedTokenSource(
         throw new PopliftError(
           `${side}: the stored OAuth2 sign-in for ${account} was removed (poplift logout?); sign in again with: ${loginCommand(record!)}`,
           {
-            exitCode: ExitCode.AUTH,
             side,
             code: 'OAUTH_SIGN_IN',
           },

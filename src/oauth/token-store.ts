@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, constants, openSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { ExitCode, PopliftError } from '../errors.js';
+import { PopliftError } from '../errors.js';
 import { readNoFollow, replaceFile } from '../state/private-file.js';
 import { ensureStateDirectory, stateFsError } from '../state/state-dir.js';
 import type { OAuthProvider } from './provider.js';
@@ -44,7 +44,6 @@ export function readSignIn(path: string): StoredSignIn | undefined {
       throw new PopliftError(
         `${path} is a symbolic link; poplift does not follow links in its state directory. Remove it and sign in again.`,
         {
-          exitCode: ExitCode.USAGE,
           code: 'STATE',
         },
       );
@@ -53,7 +52,6 @@ export function readSignIn(path: string): StoredSignIn | undefined {
   if (file === undefined) return undefined;
   if (typeof process.getuid === 'function' && file.uid !== process.getuid())
     throw new PopliftError(`${path} belongs to another user; poplift uses only sign-ins this user stored. Remove it and sign in again.`, {
-      exitCode: ExitCode.USAGE,
       code: 'STATE',
     });
   try {
@@ -63,7 +61,6 @@ export function readSignIn(path: string): StoredSignIn | undefined {
     return record as StoredSignIn;
   } catch (err) {
     throw new PopliftError(`${path} is not a sign-in poplift can read (${(err as Error).message}); run poplift login again.`, {
-      exitCode: ExitCode.USAGE,
       code: 'STATE',
     });
   }
@@ -124,7 +121,6 @@ export async function withRefreshLock<T>(path: string, f: () => Promise<T>): Pro
       }
       if (Date.now() > deadline)
         throw new PopliftError(`Another run has held ${lock} for 30 s while refreshing an OAuth2 token; run poplift again.`, {
-          exitCode: ExitCode.LOCKED,
           code: 'LOCKED',
         });
       await new Promise((r) => setTimeout(r, 100));

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { linkSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { ExitCode, PopliftError } from '../errors.js';
+import { PopliftError } from '../errors.js';
 import { readStateFile, stateFsError } from './state-dir.js';
 
 export interface LockInfo {
@@ -122,12 +122,12 @@ export function lockedError(mailbox: string, holder: LockInfo, path: string): Po
   if (holder.pid === process.pid && holder.host === hostname()) {
     return new PopliftError(
       `This poplift process already holds the lock for ${mailbox} (lock file ${path}): the mailbox is named twice in one run; name it once.`,
-      { exitCode: ExitCode.LOCKED, code: 'LOCKED' },
+      { code: 'LOCKED' },
     );
   }
   return new PopliftError(
     `Another poplift run holds the lock for ${mailbox}: PID ${holder.pid} on ${holder.host}, started ${holder.started} (lock file ${path}). Wait for it to finish.`,
-    { exitCode: ExitCode.LOCKED, code: 'LOCKED' },
+    { code: 'LOCKED' },
   );
 }
 
@@ -199,7 +199,6 @@ export class MailboxLock {
         return new MailboxLock(path, info);
       }
       throw new PopliftError(`Could not take the lock ${stem}.*.lock; other runs keep claiming it. Run poplift again.`, {
-        exitCode: ExitCode.LOCKED,
         code: 'LOCKED',
       });
     } catch (err) {

@@ -14,7 +14,7 @@
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
-import { ExitCode, PopliftError } from '../errors.js';
+import { PopliftError } from '../errors.js';
 import { lockedError, processStartTime, type LockInfo } from './lock.js';
 
 /** sun_path's 108 bytes less the leading NUL of an abstract name. */
@@ -127,7 +127,6 @@ export class MachineLock {
       server.close();
       if (err.code !== 'EADDRINUSE') {
         throw new PopliftError(`Cannot take the machine-wide lock for ${mailbox} (${err.code ?? err.message}); run poplift again.`, {
-          exitCode: ExitCode.LOCKED,
           code: 'LOCKED',
           cause: err,
         });
@@ -138,14 +137,13 @@ export class MachineLock {
       if (holder === undefined) {
         throw new PopliftError(
           `Another process holds the machine-wide lock for ${mailbox} and does not say which run it is; wait for it to finish.`,
-          { exitCode: ExitCode.LOCKED, code: 'LOCKED' },
+          { code: 'LOCKED' },
         );
       }
       const asClaim: LockInfo = { pid: holder.pid, host: holder.host, started: holder.started, mailbox };
       throw lockedError(mailbox, asClaim, holder.lockFile ?? 'in another state directory');
     }
     throw new PopliftError(`Could not take the machine-wide lock for ${mailbox}; other runs keep claiming it. Run poplift again.`, {
-      exitCode: ExitCode.LOCKED,
       code: 'LOCKED',
     });
   }

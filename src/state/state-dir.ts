@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { constants, lstatSync, mkdirSync, openSync, readFileSync, closeSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { ExitCode, PopliftError, usageError } from '../errors.js';
+import { PopliftError, usageError } from '../errors.js';
+import { option } from '../option-hint.js';
 
 /** $XDG_STATE_HOME/poplift, else ~/.local/state/poplift, unless --state-dir names another. */
 export function stateDirectory(explicit: string | undefined, env: NodeJS.ProcessEnv): string {
@@ -20,20 +21,20 @@ function advice(code: string | undefined): string {
     case 'EFBIG':
       return 'the disk (or your quota) is full; free some space and run poplift again (what is done is kept)';
     case 'EROFS':
-      return 'the file system is read-only; choose a writable --state-dir';
+      return `the file system is read-only; choose a writable ${option('stateDir')}`;
     case 'EACCES':
     case 'EPERM':
-      return 'permission denied; fix its permissions or choose another --state-dir';
+      return `permission denied; fix its permissions or choose another ${option('stateDir')}`;
     case 'EISDIR':
-      return 'a directory is in the way; remove it or choose another --state-dir';
+      return `a directory is in the way; remove it or choose another ${option('stateDir')}`;
     case 'ENOTDIR':
-      return 'a file is in the way where a directory should be; choose another --state-dir';
+      return `a file is in the way where a directory should be; choose another ${option('stateDir')}`;
     case 'ENOENT':
-      return 'it does not exist and cannot be created there; choose another --state-dir';
+      return `it does not exist and cannot be created there; choose another ${option('stateDir')}`;
     case 'ELOOP':
       return 'a symbolic link is in the way, and poplift does not follow links in the state directory; remove it';
     default:
-      return 'choose another --state-dir';
+      return `choose another ${option('stateDir')}`;
   }
 }
 
@@ -46,7 +47,6 @@ export function stateFsError(err: unknown, path: string, action: string): Poplif
   if (err instanceof PopliftError) return err;
   const code = (err as NodeJS.ErrnoException).code;
   return new PopliftError(`Cannot ${action} ${path} in the state directory (${code ?? (err as Error).message}): ${advice(code)}.`, {
-    exitCode: ExitCode.USAGE,
     code: 'STATE',
     cause: err,
   });
@@ -54,7 +54,7 @@ export function stateFsError(err: unknown, path: string, action: string): Poplif
 
 /** The refusal of a state directory poplift will not use (exit 2, code STATE). */
 function refusedDirectory(dir: string, why: string): PopliftError {
-  return new PopliftError(`Cannot use the state directory ${dir}: ${why}.`, { exitCode: ExitCode.USAGE, code: 'STATE' });
+  return new PopliftError(`Cannot use the state directory ${dir}: ${why}.`, { code: 'STATE' });
 }
 
 /**
@@ -80,19 +80,22 @@ export function ensureStateDirectory(dir: string): void {
     throw usageError(`Cannot use the state directory ${dir} (${code ?? (err as Error).message}): ${advice(code)}.`);
   }
   if (st.isSymbolicLink()) {
-    throw refusedDirectory(dir, 'it is a symbolic link, which poplift does not follow there; name the directory itself with --state-dir');
+    throw refusedDirectory(
+      dir,
+      `it is a symbolic link, which poplift does not follow there; name the directory itself with ${option('stateDir')}`,
+    );
   }
   const uid = process.getuid?.();
   if (uid !== undefined && st.uid !== uid && st.uid !== 0) {
     throw refusedDirectory(
       dir,
-      `it belongs to another user (uid ${st.uid}), who could change its journals and locks; use a directory of your own (--state-dir)`,
+      `it belongs to another user (uid ${st.uid}), who could change its journals and locks; use a directory of your own (${option('stateDir')})`,
     );
   }
   if ((st.mode & 0o022) !== 0) {
     throw refusedDirectory(
       dir,
-      `other users can write to it (mode ${(st.mode & 0o777).toString(8)}), so they could plant files and links in it; chmod 700 it or choose another --state-dir`,
+      `other users can write to it (mode ${(st.mode & 0o777).toString(8)}), so they could plant files and links in it; chmod 700 it or choose another ${option('stateDir')}`,
     );
   }
 }

@@ -193,7 +193,11 @@ describeIntegration('batch: six mailboxes, three at a time, one with a wrong pas
     expect(events.filter((e) => e.event === 'start')).toHaveLength(6);
     const ends = events.filter((e) => e.event === 'end');
     expect(ends).toHaveLength(6);
-    expect(ends.filter((e) => e.ok === false).map((e) => e.status)).toEqual(['auth failed']);
+    // migrate's vocabulary: status, exitCode and error {code, message, ...} as `poplift migrate --json` has them.
+    expect(
+      ends.filter((e) => e.ok === false).map((e) => [e.status, e.exitCode, (e.error as { code?: unknown } | undefined)?.code]),
+    ).toEqual([['auth', 3, 'IMAP_AUTH']]);
+    expect(ends.filter((e) => e.ok === true).every((e) => e.status === 'ok' && e.exitCode === 0 && e.error === undefined)).toBe(true);
     const last = events.at(-1)!;
     expect(last).toMatchObject({
       event: 'summary',

@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { runCli, type CliResult } from '../helpers/cli.js';
+import { exitCodeOf, type ErrorCodeValue } from '../../src/errors.js';
+import { startChild } from '../helpers/child-run.js';
+import { runCli, testStateHome, type CliResult } from '../helpers/cli.js';
 import { startDovecot, type Dovecot, type DovecotUser } from '../helpers/dovecot.js';
 import { describeIntegration } from '../helpers/suite.js';
 
@@ -137,6 +139,27 @@ describeIntegration('migrate: bad input gives its exit code and one clear line',
       const r = await runCli(['migrate', pop3(), imap(), ...trust(), '--folder', 'Forbidden/Sub'], env());
       expect(r.code).toBe(2);
       expectOneLine(r, 'IMAP', /Forbidden/);
+    } finally {
+      chmodSync(bob.maildir, 0o700);
+    }
+  });
+
+  it('the built CLI exits as the error table says for the code it reports (spawned, --json)', async () => {
+    chmodSync(bob.maildir, 0o555);
+    try {
+      const cases: Array<[string[], Record<string, string>, ErrorCodeValue]> = [
+        [['migrate', pop3(), imap(), ...trust()], env({ imap: 'wrong' }), 'IMAP_AUTH'],
+        [['migrate', `pop3s://alice@127.0.0.1:${closedPort}`, imap(), ...trust()], env(), 'POP3_CONNECT'],
+        [['migrate', pop3(), imap(), ...trust(), '--folder', 'Forbidden/Sub'], env(), 'IMAP_FOLDER'],
+        [['verify', pop3(), imap(), ...trust(), '--folder', 'Never/Made'], env(), 'IMAP_FOLDER_MISSING'],
+        [['migrate', pop3(), imap(), '--no-such-option'], env(), 'USAGE'],
+      ];
+      for (const [args, vars, code] of cases) {
+        const run = startChild([...args, '--json'], { ...vars, HOME: testStateHome, XDG_STATE_HOME: testStateHome });
+        const exit = await run.done;
+        const json = JSON.parse(run.stdout()) as { exitCode: number; error: { code: string; advice?: string } };
+        expect([json.error.code, exit, json.exitCode], run.stderr()).toEqual([code, exitCodeOf(code), exitCodeOf(code)]);
+      }
     } finally {
       chmodSync(bob.maildir, 0o700);
     }

@@ -10,7 +10,7 @@
  * APPEND reply does: the message may have been stored (`stored: true`) or
  * not.
  */
-import { ExitCode, PopliftError, type ErrorCodeValue } from '../../src/errors.js';
+import { PopliftError, type ErrorCodeValue } from '../../src/errors.js';
 import { headerBlock } from '../../src/message/headers.js';
 import type { FolderInfo, FolderScan, FolderStatus, MailDestination, UploadItem, UploadOutcome } from '../../src/store/mail-store.js';
 
@@ -98,8 +98,7 @@ export interface AccountOptions {
 }
 
 function imapError(server: string, code: ErrorCodeValue, message: string): PopliftError {
-  const exitCode = code === 'IMAP_AUTH' ? ExitCode.AUTH : code === 'IMAP_CONNECT' ? ExitCode.CONNECT : ExitCode.PARTIAL;
-  return new PopliftError(`IMAP server ${server} ${message}`, { exitCode, side: 'IMAP', server, code });
+  return new PopliftError(`IMAP server ${server} ${message}`, { side: 'IMAP', server, code });
 }
 
 function tick(): Promise<void> {

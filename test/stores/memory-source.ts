@@ -10,7 +10,7 @@
  * test (or a generated schedule) can say "the second session drops after 3
  * messages" and know later sessions run clean.
  */
-import { ExitCode, PopliftError, type ErrorCodeValue } from '../../src/errors.js';
+import { PopliftError, type ErrorCodeValue } from '../../src/errors.js';
 import { headerBlock } from '../../src/message/headers.js';
 import { Listing } from '../../src/store/listing.js';
 import type { DeleteRequest, DeleteResult, MailSource, RetrievedInfo, RetrieveOptions } from '../../src/store/mail-store.js';
@@ -73,8 +73,7 @@ export interface MailboxOptions {
 }
 
 function pop3Error(server: string, code: ErrorCodeValue, message: string): PopliftError {
-  const exitCode = code === 'POP3_AUTH' ? ExitCode.AUTH : code === 'POP3_CONNECT' ? ExitCode.CONNECT : ExitCode.PARTIAL;
-  return new PopliftError(`POP3 server ${server} ${message}`, { exitCode, side: 'POP3', server, code });
+  return new PopliftError(`POP3 server ${server} ${message}`, { side: 'POP3', server, code });
 }
 
 /** The server's side: the messages and what became of them, across sessions. */

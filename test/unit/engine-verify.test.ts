@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ExitCode } from '../../src/errors.js';
 import { verifyMailbox, type VerifyOptions } from '../../src/engine/verify.js';
 import type { MailDestination, StoreEndpoints } from '../../src/store/mail-store.js';
 import { mail, mails, migrate, migrateOptions } from '../stores/engine-run.js';
@@ -45,7 +46,8 @@ describe('verifyMailbox on in-memory stores', () => {
     // A folder that does not exist is said at once, with the folders there are, not as every message missing.
     account.addFolder('Old', []);
     await expect(verify(endpoints)).rejects.toMatchObject({
-      code: 'IMAP_FOLDER',
+      code: 'IMAP_FOLDER_MISSING',
+      exitCode: ExitCode.PARTIAL,
       message: expect.stringMatching(/'Archive' does not exist .*the account has: Old\./),
     });
     expect([...account.folders.keys()]).toEqual(['Old']);

@@ -5,11 +5,15 @@ import { describe, expect, it } from 'vitest';
 import { errorCodeTable } from '../../src/errors.js';
 
 describe('the error code table', () => {
-  it('names each code once, and docs/usage.md documents every one', () => {
+  it('names each code once, and docs/usage.md documents every one with its exit code and advice', () => {
     const codes = errorCodeTable().map((e) => e.code);
     expect(new Set(codes).size).toBe(codes.length);
     const docs = readFileSync(new URL('../../docs/usage.md', import.meta.url), 'utf8');
-    for (const code of codes) expect(docs, code).toContain(`| \`${code}\` |`);
+    // The whole row: meaning, exit code, next step and whether poplift reconnects, as the table has them.
+    for (const row of errorCodeTable()) {
+      const cure = row.transient ? 'yes: poplift reconnects' : 'no';
+      expect(docs, row.code).toContain(`| \`${row.code}\` | ${row.what} | ${row.exit} | ${row.advice} | ${cure} |`);
+    }
   });
 
   it('is the only source of codes: every code a PopliftError is given in src/ is in it', () => {

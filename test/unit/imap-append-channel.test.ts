@@ -65,7 +65,8 @@ describe('ImapAppendChannel before login', () => {
   it('refuses a server that is not IMAP', async () => {
     const port = await scripted((socket) => socket.write('+OK POP3 server ready\r\n'));
     await expect(ImapAppendChannel.open(login(port))).rejects.toMatchObject({
-      code: 'IMAP_PROTOCOL',
+      code: 'IMAP_GREETING',
+      exitCode: ExitCode.CONNECT,
       message: expect.stringMatching(/did not greet as an IMAP server/),
     });
   });

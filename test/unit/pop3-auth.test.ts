@@ -298,7 +298,7 @@ describe('OAuth2 access tokens', () => {
     const err = await rejection(Pop3Session.connect(optionsFor(server, { accessToken: SHORT_TOKEN, debug: (line) => trace.push(line) })));
     expect(err.exitCode).toBe(ExitCode.AUTH);
     expect(err.code).toBe('POP3_AUTH_TOKEN');
-    expect(err.code?.startsWith('POP3_AUTH')).toBe(true);
+    expect(err.code.startsWith('POP3_AUTH')).toBe(true);
     expect(err.message).toBe(
       `POP3 server 127.0.0.1:${server.port} refused the OAuth2 access token of "alice" (AUTH XOAUTH2, status "401": "[AUTH] Invalid credentials."): ` +
         'get a fresh access token, and check that it was issued for this account with mail (POP) access.',
