@@ -7,7 +7,7 @@
  */
 import { isTransient } from '../errors.js';
 import { indexKeyOf } from '../message/identity-key.js';
-import type { JournalState } from '../state/journal.js';
+import type { JournalState, KnownMessage } from '../state/journal.js';
 import type { Listing } from '../store/listing.js';
 import type { FolderStatus } from '../store/mail-store.js';
 import { confirmUploads } from './confirm-uploads.js';
@@ -44,14 +44,19 @@ async function readyDestination(run: MigrateRun): Promise<Destination> {
   }
   // A copy the journal ties to another message is not the copy of an upload cut off earlier.
   const validity = sessions.folder?.uidValidity?.toString();
-  if (unknown.size > 0 && validity !== undefined)
-    for (const k of run.journal?.state.done.values() ?? []) if (k.uidValidity === validity) dedup.claim(k.uid);
+  if (unknown.size > 0 && validity !== undefined) for (const k of provenCopies(run)) if (k.uidValidity === validity) dedup.claim(k.uid);
   if (!options.dryRun) run.noteFolder(sessions.folder!);
   const reread = async () => {
     sessions.forgetIndex();
     dedup.use(sessions.lookup(await sessions.folderIndex({ index: true, flags: false })));
   };
   return { destination: d, folder: sessions.folder!, dedup, reread, watch: watched.watch };
+}
+
+/** What the journal says of the copies in the folder: of the messages still to move, and of those deleted since. */
+function* provenCopies(run: MigrateRun): Iterable<KnownMessage> {
+  yield* run.journal?.state.done.values() ?? [];
+  yield* run.journal?.state.deletedCopies ?? [];
 }
 
 /** For an upload an earlier run cut off: the folder's UIDNEXT before it (TransferContext.sentFrom). */
@@ -61,7 +66,7 @@ function sentFrom(run: MigrateRun, uidl: string, keys: readonly string[]): numbe
   if (sent?.from === undefined || sent.uidValidity !== run.sessions.folder?.uidValidity?.toString()) return undefined;
   // A message an earlier run proved under one of its keys without learning its UID may be any
   // copy the folder took since: none of them can then be told to be this one's.
-  run.unplaced ??= new Set([...(journal?.state.done.values() ?? [])].filter((k) => k.uid === undefined).map((k) => indexKeyOf(k.key)));
+  run.unplaced ??= new Set([...provenCopies(run)].filter((k) => k.uid === undefined).map((k) => indexKeyOf(k.key)));
   const unplaced = run.unplaced;
   return keys.some((k) => unplaced.has(indexKeyOf(k))) ? undefined : sent.from;
 }

@@ -125,6 +125,11 @@ export interface JournalState {
    */
   unanswered: Map<string, UnansweredUpload>;
   deleted: Set<string>;
+  /**
+   * What `done` said of each message before it was deleted from the source:
+   * its copy is still in the folder, and is no other message's.
+   */
+  deletedCopies: KnownMessage[];
   /** The folder as the last run left it (`messages` is absent in journals written before it was recorded). */
   folder: { uidValidity: string; uidNext: number | undefined; messages?: number } | undefined;
   /** Lines that could not be read (other than a torn last line). */
@@ -178,6 +183,7 @@ export function loadJournal(path: string): JournalState {
     unconfirmed: new Set(),
     unanswered: new Map(),
     deleted: new Set(),
+    deletedCopies: [],
     folder: undefined,
     badLines: 0,
     poisoned: new Map(),
@@ -277,12 +283,15 @@ export function loadJournal(path: string): JournalState {
       case 'failed':
         // A failure is retried next run; it does not undo an earlier success.
         break;
-      case 'deleted':
+      case 'deleted': {
         state.deleted.add(e.uidl);
+        const known = state.done.get(e.uidl);
+        if (known) state.deletedCopies.push(known);
         state.done.delete(e.uidl);
         unconfirmed.delete(e.uidl);
         state.unconfirmed.delete(e.uidl);
         break;
+      }
       default:
         break;
     }

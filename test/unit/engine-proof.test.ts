@@ -354,6 +354,34 @@ describe('a copy the server changed beyond the copy rule', () => {
     }
   });
 
+  it('is not taken for the copy of a message an earlier run proved and deleted', async () => {
+    // Two messages under one fallback key, no UIDPLUS. The first run copies, proves and deletes the
+    // first; the second's upload is cut off, and then refused. The folder's message since that run is
+    // the first one's copy, though the journal no longer lists the first among the messages to move.
+    const same = (i: number) =>
+      Buffer.from(`From: a@example.org\r\nSubject: same\r\nDate: Mon, 2 Mar 2026 10:00:00 +0000\r\n\r\nBody of ${i}.\r\n`, 'latin1');
+    const messages = [same(1), same(2)];
+    const mailbox = new MemoryMailbox(messages);
+    const account = new MemoryImapServer({ uidPlus: false });
+    account.addFolder('Archive');
+    account.faults.drops = [{ afterUploads: 1, stored: false }];
+    account.faults.refuse = (content) => content.equals(same(2));
+    const endpoints = memoryEndpoints(mailbox, account);
+    const journal = new JournalFile();
+    try {
+      const first = await journal.with((j) => migrate(endpoints, migrateOptions({ journal: j, delete: true, batchMessages: 1 })));
+      expect(first.summary.deleted).toBe(1);
+      expect(stored(account)).toEqual([same(1)]);
+      account.faults.refuse = () => false;
+      const next = await journal.with((j) => migrate(endpoints, migrateOptions({ journal: j })));
+      expect(next.summary.storedChanged).toBe(0);
+      expect(summaryExitCode(next.summary)).toBe(0);
+      expectEachOnce(account, messages);
+    } finally {
+      journal.remove();
+    }
+  });
+
   it('is not taken for the copy of a message an earlier run proved', async () => {
     // Two messages under one fallback key (the same header fields, no Message-ID). The first run
     // proves the first; its second upload is cut off before the server stored it. The folder's new
