@@ -84,7 +84,12 @@ const pairChecks = (messages: number) => (ctx: PairContext) => {
     it.skip(`not run: ${skipped}`, () => undefined);
     return;
   }
-  const known = KNOWN_FAILURES[key] ?? {};
+  const known: Partial<Record<Check, string>> = { ...KNOWN_FAILURES[key] };
+  // Measured at 3,000 messages: GNU Mailutils 3.15 stores 90 messages with "From " lines with a line
+  // corrupted (">From " written into it). migrate names them stored changed and exits 1; a run without
+  // the journal cannot tell such a copy from another message's and sends the message again.
+  if (ctx.destination === 'mailutils' && messages > 1000)
+    known['fresh-state'] = 'Mailutils corrupts some messages at volume, and a run without the journal sends those again (docs/servers.md)';
   const check = (name: Check, title: string, fn: () => void | Promise<void>) => {
     const reason = known[name];
     if (reason) it.fails(`${title} [known failure: ${reason}]`, fn);
@@ -156,24 +161,36 @@ const pairChecks = (messages: number) => (ctx: PairContext) => {
     if (started) timings.push(`${key}, ${messages} messages: ${((Date.now() - started) / 1000).toFixed(1)} s`);
   });
 
-  check('exit', 'migrate exits 0 and uploads every message', () => {
+  /** The exit code of a run that finds every copy as the first run left it: 0 only when each is proven the message. */
+  const expectedExit = () => (proven() === before.length ? 0 : 1);
+
+  check('exit', 'migrate uploads every message, and exits 0 only when every copy is the message', () => {
     ready();
     expect(before).toHaveLength(CORPUS.length);
-    expect(first.code, first.stderr).toBe(0);
-    expect(summary).toMatchObject({ found: CORPUS.length, appended: CORPUS.length, failed: 0 });
+    expect(first.code, first.stderr).toBe(expectedExit());
+    // A copy the server changed beyond what the copy rule forgives is uploaded once, and said.
+    expect(summary).toMatchObject({ found: CORPUS.length, failed: 0, storedChanged: before.length - proven() });
+    expect(summary!.appended + summary!.storedChanged).toBe(CORPUS.length);
   });
 
-  check('copies', 'every source message is on the destination once, byte-equal or changed only as the server is known to', async () => {
-    ready();
-    const folder = (await readFolderOf(dst, dstUser, LEAF)) ?? [];
-    expect(folder).toHaveLength(before.length);
-    expect(copies.map((c, i) => (c ? null : before[i]!.toString('latin1').slice(0, 400))).filter((x) => x !== null)).toEqual([]);
-  });
+  check(
+    'copies',
+    'every source message is on the destination once, byte-equal, changed only as the server is known to, or said to be changed',
+    async () => {
+      ready();
+      const folder = (await readFolderOf(dst, dstUser, LEAF)) ?? [];
+      expect(folder).toHaveLength(before.length);
+      // Every server but GNU Mailutils stores this corpus with changes the copy rule names (Mailutils, at
+      // volume, corrupts some lines of the messages that have "From " lines: the run names those).
+      if (ctx.destination !== 'mailutils')
+        expect(copies.map((c, i) => (c ? null : before[i]!.toString('latin1').slice(0, 400))).filter((x) => x !== null)).toEqual([]);
+    },
+  );
 
   check('rerun', 'a re-run with the journal appends nothing', async () => {
     ready();
     const r = await migrate(state);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, r.stderr).toBe(expectedExit());
     expect(JSON.parse(r.stdout)).toMatchObject({ appended: 0 });
     expect((await readFolderOf(dst, dstUser, LEAF)) ?? []).toHaveLength(before.length);
   });
@@ -181,7 +198,7 @@ const pairChecks = (messages: number) => (ctx: PairContext) => {
   check('fresh-state', 'a re-run with a fresh --state-dir appends nothing', async () => {
     ready();
     const r = await migrate(mkdtempSync(join(tmpdir(), 'poplift-interop-fresh-')));
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, r.stderr).toBe(expectedExit());
     expect(JSON.parse(r.stdout)).toMatchObject({ appended: 0 });
     expect((await readFolderOf(dst, dstUser, LEAF)) ?? []).toHaveLength(before.length);
   });
