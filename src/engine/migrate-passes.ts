@@ -23,6 +23,7 @@ import { transfer } from './transfer.js';
 async function readyDestination(run: MigrateRun): Promise<Destination> {
   const { sessions, options, unknown, ledger, watched } = run;
   const { destination: d } = await sessions.openDestination(!options.dryRun);
+  run.changesCopies ||= d.rebuildsMessages === true || [...provenCopies(run)].some((k) => k.outcome === 'changed');
   // The upload session logs in while the folder is read.
   if (!options.dryRun) d.prepareUpload();
   const wantIndex = options.dedupe || options.delete || unknown.size > 0;
@@ -64,6 +65,10 @@ function sentFrom(run: MigrateRun, uidl: string, keys: readonly string[]): numbe
   const journal = run.journal;
   const sent = journal?.state.unanswered.get(uidl);
   if (sent?.from === undefined || sent.uidValidity !== run.sessions.folder?.uidValidity?.toString()) return undefined;
+  // Only on a server known to change what it stores: elsewhere the copy of an upload cut off earlier is
+  // the message by the copy rule, and a message the folder took since is another writer's (a run with
+  // another state directory, a mail client).
+  if (!run.changesCopies && run.ledger.summary.storedChanged === 0) return undefined;
   // A message an earlier run proved under one of its keys without learning its UID may be any
   // copy the folder took since: none of them can then be told to be this one's.
   run.unplaced ??= new Set([...provenCopies(run)].filter((k) => k.uid === undefined).map((k) => indexKeyOf(k.key)));

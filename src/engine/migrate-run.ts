@@ -144,6 +144,12 @@ export class MigrateRun {
   readonly unknownUploads = new Map<string, UnknownUpload>();
   /** Keys of the messages the journal says are in the folder at a UID it does not know. */
   unplaced: Set<string> | undefined;
+  /**
+   * Whether the destination is known to store messages changed: it says so
+   * (WildDuck), or an earlier run or this one found a copy changed beyond
+   * the copy rule (see sentFrom in migrate-passes.ts).
+   */
+  changesCopies = false;
   readonly poison: PoisonTracker;
   /** Ids that disappeared from the source during the run (another client deleted them). */
   readonly vanished = new Set<string>();

@@ -294,7 +294,7 @@ describe('a copy the server changed beyond the copy rule', () => {
     // No Message-ID and no UIDPLUS: nothing but the folder's UIDs since that run tells the copy apart.
     const messages = [mail(1, { messageId: false })];
     const mailbox = new MemoryMailbox(messages);
-    const account = new MemoryImapServer({ onStore: rebuild, uidPlus: false });
+    const account = new MemoryImapServer({ onStore: rebuild, uidPlus: false, rebuildsMessages: true });
     account.addFolder('Archive', [mail('old', { messageId: false })]);
     // The connection drops before the first APPEND is stored, then after the retry's APPEND was stored:
     // the run gives up, so it ends with the message's outcome unknown.
@@ -326,7 +326,7 @@ describe('a copy the server changed beyond the copy rule', () => {
       mail('shared', { messageId: false, body: 'Body of message 2.\r\n' }),
     ];
     const mailbox = new MemoryMailbox(messages);
-    const account = new MemoryImapServer({ onStore: rebuild, uidPlus: false });
+    const account = new MemoryImapServer({ onStore: rebuild, uidPlus: false, rebuildsMessages: true });
     account.addFolder('Archive');
     // The first upload is stored and its answer lost with the second, which is not stored; the run gives up.
     account.faults.drops = [{ afterUploads: 1, stored: false }];
@@ -349,6 +349,31 @@ describe('a copy the server changed beyond the copy rule', () => {
       expect(after.summary.failed).toBe(0);
       expect(after.summary.storedChanged).toBe(2);
       expect(stored(account)).toEqual(messages.map(rebuild));
+    } finally {
+      journal.remove();
+    }
+  });
+
+  it('is not taken from another writer on a server not known to change messages', async () => {
+    // The upload is cut off before anything is stored, and the run ends. Then a mail client saves a
+    // message with the same header fields into the folder: on a server that stores messages as sent,
+    // that is not the upload's copy, and the next run sends the message.
+    const same = (body: string) =>
+      Buffer.from(`From: a@example.org\r\nSubject: same\r\nDate: Mon, 2 Mar 2026 10:00:00 +0000\r\n\r\n${body}\r\n`, 'latin1');
+    const mailbox = new MemoryMailbox([same('mine')]);
+    const account = new MemoryImapServer({ uidPlus: false });
+    account.addFolder('Archive');
+    account.faults.drops = [{ afterUploads: 0, stored: false }];
+    const endpoints = memoryEndpoints(mailbox, account);
+    const journal = new JournalFile();
+    try {
+      await journal.with((j) => migrate(endpoints, migrateOptions({ journal: j, retries: 0 }))).catch(() => undefined);
+      expect(stored(account)).toEqual([]);
+      account.store(account.folders.get('Archive')!, { content: same('a client saved this'), flags: [], date: undefined });
+      const next = await journal.with((j) => migrate(endpoints, migrateOptions({ journal: j })));
+      expect(next.summary).toMatchObject({ appended: 1, storedChanged: 0 });
+      expect(summaryExitCode(next.summary)).toBe(0);
+      expect(stored(account)).toEqual([same('a client saved this'), same('mine')]);
     } finally {
       journal.remove();
     }
@@ -435,7 +460,8 @@ describe('a server that rebuilds every message, under random faults', () => {
         const source = messages.map((m, i) => mail(m.shared ? 'shared' : i, { messageId: m.withId, body: `Body of message ${i}.\r\n` }));
         const distinct = source.filter((m, i) => source.findIndex((o) => o.equals(m)) === i);
         const mailbox = new MemoryMailbox(source);
-        const account = new MemoryImapServer({ onStore: rebuild, uidPlus });
+        // A server that says it rebuilds what it stores (as WildDuck's greeting does).
+        const account = new MemoryImapServer({ onStore: rebuild, uidPlus, rebuildsMessages: true });
         account.addFolder('Archive', [mail('old')]);
         const endpoints = memoryEndpoints(mailbox, account);
         const journal = new JournalFile();
