@@ -1,4 +1,4 @@
-import { judgeCopy, type CopyDigests } from '../message/copy-rule.js';
+import { copyDigests, judgeCopy, type CopyDigests } from '../message/copy-rule.js';
 import { indexKeyOf, isFallbackKey } from '../message/identity-key.js';
 import { lineSketch, similarity } from '../message/line-sketch.js';
 import type { IndexedMessage } from '../store/mail-store.js';
@@ -47,9 +47,10 @@ export class DedupIndex {
 
   /**
    * Destination UIDs this run's own uploads account for, kept while an
-   * outcome may be unknown (a lost reply, a refused MULTIAPPEND).
+   * outcome may be unknown (a lost reply, a refused MULTIAPPEND), with the
+   * copy-rule digests of the message that claimed each when known.
    */
-  private readonly claimed: Set<number> | undefined;
+  private readonly claimed: Map<number, CopyDigests | undefined> | undefined;
 
   /** The unclaimedCopy lookups under way, in turn. */
   private lookups: Promise<unknown> = Promise.resolve();
@@ -64,7 +65,7 @@ export class DedupIndex {
     private destination: CopyLookup,
     options: { trackClaims?: boolean; newFrom?: number } = {},
   ) {
-    this.claimed = options.trackClaims ? new Set() : undefined;
+    this.claimed = options.trackClaims ? new Map() : undefined;
     this.newFrom = options.newFrom;
   }
 
@@ -73,9 +74,9 @@ export class DedupIndex {
     this.destination = destination;
   }
 
-  /** Records that a destination UID is the copy of one of this run's uploads. */
-  claim(uid: number | undefined): void {
-    if (uid !== undefined) this.claimed?.add(uid);
+  /** Records that a destination UID is the copy of one of this run's uploads (whose digests are `by`, when known). */
+  claim(uid: number | undefined, by?: CopyDigests): void {
+    if (uid !== undefined) this.claimed?.set(uid, by);
   }
 
   /**
@@ -127,6 +128,18 @@ export class DedupIndex {
     if (copy !== undefined) {
       this.claim(copy.uid);
       return { uid: copy.uid, changed: false };
+    }
+    // A copy that is this message, claimed by an upload that is another message: the server named its
+    // UID for that upload (an APPENDUID that lies); it cannot be that message's, so it is this one's.
+    const mine = copyDigests(content);
+    const misclaimed = copies.filter((m) => {
+      const by = this.claimed?.get(m.uid);
+      return by !== undefined && judgeCopy(by, mine) === 'different';
+    });
+    const [retaken] = await this.destination.sameAs(misclaimed, content);
+    if (retaken !== undefined) {
+      this.claim(retaken.uid, mine);
+      return { uid: retaken.uid, changed: false };
     }
     const indexKeys = new Set(keys.map(indexKeyOf));
     for (const k of indexKeys) {

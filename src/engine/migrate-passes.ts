@@ -41,7 +41,7 @@ async function readyDestination(run: MigrateRun): Promise<Destination> {
     if (r.outcome !== 'appended' && r.outcome !== 'changed') continue;
     // A copy stored changed is one too: the same mail delivered twice is not sent again for it.
     dedup.remember(r.key, r.size, uidl, ledger.settled.digests(uidl));
-    dedup.claim(r.uid);
+    dedup.claim(r.uid, ledger.settled.digests(uidl));
   }
   // A copy the journal ties to another message is not the copy of an upload cut off earlier.
   const validity = sessions.folder?.uidValidity?.toString();

@@ -103,7 +103,7 @@ class TransferPass {
       const size = p.item.content.length;
       switch (o.outcome) {
         case 'stored':
-          this.target!.dedup.claim(o.uid);
+          this.target!.dedup.claim(o.uid, this.ctx.ledger.settled.digests(p.uidl));
           if (this.changed.has(p.uidl)) {
             this.changed.delete(p.uidl);
             this.ctx.ledger.storedChanged(p.uidl, p.key, size, o.uid, storedChangedReason(destination.server, o.uid));

@@ -510,6 +510,44 @@ describe('migrate under random faults', () => {
     });
   });
 
+  it('replay: an APPENDUID naming a copy already there does not take it from the upload it belongs to', async () => {
+    // Seed 1305882916: without UIDL or journal, a refused MULTIAPPEND, a read that fails, and a server
+    // answering APPENDUID with UIDs it already holds; the claim of the lie cost the real copy its owner,
+    // which was sent again.
+    await replay({
+      messages: [empty, empty, empty],
+      hasUidl: false,
+      runs: [
+        { ...runDefaults, arrivals: [empty], lostNext: 1, useJournal: false, dryRun: true },
+        {
+          ...runDefaults,
+          arrivals: [empty],
+          refuseNext: 1,
+          unreadable: [0],
+          numericUidls: true,
+          lyingUids: 2,
+          batchMessages: 3,
+          multiAppend: true,
+          useJournal: false,
+        },
+      ],
+    });
+  });
+
+  it('replay: a copy a run without the journal made is not taken for the changed copy of an upload cut off earlier', async () => {
+    // Seed -1705678821, shrunk by hand: the journal's run cut an upload off; a run without the journal
+    // then stored another message under its key.
+    await replay({
+      messages: [empty, empty, empty, empty, { ...empty, body: Buffer.from([0]) }],
+      copies: [[0, 0]],
+      collisions: [[14, 1]],
+      runs: [
+        { ...runDefaults, arrivals: [empty], unreadable: [6], uploadKillers: [13] },
+        { ...runDefaults, refuseNext: 1, numericUidls: true, useJournal: false },
+      ],
+    });
+  });
+
   it('never deletes an uncopied message, never stores one twice, and ends with each message once', async () => {
     await fc.assert(
       fc.asyncProperty(scenario, (s) => property(s)),
