@@ -9,7 +9,8 @@ import { ImapFlow, type ImapFlowOptions } from 'imapflow';
 import { ExitCode, PopliftError, describeServer } from '../errors.js';
 import { SecretRedactor } from '../secrets-redaction.js';
 import { seconds, type ImapLogin } from './imap-connection.js';
-import { loginError, overCapError } from './imap-control-errors.js';
+import { loginError } from './imap-control-errors.js';
+import { overCap } from './imap-errors.js';
 import { noStartTls } from './imap-login.js';
 import { adaptImapFlow, withinDeadline } from './imapflow-adapter.js';
 import { probePort } from './port-probe.js';
@@ -139,7 +140,7 @@ export async function openControlConnection(options: ImapConnectOptions): Promis
     if (options.tls === 'starttls' && !options.allowPlaintext && /STARTTLS/i.test(e?.message ?? '')) {
       throw noStartTls(server, err);
     }
-    if (errors.overCap) throw overCapError(server, errors.overCap);
+    if (errors.overCap) throw overCap(server, errors.overCap);
     // A server may echo the credentials in its refusal.
     throw SecretRedactor.forCredentials(options).redactError(loginError(options, err ?? lastError));
   } finally {

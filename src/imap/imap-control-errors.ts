@@ -15,20 +15,6 @@ export interface ControlLogin {
   accessToken?: string;
 }
 
-export function overCapError(server: string, cause: Error): PopliftError {
-  const e = cause as { code?: string; literalSize?: number };
-  const what =
-    e.code === 'LineTooLarge'
-      ? 'a line longer than 1 MiB'
-      : e.code === 'LiteralTooLarge'
-        ? `a literal of ${e.literalSize ?? 'more than 512 MiB of'} octets (over 512 MiB)`
-        : 'a response larger than 513 MiB';
-  return new PopliftError(
-    `IMAP server ${server} sent ${what}, which no IMAP server needs to; giving up on the connection. The server is broken or not an IMAP server: check the host and port, or ask its operator.`,
-    { exitCode: ExitCode.PARTIAL, side: 'IMAP', server, code: 'IMAP_PROTOCOL', cause },
-  );
-}
-
 /**
  * imapflow refuses to quote a CR, LF or NUL, and an IMAP string can carry
  * none of them: the password is wrong however often the run is tried again.

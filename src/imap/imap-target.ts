@@ -9,7 +9,7 @@ import type { FolderInfo, FolderScan, FolderStatus } from '../store/mail-store.j
 import type { AppendItem, AppendOutcome, ImapAppendChannel } from './imap-append-channel.js';
 import { seconds } from './imap-connection.js';
 import { openControlConnection, type ImapConnectOptions, type StreamErrors } from './imap-control-connection.js';
-import { overCapError } from './imap-control-errors.js';
+import { overCap } from './imap-errors.js';
 import { knowFolder, unselect, withinDeadline } from './imapflow-adapter.js';
 import { createFolder, folderStatus, type FolderContext } from './folder-commands.js';
 import { acceptsFlag, flagsOf } from './folder-flags.js';
@@ -86,7 +86,7 @@ export class ImapTarget {
 
   private fail(what: string, err: unknown): PopliftError {
     if (err instanceof PopliftError) return err;
-    if (this.errors.overCap) return overCapError(this.server, this.errors.overCap);
+    if (this.errors.overCap) return overCap(this.server, this.errors.overCap);
     return SecretRedactor.forCredentials(this.options).redactError(this.describeFailure(what, err));
   }
 
