@@ -94,10 +94,13 @@ const pairChecks = (messages: number) => (ctx: PairContext) => {
   // the journal cannot tell such a copy from another message's and sends the message again.
   if (ctx.destination === 'mailutils' && messages > 1000)
     known['fresh-state'] = 'Mailutils corrupts some messages at volume, and a run without the journal sends those again (docs/servers.md)';
+  // A run without the journal reads every copy back: at 3,000 messages into Courier or Mailutils that
+  // takes minutes on a loaded machine, more than vitest's default.
+  const timeout = 120_000 + messages * 200;
   const check = (name: Check, title: string, fn: () => void | Promise<void>) => {
     const reason = known[name];
-    if (reason) it.fails(`${title} [known failure: ${reason}]`, fn);
-    else it(title, fn);
+    if (reason) it.fails(`${title} [known failure: ${reason}]`, fn, timeout);
+    else it(title, fn, timeout);
   };
 
   const index = ++pairIndex;
