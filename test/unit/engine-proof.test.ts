@@ -24,6 +24,10 @@ function readings(count: number): Buffer[] {
   );
 }
 
+/** A message without Message-ID whose header fields (so whose fallback key) every such message shares. */
+const sameHeaders = (body: string) =>
+  Buffer.from(`From: a@example.org\r\nSubject: same\r\nDate: Mon, 2 Mar 2026 10:00:00 +0000\r\n\r\n${body}\r\n`, 'latin1');
+
 const verify = (mailbox: MemoryMailbox, account: MemoryImapServer, deep = false) =>
   verifyMailbox(memoryEndpoints(mailbox, account), { folder: ['Archive'], deep }, { warn: () => undefined });
 
@@ -358,8 +362,7 @@ describe('a copy the server changed beyond the copy rule', () => {
     // The upload is cut off before anything is stored, and the run ends. Then a mail client saves a
     // message with the same header fields into the folder: on a server that stores messages as sent,
     // that is not the upload's copy, and the next run sends the message.
-    const same = (body: string) =>
-      Buffer.from(`From: a@example.org\r\nSubject: same\r\nDate: Mon, 2 Mar 2026 10:00:00 +0000\r\n\r\n${body}\r\n`, 'latin1');
+    const same = sameHeaders;
     const mailbox = new MemoryMailbox([same('mine')]);
     const account = new MemoryImapServer({ uidPlus: false });
     account.addFolder('Archive');
@@ -383,8 +386,7 @@ describe('a copy the server changed beyond the copy rule', () => {
     // Two messages under one fallback key, no UIDPLUS. The first run copies, proves and deletes the
     // first; the second's upload is cut off, and then refused. The folder's message since that run is
     // the first one's copy, though the journal no longer lists the first among the messages to move.
-    const same = (i: number) =>
-      Buffer.from(`From: a@example.org\r\nSubject: same\r\nDate: Mon, 2 Mar 2026 10:00:00 +0000\r\n\r\nBody of ${i}.\r\n`, 'latin1');
+    const same = (i: number) => sameHeaders(`Body of ${i}.`);
     const messages = [same(1), same(2)];
     const mailbox = new MemoryMailbox(messages);
     const account = new MemoryImapServer({ uidPlus: false });
@@ -411,8 +413,7 @@ describe('a copy the server changed beyond the copy rule', () => {
     // Two messages under one fallback key (the same header fields, no Message-ID). The first run
     // proves the first; its second upload is cut off before the server stored it. The folder's new
     // message since that run is the first one's copy, not the second's.
-    const same = (i: number) =>
-      Buffer.from(`From: a@example.org\r\nSubject: same\r\nDate: Mon, 2 Mar 2026 10:00:00 +0000\r\n\r\nBody of ${i}.\r\n`, 'latin1');
+    const same = (i: number) => sameHeaders(`Body of ${i}.`);
     const messages = [same(1), same(2)];
     const mailbox = new MemoryMailbox(messages);
     const account = new MemoryImapServer({ uidPlus: false });
